@@ -1,0 +1,73 @@
+//! The storage traits. One trait per area so that each area's queries sit together; [`Store`]
+//! is all of them, and the server holds an `Arc<dyn Store>` so that handlers compile once.
+//!
+//! Every method is one unit of work: it either commits all it writes or none of it.
+
+use crate::entities::*;
+use crate::search::experiments::ExperimentKey;
+use crate::search::runs::RunKey;
+use crate::search::{Clause, OrderBy};
+use crate::Result;
+
+/// A search request as the store sees it: parsed filter, parsed order, page bounds.
+#[derive(Debug, Clone)]
+pub struct SearchQuery<K> {
+    pub clauses: Vec<Clause<K>>,
+    pub order_by: Vec<OrderBy<K>>,
+    pub max_results: u64,
+    pub offset: u64,
+}
+
+/// Experiments and runs.
+#[async_trait::async_trait]
+pub trait TrackingStore: Send + Sync {
+    /// Creates an experiment; `artifact_location` defaults to `<default_artifact_root>/<id>`.
+    /// A duplicate name is `RESOURCE_ALREADY_EXISTS`.
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+        default_artifact_root: &str,
+    ) -> Result<String>;
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment>;
+    async fn search_experiments(
+        &self,
+        view: ViewType,
+        query: &SearchQuery<ExperimentKey>,
+    ) -> Result<Page<Experiment>>;
+    async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()>;
+    async fn set_experiment_lifecycle(&self, experiment_id: &str, stage: LifecycleStage) -> Result<()>;
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: &Tag) -> Result<()>;
+    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()>;
+
+    async fn create_run(&self, run: &NewRun) -> Result<Run>;
+    async fn get_run(&self, run_id: &str) -> Result<Run>;
+    async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo>;
+    async fn set_run_lifecycle(&self, run_id: &str, stage: LifecycleStage) -> Result<()>;
+    /// Writes metrics, params and tags of one run in one transaction. Re-logging a param with
+    /// a different value is `INVALID_PARAMETER_VALUE`; the run must be active.
+    async fn log_batch(&self, run_id: &str, batch: &RunBatch) -> Result<()>;
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()>;
+    async fn search_runs(
+        &self,
+        experiment_ids: &[String],
+        view: ViewType,
+        query: &SearchQuery<RunKey>,
+    ) -> Result<Page<Run>>;
+    async fn get_metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: u64,
+        offset: u64,
+    ) -> Result<Page<Metric>>;
+    async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()>;
+    async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()>;
+}
+
+/// Everything a server needs from its storage.
+pub trait Store: TrackingStore + Send + Sync + 'static {}
+
+impl<T: TrackingStore + Send + Sync + 'static> Store for T {}

@@ -1,0 +1,10 @@
+//! Wire shapes of the MLflow REST API: request and response bodies as the `mlflow` client
+//! sends and parses them (spec §1.3).
+//!
+//! Requests are read leniently, the way MLflow's server reads them: int64 fields accept numbers
+//! or decimal strings, booleans accept `True`/`false`/`1`, a repeated field accepts a single
+//! value (GET query strings carry one value per key), absent fields take their default.
+//! Responses omit empty fields, as protobuf's JSON printer does.
+
+pub mod de;
+pub mod tracking;

@@ -1,0 +1,81 @@
+//! Reading MLflow RPC requests: a GET carries its message in the query string (repeated keys
+//! for lists), every other method in a JSON body that may be empty, DELETE included.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, Method};
+use ferroflow_core::Error;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Body limit for RPC messages; artifacts and OTLP have their own routes.
+const MAX_RPC_BODY: usize = 64 * 1024 * 1024;
+
+/// An RPC request message of type `T`, from the query string (GET) or the JSON body.
+pub struct Rpc<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Rpc<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = if request.method() == Method::GET {
+            query_to_json(request.uri().query().unwrap_or(""))
+        } else {
+            let is_json = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.to_ascii_lowercase().contains("json"))
+                .unwrap_or(true);
+            let query = request.uri().query().map(query_to_json);
+            let bytes = axum::body::to_bytes(request.into_body(), MAX_RPC_BODY)
+                .await
+                .map_err(|e| Error::bad_request(format!("Could not read the request body: {e}")))?;
+            let mut value = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                Value::Object(Map::new())
+            } else {
+                if !is_json {
+                    return Err(Error::invalid("Bad Request. Content-Type must be one of ['application/json']").into());
+                }
+                serde_json::from_slice::<Value>(&bytes)
+                    .map_err(|e| Error::bad_request(format!("Malformed JSON in the request body: {e}")))?
+            };
+            if !value.is_object() {
+                return Err(Error::invalid("The request body must be a JSON object.").into());
+            }
+            // Some clients put ids in the query string of a POST/DELETE too; the body wins.
+            if let (Some(Value::Object(query)), Value::Object(body)) = (query, &mut value) {
+                for (key, item) in query {
+                    body.entry(key).or_insert(item);
+                }
+            }
+            value
+        };
+        parse_message(value).map(Rpc)
+    }
+}
+
+/// Deserializes a message, turning type errors into `INVALID_PARAMETER_VALUE`.
+pub fn parse_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
+}
+
+/// `a=1&b=x&b=y` → `{"a": "1", "b": ["x", "y"]}`.
+pub fn query_to_json(query: &str) -> Value {
+    let mut map = Map::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = Value::String(value.into_owned());
+        match map.get_mut(key.as_ref()) {
+            None => {
+                map.insert(key.into_owned(), value);
+            }
+            Some(Value::Array(items)) => items.push(value),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+        }
+    }
+    Value::Object(map)
+}

@@ -1,0 +1,133 @@
+//! The proxied artifact service (`/api/2.0/mlflow-artifacts/...`, spec §7): raw bytes in and
+//! out, streamed, and one-level JSON listings with base names.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Rpc;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferroflow_core::artifacts::FileInfo;
+use ferroflow_core::{validation, Error};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn require_serving(state: &AppState) -> ApiResult<()> {
+    if state.config.serve_artifacts {
+        Ok(())
+    } else {
+        Err(ApiError(Error::new(
+            ferroflow_core::ErrorCode::NotImplemented,
+            "Artifact serving is disabled on this server (--no-serve-artifacts).",
+        )))
+    }
+}
+
+pub async fn upload(State(state): State<AppState>, Path(path): Path<String>, request: Request) -> ApiResult<Json<Value>> {
+    require_serving(&state)?;
+    validation::artifact_path(&path)?;
+    let stream = request
+        .into_body()
+        .into_data_stream()
+        .map_err(|e| Error::bad_request(format!("Could not read the upload: {e}")));
+    state.artifacts.put(&path, Box::pin(stream)).await?;
+    Ok(Json(json!({})))
+}
+
+/// A content type by extension: enough for browsers and the client, which ignores it.
+fn content_type_of(path: &str) -> &'static str {
+    let extension = path.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "txt" | "log" | "md" | "py" | "yaml" | "yml" | "cfg" | "ini" | "toml" => "text/plain",
+        "json" => "application/json",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+pub async fn download(State(state): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
+    require_serving(&state)?;
+    validation::artifact_path(&path)?;
+    let body = state.artifacts.get(&path).await?;
+    let filename = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
+    let mut response = Body::from_stream(body.stream.map_err(std::io::Error::other)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type_of(&path)));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.size));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+pub async fn delete(State(state): State<AppState>, Path(path): Path<String>) -> ApiResult<Json<Value>> {
+    require_serving(&state)?;
+    state.artifacts.delete(&path).await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    path: Option<String>,
+}
+
+fn file_json(info: &FileInfo, prefix: &str) -> Value {
+    let path = if prefix.is_empty() { info.path.clone() } else { format!("{prefix}/{}", info.path) };
+    match info.file_size {
+        Some(size) if !info.is_dir => json!({"path": path, "is_dir": false, "file_size": size}),
+        _ => json!({"path": path, "is_dir": info.is_dir}),
+    }
+}
+
+/// One level below `path`; base names, `{}` when there is nothing (a file, or no such path).
+pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> ApiResult<Response> {
+    require_serving(&state)?;
+    let path = query.path.unwrap_or_default();
+    if !path.is_empty() {
+        validation::artifact_path(&path)?;
+    }
+    let entries = state.artifacts.list(&path).await?;
+    if entries.is_empty() {
+        return Ok((StatusCode::OK, Json(json!({}))).into_response());
+    }
+    let files: Vec<Value> = entries.iter().map(|e| file_json(e, "")).collect();
+    Ok(Json(json!({ "files": files })).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListRunArtifacts {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    path: Option<String>,
+}
+
+/// The older run-level listing: paths relative to the run's artifact root.
+pub async fn list_run_artifacts(State(state): State<AppState>, Rpc(request): Rpc<ListRunArtifacts>) -> ApiResult<Json<Value>> {
+    let run_id = crate::convert::run_id(&request.run_id, &request.run_uuid)?;
+    let run = state.store.get_run(&run_id).await?;
+    let root = run.info.artifact_uri.clone();
+    let relative = request.path.unwrap_or_default().trim_matches('/').to_string();
+    if !relative.is_empty() {
+        validation::artifact_path(&relative)?;
+    }
+    let Some(base) = root.strip_prefix("mlflow-artifacts:/") else {
+        return Ok(Json(json!({ "root_uri": root })));
+    };
+    let full = if relative.is_empty() { base.to_string() } else { format!("{base}/{relative}") };
+    let entries = state.artifacts.list(&full).await?;
+    let files: Vec<Value> = entries.iter().map(|e| file_json(e, &relative)).collect();
+    if files.is_empty() {
+        return Ok(Json(json!({ "root_uri": root })));
+    }
+    Ok(Json(json!({ "root_uri": root, "files": files })))
+}

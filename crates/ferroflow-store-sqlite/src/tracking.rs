@@ -1,0 +1,996 @@
+//! Experiments and runs in SQLite: [`TrackingStore`] for [`SqliteStore`].
+//!
+//! Reads of many runs load their params, tags, metrics and inputs with one query per table for
+//! the whole page (ids passed as one JSON parameter), never one query per run.
+
+use crate::error::{is_unique_violation, map_sqlx};
+use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::SqliteStore;
+use ferroflow_core::entities::*;
+use ferroflow_core::search::experiments::ExperimentKey;
+use ferroflow_core::search::runs::{DatasetField, RunAttribute, RunKey};
+use ferroflow_core::search::{Clause, Comparator, OrderBy};
+use ferroflow_core::store::{SearchQuery, TrackingStore};
+use ferroflow_core::{ids, time, validation, Error, Result};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+
+const EXPERIMENT_COLUMNS: &str =
+    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
+const RUN_COLUMNS: &str =
+    "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
+
+fn stage_of(text: &str) -> LifecycleStage {
+    LifecycleStage::parse(text).unwrap_or(LifecycleStage::Active)
+}
+
+fn experiment_from_row(row: &sqlx::sqlite::SqliteRow) -> Experiment {
+    Experiment {
+        experiment_id: row.get::<i64, _>(0).to_string(),
+        name: row.get(1),
+        artifact_location: row.get(2),
+        lifecycle_stage: stage_of(row.get::<&str, _>(3)),
+        creation_time: row.get(4),
+        last_update_time: row.get(5),
+        tags: Vec::new(),
+    }
+}
+
+fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> RunInfo {
+    RunInfo {
+        run_id: row.get(0),
+        experiment_id: row.get::<i64, _>(1).to_string(),
+        run_name: row.get(2),
+        user_id: row.get(3),
+        status: RunStatus::parse(row.get::<&str, _>(4)).unwrap_or(RunStatus::Running),
+        start_time: row.get(5),
+        end_time: row.get(6),
+        artifact_uri: row.get(7),
+        lifecycle_stage: stage_of(row.get::<&str, _>(8)),
+    }
+}
+
+fn metric_value(value: Option<f64>, is_nan: bool) -> f64 {
+    if is_nan {
+        f64::NAN
+    } else {
+        value.unwrap_or(f64::NAN)
+    }
+}
+
+fn experiment_not_found(id: &str) -> Error {
+    Error::not_found(format!("No Experiment with id={id} exists"))
+}
+
+fn run_not_found(id: &str) -> Error {
+    Error::not_found(format!("Run with id={id} not found"))
+}
+
+/// Parses an experiment id; a non-numeric id can name no experiment.
+fn experiment_key(id: &str) -> Result<i64> {
+    validation::experiment_id(id)
+}
+
+impl SqliteStore {
+    async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<Tag>>> {
+        let mut out: HashMap<i64, Vec<Tag>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows = sqlx::query(
+            "SELECT experiment_id, key, value FROM experiment_tags \
+             WHERE experiment_id IN (SELECT value FROM json_each(?)) ORDER BY key",
+        )
+        .bind(list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            out.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
+        }
+        Ok(out)
+    }
+
+    async fn fill_experiment_tags(&self, mut experiments: Vec<Experiment>) -> Result<Vec<Experiment>> {
+        let ids: Vec<i64> = experiments.iter().filter_map(|e| e.experiment_id.parse().ok()).collect();
+        let mut tags = self.experiment_tags(&ids).await?;
+        for experiment in &mut experiments {
+            if let Ok(id) = experiment.experiment_id.parse::<i64>() {
+                experiment.tags = tags.remove(&id).unwrap_or_default();
+            }
+        }
+        Ok(experiments)
+    }
+
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs.
+    async fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        if infos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
+        let list = json_list(&ids);
+        let mut data: HashMap<String, RunData> = HashMap::new();
+        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
+        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
+
+        let rows = sqlx::query(
+            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
+        }
+        let rows = sqlx::query(
+            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
+        }
+        let rows = sqlx::query(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
+             WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().metrics.push(Metric {
+                key: row.get(1),
+                value: metric_value(row.get(2), row.get::<i64, _>(3) != 0),
+                timestamp: row.get(4),
+                step: row.get(5),
+                model_id: None,
+                dataset_name: None,
+                dataset_digest: None,
+                run_id: None,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT i.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, i.tags \
+             FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
+             WHERE i.run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY i.position",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            let tags: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(7)).unwrap_or_default();
+            inputs.entry(row.get(0)).or_default().dataset_inputs.push(DatasetInput {
+                dataset: Dataset {
+                    name: row.get(1),
+                    digest: row.get(2),
+                    source_type: row.get(3),
+                    source: row.get(4),
+                    schema: row.get(5),
+                    profile: row.get(6),
+                },
+                tags: tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect(),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY position",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
+        }
+        let rows = sqlx::query(
+            "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY rowid",
+        )
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            outputs
+                .entry(row.get(0))
+                .or_default()
+                .model_outputs
+                .push(ModelOutput { model_id: row.get(1), step: row.get(2) });
+        }
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let id = info.run_id.clone();
+                Run {
+                    data: data.remove(&id).unwrap_or_default(),
+                    inputs: inputs.remove(&id).unwrap_or_default(),
+                    outputs: outputs.remove(&id).unwrap_or_default(),
+                    info,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Fails unless the run exists and is active; returns its experiment id.
+async fn require_active_run(conn: &mut SqliteConnection, run_id: &str) -> Result<i64> {
+    let row = sqlx::query("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = ?")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| run_not_found(run_id))?;
+    let stage: String = row.get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is {stage}."
+        )));
+    }
+    Ok(row.get(1))
+}
+
+async fn require_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<(i64, String, String)> {
+    let key = experiment_key(experiment_id).map_err(|_| experiment_not_found(experiment_id))?;
+    let row = sqlx::query("SELECT experiment_id, lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| experiment_not_found(experiment_id))?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// Writes run tags, keeping `runs.name` equal to the `mlflow.runName` tag.
+async fn upsert_run_tags(conn: &mut SqliteConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO tags (run_uuid, key, value) ");
+    builder.push_values(tags, |mut b, tag| {
+        b.push_bind(run_id).push_bind(&tag.key).push_bind(&tag.value);
+    });
+    builder.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
+    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    if let Some(tag) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
+        sqlx::query("UPDATE runs SET name = ? WHERE run_uuid = ?")
+            .bind(&tag.value)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+async fn insert_params(conn: &mut SqliteConnection, run_id: &str, params: &[Param]) -> Result<()> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = params.iter().map(|p| p.key.as_str()).collect();
+    let rows = sqlx::query("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (SELECT value FROM json_each(?))")
+        .bind(run_id)
+        .bind(json_list(&keys))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    let existing: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+    for param in params {
+        if let Some(old) = existing.get(&param.key) {
+            if old != &param.value {
+                return Err(Error::invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' \
+                     for run ID='{run_id}'. Attempted logging new value '{}'.",
+                    param.key, old, param.value
+                )));
+            }
+        }
+    }
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO params (run_uuid, key, value) ");
+    builder.push_values(params, |mut b, param| {
+        b.push_bind(run_id).push_bind(&param.key).push_bind(&param.value);
+    });
+    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    Ok(())
+}
+
+/// Orders metric values as MLflow picks the latest: step, then timestamp, then value.
+fn metric_is_newer(candidate: &Metric, current: &Metric) -> bool {
+    (candidate.step, candidate.timestamp) > (current.step, current.timestamp)
+        || ((candidate.step, candidate.timestamp) == (current.step, current.timestamp)
+            && candidate.value.total_cmp(&current.value).is_gt())
+}
+
+async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Metric]) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    // 9 binds a row; 400 rows stay well under SQLite's variable limit.
+    for chunk in metrics.chunks(400) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) ",
+        );
+        builder.push_values(chunk, |mut b, m| {
+            let nan = m.value.is_nan();
+            b.push_bind(run_id)
+                .push_bind(&m.key)
+                .push_bind(if nan { None } else { Some(m.value) })
+                .push_bind(nan as i64)
+                .push_bind(m.timestamp)
+                .push_bind(m.step)
+                .push_bind(&m.model_id)
+                .push_bind(&m.dataset_name)
+                .push_bind(&m.dataset_digest);
+        });
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    // Reduce to one candidate per key before touching latest_metrics.
+    let mut latest: HashMap<&str, &Metric> = HashMap::new();
+    for metric in metrics {
+        match latest.get(metric.key.as_str()) {
+            Some(current) if !metric_is_newer(metric, current) => {}
+            _ => {
+                latest.insert(&metric.key, metric);
+            }
+        }
+    }
+    let candidates: Vec<&Metric> = latest.into_values().collect();
+    for chunk in candidates.chunks(400) {
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) ");
+        builder.push_values(chunk, |mut b, m| {
+            let nan = m.value.is_nan();
+            b.push_bind(run_id)
+                .push_bind(&m.key)
+                .push_bind(if nan { None } else { Some(m.value) })
+                .push_bind(nan as i64)
+                .push_bind(m.timestamp)
+                .push_bind(m.step);
+        });
+        builder.push(
+            " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
+             timestamp = excluded.timestamp, step = excluded.step \
+             WHERE (excluded.step, excluded.timestamp, coalesce(excluded.value, 0)) > \
+                   (latest_metrics.step, latest_metrics.timestamp, coalesce(latest_metrics.value, 0))",
+        );
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+fn run_attribute_column(attribute: &RunAttribute) -> &'static str {
+    match attribute {
+        RunAttribute::RunId => "r.run_uuid",
+        RunAttribute::RunName => "r.name",
+        RunAttribute::Status => "r.status",
+        RunAttribute::UserId => "r.user_id",
+        RunAttribute::ArtifactUri => "r.artifact_uri",
+        RunAttribute::StartTime => "r.start_time",
+        RunAttribute::EndTime => "r.end_time",
+    }
+}
+
+fn push_run_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<RunKey>) -> Result<()> {
+    match &clause.key {
+        RunKey::Attribute(attribute) => {
+            let column = run_attribute_column(attribute);
+            match attribute {
+                RunAttribute::StartTime | RunAttribute::EndTime => {
+                    push_numeric_comparison(builder, column, clause.comparator, &clause.value)?
+                }
+                _ => push_string_comparison(builder, column, clause.comparator, &clause.value)?,
+            }
+        }
+        RunKey::Metric(key) => {
+            builder.push("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ");
+            builder.push_bind(key.clone());
+            builder.push(" AND m.is_nan = 0 AND ");
+            push_numeric_comparison(builder, "m.value", clause.comparator, &clause.value)?;
+            builder.push(")");
+        }
+        RunKey::Param(key) | RunKey::Tag(key) => {
+            let table = if matches!(clause.key, RunKey::Param(_)) { "params" } else { "tags" };
+            match clause.comparator {
+                Comparator::IsNull => {
+                    builder.push(format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push_bind(key.clone());
+                    builder.push(")");
+                }
+                Comparator::IsNotNull => {
+                    builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push_bind(key.clone());
+                    builder.push(")");
+                }
+                comparator => {
+                    builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push_bind(key.clone());
+                    builder.push(" AND ");
+                    push_string_comparison(builder, "x.value", comparator, &clause.value)?;
+                    builder.push(")");
+                }
+            }
+        }
+        RunKey::Dataset(field) => {
+            let column = match field {
+                DatasetField::Name => "d.name",
+                DatasetField::Digest => "d.digest",
+                DatasetField::Context => "(SELECT json_extract(t.value, '$[1]') FROM json_each(i.tags) t WHERE json_extract(t.value, '$[0]') = 'mlflow.data.context')",
+            };
+            builder.push(
+                "EXISTS (SELECT 1 FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
+                 WHERE i.run_uuid = r.run_uuid AND ",
+            );
+            push_string_comparison(builder, column, clause.comparator, &clause.value)?;
+            builder.push(")");
+        }
+    }
+    Ok(())
+}
+
+fn push_run_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<RunKey>]) -> Result<()> {
+    builder.push(" ORDER BY ");
+    for item in order_by {
+        let direction = if item.ascending { "ASC" } else { "DESC" };
+        let expression = match &item.key {
+            RunKey::Attribute(attribute) => run_attribute_column(attribute).to_string(),
+            RunKey::Metric(key) => {
+                format!("(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {})", quote(key))
+            }
+            RunKey::Param(key) => {
+                format!("(SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
+            }
+            RunKey::Tag(key) => {
+                format!("(SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
+            }
+            RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
+        };
+        // Runs missing the value sort last whichever the direction, as MLflow does.
+        builder.push(format!("({expression}) IS NULL, {expression} {direction}, "));
+    }
+    builder.push("r.start_time DESC, r.run_uuid ASC");
+    Ok(())
+}
+
+/// A SQL string literal; used only for keys inside ORDER BY subqueries, which cannot take
+/// bind parameters in the middle of a pushed expression built twice.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn experiment_column(key: &ExperimentKey) -> Option<&'static str> {
+    match key {
+        ExperimentKey::Name => Some("e.name"),
+        ExperimentKey::ExperimentId => Some("e.experiment_id"),
+        ExperimentKey::CreationTime => Some("e.creation_time"),
+        ExperimentKey::LastUpdateTime => Some("e.last_update_time"),
+        ExperimentKey::Tag(_) => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl TrackingStore for SqliteStore {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+        default_artifact_root: &str,
+    ) -> Result<String> {
+        let now = time::now_millis();
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let inserted = sqlx::query(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES (?, '', 'active', ?, ?) RETURNING experiment_id",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.get(0),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::already_exists(format!("Experiment(name={name}) already exists.")));
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        };
+        let location = match artifact_location {
+            Some(location) if !location.is_empty() => location.to_string(),
+            _ => format!("{}/{id}", default_artifact_root.trim_end_matches('/')),
+        };
+        sqlx::query("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?")
+            .bind(&location)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        for tag in tags {
+            sqlx::query("INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(id.to_string())
+    }
+
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
+        let key = experiment_key(experiment_id)?;
+        let row = sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"))
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| experiment_not_found(experiment_id))?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        experiments.into_iter().next().ok_or_else(|| experiment_not_found(experiment_id))
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let row = sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        experiments
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))
+    }
+
+    async fn search_experiments(&self, view: ViewType, query: &SearchQuery<ExperimentKey>) -> Result<Page<Experiment>> {
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE "));
+        match view {
+            ViewType::ActiveOnly => builder.push("e.lifecycle_stage = 'active'"),
+            ViewType::DeletedOnly => builder.push("e.lifecycle_stage = 'deleted'"),
+            ViewType::All => builder.push("1 = 1"),
+        };
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            match &clause.key {
+                ExperimentKey::Tag(key) => match clause.comparator {
+                    Comparator::IsNull => {
+                        builder.push("NOT EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ");
+                        builder.push_bind(key.clone());
+                        builder.push(")");
+                    }
+                    comparator => {
+                        builder.push("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ");
+                        builder.push_bind(key.clone());
+                        if comparator != Comparator::IsNotNull {
+                            builder.push(" AND ");
+                            push_string_comparison(&mut builder, "t.value", comparator, &clause.value)?;
+                        }
+                        builder.push(")");
+                    }
+                },
+                ExperimentKey::Name => push_string_comparison(&mut builder, "e.name", clause.comparator, &clause.value)?,
+                ExperimentKey::ExperimentId => {
+                    push_string_comparison(&mut builder, "CAST(e.experiment_id AS TEXT)", clause.comparator, &clause.value)?
+                }
+                key => {
+                    let column = experiment_column(key).unwrap_or("e.creation_time");
+                    push_numeric_comparison(&mut builder, column, clause.comparator, &clause.value)?
+                }
+            }
+        }
+        builder.push(" ORDER BY ");
+        for item in &query.order_by {
+            let direction = if item.ascending { "ASC" } else { "DESC" };
+            let column = experiment_column(&item.key)
+                .ok_or_else(|| Error::invalid("Ordering experiments by tags is not supported"))?;
+            builder.push(format!("{column} {direction}, "));
+        }
+        builder.push("e.creation_time DESC, e.experiment_id ASC LIMIT ");
+        builder.push_bind((query.max_results + 1) as i64);
+        builder.push(" OFFSET ");
+        builder.push_bind(query.offset as i64);
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let mut experiments: Vec<Experiment> = rows.iter().map(experiment_from_row).collect();
+        let next_offset = if experiments.len() as u64 > query.max_results {
+            experiments.truncate(query.max_results as usize);
+            Some(query.offset + query.max_results)
+        } else {
+            None
+        };
+        Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
+    }
+
+    async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
+        if stage != "active" {
+            return Err(Error::invalid("Cannot rename a non-active experiment."));
+        }
+        let result = sqlx::query("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?")
+            .bind(new_name)
+            .bind(time::now_millis())
+            .bind(key)
+            .execute(&mut *tx)
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::already_exists(format!("Experiment(name={new_name}) already exists.")));
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn set_experiment_lifecycle(&self, experiment_id: &str, stage: LifecycleStage) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (key, current, _) = require_experiment(&mut tx, experiment_id).await?;
+        if key == 0 && stage == LifecycleStage::Deleted {
+            return Err(Error::invalid("Cannot delete the default experiment '0'."));
+        }
+        let expected = match stage {
+            LifecycleStage::Deleted => "active",
+            LifecycleStage::Active => "deleted",
+        };
+        if current != expected {
+            return Err(Error::invalid(format!(
+                "Cannot {} experiment {experiment_id}: it is {current}.",
+                if stage == LifecycleStage::Deleted { "delete" } else { "restore" }
+            )));
+        }
+        let now = time::now_millis();
+        sqlx::query("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?")
+            .bind(stage.as_str())
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        // Runs follow their experiment, as in MLflow.
+        let deleted_time = if stage == LifecycleStage::Deleted { Some(now) } else { None };
+        sqlx::query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?")
+            .bind(stage.as_str())
+            .bind(deleted_time)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: &Tag) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
+        if stage != "active" {
+            return Err(Error::invalid(format!(
+                "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
+            )));
+        }
+        sqlx::query("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?")
+            .bind(time::now_millis())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (id, _, _) = require_experiment(&mut tx, experiment_id).await?;
+        let result = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")
+            .bind(id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No tag with name: {key} in experiment with id {experiment_id}")));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (experiment_key, stage, location) = require_experiment(&mut tx, &new_run.experiment_id).await?;
+        if stage != "active" {
+            return Err(Error::invalid(format!(
+                "The experiment {} must be in the 'active' state. Current state is {stage}.",
+                new_run.experiment_id
+            )));
+        }
+        let run_id = ids::new_run_id();
+        let tag_name = new_run.tags.iter().rev().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
+        let run_name = match (&new_run.run_name, tag_name) {
+            (Some(name), Some(tag)) if !name.is_empty() && name != &tag => {
+                return Err(Error::invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values \
+                     (run_name='{name}', mlflow.runName='{tag}')."
+                )));
+            }
+            (Some(name), _) if !name.is_empty() => name.clone(),
+            (_, Some(tag)) => tag,
+            _ => ids::random_run_name(),
+        };
+        let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
+        sqlx::query(&format!(
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')"
+        ))
+        .bind(&run_id)
+        .bind(experiment_key)
+        .bind(&run_name)
+        .bind(&new_run.user_id)
+        .bind(new_run.start_time)
+        .bind(&artifact_uri)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let mut tags = new_run.tags.clone();
+        if !tags.iter().any(|t| t.key == "mlflow.runName") {
+            tags.push(Tag::new("mlflow.runName", run_name.clone()));
+        }
+        upsert_run_tags(&mut tx, &run_id, &tags).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        let mut sorted = tags;
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Run {
+            info: RunInfo {
+                run_id,
+                experiment_id: experiment_key.to_string(),
+                run_name,
+                user_id: new_run.user_id.clone(),
+                status: RunStatus::Running,
+                start_time: new_run.start_time,
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: LifecycleStage::Active,
+            },
+            data: RunData { tags: sorted, ..Default::default() },
+            inputs: RunInputs::default(),
+            outputs: RunOutputs::default(),
+        })
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"))
+            .bind(run_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| run_not_found(run_id))?;
+        let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
+        runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
+    }
+
+    async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        if let Some(status) = update.status {
+            sqlx::query("UPDATE runs SET status = ? WHERE run_uuid = ?")
+                .bind(status.as_str())
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(end_time) = update.end_time {
+            sqlx::query("UPDATE runs SET end_time = ? WHERE run_uuid = ?")
+                .bind(end_time)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(name) = update.run_name.as_deref().filter(|n| !n.is_empty()) {
+            upsert_run_tags(&mut tx, run_id, &[Tag::new("mlflow.runName", name)]).await?;
+        }
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"))
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let info = run_info_from_row(&row);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(info)
+    }
+
+    async fn set_run_lifecycle(&self, run_id: &str, stage: LifecycleStage) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        let deleted_time = if stage == LifecycleStage::Deleted { Some(time::now_millis()) } else { None };
+        sqlx::query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?")
+            .bind(stage.as_str())
+            .bind(deleted_time)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn log_batch(&self, run_id: &str, batch: &RunBatch) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        insert_params(&mut tx, run_id, &batch.params).await?;
+        insert_metrics(&mut tx, run_id, &batch.metrics).await?;
+        upsert_run_tags(&mut tx, run_id, &batch.tags).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        let result = sqlx::query("DELETE FROM tags WHERE run_uuid = ? AND key = ?")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn search_runs(&self, experiment_ids: &[String], view: ViewType, query: &SearchQuery<RunKey>) -> Result<Page<Run>> {
+        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {} FROM runs r WHERE r.experiment_id IN (SELECT value FROM json_each(",
+            RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")
+        ));
+        builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
+        builder.push("))");
+        match view {
+            ViewType::ActiveOnly => builder.push(" AND r.lifecycle_stage = 'active'"),
+            ViewType::DeletedOnly => builder.push(" AND r.lifecycle_stage = 'deleted'"),
+            ViewType::All => builder.push(""),
+        };
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_run_clause(&mut builder, clause)?;
+        }
+        push_run_order(&mut builder, &query.order_by)?;
+        builder.push(" LIMIT ");
+        builder.push_bind((query.max_results + 1) as i64);
+        builder.push(" OFFSET ");
+        builder.push_bind(query.offset as i64);
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let mut infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect();
+        let next_offset = if infos.len() as u64 > query.max_results {
+            infos.truncate(query.max_results as usize);
+            Some(query.offset + query.max_results)
+        } else {
+            None
+        };
+        Ok(Page { items: self.complete_runs(infos).await?, next_offset })
+    }
+
+    async fn get_metric_history(&self, run_id: &str, key: &str, max_results: u64, offset: u64) -> Result<Page<Metric>> {
+        let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
+            .bind(run_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        let rows = sqlx::query(
+            "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics \
+             WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value LIMIT ? OFFSET ?",
+        )
+        .bind(run_id)
+        .bind(key)
+        .bind((max_results + 1) as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        let mut metrics: Vec<Metric> = rows
+            .iter()
+            .map(|row| Metric {
+                key: row.get(0),
+                value: metric_value(row.get(1), row.get::<i64, _>(2) != 0),
+                timestamp: row.get(3),
+                step: row.get(4),
+                model_id: row.get(5),
+                dataset_name: row.get(6),
+                dataset_digest: row.get(7),
+                run_id: Some(run_id.to_string()),
+            })
+            .collect();
+        let next_offset = if metrics.len() as u64 > max_results {
+            metrics.truncate(max_results as usize);
+            Some(offset + max_results)
+        } else {
+            None
+        };
+        Ok(Page { items: metrics, next_offset })
+    }
+
+    async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let experiment = require_active_run(&mut tx, run_id).await?;
+        for input in datasets {
+            let d = &input.dataset;
+            let dataset_uuid: String = sqlx::query(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (experiment_id, name, digest) DO UPDATE SET source_type = excluded.source_type \
+                 RETURNING dataset_uuid",
+            )
+            .bind(ids::new_hex_id())
+            .bind(experiment)
+            .bind(&d.name)
+            .bind(&d.digest)
+            .bind(&d.source_type)
+            .bind(&d.source)
+            .bind(&d.schema)
+            .bind(&d.profile)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .get(0);
+            let tags: Vec<(&str, &str)> = input.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+            sqlx::query(
+                "INSERT INTO run_dataset_inputs (run_uuid, dataset_uuid, tags, position) \
+                 VALUES (?1, ?2, ?3, (SELECT count(*) FROM run_dataset_inputs WHERE run_uuid = ?1)) \
+                 ON CONFLICT (run_uuid, dataset_uuid) DO UPDATE SET tags = excluded.tags",
+            )
+            .bind(run_id)
+            .bind(&dataset_uuid)
+            .bind(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        for model_id in model_ids {
+            sqlx::query(
+                "INSERT OR IGNORE INTO run_model_inputs (run_uuid, model_id, position) \
+                 VALUES (?1, ?2, (SELECT count(*) FROM run_model_inputs WHERE run_uuid = ?1))",
+            )
+            .bind(run_id)
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        for output in outputs {
+            sqlx::query(
+                "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) \
+                 ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+            )
+            .bind(run_id)
+            .bind(&output.model_id)
+            .bind(output.step)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+}

@@ -1,0 +1,122 @@
+//! The `ferroflow` command line: reads flags and environment into one typed config, builds the
+//! store and the artifact repository chosen by URI, and runs the server until a signal.
+//! `anyhow` lives here and nowhere below.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_server::{AppState, ServerConfig};
+use ferroflow_store_sqlite::SqliteStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "ferroflow", version, about = "The MLflow 3 GenAI platform, in one fast binary.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the tracking server (MLflow REST API, OTLP ingest, artifact proxy).
+    Server(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FERROFLOW_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, env = "FERROFLOW_PORT", default_value_t = 5000)]
+    port: u16,
+    /// Where runs, traces and the registry live: sqlite:///<path> (relative) or sqlite:////<abs path>.
+    #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
+    backend_store_uri: String,
+    /// Directory (or file:// URI) where served artifacts are stored.
+    #[arg(long, env = "FERROFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    artifacts_destination: String,
+    /// Artifact root given to new experiments; defaults to `mlflow-artifacts:/` when serving artifacts.
+    #[arg(long, env = "FERROFLOW_DEFAULT_ARTIFACT_ROOT")]
+    default_artifact_root: Option<String>,
+    /// Serve artifacts through this server (the default).
+    #[arg(long, env = "FERROFLOW_SERVE_ARTIFACTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    serve_artifacts: bool,
+    /// Do not serve artifacts; clients write to the artifact root themselves.
+    #[arg(long, conflicts_with = "serve_artifacts")]
+    no_serve_artifacts: bool,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
+    let default_artifact_root = match (&args.default_artifact_root, serve_artifacts) {
+        (Some(root), _) => root.clone(),
+        (None, true) => "mlflow-artifacts:".to_string(),
+        (None, false) => bail!("--default-artifact-root is required with --no-serve-artifacts"),
+    };
+    if !args.backend_store_uri.starts_with("sqlite:") {
+        bail!(
+            "unsupported --backend-store-uri '{}': this build stores data in SQLite (sqlite:///<path>)",
+            args.backend_store_uri
+        );
+    }
+    let store = SqliteStore::connect(&args.backend_store_uri, &default_artifact_root)
+        .await
+        .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
+    let destination = args.artifacts_destination.strip_prefix("file://").unwrap_or(&args.artifacts_destination);
+    let artifacts = ObjectStoreRepo::local(&PathBuf::from(destination))
+        .with_context(|| format!("opening the artifact destination {destination}"))?;
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, store = %args.backend_store_uri, "ferroflow server listening on http://{address}");
+    let state = AppState {
+        store: Arc::new(store.clone()),
+        artifacts: Arc::new(artifacts),
+        config: Arc::new(ServerConfig { default_artifact_root, serve_artifacts }),
+    };
+    ferroflow_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(run_server(args)),
+    }
+}

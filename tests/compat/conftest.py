@@ -1,0 +1,318 @@
+"""Fixtures of the compatibility suite: a ferroflow server driven by the real `mlflow` client.
+
+The server under test is the binary named by ``FERROFLOW_BIN`` (``cargo xtask test`` sets it to
+``target/debug/ferroflow``), started as::
+
+    $FERROFLOW_BIN server --host 127.0.0.1 --port P \
+        --backend-store-uri sqlite:///<tmp>/ff.db --artifacts-destination <tmp>/artifacts
+
+Any program taking these arguments works, so the suite can be checked against the reference
+server itself: ``FERROFLOW_BIN=.venv/bin/mlflow`` (``mlflow server`` has the same flags).
+
+Alternatively ``FERROFLOW_TEST_URL=http://127.0.0.1:5099`` runs the suite against a server that
+is already up; tests that need their own server (``fresh_server``) are then skipped.
+
+Fixtures:
+
+* ``server`` (session): the shared server; ``.url``, ``.port``, ``.log_path``.
+* ``fresh_server`` (function): a factory, ``srv = fresh_server()``, for tests that need a server
+  of their own; ``srv.restart()`` SIGKILLs it and starts it again on the same store.
+* ``experiment`` (function): a new experiment ``test-<uuid>``, made active; returns its id.
+* ``client``: an ``MlflowClient`` for the shared server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Set before mlflow is imported anywhere: no telemetry thread, no calls to outside hosts.
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+# A failing server should fail a test quickly, not after minutes of client retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+import mlflow  # noqa: E402
+import requests  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+
+HEALTH_TIMEOUT_S = 60.0
+LOG_TAIL_LINES = 60
+
+# Environment given to every server started here. `MLFLOW_TRUNCATE_LONG_VALUES=false` makes the
+# reference server reject over-long param/tag values (its default is to truncate them); ferroflow
+# rejects them whatever this says (see test_param_value_too_long).
+SERVER_ENV = {
+    "MLFLOW_TRUNCATE_LONG_VALUES": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "RUST_BACKTRACE": "1",
+}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
+    if path is None or not path.exists():
+        return "(no log)"
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+class Server:
+    """One server process on a store of its own (a SQLite file and an artifact directory)."""
+
+    def __init__(self, binary: str, workdir: Path, name: str = "ff"):
+        self.binary = binary
+        self.workdir = workdir
+        self.db_path = workdir / f"{name}.db"
+        self.artifacts_dir = workdir / "artifacts"
+        self.log_path = workdir / f"{name}.log"
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend_store_uri(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    def start(self) -> "Server":
+        assert self.proc is None or self.proc.poll() is not None, "server already running"
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        cmd = [
+            self.binary,
+            "server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--backend-store-uri", self.backend_store_uri,
+            "--artifacts-destination", str(self.artifacts_dir),
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== start #{self.starts}: {' '.join(cmd)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **SERVER_ENV},
+                # Its own process group, so that stop() also ends any child it started.
+                start_new_session=True,
+            )
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        last_error = None
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                raise RuntimeError(
+                    f"server exited with code {code} before answering /health; "
+                    f"log {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            try:
+                r = requests.get(f"{self.url}/health", timeout=2)
+                if r.status_code == 200:
+                    return
+                last_error = f"HTTP {r.status_code}: {r.text[:200]!r}"
+            except requests.RequestException as e:
+                last_error = repr(e)
+            time.sleep(0.1)
+        self.stop(sig=signal.SIGKILL)
+        raise RuntimeError(
+            f"server did not answer /health within {HEALTH_TIMEOUT_S:.0f}s "
+            f"(last error: {last_error}); log {self.log_path}:\n{_tail(self.log_path)}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Stops the server (and its process group); SIGKILL when `sig` was not enough."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=timeout)
+        # Children left behind in the group (a reference server's workers) go too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        self.stop(sig=signal.SIGKILL)
+
+    def restart(self) -> "Server":
+        """Kills the server with SIGKILL and starts it again on the same store and port."""
+        self.kill()
+        self._wait_port_free()
+        return self.start()
+
+    def _wait_port_free(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", self.port))
+                    return
+                except OSError:
+                    time.sleep(0.1)
+        self.port = _free_port()  # still taken: move rather than fail
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return _tail(self.log_path, lines)
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.url)
+
+
+class ExternalServer:
+    """A server started outside the suite (`FERROFLOW_TEST_URL`)."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[1]) if self.url.count(":") == 2 else None
+        self.log_path = None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "(external server: no log)"
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.url)
+
+
+def _binary() -> str:
+    binary = os.environ.get("FERROFLOW_BIN")
+    if not binary:
+        pytest.exit(
+            "FERROFLOW_BIN is not set: run the suite with `cargo xtask test`, or set "
+            "FERROFLOW_BIN to the server binary (or FERROFLOW_TEST_URL to a running server)",
+            returncode=2,
+        )
+    path = shutil.which(binary) or binary
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"FERROFLOW_BIN={binary!r} is not an executable file", returncode=2)
+    return str(Path(path).resolve())
+
+
+# Servers whose log tail goes into the report of a failing test.
+_LIVE_SERVERS: list = []
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    external = os.environ.get("FERROFLOW_TEST_URL")
+    if external:
+        srv = ExternalServer(external)
+        r = requests.get(f"{srv.url}/health", timeout=10)
+        assert r.status_code == 200, f"{srv.url}/health answered {r.status_code}"
+        _LIVE_SERVERS.append(srv)
+        yield srv
+        _LIVE_SERVERS.remove(srv)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="ferroflow-compat-"))
+    srv = Server(_binary(), workdir)
+    try:
+        srv.start()
+    except RuntimeError as e:
+        pytest.exit(f"could not start the server under test: {e}", returncode=3)
+    _LIVE_SERVERS.append(srv)
+    try:
+        yield srv
+    finally:
+        _LIVE_SERVERS.remove(srv)
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracking_uri(server):
+    """Points the mlflow client at the shared server for the whole session."""
+    os.environ["MLFLOW_TRACKING_URI"] = server.url
+    mlflow.set_tracking_uri(server.url)
+    yield server.url
+
+
+@pytest.fixture
+def fresh_server():
+    """Factory of servers of the test's own: `srv = fresh_server()`; `srv.restart()`."""
+    if os.environ.get("FERROFLOW_TEST_URL"):
+        pytest.skip("needs a server of its own (FERROFLOW_TEST_URL is set)")
+    binary = _binary()
+    made: list[Server] = []
+
+    def make() -> Server:
+        workdir = Path(tempfile.mkdtemp(prefix="ferroflow-fresh-"))
+        srv = Server(binary, workdir)
+        made.append(srv)
+        _LIVE_SERVERS.append(srv)
+        srv.start()
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop(sig=signal.SIGKILL)
+        _LIVE_SERVERS.remove(srv)
+        shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def client(server) -> MlflowClient:
+    return MlflowClient(tracking_uri=server.url)
+
+
+@pytest.fixture
+def experiment(server) -> str:
+    """A new, uniquely named experiment made active for the fluent API; returns its id."""
+    name = f"test-{uuid.uuid4().hex}"
+    exp = mlflow.set_experiment(name)
+    yield exp.experiment_id
+    # Leave no active run behind for the next test.
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Adds the tail of each live server's log to the report of a failing test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when in ("setup", "call"):
+        for srv in _LIVE_SERVERS:
+            if srv.log_path is not None:
+                report.sections.append(
+                    (f"server log tail ({srv.log_path})", srv.log_tail())
+                )

@@ -1,0 +1,436 @@
+//! `cargo xtask`: the project's chores, written in Rust so that they need nothing but cargo
+//! and python3 on the machine.
+//!
+//! `cargo xtask test` does all the set-up and runs every test:
+//!
+//! 1. makes the Python virtualenv `.venv/` at the workspace root (again) when it is missing,
+//!    broken, or older than `tests/requirements.txt` (a stamp inside `.venv` keeps the
+//!    requirements it was made from);
+//! 2. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
+//! 3. builds the server (`cargo build -p ferroflow`) and runs the compatibility suite
+//!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN`.
+//!
+//! Every step streams its output; the command exits non-zero when any step failed. A failing
+//! Rust test does not stop the Python suite from running, so one run shows every failure.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [--rust-only | --python-only] [-- PYTEST_ARGS...]
+        set up .venv, run the Rust tests, build the server and run tests/compat
+        (e.g. `cargo xtask test --python-only -- -k runs -x`)
+  help  print this message";
+
+/// The virtualenv's stamp: the exact text of `tests/requirements.txt` it was installed from.
+const STAMP_FILE: &str = ".ferroflow-requirements.stamp";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command line; `Ok(false)` when a step failed (its output already says why).
+fn run() -> Result<bool> {
+    let mut args = env::args_os().skip(1);
+    let Some(command) = args.next() else {
+        eprintln!("{USAGE}");
+        bail!("no command given");
+    };
+    match command.to_str() {
+        Some("test") => match TestOptions::parse(args)? {
+            Some(options) => test(&options),
+            None => {
+                println!("{USAGE}");
+                Ok(true)
+            }
+        },
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(true)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            bail!("unknown command {command:?}");
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct TestOptions {
+    rust: bool,
+    python: bool,
+    pytest_args: Vec<OsString>,
+}
+
+impl TestOptions {
+    /// Parses the arguments after `test`; `None` when help was asked for.
+    fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Self>> {
+        let mut options = TestOptions { rust: true, python: true, pytest_args: Vec::new() };
+        let (mut rust_only, mut python_only) = (false, false);
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.to_str() {
+                Some("--rust-only") => rust_only = true,
+                Some("--python-only") => python_only = true,
+                Some("-h" | "--help") => return Ok(None),
+                Some("--") => {
+                    options.pytest_args.extend(args);
+                    break;
+                }
+                _ => bail!(
+                    "unexpected argument {arg:?} (pytest's arguments go after `--`: \
+                     `cargo xtask test -- -k runs`)"
+                ),
+            }
+        }
+        if rust_only && python_only {
+            bail!("--rust-only and --python-only exclude each other");
+        }
+        options.rust = !python_only;
+        options.python = !rust_only;
+        Ok(Some(options))
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The cargo that runs us (cargo sets `CARGO` for `cargo run` and tests), else `cargo`.
+fn cargo() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Prints a step's banner, so that the streamed output of each step is easy to find.
+fn banner(text: &str) {
+    eprintln!("\n==> xtask: {text}");
+}
+
+/// Runs a command with inherited stdio; `Ok(false)` when it ran and failed.
+fn status(cmd: &mut Command) -> Result<bool> {
+    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        eprintln!("xtask: {cmd:?} failed: {status}");
+    }
+    Ok(status.success())
+}
+
+fn test(options: &TestOptions) -> Result<bool> {
+    let root = workspace_root();
+    let mut results: Vec<(&str, bool)> = Vec::new();
+
+    if options.python {
+        ensure_venv(&root)?;
+    }
+    if options.rust {
+        results.push(("rust tests", rust_tests(&root)?));
+    }
+    if options.python {
+        banner("building the server: cargo build -p ferroflow");
+        match build_server(&root)? {
+            Some(bin) => {
+                results.push(("server build", true));
+                results.push(("python compat tests", python_tests(&root, &bin, options)?));
+            }
+            None => results.push(("server build", false)),
+        }
+    }
+
+    eprintln!();
+    for (step, ok) in &results {
+        eprintln!("xtask: {step}: {}", if *ok { "ok" } else { "FAILED" });
+    }
+    Ok(results.iter().all(|(_, ok)| *ok))
+}
+
+/// Step a: `.venv/` exists, runs, and holds what `tests/requirements.txt` asks for.
+fn ensure_venv(root: &Path) -> Result<()> {
+    let venv = root.join(".venv");
+    let python = venv.join("bin").join("python");
+    let requirements_path = root.join("tests").join("requirements.txt");
+    let requirements = fs::read_to_string(&requirements_path)
+        .with_context(|| format!("reading {}", requirements_path.display()))?;
+    let stamp_path = venv.join(STAMP_FILE);
+
+    let usable = Command::new(&python)
+        .args(["-c", "import sys"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        banner(&format!("creating the Python virtualenv {}", venv.display()));
+        // --clear: a half-made or broken venv (say, its python moved away) starts over.
+        if !status(Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv))? {
+            bail!("`python3 -m venv` failed; is python3 (with the venv module) installed?");
+        }
+        let _ = fs::remove_file(&stamp_path);
+    }
+
+    if fs::read_to_string(&stamp_path).ok().as_deref() == Some(requirements.as_str()) {
+        eprintln!("xtask: .venv is up to date with tests/requirements.txt");
+        return Ok(());
+    }
+
+    banner("installing tests/requirements.txt into .venv");
+    let pip = |cmd: &mut Command| {
+        cmd.arg("-m")
+            .arg("pip")
+            .arg("install")
+            .args(["--disable-pip-version-check", "--progress-bar", "off"])
+            .current_dir(root)
+            // The project's venv, not one that happens to be active in the caller's shell.
+            .env_remove("PYTHONHOME")
+            .env_remove("PIP_REQUIRE_VIRTUALENV");
+    };
+    let mut upgrade = Command::new(&python);
+    pip(&mut upgrade);
+    if !status(upgrade.args(["--quiet", "--upgrade", "pip"]))? {
+        bail!("upgrading pip in .venv failed");
+    }
+    let mut install = Command::new(&python);
+    pip(&mut install);
+    if !status(install.arg("-r").arg(&requirements_path))? {
+        bail!("installing tests/requirements.txt into .venv failed");
+    }
+    fs::write(&stamp_path, &requirements)
+        .with_context(|| format!("writing {}", stamp_path.display()))?;
+    Ok(())
+}
+
+/// Step b: the Rust tests of the whole workspace.
+fn rust_tests(root: &Path) -> Result<bool> {
+    let has_nextest = Command::new(cargo())
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let args: &[&str] = if has_nextest {
+        &["nextest", "run", "--workspace", "--no-fail-fast"]
+    } else {
+        &["test", "--workspace", "--no-fail-fast"]
+    };
+    banner(&format!("running the Rust tests: cargo {}", args.join(" ")));
+    status(Command::new(cargo()).args(args).current_dir(root))
+}
+
+/// Step c, first half: builds the debug server and returns its path (`None` if the build failed).
+///
+/// The path comes from cargo's own artifact messages, so that `CARGO_TARGET_DIR` and
+/// `build.target-dir` are respected whatever they are.
+fn build_server(root: &Path) -> Result<Option<PathBuf>> {
+    let mut cmd = Command::new(cargo());
+    cmd.args(["build", "-p", "ferroflow", "--message-format=json-render-diagnostics"])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+    if !output.status.success() {
+        eprintln!("xtask: cargo build -p ferroflow failed: {}", output.status);
+        return Ok(None);
+    }
+    let messages = String::from_utf8_lossy(&output.stdout);
+    let bin = messages
+        .lines()
+        .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+        .filter(|line| line.contains(r#""kind":["bin"]"#) && line.contains(r#""name":"ferroflow""#))
+        .find_map(|line| json_string_field(line, "executable"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fallback_target_dir(root).join("debug").join("ferroflow"));
+    if !bin.is_file() {
+        bail!("the build succeeded but {} is not there", bin.display());
+    }
+    eprintln!("xtask: server binary: {}", bin.display());
+    Ok(Some(bin))
+}
+
+/// The target directory when cargo did not tell: `CARGO_TARGET_DIR` (relative to the root,
+/// where cargo runs) or `<root>/target`.
+fn fallback_target_dir(root: &Path) -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+/// The value of the string field `"key":"..."` in one line of cargo's JSON messages.
+fn json_string_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let mut value = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                other => value.push(other),
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// Step c, second half: the compatibility suite against the built server.
+fn python_tests(root: &Path, bin: &Path, options: &TestOptions) -> Result<bool> {
+    let python = root.join(".venv").join("bin").join("python");
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pytest", "tests/compat", "-q"])
+        .args(&options.pytest_args)
+        .current_dir(root)
+        .env("FERROFLOW_BIN", bin)
+        .env_remove("PYTHONHOME");
+    banner(&format!(
+        "running the compatibility suite: .venv/bin/python -m pytest tests/compat -q {}",
+        options.pytest_args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+    ));
+    let status = cmd.status().with_context(|| format!("could not start {}", python.display()))?;
+    match status.code() {
+        Some(0) => Ok(true),
+        Some(5) => {
+            eprintln!("xtask: pytest collected no test (exit 5): counted as a failure");
+            Ok(false)
+        }
+        _ => {
+            eprintln!("xtask: pytest failed: {status}");
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<TestOptions>> {
+        TestOptions::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn test_options_parse() {
+        let all = parse(&[]).unwrap().unwrap();
+        assert!(all.rust && all.python && all.pytest_args.is_empty());
+
+        let py = parse(&["--python-only", "--", "-k", "runs", "--rust-only"]).unwrap().unwrap();
+        assert!(!py.rust && py.python);
+        assert_eq!(py.pytest_args, ["-k", "runs", "--rust-only"]);
+
+        let rs = parse(&["--rust-only"]).unwrap().unwrap();
+        assert!(rs.rust && !rs.python);
+
+        assert!(parse(&["--rust-only", "--python-only"]).is_err());
+        assert!(parse(&["-k"]).is_err());
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn json_string_field_unescapes() {
+        let line = r#"{"reason":"compiler-artifact","executable":"/a b/\"q\"/t\\x","fresh":true}"#;
+        assert_eq!(json_string_field(line, "executable").as_deref(), Some(r#"/a b/"q"/t\x"#));
+        assert_eq!(json_string_field(r#"{"executable":null}"#, "executable"), None);
+    }
+}
+
+/// Tidy checks: architecture and style rules that the compiler does not enforce.
+#[cfg(test)]
+mod tidy {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    /// Crates that must never reach `ferroflow-core`: it is the domain, with no I/O.
+    const FORBIDDEN_IN_CORE: &[&str] = &["sqlx", "axum", "object_store", "hyper", "tokio"];
+
+    #[test]
+    fn core_has_no_io_dependencies() {
+        let output = Command::new(cargo())
+            .args(["tree", "-p", "ferroflow-core", "-e", "normal", "--prefix", "none"])
+            .current_dir(workspace_root())
+            .output()
+            .expect("running cargo tree");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let names: Vec<&str> =
+            stdout.lines().filter_map(|line| line.split_whitespace().next()).collect();
+        assert!(names.contains(&"ferroflow-core"), "unexpected cargo tree output:\n{stdout}");
+        let mut bad: Vec<&str> = names
+            .into_iter()
+            .filter(|name| {
+                FORBIDDEN_IN_CORE.iter().any(|f| {
+                    let family = name.strip_prefix(f);
+                    // `tokio` itself and its family (`tokio-util`, `sqlx-core`, ...).
+                    matches!(family, Some("")) || family.is_some_and(|rest| rest.starts_with('-'))
+                })
+            })
+            .collect();
+        bad.sort_unstable();
+        bad.dedup();
+        assert!(
+            bad.is_empty(),
+            "ferroflow-core must stay free of I/O crates, but depends on {bad:?}; \
+             see `cargo tree -p ferroflow-core -e normal -i <name>`"
+        );
+    }
+
+    #[test]
+    fn every_source_file_starts_with_a_module_doc() {
+        let crates = workspace_root().join("crates");
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&crates).expect("reading crates/") {
+            let src = entry.expect("reading crates/").path().join("src");
+            if src.is_dir() {
+                collect_rs_files(&src, &mut files);
+            }
+        }
+        assert!(!files.is_empty(), "no .rs file found under {}", crates.display());
+        let mut missing: Vec<String> = files
+            .iter()
+            .filter(|path| {
+                let text = fs::read_to_string(path).unwrap_or_default();
+                let first = text.lines().map(str::trim_start).find(|line| !line.is_empty());
+                !first.is_some_and(|line| line.starts_with("//!") || line.starts_with("#!["))
+            })
+            .map(|path| path.strip_prefix(workspace_root()).unwrap_or(path).display().to_string())
+            .collect();
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "these files must start with a `//!` line saying what the module is for:\n  {}",
+            missing.join("\n  ")
+        );
+    }
+
+    fn collect_rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("reading a source directory") {
+            let path = entry.expect("reading a source directory").path();
+            if path.is_dir() {
+                collect_rs_files(&path, out);
+            } else if path.extension() == Some(OsStr::new("rs")) {
+                out.push(path);
+            }
+        }
+    }
+}
