@@ -1,22 +1,10 @@
-//! The storage traits. One trait per area so that each area's queries sit together; [`Store`]
-//! is all of them, and the server holds an `Arc<dyn Store>` so that handlers compile once.
-//!
-//! Every method is one unit of work: it either commits all it writes or none of it.
+//! Experiments and runs.
 
 use crate::entities::*;
 use crate::search::experiments::ExperimentKey;
 use crate::search::runs::RunKey;
-use crate::search::{Clause, OrderBy};
+use super::SearchQuery;
 use crate::Result;
-
-/// A search request as the store sees it: parsed filter, parsed order, page bounds.
-#[derive(Debug, Clone)]
-pub struct SearchQuery<K> {
-    pub clauses: Vec<Clause<K>>,
-    pub order_by: Vec<OrderBy<K>>,
-    pub max_results: u64,
-    pub offset: u64,
-}
 
 /// Experiments and runs.
 #[async_trait::async_trait]
@@ -66,8 +54,3 @@ pub trait TrackingStore: Send + Sync {
     async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()>;
     async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()>;
 }
-
-/// Everything a server needs from its storage.
-pub trait Store: TrackingStore + Send + Sync + 'static {}
-
-impl<T: TrackingStore + Send + Sync + 'static> Store for T {}

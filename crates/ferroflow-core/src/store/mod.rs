@@ -1,0 +1,25 @@
+//! The storage traits. One trait per area, each in its own file, so that each area's queries
+//! sit together; [`Store`] is all of them, and the server holds an `Arc<dyn Store>` so that
+//! handlers compile once.
+//!
+//! Every method is one unit of work: it either commits all it writes or none of it.
+
+mod tracking;
+
+pub use tracking::TrackingStore;
+
+use crate::search::{Clause, OrderBy};
+
+/// A search request as the store sees it: parsed filter, parsed order, page bounds.
+#[derive(Debug, Clone)]
+pub struct SearchQuery<K> {
+    pub clauses: Vec<Clause<K>>,
+    pub order_by: Vec<OrderBy<K>>,
+    pub max_results: u64,
+    pub offset: u64,
+}
+
+/// Everything a server needs from its storage.
+pub trait Store: TrackingStore + Send + Sync + 'static {}
+
+impl<T: TrackingStore + Send + Sync + 'static> Store for T {}
