@@ -1,4 +1,4 @@
-//! Conversions between wire shapes (`ferroflow-proto`) and domain types (`ferroflow-core`).
+//! Experiments and runs: wire ⇄ domain.
 
 use ferroflow_core::entities as domain;
 use ferroflow_core::validation;
