@@ -1,6 +1,13 @@
 //! Conversions between wire shapes (`ferroflow-proto`) and domain types (`ferroflow-core`),
 //! one file per area.
 
+mod logged_models;
+pub mod otlp;
+mod registry;
+mod traces;
 mod tracking;
 
+pub use logged_models::*;
+pub use registry::*;
+pub use traces::*;
 pub use tracking::*;

@@ -1,0 +1,212 @@
+//! Traces, spans and assessments: what an agent call leaves behind.
+
+use serde_json::{Map, Value};
+
+/// Trace tags the server owns: a client cannot set them through StartTraceV3 or span
+/// attributes.
+pub const SYSTEM_TRACE_TAGS: &[&str] = &[
+    "mlflow.artifactLocation",
+    "mlflow.trace.spansLocation",
+    "mlflow.trace.archiveLocation",
+    "mlflow.trace.archivalFailure",
+];
+pub const TAG_ARTIFACT_LOCATION: &str = "mlflow.artifactLocation";
+pub const TAG_SPANS_LOCATION: &str = "mlflow.trace.spansLocation";
+pub const TAG_TRACE_NAME: &str = "mlflow.traceName";
+pub const TAG_LINKED_PROMPTS: &str = "mlflow.linkedPrompts";
+pub const SPANS_IN_TRACKING_STORE: &str = "TRACKING_STORE";
+pub const META_INFO_FINALIZED: &str = "mlflow.trace.infoFinalized";
+pub const META_SOURCE_RUN: &str = "mlflow.sourceRun";
+pub const META_TOKEN_USAGE: &str = "mlflow.trace.tokenUsage";
+pub const META_TRACE_USER: &str = "mlflow.trace.user";
+pub const META_TRACE_SESSION: &str = "mlflow.trace.session";
+pub const META_SCHEMA_VERSION: &str = "mlflow.trace_schema.version";
+/// Previews are cut to this many characters, as the reference server does.
+pub const PREVIEW_MAX_CHARS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceState {
+    Unspecified,
+    Ok,
+    Error,
+    InProgress,
+}
+
+impl TraceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceState::Unspecified => "STATE_UNSPECIFIED",
+            TraceState::Ok => "OK",
+            TraceState::Error => "ERROR",
+            TraceState::InProgress => "IN_PROGRESS",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "STATE_UNSPECIFIED" | "0" => Some(TraceState::Unspecified),
+            "OK" | "1" => Some(TraceState::Ok),
+            "ERROR" | "2" => Some(TraceState::Error),
+            "IN_PROGRESS" | "3" => Some(TraceState::InProgress),
+            _ => None,
+        }
+    }
+}
+
+/// The trace record (TraceInfoV3) without its spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceInfo {
+    pub trace_id: String,
+    pub experiment_id: String,
+    pub client_request_id: Option<String>,
+    /// Epoch milliseconds of the root span's start.
+    pub request_time: i64,
+    pub execution_duration: Option<i64>,
+    pub state: TraceState,
+    pub request_preview: Option<String>,
+    pub response_preview: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub assessments: Vec<Assessment>,
+}
+
+impl TraceInfo {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanStatus {
+    Unset,
+    Ok,
+    Error,
+}
+
+impl SpanStatus {
+    /// The OTLP status code name, as span filters compare it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "UNSET",
+            SpanStatus::Ok => "OK",
+            SpanStatus::Error => "ERROR",
+        }
+    }
+}
+
+/// Token counts of one LLM span (`mlflow.chat.tokenUsage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUsage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub total_tokens: i64,
+}
+
+/// One span on its way into the store.
+#[derive(Debug, Clone)]
+pub struct SpanRecord {
+    /// `tr-<32 hex>`.
+    pub trace_id: String,
+    /// 16 lowercase hex.
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    pub span_type: Option<String>,
+    pub status: SpanStatus,
+    pub status_message: String,
+    pub start_time_ns: i64,
+    pub end_time_ns: i64,
+    /// Every attribute as a JSON value (MLflow's canonical form), in arrival order.
+    pub attributes: Map<String, Value>,
+    pub token_usage: Option<TokenUsage>,
+    /// The span exactly as the read API returns it (opaque to core and stores).
+    pub content: String,
+}
+
+impl SpanRecord {
+    pub fn is_root(&self) -> bool {
+        self.parent_span_id.is_none()
+    }
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes.get(key)
+    }
+}
+
+/// What a root span tells about its trace, for traces whose record was not (yet) sent by
+/// StartTraceV3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootSummary {
+    pub request_time: i64,
+    pub execution_duration: i64,
+    pub state: TraceState,
+    pub request_preview: Option<String>,
+    pub response_preview: Option<String>,
+    /// `mlflow.traceTag.<key>` attributes of the root, as trace tags.
+    pub tags: Vec<(String, String)>,
+    /// Metadata derived from OTel conventions (`session.id`, `user.id`).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// The spans of one trace in one ingest batch, with what they say about the trace.
+#[derive(Debug, Clone)]
+pub struct TraceSpans {
+    pub trace_id: String,
+    pub spans: Vec<SpanRecord>,
+    /// Earliest span start in the batch, epoch ms: the trace's time until its root arrives.
+    pub earliest_start_ms: i64,
+    pub root: Option<RootSummary>,
+}
+
+/// Where assessment values are judged from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssessmentKind {
+    Feedback,
+    Expectation,
+    Issue,
+}
+
+impl AssessmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssessmentKind::Feedback => "feedback",
+            AssessmentKind::Expectation => "expectation",
+            AssessmentKind::Issue => "issue",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "feedback" => Some(AssessmentKind::Feedback),
+            "expectation" => Some(AssessmentKind::Expectation),
+            "issue" => Some(AssessmentKind::Issue),
+            _ => None,
+        }
+    }
+}
+
+/// A feedback, expectation or issue attached to a trace.
+///
+/// `body` is the assessment as the client sent it (any JSON value passes through untouched);
+/// the other fields are what the server reads, indexes and sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub assessment_id: String,
+    pub trace_id: String,
+    pub name: String,
+    pub kind: AssessmentKind,
+    /// The value as JSON text, for `feedback.<name>` / `expectation.<name>` filters.
+    pub value_text: Option<String>,
+    pub valid: bool,
+    pub overrides: Option<String>,
+    pub create_time: i64,
+    pub last_update_time: i64,
+    pub body: Map<String, Value>,
+}
+
+/// How a trace deletion picks its traces.
+#[derive(Debug, Clone)]
+pub enum TraceDeletion {
+    Ids(Vec<String>),
+    OlderThan { max_timestamp_millis: i64, max_traces: Option<i64> },
+}

@@ -1,0 +1,241 @@
+//! Trace ingest rules: the one path every span takes into the store, whichever route it came
+//! by (OTLP over HTTP protobuf or JSON, OTLP over gRPC, the Rust SDK).
+//!
+//! Spans are grouped by trace; a root span tells the trace's state, time, duration, previews
+//! and tags (`mlflow.traceTag.<key>`), which the store applies unless StartTraceV3 already
+//! finalized the trace record.
+
+use crate::entities::*;
+use crate::store::Store;
+use crate::{Error, Result};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Writes a batch of spans for one experiment: groups them by trace, summarizes roots, and
+/// stores everything in one transaction.
+pub async fn ingest_spans(
+    store: &dyn Store,
+    experiment_id: &str,
+    run_id: Option<&str>,
+    spans: Vec<SpanRecord>,
+) -> Result<usize> {
+    crate::validation::experiment_id(experiment_id)?;
+    if spans.is_empty() {
+        return Ok(0);
+    }
+    let count = spans.len();
+    let traces = group_by_trace(spans);
+    store.ingest_spans(experiment_id, run_id, &traces).await?;
+    Ok(count)
+}
+
+/// Groups spans by trace id, keeping first-seen order, and summarizes each trace's root.
+pub fn group_by_trace(spans: Vec<SpanRecord>) -> Vec<TraceSpans> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut traces: Vec<TraceSpans> = Vec::new();
+    for span in spans {
+        let position = *index.entry(span.trace_id.clone()).or_insert_with(|| {
+            traces.push(TraceSpans {
+                trace_id: span.trace_id.clone(),
+                spans: Vec::new(),
+                earliest_start_ms: i64::MAX,
+                root: None,
+            });
+            traces.len() - 1
+        });
+        let trace = &mut traces[position];
+        trace.earliest_start_ms = trace.earliest_start_ms.min(span.start_time_ns / 1_000_000);
+        if span.is_root() {
+            trace.root = Some(root_summary(&span));
+        }
+        trace.spans.push(span);
+    }
+    traces
+}
+
+/// What a root span says about its trace.
+pub fn root_summary(root: &SpanRecord) -> RootSummary {
+    let state = match root.status {
+        SpanStatus::Error => TraceState::Error,
+        SpanStatus::Ok | SpanStatus::Unset => TraceState::Ok,
+    };
+    let preview = |key: &str| root.attribute(key).map(|value| truncate_chars(&python_json(value), PREVIEW_MAX_CHARS));
+    let mut tags = Vec::new();
+    for (key, value) in &root.attributes {
+        if let Some(tag) = key.strip_prefix("mlflow.traceTag.") {
+            if !SYSTEM_TRACE_TAGS.contains(&tag) {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                tags.push((tag.to_string(), text));
+            }
+        }
+    }
+    let mut metadata = Vec::new();
+    for (attribute, key) in [("session.id", META_TRACE_SESSION), ("user.id", META_TRACE_USER)] {
+        if let Some(Value::String(value)) = root.attribute(attribute) {
+            metadata.push((key.to_string(), value.clone()));
+        }
+    }
+    RootSummary {
+        request_time: root.start_time_ns / 1_000_000,
+        execution_duration: (root.end_time_ns - root.start_time_ns).max(0) / 1_000_000,
+        state,
+        request_preview: preview("mlflow.spanInputs"),
+        response_preview: preview("mlflow.spanOutputs"),
+        tags,
+        metadata,
+    }
+}
+
+/// MLflow's canonical form of an attribute that arrived as an OTLP string: producers that
+/// write MLflow's internal representation send every value as JSON text, so one layer is
+/// removed when the text is JSON for a string, object or array. Numbers and booleans inside
+/// strings stay strings, as in the reference server.
+pub fn canonical_string_attribute(text: String) -> Value {
+    let first = text.trim_start().chars().next();
+    if !matches!(first, Some('"') | Some('{') | Some('[')) {
+        return Value::String(text);
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(parsed @ (Value::String(_) | Value::Object(_) | Value::Array(_))) => parsed,
+        _ => Value::String(text),
+    }
+}
+
+/// Token counts from an `mlflow.chat.tokenUsage` value.
+pub fn token_usage(value: &Value) -> Option<TokenUsage> {
+    let object = value.as_object()?;
+    let get = |key: &str| object.get(key).and_then(Value::as_i64).unwrap_or(0);
+    let usage = TokenUsage {
+        input_tokens: get("input_tokens"),
+        output_tokens: get("output_tokens"),
+        total_tokens: get("total_tokens"),
+    };
+    Some(usage)
+}
+
+/// JSON text as Python's `json.dumps` prints it (`", "` and `": "` separators), which is
+/// what clients compare previews and metadata against.
+pub fn python_json(value: &Value) -> String {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    if serde::Serialize::serialize(value, &mut serializer).is_err() {
+        return value.to_string();
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
+}
+
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((byte, _)) => text[..byte].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Checks a trace id as clients make them: `tr-` + 32 hex (other opaque ids are accepted as
+/// long as they are non-empty and reasonable).
+pub fn trace_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_control() || c == '/') {
+        return Err(Error::invalid(format!("Invalid trace id '{id}'.")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn span(id: &str, parent: Option<&str>, attributes: Value) -> SpanRecord {
+        SpanRecord {
+            trace_id: "tr-1".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(str::to_string),
+            name: id.into(),
+            span_type: None,
+            status: SpanStatus::Ok,
+            status_message: String::new(),
+            start_time_ns: 2_000_000_000,
+            end_time_ns: 2_500_000_000,
+            attributes: attributes.as_object().cloned().unwrap_or_default(),
+            token_usage: None,
+            content: String::new(),
+        }
+    }
+
+    #[test]
+    fn canonical_strings() {
+        assert_eq!(canonical_string_attribute("\"LLM\"".into()), json!("LLM"));
+        assert_eq!(canonical_string_attribute("{\"prompt\": \"hi\"}".into()), json!({"prompt": "hi"}));
+        assert_eq!(canonical_string_attribute("[1, 2]".into()), json!([1, 2]));
+        assert_eq!(canonical_string_attribute("20".into()), json!("20"));
+        assert_eq!(canonical_string_attribute("true".into()), json!("true"));
+        assert_eq!(canonical_string_attribute("plain text".into()), json!("plain text"));
+        assert_eq!(canonical_string_attribute("{not json".into()), json!("{not json"));
+    }
+
+    #[test]
+    fn python_style_json() {
+        assert_eq!(python_json(&json!({"question": "what?", "k": 3, "l": [1, 2]})), r#"{"question": "what?", "k": 3, "l": [1, 2]}"#);
+        assert_eq!(python_json(&json!("é")), "\"é\"");
+    }
+
+    #[test]
+    fn root_summary_from_attributes() {
+        let root = span(
+            "a",
+            None,
+            json!({"mlflow.spanInputs": {"q": "x"}, "mlflow.spanOutputs": "y", "mlflow.traceTag.env": "prod",
+                   "mlflow.traceTag.mlflow.artifactLocation": "nope", "session.id": "s1"}),
+        );
+        let summary = root_summary(&root);
+        assert_eq!(summary.request_time, 2000);
+        assert_eq!(summary.execution_duration, 500);
+        assert_eq!(summary.state, TraceState::Ok);
+        assert_eq!(summary.request_preview.as_deref(), Some(r#"{"q": "x"}"#));
+        assert_eq!(summary.response_preview.as_deref(), Some(r#""y""#));
+        assert_eq!(summary.tags, vec![("env".to_string(), "prod".to_string())]);
+        assert_eq!(summary.metadata, vec![(META_TRACE_SESSION.to_string(), "s1".to_string())]);
+    }
+
+    #[test]
+    fn grouping_keeps_roots_and_earliest_start() {
+        let mut child = span("b", Some("a"), json!({}));
+        child.start_time_ns = 1_000_000_000;
+        let traces = group_by_trace(vec![child, span("a", None, json!({}))]);
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].earliest_start_ms, 1000);
+        assert!(traces[0].root.is_some());
+        assert_eq!(traces[0].spans.len(), 2);
+    }
+
+    #[test]
+    fn previews_are_truncated_by_characters() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("hi", 5), "hi");
+    }
+}

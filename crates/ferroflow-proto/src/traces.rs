@@ -1,0 +1,193 @@
+//! Traces and assessments (spec §8–9): TraceInfoV3 and the trace RPC messages. Span bodies
+//! are OTLP (`opentelemetry_proto`) on the way in and stored read-format JSON on the way out.
+
+use crate::de;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MlflowExperimentLocation {
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TraceLocation {
+    #[serde(rename = "type", deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
+    pub location_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mlflow_experiment: Option<MlflowExperimentLocation>,
+}
+
+impl TraceLocation {
+    pub fn experiment(experiment_id: String) -> Self {
+        TraceLocation {
+            location_type: Some("MLFLOW_EXPERIMENT".to_string()),
+            mlflow_experiment: Some(MlflowExperimentLocation { experiment_id: Some(experiment_id) }),
+        }
+    }
+}
+
+/// TraceInfoV3, read and written. Metadata and tags keep their order; assessments pass
+/// through as JSON objects.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TraceInfoV3 {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_location: Option<TraceLocation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_preview: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_preview: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_duration: Option<String>,
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub trace_metadata: Map<String, Value>,
+    #[serde(deserialize_with = "de::vec_or_one", skip_serializing_if = "Vec::is_empty")]
+    pub assessments: Vec<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub tags: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TraceIn {
+    pub trace_info: Option<TraceInfoV3>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StartTraceV3 {
+    pub trace: Option<TraceIn>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceInfoOnly {
+    pub trace_info: TraceInfoV3,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceInfoResponse {
+    pub trace: TraceInfoOnly,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TraceRef {
+    pub trace_id: Option<String>,
+    pub request_id: Option<String>,
+    #[serde(deserialize_with = "de::opt_bool")]
+    pub allow_partial: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TraceIds {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub trace_ids: Vec<String>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub experiment_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceInfosResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace_infos: Vec<TraceInfoV3>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SearchTracesV3 {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub locations: Vec<TraceLocation>,
+    /// The older form: experiment ids directly.
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub experiment_ids: Vec<String>,
+    pub filter: Option<String>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub max_results: Option<i64>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub order_by: Vec<String>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchTracesResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<TraceInfoV3>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TraceTag {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteTraces {
+    #[serde(deserialize_with = "de::opt_string")]
+    pub experiment_id: Option<String>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub max_timestamp_millis: Option<i64>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub max_traces: Option<i64>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub request_ids: Vec<String>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub trace_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeleteTracesResponse {
+    pub traces_deleted: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkTracesToRun {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub trace_ids: Vec<String>,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PromptVersionRef {
+    pub name: Option<String>,
+    #[serde(deserialize_with = "de::opt_string")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkPromptsToTrace {
+    pub trace_id: Option<String>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub prompt_versions: Vec<PromptVersionRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AssessmentRequest {
+    pub assessment: Option<Map<String, Value>>,
+    pub update_mask: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssessmentResponse {
+    pub assessment: Map<String, Value>,
+}

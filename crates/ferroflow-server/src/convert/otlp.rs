@@ -1,0 +1,259 @@
+//! OTLP spans → [`SpanRecord`]s: attribute values decoded to MLflow's canonical JSON, the
+//! GenAI conventions mapped, and the read-format JSON of each span written once, at ingest,
+//! so that reads return stored text without decoding anything.
+
+use base64::Engine;
+use ferroflow_core::entities::{SpanRecord, SpanStatus};
+use ferroflow_core::{semconv, traces, Result};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use serde_json::{json, Map, Number, Value};
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
+        out.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
+    }
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn number(value: f64) -> Value {
+    Number::from_f64(value).map(Value::Number).unwrap_or_else(|| Value::String(value.to_string()))
+}
+
+/// An AnyValue as plain JSON (nested values are never unwrapped).
+fn any_to_json(value: &AnyValue) -> Value {
+    match &value.value {
+        None => Value::Null,
+        Some(Any::StringValue(s)) => Value::String(s.clone()),
+        Some(Any::BoolValue(b)) => Value::Bool(*b),
+        Some(Any::IntValue(i)) => Value::Number((*i).into()),
+        Some(Any::DoubleValue(d)) => number(*d),
+        Some(Any::BytesValue(bytes)) => Value::String(b64(bytes)),
+        // String-table references belong to the profiles signal; a trace carries none.
+        Some(Any::StringValueStrindex(index)) => Value::Number((*index).into()),
+        Some(Any::ArrayValue(array)) => Value::Array(array.values.iter().map(any_to_json).collect()),
+        Some(Any::KvlistValue(list)) => Value::Object(
+            list.values
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null)))
+                .collect(),
+        ),
+    }
+}
+
+/// A span attribute in MLflow's canonical form: strings that carry JSON are unwrapped once.
+fn attribute_value(value: &AnyValue) -> Value {
+    match &value.value {
+        Some(Any::StringValue(s)) => traces::canonical_string_attribute(s.clone()),
+        _ => any_to_json(value),
+    }
+}
+
+/// JSON → the protobuf-JSON form of an OTLP AnyValue, as GetTrace returns attributes.
+pub fn json_to_any(value: &Value) -> Value {
+    match value {
+        Value::Null => json!({}),
+        Value::Bool(b) => json!({ "bool_value": b }),
+        Value::Number(n) if n.is_i64() || n.is_u64() => json!({ "int_value": n }),
+        Value::Number(n) => json!({ "double_value": n }),
+        Value::String(s) => json!({ "string_value": s }),
+        Value::Array(items) => json!({ "array_value": { "values": items.iter().map(json_to_any).collect::<Vec<_>>() } }),
+        Value::Object(map) => json!({
+            "kvlist_value": { "values": map.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect::<Vec<_>>() }
+        }),
+    }
+}
+
+fn key_values_to_any(attributes: &[KeyValue]) -> Vec<Value> {
+    attributes
+        .iter()
+        .map(|kv| json!({"key": kv.key, "value": kv.value.as_ref().map(|v| json_to_any(&any_to_json(v))).unwrap_or(json!({}))}))
+        .collect()
+}
+
+const SPAN_KINDS: &[&str] = &[
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+
+/// One OTLP span → the record the store keeps.
+pub fn span_record(span: &Span) -> SpanRecord {
+    let trace_id = ferroflow_core::ids::trace_id_from_otel(&span.trace_id);
+    let mut attributes: Map<String, Value> = Map::with_capacity(span.attributes.len() + 2);
+    for kv in &span.attributes {
+        let value = kv.value.as_ref().map(attribute_value).unwrap_or(Value::Null);
+        attributes.insert(kv.key.clone(), value);
+    }
+    semconv::enrich(&mut attributes);
+    // The trace id attribute always names the trace the span really belongs to.
+    if attributes.contains_key("mlflow.traceRequestId") {
+        attributes.insert("mlflow.traceRequestId".into(), Value::String(trace_id.clone()));
+    }
+    let status_code = span.status.as_ref().map(|s| s.code).unwrap_or(0);
+    let status = match StatusCode::try_from(status_code).unwrap_or(StatusCode::Unset) {
+        StatusCode::Ok => SpanStatus::Ok,
+        StatusCode::Error => SpanStatus::Error,
+        StatusCode::Unset => SpanStatus::Unset,
+    };
+    let status_message = span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
+    let span_type = attributes.get("mlflow.spanType").and_then(Value::as_str).map(str::to_string);
+    let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
+    let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex(&span.parent_span_id)) };
+
+    let mut content = Map::with_capacity(12);
+    content.insert("trace_id".into(), Value::String(b64(&span.trace_id)));
+    content.insert("span_id".into(), Value::String(b64(&span.span_id)));
+    if !span.trace_state.is_empty() {
+        content.insert("trace_state".into(), Value::String(span.trace_state.clone()));
+    }
+    if !span.parent_span_id.is_empty() {
+        content.insert("parent_span_id".into(), Value::String(b64(&span.parent_span_id)));
+    }
+    content.insert("name".into(), Value::String(span.name.clone()));
+    let kind = SPAN_KINDS.get(span.kind.max(0) as usize).copied().unwrap_or("SPAN_KIND_UNSPECIFIED");
+    content.insert("kind".into(), Value::String(kind.to_string()));
+    content.insert("start_time_unix_nano".into(), Value::Number(span.start_time_unix_nano.into()));
+    content.insert("end_time_unix_nano".into(), Value::Number(span.end_time_unix_nano.into()));
+    content.insert(
+        "attributes".into(),
+        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect()),
+    );
+    if !span.events.is_empty() {
+        let events: Vec<Value> = span
+            .events
+            .iter()
+            .map(|event| {
+                let mut e = Map::new();
+                e.insert("time_unix_nano".into(), Value::Number(event.time_unix_nano.into()));
+                e.insert("name".into(), Value::String(event.name.clone()));
+                if !event.attributes.is_empty() {
+                    e.insert("attributes".into(), Value::Array(key_values_to_any(&event.attributes)));
+                }
+                Value::Object(e)
+            })
+            .collect();
+        content.insert("events".into(), Value::Array(events));
+    }
+    if !span.links.is_empty() {
+        let links: Vec<Value> = span
+            .links
+            .iter()
+            .map(|link| {
+                json!({"trace_id": b64(&link.trace_id), "span_id": b64(&link.span_id),
+                       "attributes": key_values_to_any(&link.attributes)})
+            })
+            .collect();
+        content.insert("links".into(), Value::Array(links));
+    }
+    let mut status_json = Map::new();
+    let code_name = match status {
+        SpanStatus::Ok => "STATUS_CODE_OK",
+        SpanStatus::Error => "STATUS_CODE_ERROR",
+        SpanStatus::Unset => "STATUS_CODE_UNSET",
+    };
+    status_json.insert("code".into(), Value::String(code_name.to_string()));
+    if !status_message.is_empty() {
+        status_json.insert("message".into(), Value::String(status_message.clone()));
+    }
+    content.insert("status".into(), Value::Object(status_json));
+
+    SpanRecord {
+        trace_id,
+        span_id: hex(&span.span_id),
+        parent_span_id,
+        name: span.name.clone(),
+        span_type,
+        status,
+        status_message,
+        start_time_ns: span.start_time_unix_nano.min(i64::MAX as u64) as i64,
+        end_time_ns: span.end_time_unix_nano.min(i64::MAX as u64) as i64,
+        attributes,
+        token_usage,
+        content: Value::Object(content).to_string(),
+    }
+}
+
+/// Every span of an export request, checked for usable ids.
+pub fn span_records(request: &ExportTraceServiceRequest) -> Result<Vec<SpanRecord>> {
+    let mut records = Vec::new();
+    for resource_spans in &request.resource_spans {
+        for scope_spans in &resource_spans.scope_spans {
+            for span in &scope_spans.spans {
+                if span.trace_id.len() != 16 || span.span_id.len() != 8 {
+                    return Err(ferroflow_core::Error::invalid(format!(
+                        "Span '{}' has an invalid trace or span id ({} and {} bytes; expected 16 and 8).",
+                        span.name,
+                        span.trace_id.len(),
+                        span.span_id.len()
+                    )));
+                }
+                records.push(span_record(span));
+            }
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::trace::v1::Status;
+
+    fn kv(key: &str, value: Any) -> KeyValue {
+        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }) }
+    }
+
+    #[test]
+    fn native_and_stock_encodings_land_the_same() {
+        let native = Span {
+            trace_id: vec![0x80; 16],
+            span_id: vec![1; 8],
+            name: "llm".into(),
+            attributes: vec![
+                kv("mlflow.spanType", Any::StringValue("LLM".into())),
+                kv(
+                    "mlflow.spanInputs",
+                    Any::KvlistValue(KeyValueList { values: vec![kv("prompt", Any::StringValue("hi".into()))] }),
+                ),
+                kv("mlflow.spanLogLevel", Any::IntValue(20)),
+                kv("scores", Any::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Any::DoubleValue(0.5)) }] })),
+            ],
+            status: Some(Status { code: 1, message: String::new() }),
+            ..Default::default()
+        };
+        let stock = Span {
+            attributes: vec![
+                kv("mlflow.spanType", Any::StringValue("\"LLM\"".into())),
+                kv("mlflow.spanInputs", Any::StringValue("{\"prompt\": \"hi\"}".into())),
+            ],
+            ..native.clone()
+        };
+        let a = span_record(&native);
+        let b = span_record(&stock);
+        assert_eq!(a.trace_id, format!("tr-{}", "80".repeat(16)));
+        assert_eq!(a.span_type.as_deref(), Some("LLM"));
+        assert_eq!(b.span_type.as_deref(), Some("LLM"));
+        assert_eq!(a.attributes["mlflow.spanInputs"], b.attributes["mlflow.spanInputs"]);
+        assert_eq!(a.attributes["mlflow.spanLogLevel"], json!(20));
+        let content: Value = serde_json::from_str(&a.content).unwrap();
+        assert_eq!(content["span_id"], json!("AQEBAQEBAQE="));
+        assert_eq!(content["status"]["code"], json!("STATUS_CODE_OK"));
+        assert!(content.get("parent_span_id").is_none());
+        let attrs = content["attributes"].as_array().unwrap();
+        assert_eq!(attrs[2], json!({"key": "mlflow.spanLogLevel", "value": {"int_value": 20}}));
+        assert_eq!(attrs[3]["value"], json!({"array_value": {"values": [{"double_value": 0.5}]}}));
+    }
+}

@@ -1,0 +1,251 @@
+//! Trace RPCs (spec §8.4–8.8) and assessments (§9). Span lists are streamed from the store
+//! as stored text, so a trace of any size is never built in memory.
+
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::Rpc;
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferroflow_core::entities::{TraceDeletion, TraceInfo};
+use ferroflow_core::search::{page_token, traces as grammar};
+use ferroflow_core::store::{SearchQuery, Store};
+use ferroflow_core::{assessments, traces, validation, Error};
+use ferroflow_proto::tracking::Empty;
+use ferroflow_proto::traces::*;
+use futures::stream::{self, BoxStream, StreamExt};
+use std::sync::Arc;
+
+pub async fn start_trace(State(state): State<AppState>, Rpc(request): Rpc<StartTraceV3>) -> ApiResult<Json<TraceInfoResponse>> {
+    let wire = request
+        .trace
+        .and_then(|t| t.trace_info)
+        .ok_or_else(|| Error::invalid("Missing value for required parameter 'trace.trace_info'."))?;
+    let info = convert::trace_info_from_wire(wire)?;
+    let stored = state.store.start_trace(&info).await?;
+    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(stored) } }))
+}
+
+fn trace_id_of(path: Option<String>, request: &TraceRef) -> Result<String, Error> {
+    let id = path
+        .or_else(|| request.trace_id.clone())
+        .or_else(|| request.request_id.clone())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::invalid("Missing value for required parameter 'trace_id'."))?;
+    traces::trace_id(&id)?;
+    Ok(id)
+}
+
+pub async fn get_trace_info(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+    Rpc(request): Rpc<TraceRef>,
+) -> ApiResult<Json<TraceInfoResponse>> {
+    let trace_id = trace_id_of(Some(trace_id), &request)?;
+    let info = state.store.get_trace_info(&trace_id).await?;
+    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(info) } }))
+}
+
+/// `{"trace_info": ..., "spans": [...]}` as a stream of bytes.
+fn trace_json(store: Arc<dyn Store>, info: TraceInfo) -> BoxStream<'static, Result<Bytes, Error>> {
+    let spans = store.stream_spans(&info.trace_id);
+    let head = match serde_json::to_string(&convert::trace_info(info)) {
+        Ok(text) => format!("{{\"trace_info\":{text},\"spans\":["),
+        Err(e) => return stream::once(async move { Err(Error::internal(e.to_string())) }).boxed(),
+    };
+    let body = spans.enumerate().map(|(index, span)| {
+        span.map(|text| if index == 0 { Bytes::from(text) } else { Bytes::from(format!(",{text}")) })
+    });
+    stream::once(async move { Ok(Bytes::from(head)) })
+        .chain(body)
+        .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }))
+        .boxed()
+}
+
+fn json_stream(parts: BoxStream<'static, Result<Bytes, Error>>) -> Response {
+    let body = Body::from_stream(parts.map(|part| part.map_err(|e| std::io::Error::other(e.message))));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+pub async fn get_trace(State(state): State<AppState>, Rpc(request): Rpc<TraceRef>) -> ApiResult<Response> {
+    let trace_id = trace_id_of(None, &request)?;
+    let info = state.store.get_trace_info(&trace_id).await?;
+    let parts = stream::once(async { Ok(Bytes::from_static(b"{\"trace\":")) })
+        .chain(trace_json(state.store.clone(), info))
+        .chain(stream::once(async { Ok(Bytes::from_static(b"}")) }))
+        .boxed();
+    Ok(json_stream(parts))
+}
+
+pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
+    for id in &request.trace_ids {
+        traces::trace_id(id)?;
+    }
+    let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
+    if !request.experiment_ids.is_empty() {
+        infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
+    }
+    let store = state.store.clone();
+    let traces = stream::iter(infos.into_iter().enumerate()).flat_map(move |(index, info)| {
+        let separator = if index == 0 { "" } else { "," };
+        stream::once(async move { Ok(Bytes::from_static(separator.as_bytes())) }).chain(trace_json(store.clone(), info))
+    });
+    let parts = stream::once(async { Ok(Bytes::from_static(b"{\"traces\":[")) })
+        .chain(traces)
+        .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }))
+        .boxed();
+    Ok(json_stream(parts))
+}
+
+pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Json<TraceInfosResponse>> {
+    let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
+    if !request.experiment_ids.is_empty() {
+        infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
+    }
+    Ok(Json(TraceInfosResponse { trace_infos: infos.into_iter().map(convert::trace_info).collect() }))
+}
+
+pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTracesV3>) -> ApiResult<Json<SearchTracesResponse>> {
+    let mut experiment_ids: Vec<String> =
+        request.locations.iter().filter_map(|l| convert::location_experiment(&Some(l.clone()))).collect();
+    experiment_ids.extend(request.experiment_ids.iter().cloned());
+    if experiment_ids.is_empty() {
+        return Err(Error::invalid("At least one location (an MLflow experiment) must be given to search traces.").into());
+    }
+    for id in &experiment_ids {
+        validation::experiment_id(id)?;
+    }
+    let max_results =
+        validation::max_results("traces/search", request.max_results, 100, validation::MAX_RESULTS_SEARCH_TRACES)?;
+    let query = SearchQuery {
+        clauses: grammar::parse_filter(request.filter.as_deref().unwrap_or(""))?,
+        order_by: grammar::parse_order_by(&request.order_by)?,
+        max_results: max_results as u64,
+        offset: page_token::decode(request.page_token.as_deref())?,
+    };
+    let page = state.store.search_traces(&experiment_ids, &query).await?;
+    Ok(Json(SearchTracesResponse {
+        traces: page.items.into_iter().map(convert::trace_info).collect(),
+        next_page_token: page.next_offset.map(page_token::encode),
+    }))
+}
+
+pub async fn set_tag(State(state): State<AppState>, Path(trace_id): Path<String>, Rpc(request): Rpc<TraceTag>) -> ApiResult<Json<Empty>> {
+    traces::trace_id(&trace_id)?;
+    let key = validation::required("key", request.key.as_deref())?;
+    let value = request.value.unwrap_or_default();
+    validation::max_length("Trace tag key", key, validation::MAX_TRACE_TAG_KEY_LENGTH)?;
+    validation::max_length(&format!("Trace tag value of '{key}'"), &value, validation::MAX_TRACE_TAG_VAL_LENGTH)?;
+    state.store.set_trace_tag(&trace_id, key, &value).await?;
+    Ok(Json(Empty {}))
+}
+
+pub async fn delete_tag(State(state): State<AppState>, Path(trace_id): Path<String>, Rpc(request): Rpc<TraceTag>) -> ApiResult<Json<Empty>> {
+    traces::trace_id(&trace_id)?;
+    let key = validation::required("key", request.key.as_deref())?;
+    state.store.delete_trace_tag(&trace_id, key).await?;
+    Ok(Json(Empty {}))
+}
+
+pub async fn delete_traces(State(state): State<AppState>, Rpc(request): Rpc<DeleteTraces>) -> ApiResult<Json<DeleteTracesResponse>> {
+    let experiment_id = validation::required("experiment_id", request.experiment_id.as_deref())?;
+    validation::experiment_id(experiment_id)?;
+    let mut ids = request.request_ids;
+    ids.extend(request.trace_ids);
+    let which = match (ids.is_empty(), request.max_timestamp_millis) {
+        (false, None) => TraceDeletion::Ids(ids),
+        (true, Some(max_timestamp_millis)) => {
+            TraceDeletion::OlderThan { max_timestamp_millis, max_traces: request.max_traces.filter(|n| *n > 0) }
+        }
+        (false, Some(_)) => {
+            return Err(Error::invalid("Give either 'request_ids' or 'max_timestamp_millis', not both.").into());
+        }
+        (true, None) => return Err(Error::invalid("Either 'request_ids' or 'max_timestamp_millis' must be given.").into()),
+    };
+    let traces_deleted = state.store.delete_traces(experiment_id, &which).await?;
+    Ok(Json(DeleteTracesResponse { traces_deleted }))
+}
+
+/// The reference server takes at most this many traces per link request.
+const MAX_LINKED_TRACES: usize = 100;
+
+pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTracesToRun>) -> ApiResult<Json<Empty>> {
+    let run_id = validation::required("run_id", request.run_id.as_deref())?;
+    if request.trace_ids.len() > MAX_LINKED_TRACES {
+        return Err(Error::invalid(format!(
+            "Cannot link more than {MAX_LINKED_TRACES} traces to a run in one request (got {}).",
+            request.trace_ids.len()
+        ))
+        .into());
+    }
+    state.store.link_traces_to_run(&request.trace_ids, run_id).await?;
+    Ok(Json(Empty {}))
+}
+
+pub async fn link_prompts(State(state): State<AppState>, Rpc(request): Rpc<LinkPromptsToTrace>) -> ApiResult<Json<Empty>> {
+    let trace_id = validation::required("trace_id", request.trace_id.as_deref())?;
+    let prompts = request
+        .prompt_versions
+        .iter()
+        .map(|p| {
+            let name = validation::required("prompt_versions.name", p.name.as_deref())?;
+            let version = validation::required("prompt_versions.version", p.version.as_deref())?;
+            Ok((name.to_string(), version.to_string()))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    state.store.link_prompts(trace_id, &prompts).await?;
+    Ok(Json(Empty {}))
+}
+
+pub async fn create_assessment(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+    Rpc(request): Rpc<AssessmentRequest>,
+) -> ApiResult<Json<AssessmentResponse>> {
+    traces::trace_id(&trace_id)?;
+    let body = request.assessment.ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment'."))?;
+    let assessment = assessments::new_assessment(&trace_id, body, false)?;
+    let stored = state.store.create_assessment(&assessment).await?;
+    Ok(Json(AssessmentResponse { assessment: stored.body }))
+}
+
+pub async fn get_assessment(
+    State(state): State<AppState>,
+    Path((trace_id, assessment_id)): Path<(String, String)>,
+) -> ApiResult<Json<AssessmentResponse>> {
+    let stored = state.store.get_assessment(&trace_id, &assessment_id).await?;
+    Ok(Json(AssessmentResponse { assessment: stored.body }))
+}
+
+pub async fn update_assessment(
+    State(state): State<AppState>,
+    Path((trace_id, assessment_id)): Path<(String, String)>,
+    Rpc(request): Rpc<AssessmentRequest>,
+) -> ApiResult<Json<AssessmentResponse>> {
+    let changes = request.assessment.unwrap_or_default();
+    let mask = match request.update_mask {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(text)) => text,
+        // A FieldMask may also come as {"paths": [...]}.
+        Some(other) => other
+            .get("paths")
+            .and_then(|p| p.as_array())
+            .map(|paths| paths.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+    };
+    let existing = state.store.get_assessment(&trace_id, &assessment_id).await?;
+    let updated = assessments::apply_update(&existing, &changes, &mask)?;
+    let stored = state.store.update_assessment(&updated).await?;
+    Ok(Json(AssessmentResponse { assessment: stored.body }))
+}
+
+pub async fn delete_assessment(
+    State(state): State<AppState>,
+    Path((trace_id, assessment_id)): Path<(String, String)>,
+) -> ApiResult<Json<Empty>> {
+    state.store.delete_assessment(&trace_id, &assessment_id).await?;
+    Ok(Json(Empty {}))
+}

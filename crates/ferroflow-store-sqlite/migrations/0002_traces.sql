@@ -1,0 +1,97 @@
+-- Traces, their tags and metadata, spans (with a trigram full-text index), assessments and
+-- trace-to-run links. Never edit a migration once it has landed: add a new file.
+
+CREATE TABLE traces (
+    trace_id           TEXT PRIMARY KEY,
+    experiment_id      INTEGER NOT NULL REFERENCES experiments(experiment_id),
+    client_request_id  TEXT,
+    request_time       INTEGER NOT NULL,
+    execution_duration INTEGER,
+    state              TEXT NOT NULL,
+    request_preview    TEXT,
+    response_preview   TEXT,
+    -- StartTraceV3 arrived: the client's record wins over what root spans say.
+    finalized          INTEGER NOT NULL DEFAULT 0,
+    -- The root span arrived.
+    root_seen          INTEGER NOT NULL DEFAULT 0,
+    has_spans          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX traces_by_experiment_time ON traces (experiment_id, request_time DESC, trace_id);
+CREATE INDEX traces_by_client_request ON traces (client_request_id) WHERE client_request_id IS NOT NULL;
+
+CREATE TABLE trace_tags (
+    trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (trace_id, key)
+) WITHOUT ROWID;
+CREATE INDEX trace_tags_by_key ON trace_tags (key, value);
+
+CREATE TABLE trace_metadata (
+    trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (trace_id, key)
+) WITHOUT ROWID;
+CREATE INDEX trace_metadata_by_key ON trace_metadata (key, value);
+
+-- One row a span. `content` is the span in the read format, returned as is; `attributes` is a
+-- JSON object of canonical attribute values, for span filters and the full-text index.
+CREATE TABLE spans (
+    trace_id       TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    span_id        TEXT NOT NULL,
+    parent_span_id TEXT,
+    name           TEXT NOT NULL,
+    span_type      TEXT,
+    status         TEXT NOT NULL,
+    start_time_ns  INTEGER NOT NULL,
+    end_time_ns    INTEGER NOT NULL,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    total_tokens   INTEGER,
+    attributes     TEXT NOT NULL,
+    content        TEXT NOT NULL,
+    UNIQUE (trace_id, span_id)
+);
+CREATE INDEX spans_by_trace_start ON spans (trace_id, start_time_ns, span_id);
+CREATE INDEX spans_by_name ON spans (name, trace_id);
+CREATE INDEX spans_by_type ON spans (span_type, trace_id);
+
+-- `trace.text` / `span.content`: substring search without scanning span JSON.
+CREATE VIRTUAL TABLE span_text USING fts5(
+    name, attributes, content='spans', content_rowid='rowid', tokenize='trigram'
+);
+CREATE TRIGGER spans_text_insert AFTER INSERT ON spans BEGIN
+    INSERT INTO span_text (rowid, name, attributes) VALUES (new.rowid, new.name, new.attributes);
+END;
+CREATE TRIGGER spans_text_delete AFTER DELETE ON spans BEGIN
+    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.rowid, old.name, old.attributes);
+END;
+CREATE TRIGGER spans_text_update AFTER UPDATE ON spans BEGIN
+    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.rowid, old.name, old.attributes);
+    INSERT INTO span_text (rowid, name, attributes) VALUES (new.rowid, new.name, new.attributes);
+END;
+
+CREATE TABLE assessments (
+    assessment_id    TEXT PRIMARY KEY,
+    trace_id         TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    name             TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    -- Strings as they are, anything else as JSON text: what feedback/expectation filters compare.
+    value_text       TEXT,
+    valid            INTEGER NOT NULL DEFAULT 1,
+    overrides        TEXT,
+    create_time      INTEGER NOT NULL,
+    last_update_time INTEGER NOT NULL,
+    -- The assessment as the client sent it, with the server's fields set.
+    body             TEXT NOT NULL
+);
+CREATE INDEX assessments_by_trace ON assessments (trace_id, create_time);
+CREATE INDEX assessments_by_name ON assessments (kind, name, trace_id);
+
+CREATE TABLE trace_run_links (
+    trace_id TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    run_id   TEXT NOT NULL,
+    PRIMARY KEY (trace_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX trace_run_links_by_run ON trace_run_links (run_id);

@@ -1,0 +1,844 @@
+//! Traces, spans and assessments in SQLite: [`TraceStore`] for [`SqliteStore`].
+//!
+//! Ingest writes a whole batch in one transaction with multi-row inserts; span content is
+//! stored in the read format so that reads only concatenate. Searches select a page of trace
+//! ids with one query and load tags, metadata and assessments with one query each.
+
+use crate::error::map_sqlx;
+use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::SqliteStore;
+use ferroflow_core::entities::*;
+use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
+use ferroflow_core::search::{Clause, Comparator, Literal};
+use ferroflow_core::store::{SearchQuery, TraceStore};
+use ferroflow_core::{Error, Result};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Map, Value};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+
+const TRACE_COLUMNS: &str = "t.trace_id, t.experiment_id, t.client_request_id, t.request_time, t.execution_duration, \
+     t.state, t.request_preview, t.response_preview";
+/// Spans per chunk when streaming a trace's spans.
+const SPAN_CHUNK: i64 = 2000;
+
+fn trace_not_found(trace_id: &str) -> Error {
+    Error::not_found(format!("Trace with ID {trace_id} not found."))
+}
+
+fn trace_from_row(row: &sqlx::sqlite::SqliteRow) -> TraceInfo {
+    TraceInfo {
+        trace_id: row.get(0),
+        experiment_id: row.get::<i64, _>(1).to_string(),
+        client_request_id: row.get(2),
+        request_time: row.get(3),
+        execution_duration: row.get(4),
+        state: TraceState::parse(row.get::<&str, _>(5)).unwrap_or(TraceState::Unspecified),
+        request_preview: row.get(6),
+        response_preview: row.get(7),
+        metadata: Vec::new(),
+        tags: Vec::new(),
+        assessments: Vec::new(),
+    }
+}
+
+fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
+    let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9)).unwrap_or_default();
+    Assessment {
+        assessment_id: row.get(0),
+        trace_id: row.get(1),
+        name: row.get(2),
+        kind: AssessmentKind::parse(row.get::<&str, _>(3)).unwrap_or(AssessmentKind::Feedback),
+        value_text: row.get(4),
+        valid: row.get::<i64, _>(5) != 0,
+        overrides: row.get(6),
+        create_time: row.get(7),
+        last_update_time: row.get(8),
+        body,
+    }
+}
+
+const ASSESSMENT_COLUMNS: &str =
+    "assessment_id, trace_id, name, kind, value_text, valid, overrides, create_time, last_update_time, body";
+
+async fn experiment_location(conn: &mut SqliteConnection, experiment_id: &str) -> Result<(i64, String)> {
+    let key: i64 = experiment_id
+        .parse()
+        .map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+    let row = sqlx::query("SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| Error::not_found(format!("No Experiment with id={experiment_id} exists")))?;
+    let stage: String = row.get(1);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state to log traces. Current state is {stage}."
+        )));
+    }
+    Ok((key, row.get(0)))
+}
+
+fn artifact_location_for(location: &str, trace_id: &str) -> String {
+    format!("{}/traces/{trace_id}/artifacts", location.trim_end_matches('/'))
+}
+
+async fn upsert_pairs(
+    conn: &mut SqliteConnection,
+    table: &str,
+    trace_id: &str,
+    pairs: &[(String, String)],
+    replace: bool,
+) -> Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
+    for chunk in pairs.chunks(300) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
+        builder.push_values(chunk, |mut b, (key, value)| {
+            b.push_bind(trace_id).push_bind(key).push_bind(value);
+        });
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+async fn insert_spans(conn: &mut SqliteConnection, spans: &[SpanRecord]) -> Result<()> {
+    // 13 binds a row.
+    for chunk in spans.chunks(200) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, \
+             input_tokens, output_tokens, total_tokens, attributes, content) ",
+        );
+        builder.push_values(chunk, |mut b, span| {
+            let tokens = span.token_usage;
+            b.push_bind(&span.trace_id)
+                .push_bind(&span.span_id)
+                .push_bind(&span.parent_span_id)
+                .push_bind(&span.name)
+                .push_bind(&span.span_type)
+                .push_bind(span.status.as_str())
+                .push_bind(span.start_time_ns)
+                .push_bind(span.end_time_ns)
+                .push_bind(tokens.map(|t| t.input_tokens))
+                .push_bind(tokens.map(|t| t.output_tokens))
+                .push_bind(tokens.map(|t| t.total_tokens))
+                .push_bind(Value::Object(span.attributes.clone()).to_string())
+                .push_bind(&span.content);
+        });
+        // A re-sent span replaces itself (exporters retry).
+        builder.push(
+            " ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, \
+             name = excluded.name, span_type = excluded.span_type, status = excluded.status, \
+             start_time_ns = excluded.start_time_ns, end_time_ns = excluded.end_time_ns, \
+             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
+             total_tokens = excluded.total_tokens, attributes = excluded.attributes, content = excluded.content",
+        );
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+/// Sets `mlflow.trace.tokenUsage` from the spans' token counts, if any span has them.
+async fn aggregate_token_usage(conn: &mut SqliteConnection, trace_id: &str) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT count(total_tokens), sum(input_tokens), sum(output_tokens), sum(total_tokens) FROM spans WHERE trace_id = ?",
+    )
+    .bind(trace_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    if row.get::<i64, _>(0) == 0 {
+        return Ok(());
+    }
+    let usage = serde_json::json!({
+        "input_tokens": row.get::<Option<i64>, _>(1).unwrap_or(0),
+        "output_tokens": row.get::<Option<i64>, _>(2).unwrap_or(0),
+        "total_tokens": row.get::<Option<i64>, _>(3).unwrap_or(0),
+    });
+    let text = ferroflow_core::traces::python_json(&usage);
+    upsert_pairs(conn, "trace_metadata", trace_id, &[(META_TOKEN_USAGE.to_string(), text)], true).await
+}
+
+impl SqliteStore {
+    /// Loads tags, metadata and assessments for a set of traces, one query each.
+    async fn complete_traces(&self, mut infos: Vec<TraceInfo>) -> Result<Vec<TraceInfo>> {
+        if infos.is_empty() {
+            return Ok(infos);
+        }
+        let ids: Vec<&str> = infos.iter().map(|t| t.trace_id.as_str()).collect();
+        let list = json_list(&ids);
+        let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut metadata: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut assessments: HashMap<String, Vec<Assessment>> = HashMap::new();
+        for (table, target) in [("trace_tags", &mut tags), ("trace_metadata", &mut metadata)] {
+            let rows = sqlx::query(&format!(
+                "SELECT trace_id, key, value FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))"
+            ))
+            .bind(&list)
+            .fetch_all(&self.read)
+            .await
+            .map_err(map_sqlx)?;
+            for row in rows {
+                target.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
+            }
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE trace_id IN (SELECT value FROM json_each(?)) \
+             ORDER BY create_time, rowid"
+        ))
+        .bind(&list)
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            let assessment = assessment_from_row(&row);
+            assessments.entry(assessment.trace_id.clone()).or_default().push(assessment);
+        }
+        for info in &mut infos {
+            info.tags = tags.remove(&info.trace_id).unwrap_or_default();
+            info.metadata = metadata.remove(&info.trace_id).unwrap_or_default();
+            info.assessments = assessments.remove(&info.trace_id).unwrap_or_default();
+        }
+        Ok(infos)
+    }
+}
+
+fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<TraceKey>) -> Result<()> {
+    let comparator = clause.comparator;
+    let value = &clause.value;
+    match &clause.key {
+        TraceKey::Attribute(attribute) => match attribute {
+            TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value)?,
+            TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value)?,
+            TraceAttribute::ClientRequestId => push_string_comparison(builder, "t.client_request_id", comparator, value)?,
+            TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value)?,
+            TraceAttribute::ExecutionTimeMs => push_numeric_comparison(builder, "t.execution_duration", comparator, value)?,
+            TraceAttribute::EndTimeMs => {
+                push_numeric_comparison(builder, "(t.request_time + coalesce(t.execution_duration, 0))", comparator, value)?
+            }
+            TraceAttribute::ExperimentId => {
+                push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)?
+            }
+            TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value)?,
+            TraceAttribute::RunId => {
+                let negated = matches!(comparator, Comparator::Ne | Comparator::NotIn);
+                let positive = match comparator {
+                    Comparator::Ne => Comparator::Eq,
+                    Comparator::NotIn => Comparator::In,
+                    other => other,
+                };
+                builder.push(if negated { "NOT (" } else { "(" });
+                builder.push("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
+                builder.push_bind(META_SOURCE_RUN);
+                builder.push(" AND ");
+                push_string_comparison(builder, "m.value", positive, value)?;
+                builder.push(") OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND ");
+                push_string_comparison(builder, "l.run_id", positive, value)?;
+                builder.push("))");
+            }
+            TraceAttribute::Prompt => {
+                // `prompt = 'name/version'`: one entry of the linked-prompts JSON list.
+                let text = value.as_text().unwrap_or_default();
+                let (name, version) = text.rsplit_once('/').unwrap_or((text.as_str(), ""));
+                builder.push("EXISTS (SELECT 1 FROM trace_tags p, json_each(p.value) j WHERE p.trace_id = t.trace_id AND p.key = ");
+                builder.push_bind(TAG_LINKED_PROMPTS);
+                builder.push(" AND json_valid(p.value) AND json_extract(j.value, '$.name') = ");
+                builder.push_bind(name.to_string());
+                builder.push(" AND CAST(json_extract(j.value, '$.version') AS TEXT) = ");
+                builder.push_bind(version.to_string());
+                builder.push(")");
+            }
+            TraceAttribute::Text => push_text_search(builder, comparator, value)?,
+        },
+        TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value)?,
+        TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value)?,
+        TraceKey::Span(field) => {
+            builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND ");
+            match field {
+                SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
+                SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
+                SpanField::Status => {
+                    let normalized = match value {
+                        Literal::Str(s) => Literal::Str(s.trim_start_matches("STATUS_CODE_").to_string()),
+                        other => other.clone(),
+                    };
+                    push_string_comparison(builder, "s.status", comparator, &normalized)?
+                }
+                SpanField::Attribute(key) => {
+                    let column = format!("json_extract(s.attributes, '$.\"{}\"')", key.replace('\'', "''").replace('"', ""));
+                    push_string_comparison(builder, &column, comparator, value)?
+                }
+                SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
+            }
+            builder.push(")");
+        }
+        TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
+            let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
+            let exists = !matches!(comparator, Comparator::IsNull);
+            builder.push(if exists { "EXISTS" } else { "NOT EXISTS" });
+            builder.push(" (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.valid = 1 AND a.kind = ");
+            builder.push_bind(kind);
+            builder.push(" AND a.name = ");
+            builder.push_bind(name.clone());
+            match (comparator, value) {
+                (Comparator::IsNull | Comparator::IsNotNull, _) => {}
+                (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
+                    builder.push(" AND ");
+                    push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
+                }
+                _ => {
+                    builder.push(" AND ");
+                    push_string_comparison(builder, "a.value_text", comparator, value)?;
+                }
+            }
+            builder.push(")");
+        }
+        TraceKey::IssueId => {
+            builder.push("EXISTS (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.kind = 'issue' AND ");
+            push_string_comparison(builder, "a.name", comparator, value)?;
+            builder.push(")");
+        }
+    }
+    Ok(())
+}
+
+/// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.
+fn push_pair_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    table: &str,
+    key: &str,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    match comparator {
+        Comparator::IsNull => builder.push(format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = ")),
+        _ => builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = ")),
+    };
+    builder.push_bind(key.to_string());
+    if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
+        builder.push(" AND ");
+        push_string_comparison(builder, "x.value", comparator, value)?;
+    }
+    builder.push(")");
+    Ok(())
+}
+
+/// `trace.text LIKE '%x%'` through the trigram index (case-insensitive, as the index is).
+fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparator, value: &Literal) -> Result<()> {
+    let pattern = value.as_text().ok_or_else(|| Error::invalid("trace.text expects a string pattern"))?;
+    let inner = pattern.trim_matches('%');
+    if !matches!(comparator, Comparator::Like | Comparator::ILike) {
+        return Err(Error::invalid("trace.text supports only LIKE and ILIKE"));
+    }
+    if inner.chars().count() >= 3 && !inner.contains(['%', '_']) {
+        builder.push(
+            "t.trace_id IN (SELECT s.trace_id FROM span_text f JOIN spans s ON s.rowid = f.rowid WHERE span_text MATCH ",
+        );
+        // A quoted FTS5 string is a phrase of trigrams: a substring match.
+        builder.push_bind(format!("\"{}\"", inner.replace('"', "\"\"")));
+        builder.push(")");
+    } else {
+        builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND (s.name LIKE ");
+        builder.push_bind(pattern.clone());
+        builder.push(" OR s.attributes LIKE ");
+        builder.push_bind(pattern);
+        builder.push("))");
+    }
+    Ok(())
+}
+
+fn trace_order_column(key: &TraceKey) -> Result<String> {
+    Ok(match key {
+        TraceKey::Attribute(TraceAttribute::TimestampMs) => "t.request_time".into(),
+        TraceKey::Attribute(TraceAttribute::ExecutionTimeMs) => "t.execution_duration".into(),
+        TraceKey::Attribute(TraceAttribute::EndTimeMs) => "(t.request_time + coalesce(t.execution_duration, 0))".into(),
+        TraceKey::Attribute(TraceAttribute::Status) => "t.state".into(),
+        TraceKey::Attribute(TraceAttribute::RequestId) => "t.trace_id".into(),
+        TraceKey::Attribute(TraceAttribute::ExperimentId) => "t.experiment_id".into(),
+        TraceKey::Attribute(TraceAttribute::ClientRequestId) => "t.client_request_id".into(),
+        TraceKey::Attribute(TraceAttribute::Name) => format!(
+            "(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{TAG_TRACE_NAME}')"
+        ),
+        TraceKey::Attribute(TraceAttribute::RunId) => format!(
+            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{META_SOURCE_RUN}')"
+        ),
+        TraceKey::Tag(key) => format!(
+            "(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
+            key.replace('\'', "''")
+        ),
+        TraceKey::Metadata(key) => format!(
+            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
+            key.replace('\'', "''")
+        ),
+        _ => return Err(Error::invalid("Invalid order_by key for traces")),
+    })
+}
+
+/// Streams `content` of a trace's spans in start order, a chunk at a time (keyset paging).
+fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<String>> {
+    let state = (pool, trace_id, None::<(i64, String)>, false);
+    futures::stream::try_unfold(state, |(pool, trace_id, after, done)| async move {
+        if done {
+            return Ok::<_, Error>(None);
+        }
+        let rows = match &after {
+            None => sqlx::query(
+                "SELECT start_time_ns, span_id, content FROM spans WHERE trace_id = ? \
+                 ORDER BY start_time_ns, span_id LIMIT ?",
+            )
+            .bind(&trace_id)
+            .bind(SPAN_CHUNK)
+            .fetch_all(&pool)
+            .await
+            .map_err(map_sqlx)?,
+            Some((start, span_id)) => sqlx::query(
+                "SELECT start_time_ns, span_id, content FROM spans WHERE trace_id = ? \
+                 AND (start_time_ns, span_id) > (?, ?) ORDER BY start_time_ns, span_id LIMIT ?",
+            )
+            .bind(&trace_id)
+            .bind(start)
+            .bind(span_id)
+            .bind(SPAN_CHUNK)
+            .fetch_all(&pool)
+            .await
+            .map_err(map_sqlx)?,
+        };
+        let finished = (rows.len() as i64) < SPAN_CHUNK;
+        let next = rows.last().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
+        let contents: Vec<String> = rows.into_iter().map(|r| r.get::<String, _>(2)).collect();
+        if contents.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((contents, (pool, trace_id, next, finished))))
+    })
+    .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok::<String, Error>)))
+    .try_flatten()
+    .boxed()
+}
+
+#[async_trait::async_trait]
+impl TraceStore for SqliteStore {
+    async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (experiment_key, location) = experiment_location(&mut tx, experiment_id).await?;
+        for trace in traces {
+            // First sight creates the record; until the root or StartTraceV3 arrives, the
+            // trace starts at its earliest span and is in progress.
+            sqlx::query(
+                "INSERT INTO traces (trace_id, experiment_id, request_time, state, has_spans) VALUES (?, ?, ?, 'IN_PROGRESS', 1) \
+                 ON CONFLICT (trace_id) DO UPDATE SET has_spans = 1, \
+                 request_time = CASE WHEN traces.finalized = 0 AND traces.root_seen = 0 \
+                     THEN min(traces.request_time, excluded.request_time) ELSE traces.request_time END",
+            )
+            .bind(&trace.trace_id)
+            .bind(experiment_key)
+            .bind(trace.earliest_start_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            insert_spans(&mut tx, &trace.spans).await?;
+            let mut system_tags = vec![
+                (TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &trace.trace_id)),
+                (TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()),
+            ];
+            if let Some(root) = &trace.root {
+                let updated = sqlx::query(
+                    "UPDATE traces SET request_time = ?, execution_duration = ?, state = ?, request_preview = ?, \
+                     response_preview = ?, root_seen = 1 WHERE trace_id = ? AND finalized = 0",
+                )
+                .bind(root.request_time)
+                .bind(root.execution_duration)
+                .bind(root.state.as_str())
+                .bind(&root.request_preview)
+                .bind(&root.response_preview)
+                .bind(&trace.trace_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+                system_tags.extend(root.tags.iter().cloned());
+                if updated.rows_affected() > 0 {
+                    upsert_pairs(&mut tx, "trace_metadata", &trace.trace_id, &root.metadata, false).await?;
+                    aggregate_token_usage(&mut tx, &trace.trace_id).await?;
+                }
+            }
+            upsert_pairs(&mut tx, "trace_tags", &trace.trace_id, &system_tags, true).await?;
+            if let Some(run_id) = run_id {
+                sqlx::query("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)")
+                    .bind(&trace.trace_id)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+            }
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (experiment_key, location) = experiment_location(&mut tx, &info.experiment_id).await?;
+        sqlx::query(
+            "INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, \
+             request_preview, response_preview, finalized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) \
+             ON CONFLICT (trace_id) DO UPDATE SET client_request_id = excluded.client_request_id, \
+             request_time = excluded.request_time, execution_duration = excluded.execution_duration, \
+             state = excluded.state, request_preview = excluded.request_preview, \
+             response_preview = excluded.response_preview, finalized = 1",
+        )
+        .bind(&info.trace_id)
+        .bind(experiment_key)
+        .bind(&info.client_request_id)
+        .bind(info.request_time)
+        .bind(info.execution_duration)
+        .bind(info.state.as_str())
+        .bind(&info.request_preview)
+        .bind(&info.response_preview)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let mut tags: Vec<(String, String)> =
+            info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
+        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &info.trace_id)));
+        let has_spans: i64 = sqlx::query("SELECT has_spans FROM traces WHERE trace_id = ?")
+            .bind(&info.trace_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .get(0);
+        if has_spans != 0 {
+            tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
+        }
+        upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags, true).await?;
+        let mut metadata = info.metadata.clone();
+        metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
+        upsert_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata, true).await?;
+        for assessment in &info.assessments {
+            insert_assessment(&mut tx, assessment, true).await?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        self.get_trace_info(&info.trace_id).await
+    }
+
+    async fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo> {
+        let row = sqlx::query(&format!("SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id = ?"))
+            .bind(trace_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| trace_not_found(trace_id))?;
+        let infos = self.complete_traces(vec![trace_from_row(&row)]).await?;
+        infos.into_iter().next().ok_or_else(|| trace_not_found(trace_id))
+    }
+
+    async fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>> {
+        if trace_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(json_list(trace_ids))
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        let mut by_id: HashMap<String, TraceInfo> =
+            self.complete_traces(rows.iter().map(trace_from_row).collect()).await?.into_iter().map(|t| (t.trace_id.clone(), t)).collect();
+        // In the order asked for.
+        Ok(trace_ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<String>> {
+        span_chunks(self.read.clone(), trace_id.to_string())
+    }
+
+    async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
+        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {TRACE_COLUMNS} FROM traces t WHERE t.experiment_id IN (SELECT value FROM json_each("
+        ));
+        builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
+        builder.push("))");
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_trace_clause(&mut builder, clause)?;
+        }
+        builder.push(" ORDER BY ");
+        for item in &query.order_by {
+            let column = trace_order_column(&item.key)?;
+            builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
+        }
+        builder.push("t.request_time DESC, t.trace_id ASC LIMIT ");
+        builder.push_bind((query.max_results + 1) as i64);
+        builder.push(" OFFSET ");
+        builder.push_bind(query.offset as i64);
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let mut infos: Vec<TraceInfo> = rows.iter().map(trace_from_row).collect();
+        let next_offset = if infos.len() as u64 > query.max_results {
+            infos.truncate(query.max_results as usize);
+            Some(query.offset + query.max_results)
+        } else {
+            None
+        };
+        Ok(Page { items: self.complete_traces(infos).await?, next_offset })
+    }
+
+    async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_trace(&mut tx, trace_id).await?;
+        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())], true).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_trace_tag(&self, trace_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_trace(&mut tx, trace_id).await?;
+        let result = sqlx::query("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?")
+            .bind(trace_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No trace tag with key '{key}' for trace with ID '{trace_id}'")));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_traces(&self, experiment_id: &str, which: &TraceDeletion) -> Result<u64> {
+        let key: i64 = experiment_id
+            .parse()
+            .map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let ids: Vec<String> = match which {
+            TraceDeletion::Ids(ids) => sqlx::query(
+                "SELECT trace_id FROM traces WHERE experiment_id = ? AND trace_id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(key)
+            .bind(json_list(ids))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect(),
+            TraceDeletion::OlderThan { max_timestamp_millis, max_traces } => sqlx::query(
+                "SELECT trace_id FROM traces WHERE experiment_id = ? AND request_time <= ? \
+                 ORDER BY request_time ASC LIMIT ?",
+            )
+            .bind(key)
+            .bind(max_timestamp_millis)
+            .bind(max_traces.unwrap_or(i64::MAX))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect(),
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = json_list(&ids);
+        // Children first: the full-text triggers need the span rows while they go.
+        for table in ["spans", "trace_tags", "trace_metadata", "assessments", "trace_run_links", "traces"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))"))
+                .bind(&list)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let run = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if run.is_none() {
+            return Err(Error::not_found(format!("Run with id={run_id} not found")));
+        }
+        for trace_id in trace_ids {
+            require_trace(&mut tx, trace_id).await?;
+            sqlx::query("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)")
+                .bind(trace_id)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn link_prompts(&self, trace_id: &str, prompts: &[(String, String)]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_trace(&mut tx, trace_id).await?;
+        let existing: Option<String> = sqlx::query("SELECT value FROM trace_tags WHERE trace_id = ? AND key = ?")
+            .bind(trace_id)
+            .bind(TAG_LINKED_PROMPTS)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .map(|r| r.get(0));
+        let mut entries: Vec<Value> = existing
+            .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+            .unwrap_or_default();
+        for (name, version) in prompts {
+            let present = entries.iter().any(|e| {
+                e.get("name").and_then(Value::as_str) == Some(name)
+                    && e.get("version").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                        == Some(version.clone())
+            });
+            if !present {
+                entries.push(serde_json::json!({"name": name, "version": version}));
+            }
+        }
+        let text = ferroflow_core::traces::python_json(&Value::Array(entries));
+        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)], true).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_trace(&mut tx, &assessment.trace_id).await?;
+        if let Some(old) = &assessment.overrides {
+            let updated = sqlx::query("UPDATE assessments SET valid = 0 WHERE assessment_id = ? AND trace_id = ?")
+                .bind(old)
+                .bind(&assessment.trace_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            if updated.rows_affected() == 0 {
+                return Err(Error::not_found(format!(
+                    "Assessment with ID '{old}' not found for trace '{}'",
+                    assessment.trace_id
+                )));
+            }
+            // Keep the stored body of the overridden one in step with its column.
+            sqlx::query("UPDATE assessments SET body = json_set(body, '$.valid', json('false')) WHERE assessment_id = ?")
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        insert_assessment(&mut tx, assessment, false).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
+    }
+
+    async fn get_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<Assessment> {
+        let row = sqlx::query(&format!(
+            "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE assessment_id = ? AND trace_id = ?"
+        ))
+        .bind(assessment_id)
+        .bind(trace_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'")))?;
+        Ok(assessment_from_row(&row))
+    }
+
+    async fn update_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let result = sqlx::query(
+            "UPDATE assessments SET name = ?, kind = ?, value_text = ?, valid = ?, last_update_time = ?, body = ? \
+             WHERE assessment_id = ? AND trace_id = ?",
+        )
+        .bind(&assessment.name)
+        .bind(assessment.kind.as_str())
+        .bind(&assessment.value_text)
+        .bind(assessment.valid as i64)
+        .bind(assessment.last_update_time)
+        .bind(Value::Object(assessment.body.clone()).to_string())
+        .bind(&assessment.assessment_id)
+        .bind(&assessment.trace_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "Assessment with ID '{}' not found for trace '{}'",
+                assessment.assessment_id, assessment.trace_id
+            )));
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
+    }
+
+    async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let overrides: Option<String> = sqlx::query("SELECT overrides FROM assessments WHERE assessment_id = ? AND trace_id = ?")
+            .bind(assessment_id)
+            .bind(trace_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'")))?
+            .get(0);
+        sqlx::query("DELETE FROM assessments WHERE assessment_id = ? AND trace_id = ?")
+            .bind(assessment_id)
+            .bind(trace_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        // An override that goes away gives the overridden assessment back its validity.
+        if let Some(previous) = overrides {
+            sqlx::query(
+                "UPDATE assessments SET valid = 1, body = json_set(body, '$.valid', json('true')) \
+                 WHERE trace_id = ? AND assessment_id = ?",
+            )
+            .bind(trace_id)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+}
+
+async fn require_trace(conn: &mut SqliteConnection, trace_id: &str) -> Result<()> {
+    let found = sqlx::query("SELECT 1 FROM traces WHERE trace_id = ?")
+        .bind(trace_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    if found.is_none() {
+        return Err(trace_not_found(trace_id));
+    }
+    Ok(())
+}
+
+async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment, ignore_existing: bool) -> Result<()> {
+    let verb = if ignore_existing { "INSERT OR IGNORE" } else { "INSERT" };
+    let result = sqlx::query(&format!(
+        "{verb} INTO assessments ({ASSESSMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&assessment.assessment_id)
+    .bind(&assessment.trace_id)
+    .bind(&assessment.name)
+    .bind(assessment.kind.as_str())
+    .bind(&assessment.value_text)
+    .bind(assessment.valid as i64)
+    .bind(&assessment.overrides)
+    .bind(assessment.create_time)
+    .bind(assessment.last_update_time)
+    .bind(Value::Object(assessment.body.clone()).to_string())
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if crate::error::is_unique_violation(&e) => {
+            Err(Error::already_exists(format!("Assessment with ID '{}' already exists.", assessment.assessment_id)))
+        }
+        Err(e) => Err(map_sqlx(e)),
+    }
+}
