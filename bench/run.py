@@ -219,6 +219,19 @@ def tree_memory(root: int) -> tuple[float, float, int, float]:
     return sum(rss_each), pss, len(pids), max(rss_each, default=0.0)
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(root: int) -> float:
+    """User+system CPU seconds of root and its live descendants (plus their reaped children)."""
+    total = 0
+    for pid in process_tree(root):
+        st = _proc_stat(pid)
+        if st is not None:
+            total += sum(int(x) for x in st[11:15])  # utime stime cutime cstime
+    return total / _CLK_TCK
+
+
 def settled_memory(root: int, min_wait: float, max_wait: float = 60.0) -> tuple[float, float, int, float]:
     """tree_memory() once the tree has stopped growing: after min_wait seconds, sample every
     0.5 s until the summed RSS moved < 1 % over the last 2 s (the reference keeps spawning and
@@ -511,8 +524,9 @@ def wl_log_batch(ctx: Ctx) -> list[Figure]:
     errors: list[str] = []
     lat: list[list[float]] = [[] for _ in range(cfg.threads)]
     end_times = [0.0] * cfg.threads
-    barrier = threading.Barrier(cfg.threads + 1)
     state = {"t0": 0.0}
+    # The barrier action stamps t0 before any thread is released into the timed window.
+    barrier = threading.Barrier(cfg.threads + 1, action=lambda: state.__setitem__("t0", time.perf_counter()))
 
     def worker(t: int) -> None:
         s = ctx.session()
@@ -526,16 +540,29 @@ def wl_log_batch(ctx: Ctx) -> list[Figure]:
         headers = {"Content-Type": "application/json"}
         url = ctx.url(f"{API}/runs/log-batch")
         i = 0
+
+        def body_for(i: int) -> bytes:
+            ts, base = base_ts + i, i * steps_per_req
+            return (
+                prefix
+                + ",".join([f'{h}{ts},"step":{base + j // 10}}}' for j, h in enumerate(heads)])
+                + '],"params":[],"tags":[]}'
+            ).encode()
+
+        try:
+            # Untimed warm-up requests (first-request costs: connection, caches, lazy init).
+            for _ in range(min(cfg.warmup, 2)):
+                r = s.post(url, data=body_for(i), headers=headers, timeout=120)
+                i += 1
+                if r.status_code != 200 and len(errors) < 5:
+                    errors.append(f"warm-up HTTP {r.status_code}: {r.text[:200]}")
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
         barrier.wait()
         deadline = state["t0"] + cfg.log_batch_seconds
         try:
             while time.perf_counter() < deadline and i < 1_000_000:
-                ts, base = base_ts + i, i * steps_per_req
-                body = (
-                    prefix
-                    + ",".join([f'{h}{ts},"step":{base + j // 10}}}' for j, h in enumerate(heads)])
-                    + '],"params":[],"tags":[]}'
-                ).encode()
+                body = body_for(i)
                 t1 = time.perf_counter()
                 r = s.post(url, data=body, headers=headers, timeout=120)
                 t2 = time.perf_counter()
@@ -555,8 +582,7 @@ def wl_log_batch(ctx: Ctx) -> list[Figure]:
     threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(cfg.threads)]
     for th in threads:
         th.start()
-    state["t0"] = time.perf_counter()
-    barrier.wait()
+    barrier.wait()  # released once every thread has done its warm-up
     for th in threads:
         th.join()
     elapsed = max(end_times) - state["t0"] if any(end_times) else 0.0
@@ -764,8 +790,12 @@ def bench_server(spec: ServerSpec, cfg: Config, selected: list[Workload], args) 
                 break
             print(f"[{spec.name}] workload {wl.name} ...", flush=True)
             t0 = time.perf_counter()
+            cpu0 = tree_cpu_s(srv.pid)
             try:
                 res = wl.fn(ctx)
+                wall = time.perf_counter() - t0
+                res.append(Figure(f"{wl.name}.server_cpu_s", f"server CPU during {wl.name}", tree_cpu_s(srv.pid) - cpu0,
+                                  "s", "lower", info=True, note=f"workload wall time {wall:.1f} s"))
                 figs += res
                 for f in res:
                     print(f"[{spec.name}]   {f.label}: {fmt(f.value, f.unit)}", flush=True)

@@ -10,7 +10,9 @@ Any program taking these arguments works, so the suite can be checked against th
 server itself: ``FERROFLOW_BIN=.venv/bin/mlflow`` (``mlflow server`` has the same flags).
 
 Alternatively ``FERROFLOW_TEST_URL=http://127.0.0.1:5099`` runs the suite against a server that
-is already up; tests that need their own server (``fresh_server``) are then skipped.
+is already up; tests that need their own server (``fresh_server``) are then skipped. A reference
+server started by hand needs ``MLFLOW_TRUNCATE_LONG_VALUES=false`` in its environment for
+``test_param_value_too_long`` (servers started here get it from ``SERVER_ENV``).
 
 Fixtures:
 

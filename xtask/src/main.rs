@@ -80,7 +80,11 @@ struct TestOptions {
 impl TestOptions {
     /// Parses the arguments after `test`; `None` when help was asked for.
     fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Self>> {
-        let mut options = TestOptions { rust: true, python: true, pytest_args: Vec::new() };
+        let mut options = TestOptions {
+            rust: true,
+            python: true,
+            pytest_args: Vec::new(),
+        };
         let (mut rust_only, mut python_only) = (false, false);
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -125,7 +129,9 @@ fn banner(text: &str) {
 
 /// Runs a command with inherited stdio; `Ok(false)` when it ran and failed.
 fn status(cmd: &mut Command) -> Result<bool> {
-    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
     if !status.success() {
         eprintln!("xtask: {cmd:?} failed: {status}");
     }
@@ -176,9 +182,18 @@ fn ensure_venv(root: &Path) -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !usable {
-        banner(&format!("creating the Python virtualenv {}", venv.display()));
+        banner(&format!(
+            "creating the Python virtualenv {}",
+            venv.display()
+        ));
         // --clear: a half-made or broken venv (say, its python moved away) starts over.
-        if !status(Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv))? {
+        if !status(
+            Command::new("python3")
+                .arg("-m")
+                .arg("venv")
+                .arg("--clear")
+                .arg(&venv),
+        )? {
             bail!("`python3 -m venv` failed; is python3 (with the venv module) installed?");
         }
         let _ = fs::remove_file(&stamp_path);
@@ -238,11 +253,18 @@ fn rust_tests(root: &Path) -> Result<bool> {
 /// `build.target-dir` are respected whatever they are.
 fn build_server(root: &Path) -> Result<Option<PathBuf>> {
     let mut cmd = Command::new(cargo());
-    cmd.args(["build", "-p", "ferroflow", "--message-format=json-render-diagnostics"])
-        .current_dir(root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
+    cmd.args([
+        "build",
+        "-p",
+        "ferroflow",
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(root)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let output = cmd
+        .output()
+        .with_context(|| format!("could not start {cmd:?}"))?;
     if !output.status.success() {
         eprintln!("xtask: cargo build -p ferroflow failed: {}", output.status);
         return Ok(None);
@@ -301,9 +323,16 @@ fn python_tests(root: &Path, bin: &Path, options: &TestOptions) -> Result<bool> 
         .env_remove("PYTHONHOME");
     banner(&format!(
         "running the compatibility suite: .venv/bin/python -m pytest tests/compat -q {}",
-        options.pytest_args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+        options
+            .pytest_args
+            .iter()
+            .map(|a| display_quoted(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
-    let status = cmd.status().with_context(|| format!("could not start {}", python.display()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {}", python.display()))?;
     match status.code() {
         Some(0) => Ok(true),
         Some(5) => {
@@ -314,6 +343,16 @@ fn python_tests(root: &Path, bin: &Path, options: &TestOptions) -> Result<bool> 
             eprintln!("xtask: pytest failed: {status}");
             Ok(false)
         }
+    }
+}
+
+/// An argument as a shell would need it, for display only.
+fn display_quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_=./:,+@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
     }
 }
 
@@ -330,7 +369,9 @@ mod tests {
         let all = parse(&[]).unwrap().unwrap();
         assert!(all.rust && all.python && all.pytest_args.is_empty());
 
-        let py = parse(&["--python-only", "--", "-k", "runs", "--rust-only"]).unwrap().unwrap();
+        let py = parse(&["--python-only", "--", "-k", "runs", "--rust-only"])
+            .unwrap()
+            .unwrap();
         assert!(!py.rust && py.python);
         assert_eq!(py.pytest_args, ["-k", "runs", "--rust-only"]);
 
@@ -343,10 +384,24 @@ mod tests {
     }
 
     #[test]
+    fn display_quoting() {
+        assert_eq!(display_quoted("-k"), "-k");
+        assert_eq!(display_quoted("health or version"), "'health or version'");
+        assert_eq!(display_quoted("it's"), r"'it'\''s'");
+        assert_eq!(display_quoted(""), "''");
+    }
+
+    #[test]
     fn json_string_field_unescapes() {
         let line = r#"{"reason":"compiler-artifact","executable":"/a b/\"q\"/t\\x","fresh":true}"#;
-        assert_eq!(json_string_field(line, "executable").as_deref(), Some(r#"/a b/"q"/t\x"#));
-        assert_eq!(json_string_field(r#"{"executable":null}"#, "executable"), None);
+        assert_eq!(
+            json_string_field(line, "executable").as_deref(),
+            Some(r#"/a b/"q"/t\x"#)
+        );
+        assert_eq!(
+            json_string_field(r#"{"executable":null}"#, "executable"),
+            None
+        );
     }
 }
 
@@ -363,7 +418,15 @@ mod tidy {
     #[test]
     fn core_has_no_io_dependencies() {
         let output = Command::new(cargo())
-            .args(["tree", "-p", "ferroflow-core", "-e", "normal", "--prefix", "none"])
+            .args([
+                "tree",
+                "-p",
+                "ferroflow-core",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+            ])
             .current_dir(workspace_root())
             .output()
             .expect("running cargo tree");
@@ -373,9 +436,14 @@ mod tidy {
             "cargo tree failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let names: Vec<&str> =
-            stdout.lines().filter_map(|line| line.split_whitespace().next()).collect();
-        assert!(names.contains(&"ferroflow-core"), "unexpected cargo tree output:\n{stdout}");
+        let names: Vec<&str> = stdout
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        assert!(
+            names.contains(&"ferroflow-core"),
+            "unexpected cargo tree output:\n{stdout}"
+        );
         let mut bad: Vec<&str> = names
             .into_iter()
             .filter(|name| {
@@ -405,15 +473,27 @@ mod tidy {
                 collect_rs_files(&src, &mut files);
             }
         }
-        assert!(!files.is_empty(), "no .rs file found under {}", crates.display());
+        assert!(
+            !files.is_empty(),
+            "no .rs file found under {}",
+            crates.display()
+        );
         let mut missing: Vec<String> = files
             .iter()
             .filter(|path| {
                 let text = fs::read_to_string(path).unwrap_or_default();
-                let first = text.lines().map(str::trim_start).find(|line| !line.is_empty());
+                let first = text
+                    .lines()
+                    .map(str::trim_start)
+                    .find(|line| !line.is_empty());
                 !first.is_some_and(|line| line.starts_with("//!") || line.starts_with("#!["))
             })
-            .map(|path| path.strip_prefix(workspace_root()).unwrap_or(path).display().to_string())
+            .map(|path| {
+                path.strip_prefix(workspace_root())
+                    .unwrap_or(path)
+                    .display()
+                    .to_string()
+            })
             .collect();
         missing.sort();
         assert!(

@@ -7,12 +7,16 @@
 //! back; the store crates implement [`store::Store`] for one backend each.
 
 pub mod artifacts;
+pub mod assessments;
 pub mod entities;
 pub mod error;
+pub mod evaluation;
 pub mod ids;
 pub mod search;
+pub mod semconv;
 pub mod store;
 pub mod time;
+pub mod traces;
 pub mod validation;
 
 pub use error::{Error, ErrorCode, Result};

@@ -186,6 +186,169 @@ pub fn max_results(what: &str, requested: Option<i64>, default: i64, maximum: i6
     Ok(value)
 }
 
+// ---- model registry, prompts and logged models (spec §10–12) ----
+
+/// Prompt versions carry no files: their `source` must be one of the placeholders MLflow's own
+/// senders use.
+pub const PROMPT_SOURCE_PLACEHOLDERS: &[&str] = &["dummy-source", "prompt-template"];
+pub const MAX_RESULTS_SEARCH_REGISTERED_MODELS: i64 = 1000;
+pub const MAX_RESULTS_SEARCH_MODEL_VERSIONS: i64 = 200_000;
+pub const MAX_RESULTS_SEARCH_LOGGED_MODELS: i64 = 1000;
+
+/// Registered model (and prompt) names: not blank, no `/` or `:`, and not `.` or `..` (names
+/// become path segments of `models:/` URIs).
+pub fn model_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid("Missing value for required parameter 'name'."));
+    }
+    if name.contains('/') || name.contains(':') {
+        return Err(Error::invalid(format!("Invalid model name '{name}'. Names cannot contain '/' or ':'.")));
+    }
+    if name == "." || name == ".." {
+        return Err(Error::invalid(format!(
+            "Invalid value \"{name}\" for parameter 'name': names may be treated as file paths and must not \
+             resolve to another name."
+        )));
+    }
+    Ok(())
+}
+
+/// A model version number as the wire carries it: a decimal string.
+pub fn model_version(version: &str) -> Result<i64> {
+    version
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| Error::invalid(format!("Parameter 'version' must be an integer, got '{version}'.")))
+}
+
+/// Tags of registered models and model versions: run-tag key rules, values up to 100,000
+/// characters (prompt templates live in them).
+pub fn registry_tag(tag: &Tag) -> Result<()> {
+    entity_key("tag key", &tag.key)?;
+    if tag.key == "mlflow.prompt.text" && tag.value.chars().count() > MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH {
+        return Err(Error::invalid(format!(
+            "Prompt text exceeds max length of {MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH} characters."
+        )));
+    }
+    max_length(&format!("Tag value of '{}'", tag.key), &tag.value, MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH)
+}
+
+/// Alias names: letters, digits, `_` and `-`, at most 255 characters.
+pub fn model_alias(alias: &str) -> Result<()> {
+    if alias.is_empty() {
+        return Err(Error::invalid("Registered model alias name cannot be empty."));
+    }
+    if !alias.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        return Err(Error::invalid(format!(
+            "Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), and dashes (-)."
+        )));
+    }
+    max_length("Registered model alias name", alias, MAX_REGISTERED_MODEL_ALIAS_LENGTH)
+}
+
+/// An alias a client may set: a valid name that is not reserved. `latest` names the highest
+/// version and `v<digits>` reads as a version number, so neither can point elsewhere.
+pub fn settable_model_alias(alias: &str) -> Result<()> {
+    model_alias(alias)?;
+    if alias.eq_ignore_ascii_case("latest") {
+        return Err(Error::invalid("'latest' alias name (case insensitive) is reserved."));
+    }
+    let mut chars = alias.chars();
+    let version_like = matches!(chars.next(), Some('v' | 'V'))
+        && alias.len() > 1
+        && chars.all(|c| c.is_ascii_digit());
+    if version_like {
+        return Err(Error::invalid(format!("Version alias name '{alias}' is reserved.")));
+    }
+    Ok(())
+}
+
+/// The alias of a lookup: `latest` (any case) is resolved by the server, anything else must be
+/// a valid alias name.
+pub fn alias_lookup(alias: &str) -> Result<crate::entities::AliasLookup> {
+    model_alias(alias)?;
+    if alias.eq_ignore_ascii_case("latest") {
+        return Ok(crate::entities::AliasLookup::Latest);
+    }
+    Ok(crate::entities::AliasLookup::Named(alias.to_string()))
+}
+
+/// The `source` of a new model version. Prompt versions must use a placeholder; other sources
+/// must not climb out of their location with `..` segments (also when percent-encoded), since
+/// the client downloads whatever `get-download-uri` names.
+pub fn model_version_source(source: &str, is_prompt: bool) -> Result<()> {
+    if is_prompt {
+        if !PROMPT_SOURCE_PLACEHOLDERS.contains(&source) {
+            return Err(Error::invalid(format!(
+                "Invalid prompt source: '{source}'. Prompt sources must use an MLflow placeholder."
+            )));
+        }
+        return Ok(());
+    }
+    let mut decoded = source.to_string();
+    // Decode until stable so that `%252e%252e` cannot hide a `..`.
+    for _ in 0..8 {
+        let next = percent_decode(&decoded);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    if decoded.contains('\0') || decoded.split(['/', '\\']).any(|segment| segment == "..") {
+        return Err(Error::invalid(format!(
+            "Invalid model version source: '{source}'. An absolute path must be provided without relative \
+             path references present."
+        )));
+    }
+    Ok(())
+}
+
+/// `%XX` and `+` decoded; invalid escapes are kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[index] {
+            b'%' if index + 2 < bytes.len() => {
+                match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                    (Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        index += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        index += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                index += 1;
+            }
+            byte => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Logged model names: when given, not empty and free of `/ : . % " '` (they end up in URIs).
+pub fn logged_model_name(name: &str) -> Result<()> {
+    const BAD: &[char] = &['/', ':', '.', '%', '"', '\''];
+    if name.is_empty() || name.contains(BAD) {
+        return Err(Error::invalid(format!(
+            "Invalid model name ('{name}') provided. Model name must be a non-empty string and cannot contain \
+             the following characters: ('/', ':', '.', '%', '\"', \"'\")"
+        )));
+    }
+    Ok(())
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +381,97 @@ mod tests {
         assert!(artifact_path("../etc/passwd").is_err());
         assert!(artifact_path("/etc/passwd").is_err());
         assert!(artifact_path("a\\b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use crate::entities::AliasLookup;
+
+    fn message(result: Result<()>) -> String {
+        match result {
+            Ok(()) => "ok".to_string(),
+            Err(err) => {
+                assert_eq!(err.code, crate::ErrorCode::InvalidParameterValue);
+                err.message
+            }
+        }
+    }
+
+    #[test]
+    fn model_names() {
+        assert_eq!(message(model_name("my_agent")), "ok");
+        assert_eq!(message(model_name("qa-prompt.v2 x")), "ok");
+        assert!(message(model_name("  ")).contains("Missing value for required parameter 'name'"));
+        assert!(message(model_name("a/b")).contains("cannot contain '/' or ':'"));
+        assert!(message(model_name("a:b")).contains("cannot contain '/' or ':'"));
+        assert!(message(model_name("..")).contains("file paths"));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(model_version("7").ok(), Some(7));
+        assert_eq!(model_version(" 12 ").ok(), Some(12));
+        assert!(model_version("one").unwrap_err().message.contains("must be an integer, got 'one'"));
+        assert!(model_version("").is_err());
+    }
+
+    #[test]
+    fn aliases() {
+        for good in ["champion", "prod_2", "blue-green", "v", "vx1", "latestish", &"a".repeat(255)] {
+            assert_eq!(message(settable_model_alias(good)), "ok", "alias {good}");
+        }
+        assert!(message(settable_model_alias("")).contains("cannot be empty"));
+        assert!(message(settable_model_alias("has space")).contains("Invalid alias name: 'has space'"));
+        assert!(message(settable_model_alias("a.b")).contains("Invalid alias name"));
+        assert!(message(settable_model_alias(&"a".repeat(256))).contains("maximum length of 255"));
+        assert!(message(settable_model_alias("latest")).contains("'latest' alias name"));
+        assert!(message(settable_model_alias("LaTeSt")).contains("reserved"));
+        assert!(message(settable_model_alias("v3")).contains("Version alias name 'v3' is reserved."));
+        assert!(message(settable_model_alias("V12")).contains("reserved"));
+    }
+
+    #[test]
+    fn alias_lookups() {
+        assert_eq!(alias_lookup("latest").ok(), Some(AliasLookup::Latest));
+        assert_eq!(alias_lookup("LATEST").ok(), Some(AliasLookup::Latest));
+        assert_eq!(alias_lookup("champion").ok(), Some(AliasLookup::Named("champion".into())));
+        // Looking up a version-like alias is allowed; it simply names no alias.
+        assert_eq!(alias_lookup("v1").ok(), Some(AliasLookup::Named("v1".into())));
+        assert!(alias_lookup("bad alias").is_err());
+    }
+
+    #[test]
+    fn registry_tags() {
+        assert_eq!(message(registry_tag(&Tag::new("mlflow.prompt.is_prompt", "true"))), "ok");
+        assert_eq!(message(registry_tag(&Tag::new("team", "x".repeat(100_000)))), "ok");
+        assert!(message(registry_tag(&Tag::new("team", "x".repeat(100_001)))).contains("maximum length of 100000"));
+        assert!(message(registry_tag(&Tag::new("mlflow.prompt.text", "x".repeat(100_001))))
+            .contains("Prompt text exceeds max length"));
+        assert!(message(registry_tag(&Tag::new("k".repeat(251), "v"))).contains("maximum length of 250"));
+        assert!(message(registry_tag(&Tag::new("", "v"))).contains("must not be empty"));
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(message(model_version_source("dummy-source", true)), "ok");
+        assert_eq!(message(model_version_source("prompt-template", true)), "ok");
+        assert!(message(model_version_source("s3://bucket/x", true)).contains("Invalid prompt source"));
+        assert_eq!(message(model_version_source("models:/m-abc", false)), "ok");
+        assert_eq!(message(model_version_source("runs:/0123/model", false)), "ok");
+        assert_eq!(message(model_version_source("s3://bucket/a..b/model", false)), "ok");
+        for bad in ["s3://b/models/../../etc", "mlflow-artifacts:/1/..%2f..%2fx", "file:///a/%252e%252e/b", "x\0y"] {
+            assert!(message(model_version_source(bad, false)).contains("Invalid model version source"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn logged_model_names() {
+        assert_eq!(message(logged_model_name("agent")), "ok");
+        assert_eq!(message(logged_model_name("my-agent_2")), "ok");
+        for bad in ["", "a.b", "a/b", "a:b", "50%", "it's", "\"q\""] {
+            assert!(message(logged_model_name(bad)).contains("Invalid model name"), "{bad:?}");
+        }
     }
 }

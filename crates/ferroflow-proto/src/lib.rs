@@ -7,4 +7,8 @@
 //! Responses omit empty fields, as protobuf's JSON printer does.
 
 pub mod de;
+pub mod evaluation;
+pub mod logged_models;
+pub mod registry;
+pub mod traces;
 pub mod tracking;

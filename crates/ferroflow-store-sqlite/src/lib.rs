@@ -5,7 +5,11 @@
 //! Migrations are embedded in the binary and run on [`SqliteStore::connect`].
 
 mod error;
+mod evaluation;
+mod logged_models;
+mod registry;
 mod sql;
+mod traces;
 mod tracking;
 
 use ferroflow_core::{Error, Result};

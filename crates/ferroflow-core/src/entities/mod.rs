@@ -1,8 +1,16 @@
 //! Domain entities. Plain data: no serde, no SQL rows. Wire shapes live in `ferroflow-proto`,
 //! row shapes in each store crate.
 
+pub mod evaluation;
+pub mod logged_models;
+pub mod registry;
+pub mod traces;
 pub mod tracking;
 
+pub use evaluation::*;
+pub use logged_models::*;
+pub use registry::*;
+pub use traces::*;
 pub use tracking::*;
 
 /// A key/value tag, as experiments, runs, models and versions carry them.

@@ -7,6 +7,7 @@
 
 use super::filter::{self, check_clause, comparators, ParseOptions, RawClause, RawOrderBy, ValueKind};
 use super::{Clause, Comparator, OrderBy};
+use crate::entities::PROMPT_TAG_KEY;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +93,9 @@ pub fn parse_registered_model_order_by(items: &[String]) -> Result<Vec<OrderBy<R
         }
         match raw.key.to_ascii_lowercase().as_str() {
             "name" => Ok(RegisteredModelOrderKey::Name),
-            "creation_timestamp" | "timestamp" => Ok(RegisteredModelOrderKey::CreationTimestamp),
-            "last_updated_timestamp" => Ok(RegisteredModelOrderKey::LastUpdatedTimestamp),
+            "creation_timestamp" => Ok(RegisteredModelOrderKey::CreationTimestamp),
+            // The reference reads `timestamp` as the last update, the order the UI shows.
+            "last_updated_timestamp" | "timestamp" => Ok(RegisteredModelOrderKey::LastUpdatedTimestamp),
             _ => Err(Error::invalid(format!(
                 "Invalid order_by key '{}'. Valid keys are ['name', 'creation_timestamp', 'timestamp', \
                  'last_updated_timestamp']",
@@ -128,6 +130,9 @@ pub fn parse_model_version_filter(filter: &str) -> Result<Vec<Clause<ModelVersio
                 let what = format!("attribute '{}'", raw.key);
                 if key == ModelVersionKey::VersionNumber {
                     check_clause(&raw, &what, comparators::NUMERIC, ValueKind::Number)?;
+                } else if key == ModelVersionKey::SourcePath {
+                    // The reference takes IN lists for `name` and `run_id` only.
+                    check_clause(&raw, &what, comparators::EQUALITY_AND_LIKE, ValueKind::Text)?;
                 } else {
                     check_clause(&raw, &what, comparators::STRING_WITH_IN, ValueKind::Text)?;
                 }
@@ -156,6 +161,59 @@ pub fn parse_model_version_order_by(items: &[String]) -> Result<Vec<OrderBy<Mode
             ))),
         }
     })
+}
+
+/// Which side of the prompt/model divide a registry search sees (spec §16.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptScope {
+    /// Only registered models tagged as prompts (and their versions).
+    Prompts,
+    /// Only models without the prompt tag: the default, whatever else the filter says.
+    Models,
+}
+
+/// Keys that can name a tag, so both registry searches share [`split_prompt_scope`].
+pub trait RegistryTagKey {
+    fn tag_key(&self) -> Option<&str>;
+}
+
+impl RegistryTagKey for RegisteredModelKey {
+    fn tag_key(&self) -> Option<&str> {
+        match self {
+            RegisteredModelKey::Tag(key) => Some(key),
+            RegisteredModelKey::Name => None,
+        }
+    }
+}
+
+impl RegistryTagKey for ModelVersionKey {
+    fn tag_key(&self) -> Option<&str> {
+        match self {
+            ModelVersionKey::Tag(key) => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Decides the prompt scope of a filter, as the reference does: the first clause on the
+/// prompt tag asks for prompts when it is `= 'true'` or `!= 'false'` (any case), and then every
+/// clause stays. Otherwise the search sees only models and clauses on the prompt tag are
+/// dropped, because models do not carry the tag at all: `tag.`mlflow.prompt.is_prompt` !=
+/// 'true'` must match them, which a tag comparison never could.
+pub fn split_prompt_scope<K: RegistryTagKey>(clauses: Vec<Clause<K>>) -> (PromptScope, Vec<Clause<K>>) {
+    let asks_for_prompts = clauses
+        .iter()
+        .find(|clause| clause.key.tag_key() == Some(PROMPT_TAG_KEY))
+        .is_some_and(|clause| {
+            let value = clause.value.as_text().unwrap_or_default().to_ascii_lowercase();
+            (clause.comparator == Comparator::Eq && value == "true")
+                || (clause.comparator == Comparator::Ne && value == "false")
+        });
+    if asks_for_prompts {
+        return (PromptScope::Prompts, clauses);
+    }
+    let rest = clauses.into_iter().filter(|clause| clause.key.tag_key() != Some(PROMPT_TAG_KEY)).collect();
+    (PromptScope::Models, rest)
 }
 
 #[cfg(test)]
@@ -253,6 +311,10 @@ mod tests {
         check_version("version_number >= 2", "VersionNumber >= Num(2.0)");
         check_version("source_path LIKE 'runs:/%'", "SourcePath LIKE Str(\"runs:/%\")");
         check_version(
+            "source_path IN ('a')",
+            "error: Invalid comparator 'IN' for attribute 'source_path'; expected one of: =, !=, LIKE, ILIKE",
+        );
+        check_version(
             "tags.t IS NULL",
             "error: IS NULL / IS NOT NULL is not supported for model version search.",
         );
@@ -273,7 +335,7 @@ mod tests {
                 parse_registered_model_order_by,
                 &["name", "timestamp DESC", "creation_timestamp", "last_updated_timestamp desc"]
             ),
-            "Name ASC ; CreationTimestamp DESC ; CreationTimestamp ASC ; LastUpdatedTimestamp DESC"
+            "Name ASC ; LastUpdatedTimestamp DESC ; CreationTimestamp ASC ; LastUpdatedTimestamp DESC"
         );
         assert!(render_order(parse_registered_model_order_by, &["version_number"])
             .contains("Invalid order_by key 'version_number'"));
@@ -289,5 +351,36 @@ mod tests {
         assert!(
             render_order(parse_model_version_order_by, &["run_id"]).contains("Invalid order_by key 'run_id'")
         );
+    }
+
+    fn scope_of(filter: &str) -> (PromptScope, String) {
+        let (scope, clauses) = split_prompt_scope(parse_registered_model_filter(filter).unwrap());
+        (scope, render(Ok(clauses)))
+    }
+
+    #[test]
+    fn prompt_scopes() {
+        assert_eq!(scope_of(""), (PromptScope::Models, String::new()));
+        assert_eq!(
+            scope_of("tags.`mlflow.prompt.is_prompt` = 'true' AND name LIKE 'qa%'"),
+            (
+                PromptScope::Prompts,
+                "Tag(\"mlflow.prompt.is_prompt\") = Str(\"true\") ; Name LIKE Str(\"qa%\")".to_string()
+            )
+        );
+        assert_eq!(scope_of("tag.`mlflow.prompt.is_prompt` = 'TRUE'").0, PromptScope::Prompts);
+        assert_eq!(scope_of("tag.`mlflow.prompt.is_prompt` != 'false'").0, PromptScope::Prompts);
+        // The client's "models only" filter: the prompt clause goes, the rest stays.
+        assert_eq!(
+            scope_of("name LIKE 'my_%' AND tag.`mlflow.prompt.is_prompt` != 'true'"),
+            (PromptScope::Models, "Name LIKE Str(\"my_%\")".to_string())
+        );
+        assert_eq!(scope_of("tags.`mlflow.prompt.is_prompt` = 'false'"), (PromptScope::Models, String::new()));
+        assert_eq!(scope_of("name = 'qa-prompt'").0, PromptScope::Models);
+        let (scope, clauses) = split_prompt_scope(
+            parse_model_version_filter("name = 'qa-prompt' AND tag.`mlflow.prompt.is_prompt` = 'true'").unwrap(),
+        );
+        assert_eq!(scope, PromptScope::Prompts);
+        assert_eq!(clauses.len(), 2);
     }
 }

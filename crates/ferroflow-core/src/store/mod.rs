@@ -4,22 +4,31 @@
 //!
 //! Every method is one unit of work: it either commits all it writes or none of it.
 
+mod evaluation;
+mod logged_models;
+mod registry;
+mod traces;
 mod tracking;
 
+pub use evaluation::EvaluationStore;
+pub use logged_models::LoggedModelStore;
+pub use registry::RegistryStore;
+pub use traces::TraceStore;
 pub use tracking::TrackingStore;
 
 use crate::search::{Clause, OrderBy};
 
-/// A search request as the store sees it: parsed filter, parsed order, page bounds.
+/// A search request as the store sees it: parsed filter, parsed order, page bounds. The order
+/// keys default to the filter keys; the registry orders by a smaller set (`O`).
 #[derive(Debug, Clone)]
-pub struct SearchQuery<K> {
+pub struct SearchQuery<K, O = K> {
     pub clauses: Vec<Clause<K>>,
-    pub order_by: Vec<OrderBy<K>>,
+    pub order_by: Vec<OrderBy<O>>,
     pub max_results: u64,
     pub offset: u64,
 }
 
 /// Everything a server needs from its storage.
-pub trait Store: TrackingStore + Send + Sync + 'static {}
+pub trait Store: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static {}
 
-impl<T: TrackingStore + Send + Sync + 'static> Store for T {}
+impl<T: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static> Store for T {}

@@ -3,12 +3,16 @@
 
 mod artifacts;
 mod experiments;
+mod logged_models;
+mod otlp;
+mod registry;
 mod runs;
 mod server_info;
+mod traces;
 
 use crate::error::endpoint_not_found;
 use crate::AppState;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 pub fn router(state: AppState) -> Router {
@@ -38,9 +42,60 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/outputs", post(runs::log_outputs))
         .route("/metrics/get-history", get(runs::metric_history))
         .route("/artifacts/list", get(artifacts::list_run_artifacts))
-        // FIXME: logged models arrive with the registry work; until then no name is a model.
-        .route("/logged-models/search", post(runs::no_logged_models));
-    let v3 = Router::new().route("/server-info", get(server_info::server_info));
+        .route("/traces/{trace_id}/tags", patch(traces::set_tag).delete(traces::delete_tag))
+        .route("/traces/delete-traces", post(traces::delete_traces))
+        .route("/traces/link-to-run", post(traces::link_to_run))
+        .route("/traces/link-prompts", post(traces::link_prompts))
+        .route("/registered-models/create", post(registry::create_model))
+        .route("/registered-models/get", get(registry::get_model))
+        .route("/registered-models/update", patch(registry::update_model))
+        .route("/registered-models/rename", post(registry::rename_model))
+        .route("/registered-models/delete", delete(registry::delete_model))
+        .route("/registered-models/search", get(registry::search_models).post(registry::search_models))
+        .route(
+            "/registered-models/get-latest-versions",
+            post(registry::latest_versions).get(registry::latest_versions),
+        )
+        .route("/registered-models/set-tag", post(registry::set_model_tag))
+        .route("/registered-models/delete-tag", delete(registry::delete_model_tag))
+        .route(
+            "/registered-models/alias",
+            post(registry::set_alias).delete(registry::delete_alias).get(registry::get_by_alias),
+        )
+        .route("/model-versions/create", post(registry::create_version))
+        .route("/model-versions/get", get(registry::get_version))
+        .route("/model-versions/update", patch(registry::update_version))
+        .route("/model-versions/delete", delete(registry::delete_version))
+        .route("/model-versions/search", get(registry::search_versions).post(registry::search_versions))
+        .route("/model-versions/get-download-uri", get(registry::download_uri))
+        .route("/model-versions/set-tag", post(registry::set_version_tag))
+        .route("/model-versions/delete-tag", delete(registry::delete_version_tag))
+        .route("/model-versions/transition-stage", post(registry::transition_stage))
+        .route("/logged-models", post(logged_models::create))
+        .route("/logged-models/search", post(logged_models::search))
+        .route(
+            "/logged-models/{model_id}",
+            get(logged_models::get).patch(logged_models::finalize).delete(logged_models::delete),
+        )
+        .route("/logged-models/{model_id}/tags", patch(logged_models::set_tags))
+        // Tag keys may hold slashes, so the key is the rest of the path.
+        .route("/logged-models/{model_id}/tags/{*tag_key}", delete(logged_models::delete_tag))
+        .route("/logged-models/{model_id}/params", post(logged_models::log_params));
+    let v3 = Router::new()
+        .route("/server-info", get(server_info::server_info))
+        .route("/traces", post(traces::start_trace))
+        .route("/traces/get", get(traces::get_trace))
+        .route("/traces/batchGet", get(traces::batch_get))
+        .route("/traces/batchGetInfos", post(traces::batch_get_infos))
+        .route("/traces/search", post(traces::search).get(traces::search))
+        .route("/traces/delete-traces", post(traces::delete_traces))
+        .route("/traces/{trace_id}", get(traces::get_trace_info))
+        .route("/traces/{trace_id}/tags", patch(traces::set_tag).delete(traces::delete_tag))
+        .route("/traces/{trace_id}/assessments", post(traces::create_assessment))
+        .route(
+            "/traces/{trace_id}/assessments/{assessment_id}",
+            get(traces::get_assessment).patch(traces::update_assessment).delete(traces::delete_assessment),
+        );
     let artifacts = Router::new()
         .route("/artifacts", get(artifacts::list))
         .route(
@@ -51,6 +106,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(server_info::health))
         .route("/version", get(server_info::version))
+        .route("/v1/traces", post(otlp::ingest))
         .nest("/api/2.0/mlflow", v2.clone())
         .nest("/ajax-api/2.0/mlflow", v2)
         .nest("/api/3.0/mlflow", v3.clone())

@@ -183,8 +183,3 @@ pub async fn log_outputs(State(state): State<AppState>, Rpc(request): Rpc<LogOut
     state.store.log_outputs(&run_id, &outputs).await?;
     Ok(Json(Empty {}))
 }
-
-/// Until logged models are stored, a search for them finds none.
-pub async fn no_logged_models() -> Json<Empty> {
-    Json(Empty {})
-}

@@ -1,0 +1,1013 @@
+//! Evaluation datasets, their records and registered scorers in SQLite: [`EvaluationStore`]
+//! for [`SqliteStore`].
+//!
+//! The merge rules live in `ferroflow_core::evaluation`; this file loads what they need and
+//! writes what they decide. An upsert reads the stored records it touches with one query
+//! (their canonical inputs as one JSON parameter), writes all of them with one statement
+//! per chunk, and recomputes the dataset's schema, profile and digest from stored columns,
+//! never by loading every record. Pages of datasets load their tags with one query.
+
+use crate::error::map_sqlx;
+use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::SqliteStore;
+use ferroflow_core::entities::*;
+use ferroflow_core::evaluation::{self as rules, USER_TAG};
+use ferroflow_core::search::datasets::DatasetKey;
+use ferroflow_core::search::Clause;
+use ferroflow_core::store::{EvaluationStore, SearchQuery};
+use ferroflow_core::{ids, time, Error, Result};
+use serde_json::{Map, Value};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+
+const DATASET_COLUMNS: &str =
+    "d.dataset_id, d.name, d.schema, d.profile, d.digest, d.created_time, d.last_update_time, d.created_by, d.last_updated_by";
+const RECORD_COLUMNS: &str = "dataset_record_id, dataset_id, inputs, outputs, expectations, tags, source, \
+     created_time, last_update_time, created_by, last_updated_by";
+const SCORER_COLUMNS: &str =
+    "s.experiment_id, s.scorer_name, v.scorer_version, v.serialized_scorer, v.creation_time, s.scorer_id";
+/// Binds per record row in an upsert; chunks stay well under SQLite's variable limit.
+const RECORD_ROWS_PER_STATEMENT: usize = 500;
+
+fn dataset_not_found(dataset_id: &str) -> Error {
+    Error::not_found(format!("Evaluation dataset with id '{dataset_id}' not found"))
+}
+
+fn experiment_not_found(experiment_id: &str) -> Error {
+    Error::not_found(format!("No Experiment with id={experiment_id} exists"))
+}
+
+fn scorer_not_found(name: &str, experiment_id: &str, version: Option<i32>) -> Error {
+    match version {
+        Some(version) => Error::not_found(format!(
+            "Scorer with name '{name}' and version {version} not found for experiment {experiment_id}."
+        )),
+        None => Error::not_found(format!("Scorer with name '{name}' not found for experiment {experiment_id}.")),
+    }
+}
+
+fn dataset_from_row(row: &SqliteRow) -> EvaluationDataset {
+    EvaluationDataset {
+        dataset_id: row.get(0),
+        name: row.get(1),
+        tags: Vec::new(),
+        schema: row.get(2),
+        profile: row.get(3),
+        digest: row.get(4),
+        created_time: row.get(5),
+        last_update_time: row.get(6),
+        created_by: row.get(7),
+        last_updated_by: row.get(8),
+        experiment_ids: None,
+    }
+}
+
+/// A stored JSON object; text we did not write (or damaged) reads as empty rather than
+/// failing every read of the dataset.
+fn stored_object(text: Option<&str>) -> Option<JsonObject> {
+    match serde_json::from_str::<Value>(text?) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+fn record_from_row(row: &SqliteRow) -> DatasetRecord {
+    let outputs: Option<&str> = row.get(3);
+    let source: Option<&str> = row.get(6);
+    DatasetRecord {
+        dataset_record_id: row.get(0),
+        dataset_id: row.get(1),
+        inputs: stored_object(row.get(2)).unwrap_or_default(),
+        outputs: outputs.and_then(|text| serde_json::from_str(text).ok()),
+        expectations: stored_object(row.get(4)),
+        tags: stored_object(row.get(5)).unwrap_or_default(),
+        source: source
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|value| rules::record_source(&value).ok()),
+        created_time: row.get(7),
+        last_update_time: row.get(8),
+        created_by: row.get(9),
+        last_updated_by: row.get(10),
+    }
+}
+
+fn source_json(source: &RecordSource) -> String {
+    let mut object = Map::new();
+    object.insert("source_type".into(), Value::String(source.source_type.as_str().to_string()));
+    object.insert("source_data".into(), Value::Object(source.source_data.clone()));
+    Value::Object(object).to_string()
+}
+
+fn object_json(object: &JsonObject) -> String {
+    serde_json::to_string(object).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn scorer_from_row(row: &SqliteRow) -> ScorerVersion {
+    ScorerVersion {
+        experiment_id: row.get::<i64, _>(0).to_string(),
+        scorer_name: row.get(1),
+        scorer_version: row.get(2),
+        serialized_scorer: row.get(3),
+        creation_time: row.get(4),
+        scorer_id: row.get(5),
+    }
+}
+
+fn online_config_from_row(row: &SqliteRow) -> OnlineScoringConfig {
+    OnlineScoringConfig {
+        online_scoring_config_id: row.get(0),
+        scorer_id: row.get(1),
+        sample_rate: row.get(2),
+        experiment_id: row.get::<i64, _>(3).to_string(),
+        filter_string: row.get(4),
+    }
+}
+
+/// An experiment id as the key it is stored under; a non-numeric id names no experiment.
+fn experiment_key(experiment_id: &str) -> Result<i64> {
+    experiment_id.parse::<i64>().map_err(|_| experiment_not_found(experiment_id))
+}
+
+/// Fails unless every experiment exists; returns their keys in the given order.
+async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[String]) -> Result<Vec<i64>> {
+    let keys = experiment_ids.iter().map(|id| experiment_key(id)).collect::<Result<Vec<i64>>>()?;
+    if keys.is_empty() {
+        return Ok(keys);
+    }
+    let rows = sqlx::query("SELECT experiment_id FROM experiments WHERE experiment_id IN (SELECT value FROM json_each(?))")
+        .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    let found: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+    if let Some(missing) = experiment_ids.iter().zip(&keys).find(|(_, key)| !found.contains(key)) {
+        return Err(experiment_not_found(missing.0));
+    }
+    Ok(keys)
+}
+
+/// Fails unless the experiment exists and is active; scorers live only in live experiments.
+async fn require_active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
+    let key = experiment_key(experiment_id)?;
+    let stage: String = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| experiment_not_found(experiment_id))?
+        .get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
+        )));
+    }
+    Ok(key)
+}
+
+/// The dataset's name and schema, or `RESOURCE_DOES_NOT_EXIST`.
+async fn require_dataset(conn: &mut SqliteConnection, dataset_id: &str) -> Result<(String, Option<String>)> {
+    let row = sqlx::query("SELECT name, schema FROM evaluation_datasets WHERE dataset_id = ?")
+        .bind(dataset_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| dataset_not_found(dataset_id))?;
+    Ok((row.get(0), row.get(1)))
+}
+
+async fn load_dataset(conn: &mut SqliteConnection, dataset_id: &str) -> Result<EvaluationDataset> {
+    let row = sqlx::query(&format!("SELECT {DATASET_COLUMNS} FROM evaluation_datasets d WHERE d.dataset_id = ?"))
+        .bind(dataset_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| dataset_not_found(dataset_id))?;
+    let mut datasets = fill_tags(conn, vec![dataset_from_row(&row)]).await?;
+    datasets.pop().ok_or_else(|| dataset_not_found(dataset_id))
+}
+
+/// Loads the tags of a page of datasets with one query.
+async fn fill_tags(conn: &mut SqliteConnection, mut datasets: Vec<EvaluationDataset>) -> Result<Vec<EvaluationDataset>> {
+    if datasets.is_empty() {
+        return Ok(datasets);
+    }
+    let ids: Vec<&str> = datasets.iter().map(|d| d.dataset_id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT dataset_id, key, value FROM evaluation_dataset_tags \
+         WHERE dataset_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+    )
+    .bind(json_list(&ids))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+    for row in rows {
+        tags.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
+    }
+    for dataset in &mut datasets {
+        dataset.tags = tags.remove(&dataset.dataset_id).unwrap_or_default();
+    }
+    Ok(datasets)
+}
+
+async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT experiment_id FROM evaluation_dataset_experiments WHERE dataset_id = ? ORDER BY rowid")
+        .bind(dataset_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(rows.iter().map(|row| row.get::<i64, _>(0).to_string()).collect())
+}
+
+async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    for chunk in tags.chunks(1000) {
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO evaluation_dataset_tags (dataset_id, key, value) ");
+        builder.push_values(chunk, |mut row, tag| {
+            row.push_bind(dataset_id).push_bind(&tag.key).push_bind(&tag.value);
+        });
+        builder.push(" ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value");
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
+    for key in keys {
+        sqlx::query("INSERT OR IGNORE INTO evaluation_dataset_experiments (dataset_id, experiment_id) VALUES (?, ?)")
+            .bind(dataset_id)
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+/// Writes new and changed records: new ones are inserted, known ids get their mutable
+/// fields replaced (creation fields, inputs and source never change on update).
+async fn write_records(conn: &mut SqliteConnection, records: &[DatasetRecord]) -> Result<()> {
+    for chunk in records.chunks(RECORD_ROWS_PER_STATEMENT) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO evaluation_dataset_records (dataset_record_id, dataset_id, input_key, inputs, outputs, \
+             expectations, tags, source, content_hash, created_time, last_update_time, created_by, last_updated_by) ",
+        );
+        builder.push_values(chunk, |mut row, record| {
+            row.push_bind(&record.dataset_record_id)
+                .push_bind(&record.dataset_id)
+                .push_bind(rules::input_key(&record.inputs))
+                .push_bind(object_json(&record.inputs))
+                .push_bind(record.outputs.as_ref().map(Value::to_string))
+                .push_bind(record.expectations.as_ref().map(object_json))
+                .push_bind(object_json(&record.tags))
+                .push_bind(record.source.as_ref().map(source_json))
+                // Stored as the same 64 bits in SQLite's signed integer.
+                .push_bind(rules::content_hash(record) as i64)
+                .push_bind(record.created_time)
+                .push_bind(record.last_update_time)
+                .push_bind(&record.created_by)
+                .push_bind(&record.last_updated_by);
+        });
+        builder.push(
+            " ON CONFLICT (dataset_record_id) DO UPDATE SET outputs = excluded.outputs, \
+             expectations = excluded.expectations, tags = excluded.tags, content_hash = excluded.content_hash, \
+             last_update_time = excluded.last_update_time, last_updated_by = excluded.last_updated_by",
+        );
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+/// The content hashes of every record of the dataset: enough for its profile and digest.
+async fn content_hashes(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<u64>> {
+    let rows = sqlx::query("SELECT content_hash FROM evaluation_dataset_records WHERE dataset_id = ?")
+        .bind(dataset_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(rows.iter().map(|row| row.get::<i64, _>(0) as u64).collect())
+}
+
+fn dataset_column(key: &DatasetKey) -> Option<&'static str> {
+    match key {
+        DatasetKey::Name => Some("d.name"),
+        DatasetKey::CreatedBy => Some("d.created_by"),
+        DatasetKey::LastUpdatedBy => Some("d.last_updated_by"),
+        DatasetKey::CreatedTime => Some("d.created_time"),
+        DatasetKey::LastUpdateTime => Some("d.last_update_time"),
+        DatasetKey::Tag(_) => None,
+    }
+}
+
+fn push_dataset_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<DatasetKey>) -> Result<()> {
+    match &clause.key {
+        DatasetKey::Tag(key) => {
+            builder.push(
+                "EXISTS (SELECT 1 FROM evaluation_dataset_tags t WHERE t.dataset_id = d.dataset_id AND t.key = ",
+            );
+            builder.push_bind(key.clone());
+            builder.push(" AND ");
+            push_string_comparison(builder, "t.value", clause.comparator, &clause.value)?;
+            builder.push(")");
+        }
+        DatasetKey::CreatedTime | DatasetKey::LastUpdateTime => {
+            let column = dataset_column(&clause.key).unwrap_or("d.created_time");
+            push_numeric_comparison(builder, column, clause.comparator, &clause.value)?;
+        }
+        key => {
+            let column = dataset_column(key).unwrap_or("d.name");
+            push_string_comparison(builder, column, clause.comparator, &clause.value)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl EvaluationStore for SqliteStore {
+    async fn create_evaluation_dataset(&self, new: &NewEvaluationDataset) -> Result<EvaluationDataset> {
+        let now = time::now_millis();
+        let dataset_id = ids::new_dataset_id();
+        let created_by = new
+            .created_by
+            .clone()
+            .or_else(|| new.tags.iter().rev().find(|tag| tag.key == USER_TAG).map(|tag| tag.value.clone()));
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let keys = require_experiments(&mut tx, &new.experiment_ids).await?;
+        sqlx::query(
+            "INSERT INTO evaluation_datasets (dataset_id, name, schema, profile, digest, created_time, \
+             last_update_time, created_by, last_updated_by) VALUES (?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
+        )
+        .bind(&dataset_id)
+        .bind(&new.name)
+        .bind(rules::dataset_digest(&new.name, &[]))
+        .bind(now)
+        .bind(now)
+        .bind(&created_by)
+        .bind(&created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        upsert_tags(&mut tx, &dataset_id, &new.tags).await?;
+        link_experiments(&mut tx, &dataset_id, &keys).await?;
+        let mut dataset = load_dataset(&mut tx, &dataset_id).await?;
+        dataset.experiment_ids = Some(experiment_ids_of(&mut tx, &dataset_id).await?);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(dataset)
+    }
+
+    async fn get_evaluation_dataset(&self, dataset_id: &str) -> Result<EvaluationDataset> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        load_dataset(&mut conn, dataset_id).await
+    }
+
+    async fn delete_evaluation_dataset(&self, dataset_id: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        // Records, tags and experiment links go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM evaluation_datasets WHERE dataset_id = ?")
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn search_evaluation_datasets(
+        &self,
+        experiment_ids: &[String],
+        query: &SearchQuery<DatasetKey>,
+    ) -> Result<Page<EvaluationDataset>> {
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {DATASET_COLUMNS} FROM evaluation_datasets d WHERE 1 = 1"));
+        if !experiment_ids.is_empty() {
+            // An id that is not a number links no dataset, so it simply matches nothing.
+            let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+            builder.push(
+                " AND d.dataset_id IN (SELECT e.dataset_id FROM evaluation_dataset_experiments e \
+                 WHERE e.experiment_id IN (SELECT value FROM json_each(",
+            );
+            builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
+            builder.push(")))");
+        }
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_dataset_clause(&mut builder, clause)?;
+        }
+        builder.push(" ORDER BY ");
+        if query.order_by.is_empty() {
+            builder.push("d.created_time DESC, ");
+        }
+        for item in &query.order_by {
+            let column = dataset_column(&item.key)
+                .ok_or_else(|| Error::invalid("Ordering datasets by tags is not supported"))?;
+            builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
+        }
+        // The reference breaks ties by id, newest-looking first.
+        builder.push("d.dataset_id DESC LIMIT ");
+        builder.push_bind((query.max_results + 1) as i64);
+        builder.push(" OFFSET ");
+        builder.push_bind(query.offset as i64);
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let mut datasets: Vec<EvaluationDataset> = rows.iter().map(dataset_from_row).collect();
+        let next_offset = if datasets.len() as u64 > query.max_results {
+            datasets.truncate(query.max_results as usize);
+            Some(query.offset + query.max_results)
+        } else {
+            None
+        };
+        Ok(Page { items: fill_tags(&mut conn, datasets).await?, next_offset })
+    }
+
+    async fn set_evaluation_dataset_tags(&self, dataset_id: &str, tags: &[Tag]) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_dataset(&mut tx, dataset_id).await?;
+        upsert_tags(&mut tx, dataset_id, tags).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_evaluation_dataset_tag(&self, dataset_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        sqlx::query("DELETE FROM evaluation_dataset_tags WHERE dataset_id = ? AND key = ?")
+            .bind(dataset_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn upsert_dataset_records(
+        &self,
+        dataset_id: &str,
+        records: &[RecordUpsert],
+        updated_by: Option<&str>,
+    ) -> Result<UpsertCounts> {
+        let now = time::now_millis();
+        let keys: Vec<String> = records.iter().map(|record| rules::input_key(&record.inputs)).collect();
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (name, schema) = require_dataset(&mut tx, dataset_id).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records \
+             WHERE dataset_id = ? AND input_key IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(dataset_id)
+        .bind(json_list(&keys))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let existing: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect();
+        let plan = rules::plan_upsert(dataset_id, existing, records, updated_by, now);
+        write_records(&mut tx, &plan.records).await?;
+        let hashes = content_hashes(&mut tx, dataset_id).await?;
+        sqlx::query(
+            "UPDATE evaluation_datasets SET schema = ?, profile = ?, digest = ?, last_update_time = ?, \
+             last_updated_by = coalesce(?, last_updated_by) WHERE dataset_id = ?",
+        )
+        .bind(rules::updated_schema(schema.as_deref(), records))
+        .bind(rules::profile(hashes.len() as u64))
+        .bind(rules::dataset_digest(&name, &hashes))
+        .bind(now)
+        .bind(&plan.updated_by)
+        .bind(dataset_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(plan.counts)
+    }
+
+    async fn get_dataset_records(
+        &self,
+        dataset_id: &str,
+        max_results: u64,
+        after: Option<&RecordCursor>,
+    ) -> Result<RecordPage> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        require_dataset(&mut conn, dataset_id).await?;
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records WHERE dataset_id = "));
+        builder.push_bind(dataset_id);
+        if let Some(cursor) = after {
+            // Keyset paging: stable while records are added or deleted between pages.
+            builder.push(" AND (created_time > ");
+            builder.push_bind(cursor.created_time);
+            builder.push(" OR (created_time = ");
+            builder.push_bind(cursor.created_time);
+            builder.push(" AND dataset_record_id > ");
+            builder.push_bind(cursor.dataset_record_id.clone());
+            builder.push("))");
+        }
+        builder.push(" ORDER BY created_time, dataset_record_id LIMIT ");
+        builder.push_bind((max_results + 1) as i64);
+        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let mut records: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect();
+        let next = if records.len() as u64 > max_results {
+            records.truncate(max_results as usize);
+            records.last().map(|last| RecordCursor {
+                created_time: last.created_time,
+                dataset_record_id: last.dataset_record_id.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(RecordPage { records, next })
+    }
+
+    async fn delete_dataset_records(&self, dataset_id: &str, record_ids: &[String]) -> Result<u64> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let (name, _) = require_dataset(&mut tx, dataset_id).await?;
+        let deleted = sqlx::query(
+            "DELETE FROM evaluation_dataset_records \
+             WHERE dataset_id = ? AND dataset_record_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(dataset_id)
+        .bind(json_list(record_ids))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .rows_affected();
+        if deleted > 0 {
+            // The schema keeps the keys it has seen; the count and digest follow the records.
+            let hashes = content_hashes(&mut tx, dataset_id).await?;
+            sqlx::query("UPDATE evaluation_datasets SET profile = ?, digest = ?, last_update_time = ? WHERE dataset_id = ?")
+                .bind(rules::profile(hashes.len() as u64))
+                .bind(rules::dataset_digest(&name, &hashes))
+                .bind(time::now_millis())
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(deleted)
+    }
+
+    async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        require_dataset(&mut conn, dataset_id).await?;
+        experiment_ids_of(&mut conn, dataset_id).await
+    }
+
+    async fn add_dataset_to_experiments(&self, dataset_id: &str, experiment_ids: &[String]) -> Result<EvaluationDataset> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_dataset(&mut tx, dataset_id).await?;
+        let keys = require_experiments(&mut tx, experiment_ids).await?;
+        link_experiments(&mut tx, dataset_id, &keys).await?;
+        sqlx::query("UPDATE evaluation_datasets SET last_update_time = ? WHERE dataset_id = ?")
+            .bind(time::now_millis())
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let mut dataset = load_dataset(&mut tx, dataset_id).await?;
+        dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(dataset)
+    }
+
+    async fn remove_dataset_from_experiments(
+        &self,
+        dataset_id: &str,
+        experiment_ids: &[String],
+    ) -> Result<EvaluationDataset> {
+        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        require_dataset(&mut tx, dataset_id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM evaluation_dataset_experiments \
+             WHERE dataset_id = ? AND experiment_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(dataset_id)
+        .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .rows_affected();
+        if removed > 0 {
+            sqlx::query("UPDATE evaluation_datasets SET last_update_time = ? WHERE dataset_id = ?")
+                .bind(time::now_millis())
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        let mut dataset = load_dataset(&mut tx, dataset_id).await?;
+        dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(dataset)
+    }
+
+    async fn register_scorer(&self, experiment_id: &str, name: &str, serialized_scorer: &str) -> Result<ScorerVersion> {
+        let now = time::now_millis();
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let key = require_active_experiment(&mut tx, experiment_id).await?;
+        let existing: Option<String> =
+            sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
+                .bind(key)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .map(|row| row.get(0));
+        let scorer_id = match existing {
+            Some(scorer_id) => scorer_id,
+            None => {
+                let scorer_id = ids::new_scorer_id();
+                // No race to lose: the single writer runs this whole transaction alone.
+                sqlx::query("INSERT INTO scorers (scorer_id, experiment_id, scorer_name) VALUES (?, ?, ?)")
+                    .bind(&scorer_id)
+                    .bind(key)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                scorer_id
+            }
+        };
+        let version: i32 = sqlx::query(
+            "INSERT INTO scorer_versions (scorer_id, scorer_version, serialized_scorer, creation_time) \
+             VALUES (?1, (SELECT coalesce(max(scorer_version), 0) + 1 FROM scorer_versions WHERE scorer_id = ?1), ?2, ?3) \
+             RETURNING scorer_version",
+        )
+        .bind(&scorer_id)
+        .bind(serialized_scorer)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .get(0);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(ScorerVersion {
+            experiment_id: key.to_string(),
+            scorer_name: name.to_string(),
+            scorer_version: version,
+            serialized_scorer: serialized_scorer.to_string(),
+            creation_time: now,
+            scorer_id,
+        })
+    }
+
+    async fn list_scorers(&self, experiment_ids: &[String]) -> Result<Vec<ScorerVersion>> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut keys = Vec::with_capacity(experiment_ids.len());
+        for experiment_id in experiment_ids {
+            keys.push(require_active_experiment(&mut conn, experiment_id).await?);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
+             WHERE s.experiment_id IN (SELECT value FROM json_each(?)) \
+             AND v.scorer_version = (SELECT max(x.scorer_version) FROM scorer_versions x WHERE x.scorer_id = s.scorer_id) \
+             ORDER BY s.experiment_id, s.scorer_name"
+        ))
+        .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(rows.iter().map(scorer_from_row).collect())
+    }
+
+    async fn list_scorer_versions(&self, experiment_id: &str, name: &str) -> Result<Vec<ScorerVersion>> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let key = require_active_experiment(&mut conn, experiment_id).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
+             WHERE s.experiment_id = ? AND s.scorer_name = ? ORDER BY v.scorer_version"
+        ))
+        .bind(key)
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+        if rows.is_empty() {
+            return Err(scorer_not_found(name, experiment_id, None));
+        }
+        Ok(rows.iter().map(scorer_from_row).collect())
+    }
+
+    async fn get_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<ScorerVersion> {
+        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let key = require_active_experiment(&mut conn, experiment_id).await?;
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
+             WHERE s.experiment_id = "
+        ));
+        builder.push_bind(key);
+        builder.push(" AND s.scorer_name = ");
+        builder.push_bind(name.to_string());
+        if let Some(version) = version {
+            builder.push(" AND v.scorer_version = ");
+            builder.push_bind(version);
+        }
+        builder.push(" ORDER BY v.scorer_version DESC LIMIT 1");
+        let row = builder
+            .build()
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| scorer_not_found(name, experiment_id, version))?;
+        Ok(scorer_from_row(&row))
+    }
+
+    async fn delete_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<()> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let key = require_active_experiment(&mut tx, experiment_id).await?;
+        let scorer_id: String = sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
+            .bind(key)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
+            .get(0);
+        let deleted = match version {
+            Some(version) => sqlx::query("DELETE FROM scorer_versions WHERE scorer_id = ? AND scorer_version = ?")
+                .bind(&scorer_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .rows_affected(),
+            None => {
+                let versions = sqlx::query("DELETE FROM scorer_versions WHERE scorer_id = ?")
+                    .bind(&scorer_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?
+                    .rows_affected();
+                // Every version gone: the name is free again, with a new id next time, and its
+                // online config goes too (ON DELETE CASCADE).
+                sqlx::query("DELETE FROM scorers WHERE scorer_id = ?")
+                    .bind(&scorer_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+                versions
+            }
+        };
+        if deleted == 0 {
+            return Err(scorer_not_found(name, experiment_id, version));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn get_online_scoring_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>> {
+        if scorer_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT online_scoring_config_id, scorer_id, sample_rate, experiment_id, filter_string \
+             FROM online_scoring_configs WHERE scorer_id IN (SELECT value FROM json_each(?)) ORDER BY scorer_id",
+        )
+        .bind(json_list(scorer_ids))
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(rows.iter().map(online_config_from_row).collect())
+    }
+
+    async fn upsert_online_scoring_config(
+        &self,
+        experiment_id: &str,
+        name: &str,
+        sample_rate: f64,
+        filter_string: Option<&str>,
+    ) -> Result<OnlineScoringConfig> {
+        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let key = require_active_experiment(&mut tx, experiment_id).await?;
+        let scorer_id: String = sqlx::query(
+            "SELECT s.scorer_id FROM scorers s WHERE s.experiment_id = ? AND s.scorer_name = ? \
+             AND EXISTS (SELECT 1 FROM scorer_versions v WHERE v.scorer_id = s.scorer_id)",
+        )
+        .bind(key)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
+        .get(0);
+        // Replaced, not edited: the client reads a new config id as a new configuration.
+        sqlx::query("DELETE FROM online_scoring_configs WHERE scorer_id = ?")
+            .bind(&scorer_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let config = OnlineScoringConfig {
+            online_scoring_config_id: ids::new_hex_id(),
+            scorer_id,
+            sample_rate,
+            experiment_id: key.to_string(),
+            filter_string: filter_string.map(str::to_string),
+        };
+        sqlx::query(
+            "INSERT INTO online_scoring_configs (online_scoring_config_id, scorer_id, experiment_id, sample_rate, filter_string) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&config.online_scoring_config_id)
+        .bind(&config.scorer_id)
+        .bind(key)
+        .bind(sample_rate)
+        .bind(&config.filter_string)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::search::datasets as grammar;
+    use ferroflow_core::store::TrackingStore;
+    use serde_json::json;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
+        (dir, store)
+    }
+
+    fn upsert(value: Value) -> RecordUpsert {
+        let Value::Object(map) = value else { panic!("not an object") };
+        RecordUpsert {
+            inputs: map.get("inputs").and_then(Value::as_object).cloned().unwrap_or_default(),
+            outputs: map.get("outputs").cloned(),
+            expectations: map.get("expectations").and_then(Value::as_object).cloned(),
+            tags: map.get("tags").and_then(Value::as_object).cloned(),
+            source: map.get("source").map(|s| rules::record_source(s).expect("source")),
+        }
+    }
+
+    fn query(filter: &str, order_by: &[&str], max_results: u64, offset: u64) -> SearchQuery<DatasetKey> {
+        let order: Vec<String> = order_by.iter().map(|s| s.to_string()).collect();
+        SearchQuery {
+            clauses: grammar::parse_filter(filter).expect("filter"),
+            order_by: grammar::parse_order_by(&order).expect("order"),
+            max_results,
+            offset,
+        }
+    }
+
+    #[tokio::test]
+    async fn dataset_story() {
+        let (_dir, store) = store().await;
+        let experiment = store.create_experiment("e", None, &[], "mlflow-artifacts:").await.unwrap();
+        let new = NewEvaluationDataset {
+            name: "qa".into(),
+            experiment_ids: vec![experiment.clone()],
+            tags: vec![Tag::new("stage", "dev"), Tag::new(USER_TAG, "root")],
+            created_by: None,
+        };
+        let created = store.create_evaluation_dataset(&new).await.unwrap();
+        assert!(created.dataset_id.starts_with("d-") && created.dataset_id.len() == 34);
+        assert_eq!(created.experiment_ids.as_deref(), Some(&[experiment.clone()][..]));
+        assert_eq!(created.created_by.as_deref(), Some("root"));
+        assert_eq!((created.schema.as_deref(), created.profile.as_deref()), (None, None));
+        let id = created.dataset_id.clone();
+
+        let counts = store
+            .upsert_dataset_records(
+                &id,
+                &[
+                    upsert(json!({"inputs": {"q": "a"}, "expectations": {"e": "1"}, "tags": {USER_TAG: "root", "t": "1"},
+                                  "source": {"source_type": "HUMAN", "source_data": {}}})),
+                    upsert(json!({"inputs": {"q": "b"}})),
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(counts, UpsertCounts { inserted: 2, updated: 0 });
+        let after_first = store.get_evaluation_dataset(&id).await.unwrap();
+        assert_eq!(after_first.profile.as_deref(), Some(r#"{"num_records": 2}"#));
+        assert!(after_first.schema.as_deref().unwrap_or("").contains(r#""q":"string""#));
+        assert_ne!(after_first.digest, created.digest);
+        assert_eq!(after_first.experiment_ids, None);
+
+        let counts = store
+            .upsert_dataset_records(&id, &[upsert(json!({"inputs": {"q": "a"}, "expectations": {"e": "2"}}))], Some("bob"))
+            .await
+            .unwrap();
+        assert_eq!(counts, UpsertCounts { inserted: 0, updated: 1 });
+        let after_second = store.get_evaluation_dataset(&id).await.unwrap();
+        assert_ne!(after_second.digest, after_first.digest);
+        assert_eq!(after_second.last_updated_by.as_deref(), Some("bob"));
+
+        let page = store.get_dataset_records(&id, 1, None).await.unwrap();
+        assert_eq!(page.records.len(), 1);
+        let cursor = page.next.clone().expect("a second page");
+        let rest = store.get_dataset_records(&id, 10, Some(&cursor)).await.unwrap();
+        assert_eq!(rest.records.len(), 1);
+        assert!(rest.next.is_none());
+        let all: Vec<DatasetRecord> = page.records.into_iter().chain(rest.records).collect();
+        let a = all.iter().find(|r| r.inputs.get("q") == Some(&json!("a"))).unwrap();
+        assert_eq!(Value::Object(a.expectations.clone().unwrap()), json!({"e": "2"}));
+        assert_eq!(Value::Object(a.tags.clone()), json!({USER_TAG: "root", "t": "1"}));
+        assert_eq!(a.source.as_ref().map(|s| s.source_type), Some(RecordSourceType::Human));
+        assert_eq!(a.last_updated_by.as_deref(), Some("bob"));
+
+        store.set_evaluation_dataset_tags(&id, &[Tag::new("owner", "me"), Tag::new("stage", "prod")]).await.unwrap();
+        store.delete_evaluation_dataset_tag(&id, "owner").await.unwrap();
+        store.delete_evaluation_dataset_tag(&id, "never-set").await.unwrap();
+        let tags: Vec<(String, String)> =
+            store.get_evaluation_dataset(&id).await.unwrap().tags.into_iter().map(|t| (t.key, t.value)).collect();
+        assert_eq!(tags, [("stage".into(), "prod".into()), (USER_TAG.into(), "root".into())]);
+
+        let found = store.search_evaluation_datasets(&[experiment.clone()], &query("name = \"qa\"", &[], 10, 0)).await.unwrap();
+        assert_eq!(found.items.len(), 1);
+        assert_eq!(found.items[0].tags.len(), 2);
+        let none = store.search_evaluation_datasets(&["12345".into()], &query("", &[], 10, 0)).await.unwrap();
+        assert!(none.items.is_empty());
+        let by_tag = store.search_evaluation_datasets(&[], &query("tags.stage LIKE 'pr%'", &[], 10, 0)).await.unwrap();
+        assert_eq!(by_tag.items.len(), 1);
+
+        let deleted = store.delete_dataset_records(&id, &[b_id(&all), "dr-unknown".into()]).await.unwrap();
+        assert_eq!(deleted, 1);
+        let after_delete = store.get_evaluation_dataset(&id).await.unwrap();
+        assert_eq!(after_delete.profile.as_deref(), Some(r#"{"num_records": 1}"#));
+        assert_ne!(after_delete.digest, after_second.digest);
+
+        let other = store.create_experiment("f", None, &[], "mlflow-artifacts:").await.unwrap();
+        let linked = store.add_dataset_to_experiments(&id, &[other.clone(), experiment.clone()]).await.unwrap();
+        assert_eq!(linked.experiment_ids, Some(vec![experiment.clone(), other.clone()]));
+        let err = store.add_dataset_to_experiments(&id, &["999".into()]).await.unwrap_err();
+        assert!(err.is_not_found(), "{err:?}");
+        let unlinked = store.remove_dataset_from_experiments(&id, &[experiment.clone(), "77".into()]).await.unwrap();
+        assert_eq!(unlinked.experiment_ids, Some(vec![other.clone()]));
+
+        store.delete_evaluation_dataset(&id).await.unwrap();
+        store.delete_evaluation_dataset(&id).await.unwrap();
+        assert!(store.get_evaluation_dataset(&id).await.unwrap_err().message.contains("not found"));
+        assert!(store.get_dataset_records(&id, 10, None).await.unwrap_err().is_not_found());
+        assert!(store.upsert_dataset_records(&id, &[], None).await.unwrap_err().is_not_found());
+        store.close().await;
+    }
+
+    fn b_id(records: &[DatasetRecord]) -> String {
+        records.iter().find(|r| r.inputs.get("q") == Some(&json!("b"))).map(|r| r.dataset_record_id.clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn search_orders_and_pages() {
+        let (_dir, store) = store().await;
+        for name in ["b", "a", "c"] {
+            let new = NewEvaluationDataset { name: name.into(), experiment_ids: vec![], tags: vec![], created_by: None };
+            store.create_evaluation_dataset(&new).await.unwrap();
+        }
+        let names = |page: &Page<EvaluationDataset>| page.items.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
+        let first = store.search_evaluation_datasets(&[], &query("", &["name"], 2, 0)).await.unwrap();
+        assert_eq!(names(&first), ["a", "b"]);
+        assert_eq!(first.next_offset, Some(2));
+        let second = store.search_evaluation_datasets(&[], &query("", &["name"], 2, 2)).await.unwrap();
+        assert_eq!(names(&second), ["c"]);
+        assert_eq!(second.next_offset, None);
+        let filtered = store.search_evaluation_datasets(&[], &query("name IN ('a', 'c')", &["name DESC"], 10, 0)).await.unwrap();
+        assert_eq!(names(&filtered), ["c", "a"]);
+        let recent = store.search_evaluation_datasets(&[], &query("created_time >= 0", &[], 10, 0)).await.unwrap();
+        assert_eq!(recent.items.len(), 3);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn scorer_story() {
+        let (_dir, store) = store().await;
+        let experiment = store.create_experiment("e", None, &[], "mlflow-artifacts:").await.unwrap();
+        let first = store.register_scorer(&experiment, "s", r#"{"v": 1}"#).await.unwrap();
+        let second = store.register_scorer(&experiment, "s", r#"{"v": 2}"#).await.unwrap();
+        store.register_scorer(&experiment, "a", r#"{"v": 1}"#).await.unwrap();
+        assert_eq!((first.scorer_version, second.scorer_version), (1, 2));
+        assert_eq!(first.scorer_id, second.scorer_id);
+        let listed = store.list_scorers(&[experiment.clone()]).await.unwrap();
+        let summary: Vec<(String, i32)> = listed.iter().map(|s| (s.scorer_name.clone(), s.scorer_version)).collect();
+        assert_eq!(summary, [("a".to_string(), 1), ("s".to_string(), 2)]);
+        assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().serialized_scorer, r#"{"v": 2}"#);
+        assert_eq!(store.get_scorer(&experiment, "s", Some(1)).await.unwrap().serialized_scorer, r#"{"v": 1}"#);
+        assert!(store.get_scorer(&experiment, "s", Some(9)).await.unwrap_err().message.contains("version 9"));
+        assert_eq!(store.list_scorer_versions(&experiment, "s").await.unwrap().len(), 2);
+
+        let config = store.upsert_online_scoring_config(&experiment, "s", 0.5, Some("trace.status = 'OK'")).await.unwrap();
+        let configs = store.get_online_scoring_configs(&[first.scorer_id.clone(), "other".into()]).await.unwrap();
+        assert_eq!(configs, vec![config.clone()]);
+        let replaced = store.upsert_online_scoring_config(&experiment, "s", 0.0, None).await.unwrap();
+        assert_ne!(replaced.online_scoring_config_id, config.online_scoring_config_id);
+        assert_eq!(store.get_online_scoring_configs(&[first.scorer_id.clone()]).await.unwrap(), vec![replaced]);
+
+        store.delete_scorer(&experiment, "s", Some(2)).await.unwrap();
+        assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().scorer_version, 1);
+        assert!(store.delete_scorer(&experiment, "s", Some(2)).await.unwrap_err().is_not_found());
+        store.delete_scorer(&experiment, "s", None).await.unwrap();
+        assert!(store.get_scorer(&experiment, "s", None).await.unwrap_err().is_not_found());
+        assert!(store.get_online_scoring_configs(&[first.scorer_id.clone()]).await.unwrap().is_empty());
+        let again = store.register_scorer(&experiment, "s", "{}").await.unwrap();
+        assert_eq!(again.scorer_version, 1);
+        assert_ne!(again.scorer_id, first.scorer_id);
+        assert!(store.register_scorer("424242", "s", "{}").await.unwrap_err().is_not_found());
+        store.close().await;
+    }
+}
