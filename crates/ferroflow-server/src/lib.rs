@@ -10,6 +10,7 @@
 pub mod convert;
 pub mod error;
 pub mod extract;
+pub mod grpc;
 mod routes;
 
 use axum::extract::MatchedPath;

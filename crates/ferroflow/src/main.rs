@@ -44,8 +44,11 @@ struct ServerArgs {
     #[arg(long, env = "FERROFLOW_SERVE_ARTIFACTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     serve_artifacts: bool,
     /// Do not serve artifacts; clients write to the artifact root themselves.
-    #[arg(long, conflicts_with = "serve_artifacts")]
+    #[arg(long)]
     no_serve_artifacts: bool,
+    /// Also accept OTLP over gRPC on this port (4317 is the OpenTelemetry default). Off unless set.
+    #[arg(long, env = "FERROFLOW_OTLP_GRPC_PORT")]
+    otlp_grpc_port: Option<u16>,
 }
 
 fn init_logging() {
@@ -103,7 +106,34 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         artifacts: Arc::new(artifacts),
         config: Arc::new(ServerConfig { default_artifact_root, serve_artifacts }),
     };
-    ferroflow_server::serve(listener, state, shutdown_signal()).await?;
+    // One signal stops every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let grpc = match args.otlp_grpc_port {
+        Some(port) => {
+            let grpc_listener = tokio::net::TcpListener::bind((args.host.as_str(), port))
+                .await
+                .with_context(|| format!("binding the OTLP gRPC port {}:{port}", args.host))?;
+            tracing::info!(address = %grpc_listener.local_addr()?, "OTLP gRPC listening");
+            let mut stopped = stopped.clone();
+            let state = state.clone();
+            Some(tokio::spawn(ferroflow_server::grpc::serve_grpc(grpc_listener, state, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let mut http_stopped = stopped.clone();
+    ferroflow_server::serve(listener, state, async move {
+        let _ = http_stopped.wait_for(|stop| *stop).await;
+    })
+    .await?;
+    if let Some(grpc) = grpc {
+        grpc.await.context("the OTLP gRPC server task")?.context("the OTLP gRPC server")?;
+    }
     store.close().await;
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! Conversions between wire shapes (`ferroflow-proto`) and domain types (`ferroflow-core`),
 //! one file per area.
 
+mod evaluation;
 mod logged_models;
 pub mod otlp;
 mod registry;
 mod traces;
 mod tracking;
 
+pub use evaluation::*;
 pub use logged_models::*;
 pub use registry::*;
 pub use traces::*;

@@ -2,6 +2,7 @@
 //! which path and method reach which handler.
 
 mod artifacts;
+mod evaluation;
 mod experiments;
 mod logged_models;
 mod otlp;
@@ -12,7 +13,7 @@ mod traces;
 
 use crate::error::endpoint_not_found;
 use crate::AppState;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 pub fn router(state: AppState) -> Router {
@@ -83,6 +84,26 @@ pub fn router(state: AppState) -> Router {
         .route("/logged-models/{model_id}/params", post(logged_models::log_params));
     let v3 = Router::new()
         .route("/server-info", get(server_info::server_info))
+        .route("/datasets/create", post(evaluation::create_dataset))
+        .route("/datasets/search", post(evaluation::search_datasets).get(evaluation::search_datasets))
+        .route("/datasets/{dataset_id}", get(evaluation::get_dataset).delete(evaluation::delete_dataset))
+        .route("/datasets/{dataset_id}/tags", patch(evaluation::set_dataset_tags))
+        // Tag keys may hold slashes, so the key is the rest of the path.
+        .route("/datasets/{dataset_id}/tags/{*key}", delete(evaluation::delete_dataset_tag))
+        .route(
+            "/datasets/{dataset_id}/records",
+            get(evaluation::get_records).post(evaluation::upsert_records).delete(evaluation::delete_records),
+        )
+        .route("/datasets/{dataset_id}/experiment-ids", get(evaluation::experiment_ids_of_dataset))
+        .route("/datasets/{dataset_id}/add-experiments", post(evaluation::add_to_experiments))
+        .route("/datasets/{dataset_id}/remove-experiments", post(evaluation::remove_from_experiments))
+        .route("/scorers/register", post(evaluation::register_scorer))
+        .route("/scorers/list", get(evaluation::list_scorers))
+        .route("/scorers/versions", get(evaluation::list_scorer_versions))
+        .route("/scorers/get", get(evaluation::get_scorer))
+        .route("/scorers/delete", delete(evaluation::delete_scorer))
+        .route("/scorers/online-configs", get(evaluation::online_scoring_configs))
+        .route("/scorers/online-config", put(evaluation::upsert_online_scoring_config))
         .route("/traces", post(traces::start_trace))
         .route("/traces/get", get(traces::get_trace))
         .route("/traces/batchGet", get(traces::batch_get))

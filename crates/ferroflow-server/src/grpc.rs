@@ -1,0 +1,66 @@
+//! OTLP over gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`), so a stock
+//! OpenTelemetry SDK with its default protocol can send spans. It runs on its own port, off
+//! unless asked for (`--otlp-grpc-port`), and writes through the same core function as
+//! `POST /v1/traces`. The experiment comes from the `x-mlflow-experiment-id` metadata entry.
+
+use crate::convert::otlp::span_records;
+use crate::AppState;
+use ferroflow_core::{traces, ErrorCode};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use std::future::Future;
+use tonic::{Request, Response, Status};
+
+struct Exporter {
+    state: AppState,
+}
+
+fn status_of(error: ferroflow_core::Error) -> Status {
+    match error.code {
+        ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound => Status::not_found(error.message),
+        ErrorCode::InvalidParameterValue | ErrorCode::BadRequest => Status::invalid_argument(error.message),
+        _ => {
+            tracing::error!(error = %error.message, "OTLP gRPC export failed");
+            Status::internal("An internal error occurred.")
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Exporter {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let metadata = request.metadata();
+        let header = |name: &str| {
+            metadata.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+        };
+        let experiment_id = header("x-mlflow-experiment-id")
+            .ok_or_else(|| Status::invalid_argument("Missing required metadata: x-mlflow-experiment-id"))?;
+        let run_id = header("x-mlflow-run-id");
+        let spans = span_records(request.get_ref()).map_err(status_of)?;
+        if !spans.is_empty() {
+            traces::ingest_spans(&*self.state.store, &experiment_id, run_id.as_deref(), spans)
+                .await
+                .map_err(status_of)?;
+        }
+        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown` resolves.
+pub async fn serve_grpc(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let service = TraceServiceServer::new(Exporter { state })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(512 * 1024 * 1024);
+    tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
