@@ -388,6 +388,7 @@ class ServerSpec:
     name: str  # "reference" | "ferroflow"
     make_cmd: Callable[[int, Path], list[str]]
     start_timeout_s: float
+    startup_samples: int = 1  # default cold starts for the start-up median (--startup-samples overrides)
 
 
 def reference_spec() -> ServerSpec:
@@ -414,7 +415,7 @@ def ferroflow_spec(binary: Path) -> ServerSpec:
             "--artifacts-destination", str(tmp / "ffart"),
         ]
 
-    return ServerSpec("ferroflow", cmd, start_timeout_s=60.0)
+    return ServerSpec("ferroflow", cmd, start_timeout_s=60.0, startup_samples=5)
 
 
 # --------------------------------------------------------------------------
@@ -583,15 +584,17 @@ def wl_log_batch(ctx: Ctx) -> list[Figure]:
     for th in threads:
         th.start()
     barrier.wait()  # released once every thread has done its warm-up
+    cpu0 = time.process_time()
     for th in threads:
         th.join()
+    client_cpu = time.process_time() - cpu0
     elapsed = max(end_times) - state["t0"] if any(end_times) else 0.0
     total = sum(ok_metrics)
     ctx.check(not errors, f"log_batch: {len(errors)}+ failed requests, first: {errors[:1]}")
     if total == 0 or elapsed <= 0:
         raise RuntimeError(f"log_batch: no successful request ({errors[:1]})")
     all_lat = [x for l in lat for x in l]
-    note = f"{cfg.threads} threads, {n}/req, {sum(ok_reqs)} req in {elapsed:.1f} s"
+    note = f"{cfg.threads} threads, {n}/req, {sum(ok_reqs)} req in {elapsed:.1f} s, client CPU {client_cpu:.1f} s"
     return [
         Figure("log_batch.metrics_per_s", "log_batch throughput", total / elapsed, "metrics/s", "higher", note=note),
         *latency_figures("log_batch.req", "log_batch request latency", all_lat),
@@ -754,7 +757,8 @@ def bench_server(spec: ServerSpec, cfg: Config, selected: list[Workload], args) 
     log_dir = OUT_DIR / "logs"
 
     # Extra cold starts (each on its own fresh store) just for the start-up figure.
-    for k in range(1, args.startup_samples):
+    samples = args.startup_samples or spec.startup_samples
+    for k in range(1, samples):
         tmp = Path(tempfile.mkdtemp(prefix=f"ffbench-{spec.name}-start{k}-"))
         port = free_port()
         srv = ServerProc(spec.name, spec.make_cmd(port, tmp), log_dir / f"{spec.name}-start{k}.log", tmp)
@@ -966,8 +970,8 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--threads", type=int, help="client threads for log_batch / populate (default 4)")
     p.add_argument("--duration", type=float, help="log_batch seconds (default 10, quick 3)")
     p.add_argument("--runs", type=int, help="runs in the search_runs experiment (default 1000)")
-    p.add_argument("--startup-samples", type=int, default=1,
-                   help="cold starts per server for the start-up figure (median; default 1)")
+    p.add_argument("--startup-samples", type=int,
+                   help="cold starts per server for the start-up figure (median; default: reference 1, ferroflow 5)")
     p.add_argument("--settle", type=float, help="minimum seconds before each RSS sample; sampling then waits for RSS to stop changing (default 3, quick 1)")
     p.add_argument("--out", type=Path, default=OUT_DIR / "latest.md", help="markdown output path")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary stores")

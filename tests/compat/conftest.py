@@ -19,6 +19,7 @@ Fixtures:
 * ``server`` (session): the shared server; ``.url``, ``.port``, ``.log_path``.
 * ``fresh_server`` (function): a factory, ``srv = fresh_server()``, for tests that need a server
   of their own; ``srv.restart()`` SIGKILLs it and starts it again on the same store.
+  ``fresh_server(extra_args=("--otlp-grpc-port", "N"))`` adds flags to its command line.
 * ``experiment`` (function): a new experiment ``test-<uuid>``, made active; returns its id.
 * ``client``: an ``MlflowClient`` for the shared server.
 """
@@ -79,8 +80,9 @@ def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
 class Server:
     """One server process on a store of its own (a SQLite file and an artifact directory)."""
 
-    def __init__(self, binary: str, workdir: Path, name: str = "ff"):
+    def __init__(self, binary: str, workdir: Path, name: str = "ff", extra_args: tuple = ()):
         self.binary = binary
+        self.extra_args = [str(a) for a in extra_args]  # appended to the command line
         self.workdir = workdir
         self.db_path = workdir / f"{name}.db"
         self.artifacts_dir = workdir / "artifacts"
@@ -108,6 +110,7 @@ class Server:
             "--port", str(self.port),
             "--backend-store-uri", self.backend_store_uri,
             "--artifacts-destination", str(self.artifacts_dir),
+            *self.extra_args,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start #{self.starts}: {' '.join(cmd)}\n".encode())
@@ -276,9 +279,9 @@ def fresh_server():
     binary = _binary()
     made: list[Server] = []
 
-    def make() -> Server:
+    def make(extra_args: tuple = ()) -> Server:
         workdir = Path(tempfile.mkdtemp(prefix="ferroflow-fresh-"))
-        srv = Server(binary, workdir)
+        srv = Server(binary, workdir, extra_args=extra_args)
         made.append(srv)
         _LIVE_SERVERS.append(srv)
         srv.start()

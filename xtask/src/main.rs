@@ -7,8 +7,10 @@
 //!    broken, or older than `tests/requirements.txt` (a stamp inside `.venv` keeps the
 //!    requirements it was made from);
 //! 2. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
-//! 3. builds the server (`cargo build -p ferroflow`) and runs the compatibility suite
-//!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN`.
+//! 3. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
+//!    (`cargo build -p ferroflow-sdk --examples`), and runs the compatibility suite
+//!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN` and the
+//!    SDK's driver `sdk_compat` in `FERROFLOW_SDK_COMPAT_BIN`.
 //!
 //! Every step streams its output; the command exits non-zero when any step failed. A failing
 //! Rust test does not stop the Python suite from running, so one run shows every failure.
@@ -153,7 +155,14 @@ fn test(options: &TestOptions) -> Result<bool> {
         match build_server(&root)? {
             Some(bin) => {
                 results.push(("server build", true));
-                results.push(("python compat tests", python_tests(&root, &bin, options)?));
+                // The Rust SDK's compatibility driver, run by tests/compat/test_sdk.py.
+                banner("building the SDK examples: cargo build -p ferroflow-sdk --examples");
+                let sdk_driver = build_sdk_driver(&root)?;
+                results.push(("sdk examples build", sdk_driver.is_some()));
+                results.push((
+                    "python compat tests",
+                    python_tests(&root, &bin, sdk_driver.as_deref(), options)?,
+                ));
             }
             None => results.push(("server build", false)),
         }
@@ -284,6 +293,41 @@ fn build_server(root: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(bin))
 }
 
+/// Builds the SDK's examples and returns the path of `sdk_compat` (`None` if the build failed).
+fn build_sdk_driver(root: &Path) -> Result<Option<PathBuf>> {
+    let mut cmd = Command::new(cargo());
+    cmd.args([
+        "build",
+        "-p",
+        "ferroflow-sdk",
+        "--examples",
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(root)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let output = cmd
+        .output()
+        .with_context(|| format!("could not start {cmd:?}"))?;
+    if !output.status.success() {
+        eprintln!("xtask: cargo build -p ferroflow-sdk --examples failed: {}", output.status);
+        return Ok(None);
+    }
+    let messages = String::from_utf8_lossy(&output.stdout);
+    let driver = messages
+        .lines()
+        .filter(|line| line.contains(r#""reason":"compiler-artifact""#))
+        .filter(|line| line.contains(r#""kind":["example"]"#) && line.contains(r#""name":"sdk_compat""#))
+        .find_map(|line| json_string_field(line, "executable"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fallback_target_dir(root).join("debug").join("examples").join("sdk_compat"));
+    if !driver.is_file() {
+        bail!("the build succeeded but {} is not there", driver.display());
+    }
+    eprintln!("xtask: SDK compatibility driver: {}", driver.display());
+    Ok(Some(driver))
+}
+
 /// The target directory when cargo did not tell: `CARGO_TARGET_DIR` (relative to the root,
 /// where cargo runs) or `<root>/target`.
 fn fallback_target_dir(root: &Path) -> PathBuf {
@@ -313,7 +357,12 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
 }
 
 /// Step c, second half: the compatibility suite against the built server.
-fn python_tests(root: &Path, bin: &Path, options: &TestOptions) -> Result<bool> {
+fn python_tests(
+    root: &Path,
+    bin: &Path,
+    sdk_driver: Option<&Path>,
+    options: &TestOptions,
+) -> Result<bool> {
     let python = root.join(".venv").join("bin").join("python");
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pytest", "tests/compat", "-q"])
@@ -321,6 +370,9 @@ fn python_tests(root: &Path, bin: &Path, options: &TestOptions) -> Result<bool> 
         .current_dir(root)
         .env("FERROFLOW_BIN", bin)
         .env_remove("PYTHONHOME");
+    if let Some(driver) = sdk_driver {
+        cmd.env("FERROFLOW_SDK_COMPAT_BIN", driver);
+    }
     banner(&format!(
         "running the compatibility suite: .venv/bin/python -m pytest tests/compat -q {}",
         options

@@ -919,7 +919,7 @@ mod tests {
             store.get_evaluation_dataset(&id).await.unwrap().tags.into_iter().map(|t| (t.key, t.value)).collect();
         assert_eq!(tags, [("stage".into(), "prod".into()), (USER_TAG.into(), "root".into())]);
 
-        let found = store.search_evaluation_datasets(&[experiment.clone()], &query("name = \"qa\"", &[], 10, 0)).await.unwrap();
+        let found = store.search_evaluation_datasets(std::slice::from_ref(&experiment), &query("name = \"qa\"", &[], 10, 0)).await.unwrap();
         assert_eq!(found.items.len(), 1);
         assert_eq!(found.items[0].tags.len(), 2);
         let none = store.search_evaluation_datasets(&["12345".into()], &query("", &[], 10, 0)).await.unwrap();
@@ -983,7 +983,7 @@ mod tests {
         store.register_scorer(&experiment, "a", r#"{"v": 1}"#).await.unwrap();
         assert_eq!((first.scorer_version, second.scorer_version), (1, 2));
         assert_eq!(first.scorer_id, second.scorer_id);
-        let listed = store.list_scorers(&[experiment.clone()]).await.unwrap();
+        let listed = store.list_scorers(std::slice::from_ref(&experiment)).await.unwrap();
         let summary: Vec<(String, i32)> = listed.iter().map(|s| (s.scorer_name.clone(), s.scorer_version)).collect();
         assert_eq!(summary, [("a".to_string(), 1), ("s".to_string(), 2)]);
         assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().serialized_scorer, r#"{"v": 2}"#);
@@ -996,14 +996,14 @@ mod tests {
         assert_eq!(configs, vec![config.clone()]);
         let replaced = store.upsert_online_scoring_config(&experiment, "s", 0.0, None).await.unwrap();
         assert_ne!(replaced.online_scoring_config_id, config.online_scoring_config_id);
-        assert_eq!(store.get_online_scoring_configs(&[first.scorer_id.clone()]).await.unwrap(), vec![replaced]);
+        assert_eq!(store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap(), vec![replaced]);
 
         store.delete_scorer(&experiment, "s", Some(2)).await.unwrap();
         assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().scorer_version, 1);
         assert!(store.delete_scorer(&experiment, "s", Some(2)).await.unwrap_err().is_not_found());
         store.delete_scorer(&experiment, "s", None).await.unwrap();
         assert!(store.get_scorer(&experiment, "s", None).await.unwrap_err().is_not_found());
-        assert!(store.get_online_scoring_configs(&[first.scorer_id.clone()]).await.unwrap().is_empty());
+        assert!(store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap().is_empty());
         let again = store.register_scorer(&experiment, "s", "{}").await.unwrap();
         assert_eq!(again.scorer_version, 1);
         assert_ne!(again.scorer_id, first.scorer_id);

@@ -217,7 +217,11 @@ fn push_clause(
             Ok(())
         }
         LoggedModelKey::Param(key) | LoggedModelKey::Tag(key) => {
-            let table = if matches!(clause.key, LoggedModelKey::Param(_)) { "logged_model_params" } else { "logged_model_tags" };
+            let table = if matches!(clause.key, LoggedModelKey::Param(_)) {
+                "logged_model_params"
+            } else {
+                "logged_model_tags"
+            };
             builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.model_id = lm.model_id AND x.key = "));
             builder.push_bind(key.clone());
             builder.push(" AND ");
@@ -240,7 +244,9 @@ fn push_order_term(builder: &mut QueryBuilder<'_, Sqlite>, order: &LoggedModelOr
         LoggedModelKey::Metric(key) => {
             // The expression appears twice (null check, then value), each with its own binds.
             for suffix in [" IS NULL, ".to_string(), format!(" {direction}")] {
-                builder.push("(SELECT m.value FROM metrics m WHERE m.model_id = lm.model_id AND m.is_nan = 0 AND m.key = ");
+                builder.push(
+                    "(SELECT m.value FROM metrics m WHERE m.model_id = lm.model_id AND m.is_nan = 0 AND m.key = ",
+                );
                 builder.push_bind(key.clone());
                 if let Some(name) = &order.dataset_name {
                     builder.push(" AND m.dataset_name = ");
@@ -268,12 +274,13 @@ impl LoggedModelStore for SqliteStore {
             .map_err(|_| Error::not_found(format!("No Experiment with id={} exists", model.experiment_id)))?;
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let experiment = sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
-            .bind(experiment_key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_sqlx)?
-            .ok_or_else(|| Error::not_found(format!("No Experiment with id={} exists", model.experiment_id)))?;
+        let experiment =
+            sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
+                .bind(experiment_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .ok_or_else(|| Error::not_found(format!("No Experiment with id={} exists", model.experiment_id)))?;
         let stage: String = experiment.get(0);
         if stage != "active" {
             return Err(Error::invalid(format!(
@@ -416,5 +423,105 @@ impl LoggedModelStore for SqliteStore {
         require(&mut tx, model_id).await?;
         upsert_params(&mut tx, model_id, params).await?;
         tx.commit().await.map_err(map_sqlx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::search::logged_models as grammar;
+    use ferroflow_core::store::TrackingStore;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
+        (dir, store)
+    }
+
+    fn metric(key: &str, value: f64, model_id: &str, dataset: Option<&str>) -> Metric {
+        Metric {
+            key: key.to_string(),
+            value,
+            timestamp: 1,
+            step: 0,
+            model_id: Some(model_id.to_string()),
+            dataset_name: dataset.map(str::to_string),
+            dataset_digest: dataset.map(|_| "d1".to_string()),
+            run_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn run_metrics_reach_models_and_drive_search() {
+        let (_dir, store) = store().await;
+        let experiment = store.create_experiment("e", None, &[], "mlflow-artifacts:").await.unwrap();
+        let run = store
+            .create_run(&NewRun {
+                experiment_id: experiment.clone(),
+                user_id: "u".into(),
+                run_name: None,
+                start_time: 1,
+                tags: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (name, accuracy) in [("a", 0.5), ("b", 0.9), ("c", 0.7)] {
+            let model = store
+                .create_logged_model(&NewLoggedModel {
+                    experiment_id: experiment.clone(),
+                    name: Some(name.into()),
+                    params: vec![Param { key: "lr".into(), value: name.into() }],
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(model.status, LoggedModelStatus::Pending);
+            let batch = RunBatch {
+                metrics: vec![metric("accuracy", accuracy, &model.model_id, Some("val"))],
+                ..Default::default()
+            };
+            store.log_batch(&run.info.run_id, &batch).await.unwrap();
+            ids.push(model.model_id);
+        }
+        let fetched = store.get_logged_model(&ids[1], false).await.unwrap();
+        assert_eq!(fetched.metrics.len(), 1);
+        assert_eq!(fetched.metrics[0].run_id.as_deref(), Some(run.info.run_id.as_str()));
+        assert_eq!(fetched.params, vec![Param { key: "lr".into(), value: "b".into() }]);
+
+        let search = |filter: &str, order_by: Vec<LoggedModelOrder>, datasets: Vec<LoggedModelDatasetFilter>| {
+            LoggedModelSearch {
+                experiment_ids: vec![experiment.clone()],
+                clauses: grammar::parse_filter(filter).unwrap(),
+                datasets,
+                order_by,
+                max_results: 10,
+                offset: 0,
+            }
+        };
+        let by_accuracy = vec![LoggedModelOrder {
+            key: grammar::parse_order_by_field("metrics.accuracy").unwrap(),
+            ascending: false,
+            dataset_name: None,
+            dataset_digest: None,
+        }];
+        let names = |page: Page<LoggedModel>| page.items.into_iter().map(|m| m.name).collect::<Vec<_>>();
+        let page = store.search_logged_models(&search("metrics.accuracy > 0.6", by_accuracy.clone(), vec![])).await;
+        assert_eq!(names(page.unwrap()), ["b", "c"]);
+        let other_dataset = vec![LoggedModelDatasetFilter { dataset_name: "test".into(), dataset_digest: None }];
+        let page = store.search_logged_models(&search("", by_accuracy, other_dataset)).await;
+        assert!(page.unwrap().items.is_empty());
+
+        store.finalize_logged_model(&ids[0], LoggedModelStatus::Ready).await.unwrap();
+        let page = store.search_logged_models(&search("status = 'READY'", vec![], vec![])).await;
+        assert_eq!(names(page.unwrap()), ["a"]);
+        store.delete_logged_model(&ids[0]).await.unwrap();
+        assert!(store.get_logged_model(&ids[0], false).await.unwrap_err().is_not_found());
+        assert_eq!(store.get_logged_model(&ids[0], true).await.unwrap().name, "a");
+        // Created within the same millisecond perhaps, so only the set is certain.
+        let mut left = names(store.search_logged_models(&search("", vec![], vec![])).await.unwrap());
+        left.sort();
+        assert_eq!(left, ["b", "c"]);
     }
 }

@@ -634,7 +634,8 @@ impl RegistryStore for SqliteStore {
         push_page(&mut builder, query.max_results, query.offset);
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let (rows, next_offset) = split_page(rows.iter().map(model_from_row).collect(), query.max_results, query.offset);
+        let (rows, next_offset) =
+            split_page(rows.iter().map(model_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: complete_models(&mut conn, rows).await?, next_offset })
     }
 
@@ -745,14 +746,16 @@ impl RegistryStore for SqliteStore {
             .await
             .map_err(map_sqlx)?;
         }
-        sqlx::query("UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE rm_id = ? AND version = ?")
-            .bind(stage.as_str())
-            .bind(now)
-            .bind(rm_id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE rm_id = ? AND version = ?",
+        )
+        .bind(stage.as_str())
+        .bind(now)
+        .bind(rm_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
         touch_model(&mut tx, rm_id, now).await?;
         let moved = load_version(&mut tx, name, version).await?;
         tx.commit().await.map_err(map_sqlx)?;
@@ -886,13 +889,15 @@ impl RegistryStore for SqliteStore {
                     .map_err(map_sqlx)?
                     .get(0)
             }
-            AliasLookup::Named(alias) => sqlx::query("SELECT version FROM registered_model_aliases WHERE rm_id = ? AND alias = ?")
-                .bind(rm_id)
-                .bind(alias)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(map_sqlx)?
-                .map(|row| row.get(0)),
+            AliasLookup::Named(alias) => {
+                sqlx::query("SELECT version FROM registered_model_aliases WHERE rm_id = ? AND alias = ?")
+                    .bind(rm_id)
+                    .bind(alias)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(map_sqlx)?
+                    .map(|row| row.get(0))
+            }
         };
         match (version, alias) {
             (Some(version), _) => load_version(&mut conn, name, version).await,
@@ -901,5 +906,138 @@ impl RegistryStore for SqliteStore {
                 Err(Error::invalid(format!("Registered model alias {alias} not found.")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::search::registry as grammar;
+    use ferroflow_core::store::{LoggedModelStore, TrackingStore};
+    use std::sync::Arc;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
+        (dir, store)
+    }
+
+    fn new_model(name: &str, tags: &[(&str, &str)]) -> NewRegisteredModel {
+        NewRegisteredModel {
+            name: name.to_string(),
+            description: None,
+            tags: tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect(),
+        }
+    }
+
+    fn new_version(name: &str, source: &str) -> NewModelVersion {
+        NewModelVersion { name: name.to_string(), source: source.to_string(), ..Default::default() }
+    }
+
+    async fn model_names(store: &SqliteStore, filter: &str) -> Vec<String> {
+        let (scope, clauses) = grammar::split_prompt_scope(grammar::parse_registered_model_filter(filter).unwrap());
+        let query = SearchQuery { clauses, order_by: Vec::new(), max_results: 100, offset: 0 };
+        let page = store.search_registered_models(scope, &query).await.unwrap();
+        page.items.into_iter().map(|model| model.name).collect()
+    }
+
+    #[tokio::test]
+    async fn concurrent_registrations_get_distinct_consecutive_versions() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        store.create_registered_model(&new_model("m", &[])).await.unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.create_model_version(&new_version("m", &format!("s3://b/{i}"))).await })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for task in tasks {
+            versions.push(task.await.unwrap().unwrap().version);
+        }
+        versions.sort();
+        assert_eq!(versions, (1..=50).collect::<Vec<i64>>());
+        // A deleted number is never given again.
+        store.delete_model_version("m", 50).await.unwrap();
+        assert!(store.get_model_version("m", 50).await.unwrap_err().is_not_found());
+        assert_eq!(store.create_model_version(&new_version("m", "s3://b/x")).await.unwrap().version, 51);
+    }
+
+    #[tokio::test]
+    async fn prompts_are_hidden_unless_asked_for() {
+        let (_dir, store) = store().await;
+        store.create_registered_model(&new_model("model-a", &[("team", "x")])).await.unwrap();
+        store
+            .create_registered_model(&new_model("prompt-a", &[(PROMPT_TAG_KEY, "true"), ("team", "x")]))
+            .await
+            .unwrap();
+        assert_eq!(model_names(&store, "").await, ["model-a"]);
+        assert_eq!(model_names(&store, "tag.`mlflow.prompt.is_prompt` != 'true'").await, ["model-a"]);
+        assert_eq!(model_names(&store, "name = 'prompt-a'").await, Vec::<String>::new());
+        assert_eq!(model_names(&store, "tags.`mlflow.prompt.is_prompt` = 'true'").await, ["prompt-a"]);
+        assert_eq!(
+            model_names(&store, "tags.`mlflow.prompt.is_prompt` = 'true' AND tags.team = 'x'").await,
+            ["prompt-a"]
+        );
+        let taken = store.create_registered_model(&new_model("prompt-a", &[])).await.unwrap_err();
+        assert_eq!(taken.code, ferroflow_core::ErrorCode::ResourceAlreadyExists);
+        assert!(taken.message.contains("already taken by a prompt"), "{}", taken.message);
+    }
+
+    #[tokio::test]
+    async fn aliases_and_latest() {
+        let (_dir, store) = store().await;
+        store.create_registered_model(&new_model("m", &[])).await.unwrap();
+        let latest = store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap_err();
+        assert!(latest.is_not_found());
+        for _ in 0..3 {
+            store.create_model_version(&new_version("m", "s3://b")).await.unwrap();
+        }
+        store.set_registered_model_alias("m", "champion", 2).await.unwrap();
+        let by_alias = store.get_model_version_by_alias("m", &AliasLookup::Named("champion".into())).await.unwrap();
+        assert_eq!((by_alias.version, by_alias.aliases.clone()), (2, vec!["champion".to_string()]));
+        assert_eq!(store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap().version, 3);
+        let model = store.get_registered_model("m").await.unwrap();
+        assert_eq!(model.aliases, vec![ModelAlias { alias: "champion".into(), version: 2 }]);
+        assert_eq!(model.latest_versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3]);
+        store.delete_registered_model_alias("m", "champion").await.unwrap();
+        let unknown = store.get_model_version_by_alias("m", &AliasLookup::Named("champion".into())).await.unwrap_err();
+        assert_eq!(unknown.code, ferroflow_core::ErrorCode::InvalidParameterValue);
+        assert_eq!(unknown.message, "Registered model alias champion not found.");
+        assert!(store.set_registered_model_alias("m", "x", 9).await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn logged_model_sources_resolve_to_their_artifacts() {
+        let (_dir, store) = store().await;
+        let experiment = store.create_experiment("e", None, &[], "mlflow-artifacts:").await.unwrap();
+        let logged = store
+            .create_logged_model(&NewLoggedModel {
+                experiment_id: experiment.clone(),
+                name: Some("agent".into()),
+                source_run_id: Some("r1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.create_registered_model(&new_model("m", &[])).await.unwrap();
+        let version = store
+            .create_model_version(&NewModelVersion {
+                model_id: Some(logged.model_id.clone()),
+                ..new_version("m", &format!("models:/{}", logged.model_id))
+            })
+            .await
+            .unwrap();
+        assert_eq!(version.run_id, "r1");
+        assert_eq!(version.model_id.as_deref(), Some(logged.model_id.as_str()));
+        let uri = store.get_model_version_download_uri("m", 1).await.unwrap();
+        assert_eq!(uri, format!("mlflow-artifacts:/{experiment}/models/{}/artifacts", logged.model_id));
+        let tagged = store.get_logged_model(&logged.model_id, false).await.unwrap();
+        let recorded = tagged.tags.iter().find(|tag| tag.key == MODEL_VERSIONS_TAG_KEY).unwrap();
+        assert_eq!(recorded.value, r#"[{"name":"m","version":1}]"#);
+        let missing = store.create_model_version(&new_version("m", "models:/m-nope")).await.unwrap_err();
+        assert_eq!(missing.code, ferroflow_core::ErrorCode::InvalidParameterValue);
     }
 }

@@ -106,7 +106,62 @@ async fn upsert_pairs(
     Ok(())
 }
 
-async fn insert_spans(conn: &mut SqliteConnection, spans: &[SpanRecord]) -> Result<()> {
+/// Creates or merges the records of a batch's traces in one statement. Until the root span or
+/// StartTraceV3 arrives, a trace starts at its earliest span and is in progress; a root fills
+/// time, duration, state and previews unless StartTraceV3 already did (it is authoritative).
+async fn upsert_trace_rows(conn: &mut SqliteConnection, experiment_key: i64, traces: &[TraceSpans]) -> Result<()> {
+    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, \
+         response_preview, root_seen, has_spans) ",
+    );
+    builder.push_values(traces, |mut b, trace| {
+        let root = trace.root.as_ref();
+        b.push_bind(&trace.trace_id)
+            .push_bind(experiment_key)
+            .push_bind(root.map(|r| r.request_time).unwrap_or(trace.earliest_start_ms))
+            .push_bind(root.map(|r| r.execution_duration))
+            .push_bind(root.map(|r| r.state.as_str()).unwrap_or("IN_PROGRESS"))
+            .push_bind(root.and_then(|r| r.request_preview.clone()))
+            .push_bind(root.and_then(|r| r.response_preview.clone()))
+            .push_bind(root.is_some() as i64)
+            .push_bind(1_i64);
+    });
+    builder.push(
+        " ON CONFLICT (trace_id) DO UPDATE SET has_spans = 1, \
+         request_time = CASE WHEN traces.finalized = 1 THEN traces.request_time \
+             WHEN excluded.root_seen = 1 THEN excluded.request_time \
+             WHEN traces.root_seen = 1 THEN traces.request_time \
+             ELSE min(traces.request_time, excluded.request_time) END, \
+         execution_duration = CASE WHEN traces.finalized = 0 AND excluded.root_seen = 1 \
+             THEN excluded.execution_duration ELSE traces.execution_duration END, \
+         state = CASE WHEN traces.finalized = 0 AND excluded.root_seen = 1 THEN excluded.state ELSE traces.state END, \
+         request_preview = CASE WHEN traces.finalized = 0 AND excluded.root_seen = 1 \
+             THEN excluded.request_preview ELSE traces.request_preview END, \
+         response_preview = CASE WHEN traces.finalized = 0 AND excluded.root_seen = 1 \
+             THEN excluded.response_preview ELSE traces.response_preview END, \
+         root_seen = max(traces.root_seen, excluded.root_seen)",
+    );
+    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn insert_trace_pairs(
+    conn: &mut SqliteConnection,
+    verb: &str,
+    table: &str,
+    rows: &[(&str, String, String)],
+) -> Result<()> {
+    for chunk in rows.chunks(300) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
+        builder.push_values(chunk, |mut b, (trace_id, key, value)| {
+            b.push_bind(*trace_id).push_bind(key).push_bind(value);
+        });
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+async fn insert_spans(conn: &mut SqliteConnection, spans: &[&SpanRecord]) -> Result<()> {
     // 13 binds a row.
     for chunk in spans.chunks(200) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -140,27 +195,6 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[SpanRecord]) -> Resu
         builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
     }
     Ok(())
-}
-
-/// Sets `mlflow.trace.tokenUsage` from the spans' token counts, if any span has them.
-async fn aggregate_token_usage(conn: &mut SqliteConnection, trace_id: &str) -> Result<()> {
-    let row = sqlx::query(
-        "SELECT count(total_tokens), sum(input_tokens), sum(output_tokens), sum(total_tokens) FROM spans WHERE trace_id = ?",
-    )
-    .bind(trace_id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    if row.get::<i64, _>(0) == 0 {
-        return Ok(());
-    }
-    let usage = serde_json::json!({
-        "input_tokens": row.get::<Option<i64>, _>(1).unwrap_or(0),
-        "output_tokens": row.get::<Option<i64>, _>(2).unwrap_or(0),
-        "total_tokens": row.get::<Option<i64>, _>(3).unwrap_or(0),
-    });
-    let text = ferroflow_core::traces::python_json(&usage);
-    upsert_pairs(conn, "trace_metadata", trace_id, &[(META_TOKEN_USAGE.to_string(), text)], true).await
 }
 
 impl SqliteStore {
@@ -334,13 +368,16 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
     if !matches!(comparator, Comparator::Like | Comparator::ILike) {
         return Err(Error::invalid("trace.text supports only LIKE and ILIKE"));
     }
-    if inner.chars().count() >= 3 && !inner.contains(['%', '_']) {
+    if inner.chars().count() >= 3 {
+        // The trigram index answers LIKE itself (case-insensitively, as SQLite's LIKE does).
         builder.push(
-            "t.trace_id IN (SELECT s.trace_id FROM span_text f JOIN spans s ON s.rowid = f.rowid WHERE span_text MATCH ",
+            "t.trace_id IN (SELECT s.trace_id FROM spans s WHERE s.rowid IN \
+             (SELECT rowid FROM span_text WHERE attributes LIKE ",
         );
-        // A quoted FTS5 string is a phrase of trigrams: a substring match.
-        builder.push_bind(format!("\"{}\"", inner.replace('"', "\"\"")));
-        builder.push(")");
+        builder.push_bind(pattern.clone());
+        builder.push(" UNION SELECT rowid FROM span_text WHERE name LIKE ");
+        builder.push_bind(pattern);
+        builder.push("))");
     } else {
         builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND (s.name LIKE ");
         builder.push_bind(pattern.clone());
@@ -425,55 +462,72 @@ impl TraceStore for SqliteStore {
     async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let (experiment_key, location) = experiment_location(&mut tx, experiment_id).await?;
-        for trace in traces {
-            // First sight creates the record; until the root or StartTraceV3 arrives, the
-            // trace starts at its earliest span and is in progress.
-            sqlx::query(
-                "INSERT INTO traces (trace_id, experiment_id, request_time, state, has_spans) VALUES (?, ?, ?, 'IN_PROGRESS', 1) \
-                 ON CONFLICT (trace_id) DO UPDATE SET has_spans = 1, \
-                 request_time = CASE WHEN traces.finalized = 0 AND traces.root_seen = 0 \
-                     THEN min(traces.request_time, excluded.request_time) ELSE traces.request_time END",
-            )
-            .bind(&trace.trace_id)
-            .bind(experiment_key)
-            .bind(trace.earliest_start_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-            insert_spans(&mut tx, &trace.spans).await?;
-            let mut system_tags = vec![
-                (TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &trace.trace_id)),
-                (TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()),
-            ];
-            if let Some(root) = &trace.root {
-                let updated = sqlx::query(
-                    "UPDATE traces SET request_time = ?, execution_duration = ?, state = ?, request_preview = ?, \
-                     response_preview = ?, root_seen = 1 WHERE trace_id = ? AND finalized = 0",
-                )
-                .bind(root.request_time)
-                .bind(root.execution_duration)
-                .bind(root.state.as_str())
-                .bind(&root.request_preview)
-                .bind(&root.response_preview)
-                .bind(&trace.trace_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-                system_tags.extend(root.tags.iter().cloned());
-                if updated.rows_affected() > 0 {
-                    upsert_pairs(&mut tx, "trace_metadata", &trace.trace_id, &root.metadata, false).await?;
-                    aggregate_token_usage(&mut tx, &trace.trace_id).await?;
-                }
+        // A handful of statements per batch, however many traces it holds.
+        for chunk in traces.chunks(100) {
+            upsert_trace_rows(&mut tx, experiment_key, chunk).await?;
+            let mut tags: Vec<(&str, String, String)> = Vec::with_capacity(chunk.len() * 2);
+            for trace in chunk {
+                tags.push((&trace.trace_id, TAG_ARTIFACT_LOCATION.into(), artifact_location_for(&location, &trace.trace_id)));
+                tags.push((&trace.trace_id, TAG_SPANS_LOCATION.into(), SPANS_IN_TRACKING_STORE.into()));
             }
-            upsert_pairs(&mut tx, "trace_tags", &trace.trace_id, &system_tags, true).await?;
+            insert_trace_pairs(&mut tx, "INSERT OR IGNORE", "trace_tags", &tags).await?;
+            let root_tags: Vec<(&str, String, String)> = chunk
+                .iter()
+                .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
+                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.clone(), v.clone())))
+                .collect();
+            insert_trace_pairs(&mut tx, "INSERT OR REPLACE", "trace_tags", &root_tags).await?;
             if let Some(run_id) = run_id {
-                sqlx::query("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)")
+                let mut builder: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
+                builder.push_values(chunk, |mut b, trace| {
+                    b.push_bind(&trace.trace_id).push_bind(run_id);
+                });
+                builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+            }
+        }
+        let spans: Vec<&SpanRecord> = traces.iter().flat_map(|t| t.spans.iter()).collect();
+        insert_spans(&mut tx, &spans).await?;
+        // What only a root tells, for traces StartTraceV3 has not finalized.
+        let roots: Vec<&TraceSpans> = traces.iter().filter(|t| t.root.is_some()).collect();
+        if !roots.is_empty() {
+            for trace in &roots {
+                let Some(root) = &trace.root else { continue };
+                for (key, value) in &root.metadata {
+                    sqlx::query(
+                        "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
+                         SELECT ?1, ?2, ?3 WHERE (SELECT finalized FROM traces WHERE trace_id = ?1) = 0",
+                    )
                     .bind(&trace.trace_id)
-                    .bind(run_id)
+                    .bind(key)
+                    .bind(value)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_sqlx)?;
+                }
             }
+        }
+        // Token usage sums every stored span, so it is redone whenever a root or a span with
+        // token counts arrives (a child may come after its root).
+        let ids: Vec<&str> = traces
+            .iter()
+            .filter(|t| t.root.is_some() || t.spans.iter().any(|s| s.token_usage.is_some()))
+            .map(|t| t.trace_id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            sqlx::query(
+                "INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
+                 SELECT s.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
+                     'output_tokens', coalesce(sum(s.output_tokens), 0), 'total_tokens', coalesce(sum(s.total_tokens), 0)) \
+                 FROM spans s JOIN traces t ON t.trace_id = s.trace_id \
+                 WHERE s.trace_id IN (SELECT value FROM json_each(?2)) AND t.finalized = 0 AND s.total_tokens IS NOT NULL \
+                 GROUP BY s.trace_id",
+            )
+            .bind(META_TOKEN_USAGE)
+            .bind(json_list(&ids))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         }
         tx.commit().await.map_err(map_sqlx)
     }

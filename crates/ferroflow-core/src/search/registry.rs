@@ -6,7 +6,7 @@
 //! written back-quoted: ``tags.`mlflow.prompt.is_prompt` = 'true'``.
 
 use super::filter::{self, check_clause, comparators, ParseOptions, RawClause, RawOrderBy, ValueKind};
-use super::{Clause, Comparator, OrderBy};
+use super::{Clause, Comparator, Literal, OrderBy};
 use crate::entities::PROMPT_TAG_KEY;
 use crate::{Error, Result};
 
@@ -129,7 +129,9 @@ pub fn parse_model_version_filter(filter: &str) -> Result<Vec<Clause<ModelVersio
                 };
                 let what = format!("attribute '{}'", raw.key);
                 if key == ModelVersionKey::VersionNumber {
-                    check_clause(&raw, &what, comparators::NUMERIC, ValueKind::Number)?;
+                    check_clause(&raw, &what, comparators::NUMERIC, ValueKind::TextOrNumber)?;
+                    let value = version_number(&raw.value, &raw.key)?;
+                    return Ok(Clause { key, comparator: raw.comparator, value });
                 } else if key == ModelVersionKey::SourcePath {
                     // The reference takes IN lists for `name` and `run_id` only.
                     check_clause(&raw, &what, comparators::EQUALITY_AND_LIKE, ValueKind::Text)?;
@@ -141,6 +143,23 @@ pub fn parse_model_version_filter(filter: &str) -> Result<Vec<Clause<ModelVersio
             Ok(Clause { key, comparator: raw.comparator, value: raw.value })
         })
         .collect()
+}
+
+/// Version numbers are integers; like the reference, a quoted integer (`version_number = '2'`)
+/// is read as one, and a fraction is an error rather than a comparison that can never match.
+fn version_number(value: &Literal, key: &str) -> Result<Literal> {
+    let number = match value {
+        Literal::Num(number) => Some(*number),
+        Literal::Str(text) => text.trim().parse::<i64>().ok().map(|n| n as f64),
+        _ => None,
+    };
+    match number {
+        Some(number) if number.fract() == 0.0 => Ok(Literal::Num(number)),
+        _ => Err(Error::invalid(format!(
+            "Invalid value for numeric attribute '{key}': {}",
+            value.as_text().unwrap_or_default()
+        ))),
+    }
 }
 
 /// Parses `model-versions/search` `order_by` entries such as `version_number DESC`.
@@ -318,10 +337,9 @@ mod tests {
             "tags.t IS NULL",
             "error: IS NULL / IS NOT NULL is not supported for model version search.",
         );
-        check_version(
-            "version_number = '2'",
-            "error: Expected a numeric value for attribute 'version_number', got '2'",
-        );
+        check_version("version_number = '2'", "VersionNumber = Num(2.0)");
+        check_version("version_number = 2.5", "error: Invalid value for numeric attribute 'version_number': 2.5");
+        check_version("version_number = 'two'", "error: Invalid value for numeric attribute 'version_number': two");
         check_version("version_number LIKE '2'", "error: Invalid comparator 'LIKE' for attribute 'version_number'; expected one of: =, !=, <, <=, >, >=");
         check_version("stage = 'Production'", "error: Invalid attribute key 'stage' specified. Valid keys are ['name', 'run_id', 'version_number', 'source_path']");
         check_version("run_id IN ()", "error: Invalid IN list after 'run_id': the list is empty");

@@ -11,7 +11,8 @@ use ferroflow_proto::tracking::KeyValue;
 /// Tags and params of logged models carry JSON (`mlflow.modelVersions`, model configs), so
 /// their values get the registry's generous limit rather than the run limits.
 fn logged_model_tag(kv: &KeyValue) -> Result<domain::Tag> {
-    let tag = domain::Tag::new(validation::required("tag key", kv.key.as_deref())?, kv.value.clone().unwrap_or_default());
+    let tag =
+        domain::Tag::new(validation::required("tag key", kv.key.as_deref())?, kv.value.clone().unwrap_or_default());
     validation::registry_tag(&tag)?;
     Ok(tag)
 }
@@ -20,7 +21,11 @@ fn logged_model_param(kv: &KeyValue) -> Result<domain::Param> {
     let key = validation::required("param key", kv.key.as_deref())?;
     validation::entity_key("param name", key)?;
     let value = kv.value.clone().unwrap_or_default();
-    validation::max_length(&format!("Param value of '{key}'"), &value, validation::MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH)?;
+    validation::max_length(
+        &format!("Param value of '{key}'"),
+        &value,
+        validation::MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH,
+    )?;
     Ok(domain::Param { key: key.to_string(), value })
 }
 
@@ -53,7 +58,8 @@ pub fn new_logged_model(request: &wire::CreateLoggedModel) -> Result<domain::New
 /// by name or number.
 pub fn logged_model_status(status: Option<&str>) -> Result<domain::LoggedModelStatus> {
     let text = validation::required("status", status)?;
-    domain::LoggedModelStatus::parse(text).ok_or_else(|| Error::invalid(format!("Invalid logged model status '{text}'.")))
+    domain::LoggedModelStatus::parse(text)
+        .ok_or_else(|| Error::invalid(format!("Invalid logged model status '{text}'.")))
 }
 
 pub fn logged_model_search(request: &wire::SearchLoggedModels) -> Result<domain::LoggedModelSearch> {
@@ -64,9 +70,11 @@ pub fn logged_model_search(request: &wire::SearchLoggedModels) -> Result<domain:
         .datasets
         .iter()
         .map(|dataset| {
-            let name = dataset.dataset_name.as_deref().filter(|name| !name.is_empty()).ok_or_else(|| {
-                Error::invalid("`dataset_name` in the `datasets` clause must be specified.")
-            })?;
+            let name = dataset
+                .dataset_name
+                .as_deref()
+                .filter(|name| !name.is_empty())
+                .ok_or_else(|| Error::invalid("`dataset_name` in the `datasets` clause must be specified."))?;
             Ok(domain::LoggedModelDatasetFilter {
                 dataset_name: name.to_string(),
                 dataset_digest: dataset.dataset_digest.clone().filter(|digest| !digest.is_empty()),

@@ -213,7 +213,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::Status;
 
     fn kv(key: &str, value: Any) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }) }
+        otlp_key_value(key, AnyValue { value: Some(value) })
     }
 
     #[test]
@@ -256,4 +256,134 @@ mod tests {
         assert_eq!(attrs[2], json!({"key": "mlflow.spanLogLevel", "value": {"int_value": 20}}));
         assert_eq!(attrs[3]["value"], json!({"array_value": {"values": [{"double_value": 0.5}]}}));
     }
+}
+
+fn otlp_key_value(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue { key: key.to_string(), value: Some(value), ..Default::default() }
+}
+
+/// JSON → an OTLP AnyValue with native types (objects become key-value lists).
+pub fn json_to_otlp_any(value: &Value) -> AnyValue {
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    let inner = match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(Any::BoolValue(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(Any::IntValue(i)),
+            None => Some(Any::DoubleValue(n.as_f64().unwrap_or(0.0))),
+        },
+        Value::String(s) => Some(Any::StringValue(s.clone())),
+        Value::Array(items) => Some(Any::ArrayValue(ArrayValue { values: items.iter().map(json_to_otlp_any).collect() })),
+        Value::Object(map) => Some(Any::KvlistValue(KeyValueList {
+            values: map
+                .iter()
+                .map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v)))
+                .collect(),
+        })),
+    };
+    AnyValue { value: inner }
+}
+
+fn base64_field(span: &Value, key: &str) -> Result<Vec<u8>> {
+    match span.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| ferroflow_core::Error::invalid(format!("Invalid base64 in span field '{key}': {e}"))),
+        Some(_) => Err(ferroflow_core::Error::invalid(format!("Span field '{key}' must be a base64 string"))),
+    }
+}
+
+fn u64_field(span: &Value, key: &str) -> u64 {
+    match span.get(key) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A span of a `traces.json` artifact (MLflow's dict form: base64 ids, attribute values as
+/// JSON text) → an OTLP span, so artifact uploads are indexed like any other ingest.
+pub fn span_from_mlflow_json(span: &Value) -> Result<Span> {
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    use opentelemetry_proto::tonic::trace::v1::Status;
+    let attributes = span
+        .get("attributes")
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .map(|(key, raw)| {
+                    // Each value is JSON text of the real value.
+                    let value = match raw {
+                        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| raw.clone()),
+                        other => other.clone(),
+                    };
+                    otlp_key_value(key, json_to_otlp_any(&value))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let events = span
+        .get("events")
+        .and_then(Value::as_array)
+        .map(|events| {
+            events
+                .iter()
+                .map(|event| Event {
+                    time_unix_nano: u64_field(event, "time_unix_nano").max(u64_field(event, "timestamp")),
+                    name: event.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    attributes: event
+                        .get("attributes")
+                        .and_then(Value::as_object)
+                        .map(|m| m.iter().map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v))).collect())
+                        .unwrap_or_default(),
+                    dropped_attributes_count: 0,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = span.get("status").map(|status| {
+        let code = match status.get("code").and_then(Value::as_str).unwrap_or("") {
+            "STATUS_CODE_OK" | "OK" => 1,
+            "STATUS_CODE_ERROR" | "ERROR" => 2,
+            _ => 0,
+        };
+        Status { code, message: status.get("message").and_then(Value::as_str).unwrap_or_default().to_string() }
+    });
+    let kind = span
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(|k| SPAN_KINDS.iter().position(|name| *name == k))
+        .unwrap_or(1) as i32;
+    Ok(Span {
+        trace_id: base64_field(span, "trace_id")?,
+        span_id: base64_field(span, "span_id")?,
+        parent_span_id: base64_field(span, "parent_span_id")?,
+        name: span.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        kind,
+        start_time_unix_nano: u64_field(span, "start_time_unix_nano"),
+        end_time_unix_nano: u64_field(span, "end_time_unix_nano"),
+        attributes,
+        events,
+        status,
+        ..Default::default()
+    })
+}
+
+/// Every span of a `traces.json` document.
+pub fn records_from_trace_document(document: &Value) -> Result<Vec<SpanRecord>> {
+    let spans = document
+        .get("spans")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ferroflow_core::Error::invalid("A traces.json document must have a 'spans' list"))?;
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![opentelemetry_proto::tonic::trace::v1::ResourceSpans {
+            scope_spans: vec![opentelemetry_proto::tonic::trace::v1::ScopeSpans {
+                spans: spans.iter().map(span_from_mlflow_json).collect::<Result<Vec<_>>>()?,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    span_records(&request)
 }

@@ -34,7 +34,9 @@ fn registry_tags(tags: &[KeyValue]) -> Result<Vec<domain::Tag>> {
 pub fn model_stage(stage: Option<&str>) -> Result<domain::ModelStage> {
     let text = validation::required("stage", stage)?;
     domain::ModelStage::parse(text).ok_or_else(|| {
-        Error::invalid(format!("Invalid Model Version stage: {text}. Value must be one of None, Staging, Production, Archived."))
+        Error::invalid(format!(
+            "Invalid Model Version stage: {text}. Value must be one of None, Staging, Production, Archived."
+        ))
     })
 }
 

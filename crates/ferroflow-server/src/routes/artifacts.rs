@@ -34,7 +34,38 @@ pub async fn upload(State(state): State<AppState>, Path(path): Path<String>, req
         .into_data_stream()
         .map_err(|e| Error::bad_request(format!("Could not read the upload: {e}")));
     state.artifacts.put(&path, Box::pin(stream)).await?;
+    if let Some(experiment_id) = trace_document_experiment(&path) {
+        index_trace_document(&state, &path, experiment_id).await;
+    }
     Ok(Json(json!({})))
+}
+
+/// `<experiment>/traces/<trace id>/artifacts/traces.json`: where clients that do not send
+/// OTLP (or whose OTLP lost the race) put a trace's spans.
+fn trace_document_experiment(path: &str) -> Option<&str> {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [experiment, "traces", _trace, "artifacts", "traces.json"] if experiment.parse::<i64>().is_ok() => Some(experiment),
+        _ => None,
+    }
+}
+
+/// Indexes the spans of an uploaded `traces.json` through the same ingest as OTLP, so they
+/// are searchable. The artifact itself is stored either way; a document we cannot read is
+/// logged, not refused.
+async fn index_trace_document(state: &AppState, path: &str, experiment_id: &str) {
+    let result = async {
+        let body = state.artifacts.get(path).await?;
+        let chunks: Vec<bytes::Bytes> = body.stream.try_collect().await?;
+        let document: serde_json::Value = serde_json::from_slice(&chunks.concat())
+            .map_err(|e| Error::invalid(format!("traces.json is not JSON: {e}")))?;
+        let spans = crate::convert::otlp::records_from_trace_document(&document)?;
+        ferroflow_core::traces::ingest_spans(&*state.store, experiment_id, None, spans).await
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(%path, error = %error, "could not index an uploaded traces.json");
+    }
 }
 
 /// A content type by extension: enough for browsers and the client, which ignores it.

@@ -51,7 +51,10 @@ pub async fn rename_model(
     Ok(Json(RegisteredModelResponse { registered_model: convert::registered_model(model) }))
 }
 
-pub async fn delete_model(State(state): State<AppState>, Rpc(request): Rpc<RegisteredModelRef>) -> ApiResult<Json<Empty>> {
+pub async fn delete_model(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<RegisteredModelRef>,
+) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     state.store.delete_registered_model(name).await?;
     Ok(Json(Empty {}))
@@ -87,8 +90,7 @@ pub async fn latest_versions(
     Rpc(request): Rpc<GetLatestVersions>,
 ) -> ApiResult<Json<ModelVersionsResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let stages =
-        request.stages.iter().map(|stage| convert::model_stage(Some(stage))).collect::<Result<Vec<_>, _>>()?;
+    let stages = request.stages.iter().map(|stage| convert::model_stage(Some(stage))).collect::<Result<Vec<_>, _>>()?;
     let versions = state.store.get_latest_versions(name, &stages).await?;
     Ok(Json(ModelVersionsResponse {
         model_versions: versions.into_iter().map(convert::model_version).collect(),
@@ -96,7 +98,10 @@ pub async fn latest_versions(
     }))
 }
 
-pub async fn set_model_tag(State(state): State<AppState>, Rpc(request): Rpc<RegisteredModelTag>) -> ApiResult<Json<Empty>> {
+pub async fn set_model_tag(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<RegisteredModelTag>,
+) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let tag = convert::registry_tag(request.key.as_deref(), request.value.as_deref())?;
     state.store.set_registered_model_tag(name, &tag).await?;
@@ -154,7 +159,10 @@ pub async fn transition_stage(
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }
 
-pub async fn delete_version(State(state): State<AppState>, Rpc(request): Rpc<ModelVersionRef>) -> ApiResult<Json<Empty>> {
+pub async fn delete_version(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<ModelVersionRef>,
+) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
     state.store.delete_model_version(name, number).await?;
@@ -196,7 +204,10 @@ pub async fn download_uri(
     Ok(Json(DownloadUriResponse { artifact_uri }))
 }
 
-pub async fn set_version_tag(State(state): State<AppState>, Rpc(request): Rpc<ModelVersionTag>) -> ApiResult<Json<Empty>> {
+pub async fn set_version_tag(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<ModelVersionTag>,
+) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
     let tag = convert::registry_tag(request.key.as_deref(), request.value.as_deref())?;
@@ -215,7 +226,10 @@ pub async fn delete_version_tag(
     Ok(Json(Empty {}))
 }
 
-pub async fn set_alias(State(state): State<AppState>, Rpc(request): Rpc<RegisteredModelAlias>) -> ApiResult<Json<Empty>> {
+pub async fn set_alias(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<RegisteredModelAlias>,
+) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let alias = validation::required("alias", request.alias.as_deref())?;
     validation::settable_model_alias(alias)?;

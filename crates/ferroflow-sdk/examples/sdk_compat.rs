@@ -1,0 +1,195 @@
+//! The Rust side of `tests/compat/test_sdk.py`: makes traces (and, later, prompts) with the
+//! SDK against the server named by `MLFLOW_TRACKING_URI`, and prints one JSON object per line
+//! for the Python test to check with the real `mlflow` client.
+//!
+//! ```text
+//! sdk_compat traces                    # the tracing scenarios, then the flush report
+//! sdk_compat interactive               # reads commands on stdin: `trace <name>` makes one
+//!                                      # trace and flushes; `quit` ends (loss accounting test)
+//! sdk_compat prompt-load <uri> [k=v..] # loads a prompt, prints it (formatted with k=v)
+//! sdk_compat prompt-register <name>    # registers a text and a chat prompt, sets aliases
+//! ```
+//!
+//! `SDK_COMPAT_BACKOFF_MS` sets the first retry delay (the loss test keeps it short).
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use ferroflow_sdk::{
+    current_span, start_span, trace, update_current_trace, Config, SpanType, TraceContext,
+    TraceUpdate,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Serialize)]
+struct Doc {
+    page_content: String,
+    metadata: Value,
+}
+
+#[trace(span_type = "RETRIEVER")]
+fn retrieve(q: &str) -> Vec<Doc> {
+    vec![Doc {
+        page_content: format!("doc about {q}"),
+        metadata: json!({"id": 1}),
+    }]
+}
+
+#[trace(span_type = "TOOL")]
+fn tool_call(x: i64) -> i64 {
+    x * 2
+}
+
+#[trace(name = "agent", span_type = "AGENT", skip(api_key), rename(q = "question"))]
+fn agent(q: &str, k: i64, api_key: &str) -> Value {
+    let _ = api_key;
+    current_span().set_attribute("custom.attr", "v");
+    update_current_trace(
+        TraceUpdate::new()
+            .tag("env", "test")
+            .tag("feature", "sdk")
+            .user("alice")
+            .session("sess-1")
+            .metadata("custom_meta", "m"),
+    );
+    let docs = retrieve(q);
+    let answer = {
+        let llm = start_span("llm-call", SpanType::Llm);
+        llm.set_inputs(&json!({"messages": [{"role": "user", "content": q}]}));
+        llm.set_attribute("model", "fake-model");
+        llm.set_attribute("temperature", &0.1);
+        llm.record_token_usage(10, 5);
+        llm.add_event("my-event", [("k", "v")]);
+        let answer = "answer".to_string();
+        llm.set_outputs(&json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}));
+        answer
+    };
+    let tool = tool_call(k);
+    json!({"answer": answer, "docs": docs, "tool": tool})
+}
+
+#[derive(Debug)]
+struct LookupError(String);
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[trace(span_type = "TOOL")]
+fn inner_fail(key: &str) -> Result<String, LookupError> {
+    Err(LookupError(format!("no row for {key}")))
+}
+
+#[trace(name = "failing", span_type = "CHAIN")]
+fn failing(key: &str) -> Result<String, LookupError> {
+    let value = inner_fail(key)?;
+    Ok(value)
+}
+
+#[trace(span_type = "RETRIEVER")]
+async fn async_retrieve(q: String) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    vec![format!("async doc about {q}")]
+}
+
+#[trace(name = "async-agent", span_type = "AGENT")]
+async fn async_agent(q: String) -> usize {
+    let docs = async_retrieve(q.clone()).await;
+    let ctx = TraceContext::current();
+    let spawned = tokio::spawn(ctx.attach(async move { async_retrieve(format!("{q} (spawned)")).await }));
+    docs.len() + spawned.await.map(|d| d.len()).unwrap_or(0)
+}
+
+fn print(value: Value) {
+    println!("{value}");
+}
+
+fn init() {
+    let mut config = Config::from_env();
+    if let Some(ms) = std::env::var("SDK_COMPAT_BACKOFF_MS").ok().and_then(|v| v.parse().ok()) {
+        config.initial_backoff = Duration::from_millis(ms);
+        config.max_backoff = Duration::from_millis(ms * 4);
+    }
+    config.request_timeout = Duration::from_secs(10);
+    ferroflow_sdk::init(config).expect("first init");
+    assert!(ferroflow_sdk::is_enabled(), "set MLFLOW_TRACKING_URI");
+}
+
+fn report_json(report: &ferroflow_sdk::FlushReport) -> Value {
+    json!({
+        "spans_delivered": report.spans_delivered,
+        "spans_failed": report.spans_failed,
+        "spans_dropped": report.spans_dropped,
+        "traces_delivered": report.traces_delivered,
+        "traces_failed": report.traces_failed,
+        "traces_dropped": report.traces_dropped,
+        "timed_out": report.timed_out,
+        "last_error": report.last_error,
+    })
+}
+
+fn traces() {
+    let output = agent("what is mlflow?", 3, "sk-secret");
+    print(json!({"scenario": "agent", "output": output}));
+
+    let report = ferroflow_sdk::flush();
+    print(json!({"scenario": "flush", "report": report_json(&report)}));
+
+    let _ = failing("k-42");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let total = runtime.block_on(async_agent("rust".into()));
+    print(json!({"scenario": "async", "total": total}));
+
+    let report = ferroflow_sdk::flush();
+    print(json!({"scenario": "done", "report": report_json(&report)}));
+}
+
+fn interactive() {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.expect("stdin");
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("trace"), Some(name)) => {
+                let span = start_span(name.to_string(), SpanType::Chain);
+                span.set_inputs(&json!({"name": name}));
+                {
+                    let child = start_span(format!("{name}-child"), SpanType::Tool);
+                    child.set_outputs(&1);
+                }
+                span.set_outputs(&json!({"ok": true}));
+                drop(span);
+                let report = ferroflow_sdk::flush();
+                print(json!({"scenario": "trace", "name": name, "report": report_json(&report)}));
+            }
+            (Some("quit"), _) | (None, _) => break,
+            other => print(json!({"error": format!("unknown command {other:?}")})),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("traces") => {
+            init();
+            traces();
+        }
+        Some("interactive") => {
+            init();
+            print(json!({"scenario": "ready"}));
+            interactive();
+        }
+        _ => {
+            eprintln!("usage: sdk_compat traces | interactive | prompt-load <uri> | prompt-register <name>");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The background exporter: a thread of its own (with a single-threaded tokio runtime) that
+//! takes finished spans off a bounded queue and sends them, so that nothing on the caller's
+//! path waits for the network.
+//!
+//! * **Queue.** `submit` never blocks: past `max_queue` waiting spans the span is dropped and
+//!   counted in `spans_dropped` (and, for a root span, its trace record in `traces_dropped`).
+//! * **Batches.** The exporter takes whatever is waiting (up to `max_batch` spans) and sends one
+//!   OTLP request, children and roots together, then the StartTraceV3 record of each trace whose
+//!   root was in the batch: the order the Python client uses in synchronous mode.
+//! * **Retries.** A request that fails on the connection, times out, or gets 408, 429, 500,
+//!   502, 503 or 504 is retried `max_retries` times with exponential backoff; then its spans are
+//!   counted in `spans_failed` (or its trace in `traces_failed`). Other answers fail at once.
+//! * **Flush.** [`crate::flush`] waits until everything submitted before it is delivered or
+//!   given up on, and returns the counts: nothing is lost silently.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Experiment, ExportTarget};
+use crate::http::HttpClient;
+use crate::span::SpanRecord;
+use crate::tracer::TraceMeta;
+
+pub(crate) mod mlflow;
+pub(crate) mod otlp;
+
+/// The exporter's counts since the tracer started (diff two reports for a window).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Spans the server acknowledged.
+    pub spans_delivered: u64,
+    /// Spans given up on after the retries (or refused by the server).
+    pub spans_failed: u64,
+    /// Spans never sent because the queue was full.
+    pub spans_dropped: u64,
+    /// Trace records (StartTraceV3; for plain OTLP, root spans) acknowledged.
+    pub traces_delivered: u64,
+    pub traces_failed: u64,
+    pub traces_dropped: u64,
+    /// The flush gave up waiting before the exporter caught up.
+    pub timed_out: bool,
+    /// The last export error, if any, for the log.
+    pub last_error: Option<String>,
+}
+
+impl FlushReport {
+    /// Spans and trace records that did not reach the server.
+    pub fn lost(&self) -> u64 {
+        self.spans_failed + self.spans_dropped + self.traces_failed + self.traces_dropped
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    queued: AtomicUsize,
+    spans_delivered: AtomicU64,
+    spans_failed: AtomicU64,
+    spans_dropped: AtomicU64,
+    traces_delivered: AtomicU64,
+    traces_failed: AtomicU64,
+    traces_dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn error(&self, message: String) {
+        tracing::warn!(target: "ferroflow_sdk::export", "{message}");
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    }
+}
+
+/// Where the worker sends batches.
+pub(crate) enum Sink {
+    Mlflow {
+        http: HttpClient,
+        experiment: Experiment,
+    },
+    Otlp {
+        client: reqwest::Client,
+        endpoint: String,
+        headers: Vec<(String, String)>,
+        auth: crate::config::Auth,
+    },
+    /// Keeps what would have been sent (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Memory(Arc<Mutex<Captured>>),
+    Discard,
+}
+
+/// What a `Sink::Memory` saw.
+#[derive(Default)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct Captured {
+    pub requests: Vec<ExportTraceServiceRequest>,
+    pub trace_infos: Vec<Value>,
+}
+
+impl Sink {
+    pub(crate) fn from_config(config: &Config) -> Sink {
+        match &config.export {
+            ExportTarget::Discard => Sink::Discard,
+            ExportTarget::Mlflow => match HttpClient::new(config) {
+                Ok(http) => Sink::Mlflow {
+                    http,
+                    experiment: config.experiment.clone(),
+                },
+                Err(err) => {
+                    tracing::warn!(target: "ferroflow_sdk::export", "tracing disabled: {err}");
+                    Sink::Discard
+                }
+            },
+            ExportTarget::Otlp { endpoint, headers } => match crate::http::build_client(config) {
+                Ok(client) => Sink::Otlp {
+                    client,
+                    endpoint: endpoint.clone(),
+                    headers: headers.clone(),
+                    auth: config.auth.clone(),
+                },
+                Err(err) => {
+                    tracing::warn!(target: "ferroflow_sdk::export", "tracing disabled: {err}");
+                    Sink::Discard
+                }
+            },
+        }
+    }
+}
+
+enum Waiter {
+    Blocking(std::sync::mpsc::Sender<()>),
+    Async(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Waiter {
+    fn done(self) {
+        match self {
+            Waiter::Blocking(tx) => {
+                let _ = tx.send(());
+            }
+            Waiter::Async(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+enum Msg {
+    Span(Box<SpanRecord>, Option<Box<TraceMeta>>),
+    Flush(Waiter),
+}
+
+/// The handle the tracer keeps: the queue's sending end and the counts.
+pub(crate) struct Exporter {
+    tx: mpsc::UnboundedSender<Msg>,
+    stats: Arc<Stats>,
+    max_queue: usize,
+}
+
+#[derive(Clone, Copy)]
+struct RetryPolicy {
+    max_retries: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Exporter {
+    pub(crate) fn start(config: &Config, sink: Sink) -> Exporter {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(Stats::default());
+        let worker = Worker {
+            sink,
+            stats: stats.clone(),
+            max_batch: config.max_batch,
+            retry: RetryPolicy {
+                max_retries: config.max_retries,
+                initial_backoff: config.initial_backoff,
+                max_backoff: config.max_backoff,
+            },
+            experiment_id: None,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("ferroflow-sdk-exporter".to_string())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => runtime.block_on(worker.run(rx)),
+                    Err(err) => tracing::warn!(
+                        target: "ferroflow_sdk::export",
+                        "could not start the exporter runtime: {err}"
+                    ),
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(target: "ferroflow_sdk::export", "could not start the exporter thread: {err}");
+        }
+        Exporter {
+            tx,
+            stats,
+            max_queue: config.max_queue,
+        }
+    }
+
+    /// Queues a finished span (with its trace's data when it is the root). Never blocks.
+    pub(crate) fn submit(&self, record: SpanRecord, root_meta: Option<TraceMeta>) {
+        let is_root = root_meta.is_some();
+        let queued = self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let accepted = queued < self.max_queue
+            && self
+                .tx
+                .send(Msg::Span(Box::new(record), root_meta.map(Box::new)))
+                .is_ok();
+        if !accepted {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            Stats::add(&self.stats.spans_dropped, 1);
+            if is_root {
+                Stats::add(&self.stats.traces_dropped, 1);
+            }
+        }
+    }
+
+    pub(crate) fn report(&self, timed_out: bool) -> FlushReport {
+        let s = &self.stats;
+        FlushReport {
+            spans_delivered: s.spans_delivered.load(Ordering::Relaxed),
+            spans_failed: s.spans_failed.load(Ordering::Relaxed),
+            spans_dropped: s.spans_dropped.load(Ordering::Relaxed),
+            traces_delivered: s.traces_delivered.load(Ordering::Relaxed),
+            traces_failed: s.traces_failed.load(Ordering::Relaxed),
+            traces_dropped: s.traces_dropped.load(Ordering::Relaxed),
+            timed_out,
+            last_error: s.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
+    pub(crate) fn flush_blocking(&self, timeout: Duration) -> FlushReport {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.tx.send(Msg::Flush(Waiter::Blocking(tx))).is_err() {
+            return self.report(true);
+        }
+        let timed_out = rx.recv_timeout(timeout).is_err();
+        self.report(timed_out)
+    }
+
+    pub(crate) async fn flush_async(&self, timeout: Duration) -> FlushReport {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Msg::Flush(Waiter::Async(tx))).is_err() {
+            return self.report(true);
+        }
+        let timed_out = if tokio::runtime::Handle::try_current().is_ok() {
+            !matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
+        } else {
+            rx.await.is_err()
+        };
+        self.report(timed_out)
+    }
+}
+
+struct Worker {
+    sink: Sink,
+    stats: Arc<Stats>,
+    max_batch: usize,
+    retry: RetryPolicy,
+    /// The experiment's id once known (looked up by name on first export when needed).
+    experiment_id: Option<String>,
+}
+
+/// Why one request did not go through.
+enum SendError {
+    /// Worth trying again (connection error, time-out, 408/429/5xx but 501).
+    Transient(String),
+    /// The server refused it; trying again would not help.
+    Permanent(String),
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch: Vec<(SpanRecord, Option<TraceMeta>)> = Vec::new();
+            let mut waiters = Vec::new();
+            let mut take = |msg: Msg, batch: &mut Vec<_>| match msg {
+                Msg::Span(record, meta) => batch.push((*record, meta.map(|m| *m))),
+                Msg::Flush(waiter) => waiters.push(waiter),
+            };
+            take(first, &mut batch);
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(msg) => take(msg, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            self.stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+            if !batch.is_empty() {
+                self.export(batch).await;
+            }
+            for waiter in waiters {
+                waiter.done();
+            }
+        }
+    }
+
+    async fn export(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>) {
+        let n_spans = batch.len();
+        let n_traces = batch.iter().filter(|(_, meta)| meta.is_some()).count();
+        match &self.sink {
+            Sink::Discard => {
+                Stats::add(&self.stats.spans_delivered, n_spans);
+                Stats::add(&self.stats.traces_delivered, n_traces);
+            }
+            Sink::Memory(captured) => {
+                let experiment_id = "0";
+                let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
+                let mut captured = captured.lock().unwrap_or_else(|p| p.into_inner());
+                captured.requests.push(otlp::export_request(spans));
+                for (record, meta) in &batch {
+                    if let Some(meta) = meta {
+                        captured
+                            .trace_infos
+                            .push(mlflow::start_trace_body(record, meta, experiment_id));
+                    }
+                }
+                Stats::add(&self.stats.spans_delivered, n_spans);
+                Stats::add(&self.stats.traces_delivered, n_traces);
+            }
+            Sink::Otlp {
+                client,
+                endpoint,
+                headers,
+                auth,
+            } => {
+                let spans = batch
+                    .iter()
+                    .map(|(r, meta)| otlp::span_to_proto(r, meta.as_ref()))
+                    .collect();
+                let body = otlp::export_request(spans).encode_to_vec();
+                let result = send_with_retry(self.retry, || {
+                    let mut request = client
+                        .post(endpoint)
+                        .header("content-type", "application/x-protobuf")
+                        .body(body.clone());
+                    for (key, value) in headers {
+                        request = request.header(key.as_str(), value.as_str());
+                    }
+                    crate::http::with_auth(request, auth)
+                })
+                .await;
+                self.count(result, n_spans, n_traces, "OTLP export");
+            }
+            Sink::Mlflow { .. } => self.export_mlflow(batch, n_spans, n_traces).await,
+        }
+    }
+
+    fn count(&self, result: Result<(), SendError>, n_spans: usize, n_traces: usize, what: &str) {
+        match result {
+            Ok(()) => {
+                Stats::add(&self.stats.spans_delivered, n_spans);
+                Stats::add(&self.stats.traces_delivered, n_traces);
+            }
+            Err(SendError::Transient(message) | SendError::Permanent(message)) => {
+                Stats::add(&self.stats.spans_failed, n_spans);
+                Stats::add(&self.stats.traces_failed, n_traces);
+                self.stats.error(format!("{what} of {n_spans} span(s) failed: {message}"));
+            }
+        }
+    }
+
+    async fn export_mlflow(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>, n_spans: usize, n_traces: usize) {
+        let Sink::Mlflow { http, experiment } = &self.sink else {
+            return;
+        };
+        let experiment_id = match &self.experiment_id {
+            Some(id) => id.clone(),
+            None => match resolve_experiment(http, experiment).await {
+                Ok(id) => {
+                    self.experiment_id = Some(id.clone());
+                    id
+                }
+                Err(message) => {
+                    Stats::add(&self.stats.spans_failed, n_spans);
+                    Stats::add(&self.stats.traces_failed, n_traces);
+                    self.stats.error(format!("could not resolve the experiment: {message}"));
+                    return;
+                }
+            },
+        };
+
+        let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
+        let body = otlp::export_request(spans).encode_to_vec();
+        let result = send_with_retry(self.retry, || {
+            http.request(Method::POST, "/v1/traces")
+                .header("content-type", "application/x-protobuf")
+                .header("x-mlflow-experiment-id", experiment_id.as_str())
+                .body(body.clone())
+        })
+        .await;
+        self.count(result, n_spans, 0, "OTLP span upload");
+
+        for (record, meta) in &batch {
+            let Some(meta) = meta else { continue };
+            let body = mlflow::start_trace_body(record, meta, &experiment_id);
+            let result = send_with_retry(self.retry, || {
+                http.request(Method::POST, "/api/3.0/mlflow/traces").json(&body)
+            })
+            .await;
+            self.count(result, 0, 1, "StartTraceV3");
+        }
+    }
+}
+
+/// The experiment's id: given, `"0"` for the default one, or looked up by name (created when
+/// missing, as `mlflow.set_experiment` does).
+async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Result<String, String> {
+    let name = match experiment {
+        Experiment::Default => return Ok("0".to_string()),
+        Experiment::Id(id) => return Ok(id.clone()),
+        Experiment::Name(name) => name,
+    };
+    let lookup = |http: HttpClient, name: String| async move {
+        http.call(
+            Method::GET,
+            "/api/2.0/mlflow/experiments/get-by-name",
+            &[("experiment_name", name.as_str())],
+            None,
+        )
+        .await
+    };
+    let found = match lookup(http.clone(), name.clone()).await {
+        Ok(found) => Some(found),
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return Err(err.to_string()),
+    };
+    let id = match found {
+        Some(found) => found["experiment"]["experiment_id"].as_str().map(str::to_string),
+        None => {
+            let body = serde_json::json!({ "name": name });
+            match http
+                .call(Method::POST, "/api/2.0/mlflow/experiments/create", &[], Some(&body))
+                .await
+            {
+                Ok(created) => created["experiment_id"].as_str().map(str::to_string),
+                Err(err)
+                    if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) =>
+                {
+                    let found = lookup(http.clone(), name.clone()).await.map_err(|e| e.to_string())?;
+                    found["experiment"]["experiment_id"].as_str().map(str::to_string)
+                }
+                Err(err) => return Err(err.to_string()),
+            }
+        }
+    };
+    id.ok_or_else(|| format!("the server did not return the id of experiment {name:?}"))
+}
+
+fn retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+async fn send_with_retry(
+    policy: RetryPolicy,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(), SendError> {
+    let mut delay = policy.initial_backoff;
+    let mut attempt = 0;
+    loop {
+        let outcome = match make().send().await {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                let message = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
+                if retryable(status) {
+                    SendError::Transient(message)
+                } else {
+                    SendError::Permanent(message)
+                }
+            }
+            Err(err) => SendError::Transient(err.to_string()),
+        };
+        match outcome {
+            SendError::Transient(_) if attempt < policy.max_retries => {
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(policy.max_backoff);
+            }
+            outcome => return Err(outcome),
+        }
+    }
+}

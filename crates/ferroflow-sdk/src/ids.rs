@@ -1,0 +1,68 @@
+//! Trace and span ids: random, from a per-thread generator (wyrand) seeded once from the
+//! standard library's hash randomness, so that making an id costs a few nanoseconds and no
+//! system call. The ids only need to be unique, not secret.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    // RandomState's keys are random per process and vary per instance; the time and the
+    // thread's address make two threads start apart even if they were not.
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(crate::span::now_unix_nanos() as u128);
+    hasher.write_usize(&hasher as *const _ as usize);
+    hasher.finish() | 1
+}
+
+fn next_u64() -> u64 {
+    STATE.with(|state| {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = (s as u128).wrapping_mul((s ^ 0xe703_7ed1_a0b4_28db) as u128);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+/// A new non-zero 64-bit span id.
+pub(crate) fn span_id() -> u64 {
+    loop {
+        let id = next_u64();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// A new non-zero 128-bit trace id.
+pub(crate) fn trace_id() -> u128 {
+    loop {
+        let id = ((next_u64() as u128) << 64) | next_u64() as u128;
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// MLflow's trace id: `tr-` and the 32 lowercase hex digits of the OTel trace id.
+pub(crate) fn mlflow_trace_id(trace_id: u128) -> String {
+    format!("tr-{trace_id:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_differ_and_format() {
+        let a = span_id();
+        let b = span_id();
+        assert_ne!(a, b);
+        assert_ne!(trace_id(), trace_id());
+        assert_eq!(mlflow_trace_id(0xab), format!("tr-{}ab", "0".repeat(30)));
+    }
+}

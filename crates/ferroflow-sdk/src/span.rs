@@ -1,0 +1,459 @@
+//! Spans: MLflow's span types, the live span ([`SpanRef`]), the guard that ends it ([`Span`]),
+//! and the finished record handed to the exporter.
+//!
+//! A live span is an `Arc<SpanInner>` whose mutable state sits behind a `Mutex`, so that the
+//! function running inside it (through [`crate::current_span`]), its guard and other threads
+//! can all set attributes. Ending is idempotent: the first end wins, later ones do nothing.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::context::Frame;
+use crate::tracer::TraceShared;
+
+/// MLflow's span types (`mlflow.spanType`), plus any type of your own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SpanType {
+    Llm,
+    ChatModel,
+    Chain,
+    Agent,
+    Tool,
+    Retriever,
+    Embedding,
+    Reranker,
+    Parser,
+    Memory,
+    Evaluator,
+    Guardrail,
+    Task,
+    Workflow,
+    Unknown,
+    /// A type MLflow does not name, recorded verbatim.
+    Custom(Cow<'static, str>),
+}
+
+impl SpanType {
+    /// The wire spelling (`"LLM"`, `"CHAT_MODEL"`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            SpanType::Llm => "LLM",
+            SpanType::ChatModel => "CHAT_MODEL",
+            SpanType::Chain => "CHAIN",
+            SpanType::Agent => "AGENT",
+            SpanType::Tool => "TOOL",
+            SpanType::Retriever => "RETRIEVER",
+            SpanType::Embedding => "EMBEDDING",
+            SpanType::Reranker => "RERANKER",
+            SpanType::Parser => "PARSER",
+            SpanType::Memory => "MEMORY",
+            SpanType::Evaluator => "EVALUATOR",
+            SpanType::Guardrail => "GUARDRAIL",
+            SpanType::Task => "TASK",
+            SpanType::Workflow => "WORKFLOW",
+            SpanType::Unknown => "UNKNOWN",
+            SpanType::Custom(name) => name,
+        }
+    }
+
+    /// Every type MLflow names, in the order of its docs.
+    pub const ALL: [SpanType; 15] = [
+        SpanType::Llm,
+        SpanType::ChatModel,
+        SpanType::Chain,
+        SpanType::Agent,
+        SpanType::Tool,
+        SpanType::Retriever,
+        SpanType::Embedding,
+        SpanType::Reranker,
+        SpanType::Parser,
+        SpanType::Memory,
+        SpanType::Evaluator,
+        SpanType::Guardrail,
+        SpanType::Task,
+        SpanType::Workflow,
+        SpanType::Unknown,
+    ];
+}
+
+impl fmt::Display for SpanType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status a span ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SpanStatus {
+    Unset,
+    Ok,
+    /// `STATUS_CODE_ERROR` with its message (`"Type: message"`, as Python writes it).
+    Error(String),
+}
+
+/// A span event (`span.add_event`); an error is the event `exception`.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanEvent {
+    pub name: String,
+    pub time_unix_nano: u64,
+    pub attributes: Vec<(String, Value)>,
+}
+
+/// Token counts of one LLM call (`mlflow.chat.tokenUsage`); summed per trace into
+/// `mlflow.trace.tokenUsage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TokenUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl TokenUsage {
+    pub fn new(input_tokens: u64, output_tokens: u64) -> TokenUsage {
+        TokenUsage {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens + output_tokens,
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &TokenUsage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+pub(crate) const TOKEN_USAGE_KEY: &str = "mlflow.chat.tokenUsage";
+
+pub(crate) struct SpanState {
+    pub name: Cow<'static, str>,
+    pub span_type: SpanType,
+    pub function_name: Option<&'static str>,
+    pub inputs: Option<Value>,
+    pub outputs: Option<Value>,
+    pub attributes: Vec<(String, Value)>,
+    pub events: Vec<SpanEvent>,
+    pub status: SpanStatus,
+    pub token_usage: Option<TokenUsage>,
+    pub ended: bool,
+}
+
+pub(crate) struct SpanInner {
+    pub trace: Arc<TraceShared>,
+    pub span_id: u64,
+    /// `None` for the root span of a trace.
+    pub parent_id: Option<u64>,
+    pub start_unix_nano: u64,
+    pub state: Mutex<SpanState>,
+}
+
+/// A finished span, as handed to the exporter.
+pub(crate) struct SpanRecord {
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub parent_id: Option<u64>,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub state: SpanState,
+}
+
+pub(crate) fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The JSON value of anything `Serialize`; a value that fails to serialize is recorded as the
+/// text of the failure rather than lost silently.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value)
+        .unwrap_or_else(|err| Value::String(format!("<not serializable: {err}>")))
+}
+
+impl SpanInner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SpanState> {
+        // A panic while the lock was held leaves plain data behind; keep using it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends the span (once) and hands it to the exporter.
+    pub(crate) fn end(self: &Arc<Self>) {
+        let end = now_unix_nanos();
+        let state = {
+            let mut state = self.lock();
+            if state.ended {
+                return;
+            }
+            state.ended = true;
+            if state.status == SpanStatus::Unset {
+                state.status = SpanStatus::Ok;
+            }
+            SpanState {
+                name: std::mem::take(&mut state.name),
+                span_type: std::mem::replace(&mut state.span_type, SpanType::Unknown),
+                function_name: state.function_name,
+                inputs: state.inputs.take(),
+                outputs: state.outputs.take(),
+                attributes: std::mem::take(&mut state.attributes),
+                events: std::mem::take(&mut state.events),
+                status: state.status.clone(),
+                token_usage: state.token_usage,
+                ended: true,
+            }
+        };
+        let record = SpanRecord {
+            trace_id: self.trace.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            start_unix_nano: self.start_unix_nano,
+            end_unix_nano: end.max(self.start_unix_nano),
+            state,
+        };
+        self.trace.span_ended(record);
+    }
+
+    pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
+        let stacktrace = std::backtrace::Backtrace::capture();
+        let mut attributes = vec![
+            ("exception.message".to_string(), Value::String(message.to_string())),
+            ("exception.type".to_string(), Value::String(type_name.to_string())),
+        ];
+        if stacktrace.status() == std::backtrace::BacktraceStatus::Captured {
+            attributes.push((
+                "exception.stacktrace".to_string(),
+                Value::String(stacktrace.to_string()),
+            ));
+        }
+        let mut state = self.lock();
+        state.events.push(SpanEvent {
+            name: "exception".to_string(),
+            time_unix_nano: now_unix_nanos(),
+            attributes,
+        });
+        state.status = SpanStatus::Error(format!("{type_name}: {message}"));
+    }
+}
+
+/// A live span: set its inputs, outputs and attributes. Get one from [`Span`] (which ends it
+/// when dropped) or from [`crate::current_span`]. When tracing is off every method does
+/// nothing, cheaply.
+#[derive(Clone, Default)]
+pub struct SpanRef {
+    pub(crate) inner: Option<Arc<SpanInner>>,
+}
+
+impl fmt::Debug for SpanRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            None => f.write_str("SpanRef(disabled)"),
+            Some(inner) => write!(f, "SpanRef({} / {:016x})", self.trace_id().unwrap_or_default(), inner.span_id),
+        }
+    }
+}
+
+impl SpanRef {
+    /// Whether this span records anything (false when tracing is off).
+    pub fn is_recording(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// MLflow's id of the trace (`tr-<32 hex>`), when recording.
+    pub fn trace_id(&self) -> Option<String> {
+        self.inner
+            .as_ref()
+            .map(|inner| crate::ids::mlflow_trace_id(inner.trace.trace_id))
+    }
+
+    /// The span id (16 lowercase hex digits), when recording.
+    pub fn span_id(&self) -> Option<String> {
+        self.inner.as_ref().map(|inner| format!("{:016x}", inner.span_id))
+    }
+
+    /// Sets `mlflow.spanInputs`.
+    pub fn set_inputs<T: Serialize + ?Sized>(&self, inputs: &T) {
+        if let Some(inner) = &self.inner {
+            let value = to_json(inputs);
+            inner.lock().inputs = Some(value);
+        }
+    }
+
+    /// Sets `mlflow.spanOutputs`.
+    pub fn set_outputs<T: Serialize + ?Sized>(&self, outputs: &T) {
+        if let Some(inner) = &self.inner {
+            let value = to_json(outputs);
+            inner.lock().outputs = Some(value);
+        }
+    }
+
+    /// Sets one attribute (a later value for the same key replaces the earlier one).
+    pub fn set_attribute<T: Serialize + ?Sized>(&self, key: impl Into<String>, value: &T) {
+        if let Some(inner) = &self.inner {
+            let value = to_json(value);
+            set_attribute_value(&mut inner.lock(), key.into(), value);
+        }
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes<K, V, I>(&self, attributes: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Serialize,
+    {
+        if let Some(inner) = &self.inner {
+            let values: Vec<(String, Value)> = attributes
+                .into_iter()
+                .map(|(key, value)| (key.into(), to_json(&value)))
+                .collect();
+            let mut state = inner.lock();
+            for (key, value) in values {
+                set_attribute_value(&mut state, key, value);
+            }
+        }
+    }
+
+    /// Records the token counts of an LLM call (`mlflow.chat.tokenUsage`); the trace's
+    /// `mlflow.trace.tokenUsage` is the sum over its spans.
+    pub fn record_token_usage(&self, input_tokens: u64, output_tokens: u64) {
+        self.record_usage(TokenUsage::new(input_tokens, output_tokens));
+    }
+
+    /// Like [`SpanRef::record_token_usage`], with a total of your own.
+    pub fn record_usage(&self, usage: TokenUsage) {
+        if let Some(inner) = &self.inner {
+            let value = to_json(&usage);
+            let mut state = inner.lock();
+            state.token_usage = Some(usage);
+            set_attribute_value(&mut state, TOKEN_USAGE_KEY.to_string(), value);
+        }
+    }
+
+    /// Adds an event with plain attributes.
+    pub fn add_event<K, V, I>(&self, name: impl Into<String>, attributes: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Serialize,
+    {
+        if let Some(inner) = &self.inner {
+            let attributes = attributes
+                .into_iter()
+                .map(|(key, value)| (key.into(), to_json(&value)))
+                .collect();
+            inner.lock().events.push(SpanEvent {
+                name: name.into(),
+                time_unix_nano: now_unix_nanos(),
+                attributes,
+            });
+        }
+    }
+
+    /// Marks the span ERROR with an `exception` event carrying the error's type and message.
+    pub fn record_error<E: fmt::Display + ?Sized>(&self, error: &E) {
+        if let Some(inner) = &self.inner {
+            inner.record_exception(short_type_name::<E>(), &error.to_string());
+        }
+    }
+
+    /// Marks the span ERROR with an `exception` event of the given type and message.
+    pub fn record_exception(&self, type_name: &str, message: &str) {
+        if let Some(inner) = &self.inner {
+            inner.record_exception(type_name, message);
+        }
+    }
+
+    /// Renames the span.
+    pub fn set_name(&self, name: impl Into<String>) {
+        if let Some(inner) = &self.inner {
+            inner.lock().name = Cow::Owned(name.into());
+        }
+    }
+
+    /// Changes the span type.
+    pub fn set_span_type(&self, span_type: SpanType) {
+        if let Some(inner) = &self.inner {
+            inner.lock().span_type = span_type;
+        }
+    }
+}
+
+fn set_attribute_value(state: &mut SpanState, key: String, value: Value) {
+    match state.attributes.iter_mut().find(|(existing, _)| *existing == key) {
+        Some(slot) => slot.1 = value,
+        None => state.attributes.push((key, value)),
+    }
+}
+
+/// `std::any::type_name` without the generic arguments' module paths being too long: the
+/// full path of the outer type, e.g. `std::io::error::Error` or `anyhow::Error`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// A span that ends when dropped (or at [`Span::end`]). While it is alive, spans started on the
+/// same task or thread are its children. Made by [`crate::start_span`].
+///
+/// In async code a `Span` may be held across `.await` inside a `#[trace]` function or a future
+/// wrapped with [`crate::TraceContext::attach`]: the context travels with that future, not with
+/// the thread.
+#[must_use = "a span ends when dropped; bind it with `let span = ...`"]
+pub struct Span {
+    pub(crate) span: SpanRef,
+    pub(crate) frame: Option<Arc<Frame>>,
+}
+
+impl Span {
+    pub(crate) fn disabled() -> Span {
+        Span {
+            span: SpanRef { inner: None },
+            frame: None,
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self);
+    }
+
+    /// A handle that outlives the guard's borrow (e.g. to move into a closure).
+    pub fn handle(&self) -> SpanRef {
+        self.span.clone()
+    }
+}
+
+impl std::ops::Deref for Span {
+    type Target = SpanRef;
+    fn deref(&self) -> &SpanRef {
+        &self.span
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.span, f)
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.span.inner {
+            if let Some(frame) = &self.frame {
+                frame.remove(inner);
+            }
+            if std::thread::panicking() {
+                let already_error = matches!(inner.lock().status, SpanStatus::Error(_));
+                if !already_error {
+                    inner.record_exception("panic", "the thread panicked while the span was open");
+                }
+            }
+            inner.end();
+        }
+    }
+}

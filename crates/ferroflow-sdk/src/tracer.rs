@@ -1,0 +1,404 @@
+//! The tracer: the process-wide tracing state, starting spans, trace-level updates and
+//! `flush`.
+//!
+//! One tracer per process, made on first use from the environment ([`crate::Config::from_env`])
+//! or installed earlier with [`crate::init`]. With tracing off (no tracking URI) there is no
+//! tracer: starting a span is one atomic load and a branch, and nothing is allocated.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::context::{current_frame, current_span_inner, panic_message, poll_in_frame, Frame};
+use crate::export::{Exporter, FlushReport, Sink};
+use crate::span::{
+    now_unix_nanos, to_json, Span, SpanInner, SpanRecord, SpanRef, SpanState, SpanStatus,
+    SpanType, TokenUsage,
+};
+
+pub(crate) struct TracerInner {
+    pub exporter: Exporter,
+}
+
+static GLOBAL: OnceLock<Option<Arc<TracerInner>>> = OnceLock::new();
+
+/// The process's tracer, made from the environment on first use; `None` when tracing is off.
+#[inline]
+pub(crate) fn global() -> Option<&'static Arc<TracerInner>> {
+    GLOBAL.get_or_init(|| start(Config::from_env(), None)).as_ref()
+}
+
+fn start(config: Config, sink: Option<Sink>) -> Option<Arc<TracerInner>> {
+    if !config.tracing_enabled && sink.is_none() {
+        return None;
+    }
+    let sink = sink.unwrap_or_else(|| Sink::from_config(&config));
+    let exporter = Exporter::start(&config, sink);
+    Some(Arc::new(TracerInner { exporter }))
+}
+
+/// Returned by [`init`] when the tracer was already made (by an earlier `init` or by a span
+/// started before it).
+#[derive(Debug, thiserror::Error)]
+#[error("ferroflow_sdk tracing is already initialized; call init() before the first span")]
+pub struct AlreadyInitialized;
+
+/// Installs the process's tracer from `config`. Call it before the first span; without it the
+/// tracer is made from the environment on first use.
+pub fn init(config: Config) -> Result<(), AlreadyInitialized> {
+    install(config, None)
+}
+
+pub(crate) fn install(config: Config, sink: Option<Sink>) -> Result<(), AlreadyInitialized> {
+    let mut made = false;
+    GLOBAL.get_or_init(|| {
+        made = true;
+        start(config, sink)
+    });
+    if made {
+        Ok(())
+    } else {
+        Err(AlreadyInitialized)
+    }
+}
+
+/// Whether spans are being recorded in this process.
+pub fn is_enabled() -> bool {
+    global().is_some()
+}
+
+/// One trace's shared state: its id and what `update_current_trace` and the spans add to it.
+pub(crate) struct TraceShared {
+    pub trace_id: u128,
+    pub tracer: Arc<TracerInner>,
+    pub meta: Mutex<TraceMeta>,
+}
+
+/// Trace-level data, sent with the root span and turned into the trace record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TraceMeta {
+    pub tags: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub session: Option<String>,
+    pub client_request_id: Option<String>,
+    pub token_usage: Option<TokenUsage>,
+}
+
+impl TraceShared {
+    fn meta(&self) -> std::sync::MutexGuard<'_, TraceMeta> {
+        self.meta.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn span_ended(&self, record: SpanRecord) {
+        let is_root = record.parent_id.is_none();
+        let meta = {
+            let mut meta = self.meta();
+            if let Some(usage) = &record.state.token_usage {
+                meta.token_usage.get_or_insert_with(TokenUsage::default).add(usage);
+            }
+            is_root.then(|| meta.clone())
+        };
+        self.tracer.exporter.submit(record, meta);
+    }
+}
+
+fn new_span(
+    tracer: &Arc<TracerInner>,
+    name: Cow<'static, str>,
+    span_type: SpanType,
+    function_name: Option<&'static str>,
+) -> Arc<SpanInner> {
+    let (trace, parent_id) = match current_span_inner() {
+        Some(parent) => (parent.trace.clone(), Some(parent.span_id)),
+        None => (
+            Arc::new(TraceShared {
+                trace_id: crate::ids::trace_id(),
+                tracer: tracer.clone(),
+                meta: Mutex::new(TraceMeta::default()),
+            }),
+            None,
+        ),
+    };
+    Arc::new(SpanInner {
+        trace,
+        span_id: crate::ids::span_id(),
+        parent_id,
+        start_unix_nano: now_unix_nanos(),
+        state: Mutex::new(SpanState {
+            name,
+            span_type,
+            function_name,
+            inputs: None,
+            outputs: None,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: SpanStatus::Unset,
+            token_usage: None,
+            ended: false,
+        }),
+    })
+}
+
+/// Starts a span, child of the current one (or the root of a new trace). It ends when the
+/// returned guard is dropped; while it is open, spans started in the same context are its
+/// children.
+///
+/// ```no_run
+/// use ferroflow_sdk::{start_span, SpanType};
+/// let span = start_span("chat", SpanType::Llm);
+/// span.set_inputs(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}));
+/// span.set_attribute("model", "fake-model");
+/// span.record_token_usage(10, 5);
+/// span.set_outputs("hello!");
+/// ```
+pub fn start_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Span {
+    let Some(tracer) = global() else {
+        return Span::disabled();
+    };
+    let inner = new_span(tracer, name.into(), span_type, None);
+    let frame = current_frame();
+    frame.push(inner.clone());
+    Span {
+        span: SpanRef { inner: Some(inner) },
+        frame: Some(frame),
+    }
+}
+
+/// The innermost open span of the caller's context (a no-op handle when there is none), to set
+/// attributes from inside a `#[trace]` function.
+pub fn current_span() -> SpanRef {
+    if global().is_none() {
+        return SpanRef::default();
+    }
+    SpanRef {
+        inner: current_span_inner(),
+    }
+}
+
+/// Trace-level fields to set on the current trace; see [`update_current_trace`].
+#[derive(Debug, Clone, Default)]
+pub struct TraceUpdate {
+    tags: Vec<(String, String)>,
+    metadata: Vec<(String, String)>,
+    user: Option<String>,
+    session: Option<String>,
+    client_request_id: Option<String>,
+}
+
+impl TraceUpdate {
+    pub fn new() -> TraceUpdate {
+        TraceUpdate::default()
+    }
+    /// A trace tag (mutable on the server later, searchable as `tags.<key>`).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.push((key.into(), value.into()));
+        self
+    }
+    pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+    /// Trace metadata (immutable once the trace is logged).
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+    /// The end user (`mlflow.trace.user`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+    /// The conversation (`mlflow.trace.session`).
+    pub fn session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
+        self
+    }
+    pub fn client_request_id(mut self, id: impl Into<String>) -> Self {
+        self.client_request_id = Some(id.into());
+        self
+    }
+}
+
+/// Sets tags, metadata, user and session of the caller's current trace (like Python's
+/// `mlflow.update_current_trace`). Returns false when there is no current trace.
+pub fn update_current_trace(update: TraceUpdate) -> bool {
+    let Some(span) = (if global().is_some() { current_span_inner() } else { None }) else {
+        return false;
+    };
+    let mut meta = span.trace.meta();
+    meta.tags.extend(update.tags);
+    meta.metadata.extend(update.metadata);
+    if let Some(user) = update.user {
+        meta.user = Some(user);
+    }
+    if let Some(session) = update.session {
+        meta.session = Some(session);
+    }
+    if let Some(id) = update.client_request_id {
+        meta.client_request_id = Some(id);
+    }
+    true
+}
+
+/// Waits (at most 30 s) until every span that ended before the call has been delivered or
+/// given up on, and returns the exporter's counts. Blocks the calling thread; in async code use
+/// [`flush_async`].
+pub fn flush() -> FlushReport {
+    flush_timeout(Duration::from_secs(30))
+}
+
+/// [`flush`] with a time limit of your own; `timed_out` in the report says if it was reached.
+pub fn flush_timeout(timeout: Duration) -> FlushReport {
+    match global() {
+        Some(tracer) => tracer.exporter.flush_blocking(timeout),
+        None => FlushReport::default(),
+    }
+}
+
+/// [`flush`] for async code: does not block the runtime's thread.
+pub async fn flush_async() -> FlushReport {
+    match global() {
+        Some(tracer) => tracer.exporter.flush_async(Duration::from_secs(30)).await,
+        None => FlushReport::default(),
+    }
+}
+
+/// The exporter's counts so far, without waiting.
+pub fn export_stats() -> FlushReport {
+    match global() {
+        Some(tracer) => tracer.exporter.report(false),
+        None => FlushReport::default(),
+    }
+}
+
+// ---- What `#[trace]` expands to calls (through `crate::__private`). ----
+
+/// The static facts of a traced function.
+pub struct FnMeta {
+    pub name: &'static str,
+    pub span_type: SpanType,
+    pub function_name: &'static str,
+}
+
+/// The inputs of a traced function, filled in only when tracing is on.
+pub struct Inputs {
+    pub(crate) map: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Inputs {
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        self.map.insert(key.to_string(), to_json(value));
+    }
+}
+
+/// The span of one call of a traced function. Ends when the output is recorded, or when
+/// dropped (an unwinding panic, a cancelled future).
+pub struct FnSpan {
+    pub(crate) span: SpanRef,
+}
+
+impl FnSpan {
+    #[inline]
+    pub fn start(meta: &'static FnMeta, inputs: impl FnOnce(&mut Inputs)) -> FnSpan {
+        let Some(tracer) = global() else {
+            return FnSpan {
+                span: SpanRef { inner: None },
+            };
+        };
+        let inner = new_span(
+            tracer,
+            Cow::Borrowed(meta.name),
+            meta.span_type.clone(),
+            Some(meta.function_name),
+        );
+        let mut collected = Inputs {
+            map: serde_json::Map::new(),
+        };
+        inputs(&mut collected);
+        inner.lock().inputs = Some(serde_json::Value::Object(collected.map));
+        FnSpan {
+            span: SpanRef { inner: Some(inner) },
+        }
+    }
+
+    /// Runs a sync body inside the span; a panic marks the span ERROR and goes on unwinding.
+    #[inline]
+    pub fn run_sync<R>(&self, body: impl FnOnce() -> R) -> R {
+        let Some(inner) = &self.span.inner else {
+            return body();
+        };
+        let frame = current_frame();
+        frame.push(inner.clone());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        frame.remove(inner);
+        match result {
+            Ok(value) => value,
+            Err(payload) => {
+                inner.record_exception("panic", &panic_message(&*payload));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    pub fn finish_unit(&self) {
+        if let Some(inner) = &self.span.inner {
+            inner.end();
+        }
+    }
+
+    pub fn finish_output<T: Serialize + ?Sized>(&self, output: &T) {
+        if let Some(inner) = &self.span.inner {
+            let value = to_json(output);
+            inner.lock().outputs = Some(value);
+            inner.end();
+        }
+    }
+
+    pub fn finish_error<E: std::fmt::Display + ?Sized>(&self, error: &E) {
+        if let Some(inner) = &self.span.inner {
+            inner.record_exception(std::any::type_name::<E>(), &error.to_string());
+            inner.end();
+        }
+    }
+}
+
+impl Drop for FnSpan {
+    fn drop(&mut self) {
+        if let Some(inner) = &self.span.inner {
+            let ended = inner.lock().ended;
+            if !ended {
+                if std::thread::panicking() {
+                    let already_error = matches!(inner.lock().status, SpanStatus::Error(_));
+                    if !already_error {
+                        inner.record_exception("panic", "the thread panicked in the span");
+                    }
+                } else {
+                    // A future dropped before it finished (a time-out, a select! that lost).
+                    inner.lock().events.push(crate::span::SpanEvent {
+                        name: "cancelled".to_string(),
+                        time_unix_nano: now_unix_nanos(),
+                        attributes: Vec::new(),
+                    });
+                }
+                inner.end();
+            }
+        }
+    }
+}
+
+/// Awaits an `async fn` body inside its span, with the span's context installed on every poll.
+pub async fn instrument<F: std::future::Future>(span: &FnSpan, body: F) -> F::Output {
+    let Some(inner) = &span.span.inner else {
+        return body.await;
+    };
+    let frame = Arc::new(Frame::with_base(Some(inner.clone())));
+    let on_panic = |payload: &(dyn std::any::Any + Send)| {
+        inner.record_exception("panic", &panic_message(payload));
+    };
+    poll_in_frame(frame, body, on_panic).await
+}
