@@ -227,3 +227,83 @@ def test_loss_accounting_with_server_down_then_back(fresh_server):
     for trace in found.values():
         assert len(trace.data.spans) == 2
         assert trace.info.state.value == "OK"
+
+
+# --------------------------------------------------------------------------------------------
+# Prompts: Python → Rust and Rust → Python
+# --------------------------------------------------------------------------------------------
+
+
+def test_prompts_registered_in_python_load_in_rust(server):
+    name = f"sdk-qa-{uuid.uuid4().hex[:8]}"
+    mlflow.genai.register_prompt(
+        name=name,
+        template="Answer {{question}} in the style of {{style}}.",
+        commit_message="v1 from python",
+        tags={"team": "py"},
+    )
+    mlflow.genai.register_prompt(name=name, template="Q: {{ question }}\nA:", commit_message="v2")
+    mlflow.genai.set_prompt_alias(name, alias="production", version=1)
+    chat_name = f"{name}-chat"
+    mlflow.genai.register_prompt(
+        name=chat_name,
+        template=[
+            {"role": "system", "content": "You are a {{persona}}."},
+            {"role": "user", "content": "{{question}}"},
+        ],
+        commit_message="chat",
+    )
+
+    (by_alias,) = run_driver(
+        server.url, "prompt-load", f"prompts:/{name}@production", "question=why", "style=terse"
+    )
+    assert by_alias["version"] == 1 and by_alias["type"] == "text", by_alias
+    assert by_alias["template"] == "Answer {{question}} in the style of {{style}}."
+    assert by_alias["formatted"] == "Answer why in the style of terse."
+    assert by_alias["commit_message"] == "v1 from python"
+    assert by_alias["tags"]["team"] == "py"
+    assert "production" in by_alias["aliases"]
+    assert by_alias["cached_equal"] is True
+
+    (latest,) = run_driver(server.url, "prompt-load", f"prompts:/{name}@latest", "question=q")
+    assert latest["version"] == 2 and latest["formatted"] == "Q: q\nA:"
+
+    (missing_var,) = run_driver(server.url, "prompt-load", f"prompts:/{name}/1", "question=q")
+    assert "{{style}}" in missing_var["format_error"], missing_var
+
+    (chat,) = run_driver(server.url, "prompt-load", f"prompts:/{chat_name}/1", "persona=pirate", "question=hi")
+    assert chat["type"] == "chat"
+    assert chat["formatted"] == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "hi"},
+    ]
+
+    (missing,) = run_driver(server.url, "prompt-load", f"prompts:/{name}-nope/1")
+    assert missing["code"] == "RESOURCE_DOES_NOT_EXIST", missing
+    (bad_alias,) = run_driver(server.url, "prompt-load", f"prompts:/{name}@nonexistent")
+    assert bad_alias["code"] == "INVALID_PARAMETER_VALUE", bad_alias
+
+
+def test_prompts_registered_in_rust_load_in_python(server):
+    name = f"sdk-rs-{uuid.uuid4().hex[:8]}"
+    (made,) = run_driver(server.url, "prompt-register", name)
+    assert made["text"]["version"] == 1 and made["text2"]["version"] == 2
+    assert made["searched"] == [name]
+
+    prompt = mlflow.genai.load_prompt(f"prompts:/{name}@production")
+    assert prompt.version == 1
+    assert prompt.template == "Hello {{name}}, from Rust."
+    assert prompt.format(name="Ada") == "Hello Ada, from Rust."
+    assert prompt.commit_message == "first from rust"
+    assert prompt.tags.get("team") == "rust"
+
+    v2 = mlflow.genai.load_prompt(f"prompts:/{name}/2")
+    assert v2.format(name="Ada", mood="glad") == "Hi Ada! (glad)"
+
+    chat = mlflow.genai.load_prompt(f"prompts:/{name}-chat/1")
+    assert chat.format(persona="pirate", question="hi") == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "hi"},
+    ]
+    found = [p.name for p in mlflow.genai.search_prompts(f"name = '{name}'")]
+    assert found == [name]

@@ -17,6 +17,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ObjectStoreRepo {
     store: Arc<dyn ObjectStore>,
+    /// For a local store, its root: deleting a directory also removes the (then empty)
+    /// folders, which object stores do not have but a filesystem keeps.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl ObjectStoreRepo {
@@ -26,11 +29,11 @@ impl ObjectStoreRepo {
             .map_err(|e| Error::internal(format!("creating artifact root {}: {e}", root.display())))?;
         let store = LocalFileSystem::new_with_prefix(root)
             .map_err(|e| Error::internal(format!("opening artifact root {}: {e}", root.display())))?;
-        Ok(ObjectStoreRepo { store: Arc::new(store) })
+        Ok(ObjectStoreRepo { store: Arc::new(store), local_root: Some(root.to_path_buf()) })
     }
 
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        ObjectStoreRepo { store }
+        ObjectStoreRepo { store, local_root: None }
     }
 }
 
@@ -111,20 +114,29 @@ impl ArtifactRepo for ObjectStoreRepo {
 
     async fn delete(&self, path: &str) -> Result<()> {
         let location = object_path(path)?;
-        match self.store.delete(&location).await {
-            Ok(()) => return Ok(()),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(other) => return Err(map_store_error(path, other)),
-        }
-        let objects: Vec<Path> = self
+        // A directory is every object below the prefix; a file has nothing below it.
+        let below: Vec<Path> = self
             .store
             .list(Some(&location))
             .map_ok(|meta| meta.location)
             .try_collect()
             .await
             .map_err(|e| map_store_error(path, e))?;
-        for object in objects {
+        if below.is_empty() {
+            return match self.store.delete(&location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(other) => Err(map_store_error(path, other)),
+            };
+        }
+        for object in below {
             self.store.delete(&object).await.map_err(|e| map_store_error(path, e))?;
+        }
+        if let Some(root) = &self.local_root {
+            let folder = root.join(path.trim_matches('/'));
+            if folder.is_dir() {
+                std::fs::remove_dir_all(&folder)
+                    .map_err(|e| Error::internal(format!("removing folder {}: {e}", folder.display())))?;
+            }
         }
         Ok(())
     }

@@ -21,6 +21,12 @@ pub struct ArtifactBody {
     pub stream: BoxStream<'static, Result<Bytes>>,
 }
 
+impl std::fmt::Debug for ArtifactBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactBody").field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
 #[async_trait::async_trait]
 pub trait ArtifactRepo: Send + Sync + 'static {
     /// Writes a file, creating parent directories, replacing what was there.

@@ -15,8 +15,9 @@
 use std::io::BufRead;
 use std::time::Duration;
 
+use ferroflow_sdk::prompts::{ChatMessage, FormattedPrompt, Prompt, PromptTemplate};
 use ferroflow_sdk::{
-    current_span, start_span, trace, update_current_trace, Config, SpanType, TraceContext,
+    current_span, registry, start_span, trace, update_current_trace, Config, SpanType, TraceContext,
     TraceUpdate,
 };
 use serde::Serialize;
@@ -175,6 +176,99 @@ fn interactive() {
     }
 }
 
+fn prompt_json(prompt: &Prompt) -> Value {
+    let (kind, template) = match &prompt.template {
+        PromptTemplate::Text(text) => ("text", json!(text)),
+        PromptTemplate::Chat(messages) => ("chat", json!(messages)),
+    };
+    json!({
+        "name": prompt.name, "version": prompt.version, "type": kind, "template": template,
+        "commit_message": prompt.commit_message, "tags": prompt.tags, "aliases": prompt.aliases,
+    })
+}
+
+fn prompts(args: &[String]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = registry::Client::from_env().expect("MLFLOW_TRACKING_URI");
+    runtime.block_on(async {
+        match args.first().map(String::as_str) {
+            Some("prompt-load") => {
+                let uri = &args[1];
+                let values: Vec<(String, String)> = args[2..]
+                    .iter()
+                    .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect();
+                match client.load_prompt(uri).await {
+                    Ok(prompt) => {
+                        let mut out = prompt_json(&prompt);
+                        match prompt.format(values.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                            Ok(formatted) => {
+                                out["formatted"] = match formatted {
+                                    FormattedPrompt::Text(text) => json!(text),
+                                    FormattedPrompt::Chat(messages) => json!(messages),
+                                }
+                            }
+                            Err(err) => out["format_error"] = json!(err.to_string()),
+                        }
+                        // A second load is served from the cache.
+                        let again = client.load_prompt(uri).await.expect("cached load");
+                        out["cached_equal"] = json!(again == prompt);
+                        print(out);
+                    }
+                    Err(err) => print(json!({
+                        "error": err.to_string(),
+                        "code": err.error_code().map(|c| c.to_string()),
+                    })),
+                }
+            }
+            Some("prompt-register") => {
+                let name = &args[1];
+                let tags = vec![("team".to_string(), "rust".to_string())];
+                let text = client
+                    .register_prompt(
+                        name,
+                        PromptTemplate::Text("Hello {{name}}, from Rust.".into()),
+                        "first from rust",
+                        &tags,
+                    )
+                    .await
+                    .expect("register text");
+                let text2 = client
+                    .register_prompt(
+                        name,
+                        PromptTemplate::Text("Hi {{ name }}! ({{mood}})".into()),
+                        "second from rust",
+                        &[],
+                    )
+                    .await
+                    .expect("register text v2");
+                client.set_prompt_alias(name, "production", text.version).await.expect("alias");
+                let chat = client
+                    .register_prompt(
+                        &format!("{name}-chat"),
+                        PromptTemplate::Chat(vec![
+                            ChatMessage::new("system", "You are a {{persona}}."),
+                            ChatMessage::new("user", "{{question}}"),
+                        ]),
+                        "chat from rust",
+                        &[],
+                    )
+                    .await
+                    .expect("register chat");
+                let found = client.search_prompts(&format!("name = '{name}'"), 10).await.expect("search");
+                print(json!({
+                    "text": prompt_json(&text), "text2": prompt_json(&text2), "chat": prompt_json(&chat),
+                    "searched": found.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+                }));
+            }
+            _ => unreachable!(),
+        }
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -187,6 +281,7 @@ fn main() {
             print(json!({"scenario": "ready"}));
             interactive();
         }
+        Some("prompt-load" | "prompt-register") if args.len() >= 2 => prompts(&args),
         _ => {
             eprintln!("usage: sdk_compat traces | interactive | prompt-load <uri> | prompt-register <name>");
             std::process::exit(2);
