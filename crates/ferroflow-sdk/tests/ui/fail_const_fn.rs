@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace]
+const fn f() -> u8 { 1 }
+fn main() {}

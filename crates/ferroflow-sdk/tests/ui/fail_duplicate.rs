@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace(name = "a", name = "b")]
+fn f() {}
+fn main() {}

@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace(name = 3)]
+fn f() {}
+fn main() {}

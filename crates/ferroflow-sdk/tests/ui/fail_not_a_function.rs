@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace]
+struct S;
+fn main() {}

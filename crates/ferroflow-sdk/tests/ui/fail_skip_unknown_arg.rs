@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace(skip(missing))]
+fn f(present: u8) -> u8 { present }
+fn main() {}

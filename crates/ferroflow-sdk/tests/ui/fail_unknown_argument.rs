@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace(nmae = "x")]
+fn f() {}
+fn main() {}

@@ -1,0 +1,3 @@
+#[ferroflow_sdk::trace(span_type = "AGNET")]
+fn f() {}
+fn main() {}
