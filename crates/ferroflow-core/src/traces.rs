@@ -183,7 +183,8 @@ mod tests {
             end_time_ns: 2_500_000_000,
             attributes: attributes.as_object().cloned().unwrap_or_default(),
             token_usage: None,
-            content: String::new(),
+            kind: 1,
+            extra: None,
         }
     }
 

@@ -48,7 +48,11 @@ pub(crate) fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStre
             }
         }
     }
-    for ident in args.skip.iter().chain(args.rename.iter().map(|(ident, _)| ident)) {
+    for ident in args
+        .skip
+        .iter()
+        .chain(args.rename.iter().map(|(ident, _)| ident))
+    {
         if !named_args.iter().any(|arg| arg == ident) {
             return Err(syn::Error::new(
                 ident.span(),

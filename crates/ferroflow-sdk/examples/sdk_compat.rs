@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use ferroflow_sdk::prompts::{ChatMessage, FormattedPrompt, Prompt, PromptTemplate};
 use ferroflow_sdk::{
-    current_span, registry, start_span, trace, update_current_trace, Config, SpanType, TraceContext,
-    TraceUpdate,
+    current_span, registry, start_span, trace, update_current_trace, Config, SpanType,
+    TraceContext, TraceUpdate,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -42,7 +42,12 @@ fn tool_call(x: i64) -> i64 {
     x * 2
 }
 
-#[trace(name = "agent", span_type = "AGENT", skip(api_key), rename(q = "question"))]
+#[trace(
+    name = "agent",
+    span_type = "AGENT",
+    skip(api_key),
+    rename(q = "question")
+)]
 fn agent(q: &str, k: i64, api_key: &str) -> Value {
     let _ = api_key;
     current_span().set_attribute("custom.attr", "v");
@@ -63,7 +68,9 @@ fn agent(q: &str, k: i64, api_key: &str) -> Value {
         llm.record_token_usage(10, 5);
         llm.add_event("my-event", [("k", "v")]);
         let answer = "answer".to_string();
-        llm.set_outputs(&json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}));
+        llm.set_outputs(
+            &json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}),
+        );
         answer
     };
     let tool = tool_call(k);
@@ -99,7 +106,8 @@ async fn async_retrieve(q: String) -> Vec<String> {
 async fn async_agent(q: String) -> usize {
     let docs = async_retrieve(q.clone()).await;
     let ctx = TraceContext::current();
-    let spawned = tokio::spawn(ctx.attach(async move { async_retrieve(format!("{q} (spawned)")).await }));
+    let spawned =
+        tokio::spawn(ctx.attach(async move { async_retrieve(format!("{q} (spawned)")).await }));
     docs.len() + spawned.await.map(|d| d.len()).unwrap_or(0)
 }
 
@@ -109,7 +117,10 @@ fn print(value: Value) {
 
 fn init() {
     let mut config = Config::from_env();
-    if let Some(ms) = std::env::var("SDK_COMPAT_BACKOFF_MS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(ms) = std::env::var("SDK_COMPAT_BACKOFF_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         config.initial_backoff = Duration::from_millis(ms);
         config.max_backoff = Duration::from_millis(ms * 4);
     }

@@ -39,7 +39,10 @@ impl fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
             Auth::Basic { username, .. } => {
-                write!(f, "Basic {{ username: {username:?}, password: <redacted> }}")
+                write!(
+                    f,
+                    "Basic {{ username: {username:?}, password: <redacted> }}"
+                )
             }
         }
     }
@@ -119,7 +122,11 @@ impl Config {
 
     /// Like [`Config::from_env`], reading variables through `var` (for tests and embedding).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Config {
-        let get = |key: &str| var(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |key: &str| {
+            var(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let mut builder = Config::builder();
         if let Some(uri) = get("MLFLOW_TRACKING_URI") {
             builder = builder.tracking_uri(uri);
@@ -168,7 +175,9 @@ impl Config {
 
     /// The tracking URI without a trailing slash, if any.
     pub fn base_url(&self) -> Option<&str> {
-        self.tracking_uri.as_deref().map(|uri| uri.trim_end_matches('/'))
+        self.tracking_uri
+            .as_deref()
+            .map(|uri| uri.trim_end_matches('/'))
     }
 }
 
@@ -218,7 +227,11 @@ impl ConfigBuilder {
         self
     }
     /// Sends plain OTLP to `endpoint` (full URL, `.../v1/traces`) instead of MLflow's protocol.
-    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>, headers: Vec<(String, String)>) -> Self {
+    pub fn otlp_endpoint(
+        mut self,
+        endpoint: impl Into<String>,
+        headers: Vec<(String, String)>,
+    ) -> Self {
         self.config.export = ExportTarget::Otlp {
             endpoint: endpoint.into(),
             headers,
@@ -281,8 +294,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Config {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_vars(|key| map.get(key).cloned())
     }
 
@@ -324,7 +339,10 @@ mod tests {
     fn otel_endpoint_switches_to_plain_otlp() {
         let config = from(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
-            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-mlflow-experiment-id=3, a=b%20c"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-mlflow-experiment-id=3, a=b%20c",
+            ),
         ]);
         assert!(config.tracing_enabled);
         assert_eq!(

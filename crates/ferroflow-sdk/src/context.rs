@@ -43,7 +43,9 @@ impl Frame {
     }
 
     fn stack(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SpanInner>>> {
-        self.stack.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.stack
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn push(&self, span: Arc<SpanInner>) {
@@ -141,7 +143,12 @@ pub struct TraceContext {
 impl std::fmt::Debug for TraceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TraceContext")
-            .field("span", &SpanRef { inner: self.span.clone() })
+            .field(
+                "span",
+                &SpanRef {
+                    inner: self.span.clone(),
+                },
+            )
             .finish()
     }
 }

@@ -121,10 +121,12 @@ pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> Error {
             _ => "INTERNAL_ERROR",
         }),
     };
-    let message = field("message").or_else(|| field("detail")).unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        text.chars().take(300).collect()
-    });
+    let message = field("message")
+        .or_else(|| field("detail"))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            text.chars().take(300).collect()
+        });
     Error::Api {
         status: status.as_u16(),
         code,

@@ -181,9 +181,11 @@ impl Prompt {
         }
         let text = tags.remove(TEXT_TAG).unwrap_or_default();
         let template = match tags.remove(TYPE_TAG).as_deref() {
-            Some("chat") => PromptTemplate::Chat(serde_json::from_str(&text).map_err(|err| Error::Protocol {
-                url: format!("prompts:/{}/{}", version.name, version.version),
-                message: format!("chat template is not a JSON list of messages: {err}"),
+            Some("chat") => PromptTemplate::Chat(serde_json::from_str(&text).map_err(|err| {
+                Error::Protocol {
+                    url: format!("prompts:/{}/{}", version.name, version.version),
+                    message: format!("chat template is not a JSON list of messages: {err}"),
+                }
             })?),
             _ => PromptTemplate::Text(text),
         };
@@ -219,7 +221,9 @@ fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
         let valid = !name.is_empty()
             && name.split('.').all(|part| {
                 let mut chars = part.chars();
-                chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
             });
         if valid {
@@ -250,7 +254,10 @@ impl PromptRef {
             .strip_prefix("prompts:/")
             .ok_or_else(|| bad("it must start with `prompts:/`"))?;
         let valid_name = |name: &str| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         };
         if let Some((name, alias)) = rest.split_once('@') {
             if !valid_name(name) || alias.is_empty() || alias.contains('/') {
@@ -261,11 +268,13 @@ impl PromptRef {
                 alias: alias.to_string(),
             });
         }
-        let (name, version) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("expected `prompts:/<name>/<version>` or `prompts:/<name>@<alias>`"))?;
+        let (name, version) = rest.split_once('/').ok_or_else(|| {
+            bad("expected `prompts:/<name>/<version>` or `prompts:/<name>@<alias>`")
+        })?;
         if !valid_name(name) {
-            return Err(bad("the name may use letters, digits, `_`, `.` and `-` only"));
+            return Err(bad(
+                "the name may use letters, digits, `_`, `.` and `-` only",
+            ));
         }
         let version = version
             .parse::<u64>()
@@ -286,7 +295,9 @@ impl Client {
         if model.is_prompt() {
             Ok(())
         } else {
-            Err(Error::NotAPrompt { name: name.to_string() })
+            Err(Error::NotAPrompt {
+                name: name.to_string(),
+            })
         }
     }
 
@@ -298,7 +309,9 @@ impl Client {
                     return Ok(prompt);
                 }
                 self.check_is_prompt(&name).await?;
-                let prompt = Prompt::from_version(self.get_model_version(&name, &version.to_string()).await?)?;
+                let prompt = Prompt::from_version(
+                    self.get_model_version(&name, &version.to_string()).await?,
+                )?;
                 self.remember(&prompt, None);
                 Ok(prompt)
             }
@@ -307,7 +320,8 @@ impl Client {
                     return Ok(prompt);
                 }
                 self.check_is_prompt(&name).await?;
-                let prompt = Prompt::from_version(self.get_model_version_by_alias(&name, &alias).await?)?;
+                let prompt =
+                    Prompt::from_version(self.get_model_version_by_alias(&name, &alias).await?)?;
                 self.remember(&prompt, Some(&alias));
                 Ok(prompt)
             }
@@ -325,16 +339,22 @@ impl Client {
     ) -> Result<Prompt> {
         match self.get_registered_model(name).await {
             Ok(model) if !model.is_prompt() => {
-                return Err(Error::NotAPrompt { name: name.to_string() })
+                return Err(Error::NotAPrompt {
+                    name: name.to_string(),
+                })
             }
             Ok(_) => {}
             Err(err) if err.is_not_found() => {
                 let mut model_tags = vec![(IS_PROMPT_TAG.to_string(), "true".to_string())];
                 model_tags.extend(tags.iter().cloned());
-                match self.create_registered_model(name, &model_tags, commit_message).await {
+                match self
+                    .create_registered_model(name, &model_tags, commit_message)
+                    .await
+                {
                     Ok(_) => {}
                     // Registered by someone else meanwhile: add a version to it.
-                    Err(err) if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {}
+                    Err(err)
+                        if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {}
                     Err(err) => return Err(err),
                 }
             }
@@ -357,7 +377,9 @@ impl Client {
         let version = version.to_string();
         let found = self.get_model_version(name, &version).await?;
         if found.tags.get(IS_PROMPT_TAG).map(String::as_str) != Some("true") {
-            return Err(Error::NotAPrompt { name: name.to_string() });
+            return Err(Error::NotAPrompt {
+                name: name.to_string(),
+            });
         }
         self.set_registered_model_alias(name, alias, &version).await
     }
@@ -398,7 +420,8 @@ impl Client {
 
 /// The process-wide client (from the environment), for the free functions below.
 fn global_client() -> Result<&'static Client> {
-    static CLIENT: std::sync::OnceLock<std::result::Result<Client, String>> = std::sync::OnceLock::new();
+    static CLIENT: std::sync::OnceLock<std::result::Result<Client, String>> =
+        std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| Client::from_env().map_err(|err| err.to_string()))
         .as_ref()
@@ -417,16 +440,23 @@ pub async fn register_prompt(
     commit_message: &str,
     tags: &[(String, String)],
 ) -> Result<Prompt> {
-    global_client()?.register_prompt(name, template, commit_message, tags).await
+    global_client()?
+        .register_prompt(name, template, commit_message, tags)
+        .await
 }
 
 /// [`Client::set_prompt_alias`] on the environment's client.
 pub async fn set_prompt_alias(name: &str, alias: &str, version: u64) -> Result<()> {
-    global_client()?.set_prompt_alias(name, alias, version).await
+    global_client()?
+        .set_prompt_alias(name, alias, version)
+        .await
 }
 
 /// [`Client::search_prompts`] on the environment's client.
-pub async fn search_prompts(filter: &str, max_results: usize) -> Result<Vec<crate::registry::RegisteredModel>> {
+pub async fn search_prompts(
+    filter: &str,
+    max_results: usize,
+) -> Result<Vec<crate::registry::RegisteredModel>> {
     global_client()?.search_prompts(filter, max_results).await
 }
 
@@ -451,14 +481,30 @@ mod tests {
     fn uris_parse() {
         assert_eq!(
             PromptRef::parse("prompts:/qa-prompt/3").unwrap(),
-            PromptRef::Version { name: "qa-prompt".into(), version: 3 }
+            PromptRef::Version {
+                name: "qa-prompt".into(),
+                version: 3
+            }
         );
         assert_eq!(
             PromptRef::parse("prompts:/qa.prompt_1@production").unwrap(),
-            PromptRef::Alias { name: "qa.prompt_1".into(), alias: "production".into() }
+            PromptRef::Alias {
+                name: "qa.prompt_1".into(),
+                alias: "production".into()
+            }
         );
-        for bad in ["qa/3", "prompts:/qa", "prompts:/qa/0", "prompts:/qa/x", "prompts:/q a/1", "prompts:/qa@"] {
-            assert!(matches!(PromptRef::parse(bad), Err(Error::InvalidPromptUri { .. })), "{bad}");
+        for bad in [
+            "qa/3",
+            "prompts:/qa",
+            "prompts:/qa/0",
+            "prompts:/qa/x",
+            "prompts:/q a/1",
+            "prompts:/qa@",
+        ] {
+            assert!(
+                matches!(PromptRef::parse(bad), Err(Error::InvalidPromptUri { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -469,18 +515,34 @@ mod tests {
         ));
         assert_eq!(text.template.variables(), ["question", "style", "a.b"]);
         let out = text
-            .format([("question", "why?"), ("style", "terse"), ("a.b", "x"), ("unused", "u")])
+            .format([
+                ("question", "why?"),
+                ("style", "terse"),
+                ("a.b", "x"),
+                ("unused", "u"),
+            ])
             .unwrap();
-        assert_eq!(out, FormattedPrompt::Text("Q: why?\nStyle: terse {{ not valid }} x".into()));
+        assert_eq!(
+            out,
+            FormattedPrompt::Text("Q: why?\nStyle: terse {{ not valid }} x".into())
+        );
         let err = text.format([("question", "why?")]).unwrap_err();
-        assert_eq!(err.to_string(), "prompt \"prompts:/qa/3\" needs a value for {{style}}, which was not given");
-        assert_eq!(err.error_code(), Some(crate::ErrorCode::InvalidParameterValue));
+        assert_eq!(
+            err.to_string(),
+            "prompt \"prompts:/qa/3\" needs a value for {{style}}, which was not given"
+        );
+        assert_eq!(
+            err.error_code(),
+            Some(crate::ErrorCode::InvalidParameterValue)
+        );
 
         let chat = prompt(PromptTemplate::Chat(vec![
             ChatMessage::new("system", "You are a {{persona}}."),
             ChatMessage::new("user", "{{question}}"),
         ]));
-        let out = chat.format([("persona", "pirate"), ("question", "hi")]).unwrap();
+        let out = chat
+            .format([("persona", "pirate"), ("question", "hi")])
+            .unwrap();
         assert_eq!(out.text(), "You are a pirate.\nhi");
         assert!(chat.format([("persona", "pirate")]).is_err());
     }
@@ -488,6 +550,9 @@ mod tests {
     #[test]
     fn chat_template_wire_text_is_pythons() {
         let chat = PromptTemplate::Chat(vec![ChatMessage::new("system", "You are a {{persona}}.")]);
-        assert_eq!(chat.wire_text(), r#"[{"role": "system", "content": "You are a {{persona}}."}]"#);
+        assert_eq!(
+            chat.wire_text(),
+            r#"[{"role": "system", "content": "You are a {{persona}}."}]"#
+        );
     }
 }

@@ -92,8 +92,16 @@ impl From<WireRegisteredModel> for RegisteredModel {
             creation_timestamp: wire.creation_timestamp,
             last_updated_timestamp: wire.last_updated_timestamp,
             tags: tags_map(wire.tags),
-            aliases: wire.aliases.into_iter().map(|a| (a.alias, a.version)).collect(),
-            latest_versions: wire.latest_versions.into_iter().map(ModelVersion::from).collect(),
+            aliases: wire
+                .aliases
+                .into_iter()
+                .map(|a| (a.alias, a.version))
+                .collect(),
+            latest_versions: wire
+                .latest_versions
+                .into_iter()
+                .map(ModelVersion::from)
+                .collect(),
         }
     }
 }
@@ -101,7 +109,10 @@ impl From<WireRegisteredModel> for RegisteredModel {
 impl RegisteredModel {
     /// Whether this registered model is a prompt.
     pub fn is_prompt(&self) -> bool {
-        self.tags.get(crate::prompts::IS_PROMPT_TAG).map(String::as_str) == Some("true")
+        self.tags
+            .get(crate::prompts::IS_PROMPT_TAG)
+            .map(String::as_str)
+            == Some("true")
     }
 }
 
@@ -182,11 +193,15 @@ impl Client {
     }
 
     pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
-        self.http.call(Method::GET, &format!("{API}{path}"), query, None).await
+        self.http
+            .call(Method::GET, &format!("{API}{path}"), query, None)
+            .await
     }
 
     pub(crate) async fn send(&self, method: Method, path: &str, body: Value) -> Result<Value> {
-        self.http.call(method, &format!("{API}{path}"), &[], Some(&body)).await
+        self.http
+            .call(method, &format!("{API}{path}"), &[], Some(&body))
+            .await
     }
 
     pub(crate) fn cache(&self) -> std::sync::MutexGuard<'_, PromptCache> {
@@ -194,7 +209,10 @@ impl Client {
     }
 
     pub(crate) fn cached_version(&self, name: &str, version: u64) -> Option<Prompt> {
-        self.cache().versions.get(&(name.to_string(), version)).cloned()
+        self.cache()
+            .versions
+            .get(&(name.to_string(), version))
+            .cloned()
     }
 
     pub(crate) fn cached_alias(&self, name: &str, alias: &str) -> Option<Prompt> {
@@ -217,7 +235,9 @@ impl Client {
     }
 
     pub(crate) fn forget_alias(&self, name: &str, alias: &str) {
-        self.cache().aliases.remove(&(name.to_string(), alias.to_string()));
+        self.cache()
+            .aliases
+            .remove(&(name.to_string(), alias.to_string()));
     }
 
     /// Empties the prompt cache.
@@ -228,8 +248,11 @@ impl Client {
     // ---- Registered models ----
 
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
-        let answer = self.get("/registered-models/get", &[("name", name)]).await?;
-        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/get")?;
+        let answer = self
+            .get("/registered-models/get", &[("name", name)])
+            .await?;
+        let wire: WireRegisteredModel =
+            parse(&answer, "registered_model", "registered-models/get")?;
         Ok(wire.into())
     }
 
@@ -240,7 +263,10 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<RegisteredModel> {
-        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let tags: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
         let answer = self
             .send(
                 Method::POST,
@@ -248,13 +274,17 @@ impl Client {
                 json!({"name": name, "tags": tags, "description": description}),
             )
             .await?;
-        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/create")?;
+        let wire: WireRegisteredModel =
+            parse(&answer, "registered_model", "registered-models/create")?;
         Ok(wire.into())
     }
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
         let answer = self
-            .get("/model-versions/get", &[("name", name), ("version", version)])
+            .get(
+                "/model-versions/get",
+                &[("name", name), ("version", version)],
+            )
             .await?;
         let wire: WireModelVersion = parse(&answer, "model_version", "model-versions/get")?;
         Ok(wire.into())
@@ -268,7 +298,10 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<ModelVersion> {
-        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let tags: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
         let answer = self
             .send(
                 Method::POST,
@@ -281,16 +314,28 @@ impl Client {
     }
 
     /// The version an alias points at (`latest` is the newest version).
-    pub async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+    pub async fn get_model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ModelVersion> {
         let answer = self
-            .get("/registered-models/alias", &[("name", name), ("alias", alias)])
+            .get(
+                "/registered-models/alias",
+                &[("name", name), ("alias", alias)],
+            )
             .await?;
         let wire: WireModelVersion = parse(&answer, "model_version", "registered-models/alias")?;
         Ok(wire.into())
     }
 
     /// Points `alias` at `version`.
-    pub async fn set_registered_model_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+    pub async fn set_registered_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<()> {
         self.send(
             Method::POST,
             "/registered-models/alias",
@@ -323,7 +368,11 @@ impl Client {
     }
 
     /// Registered models matching an MLflow filter (all pages, at most `max_results`).
-    pub async fn search_registered_models(&self, filter: &str, max_results: usize) -> Result<Vec<RegisteredModel>> {
+    pub async fn search_registered_models(
+        &self,
+        filter: &str,
+        max_results: usize,
+    ) -> Result<Vec<RegisteredModel>> {
         let mut found = Vec::new();
         let mut page_token = String::new();
         loop {
@@ -333,12 +382,16 @@ impl Client {
                 query.push(("page_token", page_token.as_str()));
             }
             let answer = self.get("/registered-models/search", &query).await?;
-            let models: Vec<WireRegisteredModel> =
-                serde_json::from_value(answer.get("registered_models").cloned().unwrap_or(json!([])))
-                    .map_err(|err| Error::Protocol {
-                        url: "registered-models/search".into(),
-                        message: err.to_string(),
-                    })?;
+            let models: Vec<WireRegisteredModel> = serde_json::from_value(
+                answer
+                    .get("registered_models")
+                    .cloned()
+                    .unwrap_or(json!([])),
+            )
+            .map_err(|err| Error::Protocol {
+                url: "registered-models/search".into(),
+                message: err.to_string(),
+            })?;
             found.extend(models.into_iter().map(RegisteredModel::from));
             page_token = answer
                 .get("next_page_token")

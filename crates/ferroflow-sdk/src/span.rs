@@ -180,7 +180,9 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
 impl SpanInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SpanState> {
         // A panic while the lock was held leaves plain data behind; keep using it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Ends the span (once) and hands it to the exporter.
@@ -222,8 +224,14 @@ impl SpanInner {
     pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
         let stacktrace = std::backtrace::Backtrace::capture();
         let mut attributes = vec![
-            ("exception.message".to_string(), Value::String(message.to_string())),
-            ("exception.type".to_string(), Value::String(type_name.to_string())),
+            (
+                "exception.message".to_string(),
+                Value::String(message.to_string()),
+            ),
+            (
+                "exception.type".to_string(),
+                Value::String(type_name.to_string()),
+            ),
         ];
         if stacktrace.status() == std::backtrace::BacktraceStatus::Captured {
             attributes.push((
@@ -253,7 +261,12 @@ impl fmt::Debug for SpanRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             None => f.write_str("SpanRef(disabled)"),
-            Some(inner) => write!(f, "SpanRef({} / {:016x})", self.trace_id().unwrap_or_default(), inner.span_id),
+            Some(inner) => write!(
+                f,
+                "SpanRef({} / {:016x})",
+                self.trace_id().unwrap_or_default(),
+                inner.span_id
+            ),
         }
     }
 }
@@ -273,7 +286,9 @@ impl SpanRef {
 
     /// The span id (16 lowercase hex digits), when recording.
     pub fn span_id(&self) -> Option<String> {
-        self.inner.as_ref().map(|inner| format!("{:016x}", inner.span_id))
+        self.inner
+            .as_ref()
+            .map(|inner| format!("{:016x}", inner.span_id))
     }
 
     /// Sets `mlflow.spanInputs`.
@@ -385,7 +400,11 @@ impl SpanRef {
 }
 
 fn set_attribute_value(state: &mut SpanState, key: String, value: Value) {
-    match state.attributes.iter_mut().find(|(existing, _)| *existing == key) {
+    match state
+        .attributes
+        .iter_mut()
+        .find(|(existing, _)| *existing == key)
+    {
         Some(slot) => slot.1 = value,
         None => state.attributes.push((key, value)),
     }

@@ -16,8 +16,8 @@ use crate::config::Config;
 use crate::context::{current_frame, current_span_inner, panic_message, poll_in_frame, Frame};
 use crate::export::{Exporter, FlushReport, Sink};
 use crate::span::{
-    now_unix_nanos, to_json, Span, SpanInner, SpanRecord, SpanRef, SpanState, SpanStatus,
-    SpanType, TokenUsage,
+    now_unix_nanos, to_json, Span, SpanInner, SpanRecord, SpanRef, SpanState, SpanStatus, SpanType,
+    TokenUsage,
 };
 
 pub(crate) struct TracerInner {
@@ -29,7 +29,9 @@ static GLOBAL: OnceLock<Option<Arc<TracerInner>>> = OnceLock::new();
 /// The process's tracer, made from the environment on first use; `None` when tracing is off.
 #[inline]
 pub(crate) fn global() -> Option<&'static Arc<TracerInner>> {
-    GLOBAL.get_or_init(|| start(Config::from_env(), None)).as_ref()
+    GLOBAL
+        .get_or_init(|| start(Config::from_env(), None))
+        .as_ref()
 }
 
 fn start(config: Config, sink: Option<Sink>) -> Option<Arc<TracerInner>> {
@@ -91,7 +93,9 @@ pub(crate) struct TraceMeta {
 
 impl TraceShared {
     fn meta(&self) -> std::sync::MutexGuard<'_, TraceMeta> {
-        self.meta.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.meta
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn span_ended(&self, record: SpanRecord) {
@@ -99,7 +103,9 @@ impl TraceShared {
         let meta = {
             let mut meta = self.meta();
             if let Some(usage) = &record.state.token_usage {
-                meta.token_usage.get_or_insert_with(TokenUsage::default).add(usage);
+                meta.token_usage
+                    .get_or_insert_with(TokenUsage::default)
+                    .add(usage);
             }
             is_root.then(|| meta.clone())
         };
@@ -199,8 +205,12 @@ impl TraceUpdate {
         self.tags.push((key.into(), value.into()));
         self
     }
-    pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+    pub fn tags<K: Into<String>, V: Into<String>>(
+        mut self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.tags
+            .extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
     /// Trace metadata (immutable once the trace is logged).
@@ -227,7 +237,11 @@ impl TraceUpdate {
 /// Sets tags, metadata, user and session of the caller's current trace (like Python's
 /// `mlflow.update_current_trace`). Returns false when there is no current trace.
 pub fn update_current_trace(update: TraceUpdate) -> bool {
-    let Some(span) = (if global().is_some() { current_span_inner() } else { None }) else {
+    let Some(span) = (if global().is_some() {
+        current_span_inner()
+    } else {
+        None
+    }) else {
         return false;
     };
     let mut meta = span.trace.meta();

@@ -14,8 +14,11 @@ pub(crate) fn captured() -> Arc<Mutex<Captured>> {
     CAPTURED
         .get_or_init(|| {
             let captured = Arc::new(Mutex::new(Captured::default()));
-            crate::tracer::install(crate::Config::default(), Some(Sink::Memory(captured.clone())))
-                .expect("the test tracer is installed first");
+            crate::tracer::install(
+                crate::Config::default(),
+                Some(Sink::Memory(captured.clone())),
+            )
+            .expect("the test tracer is installed first");
             captured
         })
         .clone()
@@ -57,7 +60,10 @@ pub(crate) fn attr(span: &ProtoSpan, key: &str) -> Option<Value> {
 }
 
 fn by_name<'a>(spans: &'a [ProtoSpan], name: &str) -> &'a ProtoSpan {
-    spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"))
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}"))
 }
 
 #[trace(span_type = "TOOL")]
@@ -94,7 +100,9 @@ fn agent(q: &str, k: u32, secret: &str, _opaque: NotSerializable) -> serde_json:
         llm.set_attribute("temperature", &0.1);
         llm.record_token_usage(10, 5);
         llm.add_event("my-event", [("k", "v")]);
-        llm.set_outputs(&json!({"choices": [{"message": {"role": "assistant", "content": "answer"}}]}));
+        llm.set_outputs(
+            &json!({"choices": [{"message": {"role": "assistant", "content": "answer"}}]}),
+        );
     }
     update_current_trace(
         TraceUpdate::new()
@@ -127,17 +135,32 @@ fn sync_trace_matches_the_python_shape() {
     assert_eq!(tool.parent_span_id, agent_span.span_id);
     assert_eq!(llm.parent_span_id, agent_span.span_id);
 
-    assert_eq!(attr(agent_span, "mlflow.spanType"), Some(json!({"stringValue": "AGENT"})));
-    assert_eq!(attr(agent_span, "mlflow.spanFunctionName"), Some(json!({"stringValue": "agent"})));
+    assert_eq!(
+        attr(agent_span, "mlflow.spanType"),
+        Some(json!({"stringValue": "AGENT"}))
+    );
+    assert_eq!(
+        attr(agent_span, "mlflow.spanFunctionName"),
+        Some(json!({"stringValue": "agent"}))
+    );
     assert_eq!(
         attr(agent_span, "mlflow.spanInputs"),
         Some(json!({"kvlistValue": {"values": [
             {"key": "question", "value": {"stringValue": "what is mlflow?"}},
             {"key": "k", "value": {"intValue": "3"}}]}}))
     );
-    assert_eq!(attr(agent_span, "custom.attr"), Some(json!({"stringValue": "v"})));
-    assert_eq!(attr(tool, "mlflow.spanOutputs"), Some(json!({"intValue": "6"})));
-    assert_eq!(attr(tool, "mlflow.spanLogLevel"), Some(json!({"intValue": "20"})));
+    assert_eq!(
+        attr(agent_span, "custom.attr"),
+        Some(json!({"stringValue": "v"}))
+    );
+    assert_eq!(
+        attr(tool, "mlflow.spanOutputs"),
+        Some(json!({"intValue": "6"}))
+    );
+    assert_eq!(
+        attr(tool, "mlflow.spanLogLevel"),
+        Some(json!({"intValue": "20"}))
+    );
     assert_eq!(
         attr(llm, "mlflow.chat.tokenUsage"),
         Some(json!({"kvlistValue": {"values": [
@@ -148,7 +171,13 @@ fn sync_trace_matches_the_python_shape() {
     assert_eq!(attr(llm, "temperature"), Some(json!({"doubleValue": 0.1})));
     assert_eq!(llm.events[0].name, "my-event");
     assert_eq!(
-        attr(&ProtoSpan { attributes: llm.events[0].attributes.clone(), ..Default::default() }, "k"),
+        attr(
+            &ProtoSpan {
+                attributes: llm.events[0].attributes.clone(),
+                ..Default::default()
+            },
+            "k"
+        ),
         Some(json!({"stringValue": "v"}))
     );
 
@@ -187,12 +216,24 @@ fn err_and_panic_mark_the_span_error() {
     let (spans, info) = trace_of(&trace_id);
     let failing: Vec<_> = spans.iter().filter(|s| s.name == "may-fail").collect();
     assert_eq!(failing.len(), 2);
-    let err = failing.iter().find(|s| s.status.as_ref().unwrap().code == 2).unwrap();
+    let err = failing
+        .iter()
+        .find(|s| s.status.as_ref().unwrap().code == 2)
+        .unwrap();
     assert!(err.status.as_ref().unwrap().message.ends_with("Boom: boom"));
     assert_eq!(err.events[0].name, "exception");
-    assert_eq!(attr(err, "mlflow.spanLogLevel"), Some(json!({"intValue": "40"})));
-    let ok = failing.iter().find(|s| s.status.as_ref().unwrap().code == 1).unwrap();
-    assert_eq!(attr(ok, "mlflow.spanOutputs"), Some(json!({"stringValue": "fine"})));
+    assert_eq!(
+        attr(err, "mlflow.spanLogLevel"),
+        Some(json!({"intValue": "40"}))
+    );
+    let ok = failing
+        .iter()
+        .find(|s| s.status.as_ref().unwrap().code == 1)
+        .unwrap();
+    assert_eq!(
+        attr(ok, "mlflow.spanOutputs"),
+        Some(json!({"stringValue": "fine"}))
+    );
     let explode = by_name(&spans, "explode");
     assert_eq!(explode.status.as_ref().unwrap().message, "panic: kaboom");
     // The root itself did not fail.
@@ -230,7 +271,9 @@ async fn async_context_follows_await_and_explicit_spawn() {
         handles.push(tokio::spawn(crate::in_current_context(async move {
             let span = start_span("async-root", SpanType::Chain);
             let trace_id = span.trace_id().unwrap();
-            let total = TraceContext::of(&span).attach(async_agent(format!("q{i}"))).await;
+            let total = TraceContext::of(&span)
+                .attach(async_agent(format!("q{i}")))
+                .await;
             drop(span);
             (trace_id, total)
         })));
@@ -263,12 +306,20 @@ fn custom_span_type_and_trace_context_run() {
     let root = start_span("threads", SpanType::Workflow);
     let trace_id = root.trace_id().unwrap();
     let ctx = TraceContext::current();
-    std::thread::spawn(move || ctx.run(|| custom(1))).join().unwrap();
+    std::thread::spawn(move || ctx.run(|| custom(1)))
+        .join()
+        .unwrap();
     drop(root);
     let (spans, _) = trace_of(&trace_id);
     let custom = by_name(&spans, "custom");
-    assert_eq!(attr(custom, "mlflow.spanType"), Some(json!({"stringValue": "MY_TYPE"})));
-    assert_eq!(attr(custom, "mlflow.spanInputs"), Some(json!({"kvlistValue": {"values": []}})));
+    assert_eq!(
+        attr(custom, "mlflow.spanType"),
+        Some(json!({"stringValue": "MY_TYPE"}))
+    );
+    assert_eq!(
+        attr(custom, "mlflow.spanInputs"),
+        Some(json!({"kvlistValue": {"values": []}}))
+    );
     assert!(attr(custom, "mlflow.spanOutputs").is_none());
     assert_eq!(custom.parent_span_id, by_name(&spans, "threads").span_id);
 }

@@ -1,8 +1,11 @@
 -- Traces, their tags and metadata, spans (with a trigram full-text index), assessments and
 -- trace-to-run links. Never edit a migration once it has landed: add a new file.
 
+-- `trace_key` grows with each new trace, so spans keyed by it are appended to their indexes
+-- instead of being scattered by random trace ids.
 CREATE TABLE traces (
-    trace_id           TEXT PRIMARY KEY,
+    trace_key          INTEGER PRIMARY KEY,
+    trace_id           TEXT NOT NULL UNIQUE,
     experiment_id      INTEGER NOT NULL REFERENCES experiments(experiment_id),
     client_request_id  TEXT,
     request_time       INTEGER NOT NULL,
@@ -35,27 +38,30 @@ CREATE TABLE trace_metadata (
 ) WITHOUT ROWID;
 CREATE INDEX trace_metadata_by_key ON trace_metadata (key, value);
 
--- One row a span. `content` is the span in the read format, returned as is; `attributes` is a
--- JSON object of canonical attribute values, for span filters and the full-text index.
+-- One row a span. `attributes` is a JSON object of canonical attribute values (what span
+-- filters and the full-text index read); `extra` holds events, links and trace state in the
+-- read format, when a span has any.
 CREATE TABLE spans (
-    trace_id       TEXT NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE,
+    trace_key      INTEGER NOT NULL REFERENCES traces(trace_key) ON DELETE CASCADE,
     span_id        TEXT NOT NULL,
     parent_span_id TEXT,
     name           TEXT NOT NULL,
     span_type      TEXT,
+    kind           INTEGER NOT NULL DEFAULT 1,
     status         TEXT NOT NULL,
+    status_message TEXT NOT NULL DEFAULT '',
     start_time_ns  INTEGER NOT NULL,
     end_time_ns    INTEGER NOT NULL,
     input_tokens   INTEGER,
     output_tokens  INTEGER,
     total_tokens   INTEGER,
     attributes     TEXT NOT NULL,
-    content        TEXT NOT NULL,
-    UNIQUE (trace_id, span_id)
+    extra          TEXT,
+    UNIQUE (trace_key, span_id)
 );
 -- Span filters run per candidate trace through these two; no index on name or type, which
 -- would cost every ingest more than it saves a search.
-CREATE INDEX spans_by_trace_start ON spans (trace_id, start_time_ns, span_id);
+CREATE INDEX spans_by_trace_start ON spans (trace_key, start_time_ns, span_id);
 
 -- `trace.text` / `span.content`: substring search without scanning span JSON.
 CREATE VIRTUAL TABLE span_text USING fts5(

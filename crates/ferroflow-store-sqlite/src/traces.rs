@@ -145,6 +145,20 @@ async fn upsert_trace_rows(conn: &mut SqliteConnection, experiment_key: i64, tra
     Ok(())
 }
 
+/// The integer keys of traces by id (their rows exist).
+async fn trace_keys<'a>(
+    conn: &mut SqliteConnection,
+    trace_ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, i64>> {
+    let ids: Vec<&str> = trace_ids.collect();
+    let rows = sqlx::query("SELECT trace_id, trace_key FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))")
+        .bind(json_list(&ids))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
 async fn insert_trace_pairs(
     conn: &mut SqliteConnection,
     verb: &str,
@@ -161,36 +175,39 @@ async fn insert_trace_pairs(
     Ok(())
 }
 
-async fn insert_spans(conn: &mut SqliteConnection, spans: &[&SpanRecord]) -> Result<()> {
-    // 13 binds a row.
+async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
+    // 15 binds a row.
     for chunk in spans.chunks(200) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, \
-             input_tokens, output_tokens, total_tokens, attributes, content) ",
+            "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
+             start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
         );
-        builder.push_values(chunk, |mut b, span| {
+        builder.push_values(chunk, |mut b, (trace_key, span)| {
             let tokens = span.token_usage;
-            b.push_bind(&span.trace_id)
+            b.push_bind(*trace_key)
                 .push_bind(&span.span_id)
                 .push_bind(&span.parent_span_id)
                 .push_bind(&span.name)
                 .push_bind(&span.span_type)
+                .push_bind(span.kind)
                 .push_bind(span.status.as_str())
+                .push_bind(&span.status_message)
                 .push_bind(span.start_time_ns)
                 .push_bind(span.end_time_ns)
                 .push_bind(tokens.map(|t| t.input_tokens))
                 .push_bind(tokens.map(|t| t.output_tokens))
                 .push_bind(tokens.map(|t| t.total_tokens))
                 .push_bind(Value::Object(span.attributes.clone()).to_string())
-                .push_bind(&span.content);
+                .push_bind(&span.extra);
         });
         // A re-sent span replaces itself (exporters retry).
         builder.push(
-            " ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, \
-             name = excluded.name, span_type = excluded.span_type, status = excluded.status, \
+            " ON CONFLICT (trace_key, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, \
+             name = excluded.name, span_type = excluded.span_type, kind = excluded.kind, status = excluded.status, \
+             status_message = excluded.status_message, \
              start_time_ns = excluded.start_time_ns, end_time_ns = excluded.end_time_ns, \
              input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
-             total_tokens = excluded.total_tokens, attributes = excluded.attributes, content = excluded.content",
+             total_tokens = excluded.total_tokens, attributes = excluded.attributes, extra = excluded.extra",
         );
         builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
     }
@@ -291,7 +308,7 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value)?,
         TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value)?,
         TraceKey::Span(field) => {
-            builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND ");
+            builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND ");
             match field {
                 SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
                 SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
@@ -371,7 +388,7 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
     if inner.chars().count() >= 3 {
         // The trigram index answers LIKE itself (case-insensitively, as SQLite's LIKE does).
         builder.push(
-            "t.trace_id IN (SELECT s.trace_id FROM spans s WHERE s.rowid IN \
+            "t.trace_key IN (SELECT s.trace_key FROM spans s WHERE s.rowid IN \
              (SELECT rowid FROM span_text WHERE attributes LIKE ",
         );
         builder.push_bind(pattern.clone());
@@ -379,7 +396,7 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
         builder.push_bind(pattern);
         builder.push("))");
     } else {
-        builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND (s.name LIKE ");
+        builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND (s.name LIKE ");
         builder.push_bind(pattern.clone());
         builder.push(" OR s.attributes LIKE ");
         builder.push_bind(pattern);
@@ -415,27 +432,30 @@ fn trace_order_column(key: &TraceKey) -> Result<String> {
     })
 }
 
-/// Streams `content` of a trace's spans in start order, a chunk at a time (keyset paging).
-fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<String>> {
+const SPAN_COLUMNS: &str =
+    "start_time_ns, span_id, parent_span_id, name, kind, end_time_ns, status, status_message, attributes, extra";
+
+/// Streams a trace's spans in start order, a chunk at a time (keyset paging).
+fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<StoredSpan>> {
     let state = (pool, trace_id, None::<(i64, String)>, false);
     futures::stream::try_unfold(state, |(pool, trace_id, after, done)| async move {
         if done {
             return Ok::<_, Error>(None);
         }
         let rows = match &after {
-            None => sqlx::query(
-                "SELECT start_time_ns, span_id, content FROM spans WHERE trace_id = ? \
-                 ORDER BY start_time_ns, span_id LIMIT ?",
-            )
+            None => sqlx::query(&format!(
+                "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ?) \
+                 ORDER BY start_time_ns, span_id LIMIT ?"
+            ))
             .bind(&trace_id)
             .bind(SPAN_CHUNK)
             .fetch_all(&pool)
             .await
             .map_err(map_sqlx)?,
-            Some((start, span_id)) => sqlx::query(
-                "SELECT start_time_ns, span_id, content FROM spans WHERE trace_id = ? \
-                 AND (start_time_ns, span_id) > (?, ?) ORDER BY start_time_ns, span_id LIMIT ?",
-            )
+            Some((start, span_id)) => sqlx::query(&format!(
+                "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ?) \
+                 AND (start_time_ns, span_id) > (?, ?) ORDER BY start_time_ns, span_id LIMIT ?"
+            ))
             .bind(&trace_id)
             .bind(start)
             .bind(span_id)
@@ -446,13 +466,28 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
         };
         let finished = (rows.len() as i64) < SPAN_CHUNK;
         let next = rows.last().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
-        let contents: Vec<String> = rows.into_iter().map(|r| r.get::<String, _>(2)).collect();
-        if contents.is_empty() {
+        let spans: Vec<StoredSpan> = rows
+            .iter()
+            .map(|row| StoredSpan {
+                trace_id: trace_id.clone(),
+                start_time_ns: row.get(0),
+                span_id: row.get(1),
+                parent_span_id: row.get(2),
+                name: row.get(3),
+                kind: row.get::<i64, _>(4) as i32,
+                end_time_ns: row.get(5),
+                status: SpanStatus::parse(row.get::<&str, _>(6)),
+                status_message: row.get(7),
+                attributes: row.get(8),
+                extra: row.get(9),
+            })
+            .collect();
+        if spans.is_empty() {
             return Ok(None);
         }
-        Ok(Some((contents, (pool, trace_id, next, finished))))
+        Ok(Some((spans, (pool, trace_id, next, finished))))
     })
-    .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok::<String, Error>)))
+    .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok::<StoredSpan, Error>)))
     .try_flatten()
     .boxed()
 }
@@ -486,7 +521,12 @@ impl TraceStore for SqliteStore {
                 builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
             }
         }
-        let spans: Vec<&SpanRecord> = traces.iter().flat_map(|t| t.spans.iter()).collect();
+        let keys = trace_keys(&mut tx, traces.iter().map(|t| t.trace_id.as_str())).await?;
+        let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
+        for trace in traces {
+            let key = *keys.get(&trace.trace_id).ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
+            spans.extend(trace.spans.iter().map(|span| (key, span)));
+        }
         insert_spans(&mut tx, &spans).await?;
         // What only a root tells, for traces StartTraceV3 has not finalized.
         let roots: Vec<&TraceSpans> = traces.iter().filter(|t| t.root.is_some()).collect();
@@ -517,11 +557,11 @@ impl TraceStore for SqliteStore {
         if !ids.is_empty() {
             sqlx::query(
                 "INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
-                 SELECT s.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
+                 SELECT t.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
                      'output_tokens', coalesce(sum(s.output_tokens), 0), 'total_tokens', coalesce(sum(s.total_tokens), 0)) \
-                 FROM spans s JOIN traces t ON t.trace_id = s.trace_id \
-                 WHERE s.trace_id IN (SELECT value FROM json_each(?2)) AND t.finalized = 0 AND s.total_tokens IS NOT NULL \
-                 GROUP BY s.trace_id",
+                 FROM traces t JOIN spans s ON s.trace_key = t.trace_key \
+                 WHERE t.trace_id IN (SELECT value FROM json_each(?2)) AND t.finalized = 0 AND s.total_tokens IS NOT NULL \
+                 GROUP BY t.trace_id",
             )
             .bind(META_TOKEN_USAGE)
             .bind(json_list(&ids))
@@ -605,7 +645,7 @@ impl TraceStore for SqliteStore {
         Ok(trace_ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
-    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<String>> {
+    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<StoredSpan>> {
         span_chunks(self.read.clone(), trace_id.to_string())
     }
 
@@ -698,7 +738,15 @@ impl TraceStore for SqliteStore {
         }
         let list = json_list(&ids);
         // Children first: the full-text triggers need the span rows while they go.
-        for table in ["spans", "trace_tags", "trace_metadata", "assessments", "trace_run_links", "traces"] {
+        sqlx::query(
+            "DELETE FROM spans WHERE trace_key IN \
+             (SELECT trace_key FROM traces WHERE trace_id IN (SELECT value FROM json_each(?)))",
+        )
+        .bind(&list)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        for table in ["trace_tags", "trace_metadata", "assessments", "trace_run_links", "traces"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))"))
                 .bind(&list)
                 .execute(&mut *tx)

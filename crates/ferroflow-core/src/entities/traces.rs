@@ -94,6 +94,13 @@ impl SpanStatus {
             SpanStatus::Error => "ERROR",
         }
     }
+    pub fn parse(text: &str) -> SpanStatus {
+        match text {
+            "OK" => SpanStatus::Ok,
+            "ERROR" => SpanStatus::Error,
+            _ => SpanStatus::Unset,
+        }
+    }
 }
 
 /// Token counts of one LLM span (`mlflow.chat.tokenUsage`).
@@ -121,8 +128,29 @@ pub struct SpanRecord {
     /// Every attribute as a JSON value (MLflow's canonical form), in arrival order.
     pub attributes: Map<String, Value>,
     pub token_usage: Option<TokenUsage>,
-    /// The span exactly as the read API returns it (opaque to core and stores).
-    pub content: String,
+    /// The OTLP span kind number.
+    pub kind: i32,
+    /// Events, links and trace state as one JSON object in the read format, when the span
+    /// has any (opaque to core and stores).
+    pub extra: Option<String>,
+}
+
+/// A span as stored, on its way out: enough to write the read format without the store
+/// knowing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSpan {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    pub kind: i32,
+    pub start_time_ns: i64,
+    pub end_time_ns: i64,
+    pub status: SpanStatus,
+    pub status_message: String,
+    /// The attributes as a JSON object text of canonical values.
+    pub attributes: String,
+    pub extra: Option<String>,
 }
 
 impl SpanRecord {

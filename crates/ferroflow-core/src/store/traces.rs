@@ -1,7 +1,7 @@
 //! Traces, spans and assessments.
 
 use super::SearchQuery;
-use crate::entities::{Assessment, Page, TraceDeletion, TraceInfo, TraceSpans};
+use crate::entities::{Assessment, Page, StoredSpan, TraceDeletion, TraceInfo, TraceSpans};
 use crate::search::traces::TraceKey;
 use crate::Result;
 use futures::stream::BoxStream;
@@ -21,9 +21,9 @@ pub trait TraceStore: Send + Sync {
     async fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo>;
     /// Missing ids are left out.
     async fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>>;
-    /// The stored read-format JSON of each span, in start order, streamed in chunks so that a
-    /// huge trace is never held whole.
-    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<String>>;
+    /// A trace's spans in start order, streamed in chunks so that a huge trace is never held
+    /// whole.
+    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<StoredSpan>>;
 
     async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>>;
 

@@ -55,7 +55,11 @@ pub trait ResponsesAgent: Send + Sync {
     ) -> impl Stream<Item = Result<ResponsesAgentStreamEvent, AgentError>> + Send {
         futures::stream::once(self.predict(request)).flat_map(|result| {
             let events: Vec<Result<ResponsesAgentStreamEvent, AgentError>> = match result {
-                Ok(response) => response.output.into_iter().map(|item| Ok(output_item_done(item))).collect(),
+                Ok(response) => response
+                    .output
+                    .into_iter()
+                    .map(|item| Ok(output_item_done(item)))
+                    .collect(),
                 Err(err) => vec![Err(err)],
             };
             futures::stream::iter(events)
@@ -153,7 +157,9 @@ impl Stream for TracedStream<'_> {
             }
             Poll::Ready(None) => {
                 if let Some(span) = this.span.take() {
-                    span.finish_output(&ResponsesAgentResponse::new(std::mem::take(&mut this.items)));
+                    span.finish_output(&ResponsesAgentResponse::new(std::mem::take(
+                        &mut this.items,
+                    )));
                 }
             }
             Poll::Pending => {}

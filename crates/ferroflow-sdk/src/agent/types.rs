@@ -180,7 +180,9 @@ impl MessageContent {
     pub fn text(&self) -> String {
         match self {
             MessageContent::Text(text) => text.clone(),
-            MessageContent::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
+            MessageContent::Parts(parts) => {
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            }
         }
     }
 }
@@ -293,12 +295,17 @@ impl Item {
     }
 
     fn from_value(value: Value) -> Result<Item, serde_json::Error> {
-        let kind = value.get("type").and_then(Value::as_str).map(str::to_string);
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let has_role = value.get("role").is_some();
         Ok(match kind.as_deref() {
             Some("message") => Item::Message(serde_json::from_value(value)?),
             None if has_role => Item::Message(serde_json::from_value(value)?),
-            Some("function_call") => Item::FunctionCall(serde_json::from_value(without_type(value))?),
+            Some("function_call") => {
+                Item::FunctionCall(serde_json::from_value(without_type(value))?)
+            }
             Some("function_call_output") => {
                 Item::FunctionCallOutput(serde_json::from_value(without_type(value))?)
             }
@@ -405,7 +412,10 @@ pub fn reasoning_item(id: impl Into<String>, reasoning_text: impl Into<String>) 
 }
 
 /// A `response.output_text.delta` event (`create_text_delta`).
-pub fn text_delta(delta: impl Into<String>, item_id: impl Into<String>) -> ResponsesAgentStreamEvent {
+pub fn text_delta(
+    delta: impl Into<String>,
+    item_id: impl Into<String>,
+) -> ResponsesAgentStreamEvent {
     ResponsesAgentStreamEvent {
         event_type: "response.output_text.delta".to_string(),
         item: None,

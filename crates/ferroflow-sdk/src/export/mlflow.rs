@@ -24,14 +24,22 @@ const TRUNCATION_SUFFIX: &str = "...";
 struct PythonFormatter;
 
 impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
             writer.write_all(b", ")
         }
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -88,7 +96,7 @@ pub(crate) fn rfc3339_millis(unix_nanos: u64) -> String {
 /// A protobuf `Duration` in JSON (`"0.110s"`, `"2s"`) at millisecond resolution.
 pub(crate) fn duration_millis(nanos: u64) -> String {
     let millis = nanos / 1_000_000;
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{}.{:03}s", millis / 1000, millis % 1000)
@@ -118,7 +126,10 @@ pub(crate) fn start_trace_body(root: &SpanRecord, meta: &TraceMeta, experiment_i
     };
     put("mlflow.trace_schema.version", "3".to_string());
     put("mlflow.traceInputs", truncate(&inputs, MAX_METADATA_CHARS));
-    put("mlflow.traceOutputs", truncate(&outputs, MAX_METADATA_CHARS));
+    put(
+        "mlflow.traceOutputs",
+        truncate(&outputs, MAX_METADATA_CHARS),
+    );
     if let Some(user) = &meta.user {
         put("mlflow.trace.user", user.clone());
     }
@@ -138,7 +149,10 @@ pub(crate) fn start_trace_body(root: &SpanRecord, meta: &TraceMeta, experiment_i
     for (key, value) in &meta.tags {
         tags.insert(key.clone(), Value::String(value.clone()));
     }
-    tags.insert("mlflow.traceName".to_string(), Value::String(state.name.to_string()));
+    tags.insert(
+        "mlflow.traceName".to_string(),
+        Value::String(state.name.to_string()),
+    );
 
     let mut info = json!({
         "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
@@ -168,13 +182,19 @@ mod tests {
     #[test]
     fn python_json_separators() {
         let value = json!({"question": "what is mlflow?", "k": 3, "l": [1, 2]});
-        assert_eq!(python_json(&value), r#"{"question": "what is mlflow?", "k": 3, "l": [1, 2]}"#);
+        assert_eq!(
+            python_json(&value),
+            r#"{"question": "what is mlflow?", "k": 3, "l": [1, 2]}"#
+        );
     }
 
     #[test]
     fn times_and_durations() {
         // 1795779699664 ms is 2026-11-27T11:41:39.664Z (captures/b_tracing_sync.jsonl seq 9).
-        assert_eq!(rfc3339_millis(1_795_779_699_664_652_264), "2026-11-27T11:41:39.664Z");
+        assert_eq!(
+            rfc3339_millis(1_795_779_699_664_652_264),
+            "2026-11-27T11:41:39.664Z"
+        );
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(duration_millis(110_556_000), "0.110s");
         assert_eq!(duration_millis(2_000_000_000), "2s");

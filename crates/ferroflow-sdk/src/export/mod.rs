@@ -240,7 +240,11 @@ impl Exporter {
             traces_failed: s.traces_failed.load(Ordering::Relaxed),
             traces_dropped: s.traces_dropped.load(Ordering::Relaxed),
             timed_out,
-            last_error: s.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            last_error: s
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 
@@ -320,14 +324,19 @@ impl Worker {
             }
             Sink::Memory(captured) => {
                 let experiment_id = "0";
-                let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
+                let spans = batch
+                    .iter()
+                    .map(|(r, _)| otlp::span_to_proto(r, None))
+                    .collect();
                 let mut captured = captured.lock().unwrap_or_else(|p| p.into_inner());
                 captured.requests.push(otlp::export_request(spans));
                 for (record, meta) in &batch {
                     if let Some(meta) = meta {
-                        captured
-                            .trace_infos
-                            .push(mlflow::start_trace_body(record, meta, experiment_id));
+                        captured.trace_infos.push(mlflow::start_trace_body(
+                            record,
+                            meta,
+                            experiment_id,
+                        ));
                     }
                 }
                 Stats::add(&self.stats.spans_delivered, n_spans);
@@ -370,12 +379,18 @@ impl Worker {
             Err(SendError::Transient(message) | SendError::Permanent(message)) => {
                 Stats::add(&self.stats.spans_failed, n_spans);
                 Stats::add(&self.stats.traces_failed, n_traces);
-                self.stats.error(format!("{what} of {n_spans} span(s) failed: {message}"));
+                self.stats
+                    .error(format!("{what} of {n_spans} span(s) failed: {message}"));
             }
         }
     }
 
-    async fn export_mlflow(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>, n_spans: usize, n_traces: usize) {
+    async fn export_mlflow(
+        &mut self,
+        batch: Vec<(SpanRecord, Option<TraceMeta>)>,
+        n_spans: usize,
+        n_traces: usize,
+    ) {
         let Sink::Mlflow { http, experiment } = &self.sink else {
             return;
         };
@@ -389,13 +404,17 @@ impl Worker {
                 Err(message) => {
                     Stats::add(&self.stats.spans_failed, n_spans);
                     Stats::add(&self.stats.traces_failed, n_traces);
-                    self.stats.error(format!("could not resolve the experiment: {message}"));
+                    self.stats
+                        .error(format!("could not resolve the experiment: {message}"));
                     return;
                 }
             },
         };
 
-        let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
+        let spans = batch
+            .iter()
+            .map(|(r, _)| otlp::span_to_proto(r, None))
+            .collect();
         let body = otlp::export_request(spans).encode_to_vec();
         let result = send_with_retry(self.retry, || {
             http.request(Method::POST, "/v1/traces")
@@ -410,7 +429,8 @@ impl Worker {
             let Some(meta) = meta else { continue };
             let body = mlflow::start_trace_body(record, meta, &experiment_id);
             let result = send_with_retry(self.retry, || {
-                http.request(Method::POST, "/api/3.0/mlflow/traces").json(&body)
+                http.request(Method::POST, "/api/3.0/mlflow/traces")
+                    .json(&body)
             })
             .await;
             self.count(result, 0, 1, "StartTraceV3");
@@ -441,19 +461,28 @@ async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Resul
         Err(err) => return Err(err.to_string()),
     };
     let id = match found {
-        Some(found) => found["experiment"]["experiment_id"].as_str().map(str::to_string),
+        Some(found) => found["experiment"]["experiment_id"]
+            .as_str()
+            .map(str::to_string),
         None => {
             let body = serde_json::json!({ "name": name });
             match http
-                .call(Method::POST, "/api/2.0/mlflow/experiments/create", &[], Some(&body))
+                .call(
+                    Method::POST,
+                    "/api/2.0/mlflow/experiments/create",
+                    &[],
+                    Some(&body),
+                )
                 .await
             {
                 Ok(created) => created["experiment_id"].as_str().map(str::to_string),
-                Err(err)
-                    if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) =>
-                {
-                    let found = lookup(http.clone(), name.clone()).await.map_err(|e| e.to_string())?;
-                    found["experiment"]["experiment_id"].as_str().map(str::to_string)
+                Err(err) if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {
+                    let found = lookup(http.clone(), name.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    found["experiment"]["experiment_id"]
+                        .as_str()
+                        .map(str::to_string)
                 }
                 Err(err) => return Err(err.to_string()),
             }
@@ -478,7 +507,10 @@ async fn send_with_retry(
             Ok(response) => {
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
-                let message = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
+                let message = format!(
+                    "HTTP {status}: {}",
+                    body.chars().take(300).collect::<String>()
+                );
                 if retryable(status) {
                     SendError::Transient(message)
                 } else {

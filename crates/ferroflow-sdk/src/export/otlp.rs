@@ -5,7 +5,9 @@
 //! `mlflow.spanFunctionName`, `mlflow.spanLogLevel`), errors as `exception` events.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, KeyValue, KeyValueList,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -198,6 +200,9 @@ mod tests {
         );
         assert_eq!(render(&any_value(&json!(0.1))), json!({"doubleValue": 0.1}));
         assert_eq!(render(&any_value(&json!(true))), json!({"boolValue": true}));
-        assert_eq!(render(&any_value(&json!({}))), json!({"kvlistValue": {"values": []}}));
+        assert_eq!(
+            render(&any_value(&json!({}))),
+            json!({"kvlistValue": {"values": []}})
+        );
     }
 }

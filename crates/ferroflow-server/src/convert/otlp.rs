@@ -3,7 +3,7 @@
 //! so that reads return stored text without decoding anything.
 
 use base64::Engine;
-use ferroflow_core::entities::{SpanRecord, SpanStatus};
+use ferroflow_core::entities::{SpanRecord, SpanStatus, StoredSpan};
 use ferroflow_core::{semconv, traces, Result};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -112,24 +112,10 @@ pub fn span_record(span: &Span) -> SpanRecord {
     let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
     let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex(&span.parent_span_id)) };
 
-    let mut content = Map::with_capacity(12);
-    content.insert("trace_id".into(), Value::String(b64(&span.trace_id)));
-    content.insert("span_id".into(), Value::String(b64(&span.span_id)));
+    let mut extra = Map::new();
     if !span.trace_state.is_empty() {
-        content.insert("trace_state".into(), Value::String(span.trace_state.clone()));
+        extra.insert("trace_state".into(), Value::String(span.trace_state.clone()));
     }
-    if !span.parent_span_id.is_empty() {
-        content.insert("parent_span_id".into(), Value::String(b64(&span.parent_span_id)));
-    }
-    content.insert("name".into(), Value::String(span.name.clone()));
-    let kind = SPAN_KINDS.get(span.kind.max(0) as usize).copied().unwrap_or("SPAN_KIND_UNSPECIFIED");
-    content.insert("kind".into(), Value::String(kind.to_string()));
-    content.insert("start_time_unix_nano".into(), Value::Number(span.start_time_unix_nano.into()));
-    content.insert("end_time_unix_nano".into(), Value::Number(span.end_time_unix_nano.into()));
-    content.insert(
-        "attributes".into(),
-        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect()),
-    );
     if !span.events.is_empty() {
         let events: Vec<Value> = span
             .events
@@ -144,7 +130,7 @@ pub fn span_record(span: &Span) -> SpanRecord {
                 Value::Object(e)
             })
             .collect();
-        content.insert("events".into(), Value::Array(events));
+        extra.insert("events".into(), Value::Array(events));
     }
     if !span.links.is_empty() {
         let links: Vec<Value> = span
@@ -155,19 +141,8 @@ pub fn span_record(span: &Span) -> SpanRecord {
                        "attributes": key_values_to_any(&link.attributes)})
             })
             .collect();
-        content.insert("links".into(), Value::Array(links));
+        extra.insert("links".into(), Value::Array(links));
     }
-    let mut status_json = Map::new();
-    let code_name = match status {
-        SpanStatus::Ok => "STATUS_CODE_OK",
-        SpanStatus::Error => "STATUS_CODE_ERROR",
-        SpanStatus::Unset => "STATUS_CODE_UNSET",
-    };
-    status_json.insert("code".into(), Value::String(code_name.to_string()));
-    if !status_message.is_empty() {
-        status_json.insert("message".into(), Value::String(status_message.clone()));
-    }
-    content.insert("status".into(), Value::Object(status_json));
 
     SpanRecord {
         trace_id,
@@ -181,8 +156,57 @@ pub fn span_record(span: &Span) -> SpanRecord {
         end_time_ns: span.end_time_unix_nano.min(i64::MAX as u64) as i64,
         attributes,
         token_usage,
-        content: Value::Object(content).to_string(),
+        kind: span.kind,
+        extra: if extra.is_empty() { None } else { Some(Value::Object(extra).to_string()) },
     }
+}
+
+fn bytes_of_hex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}
+
+/// A stored span in the read format of GetTrace / batchGet: OTel `Span` protobuf-JSON with
+/// base64 ids and attributes as AnyValues whose JSON types round-trip.
+pub fn span_json(span: &StoredSpan) -> String {
+    let mut out = Map::with_capacity(12);
+    let trace_hex = span.trace_id.strip_prefix("tr-").unwrap_or(&span.trace_id);
+    out.insert("trace_id".into(), Value::String(b64(&bytes_of_hex(trace_hex))));
+    out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(&span.span_id))));
+    let extra: Map<String, Value> =
+        span.extra.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+    if let Some(state) = extra.get("trace_state") {
+        out.insert("trace_state".into(), state.clone());
+    }
+    if let Some(parent) = &span.parent_span_id {
+        out.insert("parent_span_id".into(), Value::String(b64(&bytes_of_hex(parent))));
+    }
+    out.insert("name".into(), Value::String(span.name.clone()));
+    let kind = SPAN_KINDS.get(span.kind.max(0) as usize).copied().unwrap_or("SPAN_KIND_UNSPECIFIED");
+    out.insert("kind".into(), Value::String(kind.to_string()));
+    out.insert("start_time_unix_nano".into(), Value::Number(span.start_time_ns.max(0).into()));
+    out.insert("end_time_unix_nano".into(), Value::Number(span.end_time_ns.max(0).into()));
+    let attributes: Map<String, Value> = serde_json::from_str(&span.attributes).unwrap_or_default();
+    out.insert(
+        "attributes".into(),
+        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect()),
+    );
+    for key in ["events", "links"] {
+        if let Some(value) = extra.get(key) {
+            out.insert(key.into(), value.clone());
+        }
+    }
+    let mut status = Map::new();
+    let code = match span.status {
+        SpanStatus::Ok => "STATUS_CODE_OK",
+        SpanStatus::Error => "STATUS_CODE_ERROR",
+        SpanStatus::Unset => "STATUS_CODE_UNSET",
+    };
+    status.insert("code".into(), Value::String(code.to_string()));
+    if !span.status_message.is_empty() {
+        status.insert("message".into(), Value::String(span.status_message.clone()));
+    }
+    out.insert("status".into(), Value::Object(status));
+    Value::Object(out).to_string()
 }
 
 /// Every span of an export request, checked for usable ids.
@@ -248,7 +272,21 @@ mod tests {
         assert_eq!(b.span_type.as_deref(), Some("LLM"));
         assert_eq!(a.attributes["mlflow.spanInputs"], b.attributes["mlflow.spanInputs"]);
         assert_eq!(a.attributes["mlflow.spanLogLevel"], json!(20));
-        let content: Value = serde_json::from_str(&a.content).unwrap();
+        let stored = StoredSpan {
+            trace_id: a.trace_id.clone(),
+            span_id: a.span_id.clone(),
+            parent_span_id: a.parent_span_id.clone(),
+            name: a.name.clone(),
+            kind: a.kind,
+            start_time_ns: a.start_time_ns,
+            end_time_ns: a.end_time_ns,
+            status: a.status,
+            status_message: a.status_message.clone(),
+            attributes: Value::Object(a.attributes.clone()).to_string(),
+            extra: a.extra.clone(),
+        };
+        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
+        assert_eq!(content["trace_id"], json!("gICAgICAgICAgICAgICAgA=="));
         assert_eq!(content["span_id"], json!("AQEBAQEBAQE="));
         assert_eq!(content["status"]["code"], json!("STATUS_CODE_OK"));
         assert!(content.get("parent_span_id").is_none());

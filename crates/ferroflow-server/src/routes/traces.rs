@@ -57,7 +57,14 @@ fn trace_json(store: Arc<dyn Store>, info: TraceInfo) -> BoxStream<'static, Resu
         Err(e) => return stream::once(async move { Err(Error::internal(e.to_string())) }).boxed(),
     };
     let body = spans.enumerate().map(|(index, span)| {
-        span.map(|text| if index == 0 { Bytes::from(text) } else { Bytes::from(format!(",{text}")) })
+        span.map(|span| {
+            let text = convert::otlp::span_json(&span);
+            if index == 0 {
+                Bytes::from(text)
+            } else {
+                Bytes::from(format!(",{text}"))
+            }
+        })
     });
     stream::once(async move { Ok(Bytes::from(head)) })
         .chain(body)
