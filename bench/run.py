@@ -957,6 +957,15 @@ def raw_call(ctx: Ctx, s: requests.Session, method: str, path: str, body: dict |
     return data
 
 
+def iso_ns(ts: str) -> int:
+    """Nanoseconds since the epoch of a protobuf-JSON Timestamp ("2026-11-27T11:35:55.021Z", 0-9 fraction digits)."""
+    if not ts:
+        return 0
+    main, _, frac = ts.rstrip("Z").partition(".")
+    secs = _dt.datetime.fromisoformat(main).replace(tzinfo=_dt.timezone.utc).timestamp()
+    return int(secs) * 1_000_000_000 + int((frac + "000000000")[:9])
+
+
 def search_body(exp: str, filt: str | None, max_results: int = 100) -> dict:
     body: dict = {"locations": trace_location(exp), "max_results": max_results}
     if filt:
@@ -1286,7 +1295,7 @@ def wl_search_traces(ctx: Ctx) -> list[Figure]:
             if filt:
                 ctx.check(all(t.get("tags", {}).get("env") == "prod" for t in tr),
                           f"search_traces[{qname} @{level}]: a returned trace lacks tag env=prod")
-            times = [t.get("request_time", "") for t in tr]
+            times = [iso_ns(t.get("request_time", "")) for t in tr]
             ctx.check(times == sorted(times, reverse=True), f"search_traces[{qname} @{level}]: not ordered by time DESC")
             p50[(qname, level)] = pct(samples, 50)
             label = f"search_traces {'no filter' if qname == 'all' else 'tags.env filter'} @{level:,}"

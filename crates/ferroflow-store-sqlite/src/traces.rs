@@ -19,7 +19,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 
 const TRACE_COLUMNS: &str = "t.trace_id, t.experiment_id, t.client_request_id, t.request_time, t.execution_duration, \
-     t.state, t.request_preview, t.response_preview";
+     t.state, t.request_preview, t.response_preview, t.has_spans, \
+     (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id)";
 /// Spans per chunk when streaming a trace's spans.
 const SPAN_CHUNK: i64 = 2000;
 
@@ -27,9 +28,19 @@ fn trace_not_found(trace_id: &str) -> Error {
     Error::not_found(format!("Trace with ID {trace_id} not found."))
 }
 
+/// A trace record from its row. The server-owned tags are not stored but derived here: the
+/// artifact location from the experiment's, the spans location from whether spans arrived.
 fn trace_from_row(row: &sqlx::sqlite::SqliteRow) -> TraceInfo {
+    let trace_id: String = row.get(0);
+    let mut tags = Vec::with_capacity(2);
+    if let Some(location) = row.get::<Option<String>, _>(9) {
+        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &trace_id)));
+    }
+    if row.get::<i64, _>(8) != 0 {
+        tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
+    }
     TraceInfo {
-        trace_id: row.get(0),
+        trace_id,
         experiment_id: row.get::<i64, _>(1).to_string(),
         client_request_id: row.get(2),
         request_time: row.get(3),
@@ -38,7 +49,7 @@ fn trace_from_row(row: &sqlx::sqlite::SqliteRow) -> TraceInfo {
         request_preview: row.get(6),
         response_preview: row.get(7),
         metadata: Vec::new(),
-        tags: Vec::new(),
+        tags,
         assessments: Vec::new(),
     }
 }
@@ -62,23 +73,24 @@ fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
 const ASSESSMENT_COLUMNS: &str =
     "assessment_id, trace_id, name, kind, value_text, valid, overrides, create_time, last_update_time, body";
 
-async fn experiment_location(conn: &mut SqliteConnection, experiment_id: &str) -> Result<(i64, String)> {
+/// The key of an experiment that may take traces: it must exist and be active.
+async fn active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
     let key: i64 = experiment_id
         .parse()
         .map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
-    let row = sqlx::query("SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?")
+    let row = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
         .bind(key)
         .fetch_optional(&mut *conn)
         .await
         .map_err(map_sqlx)?
         .ok_or_else(|| Error::not_found(format!("No Experiment with id={experiment_id} exists")))?;
-    let stage: String = row.get(1);
+    let stage: String = row.get(0);
     if stage != "active" {
         return Err(Error::invalid(format!(
             "The experiment {experiment_id} must be in the 'active' state to log traces. Current state is {stage}."
         )));
     }
-    Ok((key, row.get(0)))
+    Ok(key)
 }
 
 fn artifact_location_for(location: &str, trace_id: &str) -> String {
@@ -250,7 +262,9 @@ impl SqliteStore {
             assessments.entry(assessment.trace_id.clone()).or_default().push(assessment);
         }
         for info in &mut infos {
-            info.tags = tags.remove(&info.trace_id).unwrap_or_default();
+            let stored = tags.remove(&info.trace_id).unwrap_or_default();
+            info.tags.retain(|(key, _)| !stored.iter().any(|(k, _)| k == key));
+            info.tags.extend(stored);
             info.metadata = metadata.remove(&info.trace_id).unwrap_or_default();
             info.assessments = assessments.remove(&info.trace_id).unwrap_or_default();
         }
@@ -496,16 +510,10 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
 impl TraceStore for SqliteStore {
     async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (experiment_key, location) = experiment_location(&mut tx, experiment_id).await?;
+        let experiment_key = active_experiment(&mut tx, experiment_id).await?;
         // A handful of statements per batch, however many traces it holds.
         for chunk in traces.chunks(100) {
             upsert_trace_rows(&mut tx, experiment_key, chunk).await?;
-            let mut tags: Vec<(&str, String, String)> = Vec::with_capacity(chunk.len() * 2);
-            for trace in chunk {
-                tags.push((&trace.trace_id, TAG_ARTIFACT_LOCATION.into(), artifact_location_for(&location, &trace.trace_id)));
-                tags.push((&trace.trace_id, TAG_SPANS_LOCATION.into(), SPANS_IN_TRACKING_STORE.into()));
-            }
-            insert_trace_pairs(&mut tx, "INSERT OR IGNORE", "trace_tags", &tags).await?;
             let root_tags: Vec<(&str, String, String)> = chunk
                 .iter()
                 .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
@@ -574,7 +582,7 @@ impl TraceStore for SqliteStore {
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (experiment_key, location) = experiment_location(&mut tx, &info.experiment_id).await?;
+        let experiment_key = active_experiment(&mut tx, &info.experiment_id).await?;
         sqlx::query(
             "INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, \
              request_preview, response_preview, finalized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) \
@@ -594,18 +602,8 @@ impl TraceStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        let mut tags: Vec<(String, String)> =
+        let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
-        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &info.trace_id)));
-        let has_spans: i64 = sqlx::query("SELECT has_spans FROM traces WHERE trace_id = ?")
-            .bind(&info.trace_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_sqlx)?
-            .get(0);
-        if has_spans != 0 {
-            tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
-        }
         upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags, true).await?;
         let mut metadata = info.metadata.clone();
         metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
