@@ -16,19 +16,19 @@ pub use crate::tracer::{instrument, FnMeta, FnSpan, Inputs};
 pub struct Wrap<T>(pub T);
 
 pub trait InputSerialize {
-    fn __ff_input(&self, inputs: &mut Inputs, key: &str);
+    fn __ff_input(&self, inputs: &mut Inputs, key: &'static str);
 }
 impl<T: Serialize + ?Sized> InputSerialize for &Wrap<&T> {
-    fn __ff_input(&self, inputs: &mut Inputs, key: &str) {
+    fn __ff_input(&self, inputs: &mut Inputs, key: &'static str) {
         inputs.insert(key, self.0);
     }
 }
 
 pub trait InputFallback {
-    fn __ff_input(&self, inputs: &mut Inputs, key: &str);
+    fn __ff_input(&self, inputs: &mut Inputs, key: &'static str);
 }
 impl<T: ?Sized> InputFallback for Wrap<&T> {
-    fn __ff_input(&self, _inputs: &mut Inputs, _key: &str) {}
+    fn __ff_input(&self, _inputs: &mut Inputs, _key: &'static str) {}
 }
 
 /// `Result<T: Serialize, E: Display>`: outputs on `Ok`, ERROR on `Err`.

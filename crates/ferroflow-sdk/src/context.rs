@@ -25,6 +25,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::span::{SpanInner, SpanRef};
+use crate::tracer::TraceShared;
 
 #[derive(Default)]
 pub(crate) struct Frame {
@@ -63,6 +64,15 @@ impl Frame {
     fn innermost(&self) -> Option<Arc<SpanInner>> {
         self.stack().last().cloned().or_else(|| self.base.clone())
     }
+
+    /// The trace and span id of the innermost span, without cloning the span itself.
+    fn innermost_parent(&self) -> Option<(Arc<TraceShared>, u64)> {
+        let stack = self.stack();
+        stack
+            .last()
+            .or(self.base.as_ref())
+            .map(|span| (span.trace.clone(), span.span_id))
+    }
 }
 
 thread_local! {
@@ -77,12 +87,24 @@ pub(crate) fn current_frame() -> Arc<Frame> {
         .unwrap_or_else(|| ROOT_FRAME.with(Arc::clone))
 }
 
+/// Runs `f` on the thread's current frame without cloning its `Arc`.
+#[inline]
+pub(crate) fn with_current_frame<R>(f: impl FnOnce(&Frame) -> R) -> R {
+    ENTERED_FRAME.with(|entered| match &*entered.borrow() {
+        Some(frame) => f(frame),
+        None => ROOT_FRAME.with(|root| f(root)),
+    })
+}
+
 /// The innermost open span of the current context.
 pub(crate) fn current_span_inner() -> Option<Arc<SpanInner>> {
-    if let Some(frame) = ENTERED_FRAME.with(|entered| entered.borrow().clone()) {
-        return frame.innermost();
-    }
-    ROOT_FRAME.with(|root| root.innermost())
+    with_current_frame(Frame::innermost)
+}
+
+/// The trace and id of the innermost open span of the current context: what a new span needs
+/// of its parent.
+pub(crate) fn current_parent() -> Option<(Arc<TraceShared>, u64)> {
+    with_current_frame(Frame::innermost_parent)
 }
 
 /// Installs a frame as the thread's current one until dropped.

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -131,7 +132,58 @@ impl TokenUsage {
 
 pub(crate) const TOKEN_USAGE_KEY: &str = "mlflow.chat.tokenUsage";
 
+/// The mutable part of a live span.
 pub(crate) struct SpanState {
+    pub name: Cow<'static, str>,
+    pub span_type: SpanType,
+    pub function_name: Option<&'static str>,
+    pub inputs: Option<Payload>,
+    pub outputs: Option<Value>,
+    pub attributes: Vec<(String, Value)>,
+    pub events: Vec<SpanEvent>,
+    pub status: SpanStatus,
+    pub token_usage: Option<TokenUsage>,
+}
+
+/// Recorded inputs. A traced function's arguments are kept as `(name, value)` pairs, turned
+/// into a JSON object by the exporter thread, off the caller's path.
+pub(crate) enum Payload {
+    Value(Value),
+    Fields(Vec<(&'static str, Value)>),
+}
+
+impl Payload {
+    /// The JSON value (fields become an object in argument order; a repeated key keeps its
+    /// first position and its last value, like `serde_json::Map::insert`).
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Payload::Value(value) => value,
+            Payload::Fields(fields) => {
+                let mut map = serde_json::Map::with_capacity(fields.len());
+                for (key, value) in fields {
+                    map.insert(key.to_string(), value);
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+pub(crate) struct SpanInner {
+    pub trace: Arc<TraceShared>,
+    pub span_id: u64,
+    /// `None` for the root span of a trace.
+    pub parent_id: Option<u64>,
+    pub start_unix_nano: u64,
+    /// Set once, by the first end; read by the exporter (after the queue's lock).
+    pub end_unix_nano: AtomicU64,
+    /// The first end wins; kept outside the lock so that checking it is one atomic load.
+    pub ended: AtomicBool,
+    pub state: Mutex<SpanState>,
+}
+
+/// The state of a finished span, as the exporter sends it.
+pub(crate) struct FinishedState {
     pub name: Cow<'static, str>,
     pub span_type: SpanType,
     pub function_name: Option<&'static str>,
@@ -141,26 +193,17 @@ pub(crate) struct SpanState {
     pub events: Vec<SpanEvent>,
     pub status: SpanStatus,
     pub token_usage: Option<TokenUsage>,
-    pub ended: bool,
 }
 
-pub(crate) struct SpanInner {
-    pub trace: Arc<TraceShared>,
-    pub span_id: u64,
-    /// `None` for the root span of a trace.
-    pub parent_id: Option<u64>,
-    pub start_unix_nano: u64,
-    pub state: Mutex<SpanState>,
-}
-
-/// A finished span, as handed to the exporter.
+/// A finished span, as the exporter sends it. Built on the exporter thread from the
+/// [`SpanInner`] the caller queued.
 pub(crate) struct SpanRecord {
     pub trace_id: u128,
     pub span_id: u64,
     pub parent_id: Option<u64>,
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
-    pub state: SpanState,
+    pub state: FinishedState,
 }
 
 pub(crate) fn now_unix_nanos() -> u64 {
@@ -178,6 +221,22 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
 }
 
 impl SpanInner {
+    pub(crate) fn new(
+        trace: Arc<TraceShared>,
+        parent_id: Option<u64>,
+        state: SpanState,
+    ) -> SpanInner {
+        SpanInner {
+            trace,
+            span_id: crate::ids::span_id(),
+            parent_id,
+            start_unix_nano: now_unix_nanos(),
+            end_unix_nano: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            state: Mutex::new(state),
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, SpanState> {
         // A panic while the lock was held leaves plain data behind; keep using it.
         self.state
@@ -185,40 +244,50 @@ impl SpanInner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Ends the span (once) and hands it to the exporter.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Ends the span (once) and hands it to the exporter. On the caller's path this is a clock
+    /// read, two atomics and a push onto the exporter's queue: the record is built later, on
+    /// the exporter thread ([`SpanInner::take_record`]).
     pub(crate) fn end(self: &Arc<Self>) {
         let end = now_unix_nanos();
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.end_unix_nano
+            .store(end.max(self.start_unix_nano), Ordering::Relaxed);
+        self.trace.tracer.exporter.submit(self.clone());
+    }
+
+    /// The finished span, its state moved out (exporter thread).
+    pub(crate) fn take_record(&self) -> SpanRecord {
         let state = {
             let mut state = self.lock();
-            if state.ended {
-                return;
-            }
-            state.ended = true;
-            if state.status == SpanStatus::Unset {
-                state.status = SpanStatus::Ok;
-            }
-            SpanState {
+            FinishedState {
                 name: std::mem::take(&mut state.name),
                 span_type: std::mem::replace(&mut state.span_type, SpanType::Unknown),
                 function_name: state.function_name,
-                inputs: state.inputs.take(),
+                inputs: state.inputs.take().map(Payload::into_value),
                 outputs: state.outputs.take(),
                 attributes: std::mem::take(&mut state.attributes),
                 events: std::mem::take(&mut state.events),
-                status: state.status.clone(),
+                status: match &state.status {
+                    SpanStatus::Unset => SpanStatus::Ok,
+                    status => status.clone(),
+                },
                 token_usage: state.token_usage,
-                ended: true,
             }
         };
-        let record = SpanRecord {
+        SpanRecord {
             trace_id: self.trace.trace_id,
             span_id: self.span_id,
             parent_id: self.parent_id,
             start_unix_nano: self.start_unix_nano,
-            end_unix_nano: end.max(self.start_unix_nano),
+            end_unix_nano: self.end_unix_nano.load(Ordering::Relaxed),
             state,
-        };
-        self.trace.span_ended(record);
+        }
     }
 
     pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
@@ -295,7 +364,7 @@ impl SpanRef {
     pub fn set_inputs<T: Serialize + ?Sized>(&self, inputs: &T) {
         if let Some(inner) = &self.inner {
             let value = to_json(inputs);
-            inner.lock().inputs = Some(value);
+            inner.lock().inputs = Some(Payload::Value(value));
         }
     }
 

@@ -129,8 +129,9 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let span = FnSpan::start(meta(tool), |inputs| {
-        if let Value::Object(map) = crate::span::to_json(arguments) {
-            inputs.map = map;
+        let arguments = crate::span::to_json(arguments);
+        if arguments.is_object() {
+            inputs.value = Some(arguments);
         }
     });
     let result = instrument(&span, call).await;
@@ -149,8 +150,9 @@ where
     E: Display,
 {
     let span = FnSpan::start(meta(tool), |inputs| {
-        if let Value::Object(map) = crate::span::to_json(arguments) {
-            inputs.map = map;
+        let arguments = crate::span::to_json(arguments);
+        if arguments.is_object() {
+            inputs.value = Some(arguments);
         }
     });
     let result = span.run_sync(call);

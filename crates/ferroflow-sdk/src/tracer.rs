@@ -13,10 +13,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::context::{current_frame, current_span_inner, panic_message, poll_in_frame, Frame};
+use crate::context::{
+    current_frame, current_parent, current_span_inner, panic_message, poll_in_frame,
+    with_current_frame, Frame,
+};
 use crate::export::{Exporter, FlushReport, Sink};
 use crate::span::{
-    now_unix_nanos, to_json, Span, SpanInner, SpanRecord, SpanRef, SpanState, SpanStatus, SpanType,
+    now_unix_nanos, to_json, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType,
     TokenUsage,
 };
 
@@ -76,7 +79,8 @@ pub fn is_enabled() -> bool {
 /// One trace's shared state: its id and what `update_current_trace` and the spans add to it.
 pub(crate) struct TraceShared {
     pub trace_id: u128,
-    pub tracer: Arc<TracerInner>,
+    /// The process's tracer (it lives in a `static` and is never dropped).
+    pub tracer: &'static TracerInner,
     pub meta: Mutex<TraceMeta>,
 }
 
@@ -92,62 +96,46 @@ pub(crate) struct TraceMeta {
 }
 
 impl TraceShared {
-    fn meta(&self) -> std::sync::MutexGuard<'_, TraceMeta> {
+    pub(crate) fn meta(&self) -> std::sync::MutexGuard<'_, TraceMeta> {
         self.meta
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    pub(crate) fn span_ended(&self, record: SpanRecord) {
-        let is_root = record.parent_id.is_none();
-        let meta = {
-            let mut meta = self.meta();
-            if let Some(usage) = &record.state.token_usage {
-                meta.token_usage
-                    .get_or_insert_with(TokenUsage::default)
-                    .add(usage);
-            }
-            is_root.then(|| meta.clone())
-        };
-        self.tracer.exporter.submit(record, meta);
-    }
 }
 
 fn new_span(
-    tracer: &Arc<TracerInner>,
+    tracer: &'static TracerInner,
     name: Cow<'static, str>,
     span_type: SpanType,
     function_name: Option<&'static str>,
+    inputs: Option<Payload>,
 ) -> Arc<SpanInner> {
-    let (trace, parent_id) = match current_span_inner() {
-        Some(parent) => (parent.trace.clone(), Some(parent.span_id)),
+    let (trace, parent_id) = match current_parent() {
+        Some((trace, parent_id)) => (trace, Some(parent_id)),
         None => (
             Arc::new(TraceShared {
                 trace_id: crate::ids::trace_id(),
-                tracer: tracer.clone(),
+                tracer,
                 meta: Mutex::new(TraceMeta::default()),
             }),
             None,
         ),
     };
-    Arc::new(SpanInner {
+    Arc::new(SpanInner::new(
         trace,
-        span_id: crate::ids::span_id(),
         parent_id,
-        start_unix_nano: now_unix_nanos(),
-        state: Mutex::new(SpanState {
+        SpanState {
             name,
             span_type,
             function_name,
-            inputs: None,
+            inputs,
             outputs: None,
             attributes: Vec::new(),
             events: Vec::new(),
             status: SpanStatus::Unset,
             token_usage: None,
-            ended: false,
-        }),
-    })
+        },
+    ))
 }
 
 /// Starts a span, child of the current one (or the root of a new trace). It ends when the
@@ -166,7 +154,7 @@ pub fn start_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Sp
     let Some(tracer) = global() else {
         return Span::disabled();
     };
-    let inner = new_span(tracer, name.into(), span_type, None);
+    let inner = new_span(tracer, name.into(), span_type, None, None);
     let frame = current_frame();
     frame.push(inner.clone());
     Span {
@@ -299,14 +287,25 @@ pub struct FnMeta {
     pub function_name: &'static str,
 }
 
-/// The inputs of a traced function, filled in only when tracing is on.
+/// The inputs of a traced function, filled in only when tracing is on: `(name, value)` pairs,
+/// made into a JSON object by the exporter thread.
 pub struct Inputs {
-    pub(crate) map: serde_json::Map<String, serde_json::Value>,
+    pub(crate) fields: Vec<(&'static str, serde_json::Value)>,
+    /// Replaces the fields (a tool's arguments given as one object).
+    pub(crate) value: Option<serde_json::Value>,
 }
 
 impl Inputs {
-    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
-        self.map.insert(key.to_string(), to_json(value));
+    #[inline]
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
+        self.fields.push((key, to_json(value)));
+    }
+
+    fn into_payload(self) -> Payload {
+        match self.value {
+            Some(value) => Payload::Value(value),
+            None => Payload::Fields(self.fields),
+        }
     }
 }
 
@@ -324,17 +323,18 @@ impl FnSpan {
                 span: SpanRef { inner: None },
             };
         };
+        let mut collected = Inputs {
+            fields: Vec::new(),
+            value: None,
+        };
+        inputs(&mut collected);
         let inner = new_span(
             tracer,
             Cow::Borrowed(meta.name),
             meta.span_type.clone(),
             Some(meta.function_name),
+            Some(collected.into_payload()),
         );
-        let mut collected = Inputs {
-            map: serde_json::Map::new(),
-        };
-        inputs(&mut collected);
-        inner.lock().inputs = Some(serde_json::Value::Object(collected.map));
         FnSpan {
             span: SpanRef { inner: Some(inner) },
         }
@@ -346,10 +346,11 @@ impl FnSpan {
         let Some(inner) = &self.span.inner else {
             return body();
         };
-        let frame = current_frame();
-        frame.push(inner.clone());
+        // The body runs on this thread and restores any frame it enters before it returns (or
+        // unwinds), so the current frame after it is the one the span was pushed on.
+        with_current_frame(|frame| frame.push(inner.clone()));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-        frame.remove(inner);
+        with_current_frame(|frame| frame.remove(inner));
         match result {
             Ok(value) => value,
             Err(payload) => {
@@ -384,8 +385,7 @@ impl FnSpan {
 impl Drop for FnSpan {
     fn drop(&mut self) {
         if let Some(inner) = &self.span.inner {
-            let ended = inner.lock().ended;
-            if !ended {
+            if !inner.is_ended() {
                 if std::thread::panicking() {
                     let already_error = matches!(inner.lock().status, SpanStatus::Error(_));
                     if !already_error {

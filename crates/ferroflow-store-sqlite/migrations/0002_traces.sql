@@ -42,6 +42,9 @@ CREATE INDEX trace_metadata_by_key ON trace_metadata (key, value);
 -- filters and the full-text index read); `extra` holds events, links and trace state in the
 -- read format, when a span has any.
 CREATE TABLE spans (
+    -- Only grows (AUTOINCREMENT), so the text indexer's progress mark is never passed by a
+    -- reused id.
+    span_key       INTEGER PRIMARY KEY AUTOINCREMENT,
     trace_key      INTEGER NOT NULL REFERENCES traces(trace_key) ON DELETE CASCADE,
     span_id        TEXT NOT NULL,
     parent_span_id TEXT,
@@ -63,19 +66,26 @@ CREATE TABLE spans (
 -- would cost every ingest more than it saves a search.
 CREATE INDEX spans_by_trace_start ON spans (trace_key, start_time_ns, span_id);
 
--- `trace.text` / `span.content`: substring search without scanning span JSON.
+-- `trace.text`: substring search through a trigram index. Indexing runs in the background in
+-- large batches (it costs more than storing the span), so a commit does not wait for it;
+-- `indexed_key` marks how far it got, and searches scan the few spans past the mark.
 CREATE VIRTUAL TABLE span_text USING fts5(
-    name, attributes, content='spans', content_rowid='rowid', tokenize='trigram', detail='none'
+    name, attributes, content='spans', content_rowid='span_key', tokenize='trigram', detail='none'
 );
-CREATE TRIGGER spans_text_insert AFTER INSERT ON spans BEGIN
-    INSERT INTO span_text (rowid, name, attributes) VALUES (new.rowid, new.name, new.attributes);
+CREATE TABLE span_text_progress (
+    id          INTEGER PRIMARY KEY CHECK (id = 0),
+    indexed_key INTEGER NOT NULL
+);
+INSERT INTO span_text_progress (id, indexed_key) VALUES (0, 0);
+-- Indexed spans leave or change the index with their row; the rest are not in it yet.
+CREATE TRIGGER spans_text_delete AFTER DELETE ON spans
+WHEN old.span_key <= (SELECT indexed_key FROM span_text_progress) BEGIN
+    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.span_key, old.name, old.attributes);
 END;
-CREATE TRIGGER spans_text_delete AFTER DELETE ON spans BEGIN
-    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.rowid, old.name, old.attributes);
-END;
-CREATE TRIGGER spans_text_update AFTER UPDATE ON spans BEGIN
-    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.rowid, old.name, old.attributes);
-    INSERT INTO span_text (rowid, name, attributes) VALUES (new.rowid, new.name, new.attributes);
+CREATE TRIGGER spans_text_update AFTER UPDATE ON spans
+WHEN old.span_key <= (SELECT indexed_key FROM span_text_progress) BEGIN
+    INSERT INTO span_text (span_text, rowid, name, attributes) VALUES ('delete', old.span_key, old.name, old.attributes);
+    INSERT INTO span_text (rowid, name, attributes) VALUES (new.span_key, new.name, new.attributes);
 END;
 
 CREATE TABLE assessments (

@@ -9,7 +9,7 @@ mod evaluation;
 mod logged_models;
 mod registry;
 mod sql;
-mod traces;
+pub(crate) mod traces;
 mod tracking;
 
 use ferroflow_core::{Error, Result};
@@ -91,6 +91,7 @@ impl SqliteStore {
         let store = SqliteStore { write, read };
         store.ensure_default_experiment(default_artifact_root).await?;
         tokio::spawn(checkpoint_in_background(options, store.write.clone()));
+        tokio::spawn(traces::index_text_in_background(store.write.clone()));
         Ok(store)
     }
 

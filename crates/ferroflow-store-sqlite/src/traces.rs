@@ -400,13 +400,21 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
         return Err(Error::invalid("trace.text supports only LIKE and ILIKE"));
     }
     if inner.chars().count() >= 3 {
-        // The trigram index answers LIKE itself (case-insensitively, as SQLite's LIKE does).
+        // The trigram index answers LIKE itself (case-insensitively, as SQLite's LIKE does) for
+        // the spans indexed so far; the few past the indexer's mark are scanned.
         builder.push(
-            "t.trace_key IN (SELECT s.trace_key FROM spans s WHERE s.rowid IN \
+            "t.trace_key IN (SELECT s.trace_key FROM spans s WHERE s.span_key IN \
              (SELECT rowid FROM span_text WHERE attributes LIKE ",
         );
         builder.push_bind(pattern.clone());
         builder.push(" UNION SELECT rowid FROM span_text WHERE name LIKE ");
+        builder.push_bind(pattern.clone());
+        builder.push(
+            ") UNION SELECT s.trace_key FROM spans s \
+             WHERE s.span_key > (SELECT indexed_key FROM span_text_progress) AND (s.attributes LIKE ",
+        );
+        builder.push_bind(pattern.clone());
+        builder.push(" OR s.name LIKE ");
         builder.push_bind(pattern);
         builder.push("))");
     } else {
@@ -940,5 +948,64 @@ async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment,
             Err(Error::already_exists(format!("Assessment with ID '{}' already exists.", assessment.assessment_id)))
         }
         Err(e) => Err(map_sqlx(e)),
+    }
+}
+
+/// Spans indexed per transaction: large batches keep the full-text index cheap to build.
+const TEXT_INDEX_BATCH: i64 = 5000;
+
+/// Indexes one batch of spans past the mark; returns how many.
+pub(crate) async fn index_text_batch(write: &SqlitePool) -> Result<u64> {
+    let mut tx = write.begin().await.map_err(map_sqlx)?;
+    let indexed: i64 = sqlx::query("SELECT indexed_key FROM span_text_progress WHERE id = 0")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .get(0);
+    let last: Option<i64> = sqlx::query(
+        "SELECT max(span_key) FROM (SELECT span_key FROM spans WHERE span_key > ? ORDER BY span_key LIMIT ?)",
+    )
+    .bind(indexed)
+    .bind(TEXT_INDEX_BATCH)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map_sqlx)?
+    .get(0);
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO span_text (rowid, name, attributes) \
+         SELECT span_key, name, attributes FROM spans WHERE span_key > ? AND span_key <= ?",
+    )
+    .bind(indexed)
+    .bind(last)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_sqlx)?
+    .rows_affected();
+    sqlx::query("UPDATE span_text_progress SET indexed_key = ? WHERE id = 0")
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+    tx.commit().await.map_err(map_sqlx)?;
+    Ok(inserted)
+}
+
+/// Keeps the full-text index caught up: a batch whenever spans wait, a short nap when none
+/// do. Ends when the store closes.
+pub(crate) async fn index_text_in_background(write: SqlitePool) {
+    while !write.is_closed() {
+        match index_text_batch(&write).await {
+            Ok(count) if count as i64 >= TEXT_INDEX_BATCH => tokio::task::yield_now().await,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(error) => {
+                if !write.is_closed() {
+                    tracing::warn!(error = %error.message, "text indexing failed; retrying");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
     }
 }

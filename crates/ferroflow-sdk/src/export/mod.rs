@@ -4,6 +4,12 @@
 //!
 //! * **Queue.** `submit` never blocks: past `max_queue` waiting spans the span is dropped and
 //!   counted in `spans_dropped` (and, for a root span, its trace record in `traces_dropped`).
+//!   The caller's side is kept short: the live span itself (an `Arc`) is pushed onto a vector
+//!   behind a mutex that only the exporter also takes, briefly, to swap the vector out. The
+//!   exporter is woken only when it is idle (one atomic load otherwise), and after a batch it
+//!   lingers [`LINGER`] so that a busy program wakes it about once per batch, not per span.
+//!   Records (OTLP attributes, the JSON object of a function's arguments, the trace's metadata)
+//!   are built on the exporter thread.
 //! * **Batches.** The exporter takes whatever is waiting (up to `max_batch` spans) and sends one
 //!   OTLP request, children and roots together, then the StartTraceV3 record of each trace whose
 //!   root was in the batch: the order the Python client uses in synchronous mode.
@@ -13,7 +19,7 @@
 //! * **Flush.** [`crate::flush`] waits until everything submitted before it is delivered or
 //!   given up on, and returns the counts: nothing is lost silently.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,11 +27,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::config::{Config, Experiment, ExportTarget};
 use crate::http::HttpClient;
-use crate::span::SpanRecord;
+use crate::span::{SpanInner, SpanRecord};
+use crate::span::TokenUsage;
 use crate::tracer::TraceMeta;
 
 pub(crate) mod mlflow;
@@ -59,7 +66,6 @@ impl FlushReport {
 
 #[derive(Default)]
 struct Stats {
-    queued: AtomicUsize,
     spans_delivered: AtomicU64,
     spans_failed: AtomicU64,
     spans_dropped: AtomicU64,
@@ -154,15 +160,48 @@ impl Waiter {
     }
 }
 
-enum Msg {
-    Span(Box<SpanRecord>, Option<Box<TraceMeta>>),
-    Flush(Waiter),
+/// How long the exporter waits after a batch smaller than `max_batch` before taking the next
+/// one (a flush cuts it short): under load, spans arrive in batches and the exporter is not
+/// woken per span.
+pub(crate) const LINGER: Duration = Duration::from_millis(2);
+
+/// What the callers hand over: finished spans and flush requests, in order.
+#[derive(Default)]
+struct Pending {
+    spans: Vec<Arc<SpanInner>>,
+    waiters: Vec<Waiter>,
+}
+
+/// The state the callers and the exporter thread share.
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the exporter.
+    notify: Notify,
+    /// The exporter is running (or already woken): submitting need not wake it.
+    awake: AtomicBool,
+    /// The exporter thread could not start or has stopped: nothing would be delivered.
+    dead: AtomicBool,
+    stats: Stats,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        // `awake` is read after the caller's push (and the exporter clears it before it looks
+        // at the queue one last time), so either the exporter sees the span or we wake it.
+        if !self.awake.load(Ordering::SeqCst) && !self.awake.swap(true, Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
+    }
 }
 
 /// The handle the tracer keeps: the queue's sending end and the counts.
 pub(crate) struct Exporter {
-    tx: mpsc::UnboundedSender<Msg>,
-    stats: Arc<Stats>,
+    shared: Arc<Shared>,
     max_queue: usize,
 }
 
@@ -175,11 +214,11 @@ struct RetryPolicy {
 
 impl Exporter {
     pub(crate) fn start(config: &Config, sink: Sink) -> Exporter {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(Stats::default());
+        let shared = Arc::new(Shared::default());
+        shared.awake.store(true, Ordering::SeqCst);
         let worker = Worker {
             sink,
-            stats: stats.clone(),
+            shared: shared.clone(),
             max_batch: config.max_batch,
             retry: RetryPolicy {
                 max_retries: config.max_retries,
@@ -188,6 +227,7 @@ impl Exporter {
             },
             experiment_id: None,
         };
+        let thread_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("ferroflow-sdk-exporter".to_string())
             .spawn(move || {
@@ -195,43 +235,50 @@ impl Exporter {
                     .enable_all()
                     .build();
                 match runtime {
-                    Ok(runtime) => runtime.block_on(worker.run(rx)),
+                    Ok(runtime) => runtime.block_on(worker.run()),
                     Err(err) => tracing::warn!(
                         target: "ferroflow_sdk::export",
                         "could not start the exporter runtime: {err}"
                     ),
                 }
+                thread_shared.stop();
             });
         if let Err(err) = spawned {
             tracing::warn!(target: "ferroflow_sdk::export", "could not start the exporter thread: {err}");
+            shared.stop();
         }
         Exporter {
-            tx,
-            stats,
+            shared,
             max_queue: config.max_queue,
         }
     }
 
-    /// Queues a finished span (with its trace's data when it is the root). Never blocks.
-    pub(crate) fn submit(&self, record: SpanRecord, root_meta: Option<TraceMeta>) {
-        let is_root = root_meta.is_some();
-        let queued = self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let accepted = queued < self.max_queue
-            && self
-                .tx
-                .send(Msg::Span(Box::new(record), root_meta.map(Box::new)))
-                .is_ok();
-        if !accepted {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&self.stats.spans_dropped, 1);
-            if is_root {
-                Stats::add(&self.stats.traces_dropped, 1);
+    /// Queues a finished span (the exporter builds its record, and for a root span the trace
+    /// record). Never blocks on the network; the lock is held for a `Vec::push`.
+    pub(crate) fn submit(&self, span: Arc<SpanInner>) {
+        let shared = &*self.shared;
+        let refused = {
+            let mut pending = shared.pending();
+            if pending.spans.len() < self.max_queue && !shared.dead.load(Ordering::Relaxed) {
+                pending.spans.push(span);
+                None
+            } else {
+                Some(span)
+            }
+        };
+        match refused {
+            None => shared.wake(),
+            Some(span) => {
+                Stats::add(&shared.stats.spans_dropped, 1);
+                if span.parent_id.is_none() {
+                    Stats::add(&shared.stats.traces_dropped, 1);
+                }
             }
         }
     }
 
     pub(crate) fn report(&self, timed_out: bool) -> FlushReport {
-        let s = &self.stats;
+        let s = &self.shared.stats;
         FlushReport {
             spans_delivered: s.spans_delivered.load(Ordering::Relaxed),
             spans_failed: s.spans_failed.load(Ordering::Relaxed),
@@ -248,9 +295,25 @@ impl Exporter {
         }
     }
 
+    /// Queues a flush request behind everything submitted so far and wakes the exporter.
+    fn request_flush(&self, waiter: Waiter) -> bool {
+        let shared = &*self.shared;
+        {
+            let mut pending = shared.pending();
+            if shared.dead.load(Ordering::Relaxed) {
+                return false;
+            }
+            pending.waiters.push(waiter);
+        }
+        // Always notify: the exporter may be lingering, which a flush cuts short.
+        shared.awake.store(true, Ordering::SeqCst);
+        shared.notify.notify_one();
+        true
+    }
+
     pub(crate) fn flush_blocking(&self, timeout: Duration) -> FlushReport {
         let (tx, rx) = std::sync::mpsc::channel();
-        if self.tx.send(Msg::Flush(Waiter::Blocking(tx))).is_err() {
+        if !self.request_flush(Waiter::Blocking(tx)) {
             return self.report(true);
         }
         let timed_out = rx.recv_timeout(timeout).is_err();
@@ -259,7 +322,7 @@ impl Exporter {
 
     pub(crate) async fn flush_async(&self, timeout: Duration) -> FlushReport {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.tx.send(Msg::Flush(Waiter::Async(tx))).is_err() {
+        if !self.request_flush(Waiter::Async(tx)) {
             return self.report(true);
         }
         let timed_out = if tokio::runtime::Handle::try_current().is_ok() {
@@ -271,9 +334,30 @@ impl Exporter {
     }
 }
 
+impl Shared {
+    /// The exporter is gone: count what is still queued as dropped and release the waiters.
+    fn stop(&self) {
+        let pending = {
+            let mut pending = self.pending();
+            self.dead.store(true, Ordering::Relaxed);
+            std::mem::take(&mut *pending)
+        };
+        let roots = pending
+            .spans
+            .iter()
+            .filter(|span| span.parent_id.is_none())
+            .count();
+        Stats::add(&self.stats.spans_dropped, pending.spans.len());
+        Stats::add(&self.stats.traces_dropped, roots);
+        for waiter in pending.waiters {
+            waiter.done();
+        }
+    }
+}
+
 struct Worker {
     sink: Sink,
-    stats: Arc<Stats>,
+    shared: Arc<Shared>,
     max_batch: usize,
     retry: RetryPolicy,
     /// The experiment's id once known (looked up by name on first export when needed).
@@ -289,29 +373,66 @@ enum SendError {
 }
 
 impl Worker {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
-        while let Some(first) = rx.recv().await {
-            let mut batch: Vec<(SpanRecord, Option<TraceMeta>)> = Vec::new();
-            let mut waiters = Vec::new();
-            let mut take = |msg: Msg, batch: &mut Vec<_>| match msg {
-                Msg::Span(record, meta) => batch.push((*record, meta.map(|m| *m))),
-                Msg::Flush(waiter) => waiters.push(waiter),
-            };
-            take(first, &mut batch);
-            while batch.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(msg) => take(msg, &mut batch),
-                    Err(_) => break,
-                }
+    async fn run(mut self) {
+        let shared = self.shared.clone();
+        // Two vectors swapped with the shared one, so that their capacity is reused.
+        let mut spans: Vec<Arc<SpanInner>> = Vec::new();
+        let mut waiters: Vec<Waiter> = Vec::new();
+        loop {
+            {
+                let mut pending = shared.pending();
+                std::mem::swap(&mut pending.spans, &mut spans);
+                std::mem::swap(&mut pending.waiters, &mut waiters);
             }
-            self.stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-            if !batch.is_empty() {
+            if spans.is_empty() && waiters.is_empty() {
+                // Idle: say so, look once more (a caller that saw `awake` still set did not
+                // wake us), then sleep until woken.
+                shared.awake.store(false, Ordering::SeqCst);
+                let idle = {
+                    let pending = shared.pending();
+                    pending.spans.is_empty() && pending.waiters.is_empty()
+                };
+                if idle {
+                    shared.notify.notified().await;
+                }
+                shared.awake.store(true, Ordering::SeqCst);
+                continue;
+            }
+            let full = spans.len() >= self.max_batch;
+            for chunk in spans.chunks(self.max_batch.max(1)) {
+                let batch = chunk.iter().map(|span| self.take(span)).collect();
                 self.export(batch).await;
             }
-            for waiter in waiters {
+            // Dropping the spans here frees them on this thread, not the caller's.
+            spans.clear();
+            let flushed = !waiters.is_empty();
+            for waiter in waiters.drain(..) {
                 waiter.done();
             }
+            if !full && !flushed {
+                // Let the next batch gather; a flush (which always notifies) ends this early.
+                let _ = tokio::time::timeout(LINGER, shared.notify.notified()).await;
+            }
         }
+    }
+
+    /// The record of a queued span, with its trace's data when it is the root. Token usage is
+    /// summed into the trace here: the spans of a trace are queued in the order they ended,
+    /// so the root comes after the children that ended before it.
+    fn take(&self, span: &SpanInner) -> (SpanRecord, Option<TraceMeta>) {
+        let record = span.take_record();
+        let meta = if record.state.token_usage.is_some() || record.parent_id.is_none() {
+            let mut meta = span.trace.meta();
+            if let Some(usage) = &record.state.token_usage {
+                meta.token_usage
+                    .get_or_insert_with(TokenUsage::default)
+                    .add(usage);
+            }
+            record.parent_id.is_none().then(|| meta.clone())
+        } else {
+            None
+        };
+        (record, meta)
     }
 
     async fn export(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>) {
@@ -319,8 +440,8 @@ impl Worker {
         let n_traces = batch.iter().filter(|(_, meta)| meta.is_some()).count();
         match &self.sink {
             Sink::Discard => {
-                Stats::add(&self.stats.spans_delivered, n_spans);
-                Stats::add(&self.stats.traces_delivered, n_traces);
+                Stats::add(&self.shared.stats.spans_delivered, n_spans);
+                Stats::add(&self.shared.stats.traces_delivered, n_traces);
             }
             Sink::Memory(captured) => {
                 let experiment_id = "0";
@@ -339,8 +460,8 @@ impl Worker {
                         ));
                     }
                 }
-                Stats::add(&self.stats.spans_delivered, n_spans);
-                Stats::add(&self.stats.traces_delivered, n_traces);
+                Stats::add(&self.shared.stats.spans_delivered, n_spans);
+                Stats::add(&self.shared.stats.traces_delivered, n_traces);
             }
             Sink::Otlp {
                 client,
@@ -373,13 +494,13 @@ impl Worker {
     fn count(&self, result: Result<(), SendError>, n_spans: usize, n_traces: usize, what: &str) {
         match result {
             Ok(()) => {
-                Stats::add(&self.stats.spans_delivered, n_spans);
-                Stats::add(&self.stats.traces_delivered, n_traces);
+                Stats::add(&self.shared.stats.spans_delivered, n_spans);
+                Stats::add(&self.shared.stats.traces_delivered, n_traces);
             }
             Err(SendError::Transient(message) | SendError::Permanent(message)) => {
-                Stats::add(&self.stats.spans_failed, n_spans);
-                Stats::add(&self.stats.traces_failed, n_traces);
-                self.stats
+                Stats::add(&self.shared.stats.spans_failed, n_spans);
+                Stats::add(&self.shared.stats.traces_failed, n_traces);
+                self.shared.stats
                     .error(format!("{what} of {n_spans} span(s) failed: {message}"));
             }
         }
@@ -402,9 +523,9 @@ impl Worker {
                     id
                 }
                 Err(message) => {
-                    Stats::add(&self.stats.spans_failed, n_spans);
-                    Stats::add(&self.stats.traces_failed, n_traces);
-                    self.stats
+                    Stats::add(&self.shared.stats.spans_failed, n_spans);
+                    Stats::add(&self.shared.stats.traces_failed, n_traces);
+                    self.shared.stats
                         .error(format!("could not resolve the experiment: {message}"));
                     return;
                 }
