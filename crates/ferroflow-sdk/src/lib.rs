@@ -65,6 +65,7 @@
 extern crate self as ferroflow_sdk;
 
 pub mod agent;
+mod capture;
 pub mod config;
 mod context;
 mod error;

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::context::Frame;
-use crate::tracer::TraceShared;
+use crate::capture::{capture, Captured, Fields};
+use crate::tracer::{TraceMeta, TraceShared};
 
 /// MLflow's span types (`mlflow.spanType`), plus any type of your own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -138,33 +139,24 @@ pub(crate) struct SpanState {
     pub span_type: SpanType,
     pub function_name: Option<&'static str>,
     pub inputs: Option<Payload>,
-    pub outputs: Option<Value>,
+    pub outputs: Option<Captured>,
     pub attributes: Vec<(String, Value)>,
     pub events: Vec<SpanEvent>,
     pub status: SpanStatus,
     pub token_usage: Option<TokenUsage>,
 }
 
-/// Recorded inputs. A traced function's arguments are kept as `(name, value)` pairs, turned
-/// into a JSON object by the exporter thread, off the caller's path.
+/// Recorded inputs: a traced function's arguments by name, or one value.
 pub(crate) enum Payload {
-    Value(Value),
-    Fields(Vec<(&'static str, Value)>),
+    Fields(Fields),
+    Value(Captured),
 }
 
 impl Payload {
-    /// The JSON value (fields become an object in argument order; a repeated key keeps its
-    /// first position and its last value, like `serde_json::Map::insert`).
     pub(crate) fn into_value(self) -> Value {
         match self {
-            Payload::Value(value) => value,
-            Payload::Fields(fields) => {
-                let mut map = serde_json::Map::with_capacity(fields.len());
-                for (key, value) in fields {
-                    map.insert(key.to_string(), value);
-                }
-                Value::Object(map)
-            }
+            Payload::Fields(fields) => fields.into_value(),
+            Payload::Value(value) => value.into_value(),
         }
     }
 }
@@ -175,11 +167,59 @@ pub(crate) struct SpanInner {
     /// `None` for the root span of a trace.
     pub parent_id: Option<u64>,
     pub start_unix_nano: u64,
-    /// Set once, by the first end; read by the exporter (after the queue's lock).
-    pub end_unix_nano: AtomicU64,
     /// The first end wins; kept outside the lock so that checking it is one atomic load.
     pub ended: AtomicBool,
     pub state: Mutex<SpanState>,
+}
+
+/// A span as it ended, queued for the exporter by the caller: its state moved out as it was
+/// recorded (scalars, argument fields), turned into a [`SpanRecord`] on the exporter thread.
+pub(crate) struct EndedSpan {
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub parent_id: Option<u64>,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub state: SpanState,
+    /// The trace's data, for the root span (`None` as well when nothing was set on it).
+    pub meta: Option<Box<TraceMeta>>,
+}
+
+impl EndedSpan {
+    pub(crate) fn is_root(&self) -> bool {
+        self.parent_id.is_none()
+    }
+
+    /// The record the exporter sends, with the trace's data when this is the root.
+    pub(crate) fn into_record(self) -> (SpanRecord, Option<TraceMeta>) {
+        let state = self.state;
+        let meta = self
+            .parent_id
+            .is_none()
+            .then(|| self.meta.map(|meta| *meta).unwrap_or_default());
+        let record = SpanRecord {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            start_unix_nano: self.start_unix_nano,
+            end_unix_nano: self.end_unix_nano,
+            state: FinishedState {
+                name: state.name,
+                span_type: state.span_type,
+                function_name: state.function_name,
+                inputs: state.inputs.map(Payload::into_value),
+                outputs: state.outputs.map(Captured::into_value),
+                attributes: state.attributes,
+                events: state.events,
+                status: match state.status {
+                    SpanStatus::Unset => SpanStatus::Ok,
+                    status => status,
+                },
+                token_usage: state.token_usage,
+            },
+        };
+        (record, meta)
+    }
 }
 
 /// The state of a finished span, as the exporter sends it.
@@ -195,8 +235,7 @@ pub(crate) struct FinishedState {
     pub token_usage: Option<TokenUsage>,
 }
 
-/// A finished span, as the exporter sends it. Built on the exporter thread from the
-/// [`SpanInner`] the caller queued.
+/// A finished span, as the exporter sends it.
 pub(crate) struct SpanRecord {
     pub trace_id: u128,
     pub span_id: u64,
@@ -231,7 +270,6 @@ impl SpanInner {
             span_id: crate::ids::span_id(),
             parent_id,
             start_unix_nano: now_unix_nanos(),
-            end_unix_nano: AtomicU64::new(0),
             ended: AtomicBool::new(false),
             state: Mutex::new(state),
         }
@@ -248,46 +286,45 @@ impl SpanInner {
         self.ended.load(Ordering::Acquire)
     }
 
-    /// Ends the span (once) and hands it to the exporter. On the caller's path this is a clock
-    /// read, two atomics and a push onto the exporter's queue: the record is built later, on
-    /// the exporter thread ([`SpanInner::take_record`]).
-    pub(crate) fn end(self: &Arc<Self>) {
+    /// Ends the span (once) and hands it to the exporter.
+    pub(crate) fn end(&self) {
+        self.end_with(|_| {});
+    }
+
+    /// Applies `last` to the state and ends the span, under one lock (once; a later end does
+    /// nothing, `last` included). The state is moved out as recorded: the exporter thread
+    /// makes the JSON and OTLP of it, and this thread frees the span's own memory, so that
+    /// the allocator recycles it here.
+    pub(crate) fn end_with(&self, last: impl FnOnce(&mut SpanState)) {
         let end = now_unix_nanos();
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.end_unix_nano
-            .store(end.max(self.start_unix_nano), Ordering::Relaxed);
-        self.trace.tracer.exporter.submit(self.clone());
-    }
-
-    /// The finished span, its state moved out (exporter thread).
-    pub(crate) fn take_record(&self) -> SpanRecord {
         let state = {
             let mut state = self.lock();
-            FinishedState {
+            last(&mut state);
+            SpanState {
                 name: std::mem::take(&mut state.name),
                 span_type: std::mem::replace(&mut state.span_type, SpanType::Unknown),
                 function_name: state.function_name,
-                inputs: state.inputs.take().map(Payload::into_value),
+                inputs: state.inputs.take(),
                 outputs: state.outputs.take(),
                 attributes: std::mem::take(&mut state.attributes),
                 events: std::mem::take(&mut state.events),
-                status: match &state.status {
-                    SpanStatus::Unset => SpanStatus::Ok,
-                    status => status.clone(),
-                },
+                status: std::mem::replace(&mut state.status, SpanStatus::Unset),
                 token_usage: state.token_usage,
             }
         };
-        SpanRecord {
+        let meta = self.trace.span_ended(self.parent_id.is_none(), state.token_usage);
+        self.trace.tracer.exporter.submit(EndedSpan {
             trace_id: self.trace.trace_id,
             span_id: self.span_id,
             parent_id: self.parent_id,
             start_unix_nano: self.start_unix_nano,
-            end_unix_nano: self.end_unix_nano.load(Ordering::Relaxed),
+            end_unix_nano: end.max(self.start_unix_nano),
             state,
-        }
+            meta,
+        });
     }
 
     pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
@@ -363,7 +400,7 @@ impl SpanRef {
     /// Sets `mlflow.spanInputs`.
     pub fn set_inputs<T: Serialize + ?Sized>(&self, inputs: &T) {
         if let Some(inner) = &self.inner {
-            let value = to_json(inputs);
+            let value = capture(inputs);
             inner.lock().inputs = Some(Payload::Value(value));
         }
     }
@@ -371,7 +408,7 @@ impl SpanRef {
     /// Sets `mlflow.spanOutputs`.
     pub fn set_outputs<T: Serialize + ?Sized>(&self, outputs: &T) {
         if let Some(inner) = &self.inner {
-            let value = to_json(outputs);
+            let value = capture(outputs);
             inner.lock().outputs = Some(value);
         }
     }

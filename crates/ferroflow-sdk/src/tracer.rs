@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::capture::{capture, Fields};
 use crate::config::Config;
 use crate::context::{
     current_frame, current_parent, current_span_inner, panic_message, poll_in_frame,
@@ -19,7 +20,7 @@ use crate::context::{
 };
 use crate::export::{Exporter, FlushReport, Sink};
 use crate::span::{
-    now_unix_nanos, to_json, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType,
+    now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType,
     TokenUsage,
 };
 
@@ -81,7 +82,8 @@ pub(crate) struct TraceShared {
     pub trace_id: u128,
     /// The process's tracer (it lives in a `static` and is never dropped).
     pub tracer: &'static TracerInner,
-    pub meta: Mutex<TraceMeta>,
+    /// Made on the first update (most traces have none); taken when the root span ends.
+    pub meta: Mutex<Option<Box<TraceMeta>>>,
 }
 
 /// Trace-level data, sent with the root span and turned into the trace record.
@@ -96,10 +98,34 @@ pub(crate) struct TraceMeta {
 }
 
 impl TraceShared {
-    pub(crate) fn meta(&self) -> std::sync::MutexGuard<'_, TraceMeta> {
+    fn meta(&self) -> std::sync::MutexGuard<'_, Option<Box<TraceMeta>>> {
         self.meta
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A span of this trace ended: adds its token usage to the trace's, and hands over the
+    /// trace's data when it is the root.
+    pub(crate) fn span_ended(
+        &self,
+        is_root: bool,
+        usage: Option<TokenUsage>,
+    ) -> Option<Box<TraceMeta>> {
+        if !is_root && usage.is_none() {
+            return None;
+        }
+        let mut meta = self.meta();
+        if let Some(usage) = &usage {
+            meta.get_or_insert_with(Default::default)
+                .token_usage
+                .get_or_insert_with(TokenUsage::default)
+                .add(usage);
+        }
+        if is_root {
+            meta.take()
+        } else {
+            None
+        }
     }
 }
 
@@ -116,7 +142,7 @@ fn new_span(
             Arc::new(TraceShared {
                 trace_id: crate::ids::trace_id(),
                 tracer,
-                meta: Mutex::new(TraceMeta::default()),
+                meta: Mutex::new(None),
             }),
             None,
         ),
@@ -233,6 +259,7 @@ pub fn update_current_trace(update: TraceUpdate) -> bool {
         return false;
     };
     let mut meta = span.trace.meta();
+    let meta = meta.get_or_insert_with(Default::default);
     meta.tags.extend(update.tags);
     meta.metadata.extend(update.metadata);
     if let Some(user) = update.user {
@@ -287,10 +314,10 @@ pub struct FnMeta {
     pub function_name: &'static str,
 }
 
-/// The inputs of a traced function, filled in only when tracing is on: `(name, value)` pairs,
-/// made into a JSON object by the exporter thread.
+/// The inputs of a traced function, filled in only when tracing is on: `(name, value)` pairs
+/// (scalars kept as they are), made into a JSON object by the exporter thread.
 pub struct Inputs {
-    pub(crate) fields: Vec<(&'static str, serde_json::Value)>,
+    pub(crate) fields: Fields,
     /// Replaces the fields (a tool's arguments given as one object).
     pub(crate) value: Option<serde_json::Value>,
 }
@@ -298,12 +325,12 @@ pub struct Inputs {
 impl Inputs {
     #[inline]
     pub fn insert<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
-        self.fields.push((key, to_json(value)));
+        self.fields.push(key, capture(value));
     }
 
     fn into_payload(self) -> Payload {
         match self.value {
-            Some(value) => Payload::Value(value),
+            Some(value) => Payload::Value(value.into()),
             None => Payload::Fields(self.fields),
         }
     }
@@ -324,7 +351,7 @@ impl FnSpan {
             };
         };
         let mut collected = Inputs {
-            fields: Vec::new(),
+            fields: Fields::default(),
             value: None,
         };
         inputs(&mut collected);
@@ -368,9 +395,8 @@ impl FnSpan {
 
     pub fn finish_output<T: Serialize + ?Sized>(&self, output: &T) {
         if let Some(inner) = &self.span.inner {
-            let value = to_json(output);
-            inner.lock().outputs = Some(value);
-            inner.end();
+            let value = capture(output);
+            inner.end_with(|state| state.outputs = Some(value));
         }
     }
 

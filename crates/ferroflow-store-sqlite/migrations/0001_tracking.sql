@@ -45,19 +45,20 @@ CREATE TABLE tags (
     PRIMARY KEY (run_uuid, key)
 ) WITHOUT ROWID;
 
--- Full history. The unique index makes a retried log-batch a no-op instead of a duplicate.
+-- Full history, clustered by run and key in history order. The key makes a retried
+-- log-batch a no-op instead of a duplicate. NaN is stored as value 0 with is_nan = 1.
 CREATE TABLE metrics (
     run_uuid       TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,
     key            TEXT NOT NULL,
-    value          REAL,
-    is_nan         INTEGER NOT NULL DEFAULT 0,
-    timestamp      INTEGER NOT NULL,
     step           INTEGER NOT NULL,
+    timestamp      INTEGER NOT NULL,
+    value          REAL NOT NULL,
+    is_nan         INTEGER NOT NULL DEFAULT 0,
     model_id       TEXT,
     dataset_name   TEXT,
-    dataset_digest TEXT
-);
-CREATE UNIQUE INDEX metrics_identity ON metrics (run_uuid, key, step, timestamp, value, is_nan);
+    dataset_digest TEXT,
+    PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+) WITHOUT ROWID;
 CREATE INDEX metrics_by_model ON metrics (model_id) WHERE model_id IS NOT NULL;
 
 -- The latest value per (run, key): what runs/get returns and metric filters compare against.

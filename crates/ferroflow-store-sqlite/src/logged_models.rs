@@ -82,7 +82,7 @@ async fn complete(conn: &mut SqliteConnection, mut models: Vec<LoggedModel>) -> 
     let mut metrics: HashMap<String, Vec<Metric>> = HashMap::new();
     let rows = sqlx::query(
         "SELECT model_id, key, value, is_nan, timestamp, step, run_uuid, dataset_name, dataset_digest FROM metrics \
-         WHERE model_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+         WHERE model_id IN (SELECT value FROM json_each(?)) ORDER BY key, step, timestamp",
     )
     .bind(&list)
     .fetch_all(&mut *conn)

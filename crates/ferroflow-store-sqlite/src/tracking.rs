@@ -115,7 +115,8 @@ impl SqliteStore {
         let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
 
         let rows = sqlx::query(
-            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+            // Rows come in primary-key order, (run, key): no sort needed.
+            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
         .bind(&list)
         .fetch_all(&self.read)
@@ -125,7 +126,7 @@ impl SqliteStore {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
         let rows = sqlx::query(
-            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
         .bind(&list)
         .fetch_all(&self.read)
@@ -136,7 +137,7 @@ impl SqliteStore {
         }
         let rows = sqlx::query(
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
-             WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY key",
+             WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
         .bind(&list)
         .fetch_all(&self.read)
@@ -317,7 +318,7 @@ async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Me
             let nan = m.value.is_nan();
             b.push_bind(run_id)
                 .push_bind(&m.key)
-                .push_bind(if nan { None } else { Some(m.value) })
+                .push_bind(if nan { 0.0 } else { m.value })
                 .push_bind(nan as i64)
                 .push_bind(m.timestamp)
                 .push_bind(m.step)

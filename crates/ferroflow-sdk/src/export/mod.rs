@@ -4,12 +4,12 @@
 //!
 //! * **Queue.** `submit` never blocks: past `max_queue` waiting spans the span is dropped and
 //!   counted in `spans_dropped` (and, for a root span, its trace record in `traces_dropped`).
-//!   The caller's side is kept short: the live span itself (an `Arc`) is pushed onto a vector
-//!   behind a mutex that only the exporter also takes, briefly, to swap the vector out. The
-//!   exporter is woken only when it is idle (one atomic load otherwise), and after a batch it
-//!   lingers [`LINGER`] so that a busy program wakes it about once per batch, not per span.
-//!   Records (OTLP attributes, the JSON object of a function's arguments, the trace's metadata)
-//!   are built on the exporter thread.
+//!   The caller's side is kept short: the ended span (its state as recorded: scalars and
+//!   argument fields, no JSON trees) is pushed onto a vector behind a mutex that only the
+//!   exporter also takes, briefly, to swap the vector out. The exporter is woken only when it
+//!   is idle (one atomic load otherwise), and after a batch it lingers [`LINGER`] so that a
+//!   busy program wakes it about once per batch, not per span. The JSON and OTLP of the spans
+//!   and the trace records are built on the exporter thread.
 //! * **Batches.** The exporter takes whatever is waiting (up to `max_batch` spans) and sends one
 //!   OTLP request, children and roots together, then the StartTraceV3 record of each trace whose
 //!   root was in the batch: the order the Python client uses in synchronous mode.
@@ -31,8 +31,7 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, Experiment, ExportTarget};
 use crate::http::HttpClient;
-use crate::span::{SpanInner, SpanRecord};
-use crate::span::TokenUsage;
+use crate::span::{EndedSpan, SpanRecord};
 use crate::tracer::TraceMeta;
 
 pub(crate) mod mlflow;
@@ -168,7 +167,7 @@ pub(crate) const LINGER: Duration = Duration::from_millis(2);
 /// What the callers hand over: finished spans and flush requests, in order.
 #[derive(Default)]
 struct Pending {
-    spans: Vec<Arc<SpanInner>>,
+    spans: Vec<EndedSpan>,
     waiters: Vec<Waiter>,
 }
 
@@ -253,9 +252,9 @@ impl Exporter {
         }
     }
 
-    /// Queues a finished span (the exporter builds its record, and for a root span the trace
+    /// Queues an ended span (the exporter builds its record, and for a root span the trace
     /// record). Never blocks on the network; the lock is held for a `Vec::push`.
-    pub(crate) fn submit(&self, span: Arc<SpanInner>) {
+    pub(crate) fn submit(&self, span: EndedSpan) {
         let shared = &*self.shared;
         let refused = {
             let mut pending = shared.pending();
@@ -270,7 +269,7 @@ impl Exporter {
             None => shared.wake(),
             Some(span) => {
                 Stats::add(&shared.stats.spans_dropped, 1);
-                if span.parent_id.is_none() {
+                if span.is_root() {
                     Stats::add(&shared.stats.traces_dropped, 1);
                 }
             }
@@ -345,7 +344,7 @@ impl Shared {
         let roots = pending
             .spans
             .iter()
-            .filter(|span| span.parent_id.is_none())
+            .filter(|span| span.is_root())
             .count();
         Stats::add(&self.stats.spans_dropped, pending.spans.len());
         Stats::add(&self.stats.traces_dropped, roots);
@@ -376,7 +375,7 @@ impl Worker {
     async fn run(mut self) {
         let shared = self.shared.clone();
         // Two vectors swapped with the shared one, so that their capacity is reused.
-        let mut spans: Vec<Arc<SpanInner>> = Vec::new();
+        let mut spans: Vec<EndedSpan> = Vec::new();
         let mut waiters: Vec<Waiter> = Vec::new();
         loop {
             {
@@ -399,12 +398,19 @@ impl Worker {
                 continue;
             }
             let full = spans.len() >= self.max_batch;
-            for chunk in spans.chunks(self.max_batch.max(1)) {
-                let batch = chunk.iter().map(|span| self.take(span)).collect();
+            let mut ended = spans.drain(..);
+            loop {
+                let batch: Vec<_> = ended
+                    .by_ref()
+                    .take(self.max_batch.max(1))
+                    .map(EndedSpan::into_record)
+                    .collect();
+                if batch.is_empty() {
+                    break;
+                }
                 self.export(batch).await;
             }
-            // Dropping the spans here frees them on this thread, not the caller's.
-            spans.clear();
+            drop(ended);
             let flushed = !waiters.is_empty();
             for waiter in waiters.drain(..) {
                 waiter.done();
@@ -414,25 +420,6 @@ impl Worker {
                 let _ = tokio::time::timeout(LINGER, shared.notify.notified()).await;
             }
         }
-    }
-
-    /// The record of a queued span, with its trace's data when it is the root. Token usage is
-    /// summed into the trace here: the spans of a trace are queued in the order they ended,
-    /// so the root comes after the children that ended before it.
-    fn take(&self, span: &SpanInner) -> (SpanRecord, Option<TraceMeta>) {
-        let record = span.take_record();
-        let meta = if record.state.token_usage.is_some() || record.parent_id.is_none() {
-            let mut meta = span.trace.meta();
-            if let Some(usage) = &record.state.token_usage {
-                meta.token_usage
-                    .get_or_insert_with(TokenUsage::default)
-                    .add(usage);
-            }
-            record.parent_id.is_none().then(|| meta.clone())
-        } else {
-            None
-        };
-        (record, meta)
     }
 
     async fn export(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>) {
