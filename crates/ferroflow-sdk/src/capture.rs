@@ -278,24 +278,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What the SDK recorded before: `to_json` (serde_json, or the text of its error).
     fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
         assert_eq!(
             capture(value).into_value(),
-            serde_json::to_value(value).unwrap()
+            to_json(value)
         );
     }
 
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct Unit;
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct Newtype(u8);
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     enum E {
         A,
         B(i32),
         C { x: i32 },
     }
-    #[derive(Serialize)]
+    #[derive(serde::Serialize)]
     struct S {
         a: i32,
         b: Vec<&'static str>,

@@ -215,7 +215,6 @@ impl EndedSpan {
                     SpanStatus::Unset => SpanStatus::Ok,
                     status => status,
                 },
-                token_usage: state.token_usage,
             },
         };
         (record, meta)
@@ -232,7 +231,6 @@ pub(crate) struct FinishedState {
     pub attributes: Vec<(String, Value)>,
     pub events: Vec<SpanEvent>,
     pub status: SpanStatus,
-    pub token_usage: Option<TokenUsage>,
 }
 
 /// A finished span, as the exporter sends it.

@@ -51,14 +51,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Rpc<T> {
             }
             value
         };
+        let value = snake_case_fields(value)?;
         parse_message(value).map(Rpc)
     }
+}
+
+/// `runId` → `run_id`. Protobuf's JSON form allows lowerCamelCase field names and MLflow's
+/// server accepts them; only the message's own fields are renamed, never keys inside
+/// user data (tags, metadata, values), and a field spelled both ways is refused.
+fn snake_case_fields(value: Value) -> Result<Value, ApiError> {
+    let Value::Object(map) = value else { return Ok(value) };
+    if !map.keys().any(|k| k.chars().any(|c| c.is_ascii_uppercase())) {
+        return Ok(Value::Object(map));
+    }
+    let mut out = Map::with_capacity(map.len());
+    for (key, item) in map {
+        let name = if key.chars().any(|c| c.is_ascii_uppercase()) {
+            let mut snake = String::with_capacity(key.len() + 4);
+            for c in key.chars() {
+                if c.is_ascii_uppercase() {
+                    snake.push('_');
+                    snake.push(c.to_ascii_lowercase());
+                } else {
+                    snake.push(c);
+                }
+            }
+            snake
+        } else {
+            key
+        };
+        if out.contains_key(&name) {
+            return Err(Error::invalid(format!("Field '{name}' is given twice (in snake_case and lowerCamelCase).")).into());
+        }
+        out.insert(name, item);
+    }
+    Ok(Value::Object(out))
 }
 
 /// Deserializes a message, turning type errors into `INVALID_PARAMETER_VALUE`.
 pub fn parse_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value)
         .map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn camel_case_fields_are_renamed_once() {
+        let renamed = snake_case_fields(json!({"runId": "r", "maxResults": 3, "tags": {"myTag": "x"}})).unwrap();
+        assert_eq!(renamed, json!({"run_id": "r", "max_results": 3, "tags": {"myTag": "x"}}));
+        assert!(snake_case_fields(json!({"run_id": "a", "runId": "b"})).is_err());
+    }
+
+    #[test]
+    fn query_strings_repeat_keys_into_lists() {
+        assert_eq!(query_to_json("a=1&b=x&b=y"), json!({"a": "1", "b": ["x", "y"]}));
+    }
 }
 
 /// `a=1&b=x&b=y` → `{"a": "1", "b": ["x", "y"]}`.
