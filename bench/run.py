@@ -1798,6 +1798,8 @@ def goal_status(g: Goal, ref: Figure | None, ff: Figure | None) -> str:
         return ("PASS" if r >= g.threshold else "FAIL") + f" ({fmt_ratio(r)} vs ≥{g.threshold:g}x)"
     if not ff or ff.value is None or (isinstance(ff.value, float) and math.isnan(ff.value)):
         return "n/a"
+    if ff.unit == "ok":
+        return "PASS" if ff.value >= 1 else "FAIL"
     if g.kind == "min":
         return ("PASS" if ff.value >= g.threshold else "FAIL") + f" ({fmt(ff.value, ff.unit)} vs ≥{fmt(g.threshold, ff.unit)})"
     return ("PASS" if ff.value <= g.threshold else "FAIL") + f" ({fmt(ff.value, ff.unit)} vs ≤{fmt(g.threshold, ff.unit)})"

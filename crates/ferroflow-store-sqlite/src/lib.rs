@@ -61,9 +61,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32000")
+            // Memory is bounded on purpose: 8 MiB of page cache a reader, 32 MiB for the
+            // writer, and at most 64 MiB of the file mapped.
+            .pragma("cache_size", "-8000")
             // Reads of pages come from the mapping instead of a pread each.
-            .pragma("mmap_size", "1073741824")
+            .pragma("mmap_size", "67108864")
             .statement_cache_capacity(256)
             .with_regexp();
         // The background task below copies the WAL into the database file while the writer
@@ -74,7 +76,7 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "16384"))
+            .connect_with(options.clone().pragma("cache_size", "-32000").pragma("wal_autocheckpoint", "16384"))
             .await
             .map_err(map_sqlx)?;
         sqlx::migrate!("./migrations")

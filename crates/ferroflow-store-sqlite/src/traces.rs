@@ -54,6 +54,31 @@ fn trace_from_row(row: &sqlx::sqlite::SqliteRow) -> TraceInfo {
     }
 }
 
+/// An assessment from the `json_array(...)` the search's completion query builds.
+fn assessment_from_json(trace_id: &str, item: Value) -> Option<Assessment> {
+    let Value::Array(mut fields) = item else { return None };
+    if fields.len() != 9 {
+        return None;
+    }
+    let body = match fields.pop()? {
+        Value::Object(body) => body,
+        _ => Map::new(),
+    };
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    Some(Assessment {
+        assessment_id: text(&fields[0])?,
+        trace_id: trace_id.to_string(),
+        name: text(&fields[1]).unwrap_or_default(),
+        kind: AssessmentKind::parse(fields[2].as_str().unwrap_or("feedback")).unwrap_or(AssessmentKind::Feedback),
+        value_text: text(&fields[3]),
+        valid: fields[4].as_i64().unwrap_or(1) != 0,
+        overrides: text(&fields[5]),
+        create_time: fields[6].as_i64().unwrap_or(0),
+        last_update_time: fields[7].as_i64().unwrap_or(0),
+        body,
+    })
+}
+
 fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
     let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9)).unwrap_or_default();
     Assessment {
@@ -233,40 +258,39 @@ impl SqliteStore {
             return Ok(infos);
         }
         let ids: Vec<&str> = infos.iter().map(|t| t.trace_id.as_str()).collect();
-        let list = json_list(&ids);
-        let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut metadata: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut assessments: HashMap<String, Vec<Assessment>> = HashMap::new();
-        for (table, target) in [("trace_tags", &mut tags), ("trace_metadata", &mut metadata)] {
-            let rows = sqlx::query(&format!(
-                "SELECT trace_id, key, value FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))"
-            ))
-            .bind(&list)
-            .fetch_all(&self.read)
-            .await
-            .map_err(map_sqlx)?;
-            for row in rows {
-                target.entry(row.get(0)).or_default().push((row.get(1), row.get(2)));
-            }
-        }
-        let rows = sqlx::query(&format!(
-            "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE trace_id IN (SELECT value FROM json_each(?)) \
-             ORDER BY create_time, rowid"
-        ))
-        .bind(&list)
+        // One round trip for every child of the page: each query costs a hand-off to the
+        // connection's thread, which is most of a small search's time.
+        let rows = sqlx::query(
+            "SELECT j.value, \
+               (SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = j.value), \
+               (SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = j.value), \
+               (SELECT json_group_array(json_array(assessment_id, name, kind, value_text, valid, overrides, \
+                        create_time, last_update_time, json(body))) \
+                FROM (SELECT * FROM assessments WHERE trace_id = j.value ORDER BY create_time, rowid)) \
+             FROM json_each(?) j",
+        )
+        .bind(json_list(&ids))
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
-        for row in rows {
-            let assessment = assessment_from_row(&row);
-            assessments.entry(assessment.trace_id.clone()).or_default().push(assessment);
-        }
+        let mut children: HashMap<String, (String, String, String)> = rows
+            .into_iter()
+            .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+            .collect();
+        let pairs = |text: &str| -> Vec<(String, String)> {
+            serde_json::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
+        };
         for info in &mut infos {
-            let stored = tags.remove(&info.trace_id).unwrap_or_default();
+            let Some((tags, metadata, assessments)) = children.remove(&info.trace_id) else { continue };
+            let stored = pairs(&tags);
             info.tags.retain(|(key, _)| !stored.iter().any(|(k, _)| k == key));
             info.tags.extend(stored);
-            info.metadata = metadata.remove(&info.trace_id).unwrap_or_default();
-            info.assessments = assessments.remove(&info.trace_id).unwrap_or_default();
+            info.metadata = pairs(&metadata);
+            info.assessments = serde_json::from_str::<Vec<Value>>(&assessments)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|item| assessment_from_json(&info.trace_id, item))
+                .collect();
         }
         Ok(infos)
     }
@@ -343,9 +367,10 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         }
         TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
             let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
-            let exists = !matches!(comparator, Comparator::IsNull);
-            builder.push(if exists { "EXISTS" } else { "NOT EXISTS" });
-            builder.push(" (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.valid = 1 AND a.kind = ");
+            let membership = if matches!(comparator, Comparator::IsNull) { "NOT IN" } else { "IN" };
+            builder.push(format!(
+                "t.trace_id {membership} (SELECT a.trace_id FROM assessments a WHERE a.valid = 1 AND a.kind = "
+            ));
             builder.push_bind(kind);
             builder.push(" AND a.name = ");
             builder.push_bind(name.clone());
@@ -372,6 +397,8 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
 }
 
 /// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.
+/// Written as `IN (subquery)` so SQLite answers it once from the `(key, value)` index
+/// instead of probing each candidate trace.
 fn push_pair_clause(
     builder: &mut QueryBuilder<'_, Sqlite>,
     table: &str,
@@ -379,10 +406,8 @@ fn push_pair_clause(
     comparator: Comparator,
     value: &Literal,
 ) -> Result<()> {
-    match comparator {
-        Comparator::IsNull => builder.push(format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = ")),
-        _ => builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = ")),
-    };
+    let membership = if comparator == Comparator::IsNull { "NOT IN" } else { "IN" };
+    builder.push(format!("t.trace_id {membership} (SELECT x.trace_id FROM {table} x WHERE x.key = "));
     builder.push_bind(key.to_string());
     if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
         builder.push(" AND ");
@@ -657,11 +682,17 @@ impl TraceStore for SqliteStore {
 
     async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
         let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT {TRACE_COLUMNS} FROM traces t WHERE t.experiment_id IN (SELECT value FROM json_each("
-        ));
-        builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
-        builder.push("))");
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {TRACE_COLUMNS} FROM traces t WHERE "));
+        if let [only] = keys.as_slice() {
+            // One experiment (the common case): the time index then gives the order, and the
+            // page stops after max_results rows instead of sorting every match.
+            builder.push("t.experiment_id = ");
+            builder.push_bind(*only);
+        } else {
+            builder.push("t.experiment_id IN (SELECT value FROM json_each(");
+            builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
+            builder.push("))");
+        }
         for clause in &query.clauses {
             builder.push(" AND ");
             push_trace_clause(&mut builder, clause)?;

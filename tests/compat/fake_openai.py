@@ -1,0 +1,139 @@
+"""A minimal OpenAI-compatible chat-completions server for the LLM-judge tests.
+
+It is a real HTTP server (``http.server.ThreadingHTTPServer``) on 127.0.0.1 that answers
+``POST /v1/chat/completions`` the way the OpenAI API does, so that the unchanged mlflow client's
+built-in judges (``Guidelines``, ``Correctness``, ``RelevanceToQuery``, ``Safety``…) can run
+without any network access. The judge's verdict is chosen by a ``responder`` function given the
+request's text; the server records every request it receives.
+
+mlflow 3.17.2 reaches it through its gateway adapter (no litellm needed): a judge model URI
+``openai:/<model>`` plus the environment variables ``OPENAI_API_KEY`` and ``OPENAI_API_BASE``
+(``<base>/chat/completions`` is the endpoint). The judge sends a ``response_format`` JSON schema
+asking for ``{"result": ..., "rationale": ...}`` and parses the assistant message's ``content``
+as that JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+# (prompt text, request body) -> (result, rationale)
+Responder = Callable[[str, dict], tuple[str, str]]
+
+
+@dataclass
+class ChatRequest:
+    path: str
+    headers: dict
+    body: dict
+
+    @property
+    def text(self) -> str:
+        """All message contents of the request, joined."""
+        parts = []
+        for message in self.body.get("messages", []):
+            content = message.get("content")
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):
+                parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+        return "\n".join(parts)
+
+
+@dataclass
+class FakeOpenAI:
+    responder: Responder
+    api_key: str = "sk-ferroflow-test"
+    requests: list[ChatRequest] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """What ``OPENAI_API_BASE`` is set to."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep pytest output quiet
+                pass
+
+            def _reply(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._reply(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+                    return
+                request = ChatRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with fake._lock:
+                    fake.requests.append(request)
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._reply(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+                    return
+                if request.headers.get("authorization") != f"Bearer {fake.api_key}":
+                    self._reply(401, {"error": {"message": "bad api key", "type": "invalid_request_error"}})
+                    return
+                try:
+                    result, rationale = fake.responder(request.text, body)
+                except Exception as e:  # a test bug: answer something the judge reports as an error
+                    self._reply(500, {"error": {"message": f"responder failed: {e!r}", "type": "server_error"}})
+                    return
+                content = json.dumps({"rationale": rationale, "result": result})
+                self._reply(
+                    200,
+                    {
+                        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "fake-model"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+                    },
+                )
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def chat_requests(self) -> list[ChatRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path.rstrip("/") == "/v1/chat/completions"]
