@@ -17,7 +17,6 @@ trace or under the wrong name fails a test.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 
 import mlflow
@@ -428,9 +427,9 @@ def test_search_traces_by_assessment_after_evaluate(experiment):
         # What search returns carries the assessments too.
         for t in traces:
             assert {"exact_match", "expected_response"} <= {a.name for a in t.info.assessments}
-        return {q for q, i in ids.items() if i in by_id} | {
-            f"unknown:{i}" for i in by_id if i not in ids.values()
-        }
+        strangers = set(by_id) - set(ids.values())
+        assert not strangers, f"{filter_string!r} found traces outside the run: {strangers}"
+        return {q for q, i in ids.items() if i in by_id}
 
     mlflow_q, spark_q, rust_q = "What is MLflow?", "What is Spark?", "What is Rust?"
     # Booleans, compared as their JSON text.

@@ -19,8 +19,9 @@ use serde_json::Value;
 use crate::span::to_json;
 
 /// A recorded value: a scalar, or the JSON of anything else.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) enum Captured {
+    #[default]
     Null,
     Bool(bool),
     I64(i64),
@@ -28,12 +29,6 @@ pub(crate) enum Captured {
     F64(f64),
     Str(String),
     Json(Box<Value>),
-}
-
-impl Default for Captured {
-    fn default() -> Self {
-        Captured::Null
-    }
 }
 
 impl Captured {
@@ -280,10 +275,7 @@ mod tests {
 
     /// What the SDK recorded before: `to_json` (serde_json, or the text of its error).
     fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
-        assert_eq!(
-            capture(value).into_value(),
-            to_json(value)
-        );
+        assert_eq!(capture(value).into_value(), to_json(value));
     }
 
     #[derive(serde::Serialize)]

@@ -4,6 +4,12 @@
 //! A live span is an `Arc<SpanInner>` whose mutable state sits behind a `Mutex`, so that the
 //! function running inside it (through [`crate::current_span`]), its guard and other threads
 //! can all set attributes. Ending is idempotent: the first end wins, later ones do nothing.
+//!
+//! What a span costs the caller is kept small: arguments and return values are recorded as
+//! scalars when they are ones ([`crate::capture`]); ending moves the state out under the one
+//! lock and queues it ([`EndedSpan`]) with the ids as integers; the exporter thread makes the
+//! JSON, the hex ids and the OTLP of it. The span's own allocations are freed on the caller's
+//! thread, where the allocator reuses them for the next span.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,8 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::context::Frame;
 use crate::capture::{capture, Captured, Fields};
+use crate::context::Frame;
 use crate::tracer::{TraceMeta, TraceShared};
 
 /// MLflow's span types (`mlflow.spanType`), plus any type of your own.
@@ -313,7 +319,9 @@ impl SpanInner {
                 token_usage: state.token_usage,
             }
         };
-        let meta = self.trace.span_ended(self.parent_id.is_none(), state.token_usage);
+        let meta = self
+            .trace
+            .span_ended(self.parent_id.is_none(), state.token_usage);
         self.trace.tracer.exporter.submit(EndedSpan {
             trace_id: self.trace.trace_id,
             span_id: self.span_id,

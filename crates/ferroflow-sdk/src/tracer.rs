@@ -20,8 +20,7 @@ use crate::context::{
 };
 use crate::export::{Exporter, FlushReport, Sink};
 use crate::span::{
-    now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType,
-    TokenUsage,
+    now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType, TokenUsage,
 };
 
 pub(crate) struct TracerInner {

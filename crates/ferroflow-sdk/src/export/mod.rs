@@ -341,11 +341,7 @@ impl Shared {
             self.dead.store(true, Ordering::Relaxed);
             std::mem::take(&mut *pending)
         };
-        let roots = pending
-            .spans
-            .iter()
-            .filter(|span| span.is_root())
-            .count();
+        let roots = pending.spans.iter().filter(|span| span.is_root()).count();
         Stats::add(&self.stats.spans_dropped, pending.spans.len());
         Stats::add(&self.stats.traces_dropped, roots);
         for waiter in pending.waiters {
@@ -487,7 +483,8 @@ impl Worker {
             Err(SendError::Transient(message) | SendError::Permanent(message)) => {
                 Stats::add(&self.shared.stats.spans_failed, n_spans);
                 Stats::add(&self.shared.stats.traces_failed, n_traces);
-                self.shared.stats
+                self.shared
+                    .stats
                     .error(format!("{what} of {n_spans} span(s) failed: {message}"));
             }
         }
@@ -512,7 +509,8 @@ impl Worker {
                 Err(message) => {
                     Stats::add(&self.shared.stats.spans_failed, n_spans);
                     Stats::add(&self.shared.stats.traces_failed, n_traces);
-                    self.shared.stats
+                    self.shared
+                        .stats
                         .error(format!("could not resolve the experiment: {message}"));
                     return;
                 }
