@@ -27,6 +27,9 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// Readers; WAL lets them run beside the writer.
     read: SqlitePool,
+    /// When spans were last ingested (ms since the epoch): the text indexer yields the
+    /// writer to ingest while spans keep coming.
+    last_span_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -90,10 +93,10 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await
             .map_err(map_sqlx)?;
-        let store = SqliteStore { write, read };
+        let store = SqliteStore { write, read, last_span_ingest: Default::default() };
         store.ensure_default_experiment(default_artifact_root).await?;
         tokio::spawn(checkpoint_in_background(options, store.write.clone()));
-        tokio::spawn(traces::index_text_in_background(store.write.clone()));
+        tokio::spawn(traces::index_text_in_background(store.write.clone(), store.last_span_ingest.clone()));
         Ok(store)
     }
 

@@ -542,6 +542,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
 #[async_trait::async_trait]
 impl TraceStore for SqliteStore {
     async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
+        self.last_span_ingest.store(ferroflow_core::time::now_millis(), std::sync::atomic::Ordering::Relaxed);
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let experiment_key = active_experiment(&mut tx, experiment_id).await?;
         // A handful of statements per batch, however many traces it holds.
@@ -1024,18 +1025,43 @@ pub(crate) async fn index_text_batch(write: &SqlitePool) -> Result<u64> {
     Ok(inserted)
 }
 
+/// Spans the index may lag behind while ingest is busy; past this the indexer runs anyway,
+/// which bounds what a text search has to scan.
+const TEXT_INDEX_MAX_LAG: i64 = 200_000;
+/// Ingest counts as busy for this long after its last batch.
+const INGEST_QUIET_MS: i64 = 300;
+
+/// How many spans wait to be indexed.
+async fn text_index_lag(write: &SqlitePool) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'spans'), 0) - \
+                (SELECT indexed_key FROM span_text_progress WHERE id = 0)",
+    )
+    .fetch_one(write)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(row.get(0))
+}
+
 /// Keeps the full-text index caught up: a batch whenever spans wait, a short nap when none
-/// do. Ends when the store closes.
-pub(crate) async fn index_text_in_background(write: SqlitePool) {
+/// do. Ingest has the writer first: while spans keep arriving the indexer waits, unless the
+/// lag grows past [`TEXT_INDEX_MAX_LAG`]. Ends when the store closes.
+pub(crate) async fn index_text_in_background(write: SqlitePool, last_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>) {
+    use std::time::Duration;
     while !write.is_closed() {
+        let busy = ferroflow_core::time::now_millis() - last_ingest.load(std::sync::atomic::Ordering::Relaxed) < INGEST_QUIET_MS;
+        if busy && text_index_lag(&write).await.unwrap_or(0) < TEXT_INDEX_MAX_LAG {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         match index_text_batch(&write).await {
             Ok(count) if count as i64 >= TEXT_INDEX_BATCH => tokio::task::yield_now().await,
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(error) => {
                 if !write.is_closed() {
                     tracing::warn!(error = %error.message, "text indexing failed; retrying");
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
