@@ -1066,3 +1066,113 @@ pub(crate) async fn index_text_in_background(write: SqlitePool, last_ingest: std
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::search::traces as grammar;
+    use serde_json::json;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
+        (dir, store)
+    }
+
+    fn span(trace: &str, id: &str, parent: Option<&str>, text: &str) -> SpanRecord {
+        SpanRecord {
+            trace_id: trace.to_string(),
+            span_id: id.to_string(),
+            parent_span_id: parent.map(str::to_string),
+            name: format!("span-{id}"),
+            span_type: Some("LLM".into()),
+            status: SpanStatus::Ok,
+            status_message: String::new(),
+            start_time_ns: 1_000_000_000,
+            end_time_ns: 2_000_000_000,
+            attributes: json!({"mlflow.spanInputs": {"q": text}}).as_object().cloned().unwrap(),
+            token_usage: None,
+            kind: 1,
+            extra: None,
+        }
+    }
+
+    async fn text_search(store: &SqliteStore, pattern: &str) -> Vec<String> {
+        let query = SearchQuery {
+            clauses: grammar::parse_filter(&format!("trace.text LIKE '{pattern}'")).unwrap(),
+            order_by: Vec::new(),
+            max_results: 100,
+            offset: 0,
+        };
+        let mut ids: Vec<String> =
+            store.search_traces(&["0".to_string()], &query).await.unwrap().items.into_iter().map(|t| t.trace_id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn text_search_is_complete_before_and_after_indexing() {
+        let (_dir, store) = store().await;
+        let spans = vec![
+            span("tr-a", "0000000000000001", None, "the quick brown fox"),
+            span("tr-a", "0000000000000002", Some("0000000000000001"), "lazy dog"),
+            span("tr-b", "0000000000000003", None, "a brown bear"),
+        ];
+        ferroflow_core::traces::ingest_spans(&store, "0", None, spans).await.unwrap();
+        // Not indexed yet: found by scanning the tail.
+        assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a", "tr-b"]);
+        assert_eq!(index_text_batch(&store.write).await.unwrap(), 3);
+        // Indexed: found through the trigram index, none twice.
+        assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a", "tr-b"]);
+        assert_eq!(text_search(&store, "%LAZY%").await, vec!["tr-a"]);
+        assert!(text_search(&store, "%zebra%").await.is_empty());
+        // A re-sent span replaces its indexed text.
+        let resent = vec![span("tr-b", "0000000000000003", None, "a grey wolf")];
+        ferroflow_core::traces::ingest_spans(&store, "0", None, resent).await.unwrap();
+        assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a"]);
+        assert_eq!(text_search(&store, "%wolf%").await, vec!["tr-b"]);
+        // Deleting indexed spans keeps the index consistent.
+        let deleted = store.delete_traces("0", &TraceDeletion::Ids(vec!["tr-a".into()])).await.unwrap();
+        assert_eq!(deleted, 1);
+        assert!(text_search(&store, "%fox%").await.is_empty());
+        let check: String = sqlx::query("INSERT INTO span_text (span_text) VALUES ('integrity-check') RETURNING 'ok'")
+            .fetch_one(&store.write)
+            .await
+            .map(|row| row.get(0))
+            .unwrap_or_else(|e| e.to_string());
+        assert_eq!(check, "ok");
+    }
+
+    #[tokio::test]
+    async fn spans_before_and_after_the_trace_record_make_one_trace() {
+        let (_dir, store) = store().await;
+        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000002", Some("0000000000000001"), "child")])
+            .await
+            .unwrap();
+        let info = TraceInfo {
+            trace_id: "tr-c".into(),
+            experiment_id: "0".into(),
+            client_request_id: None,
+            request_time: 5,
+            execution_duration: Some(7),
+            state: TraceState::Ok,
+            request_preview: Some("client preview".into()),
+            response_preview: None,
+            metadata: vec![("k".into(), "v".into())],
+            tags: vec![("env".into(), "test".into()), (TAG_SPANS_LOCATION.into(), "ARTIFACT_REPO".into())],
+            assessments: Vec::new(),
+        };
+        store.start_trace(&info).await.unwrap();
+        store.start_trace(&info).await.unwrap();
+        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000001", None, "root")]).await.unwrap();
+        let stored = store.get_trace_info("tr-c").await.unwrap();
+        assert_eq!(stored.request_time, 5);
+        assert_eq!(stored.request_preview.as_deref(), Some("client preview"));
+        assert_eq!(stored.tag("env"), Some("test"));
+        assert_eq!(stored.tag(TAG_SPANS_LOCATION), Some(SPANS_IN_TRACKING_STORE));
+        assert_eq!(stored.metadata_value(META_INFO_FINALIZED), Some("true"));
+        let spans: Vec<StoredSpan> = store.stream_spans("tr-c").try_collect().await.unwrap();
+        assert_eq!(spans.len(), 2);
+    }
+}
