@@ -18,9 +18,6 @@ use serde_json::{Map, Value};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
 
-const TRACE_COLUMNS: &str = "t.trace_id, t.experiment_id, t.client_request_id, t.request_time, t.execution_duration, \
-     t.state, t.request_preview, t.response_preview, t.has_spans, \
-     (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id)";
 /// Spans per chunk when streaming a trace's spans.
 const SPAN_CHUNK: i64 = 2000;
 
@@ -28,30 +25,45 @@ fn trace_not_found(trace_id: &str) -> Error {
     Error::not_found(format!("Trace with ID {trace_id} not found."))
 }
 
-/// A trace record from its row. The server-owned tags are not stored but derived here: the
-/// artifact location from the experiment's, the spans location from whether spans arrived.
-fn trace_from_row(row: &sqlx::sqlite::SqliteRow) -> TraceInfo {
-    let trace_id: String = row.get(0);
-    let mut tags = Vec::with_capacity(2);
-    if let Some(location) = row.get::<Option<String>, _>(9) {
-        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &trace_id)));
+
+/// A trace record from the `json_array(...)` [`SqliteStore::load_traces`] builds.
+fn trace_from_json(item: Value) -> Option<TraceInfo> {
+    let Value::Array(fields) = item else { return None };
+    if fields.len() != 13 {
+        return None;
     }
-    if row.get::<i64, _>(8) != 0 {
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let trace_id = text(&fields[0])?;
+    let pairs = |v: &Value| -> Vec<(String, String)> {
+        serde_json::from_value::<Vec<(String, String)>>(v.clone()).unwrap_or_default()
+    };
+    let mut tags = Vec::new();
+    if let Some(location) = fields[9].as_str() {
+        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(location, &trace_id)));
+    }
+    if fields[8].as_i64().unwrap_or(0) != 0 {
         tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
     }
-    TraceInfo {
-        trace_id,
-        experiment_id: row.get::<i64, _>(1).to_string(),
-        client_request_id: row.get(2),
-        request_time: row.get(3),
-        execution_duration: row.get(4),
-        state: TraceState::parse(row.get::<&str, _>(5)).unwrap_or(TraceState::Unspecified),
-        request_preview: row.get(6),
-        response_preview: row.get(7),
-        metadata: Vec::new(),
+    let stored = pairs(&fields[10]);
+    tags.retain(|(key, _)| !stored.iter().any(|(k, _)| k == key));
+    tags.extend(stored);
+    let assessments = match &fields[12] {
+        Value::Array(items) => items.iter().filter_map(|item| assessment_from_json(&trace_id, item.clone())).collect(),
+        _ => Vec::new(),
+    };
+    Some(TraceInfo {
+        experiment_id: fields[1].as_i64().map(|n| n.to_string()).unwrap_or_default(),
+        client_request_id: text(&fields[2]),
+        request_time: fields[3].as_i64().unwrap_or(0),
+        execution_duration: fields[4].as_i64(),
+        state: TraceState::parse(fields[5].as_str().unwrap_or("")).unwrap_or(TraceState::Unspecified),
+        request_preview: text(&fields[6]),
+        response_preview: text(&fields[7]),
+        metadata: pairs(&fields[11]),
         tags,
-        assessments: Vec::new(),
-    }
+        assessments,
+        trace_id,
+    })
 }
 
 /// An assessment from the `json_array(...)` the search's completion query builds.
@@ -252,48 +264,33 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
 }
 
 impl SqliteStore {
-    /// Loads tags, metadata and assessments for a set of traces, one query each.
-    async fn complete_traces(&self, mut infos: Vec<TraceInfo>) -> Result<Vec<TraceInfo>> {
-        if infos.is_empty() {
-            return Ok(infos);
+    /// Trace records with their tags, metadata and assessments, in the order of `ids` (missing
+    /// ids left out), from one query that returns one JSON row.
+    async fn load_traces(&self, ids: &[String]) -> Result<Vec<TraceInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        let ids: Vec<&str> = infos.iter().map(|t| t.trace_id.as_str()).collect();
-        // One round trip for every child of the page: each query costs a hand-off to the
-        // connection's thread, which is most of a small search's time.
-        let rows = sqlx::query(
-            "SELECT j.value, \
-               (SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = j.value), \
-               (SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = j.value), \
-               (SELECT json_group_array(json_array(assessment_id, name, kind, value_text, valid, overrides, \
+        let text: String = sqlx::query(
+            "SELECT json_group_array(json_array(t.trace_id, t.experiment_id, t.client_request_id, t.request_time, \
+               t.execution_duration, t.state, t.request_preview, t.response_preview, t.has_spans, \
+               (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id), \
+               json((SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = t.trace_id)), \
+               json((SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = t.trace_id)), \
+               json((SELECT json_group_array(json_array(assessment_id, name, kind, value_text, valid, overrides, \
                         create_time, last_update_time, json(body))) \
-                FROM (SELECT * FROM assessments WHERE trace_id = j.value ORDER BY create_time, rowid)) \
-             FROM json_each(?) j",
+                     FROM (SELECT * FROM assessments WHERE trace_id = t.trace_id ORDER BY create_time, rowid)))) \
+               ORDER BY j.key) \
+             FROM json_each(?) j JOIN traces t ON t.trace_id = j.value",
         )
-        .bind(json_list(&ids))
-        .fetch_all(&self.read)
+        .bind(json_list(ids))
+        .fetch_one(&self.read)
         .await
-        .map_err(map_sqlx)?;
-        let mut children: HashMap<String, (String, String, String)> = rows
-            .into_iter()
-            .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
-            .collect();
-        let pairs = |text: &str| -> Vec<(String, String)> {
-            serde_json::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
-        };
-        for info in &mut infos {
-            let Some((tags, metadata, assessments)) = children.remove(&info.trace_id) else { continue };
-            let stored = pairs(&tags);
-            info.tags.retain(|(key, _)| !stored.iter().any(|(k, _)| k == key));
-            info.tags.extend(stored);
-            info.metadata = pairs(&metadata);
-            info.assessments = serde_json::from_str::<Vec<Value>>(&assessments)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|item| assessment_from_json(&info.trace_id, item))
-                .collect();
-        }
-        Ok(infos)
+        .map_err(map_sqlx)?
+        .get(0);
+        let records: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(records.into_iter().filter_map(trace_from_json).collect())
     }
+
 }
 
 fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<TraceKey>) -> Result<()> {
@@ -650,31 +647,12 @@ impl TraceStore for SqliteStore {
     }
 
     async fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo> {
-        let row = sqlx::query(&format!("SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id = ?"))
-            .bind(trace_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_sqlx)?
-            .ok_or_else(|| trace_not_found(trace_id))?;
-        let infos = self.complete_traces(vec![trace_from_row(&row)]).await?;
-        infos.into_iter().next().ok_or_else(|| trace_not_found(trace_id))
+        let mut found = self.load_traces(&[trace_id.to_string()]).await?;
+        found.pop().ok_or_else(|| trace_not_found(trace_id))
     }
 
     async fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>> {
-        if trace_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(&format!(
-            "SELECT {TRACE_COLUMNS} FROM traces t WHERE t.trace_id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(json_list(trace_ids))
-        .fetch_all(&self.read)
-        .await
-        .map_err(map_sqlx)?;
-        let mut by_id: HashMap<String, TraceInfo> =
-            self.complete_traces(rows.iter().map(trace_from_row).collect()).await?.into_iter().map(|t| (t.trace_id.clone(), t)).collect();
-        // In the order asked for.
-        Ok(trace_ids.iter().filter_map(|id| by_id.remove(id)).collect())
+        self.load_traces(trace_ids).await
     }
 
     fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<StoredSpan>> {
@@ -683,7 +661,10 @@ impl TraceStore for SqliteStore {
 
     async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
         let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {TRACE_COLUMNS} FROM traces t WHERE "));
+        // The page's ids come back as one JSON row, then the records with all their children
+        // as another: two round trips to the connection's thread whatever the page size.
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT json_group_array(trace_id) FROM (SELECT t.trace_id FROM traces t WHERE ");
         if let [only] = keys.as_slice() {
             // One experiment (the common case): the time index then gives the order, and the
             // page stops after max_results rows instead of sorting every match.
@@ -707,15 +688,16 @@ impl TraceStore for SqliteStore {
         builder.push_bind((query.max_results + 1) as i64);
         builder.push(" OFFSET ");
         builder.push_bind(query.offset as i64);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
-        let mut infos: Vec<TraceInfo> = rows.iter().map(trace_from_row).collect();
-        let next_offset = if infos.len() as u64 > query.max_results {
-            infos.truncate(query.max_results as usize);
+        builder.push(")");
+        let ids_json: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
+        let mut ids: Vec<String> = serde_json::from_str(&ids_json).map_err(|e| Error::internal(e.to_string()))?;
+        let next_offset = if ids.len() as u64 > query.max_results {
+            ids.truncate(query.max_results as usize);
             Some(query.offset + query.max_results)
         } else {
             None
         };
-        Ok(Page { items: self.complete_traces(infos).await?, next_offset })
+        Ok(Page { items: self.load_traces(&ids).await?, next_offset })
     }
 
     async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
