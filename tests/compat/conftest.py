@@ -128,6 +128,13 @@ class Server:
         self._wait_healthy()
         return self
 
+    def _route_prefix(self) -> str:
+        """The `--static-prefix` the server was started with, if any."""
+        args = self.extra_args
+        if "--static-prefix" in args and args.index("--static-prefix") + 1 < len(args):
+            return "/" + args[args.index("--static-prefix") + 1].strip("/")
+        return ""
+
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         last_error = None
@@ -139,7 +146,7 @@ class Server:
                     f"log {self.log_path}:\n{_tail(self.log_path)}"
                 )
             try:
-                r = requests.get(f"{self.url}/health", timeout=2)
+                r = requests.get(f"{self.url}{self._route_prefix()}/health", timeout=2)
                 if r.status_code == 200:
                     return
                 last_error = f"HTTP {r.status_code}: {r.text[:200]!r}"

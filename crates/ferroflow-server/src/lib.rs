@@ -36,11 +36,13 @@ pub struct ServerConfig {
     pub default_artifact_root: String,
     /// Whether `/api/2.0/mlflow-artifacts/...` is served.
     pub serve_artifacts: bool,
+    /// A path prefix (`/mlflow`) in front of every route, as `mlflow server --static-prefix`.
+    pub static_prefix: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { default_artifact_root: "mlflow-artifacts:".to_string(), serve_artifacts: true }
+        ServerConfig { default_artifact_root: "mlflow-artifacts:".to_string(), serve_artifacts: true, static_prefix: None }
     }
 }
 
@@ -54,7 +56,13 @@ pub struct AppState {
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    let prefix = state.config.static_prefix.clone();
+    let routes = routes::router(state);
+    let routes = match prefix {
+        Some(prefix) => Router::new().nest(&prefix, routes).fallback(error::endpoint_not_found),
+        None => routes,
+    };
+    routes
         // A bug of ours must answer 500 in MLflow's shape, not drop the connection.
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             error::ApiError(ferroflow_core::Error::internal("handler panicked")).into_response()

@@ -1,12 +1,14 @@
 //! The model registry in SQLite: [`RegistryStore`] for [`SqliteStore`].
 //!
-//! Children of a registered model (versions, tags, aliases) hang off its integer id. Reads of
-//! many models or versions load their children with one query per table for the whole page,
-//! never one per row. Writes run on the single writer connection in one transaction, which is
-//! what makes "highest version + 1" race-free.
+//! Children of a registered model (versions, tags, aliases) hang off its integer id. Every read
+//! is one statement: a model or version comes back with its children as JSON arrays built by
+//! correlated subqueries (index seeks), and a search page with the children of its rows only.
+//! Writes run on the single writer connection in one transaction, which is what makes "highest
+//! version + 1" race-free, and use as few statements as they can (each is a hand-off to the
+//! writer's thread).
 
 use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::sql::{push_numeric_comparison, push_string_comparison};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::registry::{
@@ -17,11 +19,7 @@ use ferroflow_core::store::{RegistryStore, SearchQuery};
 use ferroflow_core::{time, Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use std::collections::{HashMap, HashSet};
-
-const MODEL_COLUMNS: &str = "rm.id, rm.name, rm.creation_time, rm.last_updated_time, rm.description";
-const VERSION_COLUMNS: &str = "v.rm_id, rm.name, v.version, v.creation_time, v.last_updated_time, v.description, \
-     v.current_stage, v.source, v.run_id, v.run_link, v.model_id";
+use std::sync::LazyLock;
 
 /// What a deleted version keeps instead of its lineage, as the reference redacts it.
 const REDACTED_SOURCE: &str = "REDACTED-SOURCE-PATH";
@@ -30,6 +28,98 @@ const REDACTED_RUN_LINK: &str = "REDACTED-RUN-LINK";
 
 /// `<alias> IS a prompt` as SQL over a tag table aliased `p`, matching [`is_prompt_tagged`].
 const PROMPT_TAG_MATCH: &str = "p.key = 'mlflow.prompt.is_prompt' AND lower(p.value) = 'true'";
+
+// Every read returns a model or version with all of its children in ONE statement: each
+// statement is a hand-off to the connection's worker thread, which costs more than the SQL.
+// Children come back as JSON arrays built by correlated subqueries (each an index lookup) and
+// are parsed here. The arrays carry each child's rowid and are put in order here: an ORDER BY
+// inside an aggregate costs SQLite a temporary b-tree per call.
+
+/// The tags of the version row `v` as `[[rowid, key, value], ...]` and its aliases as
+/// `[[rowid, alias], ...]`.
+fn version_children_sql(v: &str) -> String {
+    format!(
+        "(SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
+           WHERE t.rm_id = {v}.rm_id AND t.version = {v}.version), \
+         (SELECT json_group_array(json_array(a.rowid, a.alias)) FROM registered_model_aliases a \
+           WHERE a.rm_id = {v}.rm_id AND a.version = {v}.version)"
+    )
+}
+
+/// The columns of a version row `v` whose model's name is `name_column`, then its children:
+/// read by [`version_from_row`].
+fn version_select_sql(v: &str, name_column: &str) -> String {
+    format!(
+        "SELECT {v}.rm_id, {name_column}, {v}.version, {v}.creation_time, {v}.last_updated_time, {v}.description, \
+             {v}.current_stage, {v}.source, {v}.run_id, {v}.run_link, {v}.model_id, {}",
+        version_children_sql(v)
+    )
+}
+
+/// The columns of a model row `rm`, then its tags, aliases and latest versions (the newest live
+/// version of each stage, with its tags; its aliases are among the model's): read by
+/// [`model_from_row`]. The newest version of a stage is one seek in
+/// `model_versions_live_by_stage` (migration 0006).
+fn model_select_sql(rm: &str) -> String {
+    let stages: Vec<String> = ModelStage::ALL.iter().map(|stage| format!("('{}')", stage.as_str())).collect();
+    format!(
+        "SELECT {rm}.id, {rm}.name, {rm}.creation_time, {rm}.last_updated_time, {rm}.description, \
+           (SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM registered_model_tags t \
+             WHERE t.rm_id = {rm}.id), \
+           (SELECT json_group_array(json_array(a.rowid, a.alias, a.version)) FROM registered_model_aliases a \
+             WHERE a.rm_id = {rm}.id), \
+           (SELECT json_group_array(json_array(lv.version, lv.creation_time, lv.last_updated_time, lv.description, \
+                  lv.current_stage, lv.source, lv.run_id, lv.run_link, lv.model_id, \
+                  json((SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
+                        WHERE t.rm_id = lv.rm_id AND t.version = lv.version)))) \
+            FROM (VALUES {}) stage JOIN model_versions lv ON lv.rm_id = {rm}.id AND lv.version = \
+              (SELECT max(x.version) FROM model_versions x \
+               WHERE x.rm_id = {rm}.id AND x.current_stage = stage.column1 AND x.deleted = 0))",
+        stages.join(", ")
+    )
+}
+
+/// [`model_select_sql`] over a model row (or page row) aliased `rm`.
+static MODEL_SELECT_SQL: LazyLock<String> = LazyLock::new(|| model_select_sql("rm"));
+
+/// [`version_select_sql`] over a page row aliased `v` that carries its model's `name`.
+static PAGE_VERSION_SELECT_SQL: LazyLock<String> = LazyLock::new(|| version_select_sql("v", "v.name"));
+
+/// One model with its children, by name.
+static LOAD_MODEL_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("{} FROM registered_models rm WHERE rm.name = ?", *MODEL_SELECT_SQL));
+
+/// One live version with its children, by model name and number.
+static LOAD_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} FROM registered_models rm JOIN model_versions v ON v.rm_id = rm.id \
+         WHERE rm.name = ? AND v.version = ? AND v.deleted = 0",
+        version_select_sql("v", "rm.name")
+    )
+});
+
+/// The version an alias names (column 13; NULL when the alias is unknown) and that version
+/// with its children (NULL columns when it is not live); no row when the model is unknown.
+static VERSION_BY_ALIAS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, a.version FROM registered_models rm \
+         LEFT JOIN registered_model_aliases a ON a.rm_id = rm.id AND a.alias = ?1 \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.version = a.version AND v.deleted = 0 \
+         WHERE rm.name = ?2",
+        version_select_sql("v", "rm.name")
+    )
+});
+
+/// As [`VERSION_BY_ALIAS_SQL`] for `latest`: the highest live version.
+static LATEST_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, v.version FROM registered_models rm \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.deleted = 0 AND v.version = \
+           (SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id AND x.deleted = 0) \
+         WHERE rm.name = ?1",
+        version_select_sql("v", "rm.name")
+    )
+});
 
 fn model_not_found(name: &str) -> Error {
     Error::not_found(format!("Registered Model with name={name} not found"))
@@ -46,51 +136,103 @@ fn invalid_source(source: &str, id_name: &str) -> Error {
     ))
 }
 
-/// A registered model row with its id, before its children are loaded.
-struct ModelRow {
-    id: i64,
-    model: RegisteredModel,
+fn bad_json(error: serde_json::Error) -> Error {
+    Error::internal(format!("unreadable registry children: {error}"))
 }
 
-/// A version row with its model's id, before its tags and aliases are loaded.
-struct VersionRow {
-    rm_id: i64,
-    version: ModelVersion,
+/// `[[rowid, key, value], ...]` as tags in rowid order: the order they were first set.
+fn tags_from_json(text: &str) -> Result<Vec<Tag>> {
+    let triples: Vec<(i64, String, String)> = serde_json::from_str(text).map_err(bad_json)?;
+    Ok(tags_in_order(triples))
 }
 
-fn model_from_row(row: &SqliteRow) -> ModelRow {
-    ModelRow {
-        id: row.get(0),
-        model: RegisteredModel {
-            name: row.get(1),
-            creation_timestamp: row.get(2),
-            last_updated_timestamp: row.get(3),
-            description: row.get(4),
-            latest_versions: Vec::new(),
-            tags: Vec::new(),
-            aliases: Vec::new(),
-        },
+fn tags_in_order(mut triples: Vec<(i64, String, String)>) -> Vec<Tag> {
+    triples.sort_unstable_by_key(|(rowid, _, _)| *rowid);
+    triples.into_iter().map(|(_, key, value)| Tag::new(key, value)).collect()
+}
+
+/// `[[rowid, alias], ...]` as alias names in rowid order.
+fn alias_names_in_order(mut pairs: Vec<(i64, String)>) -> Vec<String> {
+    pairs.sort_unstable_by_key(|(rowid, _)| *rowid);
+    pairs.into_iter().map(|(_, alias)| alias).collect()
+}
+
+/// `[version, creation, last update, description, stage, source, run id, run link, model id,
+/// tags]`, as [`model_select_sql`] writes a latest version.
+type VersionJson = (i64, i64, i64, String, String, String, String, String, Option<String>, Vec<(i64, String, String)>);
+
+fn stage_of(text: &str) -> ModelStage {
+    ModelStage::parse(text).unwrap_or(ModelStage::None)
+}
+
+/// A row of [`model_select_sql`].
+fn model_from_row(row: &SqliteRow) -> Result<RegisteredModel> {
+    let name: String = row.get(1);
+    let mut aliases: Vec<(i64, String, i64)> = serde_json::from_str(row.get::<&str, _>(6)).map_err(bad_json)?;
+    aliases.sort_unstable_by_key(|(rowid, _, _)| *rowid);
+    let mut latest: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(7)).map_err(bad_json)?;
+    latest.sort_unstable_by_key(|version| version.0);
+    let latest_versions = latest
+        .into_iter()
+        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| ModelVersion {
+            name: name.clone(),
+            version,
+            creation_timestamp: created,
+            last_updated_timestamp: updated,
+            description,
+            current_stage: stage_of(&stage),
+            source,
+            run_id,
+            run_link,
+            model_id,
+            tags: tags_in_order(tags),
+            aliases: aliases
+                .iter()
+                .filter(|(_, _, aliased)| *aliased == version)
+                .map(|(_, alias, _)| alias.clone())
+                .collect(),
+        })
+        .collect();
+    Ok(RegisteredModel {
+        creation_timestamp: row.get(2),
+        last_updated_timestamp: row.get(3),
+        description: row.get(4),
+        latest_versions,
+        tags: tags_from_json(row.get(5))?,
+        aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
+        name,
+    })
+}
+
+/// A row of [`version_select_sql`].
+fn version_from_row(row: &SqliteRow) -> Result<ModelVersion> {
+    let aliases: Vec<(i64, String)> = serde_json::from_str(row.get::<&str, _>(12)).map_err(bad_json)?;
+    Ok(ModelVersion {
+        name: row.get(1),
+        version: row.get(2),
+        creation_timestamp: row.get(3),
+        last_updated_timestamp: row.get(4),
+        description: row.get(5),
+        current_stage: stage_of(row.get::<&str, _>(6)),
+        source: row.get(7),
+        run_id: row.get(8),
+        run_link: row.get(9),
+        model_id: row.get(10),
+        tags: tags_from_json(row.get(11))?,
+        aliases: alias_names_in_order(aliases),
+    })
+}
+
+/// Tags as a multi-row upsert leaves them: first-set order, last value wins.
+fn upserted(tags: &[Tag]) -> Vec<Tag> {
+    let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        match out.iter_mut().find(|existing| existing.key == tag.key) {
+            Some(existing) => existing.value = tag.value.clone(),
+            None => out.push(tag.clone()),
+        }
     }
-}
-
-fn version_from_row(row: &SqliteRow) -> VersionRow {
-    VersionRow {
-        rm_id: row.get(0),
-        version: ModelVersion {
-            name: row.get(1),
-            version: row.get(2),
-            creation_timestamp: row.get(3),
-            last_updated_timestamp: row.get(4),
-            description: row.get(5),
-            current_stage: ModelStage::parse(row.get::<&str, _>(6)).unwrap_or(ModelStage::None),
-            source: row.get(7),
-            run_id: row.get(8),
-            run_link: row.get(9),
-            model_id: row.get(10),
-            tags: Vec::new(),
-            aliases: Vec::new(),
-        },
-    }
+    out
 }
 
 /// The id of the model called `name`, or `RESOURCE_DOES_NOT_EXIST`.
@@ -106,15 +248,18 @@ async fn registered_model_id(conn: &mut SqliteConnection, name: &str) -> Result<
 
 /// The model id of a live version, or `RESOURCE_DOES_NOT_EXIST` for the model or the version.
 async fn live_version(conn: &mut SqliteConnection, name: &str, version: i64) -> Result<i64> {
-    let rm_id = registered_model_id(conn, name).await?;
-    let found = sqlx::query("SELECT 1 FROM model_versions WHERE rm_id = ? AND version = ? AND deleted = 0")
-        .bind(rm_id)
-        .bind(version)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
-    match found {
-        Some(_) => Ok(rm_id),
+    let row = sqlx::query(
+        "SELECT rm.id, v.version FROM registered_models rm \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.version = ?1 AND v.deleted = 0 WHERE rm.name = ?2",
+    )
+    .bind(version)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_sqlx)?
+    .ok_or_else(|| model_not_found(name))?;
+    match row.get::<Option<i64>, _>(1) {
+        Some(_) => Ok(row.get(0)),
         None => Err(version_not_found(name, version)),
     }
 }
@@ -129,139 +274,25 @@ async fn touch_model(conn: &mut SqliteConnection, rm_id: i64, now: i64) -> Resul
     Ok(())
 }
 
-/// Fills tags and aliases of versions with one query per table.
-async fn complete_versions(conn: &mut SqliteConnection, rows: Vec<VersionRow>) -> Result<Vec<ModelVersion>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rm_ids: Vec<String> =
-        rows.iter().map(|row| row.rm_id.to_string()).collect::<HashSet<_>>().into_iter().collect();
-    let list = json_list(&rm_ids);
-    let wanted: HashSet<(i64, i64)> = rows.iter().map(|row| (row.rm_id, row.version.version)).collect();
-
-    let mut tags: HashMap<(i64, i64), Vec<Tag>> = HashMap::new();
-    let tag_rows = sqlx::query(
-        "SELECT rm_id, version, key, value FROM model_version_tags \
-         WHERE rm_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
-    )
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    for row in tag_rows {
-        let id = (row.get::<i64, _>(0), row.get::<i64, _>(1));
-        if wanted.contains(&id) {
-            tags.entry(id).or_default().push(Tag::new(row.get::<String, _>(2), row.get::<String, _>(3)));
-        }
-    }
-    let mut aliases: HashMap<(i64, i64), Vec<String>> = HashMap::new();
-    let alias_rows = sqlx::query(
-        "SELECT rm_id, version, alias FROM registered_model_aliases \
-         WHERE rm_id IN (SELECT value FROM json_each(?)) ORDER BY rowid",
-    )
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    for row in alias_rows {
-        aliases.entry((row.get(0), row.get(1))).or_default().push(row.get(2));
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let id = (row.rm_id, row.version.version);
-            let mut version = row.version;
-            version.tags = tags.remove(&id).unwrap_or_default();
-            version.aliases = aliases.remove(&id).unwrap_or_default();
-            version
-        })
-        .collect())
-}
-
-/// Fills tags, aliases and latest versions of models with one query per table.
-async fn complete_models(conn: &mut SqliteConnection, rows: Vec<ModelRow>) -> Result<Vec<RegisteredModel>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
-    let list = json_list(&ids);
-
-    let mut tags: HashMap<i64, Vec<Tag>> = HashMap::new();
-    let tag_rows = sqlx::query(
-        "SELECT rm_id, key, value FROM registered_model_tags WHERE rm_id IN (SELECT value FROM json_each(?)) \
-         ORDER BY rowid",
-    )
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    for row in tag_rows {
-        tags.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
-    }
-    let mut aliases: HashMap<i64, Vec<ModelAlias>> = HashMap::new();
-    let alias_rows = sqlx::query(
-        "SELECT rm_id, alias, version FROM registered_model_aliases WHERE rm_id IN (SELECT value FROM json_each(?)) \
-         ORDER BY rowid",
-    )
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    for row in alias_rows {
-        aliases.entry(row.get(0)).or_default().push(ModelAlias { alias: row.get(1), version: row.get(2) });
-    }
-    // The newest live version of each stage, per model.
-    let latest_rows = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM ( \
-             SELECT *, row_number() OVER (PARTITION BY rm_id, current_stage ORDER BY version DESC) AS rank \
-             FROM model_versions WHERE rm_id IN (SELECT value FROM json_each(?)) AND deleted = 0 \
-         ) v JOIN registered_models rm ON rm.id = v.rm_id WHERE v.rank = 1 ORDER BY v.rm_id, v.version"
-    ))
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    let latest = complete_versions(conn, latest_rows.iter().map(version_from_row).collect()).await?;
-    let mut latest_by_model: HashMap<String, Vec<ModelVersion>> = HashMap::new();
-    for version in latest {
-        latest_by_model.entry(version.name.clone()).or_default().push(version);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let mut model = row.model;
-            model.tags = tags.remove(&row.id).unwrap_or_default();
-            model.aliases = aliases.remove(&row.id).unwrap_or_default();
-            model.latest_versions = latest_by_model.remove(&model.name).unwrap_or_default();
-            model
-        })
-        .collect())
-}
-
 async fn load_model(conn: &mut SqliteConnection, name: &str) -> Result<RegisteredModel> {
-    let row = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM registered_models rm WHERE rm.name = ?"))
+    let row = sqlx::query(&LOAD_MODEL_SQL)
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
         .map_err(map_sqlx)?
         .ok_or_else(|| model_not_found(name))?;
-    let models = complete_models(conn, vec![model_from_row(&row)]).await?;
-    models.into_iter().next().ok_or_else(|| model_not_found(name))
+    model_from_row(&row)
 }
 
 async fn load_version(conn: &mut SqliteConnection, name: &str, version: i64) -> Result<ModelVersion> {
-    let row = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN registered_models rm ON rm.id = v.rm_id \
-         WHERE rm.name = ? AND v.version = ? AND v.deleted = 0"
-    ))
-    .bind(name)
-    .bind(version)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(map_sqlx)?
-    .ok_or_else(|| version_not_found(name, version))?;
-    let versions = complete_versions(conn, vec![version_from_row(&row)]).await?;
-    versions.into_iter().next().ok_or_else(|| version_not_found(name, version))
+    let row = sqlx::query(&LOAD_VERSION_SQL)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| version_not_found(name, version))?;
+    version_from_row(&row)
 }
 
 async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
@@ -481,8 +512,13 @@ fn push_model_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<
     builder.push(format!(" ORDER BY {}", terms.join(", ")));
 }
 
-/// The requested order (newest update first when none), then name and version descending.
-fn push_version_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<ModelVersionOrderKey>]) {
+/// The requested order (newest update first when none), then name and version descending;
+/// `name_column` is where the model's name is (`rm.name` in the page query, `v.name` around it).
+fn push_version_order(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    order_by: &[OrderBy<ModelVersionOrderKey>],
+    name_column: &str,
+) {
     let default_order = [
         OrderBy { key: ModelVersionOrderKey::LastUpdatedTimestamp, ascending: false },
         OrderBy { key: ModelVersionOrderKey::Name, ascending: true },
@@ -493,7 +529,7 @@ fn push_version_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderB
         .iter()
         .map(|item| {
             let column = match item.key {
-                ModelVersionOrderKey::Name => "rm.name",
+                ModelVersionOrderKey::Name => name_column,
                 ModelVersionOrderKey::VersionNumber => "v.version",
                 ModelVersionOrderKey::CreationTimestamp => "v.creation_time",
                 ModelVersionOrderKey::LastUpdatedTimestamp => "v.last_updated_time",
@@ -502,7 +538,7 @@ fn push_version_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderB
         })
         .collect();
     if !order_by.iter().any(|item| item.key == ModelVersionOrderKey::Name) {
-        terms.push("rm.name ASC".to_string());
+        terms.push(format!("{name_column} ASC"));
     }
     if !order_by.iter().any(|item| item.key == ModelVersionOrderKey::VersionNumber) {
         terms.push("v.version DESC".to_string());
@@ -534,7 +570,7 @@ impl RegistryStore for SqliteStore {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let inserted = sqlx::query(
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
-             VALUES (?, ?, ?, ?) RETURNING id",
+             VALUES (?, ?, ?, ?) RETURNING id, name, creation_time, last_updated_time, description",
         )
         .bind(&model.name)
         .bind(now)
@@ -542,16 +578,24 @@ impl RegistryStore for SqliteStore {
         .bind(&model.description)
         .fetch_one(&mut *tx)
         .await;
-        let rm_id: i64 = match inserted {
-            Ok(row) => row.get(0),
+        let row = match inserted {
+            Ok(row) => row,
             // A failed statement does not end the transaction, so the message can still look.
             Err(e) if is_unique_violation(&e) => return Err(name_taken(&mut tx, model).await?),
             Err(e) => return Err(map_sqlx(e)),
         };
-        upsert_model_tags(&mut tx, rm_id, &model.tags).await?;
-        let created = load_model(&mut tx, &model.name).await?;
+        upsert_model_tags(&mut tx, row.get(0), &model.tags).await?;
         tx.commit().await.map_err(map_sqlx)?;
-        Ok(created)
+        // A new model has no versions or aliases yet; its tags are the request's.
+        Ok(RegisteredModel {
+            name: row.get(1),
+            creation_timestamp: row.get(2),
+            last_updated_timestamp: row.get(3),
+            description: row.get(4),
+            latest_versions: Vec::new(),
+            tags: upserted(&model.tags),
+            aliases: Vec::new(),
+        })
     }
 
     async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
@@ -621,8 +665,13 @@ impl RegistryStore for SqliteStore {
         scope: PromptScope,
         query: &SearchQuery<RegisteredModelKey, RegisteredModelOrderKey>,
     ) -> Result<Page<RegisteredModel>> {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {MODEL_COLUMNS} FROM registered_models rm WHERE 1 = 1"));
+        // The page is chosen first (the inner query), so children are built for its rows only,
+        // and then ordered again: the order of a subquery's rows is not kept by SQL.
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "{} FROM (SELECT rm.id, rm.name, rm.creation_time, rm.last_updated_time, rm.description \
+             FROM registered_models rm WHERE 1 = 1",
+            *MODEL_SELECT_SQL
+        ));
         if scope == PromptScope::Models {
             push_exclude_prompts(&mut builder, "rm.id", false);
         }
@@ -632,11 +681,12 @@ impl RegistryStore for SqliteStore {
         }
         push_model_order(&mut builder, &query.order_by);
         push_page(&mut builder, query.max_results, query.offset);
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let (rows, next_offset) =
-            split_page(rows.iter().map(model_from_row).collect(), query.max_results, query.offset);
-        Ok(Page { items: complete_models(&mut conn, rows).await?, next_offset })
+        builder.push(") rm");
+        push_model_order(&mut builder, &query.order_by);
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
+        let items = rows.iter().map(model_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_offset })
     }
 
     async fn get_latest_versions(&self, name: &str, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
@@ -670,15 +720,26 @@ impl RegistryStore for SqliteStore {
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let rm_id = registered_model_id(&mut tx, &new_version.name).await?;
+        // Finding the model and touching it is one statement (each is a hand-off to the writer's
+        // thread); the transaction undoes the touch if anything below fails.
+        let rm_id: i64 = sqlx::query("UPDATE registered_models SET last_updated_time = ? WHERE name = ? RETURNING id")
+            .bind(now)
+            .bind(&new_version.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| model_not_found(&new_version.name))?
+            .get(0);
         let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
         // One writer connection and one transaction: nobody else can take this number between
         // the read of the maximum and the insert.
-        let version: i64 = sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
                  storage_location, run_id, run_link, model_id) \
              SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-             FROM model_versions WHERE rm_id = ?1 RETURNING version",
+             FROM model_versions WHERE rm_id = ?1 \
+             RETURNING version, creation_time, last_updated_time, description, current_stage, source, run_id, \
+                 run_link, model_id",
         )
         .bind(rm_id)
         .bind(now)
@@ -690,16 +751,28 @@ impl RegistryStore for SqliteStore {
         .bind(&new_version.model_id)
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_sqlx)?
-        .get(0);
+        .map_err(map_sqlx)?;
+        let version: i64 = row.get(0);
         upsert_version_tags(&mut tx, rm_id, version, &new_version.tags).await?;
-        touch_model(&mut tx, rm_id, now).await?;
         if let Some(model_id) = new_version.model_id.as_deref().filter(|_| !new_version.is_prompt()) {
             record_version_on_logged_model(&mut tx, model_id, &new_version.name, version).await?;
         }
-        let created = load_version(&mut tx, &new_version.name, version).await?;
         tx.commit().await.map_err(map_sqlx)?;
-        Ok(created)
+        // A new number never had an alias (numbers are not reused, deleting drops aliases).
+        Ok(ModelVersion {
+            name: new_version.name.clone(),
+            version,
+            creation_timestamp: row.get(1),
+            last_updated_timestamp: row.get(2),
+            description: row.get(3),
+            current_stage: stage_of(row.get::<&str, _>(4)),
+            source: row.get(5),
+            run_id: row.get(6),
+            run_link: row.get(7),
+            model_id: row.get(8),
+            tags: upserted(&new_version.tags),
+            aliases: Vec::new(),
+        })
     }
 
     async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion> {
@@ -795,9 +868,14 @@ impl RegistryStore for SqliteStore {
         scope: PromptScope,
         query: &SearchQuery<ModelVersionKey, ModelVersionOrderKey>,
     ) -> Result<Page<ModelVersion>> {
+        // As for models: the page first, then its children, ordered again outside.
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN registered_models rm ON rm.id = v.rm_id \
-             WHERE v.deleted = 0"
+            "{} FROM (SELECT v.rm_id AS rm_id, rm.name AS name, v.version AS version, \
+                 v.creation_time AS creation_time, v.last_updated_time AS last_updated_time, \
+                 v.description AS description, v.current_stage AS current_stage, v.source AS source, \
+                 v.run_id AS run_id, v.run_link AS run_link, v.model_id AS model_id \
+             FROM model_versions v JOIN registered_models rm ON rm.id = v.rm_id WHERE v.deleted = 0",
+            *PAGE_VERSION_SELECT_SQL
         ));
         if scope == PromptScope::Models {
             push_exclude_prompts(&mut builder, "v.rm_id", true);
@@ -806,13 +884,14 @@ impl RegistryStore for SqliteStore {
             builder.push(" AND ");
             push_version_clause(&mut builder, clause)?;
         }
-        push_version_order(&mut builder, &query.order_by);
+        push_version_order(&mut builder, &query.order_by, "rm.name");
         push_page(&mut builder, query.max_results, query.offset);
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let (rows, next_offset) =
-            split_page(rows.iter().map(version_from_row).collect(), query.max_results, query.offset);
-        Ok(Page { items: complete_versions(&mut conn, rows).await?, next_offset })
+        builder.push(") v");
+        push_version_order(&mut builder, &query.order_by, "v.name");
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
+        let items = rows.iter().map(version_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next_offset })
     }
 
     async fn get_model_version_download_uri(&self, name: &str, version: i64) -> Result<String> {
@@ -878,29 +957,20 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn get_model_version_by_alias(&self, name: &str, alias: &AliasLookup) -> Result<ModelVersion> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
-        let rm_id = registered_model_id(&mut conn, name).await?;
-        let version: Option<i64> = match alias {
-            AliasLookup::Latest => {
-                sqlx::query("SELECT max(version) FROM model_versions WHERE rm_id = ? AND deleted = 0")
-                    .bind(rm_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(map_sqlx)?
-                    .get(0)
-            }
-            AliasLookup::Named(alias) => {
-                sqlx::query("SELECT version FROM registered_model_aliases WHERE rm_id = ? AND alias = ?")
-                    .bind(rm_id)
-                    .bind(alias)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(map_sqlx)?
-                    .map(|row| row.get(0))
-            }
+        let query = match alias {
+            AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
+            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),
         };
-        match (version, alias) {
-            (Some(version), _) => load_version(&mut conn, name, version).await,
+        let row = query
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| model_not_found(name))?;
+        let live = row.get::<Option<i64>, _>(2).is_some();
+        match (row.get::<Option<i64>, _>(13), alias) {
+            (Some(_), _) if live => version_from_row(&row),
+            (Some(version), _) => Err(version_not_found(name, version)),
             (None, AliasLookup::Latest) => Err(Error::not_found(format!("Latest version not found for model {name}."))),
             (None, AliasLookup::Named(alias)) => {
                 Err(Error::invalid(format!("Registered model alias {alias} not found.")))
@@ -1007,6 +1077,80 @@ mod tests {
         assert_eq!(unknown.code, ferroflow_core::ErrorCode::InvalidParameterValue);
         assert_eq!(unknown.message, "Registered model alias champion not found.");
         assert!(store.set_registered_model_alias("m", "x", 9).await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn children_come_back_in_the_order_they_were_set() {
+        let (_dir, store) = store().await;
+        let created =
+            store.create_registered_model(&new_model("m", &[("b", "1"), ("a", "1"), ("b", "2")])).await.unwrap();
+        let pairs = |tags: &[Tag]| tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect::<Vec<_>>();
+        let expected = vec![("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())];
+        assert_eq!(pairs(&created.tags), expected);
+        assert_eq!(pairs(&store.get_registered_model("m").await.unwrap().tags), expected);
+        for _ in 0..4 {
+            let version =
+                NewModelVersion { tags: vec![Tag::new("z", "1"), Tag::new("y", "1")], ..new_version("m", "s3://b") };
+            let created = store.create_model_version(&version).await.unwrap();
+            assert_eq!(pairs(&created.tags), [("z".to_string(), "1".to_string()), ("y".to_string(), "1".to_string())]);
+        }
+        store.set_model_version_tag("m", 2, &Tag::new("z", "2")).await.unwrap();
+        store.transition_model_version_stage("m", 1, ModelStage::Staging, false).await.unwrap();
+        store.transition_model_version_stage("m", 2, ModelStage::Production, false).await.unwrap();
+        store.delete_model_version("m", 4).await.unwrap();
+        for alias in ["zeta", "alpha"] {
+            store.set_registered_model_alias("m", alias, 2).await.unwrap();
+        }
+        store.set_registered_model_alias("m", "other", 3).await.unwrap();
+        let model = store.get_registered_model("m").await.unwrap();
+        let latest: Vec<_> =
+            model.latest_versions.iter().map(|v| (v.version, v.current_stage, v.aliases.clone())).collect();
+        assert_eq!(
+            latest,
+            [
+                (1, ModelStage::Staging, vec![]),
+                (2, ModelStage::Production, vec!["zeta".to_string(), "alpha".to_string()]),
+                (3, ModelStage::None, vec!["other".to_string()]),
+            ]
+        );
+        assert_eq!(pairs(&model.latest_versions[1].tags)[0], ("z".to_string(), "2".to_string()));
+        let aliases: Vec<_> = model.aliases.iter().map(|a| (a.alias.as_str(), a.version)).collect();
+        assert_eq!(aliases, [("zeta", 2), ("alpha", 2), ("other", 3)]);
+        let by_alias = store.get_model_version_by_alias("m", &AliasLookup::Named("alpha".into())).await.unwrap();
+        assert_eq!((by_alias.version, by_alias.aliases), (2, vec!["zeta".to_string(), "alpha".to_string()]));
+        // `latest` is the highest live version: 4 is deleted.
+        assert_eq!(store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap().version, 3);
+        let missing = store.get_model_version_by_alias("nope", &AliasLookup::Latest).await.unwrap_err();
+        assert!(missing.is_not_found());
+    }
+
+    #[tokio::test]
+    async fn search_pages_keep_their_order() {
+        let (_dir, store) = store().await;
+        for name in ["c", "a", "d", "b", "e"] {
+            store.create_registered_model(&new_model(name, &[])).await.unwrap();
+            store.create_model_version(&new_version(name, "s3://b")).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let order_by = grammar::parse_registered_model_order_by(&["creation_timestamp DESC".to_string()]).unwrap();
+        let mut names = Vec::new();
+        let mut offset = 0;
+        loop {
+            let query = SearchQuery { clauses: Vec::new(), order_by: order_by.clone(), max_results: 2, offset };
+            let page = store.search_registered_models(PromptScope::Models, &query).await.unwrap();
+            names.extend(page.items.iter().map(|m| (m.name.clone(), m.latest_versions.len())));
+            match page.next_offset {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+        let expected: Vec<_> = ["e", "b", "d", "a", "c"].iter().map(|n| (n.to_string(), 1)).collect();
+        assert_eq!(names, expected);
+        let order_by = grammar::parse_model_version_order_by(&["name DESC".to_string()]).unwrap();
+        let query = SearchQuery { clauses: Vec::new(), order_by, max_results: 3, offset: 1 };
+        let page = store.search_model_versions(PromptScope::Models, &query).await.unwrap();
+        assert_eq!(page.items.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["d", "c", "b"]);
+        assert_eq!(page.next_offset, Some(4));
     }
 
     #[tokio::test]

@@ -24,13 +24,33 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
+// `-h` is the host, as in `mlflow server`; help stays on `--help`.
+#[command(disable_help_flag = true)]
 struct ServerArgs {
     /// Address to listen on.
-    #[arg(long, env = "FERROFLOW_HOST", default_value = "127.0.0.1")]
+    #[arg(short = 'h', long, env = "FERROFLOW_HOST", default_value = "127.0.0.1")]
     host: String,
     /// Port to listen on (0 picks a free one and prints it).
-    #[arg(long, env = "FERROFLOW_PORT", default_value_t = 5000)]
+    #[arg(short = 'p', long, env = "FERROFLOW_PORT", default_value_t = 5000)]
     port: u16,
+    /// A path prefix for every route (`/health`, `/api/...`, `/v1/traces`), as `mlflow server --static-prefix`.
+    #[arg(long, env = "FERROFLOW_STATIC_PREFIX")]
+    static_prefix: Option<String>,
+    /// Accepted for `mlflow server` compatibility and ignored: one process serves every request.
+    #[arg(short = 'w', long, hide = true)]
+    workers: Option<String>,
+    /// Accepted for `mlflow server` compatibility and ignored.
+    #[arg(long, hide = true, num_args = 1, allow_hyphen_values = true)]
+    gunicorn_opts: Option<String>,
+    /// Accepted for `mlflow server` compatibility and ignored.
+    #[arg(long, hide = true, num_args = 1, allow_hyphen_values = true)]
+    uvicorn_opts: Option<String>,
+    /// Accepted for `mlflow server` compatibility and ignored.
+    #[arg(long, hide = true, num_args = 1, allow_hyphen_values = true)]
+    waitress_opts: Option<String>,
+    /// Accepted for `mlflow server` compatibility and ignored.
+    #[arg(long, hide = true)]
+    dev: bool,
     /// Where runs, traces and the registry live: sqlite:///<path> (relative) or sqlite:////<abs path>.
     #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
     backend_store_uri: String,
@@ -49,6 +69,9 @@ struct ServerArgs {
     /// Also accept OTLP over gRPC on this port (4317 is the OpenTelemetry default). Off unless set.
     #[arg(long, env = "FERROFLOW_OTLP_GRPC_PORT")]
     otlp_grpc_port: Option<u16>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
 }
 
 fn init_logging() {
@@ -78,6 +101,9 @@ async fn shutdown_signal() {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    if args.workers.is_some() || args.gunicorn_opts.is_some() || args.uvicorn_opts.is_some() || args.waitress_opts.is_some() || args.dev {
+        tracing::info!("worker and web-server options of `mlflow server` are accepted and ignored: one process serves all requests");
+    }
     let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
     let default_artifact_root = match (&args.default_artifact_root, serve_artifacts) {
         (Some(root), _) => root.clone(),
@@ -104,7 +130,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let state = AppState {
         store: Arc::new(store.clone()),
         artifacts: Arc::new(artifacts),
-        config: Arc::new(ServerConfig { default_artifact_root, serve_artifacts }),
+        config: Arc::new(ServerConfig {
+            default_artifact_root,
+            serve_artifacts,
+            static_prefix: args.static_prefix.clone().map(|p| format!("/{}", p.trim_matches('/'))).filter(|p| p != "/"),
+        }),
     };
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
