@@ -298,7 +298,8 @@ def main() -> int:
         args.rust_reps, args.py_reps = 10, 3
     if not args.no_build:
         build(args)
-    ferroflow_bin = args.ferroflow_bin or FERROFLOW_BIN
+    ferroflow_bin = (args.ferroflow_bin or FERROFLOW_BIN).resolve()
+    args.rust_example = args.rust_example.resolve()
     for path in (args.rust_example, ferroflow_bin):
         if not path.exists():
             raise SystemExit(f"{path} not found (build it, or drop --no-build)")

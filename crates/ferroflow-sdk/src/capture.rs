@@ -4,9 +4,10 @@
 //! strings, booleans, `Option`s of them); [`capture`] keeps those as a [`Captured`] (no
 //! allocation but a string's copy) through a serializer that accepts scalars only, and falls
 //! back to `serde_json::to_value` for anything else. The arguments of a call are kept as
-//! [`Fields`], inline up to [`INLINE_FIELDS`]. The exporter thread turns both into JSON
-//! ([`Captured::into_value`], [`Fields::into_value`]) exactly as `serde_json::to_value` would
-//! have made them on the caller's path.
+//! [`Fields`], inline up to [`INLINE_FIELDS`]. The exporter thread serializes both (JSON text
+//! through their `Serialize` impls, OTLP `AnyValue`s in `export::otlp`) exactly as it would
+//! the `serde_json::Value` that `serde_json::to_value` makes of the same input, without
+//! building that tree.
 //!
 //! A value is serialized twice only when it is not a scalar and its `Serialize` impl starts
 //! with a scalar call before a compound one (no derived or standard impl does).
@@ -31,8 +32,25 @@ pub(crate) enum Captured {
     Json(Box<Value>),
 }
 
+impl Serialize for Captured {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Captured::Null => serializer.serialize_unit(),
+            Captured::Bool(b) => serializer.serialize_bool(*b),
+            Captured::I64(i) => serializer.serialize_i64(*i),
+            Captured::U64(u) => serializer.serialize_u64(*u),
+            // Like a `Value` made from it: a non-finite float is null.
+            Captured::F64(f) if !f.is_finite() => serializer.serialize_unit(),
+            Captured::F64(f) => serializer.serialize_f64(*f),
+            Captured::Str(s) => serializer.serialize_str(s),
+            Captured::Json(value) => value.serialize(serializer),
+        }
+    }
+}
+
 impl Captured {
     /// The JSON value `serde_json::to_value` makes of the same input.
+    #[cfg(test)]
     pub(crate) fn into_value(self) -> Value {
         match self {
             Captured::Null => Value::Null,
@@ -87,8 +105,30 @@ impl Default for Fields {
 }
 
 impl Fields {
+    fn as_slice(&self) -> &[Field] {
+        match self {
+            Fields::Inline { len, items } => &items[..*len],
+            Fields::Heap(heap) => heap,
+        }
+    }
+
+    /// The `(name, value)` pairs, in argument order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(&'static str, Captured)> {
+        self.as_slice().iter()
+    }
+
+    /// Adds an argument; a repeated name keeps its first position and takes the new value, as
+    /// `serde_json::Map::insert` does.
     #[inline]
     pub(crate) fn push(&mut self, key: &'static str, value: Captured) {
+        let existing = match self {
+            Fields::Inline { len, items } => items[..*len].iter_mut().find(|(k, _)| *k == key),
+            Fields::Heap(heap) => heap.iter_mut().find(|(k, _)| *k == key),
+        };
+        if let Some(slot) = existing {
+            slot.1 = value;
+            return;
+        }
         match self {
             Fields::Inline { len, items } if *len < INLINE_FIELDS => {
                 items[*len] = (key, value);
@@ -104,8 +144,8 @@ impl Fields {
         }
     }
 
-    /// A JSON object in argument order; a repeated key keeps its first position and its last
-    /// value, like `serde_json::Map::insert`.
+    /// A JSON object in argument order.
+    #[cfg(test)]
     pub(crate) fn into_value(self) -> Value {
         let items: Vec<Field> = match self {
             Fields::Inline { len, items } => items.into_iter().take(len).collect(),
@@ -116,6 +156,19 @@ impl Fields {
             map.insert(key.to_string(), value.into_value());
         }
         Value::Object(map)
+    }
+}
+
+/// An object keyed by argument name.
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.as_slice();
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 
@@ -275,7 +328,17 @@ mod tests {
 
     /// What the SDK recorded before: `to_json` (serde_json, or the text of its error).
     fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
-        assert_eq!(capture(value).into_value(), to_json(value));
+        let captured = capture(value);
+        let expected = to_json(value);
+        assert_eq!(
+            serde_json::to_string(&captured).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        assert_eq!(
+            crate::export::otlp::captured_any_value(&captured),
+            crate::export::otlp::any_value(&expected)
+        );
+        assert_eq!(captured.into_value(), expected);
     }
 
     #[derive(serde::Serialize)]

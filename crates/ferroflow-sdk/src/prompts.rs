@@ -302,7 +302,16 @@ impl Client {
     }
 
     /// Loads `prompts:/name/<version>` or `prompts:/name@<alias>` (cached, see the module docs).
+    ///
+    /// Inside a trace, the version is linked to the trace as the Python client does: trace tag
+    /// and span attribute `mlflow.linkedPrompts`, and `link-prompts` after the trace is sent.
     pub async fn load_prompt(&self, uri: &str) -> Result<Prompt> {
+        let prompt = self.load_prompt_untraced(uri).await?;
+        crate::tracer::link_prompt(&prompt.name, prompt.version);
+        Ok(prompt)
+    }
+
+    async fn load_prompt_untraced(&self, uri: &str) -> Result<Prompt> {
         match PromptRef::parse(uri)? {
             PromptRef::Version { name, version } => {
                 if let Some(prompt) = self.cached_version(&name, version) {

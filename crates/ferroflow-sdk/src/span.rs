@@ -158,11 +158,11 @@ pub(crate) enum Payload {
     Value(Captured),
 }
 
-impl Payload {
-    pub(crate) fn into_value(self) -> Value {
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Payload::Fields(fields) => fields.into_value(),
-            Payload::Value(value) => value.into_value(),
+            Payload::Fields(fields) => fields.serialize(serializer),
+            Payload::Value(value) => value.serialize(serializer),
         }
     }
 }
@@ -213,8 +213,8 @@ impl EndedSpan {
                 name: state.name,
                 span_type: state.span_type,
                 function_name: state.function_name,
-                inputs: state.inputs.map(Payload::into_value),
-                outputs: state.outputs.map(Captured::into_value),
+                inputs: state.inputs,
+                outputs: state.outputs,
                 attributes: state.attributes,
                 events: state.events,
                 status: match state.status {
@@ -232,8 +232,8 @@ pub(crate) struct FinishedState {
     pub name: Cow<'static, str>,
     pub span_type: SpanType,
     pub function_name: Option<&'static str>,
-    pub inputs: Option<Value>,
-    pub outputs: Option<Value>,
+    pub inputs: Option<Payload>,
+    pub outputs: Option<Captured>,
     pub attributes: Vec<(String, Value)>,
     pub events: Vec<SpanEvent>,
     pub status: SpanStatus,
@@ -511,7 +511,7 @@ impl SpanRef {
     }
 }
 
-fn set_attribute_value(state: &mut SpanState, key: String, value: Value) {
+pub(crate) fn set_attribute_value(state: &mut SpanState, key: String, value: Value) {
     match state
         .attributes
         .iter_mut()

@@ -94,6 +94,9 @@ pub(crate) struct TraceMeta {
     pub session: Option<String>,
     pub client_request_id: Option<String>,
     pub token_usage: Option<TokenUsage>,
+    /// Prompt versions loaded inside the trace, `(name, version)` in load order: the trace tag
+    /// `mlflow.linkedPrompts` and the `link-prompts` call after the trace record.
+    pub linked_prompts: Vec<(String, String)>,
 }
 
 impl TraceShared {
@@ -271,6 +274,61 @@ pub fn update_current_trace(update: TraceUpdate) -> bool {
         meta.client_request_id = Some(id);
     }
     true
+}
+
+/// The span attribute and trace tag that list linked prompt versions.
+pub(crate) const LINKED_PROMPTS_KEY: &str = "mlflow.linkedPrompts";
+
+/// `[{"name": ..., "version": ...}, ...]` as Python writes the `mlflow.linkedPrompts` values.
+pub(crate) fn linked_prompts_json(prompts: &[(String, String)]) -> String {
+    let list: Vec<serde_json::Value> = prompts
+        .iter()
+        .map(|(name, version)| serde_json::json!({"name": name, "version": version}))
+        .collect();
+    crate::export::mlflow::python_json(&list)
+}
+
+/// A prompt version was loaded: when that happens inside a trace, link it to the trace, as
+/// `mlflow.genai.load_prompt` does (the trace tag and the current span's attribute
+/// `mlflow.linkedPrompts`, and `POST /api/2.0/mlflow/traces/link-prompts` once the trace is
+/// exported). Nothing happens outside a trace.
+pub(crate) fn link_prompt(name: &str, version: u64) {
+    if global().is_none() {
+        return;
+    }
+    let Some(span) = current_span_inner() else {
+        return;
+    };
+    let entry = (name.to_string(), version.to_string());
+    {
+        let mut meta = span.trace.meta();
+        let meta = meta.get_or_insert_with(Default::default);
+        if !meta.linked_prompts.contains(&entry) {
+            meta.linked_prompts.push(entry.clone());
+        }
+    }
+    // The span's own list: the one in its attribute (if any) plus this version.
+    let mut state = span.lock();
+    let mut listed: Vec<(String, String)> = state
+        .attributes
+        .iter()
+        .find(|(key, _)| key == LINKED_PROMPTS_KEY)
+        .and_then(|(_, value)| value.as_str())
+        .and_then(|text| serde_json::from_str::<Vec<serde_json::Value>>(text).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| {
+            Some((
+                item["name"].as_str()?.to_string(),
+                item["version"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    if !listed.contains(&entry) {
+        listed.push(entry);
+    }
+    let value = serde_json::Value::String(linked_prompts_json(&listed));
+    crate::span::set_attribute_value(&mut state, LINKED_PROMPTS_KEY.to_string(), value);
 }
 
 /// Waits (at most 30 s) until every span that ended before the call has been delivered or

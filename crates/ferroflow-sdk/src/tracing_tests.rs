@@ -323,3 +323,96 @@ fn custom_span_type_and_trace_context_run() {
     assert!(attr(custom, "mlflow.spanOutputs").is_none());
     assert_eq!(custom.parent_span_id, by_name(&spans, "threads").span_id);
 }
+
+#[trace]
+fn uses_prompt() -> String {
+    // What `Client::load_prompt` does after a load inside a trace.
+    crate::tracer::link_prompt("qa-prompt", 2);
+    crate::tracer::link_prompt("qa-prompt", 2);
+    nested_prompt_user();
+    "Q: x".to_string()
+}
+
+#[trace(span_type = "TOOL")]
+fn nested_prompt_user() {
+    crate::tracer::link_prompt("other", 1);
+}
+
+#[test]
+fn prompts_loaded_in_a_trace_are_linked_like_the_python_client() {
+    let _captured = captured();
+    let root = start_span("prompt-root", SpanType::Chain);
+    let trace_id = root.trace_id().unwrap();
+    uses_prompt();
+    drop(root);
+    let (spans, info) = trace_of(&trace_id);
+    // The span that loaded the prompt lists it (a JSON string, as Python sets it).
+    assert_eq!(
+        attr(by_name(&spans, "uses_prompt"), "mlflow.linkedPrompts"),
+        Some(json!({"stringValue": r#"[{"name": "qa-prompt", "version": "2"}]"#}))
+    );
+    assert_eq!(
+        attr(
+            by_name(&spans, "nested_prompt_user"),
+            "mlflow.linkedPrompts"
+        ),
+        Some(json!({"stringValue": r#"[{"name": "other", "version": "1"}]"#}))
+    );
+    assert_eq!(
+        attr(by_name(&spans, "prompt-root"), "mlflow.linkedPrompts"),
+        None
+    );
+    // UNKNOWN spans are DEBUG, as MLflow's default_log_level_for_span_type has it.
+    assert_eq!(
+        attr(by_name(&spans, "uses_prompt"), "mlflow.spanLogLevel"),
+        Some(json!({"intValue": "10"}))
+    );
+    // The trace record carries the tag, and link-prompts follows it.
+    let info = info.expect("a trace record");
+    assert_eq!(
+        info["trace"]["trace_info"]["tags"]["mlflow.linkedPrompts"],
+        r#"[{"name": "qa-prompt", "version": "2"}, {"name": "other", "version": "1"}]"#
+    );
+    let captured = captured();
+    let captured = captured.lock().unwrap();
+    let link = captured
+        .prompt_links
+        .iter()
+        .find(|body| body["trace_id"] == trace_id.as_str())
+        .expect("a link-prompts body");
+    assert_eq!(
+        link["prompt_versions"],
+        json!([{"name": "qa-prompt", "version": "2"}, {"name": "other", "version": "1"}])
+    );
+}
+
+#[test]
+fn trace_records_carry_size_stats() {
+    let _captured = captured();
+    let root = start_span("sized-root", SpanType::Agent);
+    let trace_id = root.trace_id().unwrap();
+    root.set_inputs(&json!({"q": "héllo"}));
+    double(21);
+    double(22);
+    drop(root);
+    let (spans, info) = trace_of(&trace_id);
+    assert_eq!(spans.len(), 3);
+    let info = info.expect("a trace record");
+    let meta = &info["trace"]["trace_info"]["trace_metadata"];
+    let stats: Value =
+        serde_json::from_str(meta["mlflow.trace.sizeStats"].as_str().unwrap()).unwrap();
+    assert_eq!(stats["num_spans"], 3);
+    assert_eq!(
+        meta["mlflow.trace.sizeBytes"].as_str().unwrap(),
+        stats["total_size_bytes"].to_string()
+    );
+    let total = stats["total_size_bytes"].as_u64().unwrap();
+    let max = stats["max"].as_u64().unwrap();
+    assert!(max > 300 && total > 3 * 300 + 500, "{stats}");
+    assert!(stats["p25"].as_u64().unwrap() <= stats["p75"].as_u64().unwrap());
+    // Python's key order and separators.
+    assert!(meta["mlflow.trace.sizeStats"]
+        .as_str()
+        .unwrap()
+        .starts_with(r#"{"total_size_bytes": "#));
+}

@@ -29,95 +29,90 @@ const REDACTED_RUN_LINK: &str = "REDACTED-RUN-LINK";
 /// `<alias> IS a prompt` as SQL over a tag table aliased `p`, matching [`is_prompt_tagged`].
 const PROMPT_TAG_MATCH: &str = "p.key = 'mlflow.prompt.is_prompt' AND lower(p.value) = 'true'";
 
-// Every read returns a model or version with all of its children in ONE statement: each
-// statement is a hand-off to the connection's worker thread, which costs more than the SQL.
-// Children come back as JSON arrays built by correlated subqueries (each an index lookup) and
-// are parsed here. The arrays carry each child's rowid and are put in order here: an ORDER BY
-// inside an aggregate costs SQLite a temporary b-tree per call.
+// Every read is ONE statement that returns ONE value: a model or version with all of its
+// children as JSON, or a whole search page as a JSON array of them. Each statement is a hand-off
+// to the connection's worker thread and each row another message back from it, which costs more
+// than the SQL. Children are built by correlated subqueries (each an index seek) and carry their
+// rowid, so they are put in first-set order here: an ORDER BY inside an aggregate costs SQLite a
+// temporary b-tree per call. (`json(...)` keeps a subquery's array an array inside another.)
 
-/// The tags of the version row `v` as `[[rowid, key, value], ...]` and its aliases as
-/// `[[rowid, alias], ...]`.
-fn version_children_sql(v: &str) -> String {
+/// A version row `v` whose model's name is `name_column` as `[name, version, creation, last
+/// update, description, stage, source, run id, run link, model id, [[rowid, key, value], ...],
+/// [[rowid, alias], ...]]`: read by [`version_from_json`].
+fn version_json_sql(v: &str, name_column: &str) -> String {
     format!(
-        "(SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
-           WHERE t.rm_id = {v}.rm_id AND t.version = {v}.version), \
-         (SELECT json_group_array(json_array(a.rowid, a.alias)) FROM registered_model_aliases a \
-           WHERE a.rm_id = {v}.rm_id AND a.version = {v}.version)"
+        "json_array({name_column}, {v}.version, {v}.creation_time, {v}.last_updated_time, {v}.description, \
+             {v}.current_stage, {v}.source, {v}.run_id, {v}.run_link, {v}.model_id, \
+             json((SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
+                   WHERE t.rm_id = {v}.rm_id AND t.version = {v}.version)), \
+             json((SELECT json_group_array(json_array(a.rowid, a.alias)) FROM registered_model_aliases a \
+                   WHERE a.rm_id = {v}.rm_id AND a.version = {v}.version)))"
     )
 }
 
-/// The columns of a version row `v` whose model's name is `name_column`, then its children:
-/// read by [`version_from_row`].
-fn version_select_sql(v: &str, name_column: &str) -> String {
-    format!(
-        "SELECT {v}.rm_id, {name_column}, {v}.version, {v}.creation_time, {v}.last_updated_time, {v}.description, \
-             {v}.current_stage, {v}.source, {v}.run_id, {v}.run_link, {v}.model_id, {}",
-        version_children_sql(v)
-    )
-}
-
-/// The columns of a model row `rm`, then its tags, aliases and latest versions (the newest live
-/// version of each stage, with its tags; its aliases are among the model's): read by
-/// [`model_from_row`]. The newest version of a stage is one seek in
+/// A model row `rm` as `[name, creation, last update, description, tags, aliases, latest
+/// versions]`: tags as `[[rowid, key, value], ...]`, aliases as `[[rowid, alias, version], ...]`
+/// and the newest live version of each stage as [`LatestJson`] (its aliases are among the
+/// model's). Read by [`model_from_json`]. The newest version of a stage is one seek in
 /// `model_versions_live_by_stage` (migration 0006).
-fn model_select_sql(rm: &str) -> String {
+fn model_json_sql(rm: &str) -> String {
     let stages: Vec<String> = ModelStage::ALL.iter().map(|stage| format!("('{}')", stage.as_str())).collect();
     format!(
-        "SELECT {rm}.id, {rm}.name, {rm}.creation_time, {rm}.last_updated_time, {rm}.description, \
-           (SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM registered_model_tags t \
-             WHERE t.rm_id = {rm}.id), \
-           (SELECT json_group_array(json_array(a.rowid, a.alias, a.version)) FROM registered_model_aliases a \
-             WHERE a.rm_id = {rm}.id), \
-           (SELECT json_group_array(json_array(lv.version, lv.creation_time, lv.last_updated_time, lv.description, \
-                  lv.current_stage, lv.source, lv.run_id, lv.run_link, lv.model_id, \
-                  json((SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
-                        WHERE t.rm_id = lv.rm_id AND t.version = lv.version)))) \
-            FROM (VALUES {}) stage JOIN model_versions lv ON lv.rm_id = {rm}.id AND lv.version = \
-              (SELECT max(x.version) FROM model_versions x \
-               WHERE x.rm_id = {rm}.id AND x.current_stage = stage.column1 AND x.deleted = 0))",
+        "json_array({rm}.name, {rm}.creation_time, {rm}.last_updated_time, {rm}.description, \
+           json((SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM registered_model_tags t \
+                 WHERE t.rm_id = {rm}.id)), \
+           json((SELECT json_group_array(json_array(a.rowid, a.alias, a.version)) FROM registered_model_aliases a \
+                 WHERE a.rm_id = {rm}.id)), \
+           json((SELECT json_group_array(json_array(lv.version, lv.creation_time, lv.last_updated_time, \
+                      lv.description, lv.current_stage, lv.source, lv.run_id, lv.run_link, lv.model_id, \
+                      json((SELECT json_group_array(json_array(t.rowid, t.key, t.value)) FROM model_version_tags t \
+                            WHERE t.rm_id = lv.rm_id AND t.version = lv.version)))) \
+                 FROM (VALUES {}) stage JOIN model_versions lv ON lv.rm_id = {rm}.id AND lv.version = \
+                   (SELECT max(x.version) FROM model_versions x \
+                    WHERE x.rm_id = {rm}.id AND x.current_stage = stage.column1 AND x.deleted = 0))))",
         stages.join(", ")
     )
 }
 
-/// [`model_select_sql`] over a model row (or page row) aliased `rm`.
-static MODEL_SELECT_SQL: LazyLock<String> = LazyLock::new(|| model_select_sql("rm"));
+/// [`model_json_sql`] over a model row (or page row) aliased `rm`.
+static MODEL_JSON_SQL: LazyLock<String> = LazyLock::new(|| model_json_sql("rm"));
 
-/// [`version_select_sql`] over a page row aliased `v` that carries its model's `name`.
-static PAGE_VERSION_SELECT_SQL: LazyLock<String> = LazyLock::new(|| version_select_sql("v", "v.name"));
+/// [`version_json_sql`] over a page row aliased `v` that carries its model's `name`.
+static PAGE_VERSION_JSON_SQL: LazyLock<String> = LazyLock::new(|| version_json_sql("v", "v.name"));
 
 /// One model with its children, by name.
 static LOAD_MODEL_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("{} FROM registered_models rm WHERE rm.name = ?", *MODEL_SELECT_SQL));
+    LazyLock::new(|| format!("SELECT {} FROM registered_models rm WHERE rm.name = ?", *MODEL_JSON_SQL));
 
 /// One live version with its children, by model name and number.
 static LOAD_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} FROM registered_models rm JOIN model_versions v ON v.rm_id = rm.id \
+        "SELECT {} FROM registered_models rm JOIN model_versions v ON v.rm_id = rm.id \
          WHERE rm.name = ? AND v.version = ? AND v.deleted = 0",
-        version_select_sql("v", "rm.name")
+        version_json_sql("v", "rm.name")
     )
 });
 
-/// The version an alias names (column 13; NULL when the alias is unknown) and that version
-/// with its children (NULL columns when it is not live); no row when the model is unknown.
+/// The version an alias names (NULL when the alias is unknown), whether that version is live,
+/// and the version with its children; no row when the model is unknown.
 static VERSION_BY_ALIAS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{}, a.version FROM registered_models rm \
+        "SELECT a.version, v.version IS NOT NULL, {} FROM registered_models rm \
          LEFT JOIN registered_model_aliases a ON a.rm_id = rm.id AND a.alias = ?1 \
          LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.version = a.version AND v.deleted = 0 \
          WHERE rm.name = ?2",
-        version_select_sql("v", "rm.name")
+        version_json_sql("v", "rm.name")
     )
 });
 
 /// As [`VERSION_BY_ALIAS_SQL`] for `latest`: the highest live version.
 static LATEST_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{}, v.version FROM registered_models rm \
+        "SELECT v.version, v.version IS NOT NULL, {} FROM registered_models rm \
          LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.deleted = 0 AND v.version = \
            (SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id AND x.deleted = 0) \
          WHERE rm.name = ?1",
-        version_select_sql("v", "rm.name")
+        version_json_sql("v", "rm.name")
     )
 });
 
@@ -141,36 +136,43 @@ fn bad_json(error: serde_json::Error) -> Error {
 }
 
 /// `[[rowid, key, value], ...]` as tags in rowid order: the order they were first set.
-fn tags_from_json(text: &str) -> Result<Vec<Tag>> {
-    let triples: Vec<(i64, String, String)> = serde_json::from_str(text).map_err(bad_json)?;
-    Ok(tags_in_order(triples))
-}
-
 fn tags_in_order(mut triples: Vec<(i64, String, String)>) -> Vec<Tag> {
     triples.sort_unstable_by_key(|(rowid, _, _)| *rowid);
     triples.into_iter().map(|(_, key, value)| Tag::new(key, value)).collect()
 }
 
-/// `[[rowid, alias], ...]` as alias names in rowid order.
-fn alias_names_in_order(mut pairs: Vec<(i64, String)>) -> Vec<String> {
-    pairs.sort_unstable_by_key(|(rowid, _)| *rowid);
-    pairs.into_iter().map(|(_, alias)| alias).collect()
-}
+/// A latest version inside [`model_json_sql`]: `[version, creation, last update, description,
+/// stage, source, run id, run link, model id, tags]`.
+type LatestJson = (i64, i64, i64, String, String, String, String, String, Option<String>, Vec<(i64, String, String)>);
 
-/// `[version, creation, last update, description, stage, source, run id, run link, model id,
-/// tags]`, as [`model_select_sql`] writes a latest version.
-type VersionJson = (i64, i64, i64, String, String, String, String, String, Option<String>, Vec<(i64, String, String)>);
+/// What [`model_json_sql`] writes.
+type ModelJson =
+    (String, i64, i64, Option<String>, Vec<(i64, String, String)>, Vec<(i64, String, i64)>, Vec<LatestJson>);
+
+/// What [`version_json_sql`] writes.
+type VersionJson = (
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Vec<(i64, String, String)>,
+    Vec<(i64, String)>,
+);
 
 fn stage_of(text: &str) -> ModelStage {
     ModelStage::parse(text).unwrap_or(ModelStage::None)
 }
 
-/// A row of [`model_select_sql`].
-fn model_from_row(row: &SqliteRow) -> Result<RegisteredModel> {
-    let name: String = row.get(1);
-    let mut aliases: Vec<(i64, String, i64)> = serde_json::from_str(row.get::<&str, _>(6)).map_err(bad_json)?;
+fn model_from_json(
+    (name, creation_timestamp, last_updated_timestamp, description, tags, mut aliases, mut latest): ModelJson,
+) -> RegisteredModel {
     aliases.sort_unstable_by_key(|(rowid, _, _)| *rowid);
-    let mut latest: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(7)).map_err(bad_json)?;
     latest.sort_unstable_by_key(|version| version.0);
     let latest_versions = latest
         .into_iter()
@@ -193,34 +195,43 @@ fn model_from_row(row: &SqliteRow) -> Result<RegisteredModel> {
                 .collect(),
         })
         .collect();
-    Ok(RegisteredModel {
-        creation_timestamp: row.get(2),
-        last_updated_timestamp: row.get(3),
-        description: row.get(4),
-        latest_versions,
-        tags: tags_from_json(row.get(5))?,
-        aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
+    RegisteredModel {
         name,
-    })
+        creation_timestamp,
+        last_updated_timestamp,
+        description,
+        latest_versions,
+        tags: tags_in_order(tags),
+        aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
+    }
 }
 
-/// A row of [`version_select_sql`].
-fn version_from_row(row: &SqliteRow) -> Result<ModelVersion> {
-    let aliases: Vec<(i64, String)> = serde_json::from_str(row.get::<&str, _>(12)).map_err(bad_json)?;
-    Ok(ModelVersion {
-        name: row.get(1),
-        version: row.get(2),
-        creation_timestamp: row.get(3),
-        last_updated_timestamp: row.get(4),
-        description: row.get(5),
-        current_stage: stage_of(row.get::<&str, _>(6)),
-        source: row.get(7),
-        run_id: row.get(8),
-        run_link: row.get(9),
-        model_id: row.get(10),
-        tags: tags_from_json(row.get(11))?,
-        aliases: alias_names_in_order(aliases),
-    })
+fn version_from_json(
+    (name, version, created, updated, description, stage, source, run_id, run_link, model_id, tags, mut aliases): VersionJson,
+) -> ModelVersion {
+    aliases.sort_unstable_by_key(|(rowid, _)| *rowid);
+    ModelVersion {
+        name,
+        version,
+        creation_timestamp: created,
+        last_updated_timestamp: updated,
+        description,
+        current_stage: stage_of(&stage),
+        source,
+        run_id,
+        run_link,
+        model_id,
+        tags: tags_in_order(tags),
+        aliases: aliases.into_iter().map(|(_, alias)| alias).collect(),
+    }
+}
+
+fn model_from_row(row: &SqliteRow, column: usize) -> Result<RegisteredModel> {
+    serde_json::from_str(row.get::<&str, _>(column)).map(model_from_json).map_err(bad_json)
+}
+
+fn version_from_row(row: &SqliteRow, column: usize) -> Result<ModelVersion> {
+    serde_json::from_str(row.get::<&str, _>(column)).map(version_from_json).map_err(bad_json)
 }
 
 /// Tags as a multi-row upsert leaves them: first-set order, last value wins.
@@ -281,7 +292,7 @@ async fn load_model(conn: &mut SqliteConnection, name: &str) -> Result<Registere
         .await
         .map_err(map_sqlx)?
         .ok_or_else(|| model_not_found(name))?;
-    model_from_row(&row)
+    model_from_row(&row, 0)
 }
 
 async fn load_version(conn: &mut SqliteConnection, name: &str, version: i64) -> Result<ModelVersion> {
@@ -292,7 +303,39 @@ async fn load_version(conn: &mut SqliteConnection, name: &str, version: i64) -> 
         .await
         .map_err(map_sqlx)?
         .ok_or_else(|| version_not_found(name, version))?;
-    version_from_row(&row)
+    version_from_row(&row, 0)
+}
+
+/// Touches the model called `name` and inserts its next version, returning the version's row
+/// (none when there is no such model). Two statements sent as ONE command: each command is a
+/// hand-off to the writer's thread, and the caller's transaction keeps them all-or-nothing. The
+/// number is the highest ever given + 1, deleted versions included; the single writer
+/// connection and the transaction keep anyone else from taking it in between.
+fn touch_and_insert_version<'q>(
+    name: &'q str,
+    now: i64,
+    new_version: &'q NewModelVersion,
+    storage_location: Option<&'q str>,
+    run_id: Option<&'q str>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(
+        "UPDATE registered_models SET last_updated_time = ?2 WHERE name = ?1; \
+         INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
+             storage_location, run_id, run_link, model_id) \
+         SELECT rm.id, coalesce((SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id), 0) + 1, \
+             ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+         FROM registered_models rm WHERE rm.name = ?1 \
+         RETURNING rm_id, version, creation_time, last_updated_time, description, current_stage, source, run_id, \
+             run_link, model_id",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(new_version.description.as_deref().unwrap_or(""))
+    .bind(&new_version.source)
+    .bind(storage_location)
+    .bind(run_id.unwrap_or(""))
+    .bind(new_version.run_link.as_deref().unwrap_or(""))
+    .bind(&new_version.model_id)
 }
 
 async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
@@ -494,7 +537,7 @@ fn direction(ascending: bool) -> &'static str {
 }
 
 /// The requested order, then name (unless ordered by already): models' natural order.
-fn push_model_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<RegisteredModelOrderKey>]) {
+fn model_order_sql(order_by: &[OrderBy<RegisteredModelOrderKey>]) -> String {
     let mut terms: Vec<String> = order_by
         .iter()
         .map(|item| {
@@ -509,16 +552,12 @@ fn push_model_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<
     if !order_by.iter().any(|item| item.key == RegisteredModelOrderKey::Name) {
         terms.push("rm.name ASC".to_string());
     }
-    builder.push(format!(" ORDER BY {}", terms.join(", ")));
+    format!(" ORDER BY {}", terms.join(", "))
 }
 
 /// The requested order (newest update first when none), then name and version descending;
 /// `name_column` is where the model's name is (`rm.name` in the page query, `v.name` around it).
-fn push_version_order(
-    builder: &mut QueryBuilder<'_, Sqlite>,
-    order_by: &[OrderBy<ModelVersionOrderKey>],
-    name_column: &str,
-) {
+fn version_order_sql(order_by: &[OrderBy<ModelVersionOrderKey>], name_column: &str) -> String {
     let default_order = [
         OrderBy { key: ModelVersionOrderKey::LastUpdatedTimestamp, ascending: false },
         OrderBy { key: ModelVersionOrderKey::Name, ascending: true },
@@ -543,7 +582,7 @@ fn push_version_order(
     if !order_by.iter().any(|item| item.key == ModelVersionOrderKey::VersionNumber) {
         terms.push("v.version DESC".to_string());
     }
-    builder.push(format!(" ORDER BY {}", terms.join(", ")));
+    format!(" ORDER BY {}", terms.join(", "))
 }
 
 fn push_page(builder: &mut QueryBuilder<'_, Sqlite>, max_results: u64, offset: u64) {
@@ -666,11 +705,12 @@ impl RegistryStore for SqliteStore {
         query: &SearchQuery<RegisteredModelKey, RegisteredModelOrderKey>,
     ) -> Result<Page<RegisteredModel>> {
         // The page is chosen first (the inner query), so children are built for its rows only,
-        // and then ordered again: the order of a subquery's rows is not kept by SQL.
+        // and comes back as one JSON array, ordered again: SQL keeps no subquery's row order.
+        let order = model_order_sql(&query.order_by);
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "{} FROM (SELECT rm.id, rm.name, rm.creation_time, rm.last_updated_time, rm.description \
-             FROM registered_models rm WHERE 1 = 1",
-            *MODEL_SELECT_SQL
+            "SELECT json_group_array({} {order}) FROM (SELECT rm.id, rm.name, rm.creation_time, \
+                 rm.last_updated_time, rm.description FROM registered_models rm WHERE 1 = 1",
+            *MODEL_JSON_SQL
         ));
         if scope == PromptScope::Models {
             push_exclude_prompts(&mut builder, "rm.id", false);
@@ -679,14 +719,13 @@ impl RegistryStore for SqliteStore {
             builder.push(" AND ");
             push_model_clause(&mut builder, clause)?;
         }
-        push_model_order(&mut builder, &query.order_by);
+        builder.push(&order);
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") rm");
-        push_model_order(&mut builder, &query.order_by);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        let items = rows.iter().map(model_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next_offset })
+        Ok(Page { items: rows.into_iter().map(model_from_json).collect(), next_offset })
     }
 
     async fn get_latest_versions(&self, name: &str, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
@@ -719,57 +758,38 @@ impl RegistryStore for SqliteStore {
 
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
+        let name = &new_version.name;
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        // Finding the model and touching it is one statement (each is a hand-off to the writer's
-        // thread); the transaction undoes the touch if anything below fails.
-        let rm_id: i64 = sqlx::query("UPDATE registered_models SET last_updated_time = ? WHERE name = ? RETURNING id")
-            .bind(now)
-            .bind(&new_version.name)
+        let source = ModelSource::parse(&new_version.source);
+        if source != ModelSource::Other || new_version.model_id.is_some() {
+            // An unknown model is reported before a source that does not resolve.
+            registered_model_id(&mut tx, name).await?;
+        }
+        let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
+        let row = touch_and_insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_sqlx)?
-            .ok_or_else(|| model_not_found(&new_version.name))?
-            .get(0);
-        let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
-        // One writer connection and one transaction: nobody else can take this number between
-        // the read of the maximum and the insert.
-        let row = sqlx::query(
-            "INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
-                 storage_location, run_id, run_link, model_id) \
-             SELECT ?1, coalesce(max(version), 0) + 1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-             FROM model_versions WHERE rm_id = ?1 \
-             RETURNING version, creation_time, last_updated_time, description, current_stage, source, run_id, \
-                 run_link, model_id",
-        )
-        .bind(rm_id)
-        .bind(now)
-        .bind(new_version.description.as_deref().unwrap_or(""))
-        .bind(&new_version.source)
-        .bind(&storage_location)
-        .bind(run_id.as_deref().unwrap_or(""))
-        .bind(new_version.run_link.as_deref().unwrap_or(""))
-        .bind(&new_version.model_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-        let version: i64 = row.get(0);
+            .ok_or_else(|| model_not_found(name))?;
+        let (rm_id, version): (i64, i64) = (row.get(0), row.get(1));
         upsert_version_tags(&mut tx, rm_id, version, &new_version.tags).await?;
         if let Some(model_id) = new_version.model_id.as_deref().filter(|_| !new_version.is_prompt()) {
-            record_version_on_logged_model(&mut tx, model_id, &new_version.name, version).await?;
+            record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
         tx.commit().await.map_err(map_sqlx)?;
-        // A new number never had an alias (numbers are not reused, deleting drops aliases).
+        // Its tags are the request's, and a new number never had an alias (numbers are not
+        // reused, and deleting a version drops its aliases).
         Ok(ModelVersion {
-            name: new_version.name.clone(),
+            name: name.clone(),
             version,
-            creation_timestamp: row.get(1),
-            last_updated_timestamp: row.get(2),
-            description: row.get(3),
-            current_stage: stage_of(row.get::<&str, _>(4)),
-            source: row.get(5),
-            run_id: row.get(6),
-            run_link: row.get(7),
-            model_id: row.get(8),
+            creation_timestamp: row.get(2),
+            last_updated_timestamp: row.get(3),
+            description: row.get(4),
+            current_stage: stage_of(row.get::<&str, _>(5)),
+            source: row.get(6),
+            run_id: row.get(7),
+            run_link: row.get(8),
+            model_id: row.get(9),
             tags: upserted(&new_version.tags),
             aliases: Vec::new(),
         })
@@ -868,14 +888,15 @@ impl RegistryStore for SqliteStore {
         scope: PromptScope,
         query: &SearchQuery<ModelVersionKey, ModelVersionOrderKey>,
     ) -> Result<Page<ModelVersion>> {
-        // As for models: the page first, then its children, ordered again outside.
+        // As for models: the page first, then its children, as one JSON array ordered again.
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "{} FROM (SELECT v.rm_id AS rm_id, rm.name AS name, v.version AS version, \
+            "SELECT json_group_array({} {}) FROM (SELECT v.rm_id AS rm_id, rm.name AS name, v.version AS version, \
                  v.creation_time AS creation_time, v.last_updated_time AS last_updated_time, \
                  v.description AS description, v.current_stage AS current_stage, v.source AS source, \
                  v.run_id AS run_id, v.run_link AS run_link, v.model_id AS model_id \
              FROM model_versions v JOIN registered_models rm ON rm.id = v.rm_id WHERE v.deleted = 0",
-            *PAGE_VERSION_SELECT_SQL
+            *PAGE_VERSION_JSON_SQL,
+            version_order_sql(&query.order_by, "v.name")
         ));
         if scope == PromptScope::Models {
             push_exclude_prompts(&mut builder, "v.rm_id", true);
@@ -884,14 +905,13 @@ impl RegistryStore for SqliteStore {
             builder.push(" AND ");
             push_version_clause(&mut builder, clause)?;
         }
-        push_version_order(&mut builder, &query.order_by, "rm.name");
+        builder.push(version_order_sql(&query.order_by, "rm.name"));
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") v");
-        push_version_order(&mut builder, &query.order_by, "v.name");
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        let items = rows.iter().map(version_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next_offset })
+        Ok(Page { items: rows.into_iter().map(version_from_json).collect(), next_offset })
     }
 
     async fn get_model_version_download_uri(&self, name: &str, version: i64) -> Result<String> {
@@ -967,9 +987,9 @@ impl RegistryStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .ok_or_else(|| model_not_found(name))?;
-        let live = row.get::<Option<i64>, _>(2).is_some();
-        match (row.get::<Option<i64>, _>(13), alias) {
-            (Some(_), _) if live => version_from_row(&row),
+        let live: bool = row.get(1);
+        match (row.get::<Option<i64>, _>(0), alias) {
+            (Some(_), _) if live => version_from_row(&row, 2),
             (Some(version), _) => Err(version_not_found(name, version)),
             (None, AliasLookup::Latest) => Err(Error::not_found(format!("Latest version not found for model {name}."))),
             (None, AliasLookup::Named(alias)) => {
@@ -1122,6 +1142,23 @@ mod tests {
         assert_eq!(store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap().version, 3);
         let missing = store.get_model_version_by_alias("nope", &AliasLookup::Latest).await.unwrap_err();
         assert!(missing.is_not_found());
+    }
+
+    #[tokio::test]
+    async fn registering_a_version_touches_its_model() {
+        let (_dir, store) = store().await;
+        let model = store.create_registered_model(&new_model("m", &[])).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let plain = store.create_model_version(&new_version("m", "s3://b")).await.unwrap();
+        assert!(plain.creation_timestamp > model.last_updated_timestamp);
+        let touched = store.get_registered_model("m").await.unwrap();
+        assert_eq!(touched.last_updated_timestamp, plain.creation_timestamp);
+        assert_eq!(touched.creation_timestamp, model.creation_timestamp);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let tagged = NewModelVersion { tags: vec![Tag::new("k", "v")], ..new_version("m", "s3://b") };
+        let tagged = store.create_model_version(&tagged).await.unwrap();
+        assert_eq!(store.get_registered_model("m").await.unwrap().last_updated_timestamp, tagged.creation_timestamp);
+        assert!(store.create_model_version(&new_version("nope", "s3://b")).await.unwrap_err().is_not_found());
     }
 
     #[tokio::test]

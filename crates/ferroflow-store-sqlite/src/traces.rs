@@ -366,7 +366,7 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
             let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
             let membership = if matches!(comparator, Comparator::IsNull) { "NOT IN" } else { "IN" };
             builder.push(format!(
-                "t.trace_id {membership} (SELECT a.trace_id FROM assessments a WHERE a.valid = 1 AND a.kind = "
+                "+t.trace_id {membership} (SELECT a.trace_id FROM assessments a WHERE a.valid = 1 AND a.kind = "
             ));
             builder.push_bind(kind);
             builder.push(" AND a.name = ");
@@ -395,7 +395,9 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
 
 /// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.
 /// Written as `IN (subquery)` so SQLite answers it once from the `(key, value)` index
-/// instead of probing each candidate trace.
+/// instead of probing each candidate trace; the unary `+` keeps it a filter on the
+/// time-ordered scan (which stops after one page) rather than a driver that fetches and sorts
+/// every match.
 fn push_pair_clause(
     builder: &mut QueryBuilder<'_, Sqlite>,
     table: &str,
@@ -404,7 +406,7 @@ fn push_pair_clause(
     value: &Literal,
 ) -> Result<()> {
     let membership = if comparator == Comparator::IsNull { "NOT IN" } else { "IN" };
-    builder.push(format!("t.trace_id {membership} (SELECT x.trace_id FROM {table} x WHERE x.key = "));
+    builder.push(format!("+t.trace_id {membership} (SELECT x.trace_id FROM {table} x WHERE x.key = "));
     builder.push_bind(key.to_string());
     if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
         builder.push(" AND ");

@@ -20,10 +20,33 @@ const MAX_METADATA_CHARS: usize = 250;
 const MAX_PREVIEW_CHARS: usize = 1000;
 const TRUNCATION_SUFFIX: &str = "...";
 
-/// `serde_json`'s compact output with Python's default separators.
-struct PythonFormatter;
+/// `serde_json`'s compact output with Python's default separators; with `ascii`, also
+/// `ensure_ascii` (non-ASCII characters as `\uXXXX`), which is `json.dumps`'s default.
+struct PythonFormatter {
+    ascii: bool,
+}
 
 impl serde_json::ser::Formatter for PythonFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if !self.ascii || fragment.is_ascii() {
+            return writer.write_all(fragment.as_bytes());
+        }
+        let mut units = [0u16; 2];
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
     fn begin_array_value<W: ?Sized + io::Write>(
         &mut self,
         writer: &mut W,
@@ -51,14 +74,143 @@ impl serde_json::ser::Formatter for PythonFormatter {
     }
 }
 
-/// JSON text as Python's `json.dumps` writes it by default.
+/// JSON text as MLflow writes it (`json.dumps(value, ensure_ascii=False)`: Python's
+/// separators, non-ASCII characters as they are).
 pub(crate) fn python_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, PythonFormatter { ascii: false });
     if value.serialize(&mut serializer).is_err() {
         return String::new();
     }
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Bytes of `json.dumps(value)` with Python's defaults (`ensure_ascii=True`).
+fn python_json_ascii_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut count, PythonFormatter { ascii: true });
+    match value.serialize(&mut serializer) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
+/// The size Python's `add_size_stats_to_trace_metadata` counts for one span: the bytes of
+/// `json.dumps(span.to_dict())`, where attribute values are JSON text (as MLflow keeps them on
+/// the OTel span) and ids are base64. Computed on the exporter thread, per span, so that the
+/// root's trace record can carry `mlflow.trace.sizeBytes` / `mlflow.trace.sizeStats`.
+pub(crate) fn span_json_size(record: &SpanRecord) -> usize {
+    let state = &record.state;
+    let mut attributes = Map::new();
+    let mut put = |key: &str, text: String| {
+        attributes.insert(key.to_string(), Value::String(text));
+    };
+    put(
+        "mlflow.traceRequestId",
+        python_json(&crate::ids::mlflow_trace_id(record.trace_id)),
+    );
+    put("mlflow.spanType", python_json(state.span_type.as_str()));
+    if let Some(function_name) = state.function_name {
+        put("mlflow.spanFunctionName", python_json(function_name));
+    }
+    if let Some(inputs) = &state.inputs {
+        put("mlflow.spanInputs", python_json(inputs));
+    }
+    for (key, value) in &state.attributes {
+        put(key, python_json(value));
+    }
+    if let Some(outputs) = &state.outputs {
+        put("mlflow.spanOutputs", python_json(outputs));
+    }
+    let (code, message) = match &state.status {
+        SpanStatus::Error(message) => ("STATUS_CODE_ERROR", message.as_str()),
+        SpanStatus::Ok => ("STATUS_CODE_OK", ""),
+        SpanStatus::Unset => ("STATUS_CODE_UNSET", ""),
+    };
+    let log_level = super::otlp::log_level(&state.span_type, &state.status);
+    put("mlflow.spanLogLevel", log_level.to_string());
+    let events: Vec<Value> = state
+        .events
+        .iter()
+        .map(|event| {
+            let attributes: Map<String, Value> = event.attributes.iter().cloned().collect();
+            json!({"name": event.name, "time_unix_nano": event.time_unix_nano, "attributes": attributes})
+        })
+        .collect();
+    // base64 of 16 and 8 bytes: 24 and 12 characters, none escaped.
+    let span = json!({
+        "trace_id": "A".repeat(24),
+        "span_id": "A".repeat(12),
+        "parent_span_id": record.parent_id.map(|_| "A".repeat(12)),
+        "name": state.name,
+        "start_time_unix_nano": record.start_unix_nano,
+        "end_time_unix_nano": record.end_unix_nano,
+        "events": events,
+        "status": {"code": code, "message": message},
+        "attributes": attributes,
+        "links": [],
+    });
+    python_json_ascii_len(&span)
+}
+
+/// Adds `mlflow.trace.sizeBytes` and `mlflow.trace.sizeStats` to a trace record body, as
+/// `add_size_stats_to_trace_metadata` does: the spans' sizes, the trace info's (`{"info":
+/// ..., "data": {"spans": []}}`, before these two keys are added) and the `", "` between spans.
+fn add_size_stats(info: &mut Value, span_sizes: &[usize], duration_ms: u64) {
+    if span_sizes.is_empty() {
+        return;
+    }
+    let mut as_dict = info.clone();
+    if let Some(object) = as_dict.as_object_mut() {
+        object.remove("execution_duration");
+        object.insert(
+            "execution_duration_ms".to_string(),
+            Value::from(duration_ms),
+        );
+    }
+    let metadata_size = python_json_ascii_len(&json!({"info": as_dict, "data": {"spans": []}}));
+    let total = span_sizes.iter().sum::<usize>() + metadata_size + (span_sizes.len() - 1) * 2;
+    let mut sorted = span_sizes.to_vec();
+    sorted.sort_unstable();
+    let percentile = |p: f64| -> u64 {
+        let index = p * (sorted.len() - 1) as f64;
+        let lower = index as usize;
+        if lower + 1 >= sorted.len() {
+            return sorted[sorted.len() - 1] as u64;
+        }
+        let weight = index - lower as f64;
+        (sorted[lower] as f64 * (1.0 - weight) + sorted[lower + 1] as f64 * weight) as u64
+    };
+    let stats = json!({
+        "total_size_bytes": total,
+        "num_spans": sorted.len(),
+        "max": sorted[sorted.len() - 1],
+        "p25": percentile(0.25),
+        "p50": percentile(0.50),
+        "p75": percentile(0.75),
+    });
+    if let Some(metadata) = info["trace_metadata"].as_object_mut() {
+        metadata.insert(
+            "mlflow.trace.sizeStats".to_string(),
+            Value::String(python_json(&stats)),
+        );
+        metadata.insert(
+            "mlflow.trace.sizeBytes".to_string(),
+            Value::String(total.to_string()),
+        );
+    }
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -112,7 +264,13 @@ fn source_name() -> String {
 }
 
 /// The `{"trace": {"trace_info": ...}}` body for the trace whose root span is `root`.
-pub(crate) fn start_trace_body(root: &SpanRecord, meta: &TraceMeta, experiment_id: &str) -> Value {
+/// `span_sizes` are the [`span_json_size`]s of the trace's spans (none: no size metadata).
+pub(crate) fn start_trace_body(
+    root: &SpanRecord,
+    meta: &TraceMeta,
+    experiment_id: &str,
+    span_sizes: &[usize],
+) -> Value {
     let state = &root.state;
     let inputs = state.inputs.as_ref().map(python_json).unwrap_or_default();
     let outputs = state.outputs.as_ref().map(python_json).unwrap_or_default();
@@ -153,12 +311,19 @@ pub(crate) fn start_trace_body(root: &SpanRecord, meta: &TraceMeta, experiment_i
         "mlflow.traceName".to_string(),
         Value::String(state.name.to_string()),
     );
+    if !meta.linked_prompts.is_empty() {
+        tags.insert(
+            crate::tracer::LINKED_PROMPTS_KEY.to_string(),
+            Value::String(crate::tracer::linked_prompts_json(&meta.linked_prompts)),
+        );
+    }
 
+    let duration = root.end_unix_nano.saturating_sub(root.start_unix_nano);
     let mut info = json!({
         "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
         "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}},
         "request_time": rfc3339_millis(root.start_unix_nano),
-        "execution_duration": duration_millis(root.end_unix_nano.saturating_sub(root.start_unix_nano)),
+        "execution_duration": duration_millis(duration),
         "state": match state.status { SpanStatus::Error(_) => "ERROR", _ => "OK" },
         "trace_metadata": metadata,
         "tags": tags,
@@ -172,7 +337,24 @@ pub(crate) fn start_trace_body(root: &SpanRecord, meta: &TraceMeta, experiment_i
     if let Some(id) = &meta.client_request_id {
         info["client_request_id"] = Value::String(id.clone());
     }
+    add_size_stats(&mut info, span_sizes, duration / 1_000_000);
     json!({"trace": {"trace_info": info}})
+}
+
+/// The `POST /api/2.0/mlflow/traces/link-prompts` body for a trace that loaded prompts.
+pub(crate) fn link_prompts_body(root: &SpanRecord, meta: &TraceMeta) -> Option<Value> {
+    if meta.linked_prompts.is_empty() {
+        return None;
+    }
+    let versions: Vec<Value> = meta
+        .linked_prompts
+        .iter()
+        .map(|(name, version)| json!({"name": name, "version": version}))
+        .collect();
+    Some(json!({
+        "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
+        "prompt_versions": versions,
+    }))
 }
 
 #[cfg(test)]
@@ -198,6 +380,104 @@ mod tests {
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(duration_millis(110_556_000), "0.110s");
         assert_eq!(duration_millis(2_000_000_000), "2s");
+    }
+
+    fn record(
+        name: &'static str,
+        span_type: crate::SpanType,
+        parent_id: Option<u64>,
+        inputs: crate::capture::Fields,
+        outputs: crate::capture::Captured,
+        start_end: (u64, u64),
+    ) -> SpanRecord {
+        SpanRecord {
+            trace_id: 0x48dd06a2abcf02c365ac80b6c6c01bee,
+            span_id: 1,
+            parent_id,
+            start_unix_nano: start_end.0,
+            end_unix_nano: start_end.1,
+            state: crate::span::FinishedState {
+                name: name.into(),
+                span_type,
+                function_name: Some(name),
+                inputs: Some(crate::span::Payload::Fields(inputs)),
+                outputs: Some(outputs),
+                attributes: Vec::new(),
+                events: Vec::new(),
+                status: SpanStatus::Ok,
+            },
+        }
+    }
+
+    #[test]
+    fn span_sizes_are_the_python_clients() {
+        use crate::capture::{capture, Captured, Fields};
+        use crate::SpanType;
+        // `len(json.dumps(span.to_dict()))` from mlflow 3.17.2 for the same spans.
+        let plain = record(
+            "use_prompt",
+            SpanType::Unknown,
+            None,
+            Fields::default(),
+            Captured::Str("Q: x\nStyle: y\nA:".into()),
+            (1795788371884568476, 1795788371906968944),
+        );
+        assert_eq!(span_json_size(&plain), 550);
+        let mut inputs = Fields::default();
+        inputs.push("q", capture("h\u{e9}llo"));
+        let agent = record(
+            "parent",
+            SpanType::Agent,
+            None,
+            inputs,
+            capture(&3),
+            (1795788371916253329, 1795788371918517557),
+        );
+        assert_eq!(span_json_size(&agent), 538);
+        let mut inputs = Fields::default();
+        inputs.push("a", capture(&1));
+        inputs.push("b", capture(&2));
+        let tool = record(
+            "add",
+            SpanType::Tool,
+            Some(2),
+            inputs,
+            capture(&3),
+            (1795788371916572915, 1795788371916739534),
+        );
+        assert_eq!(span_json_size(&tool), 538);
+    }
+
+    #[test]
+    fn size_stats_like_python() {
+        let mut info = json!({"trace_id": "tr-1", "execution_duration": "0.002s",
+            "trace_metadata": {"k": "v"}});
+        let dict = json!({"info": {"trace_id": "tr-1", "trace_metadata": {"k": "v"},
+            "execution_duration_ms": 2}, "data": {"spans": []}});
+        let metadata_size = python_json(&dict).len();
+        add_size_stats(&mut info, &[538, 100, 400, 200], 2);
+        let total = 538 + 100 + 400 + 200 + metadata_size + 3 * 2;
+        assert_eq!(
+            info["trace_metadata"]["mlflow.trace.sizeBytes"],
+            total.to_string()
+        );
+        // Python: p25 = 100*0.25 + 200*0.75 = 175, p50 = 300, p75 = 400*0.75 + 538*0.25 = 434.5.
+        assert_eq!(
+            info["trace_metadata"]["mlflow.trace.sizeStats"],
+            format!(
+                r#"{{"total_size_bytes": {total}, "num_spans": 4, "max": 538, "p25": 175, "p50": 300, "p75": 434}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn ascii_length_counts_escapes() {
+        assert_eq!(python_json_ascii_len("h\u{e9}llo"), r#""h\u00e9llo""#.len());
+        assert_eq!(
+            python_json_ascii_len("\u{1F600}"),
+            r#""\ud83d\ude00""#.len()
+        );
+        assert_eq!(python_json("h\u{e9}llo"), "\"h\u{e9}llo\"");
     }
 
     #[test]

@@ -12,13 +12,20 @@
 //!   and the trace records are built on the exporter thread.
 //! * **Batches.** The exporter takes whatever is waiting (up to `max_batch` spans) and sends one
 //!   OTLP request, children and roots together, then the StartTraceV3 record of each trace whose
-//!   root was in the batch: the order the Python client uses in synchronous mode.
+//!   root was in the batch: the order the Python client uses in synchronous mode. The record
+//!   carries `mlflow.trace.sizeBytes` / `mlflow.trace.sizeStats` computed as Python does (the
+//!   exporter sizes every span it sends and keeps the sizes per trace until the root comes).
+//!   A trace in which prompt versions were loaded ([`crate::registry::Client::load_prompt`])
+//!   has the tag `mlflow.linkedPrompts`, and after its record the exporter calls
+//!   `POST /api/2.0/mlflow/traces/link-prompts` (best effort: a failure is logged and kept as
+//!   `last_error`, the trace still counts as delivered).
 //! * **Retries.** A request that fails on the connection, times out, or gets 408, 429, 500,
 //!   502, 503 or 504 is retried `max_retries` times with exponential backoff; then its spans are
 //!   counted in `spans_failed` (or its trace in `traces_failed`). Other answers fail at once.
 //! * **Flush.** [`crate::flush`] waits until everything submitted before it is delivered or
 //!   given up on, and returns the counts: nothing is lost silently.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,6 +116,8 @@ pub(crate) enum Sink {
 pub(crate) struct Captured {
     pub requests: Vec<ExportTraceServiceRequest>,
     pub trace_infos: Vec<Value>,
+    /// `link-prompts` bodies.
+    pub prompt_links: Vec<Value>,
 }
 
 impl Sink {
@@ -225,6 +234,7 @@ impl Exporter {
                 max_backoff: config.max_backoff,
             },
             experiment_id: None,
+            trace_sizes: HashMap::new(),
         };
         let thread_shared = shared.clone();
         let spawned = std::thread::Builder::new()
@@ -357,6 +367,44 @@ struct Worker {
     retry: RetryPolicy,
     /// The experiment's id once known (looked up by name on first export when needed).
     experiment_id: Option<String>,
+    /// Sizes of the spans of traces whose root has not been exported yet (for the trace
+    /// record's `mlflow.trace.sizeBytes`).
+    trace_sizes: HashMap<u128, Vec<usize>>,
+}
+
+/// Traces with spans sized but no root yet; past this the sizes are forgotten (a root that
+/// never comes must not grow the map forever), and those traces count only later spans.
+const MAX_SIZED_TRACES: usize = 10_000;
+
+impl Worker {
+    /// Sizes every span of the batch; for each root, the sizes of its trace's spans so far.
+    fn span_sizes(&mut self, batch: &[(SpanRecord, Option<TraceMeta>)]) -> Vec<Vec<usize>> {
+        batch
+            .iter()
+            .map(|(record, _)| {
+                let size = mlflow::span_json_size(record);
+                if record.parent_id.is_some() {
+                    if self.trace_sizes.len() >= MAX_SIZED_TRACES
+                        && !self.trace_sizes.contains_key(&record.trace_id)
+                    {
+                        self.trace_sizes.clear();
+                    }
+                    self.trace_sizes
+                        .entry(record.trace_id)
+                        .or_default()
+                        .push(size);
+                    Vec::new()
+                } else {
+                    let mut sizes = self
+                        .trace_sizes
+                        .remove(&record.trace_id)
+                        .unwrap_or_default();
+                    sizes.push(size);
+                    sizes
+                }
+            })
+            .collect()
+    }
 }
 
 /// Why one request did not go through.
@@ -421,6 +469,10 @@ impl Worker {
     async fn export(&mut self, batch: Vec<(SpanRecord, Option<TraceMeta>)>) {
         let n_spans = batch.len();
         let n_traces = batch.iter().filter(|(_, meta)| meta.is_some()).count();
+        let sizes = match &self.sink {
+            Sink::Mlflow { .. } | Sink::Memory(_) => self.span_sizes(&batch),
+            Sink::Otlp { .. } | Sink::Discard => Vec::new(),
+        };
         match &self.sink {
             Sink::Discard => {
                 Stats::add(&self.shared.stats.spans_delivered, n_spans);
@@ -434,13 +486,17 @@ impl Worker {
                     .collect();
                 let mut captured = captured.lock().unwrap_or_else(|p| p.into_inner());
                 captured.requests.push(otlp::export_request(spans));
-                for (record, meta) in &batch {
+                for ((record, meta), sizes) in batch.iter().zip(&sizes) {
                     if let Some(meta) = meta {
                         captured.trace_infos.push(mlflow::start_trace_body(
                             record,
                             meta,
                             experiment_id,
+                            sizes,
                         ));
+                        if let Some(body) = mlflow::link_prompts_body(record, meta) {
+                            captured.prompt_links.push(body);
+                        }
                     }
                 }
                 Stats::add(&self.shared.stats.spans_delivered, n_spans);
@@ -470,7 +526,7 @@ impl Worker {
                 .await;
                 self.count(result, n_spans, n_traces, "OTLP export");
             }
-            Sink::Mlflow { .. } => self.export_mlflow(batch, n_spans, n_traces).await,
+            Sink::Mlflow { .. } => self.export_mlflow(batch, sizes, n_spans, n_traces).await,
         }
     }
 
@@ -493,6 +549,7 @@ impl Worker {
     async fn export_mlflow(
         &mut self,
         batch: Vec<(SpanRecord, Option<TraceMeta>)>,
+        sizes: Vec<Vec<usize>>,
         n_spans: usize,
         n_traces: usize,
     ) {
@@ -531,15 +588,33 @@ impl Worker {
         .await;
         self.count(result, n_spans, 0, "OTLP span upload");
 
-        for (record, meta) in &batch {
+        for ((record, meta), sizes) in batch.iter().zip(&sizes) {
             let Some(meta) = meta else { continue };
-            let body = mlflow::start_trace_body(record, meta, &experiment_id);
+            let body = mlflow::start_trace_body(record, meta, &experiment_id, sizes);
             let result = send_with_retry(self.retry, || {
                 http.request(Method::POST, "/api/3.0/mlflow/traces")
                     .json(&body)
             })
             .await;
+            let logged = result.is_ok();
             self.count(result, 0, 1, "StartTraceV3");
+            // Then, like the Python client, link the prompt versions loaded in the trace: best
+            // effort (a failure is logged and kept as `last_error`, the trace still counts as
+            // delivered).
+            let Some(links) = mlflow::link_prompts_body(record, meta).filter(|_| logged) else {
+                continue;
+            };
+            let result = send_with_retry(self.retry, || {
+                http.request(Method::POST, "/api/2.0/mlflow/traces/link-prompts")
+                    .json(&links)
+            })
+            .await;
+            if let Err(SendError::Transient(message) | SendError::Permanent(message)) = result {
+                self.shared.stats.error(format!(
+                    "linking prompts to trace {} failed: {message}",
+                    crate::ids::mlflow_trace_id(record.trace_id)
+                ));
+            }
         }
     }
 }

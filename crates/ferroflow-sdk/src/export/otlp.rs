@@ -14,12 +14,33 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value;
 
-use crate::span::{SpanRecord, SpanStatus};
+use crate::capture::Captured;
+use crate::span::{Payload, SpanRecord, SpanStatus, SpanType};
 use crate::tracer::TraceMeta;
 
 /// Python's logging levels, which MLflow records per span.
+const LOG_LEVEL_DEBUG: i64 = 10;
 const LOG_LEVEL_INFO: i64 = 20;
 const LOG_LEVEL_ERROR: i64 = 40;
+
+/// `mlflow.spanLogLevel` as MLflow sets it when a span ends: ERROR for a failed span, else
+/// INFO for the user-visible types (LLM, CHAT_MODEL, TOOL, RETRIEVER, AGENT, EMBEDDING) and
+/// DEBUG for the rest (`default_log_level_for_span_type`).
+pub(crate) fn log_level(span_type: &SpanType, status: &SpanStatus) -> i64 {
+    match (status, span_type) {
+        (SpanStatus::Error(_), _) => LOG_LEVEL_ERROR,
+        (
+            _,
+            SpanType::Llm
+            | SpanType::ChatModel
+            | SpanType::Tool
+            | SpanType::Retriever
+            | SpanType::Agent
+            | SpanType::Embedding,
+        ) => LOG_LEVEL_INFO,
+        _ => LOG_LEVEL_DEBUG,
+    }
+}
 
 /// A JSON value as an OTLP `AnyValue` (null → an empty `AnyValue`).
 pub(crate) fn any_value(value: &Value) -> AnyValue {
@@ -39,6 +60,42 @@ pub(crate) fn any_value(value: &Value) -> AnyValue {
         })),
     };
     AnyValue { value }
+}
+
+/// What [`any_value()`] makes of the JSON of the same input.
+pub(crate) fn captured_any_value(value: &Captured) -> AnyValue {
+    let value = match value {
+        Captured::Null => None,
+        Captured::Bool(b) => Some(any_value::Value::BoolValue(*b)),
+        Captured::I64(i) => Some(any_value::Value::IntValue(*i)),
+        Captured::U64(u) => Some(match i64::try_from(*u) {
+            Ok(i) => any_value::Value::IntValue(i),
+            Err(_) => any_value::Value::DoubleValue(*u as f64),
+        }),
+        Captured::F64(f) if !f.is_finite() => None,
+        Captured::F64(f) => Some(any_value::Value::DoubleValue(*f)),
+        Captured::Str(s) => Some(any_value::Value::StringValue(s.clone())),
+        Captured::Json(value) => return any_value(value),
+    };
+    AnyValue { value }
+}
+
+fn payload_any_value(payload: &Payload) -> AnyValue {
+    match payload {
+        Payload::Value(value) => captured_any_value(value),
+        Payload::Fields(fields) => AnyValue {
+            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                values: fields
+                    .iter()
+                    .map(|(key, value)| KeyValue {
+                        key: key.to_string(),
+                        value: Some(captured_any_value(value)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+        },
+    }
 }
 
 fn key_value(key: &str, value: &Value) -> KeyValue {
@@ -89,39 +146,39 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
         attributes.push(string_kv("mlflow.spanFunctionName", function_name));
     }
     if let Some(inputs) = &state.inputs {
-        attributes.push(key_value("mlflow.spanInputs", inputs));
+        attributes.push(KeyValue {
+            key: "mlflow.spanInputs".to_string(),
+            value: Some(payload_any_value(inputs)),
+            ..Default::default()
+        });
     }
     for (key, value) in &state.attributes {
         attributes.push(key_value(key, value));
     }
     if let Some(outputs) = &state.outputs {
-        attributes.push(key_value("mlflow.spanOutputs", outputs));
+        attributes.push(KeyValue {
+            key: "mlflow.spanOutputs".to_string(),
+            value: Some(captured_any_value(outputs)),
+            ..Default::default()
+        });
     }
     if let Some(meta) = plain_otlp_meta {
         attributes.extend(root_attributes_for_plain_otlp(meta));
     }
-    let (status, log_level) = match &state.status {
-        SpanStatus::Unset => (
-            Status {
-                message: String::new(),
-                code: StatusCode::Unset as i32,
-            },
-            LOG_LEVEL_INFO,
-        ),
-        SpanStatus::Ok => (
-            Status {
-                message: String::new(),
-                code: StatusCode::Ok as i32,
-            },
-            LOG_LEVEL_INFO,
-        ),
-        SpanStatus::Error(message) => (
-            Status {
-                message: message.clone(),
-                code: StatusCode::Error as i32,
-            },
-            LOG_LEVEL_ERROR,
-        ),
+    let log_level = log_level(&state.span_type, &state.status);
+    let status = match &state.status {
+        SpanStatus::Unset => Status {
+            message: String::new(),
+            code: StatusCode::Unset as i32,
+        },
+        SpanStatus::Ok => Status {
+            message: String::new(),
+            code: StatusCode::Ok as i32,
+        },
+        SpanStatus::Error(message) => Status {
+            message: message.clone(),
+            code: StatusCode::Error as i32,
+        },
     };
     attributes.push(key_value("mlflow.spanLogLevel", &Value::from(log_level)));
     Span {

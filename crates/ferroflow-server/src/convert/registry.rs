@@ -1,6 +1,5 @@
 //! Model registry and prompts: wire ⇄ domain. Requests come out validated.
 
-use super::tracking::key_value;
 use ferroflow_core::entities as domain;
 use ferroflow_core::validation;
 use ferroflow_core::{Error, Result};
@@ -24,6 +23,11 @@ pub fn registry_tag(key: Option<&str>, value: Option<&str>) -> Result<domain::Ta
     let tag = domain::Tag::new(validation::required("key", key)?, value.unwrap_or_default());
     validation::registry_tag(&tag)?;
     Ok(tag)
+}
+
+/// Tags on the way out, moved rather than copied (a search page carries hundreds).
+fn wire_tags(tags: Vec<domain::Tag>) -> Vec<KeyValue> {
+    tags.into_iter().map(|tag| KeyValue::new(tag.key, tag.value)).collect()
 }
 
 fn registry_tags(tags: &[KeyValue]) -> Result<Vec<domain::Tag>> {
@@ -75,7 +79,7 @@ pub fn model_version(version: domain::ModelVersion) -> wire::ModelVersion {
         run_id: version.run_id,
         // Registration is synchronous: a stored version is always ready.
         status: "READY".to_string(),
-        tags: version.tags.iter().map(key_value).collect(),
+        tags: wire_tags(version.tags),
         run_link: version.run_link,
         aliases: version.aliases,
         model_id: version.model_id,
@@ -89,7 +93,7 @@ pub fn registered_model(model: domain::RegisteredModel) -> wire::RegisteredModel
         last_updated_timestamp: model.last_updated_timestamp,
         description: model.description,
         latest_versions: model.latest_versions.into_iter().map(model_version).collect(),
-        tags: model.tags.iter().map(key_value).collect(),
+        tags: wire_tags(model.tags),
         aliases: model
             .aliases
             .into_iter()
