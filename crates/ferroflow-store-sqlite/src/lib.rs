@@ -74,7 +74,10 @@ impl SqliteStore {
         // The background task below copies the WAL into the database file while the writer
         // goes on; the writer itself checkpoints only when the WAL passes 64 MiB (by then
         // most of it is copied already), which bounds the WAL under sustained load.
+        // No liveness ping when a connection is handed out: it would cost every request a
+        // round trip to the connection's thread, and a local file does not go away.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -87,6 +90,7 @@ impl SqliteStore {
             .await
             .map_err(|e| Error::internal(format!("migrating {path}: {e}")))?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .min_connections(0)
             .idle_timeout(Some(Duration::from_secs(60)))
