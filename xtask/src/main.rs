@@ -82,11 +82,7 @@ struct TestOptions {
 impl TestOptions {
     /// Parses the arguments after `test`; `None` when help was asked for.
     fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Self>> {
-        let mut options = TestOptions {
-            rust: true,
-            python: true,
-            pytest_args: Vec::new(),
-        };
+        let mut options = TestOptions { rust: true, python: true, pytest_args: Vec::new() };
         let (mut rust_only, mut python_only) = (false, false);
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -131,9 +127,7 @@ fn banner(text: &str) {
 
 /// Runs a command with inherited stdio; `Ok(false)` when it ran and failed.
 fn status(cmd: &mut Command) -> Result<bool> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
     if !status.success() {
         eprintln!("xtask: {cmd:?} failed: {status}");
     }
@@ -159,10 +153,7 @@ fn test(options: &TestOptions) -> Result<bool> {
                 banner("building the SDK examples: cargo build -p ferroflow-sdk --examples");
                 let sdk_driver = build_sdk_driver(&root)?;
                 results.push(("sdk examples build", sdk_driver.is_some()));
-                results.push((
-                    "python compat tests",
-                    python_tests(&root, &bin, sdk_driver.as_deref(), options)?,
-                ));
+                results.push(("python compat tests", python_tests(&root, &bin, sdk_driver.as_deref(), options)?));
             }
             None => results.push(("server build", false)),
         }
@@ -180,8 +171,8 @@ fn ensure_venv(root: &Path) -> Result<()> {
     let venv = root.join(".venv");
     let python = venv.join("bin").join("python");
     let requirements_path = root.join("tests").join("requirements.txt");
-    let requirements = fs::read_to_string(&requirements_path)
-        .with_context(|| format!("reading {}", requirements_path.display()))?;
+    let requirements =
+        fs::read_to_string(&requirements_path).with_context(|| format!("reading {}", requirements_path.display()))?;
     let stamp_path = venv.join(STAMP_FILE);
 
     let usable = Command::new(&python)
@@ -191,18 +182,9 @@ fn ensure_venv(root: &Path) -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !usable {
-        banner(&format!(
-            "creating the Python virtualenv {}",
-            venv.display()
-        ));
+        banner(&format!("creating the Python virtualenv {}", venv.display()));
         // --clear: a half-made or broken venv (say, its python moved away) starts over.
-        if !status(
-            Command::new("python3")
-                .arg("-m")
-                .arg("venv")
-                .arg("--clear")
-                .arg(&venv),
-        )? {
+        if !status(Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv))? {
             bail!("`python3 -m venv` failed; is python3 (with the venv module) installed?");
         }
         let _ = fs::remove_file(&stamp_path);
@@ -234,8 +216,7 @@ fn ensure_venv(root: &Path) -> Result<()> {
     if !status(install.arg("-r").arg(&requirements_path))? {
         bail!("installing tests/requirements.txt into .venv failed");
     }
-    fs::write(&stamp_path, &requirements)
-        .with_context(|| format!("writing {}", stamp_path.display()))?;
+    fs::write(&stamp_path, &requirements).with_context(|| format!("writing {}", stamp_path.display()))?;
     Ok(())
 }
 
@@ -262,18 +243,11 @@ fn rust_tests(root: &Path) -> Result<bool> {
 /// `build.target-dir` are respected whatever they are.
 fn build_server(root: &Path) -> Result<Option<PathBuf>> {
     let mut cmd = Command::new(cargo());
-    cmd.args([
-        "build",
-        "-p",
-        "ferroflow",
-        "--message-format=json-render-diagnostics",
-    ])
-    .current_dir(root)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    let output = cmd
-        .output()
-        .with_context(|| format!("could not start {cmd:?}"))?;
+    cmd.args(["build", "-p", "ferroflow", "--message-format=json-render-diagnostics"])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
     if !output.status.success() {
         eprintln!("xtask: cargo build -p ferroflow failed: {}", output.status);
         return Ok(None);
@@ -296,19 +270,11 @@ fn build_server(root: &Path) -> Result<Option<PathBuf>> {
 /// Builds the SDK's examples and returns the path of `sdk_compat` (`None` if the build failed).
 fn build_sdk_driver(root: &Path) -> Result<Option<PathBuf>> {
     let mut cmd = Command::new(cargo());
-    cmd.args([
-        "build",
-        "-p",
-        "ferroflow-sdk",
-        "--examples",
-        "--message-format=json-render-diagnostics",
-    ])
-    .current_dir(root)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    let output = cmd
-        .output()
-        .with_context(|| format!("could not start {cmd:?}"))?;
+    cmd.args(["build", "-p", "ferroflow-sdk", "--examples", "--message-format=json-render-diagnostics"])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
     if !output.status.success() {
         eprintln!("xtask: cargo build -p ferroflow-sdk --examples failed: {}", output.status);
         return Ok(None);
@@ -357,12 +323,7 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
 }
 
 /// Step c, second half: the compatibility suite against the built server.
-fn python_tests(
-    root: &Path,
-    bin: &Path,
-    sdk_driver: Option<&Path>,
-    options: &TestOptions,
-) -> Result<bool> {
+fn python_tests(root: &Path, bin: &Path, sdk_driver: Option<&Path>, options: &TestOptions) -> Result<bool> {
     let python = root.join(".venv").join("bin").join("python");
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pytest", "tests/compat", "-q"])
@@ -375,16 +336,9 @@ fn python_tests(
     }
     banner(&format!(
         "running the compatibility suite: .venv/bin/python -m pytest tests/compat -q {}",
-        options
-            .pytest_args
-            .iter()
-            .map(|a| display_quoted(&a.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(" ")
+        options.pytest_args.iter().map(|a| display_quoted(&a.to_string_lossy())).collect::<Vec<_>>().join(" ")
     ));
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {}", python.display()))?;
+    let status = cmd.status().with_context(|| format!("could not start {}", python.display()))?;
     match status.code() {
         Some(0) => Ok(true),
         Some(5) => {
@@ -421,9 +375,7 @@ mod tests {
         let all = parse(&[]).unwrap().unwrap();
         assert!(all.rust && all.python && all.pytest_args.is_empty());
 
-        let py = parse(&["--python-only", "--", "-k", "runs", "--rust-only"])
-            .unwrap()
-            .unwrap();
+        let py = parse(&["--python-only", "--", "-k", "runs", "--rust-only"]).unwrap().unwrap();
         assert!(!py.rust && py.python);
         assert_eq!(py.pytest_args, ["-k", "runs", "--rust-only"]);
 
@@ -446,14 +398,8 @@ mod tests {
     #[test]
     fn json_string_field_unescapes() {
         let line = r#"{"reason":"compiler-artifact","executable":"/a b/\"q\"/t\\x","fresh":true}"#;
-        assert_eq!(
-            json_string_field(line, "executable").as_deref(),
-            Some(r#"/a b/"q"/t\x"#)
-        );
-        assert_eq!(
-            json_string_field(r#"{"executable":null}"#, "executable"),
-            None
-        );
+        assert_eq!(json_string_field(line, "executable").as_deref(), Some(r#"/a b/"q"/t\x"#));
+        assert_eq!(json_string_field(r#"{"executable":null}"#, "executable"), None);
     }
 }
 
@@ -470,32 +416,14 @@ mod tidy {
     #[test]
     fn core_has_no_io_dependencies() {
         let output = Command::new(cargo())
-            .args([
-                "tree",
-                "-p",
-                "ferroflow-core",
-                "-e",
-                "normal",
-                "--prefix",
-                "none",
-            ])
+            .args(["tree", "-p", "ferroflow-core", "-e", "normal", "--prefix", "none"])
             .current_dir(workspace_root())
             .output()
             .expect("running cargo tree");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let names: Vec<&str> = stdout
-            .lines()
-            .filter_map(|line| line.split_whitespace().next())
-            .collect();
-        assert!(
-            names.contains(&"ferroflow-core"),
-            "unexpected cargo tree output:\n{stdout}"
-        );
+        assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+        let names: Vec<&str> = stdout.lines().filter_map(|line| line.split_whitespace().next()).collect();
+        assert!(names.contains(&"ferroflow-core"), "unexpected cargo tree output:\n{stdout}");
         let mut bad: Vec<&str> = names
             .into_iter()
             .filter(|name| {
@@ -525,27 +453,15 @@ mod tidy {
                 collect_rs_files(&src, &mut files);
             }
         }
-        assert!(
-            !files.is_empty(),
-            "no .rs file found under {}",
-            crates.display()
-        );
+        assert!(!files.is_empty(), "no .rs file found under {}", crates.display());
         let mut missing: Vec<String> = files
             .iter()
             .filter(|path| {
                 let text = fs::read_to_string(path).unwrap_or_default();
-                let first = text
-                    .lines()
-                    .map(str::trim_start)
-                    .find(|line| !line.is_empty());
+                let first = text.lines().map(str::trim_start).find(|line| !line.is_empty());
                 !first.is_some_and(|line| line.starts_with("//!") || line.starts_with("#!["))
             })
-            .map(|path| {
-                path.strip_prefix(workspace_root())
-                    .unwrap_or(path)
-                    .display()
-                    .to_string()
-            })
+            .map(|path| path.strip_prefix(workspace_root()).unwrap_or(path).display().to_string())
             .collect();
         missing.sort();
         assert!(

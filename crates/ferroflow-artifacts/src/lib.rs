@@ -170,7 +170,9 @@ mod tests {
         let got = repo.get("1/run/artifacts/sub/b.txt").await.unwrap();
         let bytes: Vec<Bytes> = got.stream.try_collect().await.unwrap();
         assert_eq!(bytes.concat(), b"world!");
-        assert!(repo.get("1/run/artifacts/sub").await.unwrap_err().code == ferroflow_core::ErrorCode::InvalidParameterValue);
+        assert!(
+            repo.get("1/run/artifacts/sub").await.unwrap_err().code == ferroflow_core::ErrorCode::InvalidParameterValue
+        );
         assert!(repo.get("1/run/artifacts/none").await.unwrap_err().is_not_found());
         repo.delete("1/run/artifacts/sub").await.unwrap();
         assert_eq!(repo.list("1/run/artifacts").await.unwrap().len(), 1);

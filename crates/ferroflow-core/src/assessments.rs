@@ -9,9 +9,7 @@ use serde_json::{Map, Value};
 /// The text an assessment value is filtered by: strings as they are, other JSON as text.
 pub fn value_text(body: &Map<String, Value>) -> Option<String> {
     let holder = body.get("feedback").or_else(|| body.get("expectation"))?;
-    let value = holder
-        .get("value")
-        .or_else(|| holder.get("serialized_value").and_then(|s| s.get("value")))?;
+    let value = holder.get("value").or_else(|| holder.get("serialized_value").and_then(|s| s.get("value")))?;
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
@@ -184,9 +182,15 @@ mod tests {
 
     #[test]
     fn missing_parts_are_rejected() {
-        assert!(new_assessment("t", body(json!({"source": {"source_type": "HUMAN"}, "feedback": {"value": 1}})), false).is_err());
+        assert!(new_assessment(
+            "t",
+            body(json!({"source": {"source_type": "HUMAN"}, "feedback": {"value": 1}})),
+            false
+        )
+        .is_err());
         assert!(new_assessment("t", body(json!({"assessment_name": "x", "feedback": {"value": 1}})), false).is_err());
-        assert!(new_assessment("t", body(json!({"assessment_name": "x", "source": {"source_type": "CODE"}})), false).is_err());
+        assert!(new_assessment("t", body(json!({"assessment_name": "x", "source": {"source_type": "CODE"}})), false)
+            .is_err());
     }
 
     #[test]
@@ -197,7 +201,9 @@ mod tests {
             false,
         )
         .unwrap();
-        let changes = body(json!({"assessment_name": "q2", "feedback": {"value": 0.5}, "rationale": "new", "metadata": {"k": "v"}}));
+        let changes = body(
+            json!({"assessment_name": "q2", "feedback": {"value": 0.5}, "rationale": "new", "metadata": {"k": "v"}}),
+        );
         let updated = apply_update(&a, &changes, "assessmentName,feedback,rationale").unwrap();
         assert_eq!(updated.name, "q2");
         assert_eq!(updated.body["rationale"], json!("new"));

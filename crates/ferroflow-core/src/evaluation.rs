@@ -453,9 +453,13 @@ mod tests {
     #[test]
     fn upsert_inserts_then_updates_by_inputs() {
         let first = vec![
-            upsert(json!({"inputs": {"question": "What is MLflow?"}, "expectations": {"expected_response": "A platform"},
-                          "tags": {"mlflow.user": "root", "t": "1"}, "source": {"source_type": "HUMAN", "source_data": {}}})),
-            upsert(json!({"inputs": {"question": "What is Spark?"}, "expectations": {"expected_response": "An engine"}})),
+            upsert(
+                json!({"inputs": {"question": "What is MLflow?"}, "expectations": {"expected_response": "A platform"},
+                          "tags": {"mlflow.user": "root", "t": "1"}, "source": {"source_type": "HUMAN", "source_data": {}}}),
+            ),
+            upsert(
+                json!({"inputs": {"question": "What is Spark?"}, "expectations": {"expected_response": "An engine"}}),
+            ),
         ];
         let plan = plan_upsert("d-1", Vec::new(), &first, None, 100);
         assert_eq!(plan.counts, UpsertCounts { inserted: 2, updated: 0 });
@@ -474,7 +478,10 @@ mod tests {
         assert_eq!(plan.counts, UpsertCounts { inserted: 0, updated: 1 });
         let merged = &plan.records[0];
         assert_eq!(merged.dataset_record_id, stored.dataset_record_id);
-        assert_eq!(Value::Object(merged.expectations.clone().unwrap()), json!({"expected_response": "An ML platform", "extra": 1}));
+        assert_eq!(
+            Value::Object(merged.expectations.clone().unwrap()),
+            json!({"expected_response": "An ML platform", "extra": 1})
+        );
         assert_eq!(Value::Object(merged.tags.clone()), json!({"mlflow.user": "bob", "t": "1"}));
         assert_eq!((merged.created_time, merged.last_update_time), (100, 200));
         assert_eq!((merged.created_by.as_deref(), merged.last_updated_by.as_deref()), (Some("root"), Some("bob")));
@@ -505,7 +512,8 @@ mod tests {
             .into_iter()
             .map(|v| new_record("d-1", &upsert(v), None, 1))
             .collect();
-        let plan = plan_upsert("d-1", stored.clone(), &[upsert(json!({"inputs": {"q": "b"}, "tags": {"k": "v"}}))], None, 2);
+        let plan =
+            plan_upsert("d-1", stored.clone(), &[upsert(json!({"inputs": {"q": "b"}, "tags": {"k": "v"}}))], None, 2);
         assert_eq!(plan.records.len(), 1);
         assert_eq!(plan.records[0].dataset_record_id, stored[1].dataset_record_id);
     }
@@ -518,7 +526,8 @@ mod tests {
             schema,
             r#"{"inputs":{"question":"string"},"outputs":{},"expectations":{"expected_response":"string"},"version":"1.0"}"#
         );
-        let second = vec![upsert(json!({"inputs": {"question": 3, "n": 2, "f": 0.5, "b": true, "l": [1], "o": {}, "z": null},
+        let second =
+            vec![upsert(json!({"inputs": {"question": 3, "n": 2, "f": 0.5, "b": true, "l": [1], "o": {}, "z": null},
                                          "outputs": {"answer": "a"}}))];
         let schema: Value = serde_json::from_str(&updated_schema(Some(&schema), &second).unwrap()).unwrap();
         assert_eq!(

@@ -45,14 +45,14 @@ pub fn trace_id_from_otel(bytes: &[u8]) -> String {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "amber", "bold", "brave", "bright", "calm", "clever", "crisp", "daring", "eager", "fair", "gentle",
-    "glad", "grand", "honest", "keen", "kind", "lively", "lucky", "merry", "nimble", "polite", "proud",
-    "quick", "quiet", "rare", "sharp", "shy", "smooth", "steady", "swift", "tidy", "vivid", "warm", "wise",
+    "amber", "bold", "brave", "bright", "calm", "clever", "crisp", "daring", "eager", "fair", "gentle", "glad",
+    "grand", "honest", "keen", "kind", "lively", "lucky", "merry", "nimble", "polite", "proud", "quick", "quiet",
+    "rare", "sharp", "shy", "smooth", "steady", "swift", "tidy", "vivid", "warm", "wise",
 ];
 const NOUNS: &[&str] = &[
-    "ant", "bat", "bear", "bee", "carp", "cat", "crane", "deer", "doe", "dove", "eel", "elk", "fox", "frog",
-    "goat", "hare", "hawk", "lark", "lynx", "mole", "moth", "newt", "owl", "ox", "quail", "ram", "seal",
-    "shrew", "slug", "snail", "swan", "toad", "wasp", "wolf", "wren", "yak",
+    "ant", "bat", "bear", "bee", "carp", "cat", "crane", "deer", "doe", "dove", "eel", "elk", "fox", "frog", "goat",
+    "hare", "hawk", "lark", "lynx", "mole", "moth", "newt", "owl", "ox", "quail", "ram", "seal", "shrew", "slug",
+    "snail", "swan", "toad", "wasp", "wolf", "wren", "yak",
 ];
 
 /// A readable name for a run created without one, like `swift-owl-417`.

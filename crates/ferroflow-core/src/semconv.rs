@@ -33,7 +33,8 @@ const GENAI_OPERATIONS: &[(&str, &str)] = &[
 
 /// Attributes holding inputs / outputs, in order of preference.
 const INPUT_KEYS: &[&str] = &["input.value", "gen_ai.input.messages", "gen_ai.prompt", "gen_ai.tool.call.arguments"];
-const OUTPUT_KEYS: &[&str] = &["output.value", "gen_ai.output.messages", "gen_ai.completion", "gen_ai.tool.call.result"];
+const OUTPUT_KEYS: &[&str] =
+    &["output.value", "gen_ai.output.messages", "gen_ai.completion", "gen_ai.tool.call.result"];
 
 /// Token counters: (input, output, total) attribute names per convention.
 const TOKEN_COUNTERS: &[(&str, &str, Option<&str>)] = &[

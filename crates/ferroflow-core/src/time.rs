@@ -12,13 +12,9 @@ pub fn now_millis() -> i64 {
 
 /// RFC 3339 in UTC with millisecond precision, as the reference server prints it.
 pub fn millis_to_rfc3339(ms: i64) -> String {
-    let dt = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let base = dt
-        .replace_nanosecond(0)
-        .unwrap_or(dt)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let base =
+        dt.replace_nanosecond(0).unwrap_or(dt).format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
     // base ends with 'Z'; insert the milliseconds before it.
     let stem = base.trim_end_matches('Z');
     format!("{stem}.{:03}Z", ms.rem_euclid(1000))

@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn python_style_json() {
-        assert_eq!(python_json(&json!({"question": "what?", "k": 3, "l": [1, 2]})), r#"{"question": "what?", "k": 3, "l": [1, 2]}"#);
+        assert_eq!(
+            python_json(&json!({"question": "what?", "k": 3, "l": [1, 2]})),
+            r#"{"question": "what?", "k": 3, "l": [1, 2]}"#
+        );
         assert_eq!(python_json(&json!("é")), "\"é\"");
     }
 

@@ -33,9 +33,7 @@ pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str> {
 pub fn max_length(what: &str, value: &str, limit: usize) -> Result<()> {
     let length = value.chars().count();
     if length > limit {
-        return Err(Error::invalid(format!(
-            "{what} exceeds the maximum length of {limit} characters (got {length})."
-        )));
+        return Err(Error::invalid(format!("{what} exceeds the maximum length of {limit} characters (got {length}).")));
     }
     Ok(())
 }
@@ -254,9 +252,7 @@ pub fn settable_model_alias(alias: &str) -> Result<()> {
         return Err(Error::invalid("'latest' alias name (case insensitive) is reserved."));
     }
     let mut chars = alias.chars();
-    let version_like = matches!(chars.next(), Some('v' | 'V'))
-        && alias.len() > 1
-        && chars.all(|c| c.is_ascii_digit());
+    let version_like = matches!(chars.next(), Some('v' | 'V')) && alias.len() > 1 && chars.all(|c| c.is_ascii_digit());
     if version_like {
         return Err(Error::invalid(format!("Version alias name '{alias}' is reserved.")));
     }
@@ -311,18 +307,16 @@ fn percent_decode(text: &str) -> String {
     while index < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[index] {
-            b'%' if index + 2 < bytes.len() => {
-                match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push((high * 16 + low) as u8);
-                        index += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        index += 1;
-                    }
+            b'%' if index + 2 < bytes.len() => match (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    index += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    index += 1;
+                }
+            },
             b'+' => {
                 out.push(b' ');
                 index += 1;
@@ -348,7 +342,6 @@ pub fn logged_model_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,10 +359,7 @@ mod tests {
     #[test]
     fn batch_param_conflict() {
         let batch = RunBatch {
-            params: vec![
-                Param { key: "a".into(), value: "1".into() },
-                Param { key: "a".into(), value: "2".into() },
-            ],
+            params: vec![Param { key: "a".into(), value: "1".into() }, Param { key: "a".into(), value: "2".into() }],
             ..Default::default()
         };
         assert!(run_batch(&batch).is_err());

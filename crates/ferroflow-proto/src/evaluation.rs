@@ -313,9 +313,10 @@ mod tests {
 
     #[test]
     fn record_outputs_keep_null_apart_from_absent() {
-        let records: Vec<RecordIn> =
-            serde_json::from_str(r#"[{"inputs": {"q": 1}}, {"inputs": {}, "outputs": null}, {"outputs": "x", "extra": 1}]"#)
-                .unwrap();
+        let records: Vec<RecordIn> = serde_json::from_str(
+            r#"[{"inputs": {"q": 1}}, {"inputs": {}, "outputs": null}, {"outputs": "x", "extra": 1}]"#,
+        )
+        .unwrap();
         assert_eq!(records[0].outputs, None);
         assert_eq!(records[1].outputs, Some(Value::Null));
         assert_eq!(records[2].outputs, Some(Value::String("x".into())));

@@ -56,10 +56,7 @@ impl Parse for RenamePair {
         input.parse::<Token![=]>()?;
         let key: LitStr = input.parse()?;
         if key.value().is_empty() {
-            return Err(syn::Error::new(
-                key.span(),
-                "the input key must not be empty",
-            ));
+            return Err(syn::Error::new(key.span(), "the input key must not be empty"));
         }
         Ok(RenamePair { arg, key })
     }
@@ -97,10 +94,7 @@ impl Parse for TraceArgs {
                     input.parse::<Token![=]>()?;
                     let name: LitStr = input.parse()?;
                     if name.value().is_empty() {
-                        return Err(syn::Error::new(
-                            name.span(),
-                            "the span name must not be empty",
-                        ));
+                        return Err(syn::Error::new(name.span(), "the span name must not be empty"));
                     }
                     args.name = Some(name);
                 }
@@ -143,8 +137,7 @@ impl Parse for TraceArgs {
                     syn::parenthesized!(content in input);
                     let pairs: Punctuated<RenamePair, Token![,]> =
                         content.parse_terminated(RenamePair::parse, Token![,])?;
-                    args.rename
-                        .extend(pairs.into_iter().map(|p| (p.arg, p.key)));
+                    args.rename.extend(pairs.into_iter().map(|p| (p.arg, p.key)));
                 }
                 _ => {
                     return Err(syn::Error::new(
@@ -186,19 +179,13 @@ fn parse_span_type(input: ParseStream) -> syn::Result<SpanTypeArg> {
     }
     let ident = input.call(Ident::parse_any_ident)?;
     if ident != "custom" {
-        return Err(syn::Error::new(
-            ident.span(),
-            "expected a string such as \"AGENT\", or `custom(\"MY_TYPE\")`",
-        ));
+        return Err(syn::Error::new(ident.span(), "expected a string such as \"AGENT\", or `custom(\"MY_TYPE\")`"));
     }
     let content;
     syn::parenthesized!(content in input);
     let lit: LitStr = content.parse()?;
     if lit.value().is_empty() {
-        return Err(syn::Error::new(
-            lit.span(),
-            "a custom span type must not be empty",
-        ));
+        return Err(syn::Error::new(lit.span(), "a custom span type must not be empty"));
     }
     if !content.is_empty() {
         return Err(content.error("expected one string: `custom(\"MY_TYPE\")`"));

@@ -20,23 +20,12 @@ use syn::{FnArg, ItemFn, Pat, ReturnType};
 use crate::attr::{SpanTypeArg, TraceArgs};
 
 pub(crate) fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = function;
+    let ItemFn { attrs, vis, sig, block } = function;
     if let Some(constness) = &sig.constness {
-        return Err(syn::Error::new(
-            constness.span(),
-            "#[trace] cannot be applied to a `const fn`",
-        ));
+        return Err(syn::Error::new(constness.span(), "#[trace] cannot be applied to a `const fn`"));
     }
     if let Some(variadic) = &sig.variadic {
-        return Err(syn::Error::new(
-            variadic.span(),
-            "#[trace] cannot be applied to a variadic function",
-        ));
+        return Err(syn::Error::new(variadic.span(), "#[trace] cannot be applied to a variadic function"));
     }
 
     // The arguments recordable by name.
@@ -48,24 +37,14 @@ pub(crate) fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStre
             }
         }
     }
-    for ident in args
-        .skip
-        .iter()
-        .chain(args.rename.iter().map(|(ident, _)| ident))
-    {
+    for ident in args.skip.iter().chain(args.rename.iter().map(|(ident, _)| ident)) {
         if !named_args.iter().any(|arg| arg == ident) {
-            return Err(syn::Error::new(
-                ident.span(),
-                format!("`{ident}` is not an argument of this function"),
-            ));
+            return Err(syn::Error::new(ident.span(), format!("`{ident}` is not an argument of this function")));
         }
     }
     for (ident, _) in &args.rename {
         if args.skip.iter().any(|skipped| skipped == ident) {
-            return Err(syn::Error::new(
-                ident.span(),
-                format!("`{ident}` is both skipped and renamed"),
-            ));
+            return Err(syn::Error::new(ident.span(), format!("`{ident}` is both skipped and renamed")));
         }
     }
     if args.skip_all && !args.skip.is_empty() {
@@ -76,11 +55,7 @@ pub(crate) fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStre
     }
 
     let fn_name = sig.ident.to_string();
-    let span_name = args
-        .name
-        .as_ref()
-        .map(|lit| lit.value())
-        .unwrap_or_else(|| fn_name.clone());
+    let span_name = args.name.as_ref().map(|lit| lit.value()).unwrap_or_else(|| fn_name.clone());
     let span_type = match &args.span_type {
         None => quote!(::ferroflow_sdk::SpanType::Unknown),
         Some(SpanTypeArg::Known(variant)) => {

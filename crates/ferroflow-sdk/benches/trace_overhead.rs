@@ -34,31 +34,17 @@ fn bench(c: &mut Criterion) {
     let mode = mode();
     if mode == "enabled" {
         // A queue big enough that the benchmark measures the caller's path, not drops.
-        let config = Config::builder()
-            .export(ExportTarget::Discard)
-            .max_queue(1 << 22)
-            .build();
+        let config = Config::builder().export(ExportTarget::Discard).max_queue(1 << 22).build();
         ferroflow_sdk::init(config).expect("first init");
         assert!(ferroflow_sdk::is_enabled());
     } else {
-        assert!(
-            !ferroflow_sdk::is_enabled(),
-            "run the disabled case without MLFLOW_TRACKING_URI"
-        );
+        assert!(!ferroflow_sdk::is_enabled(), "run the disabled case without MLFLOW_TRACKING_URI");
     }
     let mut group = c.benchmark_group(format!("trace_{mode}"));
-    group
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
-    group.bench_function("plain_fn_baseline", |b| {
-        b.iter(|| plain_add(black_box(1), black_box(2)))
-    });
-    group.bench_function("traced_fn_one_span", |b| {
-        b.iter(|| traced_add(black_box(1), black_box(2)))
-    });
-    group.bench_function("traced_fn_three_spans", |b| {
-        b.iter(|| traced_parent(black_box(1)))
-    });
+    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group.bench_function("plain_fn_baseline", |b| b.iter(|| plain_add(black_box(1), black_box(2))));
+    group.bench_function("traced_fn_one_span", |b| b.iter(|| traced_add(black_box(1), black_box(2))));
+    group.bench_function("traced_fn_three_spans", |b| b.iter(|| traced_parent(black_box(1))));
     group.finish();
     if mode == "enabled" {
         let report = ferroflow_sdk::flush();
@@ -70,9 +56,7 @@ criterion_group!(benches, bench);
 
 fn main() {
     benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    criterion::Criterion::default().configure_from_args().final_summary();
     if mode() == "enabled" && std::env::var_os("TRACE_OVERHEAD_NO_RERUN").is_none() {
         // The disabled case, in a process of its own with no tracking URI.
         let exe = std::env::current_exe().expect("current exe");

@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use axum::routing::post;
 use axum::{Json, Router};
 use ferroflow_sdk::agent::{
-    function_call_item, text_output_item, AgentError, ResponsesAgent, ResponsesAgentExt,
-    ResponsesAgentRequest, ResponsesAgentResponse,
+    function_call_item, text_output_item, AgentError, ResponsesAgent, ResponsesAgentExt, ResponsesAgentRequest,
+    ResponsesAgentResponse,
 };
 use ferroflow_sdk::prompts::PromptTemplate;
 use ferroflow_sdk::registry::Client;
@@ -53,9 +53,7 @@ async fn fake_chat_completions(Json(request): Json<Value>) -> Json<Value> {
 }
 
 async fn start_fake_llm() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = Router::new().route("/v1/chat/completions", post(fake_chat_completions));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -91,10 +89,7 @@ async fn chat_completion(
         usage["completion_tokens"].as_u64().unwrap_or(0),
     );
     current_span().set_attribute("model", model);
-    Ok(answer["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
+    Ok(answer["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string())
 }
 
 // ---- The data tool: a stand-in for a database. ----
@@ -124,13 +119,8 @@ struct SupportAgent {
 }
 
 impl ResponsesAgent for SupportAgent {
-    async fn predict(
-        &self,
-        request: ResponsesAgentRequest,
-    ) -> Result<ResponsesAgentResponse, AgentError> {
-        let question = request
-            .last_user_text()
-            .ok_or("the request has no user message")?;
+    async fn predict(&self, request: ResponsesAgentRequest) -> Result<ResponsesAgentResponse, AgentError> {
+        let question = request.last_user_text().ok_or("the request has no user message")?;
         let order_id: u64 = question
             .split(|c: char| !c.is_ascii_digit())
             .find_map(|word| word.parse().ok())
@@ -138,75 +128,42 @@ impl ResponsesAgent for SupportAgent {
 
         let arguments = json!({"order_id": order_id});
         let call = function_call_item("fc-1", "call-1", "order_status", arguments.to_string());
-        let outcome =
-            run_data_tool("order_status", "call-1", &arguments, lookup_order(order_id)).await;
+        let outcome = run_data_tool("order_status", "call-1", &arguments, lookup_order(order_id)).await;
         if !outcome.succeeded {
             // No data: say so. The LLM is not asked to fill the gap.
             let text = format!(
                 "I could not look order {order_id} up right now ({}), so I cannot tell you its status.",
                 outcome.error.unwrap_or_default()
             );
-            return Ok(ResponsesAgentResponse::new(vec![
-                call,
-                outcome.item,
-                text_output_item(text, "msg-1"),
-            ]));
+            return Ok(ResponsesAgentResponse::new(vec![call, outcome.item, text_output_item(text, "msg-1")]));
         }
 
-        let prompt = self
-            .registry
-            .load_prompt(&format!("prompts:/{PROMPT}@production"))
-            .await?;
+        let prompt = self.registry.load_prompt(&format!("prompts:/{PROMPT}@production")).await?;
         let data = outcome.data.clone().unwrap_or_default();
         let system = prompt
-            .format([
-                ("question", question.as_str()),
-                ("status", data["status"].as_str().unwrap_or("unknown")),
-            ])?
+            .format([("question", question.as_str()), ("status", data["status"].as_str().unwrap_or("unknown"))])?
             .text();
         let messages = vec![
-            Message {
-                role: "system".into(),
-                content: "You answer order questions from data only.".into(),
-            },
-            Message {
-                role: "user".into(),
-                content: system,
-            },
+            Message { role: "system".into(), content: "You answer order questions from data only.".into() },
+            Message { role: "user".into(), content: system },
         ];
         let answer = chat_completion(&self.http, &self.llm_url, "fake-gpt", messages).await?;
-        Ok(ResponsesAgentResponse::new(vec![
-            call,
-            outcome.item,
-            text_output_item(answer, "msg-1"),
-        ]))
+        Ok(ResponsesAgentResponse::new(vec![call, outcome.item, text_output_item(answer, "msg-1")]))
     }
 }
 
 /// Loads the prompt by alias; on a fresh server, registers it first and points `production`
 /// at it.
 async fn ensure_prompt(registry: &Client) -> Result<(), ferroflow_sdk::Error> {
-    match registry
-        .load_prompt(&format!("prompts:/{PROMPT}@production"))
-        .await
-    {
+    match registry.load_prompt(&format!("prompts:/{PROMPT}@production")).await {
         Ok(prompt) => {
             println!("prompt {} found", prompt.uri());
             Ok(())
         }
-        Err(err)
-            if err.is_not_found()
-                || err.error_code() == Some(ferroflow_sdk::ErrorCode::InvalidParameterValue) =>
-        {
-            let template = PromptTemplate::Text(
-                "Customer question: {{question}}\nOrder status: {{status}}".into(),
-            );
-            let prompt = registry
-                .register_prompt(PROMPT, template, "example prompt", &[])
-                .await?;
-            registry
-                .set_prompt_alias(PROMPT, "production", prompt.version)
-                .await?;
+        Err(err) if err.is_not_found() || err.error_code() == Some(ferroflow_sdk::ErrorCode::InvalidParameterValue) => {
+            let template = PromptTemplate::Text("Customer question: {{question}}\nOrder status: {{status}}".into());
+            let prompt = registry.register_prompt(PROMPT, template, "example prompt", &[]).await?;
+            registry.set_prompt_alias(PROMPT, "production", prompt.version).await?;
             println!("registered {} and set alias production", prompt.uri());
             Ok(())
         }
@@ -217,10 +174,7 @@ async fn ensure_prompt(registry: &Client) -> Result<(), ferroflow_sdk::Error> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::from_env();
-    if !matches!(
-        config.experiment,
-        ferroflow_sdk::Experiment::Id(_) | ferroflow_sdk::Experiment::Name(_)
-    ) {
+    if !matches!(config.experiment, ferroflow_sdk::Experiment::Id(_) | ferroflow_sdk::Experiment::Name(_)) {
         config.experiment = ferroflow_sdk::Experiment::Name("ferroflow-sdk-example".into());
     }
     if config.tracking_uri.is_none() {
@@ -231,24 +185,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ensure_prompt(&registry).await?;
 
     let llm = start_fake_llm().await;
-    let agent = SupportAgent {
-        http: reqwest::Client::new(),
-        llm_url: format!("http://{llm}"),
-        registry,
-    };
+    let agent = SupportAgent { http: reqwest::Client::new(), llm_url: format!("http://{llm}"), registry };
 
-    for (user, question) in [
-        ("alice", "Where is my order 42?"),
-        ("bob", "What about order 1234?"),
-    ] {
+    for (user, question) in [("alice", "Where is my order 42?"), ("bob", "What about order 1234?")] {
         let request = ResponsesAgentRequest::user_text(question);
         let response = ferroflow_sdk::in_current_context(async {
             let span = ferroflow_sdk::start_span("support-chat", ferroflow_sdk::SpanType::Chain);
             update_current_trace(
-                TraceUpdate::new()
-                    .user(user)
-                    .session(format!("{user}-session"))
-                    .tag("example", "agent"),
+                TraceUpdate::new().user(user).session(format!("{user}-session")).tag("example", "agent"),
             );
             let trace_id = span.trace_id();
             let response = agent.invoke(request).await;
@@ -263,11 +207,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .last()
             .map(|item| serde_json::to_value(item).unwrap_or_default())
             .unwrap_or_default();
-        println!(
-            "{question}\n  -> {}\n  trace {}",
-            text["content"][0]["text"],
-            trace_id.unwrap_or_default()
-        );
+        println!("{question}\n  -> {}\n  trace {}", text["content"][0]["text"], trace_id.unwrap_or_default());
     }
 
     let report = ferroflow_sdk::flush_async().await;

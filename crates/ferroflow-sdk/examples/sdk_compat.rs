@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use ferroflow_sdk::prompts::{ChatMessage, FormattedPrompt, Prompt, PromptTemplate};
 use ferroflow_sdk::{
-    current_span, registry, start_span, trace, update_current_trace, Config, SpanType,
-    TraceContext, TraceUpdate,
+    current_span, registry, start_span, trace, update_current_trace, Config, SpanType, TraceContext, TraceUpdate,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -31,10 +30,7 @@ struct Doc {
 
 #[trace(span_type = "RETRIEVER")]
 fn retrieve(q: &str) -> Vec<Doc> {
-    vec![Doc {
-        page_content: format!("doc about {q}"),
-        metadata: json!({"id": 1}),
-    }]
+    vec![Doc { page_content: format!("doc about {q}"), metadata: json!({"id": 1}) }]
 }
 
 #[trace(span_type = "TOOL")]
@@ -42,12 +38,7 @@ fn tool_call(x: i64) -> i64 {
     x * 2
 }
 
-#[trace(
-    name = "agent",
-    span_type = "AGENT",
-    skip(api_key),
-    rename(q = "question")
-)]
+#[trace(name = "agent", span_type = "AGENT", skip(api_key), rename(q = "question"))]
 fn agent(q: &str, k: i64, api_key: &str) -> Value {
     let _ = api_key;
     current_span().set_attribute("custom.attr", "v");
@@ -68,9 +59,7 @@ fn agent(q: &str, k: i64, api_key: &str) -> Value {
         llm.record_token_usage(10, 5);
         llm.add_event("my-event", [("k", "v")]);
         let answer = "answer".to_string();
-        llm.set_outputs(
-            &json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}),
-        );
+        llm.set_outputs(&json!({"choices": [{"message": {"role": "assistant", "content": answer}}]}));
         answer
     };
     let tool = tool_call(k);
@@ -106,8 +95,7 @@ async fn async_retrieve(q: String) -> Vec<String> {
 async fn async_agent(q: String) -> usize {
     let docs = async_retrieve(q.clone()).await;
     let ctx = TraceContext::current();
-    let spawned =
-        tokio::spawn(ctx.attach(async move { async_retrieve(format!("{q} (spawned)")).await }));
+    let spawned = tokio::spawn(ctx.attach(async move { async_retrieve(format!("{q} (spawned)")).await }));
     docs.len() + spawned.await.map(|d| d.len()).unwrap_or(0)
 }
 
@@ -117,10 +105,7 @@ fn print(value: Value) {
 
 fn init() {
     let mut config = Config::from_env();
-    if let Some(ms) = std::env::var("SDK_COMPAT_BACKOFF_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(ms) = std::env::var("SDK_COMPAT_BACKOFF_MS").ok().and_then(|v| v.parse().ok()) {
         config.initial_backoff = Duration::from_millis(ms);
         config.max_backoff = Duration::from_millis(ms * 4);
     }
@@ -151,11 +136,7 @@ fn traces() {
 
     let _ = failing("k-42");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let total = runtime.block_on(async_agent("rust".into()));
     print(json!({"scenario": "async", "total": total}));
 
@@ -199,10 +180,7 @@ fn prompt_json(prompt: &Prompt) -> Value {
 }
 
 fn prompts(args: &[String]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let client = registry::Client::from_env().expect("MLFLOW_TRACKING_URI");
     runtime.block_on(async {
         match args.first().map(String::as_str) {

@@ -45,18 +45,11 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        disabled: false,
-        calls: 20_000,
-        reps: 30,
-        warmup: 20_000,
-    };
+    let mut args = Args { disabled: false, calls: 20_000, reps: 30, warmup: 20_000 };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut number = |name: &str| -> u64 {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} needs a number"))
+            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name} needs a number"))
         };
         match arg.as_str() {
             "--disabled" => args.disabled = true,

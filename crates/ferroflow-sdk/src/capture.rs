@@ -88,19 +88,13 @@ type Field = (&'static str, Captured);
 /// The named arguments of a traced call, in order.
 #[derive(Debug)]
 pub(crate) enum Fields {
-    Inline {
-        len: usize,
-        items: [Field; INLINE_FIELDS],
-    },
+    Inline { len: usize, items: [Field; INLINE_FIELDS] },
     Heap(Vec<Field>),
 }
 
 impl Default for Fields {
     fn default() -> Self {
-        Fields::Inline {
-            len: 0,
-            items: Default::default(),
-        }
+        Fields::Inline { len: 0, items: Default::default() }
     }
 }
 
@@ -330,14 +324,8 @@ mod tests {
     fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
         let captured = capture(value);
         let expected = to_json(value);
-        assert_eq!(
-            serde_json::to_string(&captured).unwrap(),
-            serde_json::to_string(&expected).unwrap()
-        );
-        assert_eq!(
-            crate::export::otlp::captured_any_value(&captured),
-            crate::export::otlp::any_value(&expected)
-        );
+        assert_eq!(serde_json::to_string(&captured).unwrap(), serde_json::to_string(&expected).unwrap());
+        assert_eq!(crate::export::otlp::captured_any_value(&captured), crate::export::otlp::any_value(&expected));
         assert_eq!(captured.into_value(), expected);
     }
 
@@ -379,10 +367,7 @@ mod tests {
         same_as_serde_json(&E::A);
         same_as_serde_json(&E::B(2));
         same_as_serde_json(&E::C { x: 1 });
-        same_as_serde_json(&S {
-            a: 1,
-            b: vec!["x", "y"],
-        });
+        same_as_serde_json(&S { a: 1, b: vec!["x", "y"] });
         same_as_serde_json(&vec![1, 2, 3]);
         same_as_serde_json(&(1, "a"));
         same_as_serde_json(&json!({"k": [1, {"n": null}]}));
@@ -403,18 +388,12 @@ mod tests {
         }
         assert!(matches!(fields, Fields::Heap(_)));
         let value = fields.into_value();
-        assert_eq!(
-            serde_json::to_string(&value).unwrap(),
-            r#"{"a":0,"b":1,"c":2,"d":3,"e":4}"#
-        );
+        assert_eq!(serde_json::to_string(&value).unwrap(), r#"{"a":0,"b":1,"c":2,"d":3,"e":4}"#);
         assert_eq!(Fields::default().into_value(), json!({}));
         let mut repeated = Fields::default();
         repeated.push("a", capture(&1));
         repeated.push("b", capture(&2));
         repeated.push("a", capture(&3));
-        assert_eq!(
-            serde_json::to_string(&repeated.into_value()).unwrap(),
-            r#"{"a":3,"b":2}"#
-        );
+        assert_eq!(serde_json::to_string(&repeated.into_value()).unwrap(), r#"{"a":3,"b":2}"#);
     }
 }

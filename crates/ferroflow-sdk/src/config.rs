@@ -39,10 +39,7 @@ impl fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
             Auth::Basic { username, .. } => {
-                write!(
-                    f,
-                    "Basic {{ username: {username:?}, password: <redacted> }}"
-                )
+                write!(f, "Basic {{ username: {username:?}, password: <redacted> }}")
             }
         }
     }
@@ -122,11 +119,7 @@ impl Config {
 
     /// Like [`Config::from_env`], reading variables through `var` (for tests and embedding).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Config {
-        let get = |key: &str| {
-            var(key)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |key: &str| var(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut builder = Config::builder();
         if let Some(uri) = get("MLFLOW_TRACKING_URI") {
             builder = builder.tracking_uri(uri);
@@ -138,19 +131,15 @@ impl Config {
         }
         if let Some(token) = get("MLFLOW_TRACKING_TOKEN") {
             builder = builder.bearer_token(token);
-        } else if let (Some(user), Some(password)) = (
-            get("MLFLOW_TRACKING_USERNAME"),
-            get("MLFLOW_TRACKING_PASSWORD"),
-        ) {
+        } else if let (Some(user), Some(password)) = (get("MLFLOW_TRACKING_USERNAME"), get("MLFLOW_TRACKING_PASSWORD"))
+        {
             builder = builder.basic_auth(user, password);
         }
-        let otlp_enabled = get("MLFLOW_ENABLE_OTLP_EXPORTER")
-            .map(|v| !v.eq_ignore_ascii_case("false") && v != "0")
-            .unwrap_or(true);
+        let otlp_enabled =
+            get("MLFLOW_ENABLE_OTLP_EXPORTER").map(|v| !v.eq_ignore_ascii_case("false") && v != "0").unwrap_or(true);
         if otlp_enabled {
             let endpoint = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
-                get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+                get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
             });
             if let Some(endpoint) = endpoint {
                 let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
@@ -167,17 +156,12 @@ impl Config {
     }
 
     pub fn builder() -> ConfigBuilder {
-        ConfigBuilder {
-            config: Config::default(),
-            tracing_enabled: None,
-        }
+        ConfigBuilder { config: Config::default(), tracing_enabled: None }
     }
 
     /// The tracking URI without a trailing slash, if any.
     pub fn base_url(&self) -> Option<&str> {
-        self.tracking_uri
-            .as_deref()
-            .map(|uri| uri.trim_end_matches('/'))
+        self.tracking_uri.as_deref().map(|uri| uri.trim_end_matches('/'))
     }
 }
 
@@ -220,22 +204,12 @@ impl ConfigBuilder {
         self
     }
     pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.config.auth = Auth::Basic {
-            username: username.into(),
-            password: password.into(),
-        };
+        self.config.auth = Auth::Basic { username: username.into(), password: password.into() };
         self
     }
     /// Sends plain OTLP to `endpoint` (full URL, `.../v1/traces`) instead of MLflow's protocol.
-    pub fn otlp_endpoint(
-        mut self,
-        endpoint: impl Into<String>,
-        headers: Vec<(String, String)>,
-    ) -> Self {
-        self.config.export = ExportTarget::Otlp {
-            endpoint: endpoint.into(),
-            headers,
-        };
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>, headers: Vec<(String, String)>) -> Self {
+        self.config.export = ExportTarget::Otlp { endpoint: endpoint.into(), headers };
         self
     }
     pub fn export(mut self, target: ExportTarget) -> Self {
@@ -275,10 +249,8 @@ impl ConfigBuilder {
 
     pub fn build(self) -> Config {
         let mut config = self.config;
-        let http_uri = config
-            .tracking_uri
-            .as_deref()
-            .is_some_and(|uri| uri.starts_with("http://") || uri.starts_with("https://"));
+        let http_uri =
+            config.tracking_uri.as_deref().is_some_and(|uri| uri.starts_with("http://") || uri.starts_with("https://"));
         let has_sink = match &config.export {
             ExportTarget::Mlflow => http_uri,
             ExportTarget::Otlp { .. } | ExportTarget::Discard => true,
@@ -294,10 +266,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Config {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(|key| map.get(key).cloned())
     }
 
@@ -339,35 +308,24 @@ mod tests {
     fn otel_endpoint_switches_to_plain_otlp() {
         let config = from(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                "x-mlflow-experiment-id=3, a=b%20c",
-            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-mlflow-experiment-id=3, a=b%20c"),
         ]);
         assert!(config.tracing_enabled);
         assert_eq!(
             config.export,
             ExportTarget::Otlp {
                 endpoint: "http://collector:4318/v1/traces".into(),
-                headers: vec![
-                    ("x-mlflow-experiment-id".into(), "3".into()),
-                    ("a".into(), "b c".into())
-                ],
+                headers: vec![("x-mlflow-experiment-id".into(), "3".into()), ("a".into(), "b c".into())],
             }
         );
-        let ignored = from(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-            ("MLFLOW_ENABLE_OTLP_EXPORTER", "false"),
-        ]);
+        let ignored =
+            from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"), ("MLFLOW_ENABLE_OTLP_EXPORTER", "false")]);
         assert!(!ignored.tracing_enabled);
     }
 
     #[test]
     fn builder_can_force_tracing_off() {
-        let config = Config::builder()
-            .tracking_uri("http://h:1")
-            .tracing_enabled(false)
-            .build();
+        let config = Config::builder().tracking_uri("http://h:1").tracing_enabled(false).build();
         assert!(!config.tracing_enabled);
     }
 }

@@ -37,16 +37,11 @@ pub(crate) struct Frame {
 
 impl Frame {
     pub(crate) fn with_base(base: Option<Arc<SpanInner>>) -> Frame {
-        Frame {
-            stack: Mutex::new(Vec::new()),
-            base,
-        }
+        Frame { stack: Mutex::new(Vec::new()), base }
     }
 
     fn stack(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SpanInner>>> {
-        self.stack
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.stack.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn push(&self, span: Arc<SpanInner>) {
@@ -68,10 +63,7 @@ impl Frame {
     /// The trace and span id of the innermost span, without cloning the span itself.
     fn innermost_parent(&self) -> Option<(Arc<TraceShared>, u64)> {
         let stack = self.stack();
-        stack
-            .last()
-            .or(self.base.as_ref())
-            .map(|span| (span.trace.clone(), span.span_id))
+        stack.last().or(self.base.as_ref()).map(|span| (span.trace.clone(), span.span_id))
     }
 }
 
@@ -82,9 +74,7 @@ thread_local! {
 
 /// The thread's current frame: the one a traced future installed, or the thread's root frame.
 pub(crate) fn current_frame() -> Arc<Frame> {
-    ENTERED_FRAME
-        .with(|entered| entered.borrow().clone())
-        .unwrap_or_else(|| ROOT_FRAME.with(Arc::clone))
+    ENTERED_FRAME.with(|entered| entered.borrow().clone()).unwrap_or_else(|| ROOT_FRAME.with(Arc::clone))
 }
 
 /// Runs `f` on the thread's current frame without cloning its `Arc`.
@@ -164,30 +154,19 @@ pub struct TraceContext {
 
 impl std::fmt::Debug for TraceContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TraceContext")
-            .field(
-                "span",
-                &SpanRef {
-                    inner: self.span.clone(),
-                },
-            )
-            .finish()
+        f.debug_struct("TraceContext").field("span", &SpanRef { inner: self.span.clone() }).finish()
     }
 }
 
 impl TraceContext {
     /// The context of the caller: its innermost open span (empty when there is none).
     pub fn current() -> TraceContext {
-        TraceContext {
-            span: current_span_inner(),
-        }
+        TraceContext { span: current_span_inner() }
     }
 
     /// A context whose parent is the given span.
     pub fn of(span: &SpanRef) -> TraceContext {
-        TraceContext {
-            span: span.inner.clone(),
-        }
+        TraceContext { span: span.inner.clone() }
     }
 
     /// Whether there is a span to be the parent.

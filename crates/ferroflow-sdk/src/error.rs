@@ -73,11 +73,7 @@ impl fmt::Display for ErrorCode {
 pub enum Error {
     /// The server answered with an MLflow error (`{"error_code", "message"}`).
     #[error("{code}: {message} (HTTP {status})")]
-    Api {
-        status: u16,
-        code: ErrorCode,
-        message: String,
-    },
+    Api { status: u16, code: ErrorCode, message: String },
     /// The request did not get an answer (connection refused, time-out, …).
     #[error("request to {url} failed: {source}")]
     Transport {
@@ -123,10 +119,7 @@ impl Error {
 
     /// Whether this is a "does not exist" answer (`RESOURCE_DOES_NOT_EXIST` or `NOT_FOUND`).
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self.error_code(),
-            Some(ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound)
-        )
+        matches!(self.error_code(), Some(ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound))
     }
 }
 

@@ -20,15 +20,9 @@ impl HttpClient {
     pub(crate) fn new(config: &Config) -> Result<HttpClient> {
         let base = config.base_url().ok_or(Error::NotConfigured)?;
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!(
-                "tracking URI {base:?} is not an http(s) URL"
-            )));
+            return Err(Error::Config(format!("tracking URI {base:?} is not an http(s) URL")));
         }
-        Ok(HttpClient {
-            base: base.to_string(),
-            client: build_client(config)?,
-            auth: config.auth.clone(),
-        })
+        Ok(HttpClient { base: base.to_string(), client: build_client(config)?, auth: config.auth.clone() })
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -57,23 +51,15 @@ impl HttpClient {
         if let Some(body) = body {
             builder = builder.json(body);
         }
-        let response = builder.send().await.map_err(|source| Error::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let response = builder.send().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|source| Error::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let bytes = response.bytes().await.map_err(|source| Error::Transport { url: url.clone(), source })?;
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Value::Object(Default::default()));
             }
-            return serde_json::from_slice(&bytes).map_err(|err| Error::Protocol {
-                url,
-                message: format!("body is not JSON: {err}"),
-            });
+            return serde_json::from_slice(&bytes)
+                .map_err(|err| Error::Protocol { url, message: format!("body is not JSON: {err}") });
         }
         Err(api_error(status, &bytes))
     }
@@ -100,13 +86,7 @@ pub(crate) fn with_auth(builder: RequestBuilder, auth: &Auth) -> RequestBuilder 
 /// JSON, `ENDPOINT_NOT_FOUND` (the server does not know the route), as the Python client reads it.
 pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> Error {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
+    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_string);
     let code = match field("error_code") {
         Some(code) => ErrorCode::parse(&code),
         None if status == StatusCode::NOT_FOUND => ErrorCode::EndpointNotFound,
@@ -121,17 +101,11 @@ pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> Error {
             _ => "INTERNAL_ERROR",
         }),
     };
-    let message = field("message")
-        .or_else(|| field("detail"))
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            text.chars().take(300).collect()
-        });
-    Error::Api {
-        status: status.as_u16(),
-        code,
-        message,
-    }
+    let message = field("message").or_else(|| field("detail")).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        text.chars().take(300).collect()
+    });
+    Error::Api { status: status.as_u16(), code, message }
 }
 
 #[cfg(test)]
@@ -140,10 +114,7 @@ mod tests {
 
     #[test]
     fn error_bodies_become_codes() {
-        let err = api_error(
-            StatusCode::NOT_FOUND,
-            br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "nope"}"#,
-        );
+        let err = api_error(StatusCode::NOT_FOUND, br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "nope"}"#);
         assert!(err.is_not_found());
         assert_eq!(err.to_string(), "RESOURCE_DOES_NOT_EXIST: nope (HTTP 404)");
         let html = api_error(StatusCode::NOT_FOUND, b"<html>404</html>");

@@ -90,6 +90,6 @@ pub use export::FlushReport;
 pub use ferroflow_sdk_macros::trace;
 pub use span::{Span, SpanRef, SpanType, TokenUsage};
 pub use tracer::{
-    current_span, export_stats, flush, flush_async, flush_timeout, init, is_enabled, start_span,
-    update_current_trace, AlreadyInitialized, TraceUpdate,
+    current_span, export_stats, flush, flush_async, flush_timeout, init, is_enabled, start_span, update_current_trace,
+    AlreadyInitialized, TraceUpdate,
 };

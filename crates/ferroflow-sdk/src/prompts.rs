@@ -45,10 +45,7 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
+        ChatMessage { role: role.into(), content: content.into() }
     }
 }
 
@@ -104,11 +101,9 @@ impl FormattedPrompt {
     pub fn text(&self) -> String {
         match self {
             FormattedPrompt::Text(text) => text.clone(),
-            FormattedPrompt::Chat(messages) => messages
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            FormattedPrompt::Chat(messages) => {
+                messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")
+            }
         }
     }
 }
@@ -140,10 +135,8 @@ impl Prompt {
         &self,
         values: impl IntoIterator<Item = (K, V)>,
     ) -> Result<FormattedPrompt> {
-        let values: Vec<(String, String)> = values
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_string(), v.to_string()))
-            .collect();
+        let values: Vec<(String, String)> =
+            values.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.to_string())).collect();
         let fill = |text: &str| -> Result<String> {
             let mut out = String::with_capacity(text.len());
             let mut last = 0;
@@ -152,10 +145,7 @@ impl Prompt {
                     .iter()
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v)
-                    .ok_or_else(|| Error::MissingVariable {
-                        prompt: self.uri(),
-                        variable: name.to_string(),
-                    })?;
+                    .ok_or_else(|| Error::MissingVariable { prompt: self.uri(), variable: name.to_string() })?;
                 out.push_str(&text[last..start]);
                 out.push_str(value);
                 last = end;
@@ -181,11 +171,9 @@ impl Prompt {
         }
         let text = tags.remove(TEXT_TAG).unwrap_or_default();
         let template = match tags.remove(TYPE_TAG).as_deref() {
-            Some("chat") => PromptTemplate::Chat(serde_json::from_str(&text).map_err(|err| {
-                Error::Protocol {
-                    url: format!("prompts:/{}/{}", version.name, version.version),
-                    message: format!("chat template is not a JSON list of messages: {err}"),
-                }
+            Some("chat") => PromptTemplate::Chat(serde_json::from_str(&text).map_err(|err| Error::Protocol {
+                url: format!("prompts:/{}/{}", version.name, version.version),
+                message: format!("chat template is not a JSON list of messages: {err}"),
             })?),
             _ => PromptTemplate::Text(text),
         };
@@ -221,9 +209,7 @@ fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
         let valid = !name.is_empty()
             && name.split('.').all(|part| {
                 let mut chars = part.chars();
-                chars
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
             });
         if valid {
@@ -246,45 +232,28 @@ pub enum PromptRef {
 impl PromptRef {
     /// Parses `prompts:/name/3` or `prompts:/name@alias` (`@latest` is the newest version).
     pub fn parse(uri: &str) -> Result<PromptRef> {
-        let bad = |reason: &str| Error::InvalidPromptUri {
-            uri: uri.to_string(),
-            reason: reason.to_string(),
-        };
-        let rest = uri
-            .strip_prefix("prompts:/")
-            .ok_or_else(|| bad("it must start with `prompts:/`"))?;
-        let valid_name = |name: &str| {
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        };
+        let bad = |reason: &str| Error::InvalidPromptUri { uri: uri.to_string(), reason: reason.to_string() };
+        let rest = uri.strip_prefix("prompts:/").ok_or_else(|| bad("it must start with `prompts:/`"))?;
+        let valid_name =
+            |name: &str| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if let Some((name, alias)) = rest.split_once('@') {
             if !valid_name(name) || alias.is_empty() || alias.contains('/') {
                 return Err(bad("expected `prompts:/<name>@<alias>`"));
             }
-            return Ok(PromptRef::Alias {
-                name: name.to_string(),
-                alias: alias.to_string(),
-            });
+            return Ok(PromptRef::Alias { name: name.to_string(), alias: alias.to_string() });
         }
-        let (name, version) = rest.split_once('/').ok_or_else(|| {
-            bad("expected `prompts:/<name>/<version>` or `prompts:/<name>@<alias>`")
-        })?;
+        let (name, version) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected `prompts:/<name>/<version>` or `prompts:/<name>@<alias>`"))?;
         if !valid_name(name) {
-            return Err(bad(
-                "the name may use letters, digits, `_`, `.` and `-` only",
-            ));
+            return Err(bad("the name may use letters, digits, `_`, `.` and `-` only"));
         }
         let version = version
             .parse::<u64>()
             .ok()
             .filter(|v| *v > 0)
             .ok_or_else(|| bad("the version must be a positive integer"))?;
-        Ok(PromptRef::Version {
-            name: name.to_string(),
-            version,
-        })
+        Ok(PromptRef::Version { name: name.to_string(), version })
     }
 }
 
@@ -295,9 +264,7 @@ impl Client {
         if model.is_prompt() {
             Ok(())
         } else {
-            Err(Error::NotAPrompt {
-                name: name.to_string(),
-            })
+            Err(Error::NotAPrompt { name: name.to_string() })
         }
     }
 
@@ -318,9 +285,7 @@ impl Client {
                     return Ok(prompt);
                 }
                 self.check_is_prompt(&name).await?;
-                let prompt = Prompt::from_version(
-                    self.get_model_version(&name, &version.to_string()).await?,
-                )?;
+                let prompt = Prompt::from_version(self.get_model_version(&name, &version.to_string()).await?)?;
                 self.remember(&prompt, None);
                 Ok(prompt)
             }
@@ -329,8 +294,7 @@ impl Client {
                     return Ok(prompt);
                 }
                 self.check_is_prompt(&name).await?;
-                let prompt =
-                    Prompt::from_version(self.get_model_version_by_alias(&name, &alias).await?)?;
+                let prompt = Prompt::from_version(self.get_model_version_by_alias(&name, &alias).await?)?;
                 self.remember(&prompt, Some(&alias));
                 Ok(prompt)
             }
@@ -347,23 +311,15 @@ impl Client {
         tags: &[(String, String)],
     ) -> Result<Prompt> {
         match self.get_registered_model(name).await {
-            Ok(model) if !model.is_prompt() => {
-                return Err(Error::NotAPrompt {
-                    name: name.to_string(),
-                })
-            }
+            Ok(model) if !model.is_prompt() => return Err(Error::NotAPrompt { name: name.to_string() }),
             Ok(_) => {}
             Err(err) if err.is_not_found() => {
                 let mut model_tags = vec![(IS_PROMPT_TAG.to_string(), "true".to_string())];
                 model_tags.extend(tags.iter().cloned());
-                match self
-                    .create_registered_model(name, &model_tags, commit_message)
-                    .await
-                {
+                match self.create_registered_model(name, &model_tags, commit_message).await {
                     Ok(_) => {}
                     // Registered by someone else meanwhile: add a version to it.
-                    Err(err)
-                        if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {}
+                    Err(err) if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {}
                     Err(err) => return Err(err),
                 }
             }
@@ -373,9 +329,7 @@ impl Client {
         version_tags.push((IS_PROMPT_TAG.to_string(), "true".to_string()));
         version_tags.push((TYPE_TAG.to_string(), template.kind().to_string()));
         version_tags.push((TEXT_TAG.to_string(), template.wire_text()));
-        let version = self
-            .create_model_version(name, PROMPT_SOURCE, &version_tags, commit_message)
-            .await?;
+        let version = self.create_model_version(name, PROMPT_SOURCE, &version_tags, commit_message).await?;
         let prompt = Prompt::from_version(version)?;
         self.remember(&prompt, None);
         Ok(prompt)
@@ -386,9 +340,7 @@ impl Client {
         let version = version.to_string();
         let found = self.get_model_version(name, &version).await?;
         if found.tags.get(IS_PROMPT_TAG).map(String::as_str) != Some("true") {
-            return Err(Error::NotAPrompt {
-                name: name.to_string(),
-            });
+            return Err(Error::NotAPrompt { name: name.to_string() });
         }
         self.set_registered_model_alias(name, alias, &version).await
     }
@@ -416,12 +368,8 @@ impl Client {
 
     /// Deletes one version of a prompt.
     pub async fn delete_prompt_version(&self, name: &str, version: u64) -> Result<()> {
-        self.send(
-            Method::DELETE,
-            "/model-versions/delete",
-            json!({"name": name, "version": version.to_string()}),
-        )
-        .await?;
+        self.send(Method::DELETE, "/model-versions/delete", json!({"name": name, "version": version.to_string()}))
+            .await?;
         self.clear_cache();
         Ok(())
     }
@@ -429,8 +377,7 @@ impl Client {
 
 /// The process-wide client (from the environment), for the free functions below.
 fn global_client() -> Result<&'static Client> {
-    static CLIENT: std::sync::OnceLock<std::result::Result<Client, String>> =
-        std::sync::OnceLock::new();
+    static CLIENT: std::sync::OnceLock<std::result::Result<Client, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| Client::from_env().map_err(|err| err.to_string()))
         .as_ref()
@@ -449,23 +396,16 @@ pub async fn register_prompt(
     commit_message: &str,
     tags: &[(String, String)],
 ) -> Result<Prompt> {
-    global_client()?
-        .register_prompt(name, template, commit_message, tags)
-        .await
+    global_client()?.register_prompt(name, template, commit_message, tags).await
 }
 
 /// [`Client::set_prompt_alias`] on the environment's client.
 pub async fn set_prompt_alias(name: &str, alias: &str, version: u64) -> Result<()> {
-    global_client()?
-        .set_prompt_alias(name, alias, version)
-        .await
+    global_client()?.set_prompt_alias(name, alias, version).await
 }
 
 /// [`Client::search_prompts`] on the environment's client.
-pub async fn search_prompts(
-    filter: &str,
-    max_results: usize,
-) -> Result<Vec<crate::registry::RegisteredModel>> {
+pub async fn search_prompts(filter: &str, max_results: usize) -> Result<Vec<crate::registry::RegisteredModel>> {
     global_client()?.search_prompts(filter, max_results).await
 }
 
@@ -490,68 +430,32 @@ mod tests {
     fn uris_parse() {
         assert_eq!(
             PromptRef::parse("prompts:/qa-prompt/3").unwrap(),
-            PromptRef::Version {
-                name: "qa-prompt".into(),
-                version: 3
-            }
+            PromptRef::Version { name: "qa-prompt".into(), version: 3 }
         );
         assert_eq!(
             PromptRef::parse("prompts:/qa.prompt_1@production").unwrap(),
-            PromptRef::Alias {
-                name: "qa.prompt_1".into(),
-                alias: "production".into()
-            }
+            PromptRef::Alias { name: "qa.prompt_1".into(), alias: "production".into() }
         );
-        for bad in [
-            "qa/3",
-            "prompts:/qa",
-            "prompts:/qa/0",
-            "prompts:/qa/x",
-            "prompts:/q a/1",
-            "prompts:/qa@",
-        ] {
-            assert!(
-                matches!(PromptRef::parse(bad), Err(Error::InvalidPromptUri { .. })),
-                "{bad}"
-            );
+        for bad in ["qa/3", "prompts:/qa", "prompts:/qa/0", "prompts:/qa/x", "prompts:/q a/1", "prompts:/qa@"] {
+            assert!(matches!(PromptRef::parse(bad), Err(Error::InvalidPromptUri { .. })), "{bad}");
         }
     }
 
     #[test]
     fn format_fills_and_fails_on_missing() {
-        let text = prompt(PromptTemplate::Text(
-            "Q: {{question}}\nStyle: {{ style }} {{ not valid }} {{a.b}}".into(),
-        ));
+        let text = prompt(PromptTemplate::Text("Q: {{question}}\nStyle: {{ style }} {{ not valid }} {{a.b}}".into()));
         assert_eq!(text.template.variables(), ["question", "style", "a.b"]);
-        let out = text
-            .format([
-                ("question", "why?"),
-                ("style", "terse"),
-                ("a.b", "x"),
-                ("unused", "u"),
-            ])
-            .unwrap();
-        assert_eq!(
-            out,
-            FormattedPrompt::Text("Q: why?\nStyle: terse {{ not valid }} x".into())
-        );
+        let out = text.format([("question", "why?"), ("style", "terse"), ("a.b", "x"), ("unused", "u")]).unwrap();
+        assert_eq!(out, FormattedPrompt::Text("Q: why?\nStyle: terse {{ not valid }} x".into()));
         let err = text.format([("question", "why?")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "prompt \"prompts:/qa/3\" needs a value for {{style}}, which was not given"
-        );
-        assert_eq!(
-            err.error_code(),
-            Some(crate::ErrorCode::InvalidParameterValue)
-        );
+        assert_eq!(err.to_string(), "prompt \"prompts:/qa/3\" needs a value for {{style}}, which was not given");
+        assert_eq!(err.error_code(), Some(crate::ErrorCode::InvalidParameterValue));
 
         let chat = prompt(PromptTemplate::Chat(vec![
             ChatMessage::new("system", "You are a {{persona}}."),
             ChatMessage::new("user", "{{question}}"),
         ]));
-        let out = chat
-            .format([("persona", "pirate"), ("question", "hi")])
-            .unwrap();
+        let out = chat.format([("persona", "pirate"), ("question", "hi")]).unwrap();
         assert_eq!(out.text(), "You are a pirate.\nhi");
         assert!(chat.format([("persona", "pirate")]).is_err());
     }
@@ -559,9 +463,6 @@ mod tests {
     #[test]
     fn chat_template_wire_text_is_pythons() {
         let chat = PromptTemplate::Chat(vec![ChatMessage::new("system", "You are a {{persona}}.")]);
-        assert_eq!(
-            chat.wire_text(),
-            r#"[{"role": "system", "content": "You are a {{persona}}."}]"#
-        );
+        assert_eq!(chat.wire_text(), r#"[{"role": "system", "content": "You are a {{persona}}."}]"#);
     }
 }

@@ -92,16 +92,8 @@ impl From<WireRegisteredModel> for RegisteredModel {
             creation_timestamp: wire.creation_timestamp,
             last_updated_timestamp: wire.last_updated_timestamp,
             tags: tags_map(wire.tags),
-            aliases: wire
-                .aliases
-                .into_iter()
-                .map(|a| (a.alias, a.version))
-                .collect(),
-            latest_versions: wire
-                .latest_versions
-                .into_iter()
-                .map(ModelVersion::from)
-                .collect(),
+            aliases: wire.aliases.into_iter().map(|a| (a.alias, a.version)).collect(),
+            latest_versions: wire.latest_versions.into_iter().map(ModelVersion::from).collect(),
         }
     }
 }
@@ -109,10 +101,7 @@ impl From<WireRegisteredModel> for RegisteredModel {
 impl RegisteredModel {
     /// Whether this registered model is a prompt.
     pub fn is_prompt(&self) -> bool {
-        self.tags
-            .get(crate::prompts::IS_PROMPT_TAG)
-            .map(String::as_str)
-            == Some("true")
+        self.tags.get(crate::prompts::IS_PROMPT_TAG).map(String::as_str) == Some("true")
     }
 }
 
@@ -145,11 +134,9 @@ impl From<WireModelVersion> for ModelVersion {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: &Value, field: &str, what: &str) -> Result<T> {
-    serde_json::from_value(value.get(field).cloned().unwrap_or(Value::Null)).map_err(|err| {
-        Error::Protocol {
-            url: what.to_string(),
-            message: format!("no valid `{field}` in the answer: {err}"),
-        }
+    serde_json::from_value(value.get(field).cloned().unwrap_or(Value::Null)).map_err(|err| Error::Protocol {
+        url: what.to_string(),
+        message: format!("no valid `{field}` in the answer: {err}"),
     })
 }
 
@@ -169,10 +156,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("url", &self.http.url(""))
-            .field("alias_ttl", &self.alias_ttl)
-            .finish()
+        f.debug_struct("Client").field("url", &self.http.url("")).field("alias_ttl", &self.alias_ttl).finish()
     }
 }
 
@@ -193,15 +177,11 @@ impl Client {
     }
 
     pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
-        self.http
-            .call(Method::GET, &format!("{API}{path}"), query, None)
-            .await
+        self.http.call(Method::GET, &format!("{API}{path}"), query, None).await
     }
 
     pub(crate) async fn send(&self, method: Method, path: &str, body: Value) -> Result<Value> {
-        self.http
-            .call(method, &format!("{API}{path}"), &[], Some(&body))
-            .await
+        self.http.call(method, &format!("{API}{path}"), &[], Some(&body)).await
     }
 
     pub(crate) fn cache(&self) -> std::sync::MutexGuard<'_, PromptCache> {
@@ -209,10 +189,7 @@ impl Client {
     }
 
     pub(crate) fn cached_version(&self, name: &str, version: u64) -> Option<Prompt> {
-        self.cache()
-            .versions
-            .get(&(name.to_string(), version))
-            .cloned()
+        self.cache().versions.get(&(name.to_string(), version)).cloned()
     }
 
     pub(crate) fn cached_alias(&self, name: &str, alias: &str) -> Option<Prompt> {
@@ -223,21 +200,14 @@ impl Client {
 
     pub(crate) fn remember(&self, prompt: &Prompt, alias: Option<&str>) {
         let mut cache = self.cache();
-        cache
-            .versions
-            .insert((prompt.name.clone(), prompt.version), prompt.clone());
+        cache.versions.insert((prompt.name.clone(), prompt.version), prompt.clone());
         if let Some(alias) = alias {
-            cache.aliases.insert(
-                (prompt.name.clone(), alias.to_string()),
-                (prompt.clone(), Instant::now()),
-            );
+            cache.aliases.insert((prompt.name.clone(), alias.to_string()), (prompt.clone(), Instant::now()));
         }
     }
 
     pub(crate) fn forget_alias(&self, name: &str, alias: &str) {
-        self.cache()
-            .aliases
-            .remove(&(name.to_string(), alias.to_string()));
+        self.cache().aliases.remove(&(name.to_string(), alias.to_string()));
     }
 
     /// Empties the prompt cache.
@@ -248,11 +218,8 @@ impl Client {
     // ---- Registered models ----
 
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
-        let answer = self
-            .get("/registered-models/get", &[("name", name)])
-            .await?;
-        let wire: WireRegisteredModel =
-            parse(&answer, "registered_model", "registered-models/get")?;
+        let answer = self.get("/registered-models/get", &[("name", name)]).await?;
+        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/get")?;
         Ok(wire.into())
     }
 
@@ -263,10 +230,7 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<RegisteredModel> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
         let answer = self
             .send(
                 Method::POST,
@@ -274,18 +238,12 @@ impl Client {
                 json!({"name": name, "tags": tags, "description": description}),
             )
             .await?;
-        let wire: WireRegisteredModel =
-            parse(&answer, "registered_model", "registered-models/create")?;
+        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/create")?;
         Ok(wire.into())
     }
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
-        let answer = self
-            .get(
-                "/model-versions/get",
-                &[("name", name), ("version", version)],
-            )
-            .await?;
+        let answer = self.get("/model-versions/get", &[("name", name), ("version", version)]).await?;
         let wire: WireModelVersion = parse(&answer, "model_version", "model-versions/get")?;
         Ok(wire.into())
     }
@@ -298,10 +256,7 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<ModelVersion> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
         let answer = self
             .send(
                 Method::POST,
@@ -314,65 +269,34 @@ impl Client {
     }
 
     /// The version an alias points at (`latest` is the newest version).
-    pub async fn get_model_version_by_alias(
-        &self,
-        name: &str,
-        alias: &str,
-    ) -> Result<ModelVersion> {
-        let answer = self
-            .get(
-                "/registered-models/alias",
-                &[("name", name), ("alias", alias)],
-            )
-            .await?;
+    pub async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        let answer = self.get("/registered-models/alias", &[("name", name), ("alias", alias)]).await?;
         let wire: WireModelVersion = parse(&answer, "model_version", "registered-models/alias")?;
         Ok(wire.into())
     }
 
     /// Points `alias` at `version`.
-    pub async fn set_registered_model_alias(
-        &self,
-        name: &str,
-        alias: &str,
-        version: &str,
-    ) -> Result<()> {
-        self.send(
-            Method::POST,
-            "/registered-models/alias",
-            json!({"name": name, "alias": alias, "version": version}),
-        )
-        .await?;
+    pub async fn set_registered_model_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
+        self.send(Method::POST, "/registered-models/alias", json!({"name": name, "alias": alias, "version": version}))
+            .await?;
         self.forget_alias(name, alias);
         Ok(())
     }
 
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
-        self.send(
-            Method::DELETE,
-            "/registered-models/alias",
-            json!({"name": name, "alias": alias}),
-        )
-        .await?;
+        self.send(Method::DELETE, "/registered-models/alias", json!({"name": name, "alias": alias})).await?;
         self.forget_alias(name, alias);
         Ok(())
     }
 
     pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        self.send(
-            Method::POST,
-            "/registered-models/set-tag",
-            json!({"name": name, "key": key, "value": value}),
-        )
-        .await?;
+        self.send(Method::POST, "/registered-models/set-tag", json!({"name": name, "key": key, "value": value}))
+            .await?;
         Ok(())
     }
 
     /// Registered models matching an MLflow filter (all pages, at most `max_results`).
-    pub async fn search_registered_models(
-        &self,
-        filter: &str,
-        max_results: usize,
-    ) -> Result<Vec<RegisteredModel>> {
+    pub async fn search_registered_models(&self, filter: &str, max_results: usize) -> Result<Vec<RegisteredModel>> {
         let mut found = Vec::new();
         let mut page_token = String::new();
         loop {
@@ -383,21 +307,11 @@ impl Client {
             }
             let answer = self.get("/registered-models/search", &query).await?;
             let models: Vec<WireRegisteredModel> = serde_json::from_value(
-                answer
-                    .get("registered_models")
-                    .cloned()
-                    .unwrap_or(json!([])),
+                answer.get("registered_models").cloned().unwrap_or(json!([])),
             )
-            .map_err(|err| Error::Protocol {
-                url: "registered-models/search".into(),
-                message: err.to_string(),
-            })?;
+            .map_err(|err| Error::Protocol { url: "registered-models/search".into(), message: err.to_string() })?;
             found.extend(models.into_iter().map(RegisteredModel::from));
-            page_token = answer
-                .get("next_page_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            page_token = answer.get("next_page_token").and_then(Value::as_str).unwrap_or_default().to_string();
             if page_token.is_empty() || found.len() >= max_results {
                 found.truncate(max_results);
                 return Ok(found);

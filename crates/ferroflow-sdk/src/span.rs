@@ -123,11 +123,7 @@ pub struct TokenUsage {
 
 impl TokenUsage {
     pub fn new(input_tokens: u64, output_tokens: u64) -> TokenUsage {
-        TokenUsage {
-            input_tokens,
-            output_tokens,
-            total_tokens: input_tokens + output_tokens,
-        }
+        TokenUsage { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens }
     }
 
     pub(crate) fn add(&mut self, other: &TokenUsage) {
@@ -199,10 +195,7 @@ impl EndedSpan {
     /// The record the exporter sends, with the trace's data when this is the root.
     pub(crate) fn into_record(self) -> (SpanRecord, Option<TraceMeta>) {
         let state = self.state;
-        let meta = self
-            .parent_id
-            .is_none()
-            .then(|| self.meta.map(|meta| *meta).unwrap_or_default());
+        let meta = self.parent_id.is_none().then(|| self.meta.map(|meta| *meta).unwrap_or_default());
         let record = SpanRecord {
             trace_id: self.trace_id,
             span_id: self.span_id,
@@ -250,25 +243,17 @@ pub(crate) struct SpanRecord {
 }
 
 pub(crate) fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// The JSON value of anything `Serialize`; a value that fails to serialize is recorded as the
 /// text of the failure rather than lost silently.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
-    serde_json::to_value(value)
-        .unwrap_or_else(|err| Value::String(format!("<not serializable: {err}>")))
+    serde_json::to_value(value).unwrap_or_else(|err| Value::String(format!("<not serializable: {err}>")))
 }
 
 impl SpanInner {
-    pub(crate) fn new(
-        trace: Arc<TraceShared>,
-        parent_id: Option<u64>,
-        state: SpanState,
-    ) -> SpanInner {
+    pub(crate) fn new(trace: Arc<TraceShared>, parent_id: Option<u64>, state: SpanState) -> SpanInner {
         SpanInner {
             trace,
             span_id: crate::ids::span_id(),
@@ -281,9 +266,7 @@ impl SpanInner {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SpanState> {
         // A panic while the lock was held leaves plain data behind; keep using it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn is_ended(&self) -> bool {
@@ -319,9 +302,7 @@ impl SpanInner {
                 token_usage: state.token_usage,
             }
         };
-        let meta = self
-            .trace
-            .span_ended(self.parent_id.is_none(), state.token_usage);
+        let meta = self.trace.span_ended(self.parent_id.is_none(), state.token_usage);
         self.trace.tracer.exporter.submit(EndedSpan {
             trace_id: self.trace.trace_id,
             span_id: self.span_id,
@@ -336,27 +317,14 @@ impl SpanInner {
     pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
         let stacktrace = std::backtrace::Backtrace::capture();
         let mut attributes = vec![
-            (
-                "exception.message".to_string(),
-                Value::String(message.to_string()),
-            ),
-            (
-                "exception.type".to_string(),
-                Value::String(type_name.to_string()),
-            ),
+            ("exception.message".to_string(), Value::String(message.to_string())),
+            ("exception.type".to_string(), Value::String(type_name.to_string())),
         ];
         if stacktrace.status() == std::backtrace::BacktraceStatus::Captured {
-            attributes.push((
-                "exception.stacktrace".to_string(),
-                Value::String(stacktrace.to_string()),
-            ));
+            attributes.push(("exception.stacktrace".to_string(), Value::String(stacktrace.to_string())));
         }
         let mut state = self.lock();
-        state.events.push(SpanEvent {
-            name: "exception".to_string(),
-            time_unix_nano: now_unix_nanos(),
-            attributes,
-        });
+        state.events.push(SpanEvent { name: "exception".to_string(), time_unix_nano: now_unix_nanos(), attributes });
         state.status = SpanStatus::Error(format!("{type_name}: {message}"));
     }
 }
@@ -373,12 +341,7 @@ impl fmt::Debug for SpanRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             None => f.write_str("SpanRef(disabled)"),
-            Some(inner) => write!(
-                f,
-                "SpanRef({} / {:016x})",
-                self.trace_id().unwrap_or_default(),
-                inner.span_id
-            ),
+            Some(inner) => write!(f, "SpanRef({} / {:016x})", self.trace_id().unwrap_or_default(), inner.span_id),
         }
     }
 }
@@ -391,16 +354,12 @@ impl SpanRef {
 
     /// MLflow's id of the trace (`tr-<32 hex>`), when recording.
     pub fn trace_id(&self) -> Option<String> {
-        self.inner
-            .as_ref()
-            .map(|inner| crate::ids::mlflow_trace_id(inner.trace.trace_id))
+        self.inner.as_ref().map(|inner| crate::ids::mlflow_trace_id(inner.trace.trace_id))
     }
 
     /// The span id (16 lowercase hex digits), when recording.
     pub fn span_id(&self) -> Option<String> {
-        self.inner
-            .as_ref()
-            .map(|inner| format!("{:016x}", inner.span_id))
+        self.inner.as_ref().map(|inner| format!("{:016x}", inner.span_id))
     }
 
     /// Sets `mlflow.spanInputs`.
@@ -435,10 +394,8 @@ impl SpanRef {
         V: Serialize,
     {
         if let Some(inner) = &self.inner {
-            let values: Vec<(String, Value)> = attributes
-                .into_iter()
-                .map(|(key, value)| (key.into(), to_json(&value)))
-                .collect();
+            let values: Vec<(String, Value)> =
+                attributes.into_iter().map(|(key, value)| (key.into(), to_json(&value))).collect();
             let mut state = inner.lock();
             for (key, value) in values {
                 set_attribute_value(&mut state, key, value);
@@ -470,15 +427,8 @@ impl SpanRef {
         V: Serialize,
     {
         if let Some(inner) = &self.inner {
-            let attributes = attributes
-                .into_iter()
-                .map(|(key, value)| (key.into(), to_json(&value)))
-                .collect();
-            inner.lock().events.push(SpanEvent {
-                name: name.into(),
-                time_unix_nano: now_unix_nanos(),
-                attributes,
-            });
+            let attributes = attributes.into_iter().map(|(key, value)| (key.into(), to_json(&value))).collect();
+            inner.lock().events.push(SpanEvent { name: name.into(), time_unix_nano: now_unix_nanos(), attributes });
         }
     }
 
@@ -512,11 +462,7 @@ impl SpanRef {
 }
 
 pub(crate) fn set_attribute_value(state: &mut SpanState, key: String, value: Value) {
-    match state
-        .attributes
-        .iter_mut()
-        .find(|(existing, _)| *existing == key)
-    {
+    match state.attributes.iter_mut().find(|(existing, _)| *existing == key) {
         Some(slot) => slot.1 = value,
         None => state.attributes.push((key, value)),
     }
@@ -542,10 +488,7 @@ pub struct Span {
 
 impl Span {
     pub(crate) fn disabled() -> Span {
-        Span {
-            span: SpanRef { inner: None },
-            frame: None,
-        }
+        Span { span: SpanRef { inner: None }, frame: None }
     }
 
     /// Ends the span now.

@@ -63,11 +63,7 @@ pub fn no_data_output(tool: &str, error: &str) -> Value {
     })
 }
 
-fn outcome<T: Serialize, E: Display>(
-    tool: &str,
-    call_id: &str,
-    result: &Result<T, E>,
-) -> ToolOutcome {
+fn outcome<T: Serialize, E: Display>(tool: &str, call_id: &str, result: &Result<T, E>) -> ToolOutcome {
     match result {
         Ok(data) => {
             let data = crate::span::to_json(data);
@@ -85,10 +81,7 @@ fn outcome<T: Serialize, E: Display>(
         Err(error) => {
             let message = error.to_string();
             ToolOutcome {
-                item: function_call_output_item(
-                    call_id,
-                    no_data_output(tool, &message).to_string(),
-                ),
+                item: function_call_output_item(call_id, no_data_output(tool, &message).to_string()),
                 succeeded: false,
                 data: None,
                 error: Some(message),
@@ -102,17 +95,10 @@ fn meta(tool: &str) -> &'static FnMeta {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static METAS: OnceLock<Mutex<HashMap<String, &'static FnMeta>>> = OnceLock::new();
-    let mut metas = METAS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut metas = METAS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     metas.entry(tool.to_string()).or_insert_with(|| {
         let name: &'static str = Box::leak(tool.to_string().into_boxed_str());
-        Box::leak(Box::new(FnMeta {
-            name,
-            span_type: SpanType::Tool,
-            function_name: name,
-        }))
+        Box::leak(Box::new(FnMeta { name, span_type: SpanType::Tool, function_name: name }))
     })
 }
 
@@ -159,18 +145,12 @@ where
     finish(&span, tool, call_id, &result)
 }
 
-fn finish<T: Serialize, E: Display>(
-    span: &FnSpan,
-    tool: &str,
-    call_id: &str,
-    result: &Result<T, E>,
-) -> ToolOutcome {
+fn finish<T: Serialize, E: Display>(span: &FnSpan, tool: &str, call_id: &str, result: &Result<T, E>) -> ToolOutcome {
     let outcome = outcome(tool, call_id, result);
     match result {
         Ok(data) => span.finish_output(data),
         Err(error) => {
-            span.span
-                .set_outputs(&no_data_output(tool, &error.to_string()));
+            span.span.set_outputs(&no_data_output(tool, &error.to_string()));
             span.finish_error(error);
         }
     }
@@ -187,19 +167,13 @@ mod tests {
         let _captured = crate::tracing_tests::captured();
         let root = crate::start_span("tools", SpanType::Agent);
         let trace_id = root.trace_id().unwrap();
-        let ok = run_data_tool_sync("lookup", "call-1", &json!({"id": 1}), || {
-            Ok::<_, String>(json!({"rows": 1}))
-        });
+        let ok = run_data_tool_sync("lookup", "call-1", &json!({"id": 1}), || Ok::<_, String>(json!({"rows": 1})));
         assert!(ok.succeeded);
-        let failed = run_data_tool_sync("lookup", "call-2", &json!({"id": 2}), || {
-            Err::<Value, _>("connection refused")
-        });
+        let failed =
+            run_data_tool_sync("lookup", "call-2", &json!({"id": 2}), || Err::<Value, _>("connection refused"));
         drop(root);
         assert!(!failed.succeeded);
-        let Item::FunctionCallOutput(FunctionCallOutputItem {
-            output, call_id, ..
-        }) = &failed.item
-        else {
+        let Item::FunctionCallOutput(FunctionCallOutputItem { output, call_id, .. }) = &failed.item else {
             panic!("not a function_call_output: {:?}", failed.item)
         };
         assert_eq!(call_id, "call-2");
@@ -211,14 +185,8 @@ mod tests {
         let (spans, _) = crate::tracing_tests::trace_of(&trace_id);
         let lookups: Vec<_> = spans.iter().filter(|s| s.name == "lookup").collect();
         assert_eq!(lookups.len(), 2);
-        let err = lookups
-            .iter()
-            .find(|s| s.status.as_ref().unwrap().code == 2)
-            .unwrap();
+        let err = lookups.iter().find(|s| s.status.as_ref().unwrap().code == 2).unwrap();
         assert_eq!(err.events[0].name, "exception");
-        assert_eq!(
-            crate::tracing_tests::attr(err, "mlflow.spanType"),
-            Some(json!({"stringValue": "TOOL"}))
-        );
+        assert_eq!(crate::tracing_tests::attr(err, "mlflow.spanType"), Some(json!({"stringValue": "TOOL"})));
     }
 }

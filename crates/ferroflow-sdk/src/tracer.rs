@@ -15,13 +15,10 @@ use serde::Serialize;
 use crate::capture::{capture, Fields};
 use crate::config::Config;
 use crate::context::{
-    current_frame, current_parent, current_span_inner, panic_message, poll_in_frame,
-    with_current_frame, Frame,
+    current_frame, current_parent, current_span_inner, panic_message, poll_in_frame, with_current_frame, Frame,
 };
 use crate::export::{Exporter, FlushReport, Sink};
-use crate::span::{
-    now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType, TokenUsage,
-};
+use crate::span::{now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType, TokenUsage};
 
 pub(crate) struct TracerInner {
     pub exporter: Exporter,
@@ -32,9 +29,7 @@ static GLOBAL: OnceLock<Option<Arc<TracerInner>>> = OnceLock::new();
 /// The process's tracer, made from the environment on first use; `None` when tracing is off.
 #[inline]
 pub(crate) fn global() -> Option<&'static Arc<TracerInner>> {
-    GLOBAL
-        .get_or_init(|| start(Config::from_env(), None))
-        .as_ref()
+    GLOBAL.get_or_init(|| start(Config::from_env(), None)).as_ref()
 }
 
 fn start(config: Config, sink: Option<Sink>) -> Option<Arc<TracerInner>> {
@@ -101,27 +96,18 @@ pub(crate) struct TraceMeta {
 
 impl TraceShared {
     fn meta(&self) -> std::sync::MutexGuard<'_, Option<Box<TraceMeta>>> {
-        self.meta
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.meta.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A span of this trace ended: adds its token usage to the trace's, and hands over the
     /// trace's data when it is the root.
-    pub(crate) fn span_ended(
-        &self,
-        is_root: bool,
-        usage: Option<TokenUsage>,
-    ) -> Option<Box<TraceMeta>> {
+    pub(crate) fn span_ended(&self, is_root: bool, usage: Option<TokenUsage>) -> Option<Box<TraceMeta>> {
         if !is_root && usage.is_none() {
             return None;
         }
         let mut meta = self.meta();
         if let Some(usage) = &usage {
-            meta.get_or_insert_with(Default::default)
-                .token_usage
-                .get_or_insert_with(TokenUsage::default)
-                .add(usage);
+            meta.get_or_insert_with(Default::default).token_usage.get_or_insert_with(TokenUsage::default).add(usage);
         }
         if is_root {
             meta.take()
@@ -140,14 +126,7 @@ fn new_span(
 ) -> Arc<SpanInner> {
     let (trace, parent_id) = match current_parent() {
         Some((trace, parent_id)) => (trace, Some(parent_id)),
-        None => (
-            Arc::new(TraceShared {
-                trace_id: crate::ids::trace_id(),
-                tracer,
-                meta: Mutex::new(None),
-            }),
-            None,
-        ),
+        None => (Arc::new(TraceShared { trace_id: crate::ids::trace_id(), tracer, meta: Mutex::new(None) }), None),
     };
     Arc::new(SpanInner::new(
         trace,
@@ -185,10 +164,7 @@ pub fn start_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Sp
     let inner = new_span(tracer, name.into(), span_type, None, None);
     let frame = current_frame();
     frame.push(inner.clone());
-    Span {
-        span: SpanRef { inner: Some(inner) },
-        frame: Some(frame),
-    }
+    Span { span: SpanRef { inner: Some(inner) }, frame: Some(frame) }
 }
 
 /// The innermost open span of the caller's context (a no-op handle when there is none), to set
@@ -197,9 +173,7 @@ pub fn current_span() -> SpanRef {
     if global().is_none() {
         return SpanRef::default();
     }
-    SpanRef {
-        inner: current_span_inner(),
-    }
+    SpanRef { inner: current_span_inner() }
 }
 
 /// Trace-level fields to set on the current trace; see [`update_current_trace`].
@@ -221,12 +195,8 @@ impl TraceUpdate {
         self.tags.push((key.into(), value.into()));
         self
     }
-    pub fn tags<K: Into<String>, V: Into<String>>(
-        mut self,
-        tags: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        self.tags
-            .extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
+    pub fn tags<K: Into<String>, V: Into<String>>(mut self, tags: impl IntoIterator<Item = (K, V)>) -> Self {
+        self.tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
     /// Trace metadata (immutable once the trace is logged).
@@ -253,11 +223,7 @@ impl TraceUpdate {
 /// Sets tags, metadata, user and session of the caller's current trace (like Python's
 /// `mlflow.update_current_trace`). Returns false when there is no current trace.
 pub fn update_current_trace(update: TraceUpdate) -> bool {
-    let Some(span) = (if global().is_some() {
-        current_span_inner()
-    } else {
-        None
-    }) else {
+    let Some(span) = (if global().is_some() { current_span_inner() } else { None }) else {
         return false;
     };
     let mut meta = span.trace.meta();
@@ -281,10 +247,8 @@ pub(crate) const LINKED_PROMPTS_KEY: &str = "mlflow.linkedPrompts";
 
 /// `[{"name": ..., "version": ...}, ...]` as Python writes the `mlflow.linkedPrompts` values.
 pub(crate) fn linked_prompts_json(prompts: &[(String, String)]) -> String {
-    let list: Vec<serde_json::Value> = prompts
-        .iter()
-        .map(|(name, version)| serde_json::json!({"name": name, "version": version}))
-        .collect();
+    let list: Vec<serde_json::Value> =
+        prompts.iter().map(|(name, version)| serde_json::json!({"name": name, "version": version})).collect();
     crate::export::mlflow::python_json(&list)
 }
 
@@ -317,12 +281,7 @@ pub(crate) fn link_prompt(name: &str, version: u64) {
         .and_then(|text| serde_json::from_str::<Vec<serde_json::Value>>(text).ok())
         .unwrap_or_default()
         .iter()
-        .filter_map(|item| {
-            Some((
-                item["name"].as_str()?.to_string(),
-                item["version"].as_str()?.to_string(),
-            ))
-        })
+        .filter_map(|item| Some((item["name"].as_str()?.to_string(), item["version"].as_str()?.to_string())))
         .collect();
     if !listed.contains(&entry) {
         listed.push(entry);
@@ -403,14 +362,9 @@ impl FnSpan {
     #[inline]
     pub fn start(meta: &'static FnMeta, inputs: impl FnOnce(&mut Inputs)) -> FnSpan {
         let Some(tracer) = global() else {
-            return FnSpan {
-                span: SpanRef { inner: None },
-            };
+            return FnSpan { span: SpanRef { inner: None } };
         };
-        let mut collected = Inputs {
-            fields: Fields::default(),
-            value: None,
-        };
+        let mut collected = Inputs { fields: Fields::default(), value: None };
         inputs(&mut collected);
         let inner = new_span(
             tracer,
@@ -419,9 +373,7 @@ impl FnSpan {
             Some(meta.function_name),
             Some(collected.into_payload()),
         );
-        FnSpan {
-            span: SpanRef { inner: Some(inner) },
-        }
+        FnSpan { span: SpanRef { inner: Some(inner) } }
     }
 
     /// Runs a sync body inside the span; a panic marks the span ERROR and goes on unwinding.

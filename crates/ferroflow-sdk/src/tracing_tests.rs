@@ -14,11 +14,8 @@ pub(crate) fn captured() -> Arc<Mutex<Captured>> {
     CAPTURED
         .get_or_init(|| {
             let captured = Arc::new(Mutex::new(Captured::default()));
-            crate::tracer::install(
-                crate::Config::default(),
-                Some(Sink::Memory(captured.clone())),
-            )
-            .expect("the test tracer is installed first");
+            crate::tracer::install(crate::Config::default(), Some(Sink::Memory(captured.clone())))
+                .expect("the test tracer is installed first");
             captured
         })
         .clone()
@@ -40,11 +37,7 @@ pub(crate) fn trace_of(trace_id: &str) -> (Vec<ProtoSpan>, Option<Value>) {
         .filter(|s| to_hex(&s.trace_id) == hex)
         .cloned()
         .collect();
-    let info = captured
-        .trace_infos
-        .iter()
-        .find(|i| i["trace"]["trace_info"]["trace_id"] == trace_id)
-        .cloned();
+    let info = captured.trace_infos.iter().find(|i| i["trace"]["trace_info"]["trace_id"] == trace_id).cloned();
     (spans, info)
 }
 
@@ -53,17 +46,11 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn attr(span: &ProtoSpan, key: &str) -> Option<Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .map(|kv| serde_json::to_value(kv.value.as_ref().unwrap()).unwrap())
+    span.attributes.iter().find(|kv| kv.key == key).map(|kv| serde_json::to_value(kv.value.as_ref().unwrap()).unwrap())
 }
 
 fn by_name<'a>(spans: &'a [ProtoSpan], name: &str) -> &'a ProtoSpan {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"))
 }
 
 #[trace(span_type = "TOOL")]
@@ -100,16 +87,10 @@ fn agent(q: &str, k: u32, secret: &str, _opaque: NotSerializable) -> serde_json:
         llm.set_attribute("temperature", &0.1);
         llm.record_token_usage(10, 5);
         llm.add_event("my-event", [("k", "v")]);
-        llm.set_outputs(
-            &json!({"choices": [{"message": {"role": "assistant", "content": "answer"}}]}),
-        );
+        llm.set_outputs(&json!({"choices": [{"message": {"role": "assistant", "content": "answer"}}]}));
     }
     update_current_trace(
-        TraceUpdate::new()
-            .tag("env", "test")
-            .user("alice")
-            .session("sess-1")
-            .metadata("custom_meta", "m"),
+        TraceUpdate::new().tag("env", "test").user("alice").session("sess-1").metadata("custom_meta", "m"),
     );
     crate::current_span().set_attribute("custom.attr", "v");
     json!({"answer": "answer", "tool": tool})
@@ -135,32 +116,17 @@ fn sync_trace_matches_the_python_shape() {
     assert_eq!(tool.parent_span_id, agent_span.span_id);
     assert_eq!(llm.parent_span_id, agent_span.span_id);
 
-    assert_eq!(
-        attr(agent_span, "mlflow.spanType"),
-        Some(json!({"stringValue": "AGENT"}))
-    );
-    assert_eq!(
-        attr(agent_span, "mlflow.spanFunctionName"),
-        Some(json!({"stringValue": "agent"}))
-    );
+    assert_eq!(attr(agent_span, "mlflow.spanType"), Some(json!({"stringValue": "AGENT"})));
+    assert_eq!(attr(agent_span, "mlflow.spanFunctionName"), Some(json!({"stringValue": "agent"})));
     assert_eq!(
         attr(agent_span, "mlflow.spanInputs"),
         Some(json!({"kvlistValue": {"values": [
             {"key": "question", "value": {"stringValue": "what is mlflow?"}},
             {"key": "k", "value": {"intValue": "3"}}]}}))
     );
-    assert_eq!(
-        attr(agent_span, "custom.attr"),
-        Some(json!({"stringValue": "v"}))
-    );
-    assert_eq!(
-        attr(tool, "mlflow.spanOutputs"),
-        Some(json!({"intValue": "6"}))
-    );
-    assert_eq!(
-        attr(tool, "mlflow.spanLogLevel"),
-        Some(json!({"intValue": "20"}))
-    );
+    assert_eq!(attr(agent_span, "custom.attr"), Some(json!({"stringValue": "v"})));
+    assert_eq!(attr(tool, "mlflow.spanOutputs"), Some(json!({"intValue": "6"})));
+    assert_eq!(attr(tool, "mlflow.spanLogLevel"), Some(json!({"intValue": "20"})));
     assert_eq!(
         attr(llm, "mlflow.chat.tokenUsage"),
         Some(json!({"kvlistValue": {"values": [
@@ -171,13 +137,7 @@ fn sync_trace_matches_the_python_shape() {
     assert_eq!(attr(llm, "temperature"), Some(json!({"doubleValue": 0.1})));
     assert_eq!(llm.events[0].name, "my-event");
     assert_eq!(
-        attr(
-            &ProtoSpan {
-                attributes: llm.events[0].attributes.clone(),
-                ..Default::default()
-            },
-            "k"
-        ),
+        attr(&ProtoSpan { attributes: llm.events[0].attributes.clone(), ..Default::default() }, "k"),
         Some(json!({"stringValue": "v"}))
     );
 
@@ -191,10 +151,7 @@ fn sync_trace_matches_the_python_shape() {
     assert_eq!(meta["mlflow.trace.session"], "sess-1");
     assert_eq!(meta["custom_meta"], "m");
     assert_eq!(meta["mlflow.trace_schema.version"], "3");
-    assert_eq!(
-        meta["mlflow.trace.tokenUsage"],
-        r#"{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}"#
-    );
+    assert_eq!(meta["mlflow.trace.tokenUsage"], r#"{"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}"#);
 }
 
 #[test]
@@ -216,24 +173,12 @@ fn err_and_panic_mark_the_span_error() {
     let (spans, info) = trace_of(&trace_id);
     let failing: Vec<_> = spans.iter().filter(|s| s.name == "may-fail").collect();
     assert_eq!(failing.len(), 2);
-    let err = failing
-        .iter()
-        .find(|s| s.status.as_ref().unwrap().code == 2)
-        .unwrap();
+    let err = failing.iter().find(|s| s.status.as_ref().unwrap().code == 2).unwrap();
     assert!(err.status.as_ref().unwrap().message.ends_with("Boom: boom"));
     assert_eq!(err.events[0].name, "exception");
-    assert_eq!(
-        attr(err, "mlflow.spanLogLevel"),
-        Some(json!({"intValue": "40"}))
-    );
-    let ok = failing
-        .iter()
-        .find(|s| s.status.as_ref().unwrap().code == 1)
-        .unwrap();
-    assert_eq!(
-        attr(ok, "mlflow.spanOutputs"),
-        Some(json!({"stringValue": "fine"}))
-    );
+    assert_eq!(attr(err, "mlflow.spanLogLevel"), Some(json!({"intValue": "40"})));
+    let ok = failing.iter().find(|s| s.status.as_ref().unwrap().code == 1).unwrap();
+    assert_eq!(attr(ok, "mlflow.spanOutputs"), Some(json!({"stringValue": "fine"})));
     let explode = by_name(&spans, "explode");
     assert_eq!(explode.status.as_ref().unwrap().message, "panic: kaboom");
     // The root itself did not fail.
@@ -271,9 +216,7 @@ async fn async_context_follows_await_and_explicit_spawn() {
         handles.push(tokio::spawn(crate::in_current_context(async move {
             let span = start_span("async-root", SpanType::Chain);
             let trace_id = span.trace_id().unwrap();
-            let total = TraceContext::of(&span)
-                .attach(async_agent(format!("q{i}")))
-                .await;
+            let total = TraceContext::of(&span).attach(async_agent(format!("q{i}"))).await;
             drop(span);
             (trace_id, total)
         })));
@@ -306,20 +249,12 @@ fn custom_span_type_and_trace_context_run() {
     let root = start_span("threads", SpanType::Workflow);
     let trace_id = root.trace_id().unwrap();
     let ctx = TraceContext::current();
-    std::thread::spawn(move || ctx.run(|| custom(1)))
-        .join()
-        .unwrap();
+    std::thread::spawn(move || ctx.run(|| custom(1))).join().unwrap();
     drop(root);
     let (spans, _) = trace_of(&trace_id);
     let custom = by_name(&spans, "custom");
-    assert_eq!(
-        attr(custom, "mlflow.spanType"),
-        Some(json!({"stringValue": "MY_TYPE"}))
-    );
-    assert_eq!(
-        attr(custom, "mlflow.spanInputs"),
-        Some(json!({"kvlistValue": {"values": []}}))
-    );
+    assert_eq!(attr(custom, "mlflow.spanType"), Some(json!({"stringValue": "MY_TYPE"})));
+    assert_eq!(attr(custom, "mlflow.spanInputs"), Some(json!({"kvlistValue": {"values": []}})));
     assert!(attr(custom, "mlflow.spanOutputs").is_none());
     assert_eq!(custom.parent_span_id, by_name(&spans, "threads").span_id);
 }
@@ -352,21 +287,12 @@ fn prompts_loaded_in_a_trace_are_linked_like_the_python_client() {
         Some(json!({"stringValue": r#"[{"name": "qa-prompt", "version": "2"}]"#}))
     );
     assert_eq!(
-        attr(
-            by_name(&spans, "nested_prompt_user"),
-            "mlflow.linkedPrompts"
-        ),
+        attr(by_name(&spans, "nested_prompt_user"), "mlflow.linkedPrompts"),
         Some(json!({"stringValue": r#"[{"name": "other", "version": "1"}]"#}))
     );
-    assert_eq!(
-        attr(by_name(&spans, "prompt-root"), "mlflow.linkedPrompts"),
-        None
-    );
+    assert_eq!(attr(by_name(&spans, "prompt-root"), "mlflow.linkedPrompts"), None);
     // UNKNOWN spans are DEBUG, as MLflow's default_log_level_for_span_type has it.
-    assert_eq!(
-        attr(by_name(&spans, "uses_prompt"), "mlflow.spanLogLevel"),
-        Some(json!({"intValue": "10"}))
-    );
+    assert_eq!(attr(by_name(&spans, "uses_prompt"), "mlflow.spanLogLevel"), Some(json!({"intValue": "10"})));
     // The trace record carries the tag, and link-prompts follows it.
     let info = info.expect("a trace record");
     assert_eq!(
@@ -375,11 +301,8 @@ fn prompts_loaded_in_a_trace_are_linked_like_the_python_client() {
     );
     let captured = captured();
     let captured = captured.lock().unwrap();
-    let link = captured
-        .prompt_links
-        .iter()
-        .find(|body| body["trace_id"] == trace_id.as_str())
-        .expect("a link-prompts body");
+    let link =
+        captured.prompt_links.iter().find(|body| body["trace_id"] == trace_id.as_str()).expect("a link-prompts body");
     assert_eq!(
         link["prompt_versions"],
         json!([{"name": "qa-prompt", "version": "2"}, {"name": "other", "version": "1"}])
@@ -399,20 +322,13 @@ fn trace_records_carry_size_stats() {
     assert_eq!(spans.len(), 3);
     let info = info.expect("a trace record");
     let meta = &info["trace"]["trace_info"]["trace_metadata"];
-    let stats: Value =
-        serde_json::from_str(meta["mlflow.trace.sizeStats"].as_str().unwrap()).unwrap();
+    let stats: Value = serde_json::from_str(meta["mlflow.trace.sizeStats"].as_str().unwrap()).unwrap();
     assert_eq!(stats["num_spans"], 3);
-    assert_eq!(
-        meta["mlflow.trace.sizeBytes"].as_str().unwrap(),
-        stats["total_size_bytes"].to_string()
-    );
+    assert_eq!(meta["mlflow.trace.sizeBytes"].as_str().unwrap(), stats["total_size_bytes"].to_string());
     let total = stats["total_size_bytes"].as_u64().unwrap();
     let max = stats["max"].as_u64().unwrap();
     assert!(max > 300 && total > 3 * 300 + 500, "{stats}");
     assert!(stats["p25"].as_u64().unwrap() <= stats["p75"].as_u64().unwrap());
     // Python's key order and separators.
-    assert!(meta["mlflow.trace.sizeStats"]
-        .as_str()
-        .unwrap()
-        .starts_with(r#"{"total_size_bytes": "#));
+    assert!(meta["mlflow.trace.sizeStats"].as_str().unwrap().starts_with(r#"{"total_size_bytes": "#));
 }

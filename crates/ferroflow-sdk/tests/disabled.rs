@@ -19,19 +19,13 @@ async fn twice(x: i64) -> i64 {
 
 #[test]
 fn tracing_is_a_no_op_without_a_tracking_uri() {
-    for key in [
-        "MLFLOW_TRACKING_URI",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ] {
+    for key in ["MLFLOW_TRACKING_URI", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] {
         std::env::remove_var(key);
     }
     assert!(!ferroflow_sdk::is_enabled());
     assert_eq!(add(1, 2), Ok(3));
     assert_eq!(add(-1, 2), Err("negative".to_string()));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     assert_eq!(runtime.block_on(twice(2)), 4);
     let span = start_span("nothing", SpanType::Llm);
     assert!(!span.is_recording());
@@ -40,8 +34,5 @@ fn tracing_is_a_no_op_without_a_tracking_uri() {
     span.record_token_usage(1, 2);
     assert!(!update_current_trace(TraceUpdate::new().user("nobody")));
     drop(span);
-    assert_eq!(
-        ferroflow_sdk::flush(),
-        ferroflow_sdk::FlushReport::default()
-    );
+    assert_eq!(ferroflow_sdk::flush(), ferroflow_sdk::FlushReport::default());
 }

@@ -81,7 +81,9 @@ fn snake_case_fields(value: Value) -> Result<Value, ApiError> {
             key
         };
         if out.contains_key(&name) {
-            return Err(Error::invalid(format!("Field '{name}' is given twice (in snake_case and lowerCamelCase).")).into());
+            return Err(
+                Error::invalid(format!("Field '{name}' is given twice (in snake_case and lowerCamelCase).")).into()
+            );
         }
         out.insert(name, item);
     }
@@ -90,8 +92,7 @@ fn snake_case_fields(value: Value) -> Result<Value, ApiError> {
 
 /// Deserializes a message, turning type errors into `INVALID_PARAMETER_VALUE`.
 pub fn parse_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
+    serde_json::from_value(value).map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
 }
 
 #[cfg(test)]

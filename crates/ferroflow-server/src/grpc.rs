@@ -34,7 +34,12 @@ impl TraceService for Exporter {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let metadata = request.metadata();
         let header = |name: &str| {
-            metadata.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+            metadata
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
         };
         let experiment_id = header("x-mlflow-experiment-id")
             .ok_or_else(|| Status::invalid_argument("Missing required metadata: x-mlflow-experiment-id"))?;
@@ -59,8 +64,5 @@ pub async fn serve_grpc(
     let service = TraceServiceServer::new(Exporter { state })
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .max_decoding_message_size(512 * 1024 * 1024);
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+    tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, shutdown).await
 }

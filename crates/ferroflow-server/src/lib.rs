@@ -15,12 +15,12 @@ mod routes;
 
 use axum::extract::MatchedPath;
 use axum::http::Request;
+use axum::response::IntoResponse;
 use axum::Router;
 use ferroflow_core::artifacts::ArtifactRepo;
 use ferroflow_core::store::Store;
 use std::future::Future;
 use std::sync::Arc;
-use axum::response::IntoResponse;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -42,7 +42,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { default_artifact_root: "mlflow-artifacts:".to_string(), serve_artifacts: true, static_prefix: None }
+        ServerConfig {
+            default_artifact_root: "mlflow-artifacts:".to_string(),
+            serve_artifacts: true,
+            static_prefix: None,
+        }
     }
 }
 
@@ -67,8 +71,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             error::ApiError(ferroflow_core::Error::internal("handler panicked")).into_response()
         }))
-        .layer(
-        TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             // The matched route template, not the raw URI: low-cardinality and free of ids.
             let route = request
                 .extensions()
@@ -76,8 +79,7 @@ pub fn router(state: AppState) -> Router {
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "unmatched".to_string());
             tracing::info_span!("request", method = %request.method(), route = %route)
-        }),
-    )
+        }))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains open requests.

@@ -135,11 +135,12 @@ async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[Stri
     if keys.is_empty() {
         return Ok(keys);
     }
-    let rows = sqlx::query("SELECT experiment_id FROM experiments WHERE experiment_id IN (SELECT value FROM json_each(?))")
-        .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
+    let rows =
+        sqlx::query("SELECT experiment_id FROM experiments WHERE experiment_id IN (SELECT value FROM json_each(?))")
+            .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
     let found: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     if let Some(missing) = experiment_ids.iter().zip(&keys).find(|(_, key)| !found.contains(key)) {
         return Err(experiment_not_found(missing.0));
@@ -188,7 +189,10 @@ async fn load_dataset(conn: &mut SqliteConnection, dataset_id: &str) -> Result<E
 }
 
 /// Loads the tags of a page of datasets with one query.
-async fn fill_tags(conn: &mut SqliteConnection, mut datasets: Vec<EvaluationDataset>) -> Result<Vec<EvaluationDataset>> {
+async fn fill_tags(
+    conn: &mut SqliteConnection,
+    mut datasets: Vec<EvaluationDataset>,
+) -> Result<Vec<EvaluationDataset>> {
     if datasets.is_empty() {
         return Ok(datasets);
     }
@@ -212,11 +216,12 @@ async fn fill_tags(conn: &mut SqliteConnection, mut datasets: Vec<EvaluationData
 }
 
 async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT experiment_id FROM evaluation_dataset_experiments WHERE dataset_id = ? ORDER BY rowid")
-        .bind(dataset_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
+    let rows =
+        sqlx::query("SELECT experiment_id FROM evaluation_dataset_experiments WHERE dataset_id = ? ORDER BY rowid")
+            .bind(dataset_id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
     Ok(rows.iter().map(|row| row.get::<i64, _>(0).to_string()).collect())
 }
 
@@ -306,9 +311,8 @@ fn dataset_column(key: &DatasetKey) -> Option<&'static str> {
 fn push_dataset_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<DatasetKey>) -> Result<()> {
     match &clause.key {
         DatasetKey::Tag(key) => {
-            builder.push(
-                "EXISTS (SELECT 1 FROM evaluation_dataset_tags t WHERE t.dataset_id = d.dataset_id AND t.key = ",
-            );
+            builder
+                .push("EXISTS (SELECT 1 FROM evaluation_dataset_tags t WHERE t.dataset_id = d.dataset_id AND t.key = ");
             builder.push_bind(key.clone());
             builder.push(" AND ");
             push_string_comparison(builder, "t.value", clause.comparator, &clause.value)?;
@@ -533,14 +537,16 @@ impl EvaluationStore for SqliteStore {
         if deleted > 0 {
             // The schema keeps the keys it has seen; the count and digest follow the records.
             let hashes = content_hashes(&mut tx, dataset_id).await?;
-            sqlx::query("UPDATE evaluation_datasets SET profile = ?, digest = ?, last_update_time = ? WHERE dataset_id = ?")
-                .bind(rules::profile(hashes.len() as u64))
-                .bind(rules::dataset_digest(&name, &hashes))
-                .bind(time::now_millis())
-                .bind(dataset_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
+            sqlx::query(
+                "UPDATE evaluation_datasets SET profile = ?, digest = ?, last_update_time = ? WHERE dataset_id = ?",
+            )
+            .bind(rules::profile(hashes.len() as u64))
+            .bind(rules::dataset_digest(&name, &hashes))
+            .bind(time::now_millis())
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         }
         tx.commit().await.map_err(map_sqlx)?;
         Ok(deleted)
@@ -552,7 +558,11 @@ impl EvaluationStore for SqliteStore {
         experiment_ids_of(&mut conn, dataset_id).await
     }
 
-    async fn add_dataset_to_experiments(&self, dataset_id: &str, experiment_ids: &[String]) -> Result<EvaluationDataset> {
+    async fn add_dataset_to_experiments(
+        &self,
+        dataset_id: &str,
+        experiment_ids: &[String],
+    ) -> Result<EvaluationDataset> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_dataset(&mut tx, dataset_id).await?;
         let keys = require_experiments(&mut tx, experiment_ids).await?;
@@ -715,14 +725,15 @@ impl EvaluationStore for SqliteStore {
     async fn delete_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
-        let scorer_id: String = sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
-            .bind(key)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_sqlx)?
-            .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
-            .get(0);
+        let scorer_id: String =
+            sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
+                .bind(key)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
+                .get(0);
         let deleted = match version {
             Some(version) => sqlx::query("DELETE FROM scorer_versions WHERE scorer_id = ? AND scorer_version = ?")
                 .bind(&scorer_id)
@@ -875,8 +886,10 @@ mod tests {
             .upsert_dataset_records(
                 &id,
                 &[
-                    upsert(json!({"inputs": {"q": "a"}, "expectations": {"e": "1"}, "tags": {USER_TAG: "root", "t": "1"},
-                                  "source": {"source_type": "HUMAN", "source_data": {}}})),
+                    upsert(
+                        json!({"inputs": {"q": "a"}, "expectations": {"e": "1"}, "tags": {USER_TAG: "root", "t": "1"},
+                                  "source": {"source_type": "HUMAN", "source_data": {}}}),
+                    ),
                     upsert(json!({"inputs": {"q": "b"}})),
                 ],
                 None,
@@ -891,7 +904,11 @@ mod tests {
         assert_eq!(after_first.experiment_ids, None);
 
         let counts = store
-            .upsert_dataset_records(&id, &[upsert(json!({"inputs": {"q": "a"}, "expectations": {"e": "2"}}))], Some("bob"))
+            .upsert_dataset_records(
+                &id,
+                &[upsert(json!({"inputs": {"q": "a"}, "expectations": {"e": "2"}}))],
+                Some("bob"),
+            )
             .await
             .unwrap();
         assert_eq!(counts, UpsertCounts { inserted: 0, updated: 1 });
@@ -919,7 +936,10 @@ mod tests {
             store.get_evaluation_dataset(&id).await.unwrap().tags.into_iter().map(|t| (t.key, t.value)).collect();
         assert_eq!(tags, [("stage".into(), "prod".into()), (USER_TAG.into(), "root".into())]);
 
-        let found = store.search_evaluation_datasets(std::slice::from_ref(&experiment), &query("name = \"qa\"", &[], 10, 0)).await.unwrap();
+        let found = store
+            .search_evaluation_datasets(std::slice::from_ref(&experiment), &query("name = \"qa\"", &[], 10, 0))
+            .await
+            .unwrap();
         assert_eq!(found.items.len(), 1);
         assert_eq!(found.items[0].tags.len(), 2);
         let none = store.search_evaluation_datasets(&["12345".into()], &query("", &[], 10, 0)).await.unwrap();
@@ -957,7 +977,8 @@ mod tests {
     async fn search_orders_and_pages() {
         let (_dir, store) = store().await;
         for name in ["b", "a", "c"] {
-            let new = NewEvaluationDataset { name: name.into(), experiment_ids: vec![], tags: vec![], created_by: None };
+            let new =
+                NewEvaluationDataset { name: name.into(), experiment_ids: vec![], tags: vec![], created_by: None };
             store.create_evaluation_dataset(&new).await.unwrap();
         }
         let names = |page: &Page<EvaluationDataset>| page.items.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
@@ -967,7 +988,8 @@ mod tests {
         let second = store.search_evaluation_datasets(&[], &query("", &["name"], 2, 2)).await.unwrap();
         assert_eq!(names(&second), ["c"]);
         assert_eq!(second.next_offset, None);
-        let filtered = store.search_evaluation_datasets(&[], &query("name IN ('a', 'c')", &["name DESC"], 10, 0)).await.unwrap();
+        let filtered =
+            store.search_evaluation_datasets(&[], &query("name IN ('a', 'c')", &["name DESC"], 10, 0)).await.unwrap();
         assert_eq!(names(&filtered), ["c", "a"]);
         let recent = store.search_evaluation_datasets(&[], &query("created_time >= 0", &[], 10, 0)).await.unwrap();
         assert_eq!(recent.items.len(), 3);
@@ -991,12 +1013,16 @@ mod tests {
         assert!(store.get_scorer(&experiment, "s", Some(9)).await.unwrap_err().message.contains("version 9"));
         assert_eq!(store.list_scorer_versions(&experiment, "s").await.unwrap().len(), 2);
 
-        let config = store.upsert_online_scoring_config(&experiment, "s", 0.5, Some("trace.status = 'OK'")).await.unwrap();
+        let config =
+            store.upsert_online_scoring_config(&experiment, "s", 0.5, Some("trace.status = 'OK'")).await.unwrap();
         let configs = store.get_online_scoring_configs(&[first.scorer_id.clone(), "other".into()]).await.unwrap();
         assert_eq!(configs, vec![config.clone()]);
         let replaced = store.upsert_online_scoring_config(&experiment, "s", 0.0, None).await.unwrap();
         assert_ne!(replaced.online_scoring_config_id, config.online_scoring_config_id);
-        assert_eq!(store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap(), vec![replaced]);
+        assert_eq!(
+            store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap(),
+            vec![replaced]
+        );
 
         store.delete_scorer(&experiment, "s", Some(2)).await.unwrap();
         assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().scorer_version, 1);

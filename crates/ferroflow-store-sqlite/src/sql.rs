@@ -84,9 +84,8 @@ pub fn push_numeric_comparison(
             builder.push_bind(*number);
         }
         (op, Literal::Str(text)) => {
-            let number: f64 = text
-                .parse()
-                .map_err(|_| Error::invalid(format!("Expected a numeric value, got '{text}'")))?;
+            let number: f64 =
+                text.parse().map_err(|_| Error::invalid(format!("Expected a numeric value, got '{text}'")))?;
             builder.push(format!("{column} {} ", sql_operator(op)));
             builder.push_bind(number);
         }

@@ -25,7 +25,6 @@ fn trace_not_found(trace_id: &str) -> Error {
     Error::not_found(format!("Trace with ID {trace_id} not found."))
 }
 
-
 /// A trace record from the `json_array(...)` [`SqliteStore::load_traces`] builds.
 fn trace_from_json(item: Value) -> Option<TraceInfo> {
     let Value::Array(fields) = item else { return None };
@@ -112,9 +111,8 @@ const ASSESSMENT_COLUMNS: &str =
 
 /// The key of an experiment that may take traces: it must exist and be active.
 async fn active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
-    let key: i64 = experiment_id
-        .parse()
-        .map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+    let key: i64 =
+        experiment_id.parse().map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
     let row = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
         .bind(key)
         .fetch_optional(&mut *conn)
@@ -146,7 +144,8 @@ async fn upsert_pairs(
     }
     let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
     for chunk in pairs.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
         builder.push_values(chunk, |mut b, (key, value)| {
             b.push_bind(trace_id).push_bind(key).push_bind(value);
         });
@@ -215,7 +214,8 @@ async fn insert_trace_pairs(
     rows: &[(&str, String, String)],
 ) -> Result<()> {
     for chunk in rows.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
         builder.push_values(chunk, |mut b, (trace_id, key, value)| {
             b.push_bind(*trace_id).push_bind(key).push_bind(value);
         });
@@ -290,7 +290,6 @@ impl SqliteStore {
         let records: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::internal(e.to_string()))?;
         Ok(records.into_iter().filter_map(trace_from_json).collect())
     }
-
 }
 
 fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<TraceKey>) -> Result<()> {
@@ -300,12 +299,19 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         TraceKey::Attribute(attribute) => match attribute {
             TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value)?,
             TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value)?,
-            TraceAttribute::ClientRequestId => push_string_comparison(builder, "t.client_request_id", comparator, value)?,
-            TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value)?,
-            TraceAttribute::ExecutionTimeMs => push_numeric_comparison(builder, "t.execution_duration", comparator, value)?,
-            TraceAttribute::EndTimeMs => {
-                push_numeric_comparison(builder, "(t.request_time + coalesce(t.execution_duration, 0))", comparator, value)?
+            TraceAttribute::ClientRequestId => {
+                push_string_comparison(builder, "t.client_request_id", comparator, value)?
             }
+            TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value)?,
+            TraceAttribute::ExecutionTimeMs => {
+                push_numeric_comparison(builder, "t.execution_duration", comparator, value)?
+            }
+            TraceAttribute::EndTimeMs => push_numeric_comparison(
+                builder,
+                "(t.request_time + coalesce(t.execution_duration, 0))",
+                comparator,
+                value,
+            )?,
             TraceAttribute::ExperimentId => {
                 push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)?
             }
@@ -355,7 +361,8 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
                     push_string_comparison(builder, "s.status", comparator, &normalized)?
                 }
                 SpanField::Attribute(key) => {
-                    let column = format!("json_extract(s.attributes, '$.\"{}\"')", key.replace('\'', "''").replace('"', ""));
+                    let column =
+                        format!("json_extract(s.attributes, '$.\"{}\"')", key.replace('\'', "''").replace('"', ""));
                     push_string_comparison(builder, &column, comparator, value)?
                 }
                 SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
@@ -460,9 +467,9 @@ fn trace_order_column(key: &TraceKey) -> Result<String> {
         TraceKey::Attribute(TraceAttribute::RequestId) => "t.trace_id".into(),
         TraceKey::Attribute(TraceAttribute::ExperimentId) => "t.experiment_id".into(),
         TraceKey::Attribute(TraceAttribute::ClientRequestId) => "t.client_request_id".into(),
-        TraceKey::Attribute(TraceAttribute::Name) => format!(
-            "(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{TAG_TRACE_NAME}')"
-        ),
+        TraceKey::Attribute(TraceAttribute::Name) => {
+            format!("(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{TAG_TRACE_NAME}')")
+        }
         TraceKey::Attribute(TraceAttribute::RunId) => format!(
             "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{META_SOURCE_RUN}')"
         ),
@@ -725,9 +732,8 @@ impl TraceStore for SqliteStore {
     }
 
     async fn delete_traces(&self, experiment_id: &str, which: &TraceDeletion) -> Result<u64> {
-        let key: i64 = experiment_id
-            .parse()
-            .map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+        let key: i64 =
+            experiment_id.parse().map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let ids: Vec<String> = match which {
             TraceDeletion::Ids(ids) => sqlx::query(
@@ -811,9 +817,8 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .map(|r| r.get(0));
-        let mut entries: Vec<Value> = existing
-            .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
-            .unwrap_or_default();
+        let mut entries: Vec<Value> =
+            existing.and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok()).unwrap_or_default();
         for (name, version) in prompts {
             let present = entries.iter().any(|e| {
                 e.get("name").and_then(Value::as_str) == Some(name)
@@ -846,11 +851,13 @@ impl TraceStore for SqliteStore {
                 )));
             }
             // Keep the stored body of the overridden one in step with its column.
-            sqlx::query("UPDATE assessments SET body = json_set(body, '$.valid', json('false')) WHERE assessment_id = ?")
-                .bind(old)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
+            sqlx::query(
+                "UPDATE assessments SET body = json_set(body, '$.valid', json('false')) WHERE assessment_id = ?",
+            )
+            .bind(old)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         }
         insert_assessment(&mut tx, assessment, false).await?;
         tx.commit().await.map_err(map_sqlx)?;
@@ -866,7 +873,9 @@ impl TraceStore for SqliteStore {
         .fetch_optional(&self.read)
         .await
         .map_err(map_sqlx)?
-        .ok_or_else(|| Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'")))?;
+        .ok_or_else(|| {
+            Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
+        })?;
         Ok(assessment_from_row(&row))
     }
 
@@ -899,14 +908,17 @@ impl TraceStore for SqliteStore {
 
     async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let overrides: Option<String> = sqlx::query("SELECT overrides FROM assessments WHERE assessment_id = ? AND trace_id = ?")
-            .bind(assessment_id)
-            .bind(trace_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_sqlx)?
-            .ok_or_else(|| Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'")))?
-            .get(0);
+        let overrides: Option<String> =
+            sqlx::query("SELECT overrides FROM assessments WHERE assessment_id = ? AND trace_id = ?")
+                .bind(assessment_id)
+                .bind(trace_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .ok_or_else(|| {
+                    Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
+                })?
+                .get(0);
         sqlx::query("DELETE FROM assessments WHERE assessment_id = ? AND trace_id = ?")
             .bind(assessment_id)
             .bind(trace_id)
@@ -943,21 +955,20 @@ async fn require_trace(conn: &mut SqliteConnection, trace_id: &str) -> Result<()
 
 async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment, ignore_existing: bool) -> Result<()> {
     let verb = if ignore_existing { "INSERT OR IGNORE" } else { "INSERT" };
-    let result = sqlx::query(&format!(
-        "{verb} INTO assessments ({ASSESSMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&assessment.assessment_id)
-    .bind(&assessment.trace_id)
-    .bind(&assessment.name)
-    .bind(assessment.kind.as_str())
-    .bind(&assessment.value_text)
-    .bind(assessment.valid as i64)
-    .bind(&assessment.overrides)
-    .bind(assessment.create_time)
-    .bind(assessment.last_update_time)
-    .bind(Value::Object(assessment.body.clone()).to_string())
-    .execute(&mut *conn)
-    .await;
+    let result =
+        sqlx::query(&format!("{verb} INTO assessments ({ASSESSMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&assessment.assessment_id)
+            .bind(&assessment.trace_id)
+            .bind(&assessment.name)
+            .bind(assessment.kind.as_str())
+            .bind(&assessment.value_text)
+            .bind(assessment.valid as i64)
+            .bind(&assessment.overrides)
+            .bind(assessment.create_time)
+            .bind(assessment.last_update_time)
+            .bind(Value::Object(assessment.body.clone()).to_string())
+            .execute(&mut *conn)
+            .await;
     match result {
         Ok(_) => Ok(()),
         Err(e) if crate::error::is_unique_violation(&e) => {
@@ -1030,10 +1041,14 @@ async fn text_index_lag(write: &SqlitePool) -> Result<i64> {
 /// Keeps the full-text index caught up: a batch whenever spans wait, a short nap when none
 /// do. Ingest has the writer first: while spans keep arriving the indexer waits, unless the
 /// lag grows past [`TEXT_INDEX_MAX_LAG`]. Ends when the store closes.
-pub(crate) async fn index_text_in_background(write: SqlitePool, last_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>) {
+pub(crate) async fn index_text_in_background(
+    write: SqlitePool,
+    last_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) {
     use std::time::Duration;
     while !write.is_closed() {
-        let busy = ferroflow_core::time::now_millis() - last_ingest.load(std::sync::atomic::Ordering::Relaxed) < INGEST_QUIET_MS;
+        let busy = ferroflow_core::time::now_millis() - last_ingest.load(std::sync::atomic::Ordering::Relaxed)
+            < INGEST_QUIET_MS;
         if busy && text_index_lag(&write).await.unwrap_or(0) < TEXT_INDEX_MAX_LAG {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -1089,8 +1104,14 @@ mod tests {
             max_results: 100,
             offset: 0,
         };
-        let mut ids: Vec<String> =
-            store.search_traces(&["0".to_string()], &query).await.unwrap().items.into_iter().map(|t| t.trace_id).collect();
+        let mut ids: Vec<String> = store
+            .search_traces(&["0".to_string()], &query)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| t.trace_id)
+            .collect();
         ids.sort();
         ids
     }
@@ -1131,9 +1152,14 @@ mod tests {
     #[tokio::test]
     async fn spans_before_and_after_the_trace_record_make_one_trace() {
         let (_dir, store) = store().await;
-        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000002", Some("0000000000000001"), "child")])
-            .await
-            .unwrap();
+        ferroflow_core::traces::ingest_spans(
+            &store,
+            "0",
+            None,
+            vec![span("tr-c", "0000000000000002", Some("0000000000000001"), "child")],
+        )
+        .await
+        .unwrap();
         let info = TraceInfo {
             trace_id: "tr-c".into(),
             experiment_id: "0".into(),
@@ -1149,7 +1175,9 @@ mod tests {
         };
         store.start_trace(&info).await.unwrap();
         store.start_trace(&info).await.unwrap();
-        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000001", None, "root")]).await.unwrap();
+        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000001", None, "root")])
+            .await
+            .unwrap();
         let stored = store.get_trace_info("tr-c").await.unwrap();
         assert_eq!(stored.request_time, 5);
         assert_eq!(stored.request_preview.as_deref(), Some("client preview"));

@@ -125,13 +125,12 @@ impl SqliteStore {
         for row in rows {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
-        let rows = sqlx::query(
-            "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(&list)
-        .fetch_all(&self.read)
-        .await
-        .map_err(map_sqlx)?;
+        let rows =
+            sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))")
+                .bind(&list)
+                .fetch_all(&self.read)
+                .await
+                .map_err(map_sqlx)?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
@@ -236,12 +235,14 @@ async fn require_active_run(conn: &mut SqliteConnection, run_id: &str) -> Result
 
 async fn require_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<(i64, String, String)> {
     let key = experiment_key(experiment_id).map_err(|_| experiment_not_found(experiment_id))?;
-    let row = sqlx::query("SELECT experiment_id, lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?
-        .ok_or_else(|| experiment_not_found(experiment_id))?;
+    let row = sqlx::query(
+        "SELECT experiment_id, lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?",
+    )
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_sqlx)?
+    .ok_or_else(|| experiment_not_found(experiment_id))?;
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
@@ -272,12 +273,13 @@ async fn insert_params(conn: &mut SqliteConnection, run_id: &str, params: &[Para
         return Ok(());
     }
     let keys: Vec<&str> = params.iter().map(|p| p.key.as_str()).collect();
-    let rows = sqlx::query("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (SELECT value FROM json_each(?))")
-        .bind(run_id)
-        .bind(json_list(&keys))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
+    let rows =
+        sqlx::query("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (SELECT value FROM json_each(?))")
+            .bind(run_id)
+            .bind(json_list(&keys))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
     let existing: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
     for param in params {
         if let Some(old) = existing.get(&param.key) {
@@ -396,7 +398,9 @@ fn push_run_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<RunKe
             let table = if matches!(clause.key, RunKey::Param(_)) { "params" } else { "tags" };
             match clause.comparator {
                 Comparator::IsNull => {
-                    builder.push(format!("NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push(format!(
+                        "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "
+                    ));
                     builder.push_bind(key.clone());
                     builder.push(")");
                 }
@@ -438,7 +442,10 @@ fn push_run_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<Ru
         let expression = match &item.key {
             RunKey::Attribute(attribute) => run_attribute_column(attribute).to_string(),
             RunKey::Metric(key) => {
-                format!("(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {})", quote(key))
+                format!(
+                    "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {})",
+                    quote(key)
+                )
             }
             RunKey::Param(key) => {
                 format!("(SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
@@ -574,10 +581,15 @@ impl TrackingStore for SqliteStore {
                         builder.push(")");
                     }
                 },
-                ExperimentKey::Name => push_string_comparison(&mut builder, "e.name", clause.comparator, &clause.value)?,
-                ExperimentKey::ExperimentId => {
-                    push_string_comparison(&mut builder, "CAST(e.experiment_id AS TEXT)", clause.comparator, &clause.value)?
+                ExperimentKey::Name => {
+                    push_string_comparison(&mut builder, "e.name", clause.comparator, &clause.value)?
                 }
+                ExperimentKey::ExperimentId => push_string_comparison(
+                    &mut builder,
+                    "CAST(e.experiment_id AS TEXT)",
+                    clause.comparator,
+                    &clause.value,
+                )?,
                 key => {
                     let column = experiment_column(key).unwrap_or("e.creation_time");
                     push_numeric_comparison(&mut builder, column, clause.comparator, &clause.value)?
@@ -726,18 +738,16 @@ impl TrackingStore for SqliteStore {
             _ => ids::random_run_name(),
         };
         let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
-        sqlx::query(&format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')"
-        ))
-        .bind(&run_id)
-        .bind(experiment_key)
-        .bind(&run_name)
-        .bind(&new_run.user_id)
-        .bind(new_run.start_time)
-        .bind(&artifact_uri)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
+        sqlx::query(&format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')"))
+            .bind(&run_id)
+            .bind(experiment_key)
+            .bind(&run_name)
+            .bind(&new_run.user_id)
+            .bind(new_run.start_time)
+            .bind(&artifact_uri)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         let mut tags = new_run.tags.clone();
         if !tags.iter().any(|t| t.key == "mlflow.runName") {
             tags.push(Tag::new("mlflow.runName", run_name.clone()));
@@ -852,7 +862,12 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn search_runs(&self, experiment_ids: &[String], view: ViewType, query: &SearchQuery<RunKey>) -> Result<Page<Run>> {
+    async fn search_runs(
+        &self,
+        experiment_ids: &[String],
+        view: ViewType,
+        query: &SearchQuery<RunKey>,
+    ) -> Result<Page<Run>> {
         let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {} FROM runs r WHERE r.experiment_id IN (SELECT value FROM json_each(",

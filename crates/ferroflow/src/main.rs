@@ -76,7 +76,8 @@ struct ServerArgs {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter =
+        EnvFilter::try_from_env("FERROFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
@@ -101,7 +102,12 @@ async fn shutdown_signal() {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
-    if args.workers.is_some() || args.gunicorn_opts.is_some() || args.uvicorn_opts.is_some() || args.waitress_opts.is_some() || args.dev {
+    if args.workers.is_some()
+        || args.gunicorn_opts.is_some()
+        || args.uvicorn_opts.is_some()
+        || args.waitress_opts.is_some()
+        || args.dev
+    {
         tracing::info!("worker and web-server options of `mlflow server` are accepted and ignored: one process serves all requests");
     }
     let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;

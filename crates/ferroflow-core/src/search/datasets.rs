@@ -32,9 +32,9 @@ fn typed_key(prefix: Option<&str>, key: &str) -> Result<DatasetKey> {
                  'last_updated_by', 'created_time', 'last_update_time']"
             ))),
         },
-        Some(other) => Err(Error::invalid(format!(
-            "Invalid entity type '{other}'. Valid values are ['attributes', 'tags']"
-        ))),
+        Some(other) => {
+            Err(Error::invalid(format!("Invalid entity type '{other}'. Valid values are ['attributes', 'tags']")))
+        }
     }
 }
 
@@ -65,13 +65,9 @@ fn typed_clause(raw: RawClause) -> Result<Clause<DatasetKey>> {
 
 /// Parses `order_by` entries such as `created_time DESC` (the client's default), `name`.
 pub fn parse_order_by(items: &[String]) -> Result<Vec<OrderBy<DatasetKey>>> {
-    filter::parse_order_by_items(items, |raw: &RawOrderBy| {
-        match typed_key(raw.prefix.as_deref(), &raw.key)? {
-            key @ (DatasetKey::Name | DatasetKey::CreatedTime | DatasetKey::LastUpdateTime) => Ok(key),
-            _ => Err(Error::invalid(
-                "datasets can only be ordered by ['name', 'created_time', 'last_update_time']",
-            )),
-        }
+    filter::parse_order_by_items(items, |raw: &RawOrderBy| match typed_key(raw.prefix.as_deref(), &raw.key)? {
+        key @ (DatasetKey::Name | DatasetKey::CreatedTime | DatasetKey::LastUpdateTime) => Ok(key),
+        _ => Err(Error::invalid("datasets can only be ordered by ['name', 'created_time', 'last_update_time']")),
     })
 }
 

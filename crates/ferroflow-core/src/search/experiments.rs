@@ -35,9 +35,9 @@ fn typed_key(prefix: Option<&str>, key: &str) -> Result<ExperimentKey> {
                 "Invalid attribute key '{key}' specified. Valid keys are {VALID_ATTRIBUTES}"
             ))),
         },
-        Some(other) => Err(Error::invalid(format!(
-            "Invalid entity type '{other}'. Valid values are ['attributes', 'tags']"
-        ))),
+        Some(other) => {
+            Err(Error::invalid(format!("Invalid entity type '{other}'. Valid values are ['attributes', 'tags']")))
+        }
     }
 }
 
@@ -57,12 +57,7 @@ fn typed_clause(raw: RawClause) -> Result<Clause<ExperimentKey>> {
             check_clause(&raw, &format!("attribute '{}'", raw.key), comparators::NUMERIC, ValueKind::Number)?
         }
         // `name` and `experiment_id` are strings; the client looks experiments up by id lists.
-        _ => check_clause(
-            &raw,
-            &format!("attribute '{}'", raw.key),
-            comparators::STRING_WITH_IN,
-            ValueKind::Text,
-        )?,
+        _ => check_clause(&raw, &format!("attribute '{}'", raw.key), comparators::STRING_WITH_IN, ValueKind::Text)?,
     }
     Ok(Clause { key, comparator: raw.comparator, value: raw.value })
 }
@@ -74,9 +69,9 @@ pub fn parse_order_by(items: &[String]) -> Result<Vec<OrderBy<ExperimentKey>>> {
 
 fn order_key(raw: &RawOrderBy) -> Result<ExperimentKey> {
     match typed_key(raw.prefix.as_deref(), &raw.key)? {
-        ExperimentKey::Tag(_) => Err(Error::invalid(format!(
-            "experiments can only be ordered by the attributes {VALID_ATTRIBUTES}"
-        ))),
+        ExperimentKey::Tag(_) => {
+            Err(Error::invalid(format!("experiments can only be ordered by the attributes {VALID_ATTRIBUTES}")))
+        }
         key => Ok(key),
     }
 }
@@ -133,10 +128,7 @@ mod tests {
             "CreationTime > Num(1700000000000.0) ; LastUpdateTime <= Num(5.0)",
         );
         check("tags.`mlflow.note.content` ILIKE '%x%'", "Tag(\"mlflow.note.content\") ILIKE Str(\"%x%\")");
-        check(
-            "tag.t IS NULL AND tags.u IS NOT NULL",
-            "Tag(\"t\") IS NULL None ; Tag(\"u\") IS NOT NULL None",
-        );
+        check("tag.t IS NULL AND tags.u IS NOT NULL", "Tag(\"t\") IS NULL None ; Tag(\"u\") IS NOT NULL None");
         check("name = \"quoted\"", "Name = Str(\"quoted\")");
     }
 
@@ -158,16 +150,10 @@ mod tests {
     #[test]
     fn order_by() {
         assert_eq!(
-            render_order(&[
-                "name",
-                "experiment_id DESC",
-                "creation_time asc",
-                "attributes.last_update_time DESC"
-            ]),
+            render_order(&["name", "experiment_id DESC", "creation_time asc", "attributes.last_update_time DESC"]),
             "Name ASC ; ExperimentId DESC ; CreationTime ASC ; LastUpdateTime DESC"
         );
         assert!(render_order(&["tags.t"]).contains("can only be ordered by the attributes"));
-        assert!(render_order(&["start_time"])
-            .contains("Invalid order_by clause 'start_time': Invalid attribute key"));
+        assert!(render_order(&["start_time"]).contains("Invalid order_by clause 'start_time': Invalid attribute key"));
     }
 }

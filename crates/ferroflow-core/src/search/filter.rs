@@ -124,9 +124,8 @@ pub(crate) fn parse_order_by_items<K>(
         .iter()
         .map(|item| {
             let raw = parse_order_by_item(item)?;
-            let key = to_key(&raw).map_err(|err| {
-                Error::invalid(format!("Invalid order_by clause '{item}': {}", err.message))
-            })?;
+            let key = to_key(&raw)
+                .map_err(|err| Error::invalid(format!("Invalid order_by clause '{item}': {}", err.message)))?;
             Ok(super::OrderBy { key, ascending: raw.ascending })
         })
         .collect()
@@ -153,12 +152,7 @@ pub(crate) mod comparators {
 
 /// Checks that `raw` uses one of `allowed` and a value of `kind`, naming the key as `what`
 /// (e.g. "metric 'loss'") in errors.
-pub(crate) fn check_clause(
-    raw: &RawClause,
-    what: &str,
-    allowed: &[Comparator],
-    kind: ValueKind,
-) -> Result<()> {
+pub(crate) fn check_clause(raw: &RawClause, what: &str, allowed: &[Comparator], kind: ValueKind) -> Result<()> {
     if !allowed.contains(&raw.comparator) {
         let valid: Vec<&str> = allowed.iter().map(|comparator| comparator.as_str()).collect();
         return Err(Error::invalid(format!(
@@ -290,8 +284,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
             }
             _ if ch.is_ascii_digit()
                 || ch == '.'
-                || (matches!(ch, '-' | '+')
-                    && next.is_some_and(|next| next.is_ascii_digit() || next == '.')) =>
+                || (matches!(ch, '-' | '+') && next.is_some_and(|next| next.is_ascii_digit() || next == '.')) =>
             {
                 let (number, end) = number(input, &chars, index)?;
                 index = end;
@@ -303,11 +296,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                 }
                 (TokenKind::Word, chars[start..index].iter().collect())
             }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "Invalid filter string '{input}': unexpected character '{ch}'"
-                )))
-            }
+            _ => return Err(Error::invalid(format!("Invalid filter string '{input}': unexpected character '{ch}'"))),
         };
         tokens.push(Token { kind, text, source: chars[start..index].iter().collect() });
     }
@@ -427,12 +416,7 @@ impl<'a> Parser<'a> {
 
     fn segment(&mut self) -> Result<String> {
         match self.next() {
-            Some(token)
-                if matches!(
-                    token.kind,
-                    TokenKind::Word | TokenKind::BackQuoted | TokenKind::DoubleQuoted
-                ) =>
-            {
+            Some(token) if matches!(token.kind, TokenKind::Word | TokenKind::BackQuoted | TokenKind::DoubleQuoted) => {
                 if token.text.is_empty() {
                     return Err(Error::invalid("Invalid filter string: empty quoted identifier"));
                 }
@@ -465,9 +449,7 @@ impl<'a> Parser<'a> {
 
     fn comparator(&mut self, identifier: &str) -> Result<Comparator> {
         let Some(token) = self.next() else {
-            return Err(Error::invalid(format!(
-                "Invalid filter string: expected a comparator after '{identifier}'"
-            )));
+            return Err(Error::invalid(format!("Invalid filter string: expected a comparator after '{identifier}'")));
         };
         let comparator = match (&token.kind, token.text.to_ascii_uppercase().as_str()) {
             (TokenKind::Operator, "=") => Comparator::Eq,
@@ -489,9 +471,7 @@ impl<'a> Parser<'a> {
                     )))
                 }
                 None => {
-                    return Err(Error::invalid(format!(
-                        "Invalid filter string: expected IN after '{identifier} NOT'"
-                    )))
+                    return Err(Error::invalid(format!("Invalid filter string: expected IN after '{identifier} NOT'")))
                 }
             },
             (TokenKind::Word, "IS") => {
@@ -514,23 +494,13 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "Invalid comparator '{}' after '{identifier}'",
-                    token.source
-                )))
-            }
+            _ => return Err(Error::invalid(format!("Invalid comparator '{}' after '{identifier}'", token.source))),
         };
         Ok(comparator)
     }
 
     /// A single value: a quoted string or a number. Returns it and whether it was double-quoted.
-    fn value(
-        &mut self,
-        identifier: &str,
-        comparator: Comparator,
-        options: ParseOptions,
-    ) -> Result<(Literal, bool)> {
+    fn value(&mut self, identifier: &str, comparator: Comparator, options: ParseOptions) -> Result<(Literal, bool)> {
         let written = format!("{identifier} {}", comparator.as_str());
         match self.next() {
             Some(token) => match token.kind {
@@ -568,16 +538,9 @@ impl<'a> Parser<'a> {
             match self.next() {
                 Some(token) => match token.kind {
                     TokenKind::SingleQuoted => values.push(token.text.clone()),
-                    TokenKind::DoubleQuoted if options.allow_double_quoted_values => {
-                        values.push(token.text.clone())
-                    }
+                    TokenKind::DoubleQuoted if options.allow_double_quoted_values => values.push(token.text.clone()),
                     TokenKind::Number(_) => values.push(token.source.clone()),
-                    _ => {
-                        return Err(bad(format!(
-                            "expected a quoted string or a number, found '{}'",
-                            token.source
-                        )))
-                    }
+                    _ => return Err(bad(format!("expected a quoted string or a number, found '{}'", token.source))),
                 },
                 None => return Err(bad("unterminated list".to_string())),
             }
@@ -755,6 +718,9 @@ mod tests {
             "name ASC DESC",
             "error: Invalid order_by clause 'name ASC DESC': unexpected 'DESC' after the sort direction",
         );
-        check_order("metrics.`x ASC", "error: Invalid order_by clause 'metrics.`x ASC': Invalid filter string: unterminated quoted string `x ASC");
+        check_order(
+            "metrics.`x ASC",
+            "error: Invalid order_by clause 'metrics.`x ASC': Invalid filter string: unterminated quoted string `x ASC",
+        );
     }
 }

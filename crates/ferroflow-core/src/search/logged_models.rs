@@ -136,9 +136,7 @@ pub fn parse_order_by_field(field_name: &str) -> Result<LoggedModelKey> {
             "Invalid order_by field_name '{field_name}': logged models can be ordered by attributes and \
              metrics.<key> only"
         ))),
-        Err(err) => {
-            Err(Error::invalid(format!("Invalid order_by field_name '{field_name}': {}", err.message)))
-        }
+        Err(err) => Err(Error::invalid(format!("Invalid order_by field_name '{field_name}': {}", err.message))),
     }
 }
 
@@ -185,10 +183,7 @@ mod tests {
         );
         check("model_id != 'm-1'", "Attribute(ModelId) != Str(\"m-1\")");
         check("status = 'READY'", "Attribute(Status) = Str(\"READY\")");
-        check(
-            "status IN ('PENDING', 'UPLOAD_FAILED')",
-            "Attribute(Status) IN List([\"PENDING\", \"UPLOAD_FAILED\"])",
-        );
+        check("status IN ('PENDING', 'UPLOAD_FAILED')", "Attribute(Status) IN List([\"PENDING\", \"UPLOAD_FAILED\"])");
         check("status LIKE 'READ%'", "Attribute(Status) LIKE Str(\"READ%\")");
         check(
             "creation_time > 1 AND last_updated_timestamp <= 2",
@@ -233,10 +228,7 @@ mod tests {
             "error: Invalid order_by field_name 'params.lr': logged models can be ordered by attributes",
         );
         check_order("flavor", "error: Invalid order_by field_name 'flavor': Invalid attribute key 'flavor'");
-        check_order(
-            "name DESC",
-            "error: Invalid order_by field_name 'name DESC': give the direction in 'ascending'",
-        );
+        check_order("name DESC", "error: Invalid order_by field_name 'name DESC': give the direction in 'ascending'");
         check_order("name ASC", "error: Invalid order_by field_name 'name ASC'");
         check_order("metrics.`a` ASC", "error: Invalid order_by field_name 'metrics.`a` ASC'");
         check_order("", "error: Invalid order_by clause ''");

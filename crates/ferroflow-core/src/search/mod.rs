@@ -68,11 +68,9 @@ impl Literal {
     pub fn as_text(&self) -> Option<String> {
         match self {
             Literal::Str(s) => Some(s.clone()),
-            Literal::Num(n) => Some(if n.fract() == 0.0 && n.abs() < 1e15 {
-                format!("{}", *n as i64)
-            } else {
-                n.to_string()
-            }),
+            Literal::Num(n) => {
+                Some(if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", *n as i64) } else { n.to_string() })
+            }
             _ => None,
         }
     }

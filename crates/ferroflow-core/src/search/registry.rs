@@ -47,9 +47,7 @@ fn is_tag_prefix(prefix: Option<&str>) -> Result<bool> {
     match prefix {
         None => Ok(false),
         Some("tags" | "tag") => Ok(true),
-        Some(other) => {
-            Err(Error::invalid(format!("Invalid entity type '{other}'. Valid values are ['tags']")))
-        }
+        Some(other) => Err(Error::invalid(format!("Invalid entity type '{other}'. Valid values are ['tags']"))),
     }
 }
 
@@ -220,10 +218,8 @@ impl RegistryTagKey for ModelVersionKey {
 /// dropped, because models do not carry the tag at all: `tag.`mlflow.prompt.is_prompt` !=
 /// 'true'` must match them, which a tag comparison never could.
 pub fn split_prompt_scope<K: RegistryTagKey>(clauses: Vec<Clause<K>>) -> (PromptScope, Vec<Clause<K>>) {
-    let asks_for_prompts = clauses
-        .iter()
-        .find(|clause| clause.key.tag_key() == Some(PROMPT_TAG_KEY))
-        .is_some_and(|clause| {
+    let asks_for_prompts =
+        clauses.iter().find(|clause| clause.key.tag_key() == Some(PROMPT_TAG_KEY)).is_some_and(|clause| {
             let value = clause.value.as_text().unwrap_or_default().to_ascii_lowercase();
             (clause.comparator == Comparator::Eq && value == "true")
                 || (clause.comparator == Comparator::Ne && value == "false")
@@ -278,14 +274,8 @@ mod tests {
             "tags.`mlflow.prompt.is_prompt` != 'true' AND name LIKE 'a%'",
             "Tag(\"mlflow.prompt.is_prompt\") != Str(\"true\") ; Name LIKE Str(\"a%\")",
         );
-        check_model(
-            "tags.`mlflow.prompt.is_prompt` = 'true'",
-            "Tag(\"mlflow.prompt.is_prompt\") = Str(\"true\")",
-        );
-        check_model(
-            "tag.`mlflow.prompt.is_prompt` != 'true'",
-            "Tag(\"mlflow.prompt.is_prompt\") != Str(\"true\")",
-        );
+        check_model("tags.`mlflow.prompt.is_prompt` = 'true'", "Tag(\"mlflow.prompt.is_prompt\") = Str(\"true\")");
+        check_model("tag.`mlflow.prompt.is_prompt` != 'true'", "Tag(\"mlflow.prompt.is_prompt\") != Str(\"true\")");
         check_model("name = 'qa-prompt'", "Name = Str(\"qa-prompt\")");
         check_model(
             "name IN ('a', 'b') AND name NOT IN ('c')",
@@ -295,24 +285,18 @@ mod tests {
             "name ILIKE '%QA%' AND tags.team LIKE 'ml%'",
             "Name ILIKE Str(\"%QA%\") ; Tag(\"team\") LIKE Str(\"ml%\")",
         );
-        check_model(
-            "tags.x IS NULL",
-            "error: IS NULL / IS NOT NULL is not supported for registered model search.",
-        );
-        check_model(
-            "tags.x IS NOT NULL",
-            "error: IS NULL / IS NOT NULL is not supported for registered model search.",
-        );
+        check_model("tags.x IS NULL", "error: IS NULL / IS NOT NULL is not supported for registered model search.");
+        check_model("tags.x IS NOT NULL", "error: IS NULL / IS NOT NULL is not supported for registered model search.");
         check_model(
             "name = 'a' OR name = 'b'",
             "error: Invalid clause(s) in filter string: 'OR' (OR is not supported; combine clauses with AND)",
         );
         check_model("metrics.a > 1", "error: Invalid entity type 'metrics'. Valid values are ['tags']");
+        check_model("version = '1'", "error: Invalid attribute key 'version' specified. Valid keys are ['name']");
         check_model(
-            "version = '1'",
-            "error: Invalid attribute key 'version' specified. Valid keys are ['name']",
+            "name > 'a'",
+            "error: Invalid comparator '>' for attribute 'name'; expected one of: =, !=, LIKE, ILIKE, IN, NOT IN",
         );
-        check_model("name > 'a'", "error: Invalid comparator '>' for attribute 'name'; expected one of: =, !=, LIKE, ILIKE, IN, NOT IN");
         check_model(
             "tags.t IN ('a')",
             "error: Invalid comparator 'IN' for tag 't'; expected one of: =, !=, LIKE, ILIKE",
@@ -333,14 +317,14 @@ mod tests {
             "source_path IN ('a')",
             "error: Invalid comparator 'IN' for attribute 'source_path'; expected one of: =, !=, LIKE, ILIKE",
         );
-        check_version(
-            "tags.t IS NULL",
-            "error: IS NULL / IS NOT NULL is not supported for model version search.",
-        );
+        check_version("tags.t IS NULL", "error: IS NULL / IS NOT NULL is not supported for model version search.");
         check_version("version_number = '2'", "VersionNumber = Num(2.0)");
         check_version("version_number = 2.5", "error: Invalid value for numeric attribute 'version_number': 2.5");
         check_version("version_number = 'two'", "error: Invalid value for numeric attribute 'version_number': two");
-        check_version("version_number LIKE '2'", "error: Invalid comparator 'LIKE' for attribute 'version_number'; expected one of: =, !=, <, <=, >, >=");
+        check_version(
+            "version_number LIKE '2'",
+            "error: Invalid comparator 'LIKE' for attribute 'version_number'; expected one of: =, !=, <, <=, >, >=",
+        );
         check_version("stage = 'Production'", "error: Invalid attribute key 'stage' specified. Valid keys are ['name', 'run_id', 'version_number', 'source_path']");
         check_version("run_id IN ()", "error: Invalid IN list after 'run_id': the list is empty");
         check_version("name = 'x", "error: Invalid filter string: unterminated quoted string 'x");
@@ -357,8 +341,7 @@ mod tests {
         );
         assert!(render_order(parse_registered_model_order_by, &["version_number"])
             .contains("Invalid order_by key 'version_number'"));
-        assert!(render_order(parse_registered_model_order_by, &["tags.t"])
-            .contains("only be ordered by attributes"));
+        assert!(render_order(parse_registered_model_order_by, &["tags.t"]).contains("only be ordered by attributes"));
         assert_eq!(
             render_order(
                 parse_model_version_order_by,
@@ -366,9 +349,7 @@ mod tests {
             ),
             "VersionNumber DESC ; Name ASC ; CreationTimestamp ASC ; LastUpdatedTimestamp ASC"
         );
-        assert!(
-            render_order(parse_model_version_order_by, &["run_id"]).contains("Invalid order_by key 'run_id'")
-        );
+        assert!(render_order(parse_model_version_order_by, &["run_id"]).contains("Invalid order_by key 'run_id'"));
     }
 
     fn scope_of(filter: &str) -> (PromptScope, String) {

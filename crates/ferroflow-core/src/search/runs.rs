@@ -106,21 +106,11 @@ fn typed_clause(raw: RawClause) -> Result<Clause<RunKey>> {
             RunKey::Metric(raw.key)
         }
         Entity::Param => {
-            check_clause(
-                &raw,
-                &format!("param '{}'", raw.key),
-                comparators::EQUALITY_LIKE_NULL,
-                ValueKind::Text,
-            )?;
+            check_clause(&raw, &format!("param '{}'", raw.key), comparators::EQUALITY_LIKE_NULL, ValueKind::Text)?;
             RunKey::Param(raw.key)
         }
         Entity::Tag => {
-            check_clause(
-                &raw,
-                &format!("tag '{}'", raw.key),
-                comparators::EQUALITY_LIKE_NULL,
-                ValueKind::Text,
-            )?;
+            check_clause(&raw, &format!("tag '{}'", raw.key), comparators::EQUALITY_LIKE_NULL, ValueKind::Text)?;
             RunKey::Tag(raw.key)
         }
         Entity::Attribute => {
@@ -138,12 +128,7 @@ fn typed_clause(raw: RawClause) -> Result<Clause<RunKey>> {
         }
         Entity::Dataset => {
             let field = dataset_field(&raw.key)?;
-            check_clause(
-                &raw,
-                &format!("dataset '{}'", raw.key),
-                comparators::STRING_WITH_IN,
-                ValueKind::Text,
-            )?;
+            check_clause(&raw, &format!("dataset '{}'", raw.key), comparators::STRING_WITH_IN, ValueKind::Text)?;
             RunKey::Dataset(field)
         }
     };
@@ -218,13 +203,13 @@ mod tests {
         check("status != 'FAILED'", "Attribute(Status) != Str(\"FAILED\")");
         check("attributes.`run name` = 'r'", "Attribute(RunName) = Str(\"r\")");
         check("created > 1700000000000", "Attribute(StartTime) > Num(1700000000000.0)");
-        check(
-            "end_time <= 5 AND start_time != 3",
-            "Attribute(EndTime) <= Num(5.0) ; Attribute(StartTime) != Num(3.0)",
-        );
+        check("end_time <= 5 AND start_time != 3", "Attribute(EndTime) <= Num(5.0) ; Attribute(StartTime) != Num(3.0)");
         check("run_id IN ('a', 'b')", "Attribute(RunId) IN List([\"a\", \"b\"])");
         check("attributes.run_id NOT IN ('a')", "Attribute(RunId) NOT IN List([\"a\"])");
-        check("datasets.name IN ('d1') AND dataset.digest = 'abc' AND datasets.context LIKE 'tr%'", "Dataset(Name) IN List([\"d1\"]) ; Dataset(Digest) = Str(\"abc\") ; Dataset(Context) LIKE Str(\"tr%\")");
+        check(
+            "datasets.name IN ('d1') AND dataset.digest = 'abc' AND datasets.context LIKE 'tr%'",
+            "Dataset(Name) IN List([\"d1\"]) ; Dataset(Digest) = Str(\"abc\") ; Dataset(Context) LIKE Str(\"tr%\")",
+        );
         check(
             "params.model IS NULL AND tags.t IS NOT NULL",
             "Param(\"model\") IS NULL None ; Tag(\"t\") IS NOT NULL None",

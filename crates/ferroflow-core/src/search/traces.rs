@@ -29,10 +29,7 @@ pub enum TraceAttribute {
 
 impl TraceAttribute {
     fn is_numeric(&self) -> bool {
-        matches!(
-            self,
-            TraceAttribute::TimestampMs | TraceAttribute::ExecutionTimeMs | TraceAttribute::EndTimeMs
-        )
+        matches!(self, TraceAttribute::TimestampMs | TraceAttribute::ExecutionTimeMs | TraceAttribute::EndTimeMs)
     }
 }
 
@@ -124,9 +121,7 @@ fn span_field(key: &str) -> Result<SpanField> {
         "type" => SpanField::Type,
         "status" => SpanField::Status,
         "content" => SpanField::Content,
-        _ if lowered.starts_with("attributes.") => {
-            SpanField::Attribute(key["attributes.".len()..].to_string())
-        }
+        _ if lowered.starts_with("attributes.") => SpanField::Attribute(key["attributes.".len()..].to_string()),
         _ => {
             return Err(Error::invalid(format!(
                 "Invalid span key '{key}' specified. Valid keys are ['name', 'type', 'status', 'content', \
@@ -312,10 +307,7 @@ mod tests {
         check("prompt = 'qa-prompt/2'", "Attribute(Prompt) = Str(\"qa-prompt/2\")");
         check("name RLIKE '^agent.*'", "Attribute(Name) RLIKE Str(\"^agent.*\")");
         check("trace.text ILIKE '%X%'", "Attribute(Text) ILIKE Str(\"%X%\")");
-        check(
-            "tag.t IS NULL AND metadata.m IS NOT NULL",
-            "Tag(\"t\") IS NULL None ; Metadata(\"m\") IS NOT NULL None",
-        );
+        check("tag.t IS NULL AND metadata.m IS NOT NULL", "Tag(\"t\") IS NULL None ; Metadata(\"m\") IS NOT NULL None");
         check(
             "span.status != 'ERROR' AND span.content ILIKE '%hi%'",
             "Span(Status) != Str(\"ERROR\") ; Span(Content) ILIKE Str(\"%hi%\")",
@@ -363,7 +355,14 @@ mod tests {
              Attribute(EndTimeMs) ASC ; Attribute(Status) ASC"
         );
         assert_eq!(
-            render_order(&["request_id", "name", "run_id", "experiment_id desc", "tags.env", "metadata.`mlflow.user` DESC"]),
+            render_order(&[
+                "request_id",
+                "name",
+                "run_id",
+                "experiment_id desc",
+                "tags.env",
+                "metadata.`mlflow.user` DESC"
+            ]),
             "Attribute(RequestId) ASC ; Attribute(Name) ASC ; Attribute(RunId) ASC ; Attribute(ExperimentId) DESC ; \
              Tag(\"env\") ASC ; Metadata(\"mlflow.user\") DESC"
         );

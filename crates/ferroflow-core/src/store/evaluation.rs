@@ -2,8 +2,8 @@
 
 use super::SearchQuery;
 use crate::entities::{
-    EvaluationDataset, NewEvaluationDataset, OnlineScoringConfig, Page, RecordCursor, RecordPage,
-    RecordUpsert, ScorerVersion, Tag, UpsertCounts,
+    EvaluationDataset, NewEvaluationDataset, OnlineScoringConfig, Page, RecordCursor, RecordPage, RecordUpsert,
+    ScorerVersion, Tag, UpsertCounts,
 };
 use crate::search::datasets::DatasetKey;
 use crate::Result;
@@ -54,7 +54,11 @@ pub trait EvaluationStore: Send + Sync {
     /// The experiments the dataset is linked to, in the order they were linked.
     async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>>;
     /// Links the dataset to more experiments (each must exist; existing links stay).
-    async fn add_dataset_to_experiments(&self, dataset_id: &str, experiment_ids: &[String]) -> Result<EvaluationDataset>;
+    async fn add_dataset_to_experiments(
+        &self,
+        dataset_id: &str,
+        experiment_ids: &[String],
+    ) -> Result<EvaluationDataset>;
     /// Unlinks the dataset from experiments; ids it is not linked to are ignored.
     async fn remove_dataset_from_experiments(
         &self,
@@ -85,4 +89,3 @@ pub trait EvaluationStore: Send + Sync {
         filter_string: Option<&str>,
     ) -> Result<OnlineScoringConfig>;
 }
-

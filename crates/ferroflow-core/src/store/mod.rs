@@ -29,6 +29,12 @@ pub struct SearchQuery<K, O = K> {
 }
 
 /// Everything a server needs from its storage.
-pub trait Store: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static {}
+pub trait Store:
+    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static
+{
+}
 
-impl<T: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static> Store for T {}
+impl<T: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static> Store
+    for T
+{
+}

@@ -1,9 +1,9 @@
 //! Experiments and runs.
 
+use super::SearchQuery;
 use crate::entities::*;
 use crate::search::experiments::ExperimentKey;
 use crate::search::runs::RunKey;
-use super::SearchQuery;
 use crate::Result;
 
 /// Experiments and runs.
@@ -20,11 +20,7 @@ pub trait TrackingStore: Send + Sync {
     ) -> Result<String>;
     async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment>;
     async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment>;
-    async fn search_experiments(
-        &self,
-        view: ViewType,
-        query: &SearchQuery<ExperimentKey>,
-    ) -> Result<Page<Experiment>>;
+    async fn search_experiments(&self, view: ViewType, query: &SearchQuery<ExperimentKey>) -> Result<Page<Experiment>>;
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()>;
     async fn set_experiment_lifecycle(&self, experiment_id: &str, stage: LifecycleStage) -> Result<()>;
     async fn set_experiment_tag(&self, experiment_id: &str, tag: &Tag) -> Result<()>;
@@ -44,13 +40,7 @@ pub trait TrackingStore: Send + Sync {
         view: ViewType,
         query: &SearchQuery<RunKey>,
     ) -> Result<Page<Run>>;
-    async fn get_metric_history(
-        &self,
-        run_id: &str,
-        key: &str,
-        max_results: u64,
-        offset: u64,
-    ) -> Result<Page<Metric>>;
+    async fn get_metric_history(&self, run_id: &str, key: &str, max_results: u64, offset: u64) -> Result<Page<Metric>>;
     async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()>;
     async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()>;
 }

@@ -55,11 +55,7 @@ pub trait ResponsesAgent: Send + Sync {
     ) -> impl Stream<Item = Result<ResponsesAgentStreamEvent, AgentError>> + Send {
         futures::stream::once(self.predict(request)).flat_map(|result| {
             let events: Vec<Result<ResponsesAgentStreamEvent, AgentError>> = match result {
-                Ok(response) => response
-                    .output
-                    .into_iter()
-                    .map(|item| Ok(output_item_done(item)))
-                    .collect(),
+                Ok(response) => response.output.into_iter().map(|item| Ok(output_item_done(item))).collect(),
                 Err(err) => vec![Err(err)],
             };
             futures::stream::iter(events)
@@ -67,17 +63,10 @@ pub trait ResponsesAgent: Send + Sync {
     }
 }
 
-static PREDICT: FnMeta = FnMeta {
-    name: "predict",
-    span_type: SpanType::Agent,
-    function_name: "predict",
-};
+static PREDICT: FnMeta = FnMeta { name: "predict", span_type: SpanType::Agent, function_name: "predict" };
 
-static PREDICT_STREAM: FnMeta = FnMeta {
-    name: "predict_stream",
-    span_type: SpanType::Agent,
-    function_name: "predict_stream",
-};
+static PREDICT_STREAM: FnMeta =
+    FnMeta { name: "predict_stream", span_type: SpanType::Agent, function_name: "predict_stream" };
 
 /// The traced entry points of every [`ResponsesAgent`].
 pub trait ResponsesAgentExt: ResponsesAgent {
@@ -103,11 +92,7 @@ pub trait ResponsesAgentExt: ResponsesAgent {
         request: ResponsesAgentRequest,
     ) -> impl Stream<Item = Result<ResponsesAgentStreamEvent, AgentError>> + Send {
         let span = FnSpan::start(&PREDICT_STREAM, |inputs| inputs.insert("request", &request));
-        let frame = span
-            .span
-            .inner
-            .as_ref()
-            .map(|inner| Arc::new(Frame::with_base(Some(inner.clone()))));
+        let frame = span.span.inner.as_ref().map(|inner| Arc::new(Frame::with_base(Some(inner.clone()))));
         let inner = match &frame {
             Some(frame) => {
                 let _entered = enter(frame);
@@ -115,12 +100,7 @@ pub trait ResponsesAgentExt: ResponsesAgent {
             }
             None => self.predict_stream(request).boxed(),
         };
-        TracedStream {
-            inner,
-            span: Some(span),
-            frame,
-            items: Vec::new(),
-        }
+        TracedStream { inner, span: Some(span), frame, items: Vec::new() }
     }
 }
 
@@ -157,9 +137,7 @@ impl Stream for TracedStream<'_> {
             }
             Poll::Ready(None) => {
                 if let Some(span) = this.span.take() {
-                    span.finish_output(&ResponsesAgentResponse::new(std::mem::take(
-                        &mut this.items,
-                    )));
+                    span.finish_output(&ResponsesAgentResponse::new(std::mem::take(&mut this.items)));
                 }
             }
             Poll::Pending => {}

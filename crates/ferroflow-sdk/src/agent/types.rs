@@ -52,10 +52,7 @@ pub struct ResponsesAgentRequest {
 impl ResponsesAgentRequest {
     /// A request with one user message.
     pub fn user_text(text: impl Into<String>) -> ResponsesAgentRequest {
-        ResponsesAgentRequest {
-            input: vec![Item::Message(MessageItem::user(text))],
-            ..Default::default()
-        }
+        ResponsesAgentRequest { input: vec![Item::Message(MessageItem::user(text))], ..Default::default() }
     }
 
     /// The text of the last user message, if any.
@@ -180,9 +177,7 @@ impl MessageContent {
     pub fn text(&self) -> String {
         match self {
             MessageContent::Text(text) => text.clone(),
-            MessageContent::Parts(parts) => {
-                parts.iter().filter_map(|p| p.text.as_deref()).collect()
-            }
+            MessageContent::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
         }
     }
 }
@@ -295,20 +290,13 @@ impl Item {
     }
 
     fn from_value(value: Value) -> Result<Item, serde_json::Error> {
-        let kind = value
-            .get("type")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let kind = value.get("type").and_then(Value::as_str).map(str::to_string);
         let has_role = value.get("role").is_some();
         Ok(match kind.as_deref() {
             Some("message") => Item::Message(serde_json::from_value(value)?),
             None if has_role => Item::Message(serde_json::from_value(value)?),
-            Some("function_call") => {
-                Item::FunctionCall(serde_json::from_value(without_type(value))?)
-            }
-            Some("function_call_output") => {
-                Item::FunctionCallOutput(serde_json::from_value(without_type(value))?)
-            }
+            Some("function_call") => Item::FunctionCall(serde_json::from_value(without_type(value))?),
+            Some("function_call_output") => Item::FunctionCallOutput(serde_json::from_value(without_type(value))?),
             Some("reasoning") => Item::Reasoning(serde_json::from_value(without_type(value))?),
             _ => Item::Other(value),
         })
@@ -340,9 +328,7 @@ fn without_type(mut value: Value) -> Value {
 
 impl Serialize for Item {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_value()
-            .map_err(serde::ser::Error::custom)?
-            .serialize(serializer)
+        self.to_value().map_err(serde::ser::Error::custom)?.serialize(serializer)
     }
 }
 
@@ -403,19 +389,13 @@ pub fn function_call_output_item(call_id: impl Into<String>, output: impl Into<S
 pub fn reasoning_item(id: impl Into<String>, reasoning_text: impl Into<String>) -> Item {
     Item::Reasoning(ReasoningItem {
         id: Some(id.into()),
-        summary: vec![SummaryPart {
-            part_type: "summary_text".to_string(),
-            text: reasoning_text.into(),
-        }],
+        summary: vec![SummaryPart { part_type: "summary_text".to_string(), text: reasoning_text.into() }],
         extra: Map::new(),
     })
 }
 
 /// A `response.output_text.delta` event (`create_text_delta`).
-pub fn text_delta(
-    delta: impl Into<String>,
-    item_id: impl Into<String>,
-) -> ResponsesAgentStreamEvent {
+pub fn text_delta(delta: impl Into<String>, item_id: impl Into<String>) -> ResponsesAgentStreamEvent {
     ResponsesAgentStreamEvent {
         event_type: "response.output_text.delta".to_string(),
         item: None,

@@ -27,11 +27,7 @@ struct PythonFormatter {
 }
 
 impl serde_json::ser::Formatter for PythonFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         if !self.ascii || fragment.is_ascii() {
             return writer.write_all(fragment.as_bytes());
         }
@@ -47,22 +43,14 @@ impl serde_json::ser::Formatter for PythonFormatter {
         }
         Ok(())
     }
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
         if first {
             Ok(())
         } else {
             writer.write_all(b", ")
         }
     }
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -78,8 +66,7 @@ impl serde_json::ser::Formatter for PythonFormatter {
 /// separators, non-ASCII characters as they are).
 pub(crate) fn python_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut out = Vec::new();
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut out, PythonFormatter { ascii: false });
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter { ascii: false });
     if value.serialize(&mut serializer).is_err() {
         return String::new();
     }
@@ -99,8 +86,7 @@ fn python_json_ascii_len<T: Serialize + ?Sized>(value: &T) -> usize {
         }
     }
     let mut count = Count(0);
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut count, PythonFormatter { ascii: true });
+    let mut serializer = serde_json::Serializer::with_formatter(&mut count, PythonFormatter { ascii: true });
     match value.serialize(&mut serializer) {
         Ok(()) => count.0,
         Err(_) => 0,
@@ -117,10 +103,7 @@ pub(crate) fn span_json_size(record: &SpanRecord) -> usize {
     let mut put = |key: &str, text: String| {
         attributes.insert(key.to_string(), Value::String(text));
     };
-    put(
-        "mlflow.traceRequestId",
-        python_json(&crate::ids::mlflow_trace_id(record.trace_id)),
-    );
+    put("mlflow.traceRequestId", python_json(&crate::ids::mlflow_trace_id(record.trace_id)));
     put("mlflow.spanType", python_json(state.span_type.as_str()));
     if let Some(function_name) = state.function_name {
         put("mlflow.spanFunctionName", python_json(function_name));
@@ -175,10 +158,7 @@ fn add_size_stats(info: &mut Value, span_sizes: &[usize], duration_ms: u64) {
     let mut as_dict = info.clone();
     if let Some(object) = as_dict.as_object_mut() {
         object.remove("execution_duration");
-        object.insert(
-            "execution_duration_ms".to_string(),
-            Value::from(duration_ms),
-        );
+        object.insert("execution_duration_ms".to_string(), Value::from(duration_ms));
     }
     let metadata_size = python_json_ascii_len(&json!({"info": as_dict, "data": {"spans": []}}));
     let total = span_sizes.iter().sum::<usize>() + metadata_size + (span_sizes.len() - 1) * 2;
@@ -202,14 +182,8 @@ fn add_size_stats(info: &mut Value, span_sizes: &[usize], duration_ms: u64) {
         "p75": percentile(0.75),
     });
     if let Some(metadata) = info["trace_metadata"].as_object_mut() {
-        metadata.insert(
-            "mlflow.trace.sizeStats".to_string(),
-            Value::String(python_json(&stats)),
-        );
-        metadata.insert(
-            "mlflow.trace.sizeBytes".to_string(),
-            Value::String(total.to_string()),
-        );
+        metadata.insert("mlflow.trace.sizeStats".to_string(), Value::String(python_json(&stats)));
+        metadata.insert("mlflow.trace.sizeBytes".to_string(), Value::String(total.to_string()));
     }
 }
 
@@ -239,10 +213,7 @@ pub(crate) fn rfc3339_millis(unix_nanos: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z",
-        millis % 1000
-    )
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z", millis % 1000)
 }
 
 /// A protobuf `Duration` in JSON (`"0.110s"`, `"2s"`) at millisecond resolution.
@@ -284,10 +255,7 @@ pub(crate) fn start_trace_body(
     };
     put("mlflow.trace_schema.version", "3".to_string());
     put("mlflow.traceInputs", truncate(&inputs, MAX_METADATA_CHARS));
-    put(
-        "mlflow.traceOutputs",
-        truncate(&outputs, MAX_METADATA_CHARS),
-    );
+    put("mlflow.traceOutputs", truncate(&outputs, MAX_METADATA_CHARS));
     if let Some(user) = &meta.user {
         put("mlflow.trace.user", user.clone());
     }
@@ -307,10 +275,7 @@ pub(crate) fn start_trace_body(
     for (key, value) in &meta.tags {
         tags.insert(key.clone(), Value::String(value.clone()));
     }
-    tags.insert(
-        "mlflow.traceName".to_string(),
-        Value::String(state.name.to_string()),
-    );
+    tags.insert("mlflow.traceName".to_string(), Value::String(state.name.to_string()));
     if !meta.linked_prompts.is_empty() {
         tags.insert(
             crate::tracer::LINKED_PROMPTS_KEY.to_string(),
@@ -346,11 +311,8 @@ pub(crate) fn link_prompts_body(root: &SpanRecord, meta: &TraceMeta) -> Option<V
     if meta.linked_prompts.is_empty() {
         return None;
     }
-    let versions: Vec<Value> = meta
-        .linked_prompts
-        .iter()
-        .map(|(name, version)| json!({"name": name, "version": version}))
-        .collect();
+    let versions: Vec<Value> =
+        meta.linked_prompts.iter().map(|(name, version)| json!({"name": name, "version": version})).collect();
     Some(json!({
         "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
         "prompt_versions": versions,
@@ -364,19 +326,13 @@ mod tests {
     #[test]
     fn python_json_separators() {
         let value = json!({"question": "what is mlflow?", "k": 3, "l": [1, 2]});
-        assert_eq!(
-            python_json(&value),
-            r#"{"question": "what is mlflow?", "k": 3, "l": [1, 2]}"#
-        );
+        assert_eq!(python_json(&value), r#"{"question": "what is mlflow?", "k": 3, "l": [1, 2]}"#);
     }
 
     #[test]
     fn times_and_durations() {
         // 1795779699664 ms is 2026-11-27T11:41:39.664Z (captures/b_tracing_sync.jsonl seq 9).
-        assert_eq!(
-            rfc3339_millis(1_795_779_699_664_652_264),
-            "2026-11-27T11:41:39.664Z"
-        );
+        assert_eq!(rfc3339_millis(1_795_779_699_664_652_264), "2026-11-27T11:41:39.664Z");
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(duration_millis(110_556_000), "0.110s");
         assert_eq!(duration_millis(2_000_000_000), "2s");
@@ -425,26 +381,14 @@ mod tests {
         assert_eq!(span_json_size(&plain), 550);
         let mut inputs = Fields::default();
         inputs.push("q", capture("h\u{e9}llo"));
-        let agent = record(
-            "parent",
-            SpanType::Agent,
-            None,
-            inputs,
-            capture(&3),
-            (1795788371916253329, 1795788371918517557),
-        );
+        let agent =
+            record("parent", SpanType::Agent, None, inputs, capture(&3), (1795788371916253329, 1795788371918517557));
         assert_eq!(span_json_size(&agent), 538);
         let mut inputs = Fields::default();
         inputs.push("a", capture(&1));
         inputs.push("b", capture(&2));
-        let tool = record(
-            "add",
-            SpanType::Tool,
-            Some(2),
-            inputs,
-            capture(&3),
-            (1795788371916572915, 1795788371916739534),
-        );
+        let tool =
+            record("add", SpanType::Tool, Some(2), inputs, capture(&3), (1795788371916572915, 1795788371916739534));
         assert_eq!(span_json_size(&tool), 538);
     }
 
@@ -457,10 +401,7 @@ mod tests {
         let metadata_size = python_json(&dict).len();
         add_size_stats(&mut info, &[538, 100, 400, 200], 2);
         let total = 538 + 100 + 400 + 200 + metadata_size + 3 * 2;
-        assert_eq!(
-            info["trace_metadata"]["mlflow.trace.sizeBytes"],
-            total.to_string()
-        );
+        assert_eq!(info["trace_metadata"]["mlflow.trace.sizeBytes"], total.to_string());
         // Python: p25 = 100*0.25 + 200*0.75 = 175, p50 = 300, p75 = 400*0.75 + 538*0.25 = 434.5.
         assert_eq!(
             info["trace_metadata"]["mlflow.trace.sizeStats"],
@@ -473,10 +414,7 @@ mod tests {
     #[test]
     fn ascii_length_counts_escapes() {
         assert_eq!(python_json_ascii_len("h\u{e9}llo"), r#""h\u00e9llo""#.len());
-        assert_eq!(
-            python_json_ascii_len("\u{1F600}"),
-            r#""\ud83d\ude00""#.len()
-        );
+        assert_eq!(python_json_ascii_len("\u{1F600}"), r#""\ud83d\ude00""#.len());
         assert_eq!(python_json("h\u{e9}llo"), "\"h\u{e9}llo\"");
     }
 

@@ -125,10 +125,7 @@ impl Sink {
         match &config.export {
             ExportTarget::Discard => Sink::Discard,
             ExportTarget::Mlflow => match HttpClient::new(config) {
-                Ok(http) => Sink::Mlflow {
-                    http,
-                    experiment: config.experiment.clone(),
-                },
+                Ok(http) => Sink::Mlflow { http, experiment: config.experiment.clone() },
                 Err(err) => {
                     tracing::warn!(target: "ferroflow_sdk::export", "tracing disabled: {err}");
                     Sink::Discard
@@ -237,29 +234,22 @@ impl Exporter {
             trace_sizes: HashMap::new(),
         };
         let thread_shared = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("ferroflow-sdk-exporter".to_string())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(runtime) => runtime.block_on(worker.run()),
-                    Err(err) => tracing::warn!(
-                        target: "ferroflow_sdk::export",
-                        "could not start the exporter runtime: {err}"
-                    ),
-                }
-                thread_shared.stop();
-            });
+        let spawned = std::thread::Builder::new().name("ferroflow-sdk-exporter".to_string()).spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            match runtime {
+                Ok(runtime) => runtime.block_on(worker.run()),
+                Err(err) => tracing::warn!(
+                    target: "ferroflow_sdk::export",
+                    "could not start the exporter runtime: {err}"
+                ),
+            }
+            thread_shared.stop();
+        });
         if let Err(err) = spawned {
             tracing::warn!(target: "ferroflow_sdk::export", "could not start the exporter thread: {err}");
             shared.stop();
         }
-        Exporter {
-            shared,
-            max_queue: config.max_queue,
-        }
+        Exporter { shared, max_queue: config.max_queue }
     }
 
     /// Queues an ended span (the exporter builds its record, and for a root span the trace
@@ -296,11 +286,7 @@ impl Exporter {
             traces_failed: s.traces_failed.load(Ordering::Relaxed),
             traces_dropped: s.traces_dropped.load(Ordering::Relaxed),
             timed_out,
-            last_error: s
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error: s.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 
@@ -384,21 +370,13 @@ impl Worker {
             .map(|(record, _)| {
                 let size = mlflow::span_json_size(record);
                 if record.parent_id.is_some() {
-                    if self.trace_sizes.len() >= MAX_SIZED_TRACES
-                        && !self.trace_sizes.contains_key(&record.trace_id)
-                    {
+                    if self.trace_sizes.len() >= MAX_SIZED_TRACES && !self.trace_sizes.contains_key(&record.trace_id) {
                         self.trace_sizes.clear();
                     }
-                    self.trace_sizes
-                        .entry(record.trace_id)
-                        .or_default()
-                        .push(size);
+                    self.trace_sizes.entry(record.trace_id).or_default().push(size);
                     Vec::new()
                 } else {
-                    let mut sizes = self
-                        .trace_sizes
-                        .remove(&record.trace_id)
-                        .unwrap_or_default();
+                    let mut sizes = self.trace_sizes.remove(&record.trace_id).unwrap_or_default();
                     sizes.push(size);
                     sizes
                 }
@@ -444,11 +422,7 @@ impl Worker {
             let full = spans.len() >= self.max_batch;
             let mut ended = spans.drain(..);
             loop {
-                let batch: Vec<_> = ended
-                    .by_ref()
-                    .take(self.max_batch.max(1))
-                    .map(EndedSpan::into_record)
-                    .collect();
+                let batch: Vec<_> = ended.by_ref().take(self.max_batch.max(1)).map(EndedSpan::into_record).collect();
                 if batch.is_empty() {
                     break;
                 }
@@ -480,20 +454,12 @@ impl Worker {
             }
             Sink::Memory(captured) => {
                 let experiment_id = "0";
-                let spans = batch
-                    .iter()
-                    .map(|(r, _)| otlp::span_to_proto(r, None))
-                    .collect();
+                let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
                 let mut captured = captured.lock().unwrap_or_else(|p| p.into_inner());
                 captured.requests.push(otlp::export_request(spans));
                 for ((record, meta), sizes) in batch.iter().zip(&sizes) {
                     if let Some(meta) = meta {
-                        captured.trace_infos.push(mlflow::start_trace_body(
-                            record,
-                            meta,
-                            experiment_id,
-                            sizes,
-                        ));
+                        captured.trace_infos.push(mlflow::start_trace_body(record, meta, experiment_id, sizes));
                         if let Some(body) = mlflow::link_prompts_body(record, meta) {
                             captured.prompt_links.push(body);
                         }
@@ -502,22 +468,12 @@ impl Worker {
                 Stats::add(&self.shared.stats.spans_delivered, n_spans);
                 Stats::add(&self.shared.stats.traces_delivered, n_traces);
             }
-            Sink::Otlp {
-                client,
-                endpoint,
-                headers,
-                auth,
-            } => {
-                let spans = batch
-                    .iter()
-                    .map(|(r, meta)| otlp::span_to_proto(r, meta.as_ref()))
-                    .collect();
+            Sink::Otlp { client, endpoint, headers, auth } => {
+                let spans = batch.iter().map(|(r, meta)| otlp::span_to_proto(r, meta.as_ref())).collect();
                 let body = otlp::export_request(spans).encode_to_vec();
                 let result = send_with_retry(self.retry, || {
-                    let mut request = client
-                        .post(endpoint)
-                        .header("content-type", "application/x-protobuf")
-                        .body(body.clone());
+                    let mut request =
+                        client.post(endpoint).header("content-type", "application/x-protobuf").body(body.clone());
                     for (key, value) in headers {
                         request = request.header(key.as_str(), value.as_str());
                     }
@@ -539,9 +495,7 @@ impl Worker {
             Err(SendError::Transient(message) | SendError::Permanent(message)) => {
                 Stats::add(&self.shared.stats.spans_failed, n_spans);
                 Stats::add(&self.shared.stats.traces_failed, n_traces);
-                self.shared
-                    .stats
-                    .error(format!("{what} of {n_spans} span(s) failed: {message}"));
+                self.shared.stats.error(format!("{what} of {n_spans} span(s) failed: {message}"));
             }
         }
     }
@@ -566,18 +520,13 @@ impl Worker {
                 Err(message) => {
                     Stats::add(&self.shared.stats.spans_failed, n_spans);
                     Stats::add(&self.shared.stats.traces_failed, n_traces);
-                    self.shared
-                        .stats
-                        .error(format!("could not resolve the experiment: {message}"));
+                    self.shared.stats.error(format!("could not resolve the experiment: {message}"));
                     return;
                 }
             },
         };
 
-        let spans = batch
-            .iter()
-            .map(|(r, _)| otlp::span_to_proto(r, None))
-            .collect();
+        let spans = batch.iter().map(|(r, _)| otlp::span_to_proto(r, None)).collect();
         let body = otlp::export_request(spans).encode_to_vec();
         let result = send_with_retry(self.retry, || {
             http.request(Method::POST, "/v1/traces")
@@ -591,11 +540,8 @@ impl Worker {
         for ((record, meta), sizes) in batch.iter().zip(&sizes) {
             let Some(meta) = meta else { continue };
             let body = mlflow::start_trace_body(record, meta, &experiment_id, sizes);
-            let result = send_with_retry(self.retry, || {
-                http.request(Method::POST, "/api/3.0/mlflow/traces")
-                    .json(&body)
-            })
-            .await;
+            let result =
+                send_with_retry(self.retry, || http.request(Method::POST, "/api/3.0/mlflow/traces").json(&body)).await;
             let logged = result.is_ok();
             self.count(result, 0, 1, "StartTraceV3");
             // Then, like the Python client, link the prompt versions loaded in the trace: best
@@ -605,8 +551,7 @@ impl Worker {
                 continue;
             };
             let result = send_with_retry(self.retry, || {
-                http.request(Method::POST, "/api/2.0/mlflow/traces/link-prompts")
-                    .json(&links)
+                http.request(Method::POST, "/api/2.0/mlflow/traces/link-prompts").json(&links)
             })
             .await;
             if let Err(SendError::Transient(message) | SendError::Permanent(message)) = result {
@@ -628,13 +573,8 @@ async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Resul
         Experiment::Name(name) => name,
     };
     let lookup = |http: HttpClient, name: String| async move {
-        http.call(
-            Method::GET,
-            "/api/2.0/mlflow/experiments/get-by-name",
-            &[("experiment_name", name.as_str())],
-            None,
-        )
-        .await
+        http.call(Method::GET, "/api/2.0/mlflow/experiments/get-by-name", &[("experiment_name", name.as_str())], None)
+            .await
     };
     let found = match lookup(http.clone(), name.clone()).await {
         Ok(found) => Some(found),
@@ -642,28 +582,14 @@ async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Resul
         Err(err) => return Err(err.to_string()),
     };
     let id = match found {
-        Some(found) => found["experiment"]["experiment_id"]
-            .as_str()
-            .map(str::to_string),
+        Some(found) => found["experiment"]["experiment_id"].as_str().map(str::to_string),
         None => {
             let body = serde_json::json!({ "name": name });
-            match http
-                .call(
-                    Method::POST,
-                    "/api/2.0/mlflow/experiments/create",
-                    &[],
-                    Some(&body),
-                )
-                .await
-            {
+            match http.call(Method::POST, "/api/2.0/mlflow/experiments/create", &[], Some(&body)).await {
                 Ok(created) => created["experiment_id"].as_str().map(str::to_string),
                 Err(err) if err.error_code() == Some(crate::ErrorCode::ResourceAlreadyExists) => {
-                    let found = lookup(http.clone(), name.clone())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    found["experiment"]["experiment_id"]
-                        .as_str()
-                        .map(str::to_string)
+                    let found = lookup(http.clone(), name.clone()).await.map_err(|e| e.to_string())?;
+                    found["experiment"]["experiment_id"].as_str().map(str::to_string)
                 }
                 Err(err) => return Err(err.to_string()),
             }
@@ -676,10 +602,7 @@ fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-async fn send_with_retry(
-    policy: RetryPolicy,
-    make: impl Fn() -> reqwest::RequestBuilder,
-) -> Result<(), SendError> {
+async fn send_with_retry(policy: RetryPolicy, make: impl Fn() -> reqwest::RequestBuilder) -> Result<(), SendError> {
     let mut delay = policy.initial_backoff;
     let mut attempt = 0;
     loop {
@@ -688,10 +611,7 @@ async fn send_with_retry(
             Ok(response) => {
                 let status = response.status();
                 let body = response.text().await.unwrap_or_default();
-                let message = format!(
-                    "HTTP {status}: {}",
-                    body.chars().take(300).collect::<String>()
-                );
+                let message = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
                 if retryable(status) {
                     SendError::Transient(message)
                 } else {

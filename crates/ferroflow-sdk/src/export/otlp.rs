@@ -5,9 +5,7 @@
 //! `mlflow.spanFunctionName`, `mlflow.spanLogLevel`), errors as `exception` events.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    any_value, AnyValue, ArrayValue, KeyValue, KeyValueList,
-};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue, KeyValueList};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -52,9 +50,9 @@ pub(crate) fn any_value(value: &Value) -> AnyValue {
             None => any_value::Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
         }),
         Value::String(s) => Some(any_value::Value::StringValue(s.clone())),
-        Value::Array(items) => Some(any_value::Value::ArrayValue(ArrayValue {
-            values: items.iter().map(any_value).collect(),
-        })),
+        Value::Array(items) => {
+            Some(any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(any_value).collect() }))
+        }
         Value::Object(map) => Some(any_value::Value::KvlistValue(KeyValueList {
             values: map.iter().map(|(k, v)| key_value(k, v)).collect(),
         })),
@@ -99,19 +97,13 @@ fn payload_any_value(payload: &Payload) -> AnyValue {
 }
 
 fn key_value(key: &str, value: &Value) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(any_value(value)),
-        ..Default::default()
-    }
+    KeyValue { key: key.to_string(), value: Some(any_value(value)), ..Default::default() }
 }
 
 fn string_kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_string())) }),
         ..Default::default()
     }
 }
@@ -120,11 +112,8 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
 /// as `mlflow.traceTag.<key>` and user/session as the OTel semantic-convention keys (which an
 /// MLflow server turns back into `mlflow.trace.user` / `mlflow.trace.session`).
 fn root_attributes_for_plain_otlp(meta: &TraceMeta) -> Vec<KeyValue> {
-    let mut attributes: Vec<KeyValue> = meta
-        .tags
-        .iter()
-        .map(|(k, v)| string_kv(&format!("mlflow.traceTag.{k}"), v))
-        .collect();
+    let mut attributes: Vec<KeyValue> =
+        meta.tags.iter().map(|(k, v)| string_kv(&format!("mlflow.traceTag.{k}"), v)).collect();
     if let Some(user) = &meta.user {
         attributes.push(string_kv("user.id", user));
     }
@@ -137,10 +126,7 @@ fn root_attributes_for_plain_otlp(meta: &TraceMeta) -> Vec<KeyValue> {
 pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceMeta>) -> Span {
     let state = &record.state;
     let mut attributes = Vec::with_capacity(state.attributes.len() + 6);
-    attributes.push(string_kv(
-        "mlflow.traceRequestId",
-        &crate::ids::mlflow_trace_id(record.trace_id),
-    ));
+    attributes.push(string_kv("mlflow.traceRequestId", &crate::ids::mlflow_trace_id(record.trace_id)));
     attributes.push(string_kv("mlflow.spanType", state.span_type.as_str()));
     if let Some(function_name) = state.function_name {
         attributes.push(string_kv("mlflow.spanFunctionName", function_name));
@@ -167,27 +153,15 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
     }
     let log_level = log_level(&state.span_type, &state.status);
     let status = match &state.status {
-        SpanStatus::Unset => Status {
-            message: String::new(),
-            code: StatusCode::Unset as i32,
-        },
-        SpanStatus::Ok => Status {
-            message: String::new(),
-            code: StatusCode::Ok as i32,
-        },
-        SpanStatus::Error(message) => Status {
-            message: message.clone(),
-            code: StatusCode::Error as i32,
-        },
+        SpanStatus::Unset => Status { message: String::new(), code: StatusCode::Unset as i32 },
+        SpanStatus::Ok => Status { message: String::new(), code: StatusCode::Ok as i32 },
+        SpanStatus::Error(message) => Status { message: message.clone(), code: StatusCode::Error as i32 },
     };
     attributes.push(key_value("mlflow.spanLogLevel", &Value::from(log_level)));
     Span {
         trace_id: record.trace_id.to_be_bytes().to_vec(),
         span_id: record.span_id.to_be_bytes().to_vec(),
-        parent_span_id: record
-            .parent_id
-            .map(|id| id.to_be_bytes().to_vec())
-            .unwrap_or_default(),
+        parent_span_id: record.parent_id.map(|id| id.to_be_bytes().to_vec()).unwrap_or_default(),
         name: state.name.to_string(),
         kind: SpanKind::Internal as i32,
         start_time_unix_nano: record.start_unix_nano,
@@ -199,11 +173,7 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
             .map(|event| Event {
                 time_unix_nano: event.time_unix_nano,
                 name: event.name.clone(),
-                attributes: event
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| key_value(k, v))
-                    .collect(),
+                attributes: event.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
                 dropped_attributes_count: 0,
             })
             .collect(),
@@ -224,11 +194,7 @@ pub(crate) fn export_request(spans: Vec<Span>) -> ExportTraceServiceRequest {
                 ],
                 ..Default::default()
             }),
-            scope_spans: vec![ScopeSpans {
-                scope: None,
-                spans,
-                schema_url: String::new(),
-            }],
+            scope_spans: vec![ScopeSpans { scope: None, spans, schema_url: String::new() }],
             schema_url: String::new(),
         }],
     }
@@ -257,9 +223,6 @@ mod tests {
         );
         assert_eq!(render(&any_value(&json!(0.1))), json!({"doubleValue": 0.1}));
         assert_eq!(render(&any_value(&json!(true))), json!({"boolValue": true}));
-        assert_eq!(
-            render(&any_value(&json!({}))),
-            json!({"kvlistValue": {"values": []}})
-        );
+        assert_eq!(render(&any_value(&json!({}))), json!({"kvlistValue": {"values": []}}));
     }
 }

@@ -76,12 +76,13 @@ pub fn dataset_record_upserts(text: &str) -> Result<Vec<domain::RecordUpsert>> {
                 }
                 None => return Err(Error::invalid(format!("Invalid record at index {index}: it has no 'inputs'."))),
             };
-            let source = match record.source {
-                None | Some(Value::Null) => None,
-                Some(source) => Some(rules::record_source(&source).map_err(|error| {
-                    Error::invalid(format!("Invalid record at index {index}: {}", error.message))
-                })?),
-            };
+            let source =
+                match record.source {
+                    None | Some(Value::Null) => None,
+                    Some(source) => Some(rules::record_source(&source).map_err(|error| {
+                        Error::invalid(format!("Invalid record at index {index}: {}", error.message))
+                    })?),
+                };
             Ok(domain::RecordUpsert {
                 inputs,
                 outputs: record.outputs,
@@ -162,10 +163,9 @@ pub fn online_scoring_config(config: domain::OnlineScoringConfig) -> wire::Onlin
 pub fn scorer_version_number(version: Option<i64>) -> Result<Option<i32>> {
     version
         .map(|number| {
-            i32::try_from(number)
-                .ok()
-                .filter(|number| *number > 0)
-                .ok_or_else(|| Error::invalid(format!("Invalid scorer version {number}: it must be a positive integer.")))
+            i32::try_from(number).ok().filter(|number| *number > 0).ok_or_else(|| {
+                Error::invalid(format!("Invalid scorer version {number}: it must be a positive integer."))
+            })
         })
         .transpose()
 }

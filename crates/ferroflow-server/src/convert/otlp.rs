@@ -65,7 +65,9 @@ pub fn json_to_any(value: &Value) -> Value {
         Value::Number(n) if n.is_i64() || n.is_u64() => json!({ "int_value": n }),
         Value::Number(n) => json!({ "double_value": n }),
         Value::String(s) => json!({ "string_value": s }),
-        Value::Array(items) => json!({ "array_value": { "values": items.iter().map(json_to_any).collect::<Vec<_>>() } }),
+        Value::Array(items) => {
+            json!({ "array_value": { "values": items.iter().map(json_to_any).collect::<Vec<_>>() } })
+        }
         Value::Object(map) => json!({
             "kvlist_value": { "values": map.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect::<Vec<_>>() }
         }),
@@ -253,7 +255,10 @@ mod tests {
                     Any::KvlistValue(KeyValueList { values: vec![kv("prompt", Any::StringValue("hi".into()))] }),
                 ),
                 kv("mlflow.spanLogLevel", Any::IntValue(20)),
-                kv("scores", Any::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Any::DoubleValue(0.5)) }] })),
+                kv(
+                    "scores",
+                    Any::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Any::DoubleValue(0.5)) }] }),
+                ),
             ],
             status: Some(Status { code: 1, message: String::new() }),
             ..Default::default()
@@ -311,12 +316,11 @@ pub fn json_to_otlp_any(value: &Value) -> AnyValue {
             None => Some(Any::DoubleValue(n.as_f64().unwrap_or(0.0))),
         },
         Value::String(s) => Some(Any::StringValue(s.clone())),
-        Value::Array(items) => Some(Any::ArrayValue(ArrayValue { values: items.iter().map(json_to_otlp_any).collect() })),
+        Value::Array(items) => {
+            Some(Any::ArrayValue(ArrayValue { values: items.iter().map(json_to_otlp_any).collect() }))
+        }
         Value::Object(map) => Some(Any::KvlistValue(KeyValueList {
-            values: map
-                .iter()
-                .map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v)))
-                .collect(),
+            values: map.iter().map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v))).collect(),
         })),
     };
     AnyValue { value: inner }

@@ -35,8 +35,9 @@ pub fn location_experiment(location: &Option<TraceLocation>) -> Option<String> {
 pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
     let trace_id = validation::required("trace_id", wire.trace_id.as_deref())?.to_string();
     traces::trace_id(&trace_id)?;
-    let experiment_id = location_experiment(&wire.trace_location)
-        .ok_or_else(|| Error::invalid("Missing value for required parameter 'trace_location.mlflow_experiment.experiment_id'."))?;
+    let experiment_id = location_experiment(&wire.trace_location).ok_or_else(|| {
+        Error::invalid("Missing value for required parameter 'trace_location.mlflow_experiment.experiment_id'.")
+    })?;
     validation::experiment_id(&experiment_id)?;
     let request_time = match wire.request_time.as_deref() {
         Some(text) if !text.is_empty() => time::rfc3339_to_millis(text)?,

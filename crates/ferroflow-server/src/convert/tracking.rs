@@ -115,9 +115,9 @@ pub fn metric_from_wire(m: &wire::MetricIn) -> Result<domain::Metric> {
     let value = m
         .value
         .ok_or_else(|| Error::invalid(format!("Missing value for required parameter 'value' of metric '{key}'.")))?;
-    let timestamp = m
-        .timestamp
-        .ok_or_else(|| Error::invalid(format!("Missing value for required parameter 'timestamp' of metric '{key}'.")))?;
+    let timestamp = m.timestamp.ok_or_else(|| {
+        Error::invalid(format!("Missing value for required parameter 'timestamp' of metric '{key}'."))
+    })?;
     Ok(domain::Metric {
         key: key.to_string(),
         value,
@@ -136,7 +136,8 @@ pub fn param_from_wire(kv: &wire::KeyValue) -> Result<domain::Param> {
 }
 
 pub fn dataset_input_from_wire(input: &wire::DatasetInputWire) -> Result<domain::DatasetInput> {
-    let dataset = input.dataset.as_ref().ok_or_else(|| Error::invalid("Missing value for required parameter 'dataset'."))?;
+    let dataset =
+        input.dataset.as_ref().ok_or_else(|| Error::invalid("Missing value for required parameter 'dataset'."))?;
     Ok(domain::DatasetInput {
         dataset: domain::Dataset {
             name: validation::required("dataset name", dataset.name.as_deref())?.to_string(),

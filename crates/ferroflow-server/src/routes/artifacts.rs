@@ -26,7 +26,11 @@ fn require_serving(state: &AppState) -> ApiResult<()> {
     }
 }
 
-pub async fn upload(State(state): State<AppState>, Path(path): Path<String>, request: Request) -> ApiResult<Json<Value>> {
+pub async fn upload(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     require_serving(&state)?;
     validation::artifact_path(&path)?;
     let stream = request
@@ -45,7 +49,9 @@ pub async fn upload(State(state): State<AppState>, Path(path): Path<String>, req
 fn trace_document_experiment(path: &str) -> Option<&str> {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
-        [experiment, "traces", _trace, "artifacts", "traces.json"] if experiment.parse::<i64>().is_ok() => Some(experiment),
+        [experiment, "traces", _trace, "artifacts", "traces.json"] if experiment.parse::<i64>().is_ok() => {
+            Some(experiment)
+        }
         _ => None,
     }
 }
@@ -143,7 +149,10 @@ pub struct ListRunArtifacts {
 }
 
 /// The older run-level listing: paths relative to the run's artifact root.
-pub async fn list_run_artifacts(State(state): State<AppState>, Rpc(request): Rpc<ListRunArtifacts>) -> ApiResult<Json<Value>> {
+pub async fn list_run_artifacts(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<ListRunArtifacts>,
+) -> ApiResult<Json<Value>> {
     let run_id = crate::convert::run_id(&request.run_id, &request.run_uuid)?;
     let run = state.store.get_run(&run_id).await?;
     let root = run.info.artifact_uri.clone();

@@ -213,7 +213,10 @@ pub async fn list_scorer_versions(
     Ok(Json(ScorersResponse { scorers: scorers.into_iter().map(convert::scorer_version).collect() }))
 }
 
-pub async fn get_scorer(State(state): State<AppState>, Rpc(request): Rpc<ScorerRef>) -> ApiResult<Json<ScorerResponse>> {
+pub async fn get_scorer(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<ScorerRef>,
+) -> ApiResult<Json<ScorerResponse>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
     let version = convert::scorer_version_number(request.version)?;
     let scorer = state.store.get_scorer(&experiment_id, &name, version).await?;
@@ -232,7 +235,9 @@ pub async fn online_scoring_configs(
     Rpc(request): Rpc<GetOnlineScoringConfigs>,
 ) -> ApiResult<Json<OnlineScoringConfigsResponse>> {
     let configs = state.store.get_online_scoring_configs(&request.scorer_ids).await?;
-    Ok(Json(OnlineScoringConfigsResponse { configs: configs.into_iter().map(convert::online_scoring_config).collect() }))
+    Ok(Json(OnlineScoringConfigsResponse {
+        configs: configs.into_iter().map(convert::online_scoring_config).collect(),
+    }))
 }
 
 pub async fn upsert_online_scoring_config(
@@ -240,9 +245,8 @@ pub async fn upsert_online_scoring_config(
     Rpc(request): Rpc<UpsertOnlineScoringConfig>,
 ) -> ApiResult<Json<OnlineScoringConfigResponse>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
-    let sample_rate = request
-        .sample_rate
-        .ok_or_else(|| Error::invalid("Missing value for required parameter 'sample_rate'."))?;
+    let sample_rate =
+        request.sample_rate.ok_or_else(|| Error::invalid("Missing value for required parameter 'sample_rate'."))?;
     rules::sample_rate(sample_rate)?;
     let filter_string = request.filter_string.as_deref().filter(|filter| !filter.trim().is_empty());
     if let Some(filter) = filter_string {

@@ -27,11 +27,7 @@ pub async fn create(
 ) -> ApiResult<Json<CreateExperimentResponse>> {
     let name = validation::required("name", request.name.as_deref())?;
     validation::experiment_name(name)?;
-    let tags = request
-        .tags
-        .iter()
-        .map(|t| convert::tag_from_wire(t, "tag"))
-        .collect::<Result<Vec<Tag>, _>>()?;
+    let tags = request.tags.iter().map(|t| convert::tag_from_wire(t, "tag")).collect::<Result<Vec<Tag>, _>>()?;
     tags.iter().try_for_each(validation::experiment_tag)?;
     if let Some(location) = request.artifact_location.as_deref() {
         if location.contains("..") {
@@ -45,7 +41,10 @@ pub async fn create(
     Ok(Json(CreateExperimentResponse { experiment_id }))
 }
 
-pub async fn get(State(state): State<AppState>, Rpc(request): Rpc<ExperimentRef>) -> ApiResult<Json<ExperimentResponse>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<ExperimentRef>,
+) -> ApiResult<Json<ExperimentResponse>> {
     let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
     validation::experiment_id(id)?;
     let experiment = state.store.get_experiment(id).await?;

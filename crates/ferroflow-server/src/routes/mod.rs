@@ -53,10 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/registered-models/rename", post(registry::rename_model))
         .route("/registered-models/delete", delete(registry::delete_model))
         .route("/registered-models/search", get(registry::search_models).post(registry::search_models))
-        .route(
-            "/registered-models/get-latest-versions",
-            post(registry::latest_versions).get(registry::latest_versions),
-        )
+        .route("/registered-models/get-latest-versions", post(registry::latest_versions).get(registry::latest_versions))
         .route("/registered-models/set-tag", post(registry::set_model_tag))
         .route("/registered-models/delete-tag", delete(registry::delete_model_tag))
         .route(
@@ -119,10 +116,7 @@ pub fn router(state: AppState) -> Router {
         );
     let artifacts = Router::new()
         .route("/artifacts", get(artifacts::list))
-        .route(
-            "/artifacts/{*path}",
-            get(artifacts::download).put(artifacts::upload).delete(artifacts::delete),
-        );
+        .route("/artifacts/{*path}", get(artifacts::download).put(artifacts::upload).delete(artifacts::delete));
 
     Router::new()
         .route("/health", get(server_info::health))

@@ -60,16 +60,17 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub async fn ingest(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers().clone();
     let content_type = header_text(&headers, "content-type").unwrap_or("").to_ascii_lowercase();
-    let encoding = if content_type.starts_with("application/x-protobuf") || content_type.starts_with("application/protobuf") {
-        Encoding::Protobuf
-    } else if content_type.starts_with("application/json") {
-        Encoding::Json
-    } else {
-        return detail(
-            StatusCode::BAD_REQUEST,
-            format!("Invalid Content-Type: {content_type}. Expected application/x-protobuf or application/json"),
-        );
-    };
+    let encoding =
+        if content_type.starts_with("application/x-protobuf") || content_type.starts_with("application/protobuf") {
+            Encoding::Protobuf
+        } else if content_type.starts_with("application/json") {
+            Encoding::Json
+        } else {
+            return detail(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid Content-Type: {content_type}. Expected application/x-protobuf or application/json"),
+            );
+        };
     let Some(experiment_id) = header_text(&headers, "x-mlflow-experiment-id").map(str::to_string) else {
         return detail(StatusCode::UNPROCESSABLE_ENTITY, "Missing required header: x-mlflow-experiment-id");
     };
@@ -101,7 +102,9 @@ pub async fn ingest(State(state): State<AppState>, request: Request) -> Response
         return ApiError(error).into_response();
     }
     match encoding {
-        Encoding::Protobuf => (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], Body::empty()).into_response(),
+        Encoding::Protobuf => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], Body::empty()).into_response()
+        }
         Encoding::Json => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
     }
 }

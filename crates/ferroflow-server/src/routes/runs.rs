@@ -16,11 +16,7 @@ use ferroflow_proto::tracking::*;
 pub async fn create(State(state): State<AppState>, Rpc(request): Rpc<CreateRun>) -> ApiResult<Json<RunResponse>> {
     let experiment_id = request.experiment_id.filter(|s| !s.is_empty()).unwrap_or_else(|| "0".to_string());
     validation::experiment_id(&experiment_id)?;
-    let tags = request
-        .tags
-        .iter()
-        .map(|t| convert::tag_from_wire(t, "tag"))
-        .collect::<Result<Vec<Tag>, _>>()?;
+    let tags = request.tags.iter().map(|t| convert::tag_from_wire(t, "tag")).collect::<Result<Vec<Tag>, _>>()?;
     tags.iter().try_for_each(validation::run_tag)?;
     if let Some(name) = request.run_name.as_deref() {
         validation::max_length("Run name", name, validation::MAX_RUN_NAME_LENGTH)?;
@@ -51,7 +47,9 @@ pub async fn update(State(state): State<AppState>, Rpc(request): Rpc<UpdateRun>)
     let run_id = convert::run_id(&request.run_id, &request.run_uuid)?;
     let status = match request.status.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| Error::invalid(format!("Invalid run status '{text}'")))?),
+        Some(text) => {
+            Some(RunStatus::parse(text).ok_or_else(|| Error::invalid(format!("Invalid run status '{text}'")))?)
+        }
     };
     if let Some(name) = request.run_name.as_deref() {
         validation::max_length("Run name", name, validation::MAX_RUN_NAME_LENGTH)?;
@@ -115,7 +113,10 @@ pub async fn log_batch(State(state): State<AppState>, Rpc(request): Rpc<LogBatch
     write_batch(&state, &run_id, batch).await
 }
 
-pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchRuns>) -> ApiResult<Json<SearchRunsResponse>> {
+pub async fn search(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<SearchRuns>,
+) -> ApiResult<Json<SearchRunsResponse>> {
     let view = match request.run_view_type.as_deref() {
         None | Some("") => ViewType::ActiveOnly,
         Some(text) => ViewType::parse(text).ok_or_else(|| Error::invalid(format!("Invalid run_view_type '{text}'")))?,

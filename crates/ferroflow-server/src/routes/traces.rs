@@ -14,12 +14,15 @@ use ferroflow_core::entities::{TraceDeletion, TraceInfo};
 use ferroflow_core::search::{page_token, traces as grammar};
 use ferroflow_core::store::{SearchQuery, Store};
 use ferroflow_core::{assessments, traces, validation, Error};
-use ferroflow_proto::tracking::Empty;
 use ferroflow_proto::traces::*;
+use ferroflow_proto::tracking::Empty;
 use futures::stream::{self, BoxStream, StreamExt};
 use std::sync::Arc;
 
-pub async fn start_trace(State(state): State<AppState>, Rpc(request): Rpc<StartTraceV3>) -> ApiResult<Json<TraceInfoResponse>> {
+pub async fn start_trace(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<StartTraceV3>,
+) -> ApiResult<Json<TraceInfoResponse>> {
     let wire = request
         .trace
         .and_then(|t| t.trace_info)
@@ -107,7 +110,10 @@ pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds
     Ok(json_stream(parts))
 }
 
-pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Json<TraceInfosResponse>> {
+pub async fn batch_get_infos(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<TraceIds>,
+) -> ApiResult<Json<TraceInfosResponse>> {
     let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
     if !request.experiment_ids.is_empty() {
         infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
@@ -115,12 +121,17 @@ pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<Tr
     Ok(Json(TraceInfosResponse { trace_infos: infos.into_iter().map(convert::trace_info).collect() }))
 }
 
-pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTracesV3>) -> ApiResult<Json<SearchTracesResponse>> {
+pub async fn search(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<SearchTracesV3>,
+) -> ApiResult<Json<SearchTracesResponse>> {
     let mut experiment_ids: Vec<String> =
         request.locations.iter().filter_map(|l| convert::location_experiment(&Some(l.clone()))).collect();
     experiment_ids.extend(request.experiment_ids.iter().cloned());
     if experiment_ids.is_empty() {
-        return Err(Error::invalid("At least one location (an MLflow experiment) must be given to search traces.").into());
+        return Err(
+            Error::invalid("At least one location (an MLflow experiment) must be given to search traces.").into()
+        );
     }
     for id in &experiment_ids {
         validation::experiment_id(id)?;
@@ -140,7 +151,11 @@ pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTrace
     }))
 }
 
-pub async fn set_tag(State(state): State<AppState>, Path(trace_id): Path<String>, Rpc(request): Rpc<TraceTag>) -> ApiResult<Json<Empty>> {
+pub async fn set_tag(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+    Rpc(request): Rpc<TraceTag>,
+) -> ApiResult<Json<Empty>> {
     traces::trace_id(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     let value = request.value.unwrap_or_default();
@@ -150,14 +165,21 @@ pub async fn set_tag(State(state): State<AppState>, Path(trace_id): Path<String>
     Ok(Json(Empty {}))
 }
 
-pub async fn delete_tag(State(state): State<AppState>, Path(trace_id): Path<String>, Rpc(request): Rpc<TraceTag>) -> ApiResult<Json<Empty>> {
+pub async fn delete_tag(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+    Rpc(request): Rpc<TraceTag>,
+) -> ApiResult<Json<Empty>> {
     traces::trace_id(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     state.store.delete_trace_tag(&trace_id, key).await?;
     Ok(Json(Empty {}))
 }
 
-pub async fn delete_traces(State(state): State<AppState>, Rpc(request): Rpc<DeleteTraces>) -> ApiResult<Json<DeleteTracesResponse>> {
+pub async fn delete_traces(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<DeleteTraces>,
+) -> ApiResult<Json<DeleteTracesResponse>> {
     let experiment_id = validation::required("experiment_id", request.experiment_id.as_deref())?;
     validation::experiment_id(experiment_id)?;
     let mut ids = request.request_ids;
@@ -170,7 +192,9 @@ pub async fn delete_traces(State(state): State<AppState>, Rpc(request): Rpc<Dele
         (false, Some(_)) => {
             return Err(Error::invalid("Give either 'request_ids' or 'max_timestamp_millis', not both.").into());
         }
-        (true, None) => return Err(Error::invalid("Either 'request_ids' or 'max_timestamp_millis' must be given.").into()),
+        (true, None) => {
+            return Err(Error::invalid("Either 'request_ids' or 'max_timestamp_millis' must be given.").into())
+        }
     };
     let traces_deleted = state.store.delete_traces(experiment_id, &which).await?;
     Ok(Json(DeleteTracesResponse { traces_deleted }))
@@ -192,7 +216,10 @@ pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTr
     Ok(Json(Empty {}))
 }
 
-pub async fn link_prompts(State(state): State<AppState>, Rpc(request): Rpc<LinkPromptsToTrace>) -> ApiResult<Json<Empty>> {
+pub async fn link_prompts(
+    State(state): State<AppState>,
+    Rpc(request): Rpc<LinkPromptsToTrace>,
+) -> ApiResult<Json<Empty>> {
     let trace_id = validation::required("trace_id", request.trace_id.as_deref())?;
     let prompts = request
         .prompt_versions
@@ -213,7 +240,8 @@ pub async fn create_assessment(
     Rpc(request): Rpc<AssessmentRequest>,
 ) -> ApiResult<Json<AssessmentResponse>> {
     traces::trace_id(&trace_id)?;
-    let body = request.assessment.ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment'."))?;
+    let body =
+        request.assessment.ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment'."))?;
     let assessment = assessments::new_assessment(&trace_id, body, false)?;
     let stored = state.store.create_assessment(&assessment).await?;
     Ok(Json(AssessmentResponse { assessment: stored.body }))
