@@ -95,24 +95,6 @@ pub fn parse_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn camel_case_fields_are_renamed_once() {
-        let renamed = snake_case_fields(json!({"runId": "r", "maxResults": 3, "tags": {"myTag": "x"}})).unwrap();
-        assert_eq!(renamed, json!({"run_id": "r", "max_results": 3, "tags": {"myTag": "x"}}));
-        assert!(snake_case_fields(json!({"run_id": "a", "runId": "b"})).is_err());
-    }
-
-    #[test]
-    fn query_strings_repeat_keys_into_lists() {
-        assert_eq!(query_to_json("a=1&b=x&b=y"), json!({"a": "1", "b": ["x", "y"]}));
-    }
-}
-
 /// `a=1&b=x&b=y` → `{"a": "1", "b": ["x", "y"]}`.
 pub fn query_to_json(query: &str) -> Value {
     let mut map = Map::new();
@@ -130,4 +112,22 @@ pub fn query_to_json(query: &str) -> Value {
         }
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn camel_case_fields_are_renamed_once() {
+        let renamed = snake_case_fields(json!({"runId": "r", "maxResults": 3, "tags": {"myTag": "x"}})).unwrap();
+        assert_eq!(renamed, json!({"run_id": "r", "max_results": 3, "tags": {"myTag": "x"}}));
+        assert!(snake_case_fields(json!({"run_id": "a", "runId": "b"})).is_err());
+    }
+
+    #[test]
+    fn query_strings_repeat_keys_into_lists() {
+        assert_eq!(query_to_json("a=1&b=x&b=y"), json!({"a": "1", "b": ["x", "y"]}));
+    }
 }

@@ -232,75 +232,6 @@ pub fn span_records(request: &ExportTraceServiceRequest) -> Result<Vec<SpanRecor
     Ok(records)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
-    use opentelemetry_proto::tonic::trace::v1::Status;
-
-    fn kv(key: &str, value: Any) -> KeyValue {
-        otlp_key_value(key, AnyValue { value: Some(value) })
-    }
-
-    #[test]
-    fn native_and_stock_encodings_land_the_same() {
-        let native = Span {
-            trace_id: vec![0x80; 16],
-            span_id: vec![1; 8],
-            name: "llm".into(),
-            attributes: vec![
-                kv("mlflow.spanType", Any::StringValue("LLM".into())),
-                kv(
-                    "mlflow.spanInputs",
-                    Any::KvlistValue(KeyValueList { values: vec![kv("prompt", Any::StringValue("hi".into()))] }),
-                ),
-                kv("mlflow.spanLogLevel", Any::IntValue(20)),
-                kv(
-                    "scores",
-                    Any::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Any::DoubleValue(0.5)) }] }),
-                ),
-            ],
-            status: Some(Status { code: 1, message: String::new() }),
-            ..Default::default()
-        };
-        let stock = Span {
-            attributes: vec![
-                kv("mlflow.spanType", Any::StringValue("\"LLM\"".into())),
-                kv("mlflow.spanInputs", Any::StringValue("{\"prompt\": \"hi\"}".into())),
-            ],
-            ..native.clone()
-        };
-        let a = span_record(&native);
-        let b = span_record(&stock);
-        assert_eq!(a.trace_id, format!("tr-{}", "80".repeat(16)));
-        assert_eq!(a.span_type.as_deref(), Some("LLM"));
-        assert_eq!(b.span_type.as_deref(), Some("LLM"));
-        assert_eq!(a.attributes["mlflow.spanInputs"], b.attributes["mlflow.spanInputs"]);
-        assert_eq!(a.attributes["mlflow.spanLogLevel"], json!(20));
-        let stored = StoredSpan {
-            trace_id: a.trace_id.clone(),
-            span_id: a.span_id.clone(),
-            parent_span_id: a.parent_span_id.clone(),
-            name: a.name.clone(),
-            kind: a.kind,
-            start_time_ns: a.start_time_ns,
-            end_time_ns: a.end_time_ns,
-            status: a.status,
-            status_message: a.status_message.clone(),
-            attributes: Value::Object(a.attributes.clone()).to_string(),
-            extra: a.extra.clone(),
-        };
-        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
-        assert_eq!(content["trace_id"], json!("gICAgICAgICAgICAgICAgA=="));
-        assert_eq!(content["span_id"], json!("AQEBAQEBAQE="));
-        assert_eq!(content["status"]["code"], json!("STATUS_CODE_OK"));
-        assert!(content.get("parent_span_id").is_none());
-        let attrs = content["attributes"].as_array().unwrap();
-        assert_eq!(attrs[2], json!({"key": "mlflow.spanLogLevel", "value": {"int_value": 20}}));
-        assert_eq!(attrs[3]["value"], json!({"array_value": {"values": [{"double_value": 0.5}]}}));
-    }
-}
-
 fn otlp_key_value(key: &str, value: AnyValue) -> KeyValue {
     KeyValue { key: key.to_string(), value: Some(value), ..Default::default() }
 }
@@ -428,4 +359,73 @@ pub fn records_from_trace_document(document: &Value) -> Result<Vec<SpanRecord>> 
         }],
     };
     span_records(&request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::trace::v1::Status;
+
+    fn kv(key: &str, value: Any) -> KeyValue {
+        otlp_key_value(key, AnyValue { value: Some(value) })
+    }
+
+    #[test]
+    fn native_and_stock_encodings_land_the_same() {
+        let native = Span {
+            trace_id: vec![0x80; 16],
+            span_id: vec![1; 8],
+            name: "llm".into(),
+            attributes: vec![
+                kv("mlflow.spanType", Any::StringValue("LLM".into())),
+                kv(
+                    "mlflow.spanInputs",
+                    Any::KvlistValue(KeyValueList { values: vec![kv("prompt", Any::StringValue("hi".into()))] }),
+                ),
+                kv("mlflow.spanLogLevel", Any::IntValue(20)),
+                kv(
+                    "scores",
+                    Any::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(Any::DoubleValue(0.5)) }] }),
+                ),
+            ],
+            status: Some(Status { code: 1, message: String::new() }),
+            ..Default::default()
+        };
+        let stock = Span {
+            attributes: vec![
+                kv("mlflow.spanType", Any::StringValue("\"LLM\"".into())),
+                kv("mlflow.spanInputs", Any::StringValue("{\"prompt\": \"hi\"}".into())),
+            ],
+            ..native.clone()
+        };
+        let a = span_record(&native);
+        let b = span_record(&stock);
+        assert_eq!(a.trace_id, format!("tr-{}", "80".repeat(16)));
+        assert_eq!(a.span_type.as_deref(), Some("LLM"));
+        assert_eq!(b.span_type.as_deref(), Some("LLM"));
+        assert_eq!(a.attributes["mlflow.spanInputs"], b.attributes["mlflow.spanInputs"]);
+        assert_eq!(a.attributes["mlflow.spanLogLevel"], json!(20));
+        let stored = StoredSpan {
+            trace_id: a.trace_id.clone(),
+            span_id: a.span_id.clone(),
+            parent_span_id: a.parent_span_id.clone(),
+            name: a.name.clone(),
+            kind: a.kind,
+            start_time_ns: a.start_time_ns,
+            end_time_ns: a.end_time_ns,
+            status: a.status,
+            status_message: a.status_message.clone(),
+            attributes: Value::Object(a.attributes.clone()).to_string(),
+            extra: a.extra.clone(),
+        };
+        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
+        assert_eq!(content["trace_id"], json!("gICAgICAgICAgICAgICAgA=="));
+        assert_eq!(content["span_id"], json!("AQEBAQEBAQE="));
+        assert_eq!(content["status"]["code"], json!("STATUS_CODE_OK"));
+        assert!(content.get("parent_span_id").is_none());
+        let attrs = content["attributes"].as_array().unwrap();
+        assert_eq!(attrs[2], json!({"key": "mlflow.spanLogLevel", "value": {"int_value": 20}}));
+        assert_eq!(attrs[3]["value"], json!({"array_value": {"values": [{"double_value": 0.5}]}}));
+    }
 }
