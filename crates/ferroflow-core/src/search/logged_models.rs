@@ -143,16 +143,10 @@ pub fn parse_order_by_field(field_name: &str) -> Result<LoggedModelKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::checks;
 
     fn render(filter: &str) -> String {
-        match parse_filter(filter) {
-            Ok(clauses) => clauses
-                .iter()
-                .map(|clause| format!("{:?} {} {:?}", clause.key, clause.comparator.as_str(), clause.value))
-                .collect::<Vec<_>>()
-                .join(" ; "),
-            Err(err) => format!("error: {}", err.message),
-        }
+        checks::render_clauses(parse_filter(filter))
     }
 
     fn check(filter: &str, expected: &str) {
@@ -160,9 +154,7 @@ mod tests {
     }
 
     fn check_error(filter: &str, expected_part: &str) {
-        let err = parse_filter(filter).expect_err(filter);
-        assert_eq!(err.code, crate::ErrorCode::InvalidParameterValue);
-        assert!(err.message.contains(expected_part), "filter: {filter}\nmessage: {}", err.message);
+        checks::assert_invalid(parse_filter(filter), filter, expected_part);
     }
 
     fn check_order(field_name: &str, expected: &str) {

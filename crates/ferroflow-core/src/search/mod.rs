@@ -4,6 +4,8 @@
 //! turns raw clauses into typed keys and rejects what its grammar does not allow, with
 //! `INVALID_PARAMETER_VALUE`. Stores translate the typed clauses into their own query language.
 
+#[cfg(test)]
+mod checks;
 pub mod datasets;
 pub mod experiments;
 pub mod filter;

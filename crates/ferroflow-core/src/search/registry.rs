@@ -234,6 +234,7 @@ pub fn split_prompt_scope<K: RegistryTagKey>(clauses: Vec<Clause<K>>) -> (Prompt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::checks;
     use std::fmt::Debug;
 
     fn render<K: Debug>(parsed: Result<Vec<Clause<K>>>) -> String {
@@ -248,15 +249,7 @@ mod tests {
     }
 
     fn render_order<K: Debug>(parse: fn(&[String]) -> Result<Vec<OrderBy<K>>>, items: &[&str]) -> String {
-        let items: Vec<String> = items.iter().map(|item| item.to_string()).collect();
-        match parse(&items) {
-            Ok(entries) => entries
-                .iter()
-                .map(|entry| format!("{:?} {}", entry.key, if entry.ascending { "ASC" } else { "DESC" }))
-                .collect::<Vec<_>>()
-                .join(" ; "),
-            Err(err) => format!("error: {}", err.message),
-        }
+        checks::render_orders(parse(&checks::strings(items)))
     }
 
     fn check_model(filter: &str, expected: &str) {

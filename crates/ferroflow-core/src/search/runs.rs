@@ -153,17 +153,11 @@ fn order_key(raw: &RawOrderBy) -> Result<RunKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::checks;
 
     /// Renders parsed clauses as `Key comparator value` joined by ` ; `, or `error: ...`.
     fn render(filter: &str) -> String {
-        match parse_filter(filter) {
-            Ok(clauses) => clauses
-                .iter()
-                .map(|clause| format!("{:?} {} {:?}", clause.key, clause.comparator.as_str(), clause.value))
-                .collect::<Vec<_>>()
-                .join(" ; "),
-            Err(err) => format!("error: {}", err.message),
-        }
+        checks::render_clauses(parse_filter(filter))
     }
 
     fn check(filter: &str, expected: &str) {
@@ -171,9 +165,7 @@ mod tests {
     }
 
     fn check_error(filter: &str, expected_part: &str) {
-        let err = parse_filter(filter).expect_err(filter);
-        assert_eq!(err.code, crate::ErrorCode::InvalidParameterValue);
-        assert!(err.message.contains(expected_part), "filter: {filter}\nmessage: {}", err.message);
+        checks::assert_invalid(parse_filter(filter), filter, expected_part);
     }
 
     #[test]

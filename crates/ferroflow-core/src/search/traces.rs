@@ -243,16 +243,10 @@ fn order_key(raw: &RawOrderBy) -> Result<TraceKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::checks;
 
     fn render(filter: &str) -> String {
-        match parse_filter(filter) {
-            Ok(clauses) => clauses
-                .iter()
-                .map(|clause| format!("{:?} {} {:?}", clause.key, clause.comparator.as_str(), clause.value))
-                .collect::<Vec<_>>()
-                .join(" ; "),
-            Err(err) => format!("error: {}", err.message),
-        }
+        checks::render_clauses(parse_filter(filter))
     }
 
     fn check(filter: &str, expected: &str) {
@@ -260,21 +254,11 @@ mod tests {
     }
 
     fn check_error(filter: &str, expected_part: &str) {
-        let err = parse_filter(filter).expect_err(filter);
-        assert_eq!(err.code, crate::ErrorCode::InvalidParameterValue);
-        assert!(err.message.contains(expected_part), "filter: {filter}\nmessage: {}", err.message);
+        checks::assert_invalid(parse_filter(filter), filter, expected_part);
     }
 
     fn render_order(items: &[&str]) -> String {
-        let items: Vec<String> = items.iter().map(|item| item.to_string()).collect();
-        match parse_order_by(&items) {
-            Ok(entries) => entries
-                .iter()
-                .map(|entry| format!("{:?} {}", entry.key, if entry.ascending { "ASC" } else { "DESC" }))
-                .collect::<Vec<_>>()
-                .join(" ; "),
-            Err(err) => format!("error: {}", err.message),
-        }
+        checks::render_orders(parse_order_by(&checks::strings(items)))
     }
 
     #[test]
