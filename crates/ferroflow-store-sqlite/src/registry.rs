@@ -311,7 +311,7 @@ async fn load_version(conn: &mut SqliteConnection, name: &str, version: i64) -> 
 /// hand-off to the writer's thread, and the caller's transaction keeps them all-or-nothing. The
 /// number is the highest ever given + 1, deleted versions included; the single writer
 /// connection and the transaction keep anyone else from taking it in between.
-fn touch_and_insert_version<'q>(
+fn insert_version<'q>(
     name: &'q str,
     now: i64,
     new_version: &'q NewModelVersion,
@@ -319,8 +319,7 @@ fn touch_and_insert_version<'q>(
     run_id: Option<&'q str>,
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
     sqlx::query(
-        "UPDATE registered_models SET last_updated_time = ?2 WHERE name = ?1; \
-         INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
+        "INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
              storage_location, run_id, run_link, model_id) \
          SELECT rm.id, coalesce((SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id), 0) + 1, \
              ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
@@ -759,14 +758,38 @@ impl RegistryStore for SqliteStore {
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
         let name = &new_version.name;
+        let source_kind = ModelSource::parse(&new_version.source);
+        if source_kind == ModelSource::Other && new_version.model_id.is_none() && new_version.tags.is_empty() {
+            // The common registration is one statement (the model's update time follows by
+            // trigger): autocommit on the single writer, no transaction to begin and commit.
+            let run_id = new_version.run_id.as_deref().filter(|id| !id.is_empty());
+            let row = insert_version(name, now, new_version, None, run_id)
+                .fetch_optional(&self.write)
+                .await
+                .map_err(map_sqlx)?
+                .ok_or_else(|| model_not_found(name))?;
+            return Ok(ModelVersion {
+                name: name.clone(),
+                version: row.get(1),
+                creation_timestamp: row.get(2),
+                last_updated_timestamp: row.get(3),
+                description: row.get(4),
+                current_stage: stage_of(row.get::<&str, _>(5)),
+                source: row.get(6),
+                run_id: row.get(7),
+                run_link: row.get(8),
+                model_id: row.get(9),
+                tags: Vec::new(),
+                aliases: Vec::new(),
+            });
+        }
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let source = ModelSource::parse(&new_version.source);
-        if source != ModelSource::Other || new_version.model_id.is_some() {
+        if source_kind != ModelSource::Other || new_version.model_id.is_some() {
             // An unknown model is reported before a source that does not resolve.
             registered_model_id(&mut tx, name).await?;
         }
         let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
-        let row = touch_and_insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
+        let row = insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_sqlx)?
