@@ -39,6 +39,6 @@ def test_static_prefix_serves_every_route_under_it(fresh_server):
     assert out.splitlines()[-1] == "1.5 1 2"
 
 
-def test_mlflow_server_short_flags_and_worker_options(fresh_server):
+def test_mlflow_server_worker_options_are_accepted(fresh_server):
     srv = fresh_server(extra_args=("--workers", "4", "--gunicorn-opts", "--timeout 60"))
     assert requests.get(f"{srv.url}/health", timeout=10).text == "OK"

@@ -8,7 +8,7 @@
 //! never by loading every record. Pages of datasets load their tags with one query.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::evaluation::{self as rules, USER_TAG};
@@ -410,19 +410,12 @@ impl EvaluationStore for SqliteStore {
             builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
         }
         // The reference breaks ties by id, newest-looking first.
-        builder.push("d.dataset_id DESC LIMIT ");
-        builder.push_bind((query.max_results + 1) as i64);
-        builder.push(" OFFSET ");
-        builder.push_bind(query.offset as i64);
+        builder.push("d.dataset_id DESC");
+        push_page(&mut builder, query.max_results, query.offset);
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let mut datasets: Vec<EvaluationDataset> = rows.iter().map(dataset_from_row).collect();
-        let next_offset = if datasets.len() as u64 > query.max_results {
-            datasets.truncate(query.max_results as usize);
-            Some(query.offset + query.max_results)
-        } else {
-            None
-        };
+        let (datasets, next_offset) =
+            split_page(rows.iter().map(dataset_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: fill_tags(&mut conn, datasets).await?, next_offset })
     }
 

@@ -5,7 +5,7 @@
 //! and metrics with one query per table.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::logged_models::{LoggedModelAttribute, LoggedModelKey};
@@ -368,19 +368,11 @@ impl LoggedModelStore for SqliteStore {
         }
         // The id last makes the order total, so pages neither repeat nor skip models.
         builder.push("lm.model_id ASC");
-        builder.push(" LIMIT ");
-        builder.push_bind((search.max_results + 1) as i64);
-        builder.push(" OFFSET ");
-        builder.push_bind(search.offset as i64);
+        push_page(&mut builder, search.max_results, search.offset);
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let mut models: Vec<LoggedModel> = rows.iter().map(model_from_row).collect();
-        let next_offset = if models.len() as u64 > search.max_results {
-            models.truncate(search.max_results as usize);
-            Some(search.offset + search.max_results)
-        } else {
-            None
-        };
+        let (models, next_offset) =
+            split_page(rows.iter().map(model_from_row).collect(), search.max_results, search.offset);
         Ok(Page { items: complete(&mut conn, models).await?, next_offset })
     }
 

@@ -8,7 +8,7 @@
 //! writer's thread).
 
 use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{push_numeric_comparison, push_string_comparison};
+use crate::sql::{push_numeric_comparison, push_page, push_string_comparison, split_page};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::registry::{
@@ -337,6 +337,25 @@ fn insert_version<'q>(
     .bind(&new_version.model_id)
 }
 
+/// The version [`insert_version`] returned. Its tags are the request's, and a new number never
+/// had an alias (numbers are not reused, and deleting a version drops its aliases).
+fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> ModelVersion {
+    ModelVersion {
+        name: name.to_string(),
+        version: row.get(1),
+        creation_timestamp: row.get(2),
+        last_updated_timestamp: row.get(3),
+        description: row.get(4),
+        current_stage: stage_of(row.get::<&str, _>(5)),
+        source: row.get(6),
+        run_id: row.get(7),
+        run_link: row.get(8),
+        model_id: row.get(9),
+        tags: upserted(tags),
+        aliases: Vec::new(),
+    }
+}
+
 async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
     if tags.is_empty() {
         return Ok(());
@@ -584,23 +603,6 @@ fn version_order_sql(order_by: &[OrderBy<ModelVersionOrderKey>], name_column: &s
     format!(" ORDER BY {}", terms.join(", "))
 }
 
-fn push_page(builder: &mut QueryBuilder<'_, Sqlite>, max_results: u64, offset: u64) {
-    builder.push(" LIMIT ");
-    builder.push_bind((max_results + 1) as i64);
-    builder.push(" OFFSET ");
-    builder.push_bind(offset as i64);
-}
-
-/// Keeps one page of `rows` and says where the next begins (one extra row was fetched).
-fn split_page<T>(mut rows: Vec<T>, max_results: u64, offset: u64) -> (Vec<T>, Option<u64>) {
-    if rows.len() as u64 > max_results {
-        rows.truncate(max_results as usize);
-        (rows, Some(offset + max_results))
-    } else {
-        (rows, None)
-    }
-}
-
 #[async_trait::async_trait]
 impl RegistryStore for SqliteStore {
     async fn create_registered_model(&self, model: &NewRegisteredModel) -> Result<RegisteredModel> {
@@ -758,8 +760,8 @@ impl RegistryStore for SqliteStore {
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
         let name = &new_version.name;
-        let source_kind = ModelSource::parse(&new_version.source);
-        if source_kind == ModelSource::Other && new_version.model_id.is_none() && new_version.tags.is_empty() {
+        let source = ModelSource::parse(&new_version.source);
+        if source == ModelSource::Other && new_version.model_id.is_none() && new_version.tags.is_empty() {
             // The common registration is one statement (the model's update time follows by
             // trigger): autocommit on the single writer, no transaction to begin and commit.
             let run_id = new_version.run_id.as_deref().filter(|id| !id.is_empty());
@@ -768,23 +770,10 @@ impl RegistryStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?
                 .ok_or_else(|| model_not_found(name))?;
-            return Ok(ModelVersion {
-                name: name.clone(),
-                version: row.get(1),
-                creation_timestamp: row.get(2),
-                last_updated_timestamp: row.get(3),
-                description: row.get(4),
-                current_stage: stage_of(row.get::<&str, _>(5)),
-                source: row.get(6),
-                run_id: row.get(7),
-                run_link: row.get(8),
-                model_id: row.get(9),
-                tags: Vec::new(),
-                aliases: Vec::new(),
-            });
+            return Ok(inserted_version(name, &row, &new_version.tags));
         }
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        if source_kind != ModelSource::Other || new_version.model_id.is_some() {
+        if source != ModelSource::Other || new_version.model_id.is_some() {
             // An unknown model is reported before a source that does not resolve.
             registered_model_id(&mut tx, name).await?;
         }
@@ -800,22 +789,7 @@ impl RegistryStore for SqliteStore {
             record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
         tx.commit().await.map_err(map_sqlx)?;
-        // Its tags are the request's, and a new number never had an alias (numbers are not
-        // reused, and deleting a version drops its aliases).
-        Ok(ModelVersion {
-            name: name.clone(),
-            version,
-            creation_timestamp: row.get(2),
-            last_updated_timestamp: row.get(3),
-            description: row.get(4),
-            current_stage: stage_of(row.get::<&str, _>(5)),
-            source: row.get(6),
-            run_id: row.get(7),
-            run_link: row.get(8),
-            model_id: row.get(9),
-            tags: upserted(&new_version.tags),
-            aliases: Vec::new(),
-        })
+        Ok(inserted_version(name, &row, &new_version.tags))
     }
 
     async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion> {

@@ -150,6 +150,24 @@ pub fn json_list<S: AsRef<str>>(ids: &[S]) -> String {
         .to_string()
 }
 
+/// Appends `LIMIT max+1 OFFSET offset`: the one extra row tells whether another page follows.
+pub fn push_page(builder: &mut QueryBuilder<'_, Sqlite>, max_results: u64, offset: u64) {
+    builder.push(" LIMIT ");
+    builder.push_bind((max_results + 1) as i64);
+    builder.push(" OFFSET ");
+    builder.push_bind(offset as i64);
+}
+
+/// Keeps one page of `rows` and says where the next begins (one extra row was fetched).
+pub fn split_page<T>(mut rows: Vec<T>, max_results: u64, offset: u64) -> (Vec<T>, Option<u64>) {
+    if rows.len() as u64 > max_results {
+        rows.truncate(max_results as usize);
+        (rows, Some(offset + max_results))
+    } else {
+        (rows, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::like_to_glob;

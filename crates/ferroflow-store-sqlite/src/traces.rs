@@ -5,7 +5,7 @@
 //! ids with one query and load tags, metadata and assessments with one query each.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
@@ -132,26 +132,15 @@ fn artifact_location_for(location: &str, trace_id: &str) -> String {
     format!("{}/traces/{trace_id}/artifacts", location.trim_end_matches('/'))
 }
 
+/// Sets key/value pairs (tags or metadata) of one trace, replacing values already there.
 async fn upsert_pairs(
     conn: &mut SqliteConnection,
     table: &str,
     trace_id: &str,
     pairs: &[(String, String)],
-    replace: bool,
 ) -> Result<()> {
-    if pairs.is_empty() {
-        return Ok(());
-    }
-    let verb = if replace { "INSERT OR REPLACE" } else { "INSERT OR IGNORE" };
-    for chunk in pairs.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
-        builder.push_values(chunk, |mut b, (key, value)| {
-            b.push_bind(trace_id).push_bind(key).push_bind(value);
-        });
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    }
-    Ok(())
+    let rows: Vec<(&str, String, String)> = pairs.iter().map(|(k, v)| (trace_id, k.clone(), v.clone())).collect();
+    insert_trace_pairs(conn, "INSERT OR REPLACE", table, &rows).await
 }
 
 /// Creates or merges the records of a batch's traces in one statement. Until the root span or
@@ -644,10 +633,10 @@ impl TraceStore for SqliteStore {
         .map_err(map_sqlx)?;
         let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
-        upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags, true).await?;
+        upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags).await?;
         let mut metadata = info.metadata.clone();
         metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
-        upsert_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata, true).await?;
+        upsert_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata).await?;
         for assessment in &info.assessments {
             insert_assessment(&mut tx, assessment, true).await?;
         }
@@ -693,26 +682,19 @@ impl TraceStore for SqliteStore {
             let column = trace_order_column(&item.key)?;
             builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
         }
-        builder.push("t.request_time DESC, t.trace_id ASC LIMIT ");
-        builder.push_bind((query.max_results + 1) as i64);
-        builder.push(" OFFSET ");
-        builder.push_bind(query.offset as i64);
+        builder.push("t.request_time DESC, t.trace_id ASC");
+        push_page(&mut builder, query.max_results, query.offset);
         builder.push(")");
         let ids_json: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
-        let mut ids: Vec<String> = serde_json::from_str(&ids_json).map_err(|e| Error::internal(e.to_string()))?;
-        let next_offset = if ids.len() as u64 > query.max_results {
-            ids.truncate(query.max_results as usize);
-            Some(query.offset + query.max_results)
-        } else {
-            None
-        };
+        let ids: Vec<String> = serde_json::from_str(&ids_json).map_err(|e| Error::internal(e.to_string()))?;
+        let (ids, next_offset) = split_page(ids, query.max_results, query.offset);
         Ok(Page { items: self.load_traces(&ids).await?, next_offset })
     }
 
     async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())], true).await?;
+        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
@@ -830,7 +812,7 @@ impl TraceStore for SqliteStore {
             }
         }
         let text = ferroflow_core::traces::python_json(&Value::Array(entries));
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)], true).await?;
+        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 

@@ -4,7 +4,7 @@
 //! the whole page (ids passed as one JSON parameter), never one query per run.
 
 use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{json_list, push_numeric_comparison, push_string_comparison};
+use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::experiments::ExperimentKey;
@@ -603,18 +603,11 @@ impl TrackingStore for SqliteStore {
                 .ok_or_else(|| Error::invalid("Ordering experiments by tags is not supported"))?;
             builder.push(format!("{column} {direction}, "));
         }
-        builder.push("e.creation_time DESC, e.experiment_id ASC LIMIT ");
-        builder.push_bind((query.max_results + 1) as i64);
-        builder.push(" OFFSET ");
-        builder.push_bind(query.offset as i64);
+        builder.push("e.creation_time DESC, e.experiment_id ASC");
+        push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
-        let mut experiments: Vec<Experiment> = rows.iter().map(experiment_from_row).collect();
-        let next_offset = if experiments.len() as u64 > query.max_results {
-            experiments.truncate(query.max_results as usize);
-            Some(query.offset + query.max_results)
-        } else {
-            None
-        };
+        let (experiments, next_offset) =
+            split_page(rows.iter().map(experiment_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
     }
 
@@ -885,18 +878,10 @@ impl TrackingStore for SqliteStore {
             push_run_clause(&mut builder, clause)?;
         }
         push_run_order(&mut builder, &query.order_by)?;
-        builder.push(" LIMIT ");
-        builder.push_bind((query.max_results + 1) as i64);
-        builder.push(" OFFSET ");
-        builder.push_bind(query.offset as i64);
+        push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
-        let mut infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect();
-        let next_offset = if infos.len() as u64 > query.max_results {
-            infos.truncate(query.max_results as usize);
-            Some(query.offset + query.max_results)
-        } else {
-            None
-        };
+        let (infos, next_offset) =
+            split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })
     }
 
@@ -920,7 +905,7 @@ impl TrackingStore for SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
-        let mut metrics: Vec<Metric> = rows
+        let metrics: Vec<Metric> = rows
             .iter()
             .map(|row| Metric {
                 key: row.get(0),
@@ -933,13 +918,8 @@ impl TrackingStore for SqliteStore {
                 run_id: Some(run_id.to_string()),
             })
             .collect();
-        let next_offset = if metrics.len() as u64 > max_results {
-            metrics.truncate(max_results as usize);
-            Some(offset + max_results)
-        } else {
-            None
-        };
-        Ok(Page { items: metrics, next_offset })
+        let (items, next_offset) = split_page(metrics, max_results, offset);
+        Ok(Page { items, next_offset })
     }
 
     async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
