@@ -38,9 +38,7 @@ pub fn new_scorer_id() -> String {
 pub fn trace_id_from_otel(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(3 + bytes.len() * 2);
     out.push_str("tr-");
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
+    out.push_str(&hex::encode(bytes));
     out
 }
 

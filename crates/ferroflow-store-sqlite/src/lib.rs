@@ -9,6 +9,7 @@ mod evaluation;
 mod logged_models;
 mod registry;
 mod sql;
+mod text_index;
 pub(crate) mod traces;
 mod tracking;
 
@@ -100,7 +101,11 @@ impl SqliteStore {
         let store = SqliteStore { write, read, last_span_ingest: Default::default() };
         store.ensure_default_experiment(default_artifact_root).await?;
         tokio::spawn(checkpoint_in_background(options, store.write.clone()));
-        tokio::spawn(traces::index_text_in_background(store.write.clone(), store.last_span_ingest.clone()));
+        tokio::spawn(text_index::index_in_background(
+            store.read.clone(),
+            store.write.clone(),
+            store.last_span_ingest.clone(),
+        ));
         Ok(store)
     }
 

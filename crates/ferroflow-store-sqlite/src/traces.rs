@@ -143,10 +143,15 @@ async fn upsert_pairs(
     insert_trace_pairs(conn, "INSERT OR REPLACE", table, &rows).await
 }
 
-/// Creates or merges the records of a batch's traces in one statement. Until the root span or
+/// Creates or merges the records of a batch's traces in one statement, and notes their keys. Until the root span or
 /// StartTraceV3 arrives, a trace starts at its earliest span and is in progress; a root fills
 /// time, duration, state and previews unless StartTraceV3 already did (it is authoritative).
-async fn upsert_trace_rows(conn: &mut SqliteConnection, experiment_key: i64, traces: &[TraceSpans]) -> Result<()> {
+async fn upsert_trace_rows(
+    conn: &mut SqliteConnection,
+    experiment_key: i64,
+    traces: &[TraceSpans],
+    keys: &mut HashMap<String, i64>,
+) -> Result<()> {
     let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO traces (trace_id, experiment_id, request_time, execution_duration, state, request_preview, \
          response_preview, root_seen, has_spans) ",
@@ -176,24 +181,12 @@ async fn upsert_trace_rows(conn: &mut SqliteConnection, experiment_key: i64, tra
              THEN excluded.request_preview ELSE traces.request_preview END, \
          response_preview = CASE WHEN traces.finalized = 0 AND excluded.root_seen = 1 \
              THEN excluded.response_preview ELSE traces.response_preview END, \
-         root_seen = max(traces.root_seen, excluded.root_seen)",
+         root_seen = max(traces.root_seen, excluded.root_seen) \
+         RETURNING trace_id, trace_key",
     );
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+    keys.extend(rows.iter().map(|row| (row.get(0), row.get(1))));
     Ok(())
-}
-
-/// The integer keys of traces by id (their rows exist).
-async fn trace_keys<'a>(
-    conn: &mut SqliteConnection,
-    trace_ids: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, i64>> {
-    let ids: Vec<&str> = trace_ids.collect();
-    let rows = sqlx::query("SELECT trace_id, trace_key FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))")
-        .bind(json_list(&ids))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_sqlx)?;
-    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 async fn insert_trace_pairs(
@@ -214,8 +207,8 @@ async fn insert_trace_pairs(
 }
 
 async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
-    // 15 binds a row.
-    for chunk in spans.chunks(200) {
+    // 15 binds a row: 1,000 rows stay well under SQLite's 32,766 variables.
+    for chunk in spans.chunks(1000) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
              start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
@@ -235,7 +228,7 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
                 .push_bind(tokens.map(|t| t.input_tokens))
                 .push_bind(tokens.map(|t| t.output_tokens))
                 .push_bind(tokens.map(|t| t.total_tokens))
-                .push_bind(Value::Object(span.attributes.clone()).to_string())
+                .push_bind(serde_json::to_string(&span.attributes).unwrap_or_else(|_| "{}".into()))
                 .push_bind(&span.extra);
         });
         // A re-sent span replaces itself (exporters retry).
@@ -412,38 +405,13 @@ fn push_pair_clause(
     Ok(())
 }
 
-/// `trace.text LIKE '%x%'` through the trigram index (case-insensitive, as the index is).
+/// `trace.text LIKE '%x%'`: through the full-text index (see [`crate::text_index`]).
 fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparator, value: &Literal) -> Result<()> {
     let pattern = value.as_text().ok_or_else(|| Error::invalid("trace.text expects a string pattern"))?;
-    let inner = pattern.trim_matches('%');
     if !matches!(comparator, Comparator::Like | Comparator::ILike) {
         return Err(Error::invalid("trace.text supports only LIKE and ILIKE"));
     }
-    if inner.chars().count() >= 3 {
-        // The trigram index answers LIKE itself (case-insensitively, as SQLite's LIKE does) for
-        // the spans indexed so far; the few past the indexer's mark are scanned.
-        builder.push(
-            "t.trace_key IN (SELECT s.trace_key FROM spans s WHERE s.span_key IN \
-             (SELECT rowid FROM span_text WHERE attributes LIKE ",
-        );
-        builder.push_bind(pattern.clone());
-        builder.push(" UNION SELECT rowid FROM span_text WHERE name LIKE ");
-        builder.push_bind(pattern.clone());
-        builder.push(
-            ") UNION SELECT s.trace_key FROM spans s \
-             WHERE s.span_key > (SELECT indexed_key FROM span_text_progress) AND (s.attributes LIKE ",
-        );
-        builder.push_bind(pattern.clone());
-        builder.push(" OR s.name LIKE ");
-        builder.push_bind(pattern);
-        builder.push("))");
-    } else {
-        builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND (s.name LIKE ");
-        builder.push_bind(pattern.clone());
-        builder.push(" OR s.attributes LIKE ");
-        builder.push_bind(pattern);
-        builder.push("))");
-    }
+    crate::text_index::push_text_condition(builder, &pattern);
     Ok(())
 }
 
@@ -541,8 +509,9 @@ impl TraceStore for SqliteStore {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let experiment_key = active_experiment(&mut tx, experiment_id).await?;
         // A handful of statements per batch, however many traces it holds.
+        let mut keys = HashMap::with_capacity(traces.len());
         for chunk in traces.chunks(100) {
-            upsert_trace_rows(&mut tx, experiment_key, chunk).await?;
+            upsert_trace_rows(&mut tx, experiment_key, chunk, &mut keys).await?;
             let root_tags: Vec<(&str, String, String)> = chunk
                 .iter()
                 .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
@@ -558,7 +527,6 @@ impl TraceStore for SqliteStore {
                 builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
             }
         }
-        let keys = trace_keys(&mut tx, traces.iter().map(|t| t.trace_id.as_str())).await?;
         let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
         for trace in traces {
             let key = *keys.get(&trace.trace_id).ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
@@ -584,11 +552,11 @@ impl TraceStore for SqliteStore {
                 }
             }
         }
-        // Token usage sums every stored span, so it is redone whenever a root or a span with
-        // token counts arrives (a child may come after its root).
+        // Token usage sums every stored span of the trace, so it is redone whenever a span
+        // with token counts arrives, before or after its root.
         let ids: Vec<&str> = traces
             .iter()
-            .filter(|t| t.root.is_some() || t.spans.iter().any(|s| s.token_usage.is_some()))
+            .filter(|t| t.spans.iter().any(|s| s.token_usage.is_some()))
             .map(|t| t.trace_id.as_str())
             .collect();
         if !ids.is_empty() {
@@ -747,7 +715,6 @@ impl TraceStore for SqliteStore {
             return Ok(0);
         }
         let list = json_list(&ids);
-        // Children first: the full-text triggers need the span rows while they go.
         sqlx::query(
             "DELETE FROM spans WHERE trace_key IN \
              (SELECT trace_key FROM traces WHERE trace_id IN (SELECT value FROM json_each(?)))",
@@ -960,94 +927,6 @@ async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment,
     }
 }
 
-/// Spans indexed per transaction: large batches keep the full-text index cheap to build.
-const TEXT_INDEX_BATCH: i64 = 5000;
-
-/// Indexes one batch of spans past the mark; returns how many.
-pub(crate) async fn index_text_batch(write: &SqlitePool) -> Result<u64> {
-    let mut tx = write.begin().await.map_err(map_sqlx)?;
-    let indexed: i64 = sqlx::query("SELECT indexed_key FROM span_text_progress WHERE id = 0")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_sqlx)?
-        .get(0);
-    let last: Option<i64> = sqlx::query(
-        "SELECT max(span_key) FROM (SELECT span_key FROM spans WHERE span_key > ? ORDER BY span_key LIMIT ?)",
-    )
-    .bind(indexed)
-    .bind(TEXT_INDEX_BATCH)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(map_sqlx)?
-    .get(0);
-    let Some(last) = last else {
-        return Ok(0);
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO span_text (rowid, name, attributes) \
-         SELECT span_key, name, attributes FROM spans WHERE span_key > ? AND span_key <= ?",
-    )
-    .bind(indexed)
-    .bind(last)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_sqlx)?
-    .rows_affected();
-    sqlx::query("UPDATE span_text_progress SET indexed_key = ? WHERE id = 0")
-        .bind(last)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_sqlx)?;
-    tx.commit().await.map_err(map_sqlx)?;
-    Ok(inserted)
-}
-
-/// Spans the index may lag behind while ingest is busy; past this the indexer runs anyway,
-/// which bounds what a text search has to scan.
-const TEXT_INDEX_MAX_LAG: i64 = 200_000;
-/// Ingest counts as busy for this long after its last batch.
-const INGEST_QUIET_MS: i64 = 300;
-
-/// How many spans wait to be indexed.
-async fn text_index_lag(write: &SqlitePool) -> Result<i64> {
-    let row = sqlx::query(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'spans'), 0) - \
-                (SELECT indexed_key FROM span_text_progress WHERE id = 0)",
-    )
-    .fetch_one(write)
-    .await
-    .map_err(map_sqlx)?;
-    Ok(row.get(0))
-}
-
-/// Keeps the full-text index caught up: a batch whenever spans wait, a short nap when none
-/// do. Ingest has the writer first: while spans keep arriving the indexer waits, unless the
-/// lag grows past [`TEXT_INDEX_MAX_LAG`]. Ends when the store closes.
-pub(crate) async fn index_text_in_background(
-    write: SqlitePool,
-    last_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>,
-) {
-    use std::time::Duration;
-    while !write.is_closed() {
-        let busy = ferroflow_core::time::now_millis() - last_ingest.load(std::sync::atomic::Ordering::Relaxed)
-            < INGEST_QUIET_MS;
-        if busy && text_index_lag(&write).await.unwrap_or(0) < TEXT_INDEX_MAX_LAG {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        match index_text_batch(&write).await {
-            Ok(count) if count as i64 >= TEXT_INDEX_BATCH => tokio::task::yield_now().await,
-            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            Err(error) => {
-                if !write.is_closed() {
-                    tracing::warn!(error = %error.message, "text indexing failed; retrying");
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1109,26 +988,49 @@ mod tests {
         ferroflow_core::traces::ingest_spans(&store, "0", None, spans).await.unwrap();
         // Not indexed yet: found by scanning the tail.
         assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a", "tr-b"]);
-        assert_eq!(index_text_batch(&store.write).await.unwrap(), 3);
-        // Indexed: found through the trigram index, none twice.
+        assert_eq!(crate::text_index::index_batch(&store.read, &store.write).await.unwrap(), 3);
+        assert_eq!(indexed_traces(&store, "brown").await, vec!["tr-a", "tr-b"]);
+        assert_eq!(indexed_traces(&store, "lazy").await, vec!["tr-a"]);
+        // Indexed: found through the index, none twice.
         assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a", "tr-b"]);
         assert_eq!(text_search(&store, "%LAZY%").await, vec!["tr-a"]);
+        assert_eq!(text_search(&store, "%k_brown%").await, vec!["tr-a"]);
+        // Every trigram is in tr-a, but not the pattern: the spans decide.
+        assert!(text_search(&store, "%fox quick%").await.is_empty());
         assert!(text_search(&store, "%zebra%").await.is_empty());
-        // A re-sent span replaces its indexed text.
+        // A re-sent span with other text: found by its new text at once, and the trace's
+        // document is rebuilt on the next pass.
         let resent = vec![span("tr-b", "0000000000000003", None, "a grey wolf")];
         ferroflow_core::traces::ingest_spans(&store, "0", None, resent).await.unwrap();
         assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a"]);
         assert_eq!(text_search(&store, "%wolf%").await, vec!["tr-b"]);
-        // Deleting indexed spans keeps the index consistent.
+        assert_eq!(crate::text_index::index_batch(&store.read, &store.write).await.unwrap(), 1);
+        assert_eq!(indexed_traces(&store, "wolf").await, vec!["tr-b"]);
+        assert_eq!(indexed_traces(&store, "brown").await, vec!["tr-a"]);
+        assert_eq!(text_search(&store, "%wolf%").await, vec!["tr-b"]);
+        // Deleting a trace deletes its documents.
         let deleted = store.delete_traces("0", &TraceDeletion::Ids(vec!["tr-a".into()])).await.unwrap();
         assert_eq!(deleted, 1);
         assert!(text_search(&store, "%fox%").await.is_empty());
-        let check: String = sqlx::query("INSERT INTO span_text (span_text) VALUES ('integrity-check') RETURNING 'ok'")
-            .fetch_one(&store.write)
-            .await
-            .map(|row| row.get(0))
-            .unwrap_or_else(|e| e.to_string());
+        assert!(indexed_traces(&store, "fox").await.is_empty());
+        let docs: i64 =
+            sqlx::query("SELECT count(*) FROM trace_text_docs").fetch_one(&store.read).await.unwrap().get(0);
+        assert_eq!(docs, 1);
+        let check: String =
+            sqlx::query("INSERT INTO trace_text (trace_text) VALUES ('integrity-check') RETURNING 'ok'")
+                .fetch_one(&store.write)
+                .await
+                .map(|row| row.get(0))
+                .unwrap_or_else(|e| e.to_string());
         assert_eq!(check, "ok");
+    }
+
+    /// Traces whose documents hold every trigram of `word`, by the index alone.
+    async fn indexed_traces(store: &SqliteStore, word: &str) -> Vec<String> {
+        let mut builder = QueryBuilder::new("SELECT t.trace_id FROM traces t WHERE ");
+        crate::text_index::push_index_condition(&mut builder, word);
+        builder.push(" ORDER BY t.trace_id");
+        builder.build().fetch_all(&store.read).await.unwrap().iter().map(|row| row.get(0)).collect()
     }
 
     #[tokio::test]

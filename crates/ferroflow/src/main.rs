@@ -10,6 +10,11 @@ use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+// Ingest and search allocate many small strings per span and per record; mimalloc serves
+// them from per-thread pages instead of glibc's shared arenas.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "ferroflow", version, about = "The MLflow 3 GenAI platform, in one fast binary.")]
 struct Cli {

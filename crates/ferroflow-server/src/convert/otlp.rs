@@ -11,15 +11,6 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use serde_json::{json, Map, Number, Value};
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
-        out.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
-    }
-    out
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -112,7 +103,7 @@ pub fn span_record(span: &Span) -> SpanRecord {
     let status_message = span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
     let span_type = attributes.get("mlflow.spanType").and_then(Value::as_str).map(str::to_string);
     let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
-    let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex(&span.parent_span_id)) };
+    let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex::encode(&span.parent_span_id)) };
 
     let mut extra = Map::new();
     if !span.trace_state.is_empty() {
@@ -148,7 +139,7 @@ pub fn span_record(span: &Span) -> SpanRecord {
 
     SpanRecord {
         trace_id,
-        span_id: hex(&span.span_id),
+        span_id: hex::encode(&span.span_id),
         parent_span_id,
         name: span.name.clone(),
         span_type,
@@ -164,7 +155,7 @@ pub fn span_record(span: &Span) -> SpanRecord {
 }
 
 fn bytes_of_hex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2).filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+    hex::decode(text).unwrap_or_default()
 }
 
 /// A stored span in the read format of GetTrace / batchGet: OTel `Span` protobuf-JSON with

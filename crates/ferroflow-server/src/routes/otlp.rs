@@ -27,11 +27,11 @@ enum Encoding {
     Json,
 }
 
-fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<Vec<u8>, String> {
+fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<bytes::Bytes, String> {
     let mut out = Vec::new();
     let limit = MAX_OTLP_BODY as u64;
     match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("identity") => return Ok(body.to_vec()),
+        None | Some("") | Some("identity") => return Ok(body),
         Some("gzip") => {
             flate2::read::MultiGzDecoder::new(&body[..])
                 .take(limit)
@@ -50,7 +50,7 @@ fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<Vec<u8>, Str
         }
         Some(other) => return Err(format!("Unsupported Content-Encoding: {other}")),
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -1,0 +1,43 @@
+-- `trace.text` gets a cheaper full-text index. The trigram index of 0002 tokenized every
+-- character of every span; spans of one trace repeat most of their text (keys, the messages
+-- an agent passes down to its LLM spans), so the new index keeps each distinct trigram once a
+-- document, a document being the spans of one trace that one indexing pass saw. ferroflow
+-- folds and cuts the trigrams itself and writes them as hex words; the FTS5 table only keeps
+-- which documents hold which word (contentless, no positions). A search takes the documents
+-- holding every trigram of the pattern, then checks the pattern on those traces' spans.
+
+DROP TRIGGER spans_text_delete;
+DROP TRIGGER spans_text_update;
+DROP TABLE span_text;
+
+CREATE VIRTUAL TABLE trace_text USING fts5(
+    grams, content='', contentless_delete=1, detail='none', tokenize='ascii'
+);
+
+-- The trace of each document. A document's id is the key of its first span.
+CREATE TABLE trace_text_docs (
+    doc       INTEGER PRIMARY KEY,
+    trace_key INTEGER NOT NULL
+);
+CREATE INDEX trace_text_docs_by_trace ON trace_text_docs (trace_key);
+
+-- Traces with a span whose text changed after it was stored (a re-sent span with other
+-- content): the indexer rebuilds their documents. Ids only grow, so the indexer deletes just
+-- the entries it has seen.
+CREATE TABLE trace_text_stale (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_key INTEGER NOT NULL
+);
+CREATE TRIGGER spans_text_changed AFTER UPDATE OF name, attributes ON spans
+WHEN old.name IS NOT new.name OR old.attributes IS NOT new.attributes BEGIN
+    INSERT INTO trace_text_stale (trace_key) VALUES (new.trace_key);
+END;
+
+CREATE TRIGGER traces_text_delete AFTER DELETE ON traces BEGIN
+    DELETE FROM trace_text WHERE rowid IN (SELECT doc FROM trace_text_docs WHERE trace_key = old.trace_key);
+    DELETE FROM trace_text_docs WHERE trace_key = old.trace_key;
+    DELETE FROM trace_text_stale WHERE trace_key = old.trace_key;
+END;
+
+-- Everything is indexed again in the new form.
+UPDATE span_text_progress SET indexed_key = 0;

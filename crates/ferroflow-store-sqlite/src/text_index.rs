@@ -1,0 +1,441 @@
+//! The `trace.text` full-text index: trigrams of span names and attributes in an FTS5 table,
+//! filled by a background task, and the SQL that answers `trace.text LIKE '%…%'` with it.
+//!
+//! A document is the set of distinct trigrams of the spans of one trace that one indexing pass
+//! read; its id is the key of its first span and `trace_text_docs` names its trace. Trigrams are
+//! case-folded and written as hex words, so the FTS5 table only stores which documents hold
+//! which word. A search takes the traces whose documents hold every trigram of the pattern,
+//! adds the traces with spans the indexer has not reached (or whose text changed since), and
+//! checks the pattern itself on those traces' spans: results are exact and always complete,
+//! however far the indexer lags.
+
+use crate::error::map_sqlx;
+use ferroflow_core::{Error, Result};
+use futures::TryStreamExt;
+use rustc_hash::{FxHashMap, FxHashSet};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Spans one indexing pass reads at most.
+const BATCH_SPANS: usize = 5000;
+/// Text one indexing pass reads at most (names and attributes), so huge spans stay cheap.
+const BATCH_BYTES: usize = 16 << 20;
+/// Stale traces one pass rebuilds at most.
+const BATCH_STALE: i64 = 64;
+/// Spans the index may lag behind while ingest is busy; past this the indexer runs anyway,
+/// which bounds what a text search has to scan.
+const MAX_LAG: i64 = 200_000;
+/// Ingest counts as busy for this long after its last batch.
+const INGEST_QUIET_MS: i64 = 300;
+/// Trigrams of a pattern a search asks the index for: more narrow little and cost a doclist each.
+const MAX_QUERY_GRAMS: usize = 8;
+
+/// Three case-folded characters packed into one integer (21 bits each).
+type Gram = u64;
+
+/// Calls `f` with each trigram of `text`, repeats included.
+fn each_gram(text: &str, mut f: impl FnMut(Gram)) {
+    let mut window: Gram = 0;
+    let mut filled = 0;
+    for c in text.chars() {
+        let mut push = |folded: char| {
+            window = ((window << 21) | folded as Gram) & ((1 << 63) - 1);
+            filled += 1;
+            if filled >= 3 {
+                f(window);
+            }
+        };
+        if c.is_ascii() {
+            push(c.to_ascii_lowercase());
+        } else {
+            c.to_lowercase().for_each(&mut push);
+        }
+    }
+}
+
+/// The distinct trigrams of one document at a time. Most trigrams are ASCII, and a bitmap of
+/// every ASCII trigram (2^21 bits) dedups them for a bit test each; others go to a hash set.
+struct GramSet {
+    ascii: Vec<u64>,
+    other: FxHashSet<Gram>,
+    grams: Vec<Gram>,
+}
+
+impl GramSet {
+    fn new() -> Self {
+        GramSet { ascii: vec![0; 1 << 15], other: FxHashSet::default(), grams: Vec::new() }
+    }
+
+    fn insert(&mut self, gram: Gram) {
+        let (a, b, c) = (gram >> 42, (gram >> 21) & 0x1F_FFFF, gram & 0x1F_FFFF);
+        if a < 128 && b < 128 && c < 128 {
+            let bit = ((a << 14) | (b << 7) | c) as usize;
+            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+            if self.ascii[word] & mask == 0 {
+                self.ascii[word] |= mask;
+                self.grams.push(gram);
+            }
+        } else if self.other.insert(gram) {
+            self.grams.push(gram);
+        }
+    }
+
+    fn add_text(&mut self, text: &str) {
+        each_gram(text, |gram| self.insert(gram));
+    }
+
+    /// The document's trigrams; the set is empty again for the next one.
+    fn take(&mut self) -> Vec<Gram> {
+        let grams = std::mem::take(&mut self.grams);
+        for gram in &grams {
+            let (a, b, c) = (gram >> 42, (gram >> 21) & 0x1F_FFFF, gram & 0x1F_FFFF);
+            if a < 128 && b < 128 && c < 128 {
+                self.ascii[((a << 14) | (b << 7) | c) as usize / 64] = 0;
+            }
+        }
+        self.other.clear();
+        grams
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A trigram as the word the index stores: the hex of its UTF-8 bytes.
+fn push_word(gram: Gram, out: &mut String) {
+    for shift in [42, 21, 0] {
+        let c = char::from_u32(((gram >> shift) & 0x1F_FFFF) as u32).unwrap_or('\u{FFFD}');
+        let mut buf = [0u8; 4];
+        for byte in c.encode_utf8(&mut buf).bytes() {
+            out.push(HEX[(byte >> 4) as usize] as char);
+            out.push(HEX[(byte & 15) as usize] as char);
+        }
+    }
+}
+
+/// The FTS5 query for a LIKE pattern: every trigram of its literal parts (an even sample of
+/// them, in gram order, for long patterns), or `None` when no literal part has three characters.
+fn match_query(pattern: &str) -> Option<String> {
+    let mut ordered: Vec<Gram> = Vec::new();
+    for part in pattern.split(['%', '_']) {
+        each_gram(part, |gram| ordered.push(gram));
+    }
+    ordered.sort_unstable();
+    ordered.dedup();
+    if ordered.is_empty() {
+        return None;
+    }
+    let step = ordered.len().div_ceil(MAX_QUERY_GRAMS);
+    let mut query = String::new();
+    for gram in ordered.iter().step_by(step.max(1)) {
+        if !query.is_empty() {
+            query.push_str(" AND ");
+        }
+        query.push('"');
+        push_word(*gram, &mut query);
+        query.push('"');
+    }
+    Some(query)
+}
+
+/// Traces `t` whose indexed documents hold every trigram of `text` (a test's view of the index).
+#[cfg(test)]
+pub(crate) fn push_index_condition(builder: &mut QueryBuilder<'_, Sqlite>, text: &str) {
+    builder.push(
+        "t.trace_key IN (SELECT d.trace_key FROM trace_text_docs d WHERE d.doc IN \
+         (SELECT rowid FROM trace_text WHERE trace_text MATCH ",
+    );
+    builder.push_bind(match_query(text).unwrap_or_default());
+    builder.push("))");
+}
+
+/// `trace.text LIKE|ILIKE '<pattern>'` as a condition on the trace row `t`.
+pub(crate) fn push_text_condition(builder: &mut QueryBuilder<'_, Sqlite>, pattern: &str) {
+    if let Some(query) = match_query(pattern) {
+        builder.push(
+            "(t.trace_key IN (SELECT d.trace_key FROM trace_text_docs d WHERE d.doc IN \
+             (SELECT rowid FROM trace_text WHERE trace_text MATCH ",
+        );
+        builder.push_bind(query);
+        builder.push(
+            ")) OR t.trace_key IN (SELECT s.trace_key FROM spans s \
+             WHERE s.span_key > (SELECT indexed_key FROM span_text_progress WHERE id = 0)) \
+             OR t.trace_key IN (SELECT trace_key FROM trace_text_stale)) AND ",
+        );
+    }
+    builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND (s.name LIKE ");
+    builder.push_bind(pattern.to_string());
+    builder.push(" OR s.attributes LIKE ");
+    builder.push_bind(pattern.to_string());
+    builder.push("))");
+}
+
+/// The trigrams of one trace's spans that one pass read.
+#[derive(Default)]
+struct Doc {
+    first_span: i64,
+    grams: Vec<Gram>,
+}
+
+/// One span's text as the indexer reads it.
+struct TextRow {
+    span_key: i64,
+    trace_key: i64,
+    name: String,
+    attributes: String,
+}
+
+/// Adds `rows` to the documents of their traces.
+fn fold_rows(mut rows: Vec<TextRow>, mut docs: FxHashMap<i64, Doc>) -> FxHashMap<i64, Doc> {
+    rows.sort_unstable_by_key(|row| (row.trace_key, row.span_key));
+    let mut set = GramSet::new();
+    for trace in rows.chunk_by(|a, b| a.trace_key == b.trace_key) {
+        let doc =
+            docs.entry(trace[0].trace_key).or_insert_with(|| Doc { first_span: trace[0].span_key, ..Doc::default() });
+        doc.first_span = doc.first_span.min(trace[0].span_key);
+        for gram in doc.grams.drain(..) {
+            set.insert(gram);
+        }
+        for row in trace {
+            set.add_text(&row.name);
+            set.add_text(&row.attributes);
+        }
+        doc.grams = set.take();
+    }
+    docs
+}
+
+async fn fold_in_background(rows: Vec<TextRow>, docs: FxHashMap<i64, Doc>) -> Result<FxHashMap<i64, Doc>> {
+    tokio::task::spawn_blocking(move || fold_rows(rows, docs)).await.map_err(|e| Error::internal(e.to_string()))
+}
+
+fn text_row(row: &sqlx::sqlite::SqliteRow) -> TextRow {
+    TextRow { span_key: row.get(0), trace_key: row.get(1), name: row.get(2), attributes: row.get(3) }
+}
+
+/// Indexes the next spans past the mark and rebuilds the documents of stale traces; returns
+/// how many spans it read. Reads come from one snapshot of the read pool; only the inserts
+/// take the writer.
+pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result<u64> {
+    let mut snapshot = read.begin().await.map_err(map_sqlx)?;
+    let mark: i64 = sqlx::query("SELECT indexed_key FROM span_text_progress WHERE id = 0")
+        .fetch_one(&mut *snapshot)
+        .await
+        .map_err(map_sqlx)?
+        .get(0);
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    {
+        let mut stream =
+            sqlx::query("SELECT span_key, trace_key, name, attributes FROM spans WHERE span_key > ? ORDER BY span_key")
+                .bind(mark)
+                .fetch(&mut *snapshot);
+        while let Some(row) = stream.try_next().await.map_err(map_sqlx)? {
+            let row = text_row(&row);
+            bytes += row.name.len() + row.attributes.len();
+            rows.push(row);
+            if rows.len() >= BATCH_SPANS || bytes >= BATCH_BYTES {
+                break;
+            }
+        }
+    }
+    let read_spans = rows.len() as u64;
+    let last = rows.last().map(|row| row.span_key).unwrap_or(mark);
+    let stale: Vec<(i64, i64)> = sqlx::query("SELECT id, trace_key FROM trace_text_stale ORDER BY id LIMIT ?")
+        .bind(BATCH_STALE)
+        .fetch_all(&mut *snapshot)
+        .await
+        .map_err(map_sqlx)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    if rows.is_empty() && stale.is_empty() {
+        return Ok(0);
+    }
+    let new_docs = fold_in_background(rows, FxHashMap::default()).await?;
+    // A stale trace's documents are rebuilt from all its indexed spans, a page at a time.
+    let stale_traces: FxHashSet<i64> = stale.iter().map(|(_, key)| *key).collect();
+    let mut rebuilt = FxHashMap::default();
+    for &trace_key in &stale_traces {
+        let mut after = 0;
+        loop {
+            let page: Vec<TextRow> = sqlx::query(
+                "SELECT span_key, trace_key, name, attributes FROM spans \
+                 WHERE trace_key = ? AND span_key > ? AND span_key <= ? ORDER BY span_key LIMIT ?",
+            )
+            .bind(trace_key)
+            .bind(after)
+            .bind(mark)
+            .bind(BATCH_SPANS as i64)
+            .fetch_all(&mut *snapshot)
+            .await
+            .map_err(map_sqlx)?
+            .iter()
+            .map(text_row)
+            .collect();
+            let Some(next) = page.last().map(|row| row.span_key) else { break };
+            let full = page.len() >= BATCH_SPANS;
+            rebuilt = fold_in_background(page, rebuilt).await?;
+            if !full {
+                break;
+            }
+            after = next;
+        }
+    }
+    drop(snapshot);
+
+    let mut tx = write.begin().await.map_err(map_sqlx)?;
+    let stale_list = serde_json::to_string(&stale_traces.iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+    if !stale_traces.is_empty() {
+        sqlx::query(
+            "DELETE FROM trace_text WHERE rowid IN (SELECT doc FROM trace_text_docs \
+             WHERE trace_key IN (SELECT value FROM json_each(?)))",
+        )
+        .bind(&stale_list)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        sqlx::query("DELETE FROM trace_text_docs WHERE trace_key IN (SELECT value FROM json_each(?))")
+            .bind(&stale_list)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    // Traces deleted since the snapshot get no documents.
+    let mut docs: Vec<(i64, Doc)> =
+        new_docs.into_iter().chain(rebuilt).filter(|(_, doc)| !doc.grams.is_empty()).collect();
+    let keys: Vec<i64> = docs.iter().map(|(trace_key, _)| *trace_key).collect();
+    let alive: FxHashSet<i64> =
+        sqlx::query("SELECT trace_key FROM traces WHERE trace_key IN (SELECT value FROM json_each(?))")
+            .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+    docs.retain(|(trace_key, _)| alive.contains(trace_key));
+    for chunk in docs.chunks(200) {
+        let words: Vec<String> = chunk
+            .iter()
+            .map(|(_, doc)| {
+                let mut text = String::with_capacity(doc.grams.len() * 7);
+                for gram in &doc.grams {
+                    push_word(*gram, &mut text);
+                    text.push(' ');
+                }
+                text
+            })
+            .collect();
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO trace_text (rowid, grams) ");
+        builder.push_values(chunk.iter().zip(&words), |mut b, ((_, doc), text)| {
+            b.push_bind(doc.first_span).push_bind(text.as_str());
+        });
+        builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO trace_text_docs (doc, trace_key) ");
+        builder.push_values(chunk, |mut b, (trace_key, doc)| {
+            b.push_bind(doc.first_span).push_bind(*trace_key);
+        });
+        builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+    }
+    sqlx::query("UPDATE span_text_progress SET indexed_key = ? WHERE id = 0")
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+    if let Some(seen) = stale.iter().map(|(id, _)| *id).max() {
+        sqlx::query("DELETE FROM trace_text_stale WHERE id <= ?")
+            .bind(seen)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    tx.commit().await.map_err(map_sqlx)?;
+    Ok(read_spans.max(stale.len() as u64))
+}
+
+/// How many spans wait to be indexed.
+async fn lag(read: &SqlitePool) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'spans'), 0) - \
+                (SELECT indexed_key FROM span_text_progress WHERE id = 0)",
+    )
+    .fetch_one(read)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(row.get(0))
+}
+
+/// Keeps the index caught up: a pass whenever spans wait, a short nap when none do. Ingest
+/// has the writer first: while spans keep arriving the indexer waits, unless the lag grows
+/// past [`MAX_LAG`]. Ends when the store closes.
+pub(crate) async fn index_in_background(read: SqlitePool, write: SqlitePool, last_ingest: Arc<AtomicI64>) {
+    while !write.is_closed() {
+        let busy = ferroflow_core::time::now_millis() - last_ingest.load(Ordering::Relaxed) < INGEST_QUIET_MS;
+        if busy && lag(&read).await.unwrap_or(0) < MAX_LAG {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        match index_batch(&read, &write).await {
+            Ok(count) if count as usize >= BATCH_SPANS => tokio::task::yield_now().await,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(error) => {
+                if !write.is_closed() {
+                    tracing::warn!(error = %error.message, "text indexing failed; retrying");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        let mut set = GramSet::new();
+        set.add_text(text);
+        let mut out: Vec<String> = set
+            .take()
+            .into_iter()
+            .map(|g| {
+                let mut w = String::new();
+                push_word(g, &mut w);
+                w
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn trigrams_are_folded_and_distinct() {
+        // "aba" "bab" once each, whatever the case.
+        assert_eq!(words("abAB"), vec!["616261", "626162"]);
+        assert_eq!(words("ab"), Vec::<String>::new());
+        // Non-ASCII characters fold too and keep their UTF-8 bytes.
+        assert_eq!(words("ÉTÉ"), words("été"));
+        assert_eq!(words("été"), vec!["c3a974c3a9"]);
+    }
+
+    #[test]
+    fn a_set_starts_empty_again_after_take() {
+        let mut set = GramSet::new();
+        set.add_text("abcd été");
+        assert_eq!(set.take().len(), 6);
+        set.add_text("abcd été xyz");
+        assert_eq!(set.take().len(), 10);
+        assert!(set.take().is_empty());
+    }
+
+    #[test]
+    fn pattern_queries() {
+        assert_eq!(match_query("%ab%"), None);
+        assert_eq!(match_query("%a_bcd%").as_deref(), Some("\"626364\""));
+        assert_eq!(match_query("%ABC%x%").as_deref(), Some("\"616263\""));
+        let long = match_query("%the quick brown fox jumps over the lazy dog%").unwrap();
+        assert_eq!(long.matches(" AND ").count() + 1, MAX_QUERY_GRAMS);
+    }
+}
