@@ -1,8 +1,9 @@
 //! Traces, spans and assessments in SQLite: [`TraceStore`] for [`SqliteStore`].
 //!
 //! Ingest writes a whole batch in one transaction with multi-row inserts; span content is
-//! stored in the read format so that reads only concatenate. Searches select a page of trace
-//! ids with one query and load tags, metadata and assessments with one query each.
+//! stored in the read format so that reads only concatenate. A search is one statement: the
+//! page of traces and, for each, its tags, metadata and assessments come back as one JSON row
+//! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
 use crate::error::map_sqlx;
 use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
