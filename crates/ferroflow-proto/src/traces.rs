@@ -2,7 +2,7 @@
 //! are OTLP (`opentelemetry_proto`) on the way in and stored read-format JSON on the way out.
 
 use crate::de;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -59,6 +59,69 @@ pub struct TraceInfoV3 {
     pub tags: Map<String, Value>,
 }
 
+/// TraceInfoV3 as responses write it, borrowing the record it is made from: the same fields,
+/// in the same order, as [`TraceInfoV3`] (which requests are read into), without building a
+/// JSON map per record.
+#[derive(Debug, Serialize)]
+pub struct TraceInfoOut<'a> {
+    pub trace_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<&'a str>,
+    pub trace_location: ExperimentLocationOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_preview: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_preview: Option<&'a str>,
+    pub request_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_duration: Option<String>,
+    pub state: &'a str,
+    #[serde(skip_serializing_if = "PairsOut::is_empty")]
+    pub trace_metadata: PairsOut<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assessments: Vec<&'a Map<String, Value>>,
+    #[serde(skip_serializing_if = "PairsOut::is_empty")]
+    pub tags: PairsOut<'a>,
+}
+
+/// `{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": ...}}`, as
+/// [`TraceLocation::experiment`] writes it.
+#[derive(Debug)]
+pub struct ExperimentLocationOut<'a>(pub &'a str);
+
+impl Serialize for ExperimentLocationOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Experiment<'a> {
+            experiment_id: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Location<'a> {
+            #[serde(rename = "type")]
+            location_type: &'static str,
+            mlflow_experiment: Experiment<'a>,
+        }
+        Location { location_type: "MLFLOW_EXPERIMENT", mlflow_experiment: Experiment { experiment_id: self.0 } }
+            .serialize(serializer)
+    }
+}
+
+/// Key/value pairs (distinct keys) written as one JSON object, in their order.
+#[derive(Debug, Clone, Copy)]
+pub struct PairsOut<'a>(pub &'a [(String, String)]);
+
+impl PairsOut<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for PairsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct TraceIn {
@@ -72,13 +135,13 @@ pub struct StartTraceV3 {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TraceInfoOnly {
-    pub trace_info: TraceInfoV3,
+pub struct TraceInfoOnly<'a> {
+    pub trace_info: TraceInfoOut<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct TraceInfoResponse {
-    pub trace: TraceInfoOnly,
+pub struct TraceInfoResponse<'a> {
+    pub trace: TraceInfoOnly<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,9 +163,9 @@ pub struct TraceIds {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TraceInfosResponse {
+pub struct TraceInfosResponse<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trace_infos: Vec<TraceInfoV3>,
+    pub trace_infos: Vec<TraceInfoOut<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,9 +185,9 @@ pub struct SearchTracesV3 {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SearchTracesResponse {
+pub struct SearchTracesResponse<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub traces: Vec<TraceInfoV3>,
+    pub traces: Vec<TraceInfoOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
 }

@@ -1,8 +1,9 @@
 //! Traces, spans and assessments in SQLite: [`TraceStore`] for [`SqliteStore`].
 //!
 //! Ingest writes a whole batch in one transaction with multi-row inserts; span content is
-//! stored in the read format so that reads only concatenate. Searches select a page of trace
-//! ids with one query and load tags, metadata and assessments with one query each.
+//! stored in the read format so that reads only concatenate. A search is one statement: the
+//! page of traces and, for each, its tags, metadata and assessments come back as one JSON row
+//! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
 use crate::error::map_sqlx;
 use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
@@ -14,6 +15,7 @@ use ferroflow_core::store::{SearchQuery, TraceStore};
 use ferroflow_core::{Error, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -25,69 +27,122 @@ fn trace_not_found(trace_id: &str) -> Error {
     Error::not_found(format!("Trace with ID {trace_id} not found."))
 }
 
-/// A trace record from the `json_array(...)` [`SqliteStore::load_traces`] builds.
-fn trace_from_json(item: Value) -> Option<TraceInfo> {
-    let Value::Array(fields) = item else { return None };
-    if fields.len() != 13 {
-        return None;
+/// One trace record as JSON text, for a `traces` row in scope as `t`: its scalar fields, then
+/// its tags, metadata and assessments, each a JSON array (see [`TraceRecord`]). Built by
+/// concatenation: the nested arrays and the stored assessment bodies are JSON text already and
+/// are copied as they are, never parsed again (a scalar subquery drops the JSON subtype, and
+/// wrapping it in `json()` would re-parse every body). `rtrim(json_array(...), ']')` opens an
+/// array whose last element is an integer, so exactly one `]` goes.
+const TRACE_RECORD: &str = "rtrim(json_array(t.trace_id, t.experiment_id, t.client_request_id, t.request_time, \
+       t.execution_duration, t.state, t.request_preview, t.response_preview, \
+       (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id), t.has_spans), ']') \
+     || ',' || (SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = t.trace_id) \
+     || ',' || (SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = t.trace_id) \
+     || ',' || coalesce((SELECT '[' || group_concat(rtrim(json_array(assessment_id, name, kind, value_text, valid, \
+            overrides, create_time, last_update_time), ']') || ',' || body || ']', ',' ORDER BY create_time, rowid) \
+            || ']' FROM assessments WHERE trace_id = t.trace_id), '[]') || ']'";
+
+/// A trace record as [`TRACE_RECORD`] writes it, decoded in one pass without intermediate
+/// `Value`s: id, experiment, client request id, request time, duration, state, previews,
+/// the experiment's artifact location, has_spans, tags, metadata, assessments.
+#[derive(Deserialize)]
+struct TraceRecord(
+    String,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    Vec<AssessmentRecord>,
+);
+
+/// An assessment inside a [`TraceRecord`]: id, name, kind, value text, valid, overrides,
+/// create and update time, body.
+#[derive(Deserialize)]
+struct AssessmentRecord(String, String, String, Option<String>, i64, Option<String>, i64, i64, Map<String, Value>);
+
+impl TraceRecord {
+    fn into_trace(self) -> TraceInfo {
+        let TraceRecord(
+            trace_id,
+            experiment_id,
+            client_request_id,
+            request_time,
+            execution_duration,
+            state,
+            request_preview,
+            response_preview,
+            artifact_location,
+            has_spans,
+            stored_tags,
+            metadata,
+            assessments,
+        ) = self;
+        // Server-owned tags are derived; a stored tag of the same key wins.
+        let mut tags = Vec::with_capacity(stored_tags.len() + 2);
+        if let Some(location) = artifact_location {
+            tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(&location, &trace_id)));
+        }
+        if has_spans != 0 {
+            tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
+        }
+        tags.retain(|(key, _)| !stored_tags.iter().any(|(k, _)| k == key));
+        tags.extend(stored_tags);
+        let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect();
+        TraceInfo {
+            experiment_id: experiment_id.to_string(),
+            client_request_id,
+            request_time,
+            execution_duration,
+            state: TraceState::parse(&state).unwrap_or(TraceState::Unspecified),
+            request_preview,
+            response_preview,
+            metadata,
+            tags,
+            assessments,
+            trace_id,
+        }
     }
-    let text = |v: &Value| v.as_str().map(str::to_string);
-    let trace_id = text(&fields[0])?;
-    let pairs = |v: &Value| -> Vec<(String, String)> {
-        serde_json::from_value::<Vec<(String, String)>>(v.clone()).unwrap_or_default()
-    };
-    let mut tags = Vec::new();
-    if let Some(location) = fields[9].as_str() {
-        tags.push((TAG_ARTIFACT_LOCATION.to_string(), artifact_location_for(location, &trace_id)));
-    }
-    if fields[8].as_i64().unwrap_or(0) != 0 {
-        tags.push((TAG_SPANS_LOCATION.to_string(), SPANS_IN_TRACKING_STORE.to_string()));
-    }
-    let stored = pairs(&fields[10]);
-    tags.retain(|(key, _)| !stored.iter().any(|(k, _)| k == key));
-    tags.extend(stored);
-    let assessments = match &fields[12] {
-        Value::Array(items) => items.iter().filter_map(|item| assessment_from_json(&trace_id, item.clone())).collect(),
-        _ => Vec::new(),
-    };
-    Some(TraceInfo {
-        experiment_id: fields[1].as_i64().map(|n| n.to_string()).unwrap_or_default(),
-        client_request_id: text(&fields[2]),
-        request_time: fields[3].as_i64().unwrap_or(0),
-        execution_duration: fields[4].as_i64(),
-        state: TraceState::parse(fields[5].as_str().unwrap_or("")).unwrap_or(TraceState::Unspecified),
-        request_preview: text(&fields[6]),
-        response_preview: text(&fields[7]),
-        metadata: pairs(&fields[11]),
-        tags,
-        assessments,
-        trace_id,
-    })
 }
 
-/// An assessment from the `json_array(...)` the search's completion query builds.
-fn assessment_from_json(trace_id: &str, item: Value) -> Option<Assessment> {
-    let Value::Array(mut fields) = item else { return None };
-    if fields.len() != 9 {
-        return None;
+impl AssessmentRecord {
+    fn into_assessment(self, trace_id: &str) -> Assessment {
+        let AssessmentRecord(
+            assessment_id,
+            name,
+            kind,
+            value_text,
+            valid,
+            overrides,
+            create_time,
+            last_update_time,
+            body,
+        ) = self;
+        Assessment {
+            assessment_id,
+            trace_id: trace_id.to_string(),
+            name,
+            kind: AssessmentKind::parse(&kind).unwrap_or(AssessmentKind::Feedback),
+            value_text,
+            valid: valid != 0,
+            overrides,
+            create_time,
+            last_update_time,
+            body,
+        }
     }
-    let body = match fields.pop()? {
-        Value::Object(body) => body,
-        _ => Map::new(),
-    };
-    let text = |v: &Value| v.as_str().map(str::to_string);
-    Some(Assessment {
-        assessment_id: text(&fields[0])?,
-        trace_id: trace_id.to_string(),
-        name: text(&fields[1]).unwrap_or_default(),
-        kind: AssessmentKind::parse(fields[2].as_str().unwrap_or("feedback")).unwrap_or(AssessmentKind::Feedback),
-        value_text: text(&fields[3]),
-        valid: fields[4].as_i64().unwrap_or(1) != 0,
-        overrides: text(&fields[5]),
-        create_time: fields[6].as_i64().unwrap_or(0),
-        last_update_time: fields[7].as_i64().unwrap_or(0),
-        body,
-    })
+}
+
+/// The records of a JSON array of [`TRACE_RECORD`]s.
+fn decode_traces(text: &str) -> Result<Vec<TraceInfo>> {
+    let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(records.into_iter().map(TraceRecord::into_trace).collect())
 }
 
 fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
@@ -252,25 +307,16 @@ impl SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let text: String = sqlx::query(
-            "SELECT json_group_array(json_array(t.trace_id, t.experiment_id, t.client_request_id, t.request_time, \
-               t.execution_duration, t.state, t.request_preview, t.response_preview, t.has_spans, \
-               (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id), \
-               json((SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = t.trace_id)), \
-               json((SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = t.trace_id)), \
-               json((SELECT json_group_array(json_array(assessment_id, name, kind, value_text, valid, overrides, \
-                        create_time, last_update_time, json(body))) \
-                     FROM (SELECT * FROM assessments WHERE trace_id = t.trace_id ORDER BY create_time, rowid)))) \
-               ORDER BY j.key) \
-             FROM json_each(?) j JOIN traces t ON t.trace_id = j.value",
-        )
+        let text: String = sqlx::query(&format!(
+            "SELECT '[' || coalesce(group_concat({TRACE_RECORD}, ',' ORDER BY j.key), '') || ']' \
+             FROM json_each(?) j JOIN traces t ON t.trace_id = j.value"
+        ))
         .bind(json_list(ids))
         .fetch_one(&self.read)
         .await
         .map_err(map_sqlx)?
         .get(0);
-        let records: Vec<Value> = serde_json::from_str(&text).map_err(|e| Error::internal(e.to_string()))?;
-        Ok(records.into_iter().filter_map(trace_from_json).collect())
+        decode_traces(&text)
     }
 }
 
@@ -353,25 +399,25 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         }
         TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
             let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
-            let membership = if matches!(comparator, Comparator::IsNull) { "NOT IN" } else { "IN" };
-            builder.push(format!(
-                "+t.trace_id {membership} (SELECT a.trace_id FROM assessments a WHERE a.valid = 1 AND a.kind = "
-            ));
-            builder.push_bind(kind);
-            builder.push(" AND a.name = ");
-            builder.push_bind(name.clone());
-            match (comparator, value) {
-                (Comparator::IsNull | Comparator::IsNotNull, _) => {}
-                (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
-                    builder.push(" AND ");
-                    push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
+            let negated = matches!(comparator, Comparator::IsNull);
+            push_membership(builder, "assessments a", "a", negated, |builder| {
+                builder.push("a.valid = 1 AND a.kind = ");
+                builder.push_bind(kind);
+                builder.push(" AND a.name = ");
+                builder.push_bind(name.clone());
+                match (comparator, value) {
+                    (Comparator::IsNull | Comparator::IsNotNull, _) => {}
+                    (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
+                        builder.push(" AND ");
+                        push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
+                    }
+                    _ => {
+                        builder.push(" AND ");
+                        push_string_comparison(builder, "a.value_text", comparator, value)?;
+                    }
                 }
-                _ => {
-                    builder.push(" AND ");
-                    push_string_comparison(builder, "a.value_text", comparator, value)?;
-                }
-            }
-            builder.push(")");
+                Ok(())
+            })?;
         }
         TraceKey::IssueId => {
             builder.push("EXISTS (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.kind = 'issue' AND ");
@@ -383,10 +429,6 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
 }
 
 /// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.
-/// Written as `IN (subquery)` so SQLite answers it once from the `(key, value)` index
-/// instead of probing each candidate trace; the unary `+` keeps it a filter on the
-/// time-ordered scan (which stops after one page) rather than a driver that fetches and sorts
-/// every match.
 fn push_pair_clause(
     builder: &mut QueryBuilder<'_, Sqlite>,
     table: &str,
@@ -394,14 +436,51 @@ fn push_pair_clause(
     comparator: Comparator,
     value: &Literal,
 ) -> Result<()> {
-    let membership = if comparator == Comparator::IsNull { "NOT IN" } else { "IN" };
-    builder.push(format!("+t.trace_id {membership} (SELECT x.trace_id FROM {table} x WHERE x.key = "));
-    builder.push_bind(key.to_string());
-    if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
-        builder.push(" AND ");
-        push_string_comparison(builder, "x.value", comparator, value)?;
-    }
-    builder.push(")");
+    let negated = comparator == Comparator::IsNull;
+    push_membership(builder, &format!("{table} x"), "x", negated, |builder| {
+        builder.push("x.key = ");
+        builder.push_bind(key.to_string());
+        if !matches!(comparator, Comparator::IsNull | Comparator::IsNotNull) {
+            builder.push(" AND ");
+            push_string_comparison(builder, "x.value", comparator, value)?;
+        }
+        Ok(())
+    })
+}
+
+/// Matches of a child-table filter at or above which [`push_membership`] probes each
+/// candidate trace instead of collecting the matching ids first.
+const MEMBERSHIP_SET_LIMIT: u32 = 500;
+
+/// Whether trace `t` has a row in `table` (aliased `alias`, with a `trace_id` column) that
+/// meets the condition `condition` pushes (pushed three times, binds included); `NOT` of that
+/// when `negated`.
+///
+/// The time-ordered scan of the experiment drives the query (the unary `+` keeps SQLite from
+/// driving it from the child table and then sorting every match), and the page stops it. How
+/// each candidate is checked is decided once per query, at run time, by counting matches up
+/// to [`MEMBERSHIP_SET_LIMIT`] through the child table's value index:
+/// - few matches in all: they are collected once into a set that each candidate is looked up
+///   in, so a rare value costs a cheap pass over the experiment rather than a probe per trace;
+/// - many: each candidate is probed through its own `(trace_id, ...)` key, so a page of a
+///   common value costs about a page of probes instead of collecting every match first.
+fn push_membership(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    table: &str,
+    alias: &str,
+    negated: bool,
+    condition: impl Fn(&mut QueryBuilder<'_, Sqlite>) -> Result<()>,
+) -> Result<()> {
+    builder.push(if negated { "NOT (" } else { "(" });
+    builder.push(format!("CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE "));
+    condition(builder)?;
+    builder.push(format!(
+        " LIMIT {MEMBERSHIP_SET_LIMIT})) < {MEMBERSHIP_SET_LIMIT} THEN +t.trace_id IN (SELECT {alias}.trace_id FROM {table} WHERE "
+    ));
+    condition(builder)?;
+    builder.push(format!(") ELSE EXISTS (SELECT 1 FROM {table} WHERE {alias}.trace_id = t.trace_id AND "));
+    condition(builder)?;
+    builder.push(") END)");
     Ok(())
 }
 
@@ -627,10 +706,13 @@ impl TraceStore for SqliteStore {
 
     async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
         let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
-        // The page's ids come back as one JSON row, then the records with all their children
-        // as another: two round trips to the connection's thread whatever the page size.
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT json_group_array(trace_id) FROM (SELECT t.trace_id FROM traces t WHERE ");
+        // One statement: the page (max_results + 1 rows) is selected in order by a subquery
+        // that SQLite runs as a co-routine, and the records with all their children come back
+        // concatenated in that order as one JSON row: one hand-off to the connection's thread.
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT '[' || coalesce(group_concat({TRACE_RECORD}, ','), '') || ']' \
+             FROM (SELECT t.* FROM traces t WHERE "
+        ));
         if let [only] = keys.as_slice() {
             // One experiment (the common case): the time index then gives the order, and the
             // page stops after max_results rows instead of sorting every match.
@@ -652,11 +734,10 @@ impl TraceStore for SqliteStore {
         }
         builder.push("t.request_time DESC, t.trace_id ASC");
         push_page(&mut builder, query.max_results, query.offset);
-        builder.push(")");
-        let ids_json: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
-        let ids: Vec<String> = serde_json::from_str(&ids_json).map_err(|e| Error::internal(e.to_string()))?;
-        let (ids, next_offset) = split_page(ids, query.max_results, query.offset);
-        Ok(Page { items: self.load_traces(&ids).await?, next_offset })
+        builder.push(") t");
+        let text: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
+        let (items, next_offset) = split_page(decode_traces(&text)?, query.max_results, query.offset);
+        Ok(Page { items, next_offset })
     }
 
     async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
@@ -1031,6 +1112,76 @@ mod tests {
         crate::text_index::push_index_condition(&mut builder, word);
         builder.push(" ORDER BY t.trace_id");
         builder.build().fetch_all(&store.read).await.unwrap().iter().map(|row| row.get(0)).collect()
+    }
+
+    /// The ids a filter finds in experiment 0, newest first, paged through 100 at a time.
+    async fn filtered(store: &SqliteStore, filter: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut offset = 0;
+        loop {
+            let query = SearchQuery {
+                clauses: grammar::parse_filter(filter).unwrap(),
+                order_by: Vec::new(),
+                max_results: 100,
+                offset,
+            };
+            let page = store.search_traces(&["0".to_string()], &query).await.unwrap();
+            ids.extend(page.items.into_iter().map(|t| t.trace_id));
+            match page.next_offset {
+                Some(next) => offset = next,
+                None => return ids,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn child_filters_agree_whether_they_match_few_or_many_traces() {
+        let (_dir, store) = store().await;
+        // 1,200 traces (newest = highest number); tag `k` and a feedback on every trace: `common`
+        // / true on every second (600, past MEMBERSHIP_SET_LIMIT), `rare` / false on every 400th.
+        let n = 1200;
+        sqlx::query(
+            "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?) \
+             INSERT INTO traces (trace_id, experiment_id, request_time, state) \
+             SELECT printf('tr-%04d', n), 0, 1000 + n, 'OK' FROM i",
+        )
+        .bind(n)
+        .execute(&store.write)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO trace_tags (trace_id, key, value) SELECT trace_id, 'k', \
+             CASE WHEN request_time % 400 = 0 THEN 'rare' WHEN request_time % 2 = 0 THEN 'common' ELSE 'other' END \
+             FROM traces WHERE request_time % 7 != 0",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO assessments (assessment_id, trace_id, name, kind, value_text, valid, create_time, \
+             last_update_time, body) SELECT 'a-' || trace_id, trace_id, 'ok', 'feedback', \
+             CASE WHEN request_time % 400 = 0 THEN 'false' WHEN request_time % 2 = 0 THEN 'true' ELSE 'x' END, \
+             1, 0, 0, '{}' FROM traces",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        let expect = |keep: &dyn Fn(i64) -> bool| -> Vec<String> {
+            (0..n).rev().filter(|i| keep(1000 + i)).map(|i| format!("tr-{i:04}")).collect()
+        };
+        let tagged = |t: i64| t % 7 != 0;
+        let rare = |t: i64| t % 400 == 0;
+        let common = |t: i64| !rare(t) && t % 2 == 0;
+        assert_eq!(filtered(&store, "tags.k = 'common'").await, expect(&|t| tagged(t) && common(t)));
+        assert_eq!(filtered(&store, "tags.k = 'rare'").await, expect(&|t| tagged(t) && rare(t)));
+        assert_eq!(filtered(&store, "tags.k != 'common'").await, expect(&|t| tagged(t) && !common(t)));
+        assert_eq!(filtered(&store, "tags.k IS NULL").await, expect(&|t| !tagged(t)));
+        assert_eq!(filtered(&store, "tags.k IS NOT NULL").await, expect(&tagged));
+        assert!(filtered(&store, "tags.k = 'none'").await.is_empty());
+        assert_eq!(filtered(&store, "feedback.ok = 'true'").await, expect(&common));
+        assert_eq!(filtered(&store, "feedback.ok = 'false'").await, expect(&rare));
+        assert!(filtered(&store, "feedback.other IS NOT NULL").await.is_empty());
+        assert_eq!(filtered(&store, "feedback.other IS NULL").await.len(), n as usize);
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use ferroflow_core::entities::{Assessment, TraceInfo, TraceState};
 use ferroflow_core::{assessments, time, traces, validation, Error, Result};
-use ferroflow_proto::traces::{TraceInfoV3, TraceLocation};
+use ferroflow_proto::traces::{ExperimentLocationOut, PairsOut, TraceInfoOut, TraceInfoV3, TraceLocation};
 use serde_json::{Map, Value};
 
 fn pairs(map: &Map<String, Value>) -> Vec<(String, String)> {
@@ -16,10 +16,6 @@ fn pairs(map: &Map<String, Value>) -> Vec<(String, String)> {
             (k.clone(), text)
         })
         .collect()
-}
-
-fn map_of(pairs: &[(String, String)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
 }
 
 /// The experiment a trace location names.
@@ -76,18 +72,19 @@ pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
     })
 }
 
-pub fn trace_info(info: TraceInfo) -> TraceInfoV3 {
-    TraceInfoV3 {
-        trace_id: Some(info.trace_id),
-        client_request_id: info.client_request_id,
-        trace_location: Some(TraceLocation::experiment(info.experiment_id)),
-        request_preview: info.request_preview,
-        response_preview: info.response_preview,
-        request_time: Some(time::millis_to_rfc3339(info.request_time)),
+/// A record as responses write it (borrowed: nothing is copied but the two formatted times).
+pub fn trace_info(info: &TraceInfo) -> TraceInfoOut<'_> {
+    TraceInfoOut {
+        trace_id: &info.trace_id,
+        client_request_id: info.client_request_id.as_deref(),
+        trace_location: ExperimentLocationOut(&info.experiment_id),
+        request_preview: info.request_preview.as_deref(),
+        response_preview: info.response_preview.as_deref(),
+        request_time: time::millis_to_rfc3339(info.request_time),
         execution_duration: info.execution_duration.map(time::millis_to_duration),
-        state: Some(info.state.as_str().to_string()),
-        trace_metadata: map_of(&info.metadata),
-        assessments: info.assessments.into_iter().map(|a| a.body).collect(),
-        tags: map_of(&info.tags),
+        state: info.state.as_str(),
+        trace_metadata: PairsOut(&info.metadata),
+        assessments: info.assessments.iter().map(|a| &a.body).collect(),
+        tags: PairsOut(&info.tags),
     }
 }

@@ -17,19 +17,17 @@ use ferroflow_core::{assessments, traces, validation, Error};
 use ferroflow_proto::traces::*;
 use ferroflow_proto::tracking::Empty;
 use futures::stream::{self, BoxStream, StreamExt};
+use serde::Serialize;
 use std::sync::Arc;
 
-pub async fn start_trace(
-    State(state): State<AppState>,
-    Rpc(request): Rpc<StartTraceV3>,
-) -> ApiResult<Json<TraceInfoResponse>> {
+pub async fn start_trace(State(state): State<AppState>, Rpc(request): Rpc<StartTraceV3>) -> ApiResult<Response> {
     let wire = request
         .trace
         .and_then(|t| t.trace_info)
         .ok_or_else(|| Error::invalid("Missing value for required parameter 'trace.trace_info'."))?;
     let info = convert::trace_info_from_wire(wire)?;
     let stored = state.store.start_trace(&info).await?;
-    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(stored) } }))
+    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&stored) } }).into_response())
 }
 
 fn trace_id_of(path: Option<String>, request: &TraceRef) -> Result<String, Error> {
@@ -46,16 +44,16 @@ pub async fn get_trace_info(
     State(state): State<AppState>,
     Path(trace_id): Path<String>,
     Rpc(request): Rpc<TraceRef>,
-) -> ApiResult<Json<TraceInfoResponse>> {
+) -> ApiResult<Response> {
     let trace_id = trace_id_of(Some(trace_id), &request)?;
     let info = state.store.get_trace_info(&trace_id).await?;
-    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(info) } }))
+    Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&info) } }).into_response())
 }
 
 /// `{"trace_info": ..., "spans": [...]}` as a stream of bytes.
 fn trace_json(store: Arc<dyn Store>, info: TraceInfo) -> BoxStream<'static, Result<Bytes, Error>> {
     let spans = store.stream_spans(&info.trace_id);
-    let head = match serde_json::to_string(&convert::trace_info(info)) {
+    let head = match serde_json::to_string(&convert::trace_info(&info)) {
         Ok(text) => format!("{{\"trace_info\":{text},\"spans\":["),
         Err(e) => return stream::once(async move { Err(Error::internal(e.to_string())) }).boxed(),
     };
@@ -73,6 +71,17 @@ fn trace_json(store: Arc<dyn Store>, info: TraceInfo) -> BoxStream<'static, Resu
         .chain(body)
         .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }))
         .boxed()
+}
+
+/// About the size of one trace record on the wire, to size a response buffer up front.
+const RECORD_BYTES: usize = 1024;
+
+/// A JSON response written into a buffer of `capacity` bytes to begin with (`Json` starts at
+/// 128 bytes and copies the body each time it doubles).
+fn json_response<T: Serialize>(value: &T, capacity: usize) -> Result<Response, Error> {
+    let mut body = Vec::with_capacity(capacity.max(128));
+    serde_json::to_writer(&mut body, value).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn json_stream(parts: BoxStream<'static, Result<Bytes, Error>>) -> Response {
@@ -110,21 +119,15 @@ pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds
     Ok(json_stream(parts))
 }
 
-pub async fn batch_get_infos(
-    State(state): State<AppState>,
-    Rpc(request): Rpc<TraceIds>,
-) -> ApiResult<Json<TraceInfosResponse>> {
+pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
     let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
     if !request.experiment_ids.is_empty() {
         infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
     }
-    Ok(Json(TraceInfosResponse { trace_infos: infos.into_iter().map(convert::trace_info).collect() }))
+    Ok(Json(TraceInfosResponse { trace_infos: infos.iter().map(convert::trace_info).collect() }).into_response())
 }
 
-pub async fn search(
-    State(state): State<AppState>,
-    Rpc(request): Rpc<SearchTracesV3>,
-) -> ApiResult<Json<SearchTracesResponse>> {
+pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTracesV3>) -> ApiResult<Response> {
     let mut experiment_ids: Vec<String> =
         request.locations.iter().filter_map(|l| convert::location_experiment(&Some(l.clone()))).collect();
     experiment_ids.extend(request.experiment_ids.iter().cloned());
@@ -145,10 +148,12 @@ pub async fn search(
         offset: page_token::decode(request.page_token.as_deref())?,
     };
     let page = state.store.search_traces(&experiment_ids, &query).await?;
-    Ok(Json(SearchTracesResponse {
-        traces: page.items.into_iter().map(convert::trace_info).collect(),
+    // Written here, while the page it borrows from is alive.
+    let response = SearchTracesResponse {
+        traces: page.items.iter().map(convert::trace_info).collect(),
         next_page_token: page.next_offset.map(page_token::encode),
-    }))
+    };
+    Ok(json_response(&response, RECORD_BYTES * page.items.len())?)
 }
 
 pub async fn set_tag(
