@@ -1,10 +1,11 @@
 -- `trace.text` gets a cheaper full-text index. The trigram index of 0002 tokenized every
--- character of every span; spans of one trace repeat most of their text (keys, the messages
--- an agent passes down to its LLM spans), so the new index keeps each distinct trigram once a
--- document, a document being the spans of one trace that one indexing pass saw. ferroflow
--- folds and cuts the trigrams itself and writes them as hex words; the FTS5 table only keeps
--- which documents hold which word (contentless, no positions). A search takes the documents
--- holding every trigram of the pattern, then checks the pattern on those traces' spans.
+-- character of every span; spans repeat most of their text (keys, ids, the messages an agent
+-- passes down to its LLM spans, the same prompts trace after trace), so the new index keeps
+-- each distinct trigram once a document, a document covering the spans of a few traces that
+-- one indexing pass read. ferroflow folds and cuts the trigrams itself and writes them as hex
+-- words; the FTS5 table only keeps which documents hold which word (contentless, no
+-- positions). A search takes the traces of the documents holding every trigram of the
+-- pattern, then checks the pattern on those traces' spans.
 
 DROP TRIGGER spans_text_delete;
 DROP TRIGGER spans_text_update;
@@ -14,11 +15,12 @@ CREATE VIRTUAL TABLE trace_text USING fts5(
     grams, content='', contentless_delete=1, detail='none', tokenize='ascii'
 );
 
--- The trace of each document. A document's id is the key of its first span.
+-- The traces of each document.
 CREATE TABLE trace_text_docs (
-    doc       INTEGER PRIMARY KEY,
-    trace_key INTEGER NOT NULL
-);
+    doc       INTEGER NOT NULL,
+    trace_key INTEGER NOT NULL,
+    PRIMARY KEY (doc, trace_key)
+) WITHOUT ROWID;
 CREATE INDEX trace_text_docs_by_trace ON trace_text_docs (trace_key);
 
 -- Traces with a span whose text changed after it was stored (a re-sent span with other
@@ -33,8 +35,10 @@ WHEN old.name IS NOT new.name OR old.attributes IS NOT new.attributes BEGIN
     INSERT INTO trace_text_stale (trace_key) VALUES (new.trace_key);
 END;
 
+-- A deleted trace leaves its documents; a document no trace is left in goes.
 CREATE TRIGGER traces_text_delete AFTER DELETE ON traces BEGIN
-    DELETE FROM trace_text WHERE rowid IN (SELECT doc FROM trace_text_docs WHERE trace_key = old.trace_key);
+    DELETE FROM trace_text WHERE rowid IN (SELECT d.doc FROM trace_text_docs d WHERE d.trace_key = old.trace_key
+        AND NOT EXISTS (SELECT 1 FROM trace_text_docs o WHERE o.doc = d.doc AND o.trace_key != old.trace_key));
     DELETE FROM trace_text_docs WHERE trace_key = old.trace_key;
     DELETE FROM trace_text_stale WHERE trace_key = old.trace_key;
 END;

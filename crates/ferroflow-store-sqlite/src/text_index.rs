@@ -1,8 +1,8 @@
 //! The `trace.text` full-text index: trigrams of span names and attributes in an FTS5 table,
 //! filled by a background task, and the SQL that answers `trace.text LIKE '%…%'` with it.
 //!
-//! A document is the set of distinct trigrams of the spans of one trace that one indexing pass
-//! read; its id is the key of its first span and `trace_text_docs` names its trace. Trigrams are
+//! A document is the set of distinct trigrams of the spans of a few neighbouring traces that one
+//! indexing pass read (see [`TRACES_PER_DOC`]); `trace_text_docs` names its traces. Trigrams are
 //! case-folded and written as hex words, so the FTS5 table only stores which documents hold
 //! which word. A search takes the traces whose documents hold every trigram of the pattern,
 //! adds the traces with spans the indexer has not reached (or whose text changed since), and
@@ -12,16 +12,20 @@
 use crate::error::map_sqlx;
 use ferroflow_core::{Error, Result};
 use futures::TryStreamExt;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Spans one indexing pass reads at most.
-const BATCH_SPANS: usize = 5000;
+const BATCH_SPANS: usize = 20_000;
 /// Text one indexing pass reads at most (names and attributes), so huge spans stay cheap.
-const BATCH_BYTES: usize = 16 << 20;
+const BATCH_BYTES: usize = 32 << 20;
+/// Traces a document covers at most. Traces next to each other share most of their trigrams
+/// (keys, common words, the same ids and prompts), so a document of many traces is far
+/// smaller than theirs apart; a search then checks the pattern on a few more traces.
+const TRACES_PER_DOC: usize = 32;
 /// Stale traces one pass rebuilds at most.
 const BATCH_STALE: i64 = 64;
 /// Spans the index may lag behind while ingest is busy; past this the indexer runs anyway,
@@ -171,10 +175,9 @@ pub(crate) fn push_text_condition(builder: &mut QueryBuilder<'_, Sqlite>, patter
     builder.push("))");
 }
 
-/// The trigrams of one trace's spans that one pass read.
-#[derive(Default)]
+/// The distinct trigrams of the spans of a few traces.
 struct Doc {
-    first_span: i64,
+    traces: Vec<i64>,
     grams: Vec<Gram>,
 }
 
@@ -186,28 +189,31 @@ struct TextRow {
     attributes: String,
 }
 
-/// Adds `rows` to the documents of their traces.
-fn fold_rows(mut rows: Vec<TextRow>, mut docs: FxHashMap<i64, Doc>) -> FxHashMap<i64, Doc> {
+/// Documents for `rows`: their traces in key order, [`TRACES_PER_DOC`] to a document.
+fn fold_rows(mut rows: Vec<TextRow>) -> Vec<Doc> {
     rows.sort_unstable_by_key(|row| (row.trace_key, row.span_key));
     let mut set = GramSet::new();
+    let mut docs = Vec::new();
+    let mut traces = Vec::new();
     for trace in rows.chunk_by(|a, b| a.trace_key == b.trace_key) {
-        let doc =
-            docs.entry(trace[0].trace_key).or_insert_with(|| Doc { first_span: trace[0].span_key, ..Doc::default() });
-        doc.first_span = doc.first_span.min(trace[0].span_key);
-        for gram in doc.grams.drain(..) {
-            set.insert(gram);
-        }
+        traces.push(trace[0].trace_key);
         for row in trace {
             set.add_text(&row.name);
             set.add_text(&row.attributes);
         }
-        doc.grams = set.take();
+        if traces.len() == TRACES_PER_DOC {
+            docs.push(Doc { traces: std::mem::take(&mut traces), grams: set.take() });
+        }
+    }
+    if !traces.is_empty() {
+        docs.push(Doc { traces, grams: set.take() });
     }
     docs
 }
 
-async fn fold_in_background(rows: Vec<TextRow>, docs: FxHashMap<i64, Doc>) -> Result<FxHashMap<i64, Doc>> {
-    tokio::task::spawn_blocking(move || fold_rows(rows, docs)).await.map_err(|e| Error::internal(e.to_string()))
+/// Runs CPU-bound folding off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(e.to_string()))
 }
 
 fn text_row(row: &sqlx::sqlite::SqliteRow) -> TextRow {
@@ -253,11 +259,12 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
     if rows.is_empty() && stale.is_empty() {
         return Ok(0);
     }
-    let new_docs = fold_in_background(rows, FxHashMap::default()).await?;
-    // A stale trace's documents are rebuilt from all its indexed spans, a page at a time.
+    let mut docs = blocking(move || fold_rows(rows)).await?;
+    // A stale trace gets a document of its own from all its indexed spans, read a page at a
+    // time; the documents it shared keep its old trigrams, which can only add candidates.
     let stale_traces: FxHashSet<i64> = stale.iter().map(|(_, key)| *key).collect();
-    let mut rebuilt = FxHashMap::default();
     for &trace_key in &stale_traces {
+        let mut set = GramSet::new();
         let mut after = 0;
         loop {
             let page: Vec<TextRow> = sqlx::query(
@@ -276,21 +283,31 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             .collect();
             let Some(next) = page.last().map(|row| row.span_key) else { break };
             let full = page.len() >= BATCH_SPANS;
-            rebuilt = fold_in_background(page, rebuilt).await?;
+            set = blocking(move || {
+                for row in &page {
+                    set.add_text(&row.name);
+                    set.add_text(&row.attributes);
+                }
+                set
+            })
+            .await?;
             if !full {
                 break;
             }
             after = next;
         }
+        docs.push(Doc { traces: vec![trace_key], grams: set.take() });
     }
     drop(snapshot);
 
     let mut tx = write.begin().await.map_err(map_sqlx)?;
-    let stale_list = serde_json::to_string(&stale_traces.iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
     if !stale_traces.is_empty() {
+        let stale_list = serde_json::to_string(&stale_traces.iter().collect::<Vec<_>>()).unwrap_or_default();
+        // Documents of stale traces only go; shared ones stay for their other traces.
         sqlx::query(
-            "DELETE FROM trace_text WHERE rowid IN (SELECT doc FROM trace_text_docs \
-             WHERE trace_key IN (SELECT value FROM json_each(?)))",
+            "DELETE FROM trace_text WHERE rowid IN (SELECT d.doc FROM trace_text_docs d \
+             WHERE d.trace_key IN (SELECT value FROM json_each(?1)) AND NOT EXISTS (SELECT 1 FROM trace_text_docs o \
+                 WHERE o.doc = d.doc AND o.trace_key NOT IN (SELECT value FROM json_each(?1))))",
         )
         .bind(&stale_list)
         .execute(&mut *tx)
@@ -303,9 +320,7 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             .map_err(map_sqlx)?;
     }
     // Traces deleted since the snapshot get no documents.
-    let mut docs: Vec<(i64, Doc)> =
-        new_docs.into_iter().chain(rebuilt).filter(|(_, doc)| !doc.grams.is_empty()).collect();
-    let keys: Vec<i64> = docs.iter().map(|(trace_key, _)| *trace_key).collect();
+    let keys: Vec<i64> = docs.iter().flat_map(|doc| doc.traces.iter().copied()).collect();
     let alive: FxHashSet<i64> =
         sqlx::query("SELECT trace_key FROM traces WHERE trace_key IN (SELECT value FROM json_each(?))")
             .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
@@ -315,11 +330,22 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             .iter()
             .map(|row| row.get(0))
             .collect();
-    docs.retain(|(trace_key, _)| alive.contains(trace_key));
-    for chunk in docs.chunks(200) {
+    for doc in &mut docs {
+        doc.traces.retain(|key| alive.contains(key));
+    }
+    docs.retain(|doc| !doc.traces.is_empty() && !doc.grams.is_empty());
+    // Only this task adds documents, inside the writer's transaction.
+    let mut next_doc: i64 = sqlx::query("SELECT coalesce(max(doc), 0) + 1 FROM trace_text_docs")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_sqlx)?
+        .get(0);
+    for chunk in docs.chunks(100) {
+        let first = next_doc;
+        next_doc += chunk.len() as i64;
         let words: Vec<String> = chunk
             .iter()
-            .map(|(_, doc)| {
+            .map(|doc| {
                 let mut text = String::with_capacity(doc.grams.len() * 7);
                 for gram in &doc.grams {
                     push_word(*gram, &mut text);
@@ -329,15 +355,22 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             })
             .collect();
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO trace_text (rowid, grams) ");
-        builder.push_values(chunk.iter().zip(&words), |mut b, ((_, doc), text)| {
-            b.push_bind(doc.first_span).push_bind(text.as_str());
+        builder.push_values(words.iter().enumerate(), |mut b, (i, text)| {
+            b.push_bind(first + i as i64).push_bind(text.as_str());
         });
         builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO trace_text_docs (doc, trace_key) ");
-        builder.push_values(chunk, |mut b, (trace_key, doc)| {
-            b.push_bind(doc.first_span).push_bind(*trace_key);
-        });
-        builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+        let members: Vec<(i64, i64)> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, doc)| doc.traces.iter().map(move |key| (first + i as i64, *key)))
+            .collect();
+        for members in members.chunks(5000) {
+            let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO trace_text_docs (doc, trace_key) ");
+            builder.push_values(members, |mut b, (doc, key)| {
+                b.push_bind(*doc).push_bind(*key);
+            });
+            builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+        }
     }
     sqlx::query("UPDATE span_text_progress SET indexed_key = ? WHERE id = 0")
         .bind(last)
@@ -418,6 +451,28 @@ mod tests {
         // Non-ASCII characters fold too and keep their UTF-8 bytes.
         assert_eq!(words("ÉTÉ"), words("été"));
         assert_eq!(words("été"), vec!["c3a974c3a9"]);
+    }
+
+    #[test]
+    fn neighbouring_traces_share_documents() {
+        let rows: Vec<TextRow> = (0..70)
+            .rev()
+            .map(|i| TextRow {
+                span_key: 100 + i,
+                trace_key: i + 1,
+                name: "step".into(),
+                attributes: format!("{{\"i\": \"t{i}\"}}"),
+            })
+            .collect();
+        let docs = fold_rows(rows);
+        let sizes: Vec<usize> = docs.iter().map(|doc| doc.traces.len()).collect();
+        assert_eq!(sizes, vec![32, 32, 6]);
+        assert_eq!(docs[0].traces[..3], [1, 2, 3]);
+        // The shared text once, the distinct ids each.
+        let mut set = GramSet::new();
+        set.add_text("step");
+        set.add_text("{\"i\": \"t0\"}");
+        assert!(docs[0].grams.len() < 32 * set.take().len() / 4);
     }
 
     #[test]
