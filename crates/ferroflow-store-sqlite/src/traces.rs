@@ -28,19 +28,14 @@ fn trace_not_found(trace_id: &str) -> Error {
 }
 
 /// One trace record as JSON text, for a `traces` row in scope as `t`: its scalar fields, then
-/// its tags, metadata and assessments, each a JSON array (see [`TraceRecord`]). Built by
-/// concatenation: the nested arrays and the stored assessment bodies are JSON text already and
-/// are copied as they are, never parsed again (a scalar subquery drops the JSON subtype, and
-/// wrapping it in `json()` would re-parse every body). `rtrim(json_array(...), ']')` opens an
-/// array whose last element is an integer, so exactly one `]` goes.
+/// its tags, metadata and assessments, each a JSON array (see [`TraceRecord`]) kept on the row
+/// by triggers (migration 0011). Built by concatenation: the arrays are JSON text already and
+/// are copied as they are, never parsed again. `rtrim(json_array(...), ']')` opens an array
+/// whose last element is an integer, so exactly one `]` goes.
 const TRACE_RECORD: &str = "rtrim(json_array(t.trace_id, t.experiment_id, t.client_request_id, t.request_time, \
        t.execution_duration, t.state, t.request_preview, t.response_preview, \
        (SELECT e.artifact_location FROM experiments e WHERE e.experiment_id = t.experiment_id), t.has_spans), ']') \
-     || ',' || (SELECT json_group_array(json_array(key, value)) FROM trace_tags WHERE trace_id = t.trace_id) \
-     || ',' || (SELECT json_group_array(json_array(key, value)) FROM trace_metadata WHERE trace_id = t.trace_id) \
-     || ',' || coalesce((SELECT '[' || group_concat(rtrim(json_array(assessment_id, name, kind, value_text, valid, \
-            overrides, create_time, last_update_time), ']') || ',' || body || ']', ',' ORDER BY create_time, rowid) \
-            || ']' FROM assessments WHERE trace_id = t.trace_id), '[]') || ']'";
+     || ',' || t.tags_json || ',' || t.metadata_json || ',' || t.assessments_json || ']'";
 
 /// A trace record as [`TRACE_RECORD`] writes it, decoded in one pass without intermediate
 /// `Value`s: id, experiment, client request id, request time, duration, state, previews,
@@ -400,6 +395,17 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
             let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
             let negated = matches!(comparator, Comparator::IsNull);
+            if let (Comparator::Eq, Literal::Str(text)) = (comparator, value) {
+                // Cheap pre-check on the row's copy of its assessments (id, name, kind, value,
+                // valid, ...): most candidates fail it; the probe below confirms the rest.
+                builder.push("instr(t.assessments_json, ',' || rtrim(ltrim(json_array(");
+                builder.push_bind(name.clone());
+                builder.push(", ");
+                builder.push_bind(kind);
+                builder.push(", ");
+                builder.push_bind(text.clone());
+                builder.push(", 1), '['), ']') || ',') > 0 AND ");
+            }
             push_membership(builder, "assessments a", "a", negated, |builder| {
                 builder.push("a.valid = 1 AND a.kind = ");
                 builder.push_bind(kind);
@@ -436,6 +442,17 @@ fn push_pair_clause(
     comparator: Comparator,
     value: &Literal,
 ) -> Result<()> {
+    if let (Comparator::Eq, Literal::Str(text)) = (comparator, value) {
+        // The row's copy of its pairs holds `["key","value"]` exactly when the trace has that
+        // pair: JSON escapes every quote inside a string, so the text cannot occur otherwise.
+        let copy = if table == "trace_tags" { "tags_json" } else { "metadata_json" };
+        builder.push(format!("instr(t.{copy}, json_array("));
+        builder.push_bind(key.to_string());
+        builder.push(", ");
+        builder.push_bind(text.clone());
+        builder.push(")) > 0");
+        return Ok(());
+    }
     let negated = comparator == Comparator::IsNull;
     push_membership(builder, &format!("{table} x"), "x", negated, |builder| {
         builder.push("x.key = ");
@@ -804,13 +821,13 @@ impl TraceStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        for table in ["trace_tags", "trace_metadata", "assessments", "trace_run_links", "traces"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))"))
-                .bind(&list)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        }
+        // Tags, metadata, assessments and run links go with their trace (ON DELETE CASCADE); the
+        // triggers that copy them onto the trace row then find no row to update.
+        sqlx::query("DELETE FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))")
+            .bind(&list)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(ids.len() as u64)
     }
