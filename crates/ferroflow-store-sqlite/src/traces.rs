@@ -1205,6 +1205,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_row_copies_follow_every_change_of_tags_metadata_and_assessments() {
+        let (_dir, store) = store().await;
+        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-x", "0000000000000001", None, "q")])
+            .await
+            .unwrap();
+        // The copies must equal what the child tables say, in the same order.
+        let assert_in_step = || async {
+            let row = sqlx::query(
+                "SELECT t.tags_json = (SELECT json_group_array(json_array(key, value)) FROM \
+                   (SELECT key, value FROM trace_tags WHERE trace_id = t.trace_id ORDER BY key)), \
+                 t.metadata_json = (SELECT json_group_array(json_array(key, value)) FROM \
+                   (SELECT key, value FROM trace_metadata WHERE trace_id = t.trace_id ORDER BY key)), \
+                 json_array_length(t.assessments_json) = (SELECT count(*) FROM assessments WHERE trace_id = t.trace_id) \
+                 FROM traces t WHERE t.trace_id = 'tr-x'",
+            )
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+            assert_eq!((row.get::<i64, _>(0), row.get::<i64, _>(1), row.get::<i64, _>(2)), (1, 1, 1));
+        };
+        // Keys and values that JSON has to escape, and one that contains another's text.
+        let odd = r#"a","b"#;
+        store.set_trace_tag("tr-x", "env", "prod").await.unwrap();
+        store.set_trace_tag("tr-x", odd, "x\\\"y").await.unwrap();
+        store.set_trace_tag("tr-x", "note", r#"["env","dev"]"#).await.unwrap();
+        assert_in_step().await;
+        assert_eq!(filtered(&store, "tags.env = 'prod'").await, vec!["tr-x"]);
+        assert!(filtered(&store, "tags.env = 'dev'").await.is_empty());
+        assert_eq!(filtered(&store, &format!("tags.`{odd}` = 'x\\\"y'")).await, vec!["tr-x"]);
+        store.set_trace_tag("tr-x", "env", "dev").await.unwrap();
+        assert_eq!(filtered(&store, "tags.env = 'dev'").await, vec!["tr-x"]);
+        assert!(filtered(&store, "tags.env = 'prod'").await.is_empty());
+        store.delete_trace_tag("tr-x", "env").await.unwrap();
+        assert!(filtered(&store, "tags.env = 'dev'").await.is_empty());
+        assert_in_step().await;
+        let mut info = store.get_trace_info("tr-x").await.unwrap();
+        info.metadata = vec![("mlflow.trace.user".into(), "ann".into())];
+        store.start_trace(&info).await.unwrap();
+        assert_in_step().await;
+        assert_eq!(filtered(&store, "metadata.`mlflow.trace.user` = 'ann'").await, vec!["tr-x"]);
+        let body = json!({"assessment_name": "ok", "feedback": {"value": true}, "source": {"source_type": "HUMAN"}});
+        let new = ferroflow_core::assessments::new_assessment("tr-x", body.as_object().cloned().unwrap(), false).unwrap();
+        let created = store.create_assessment(&new).await.unwrap();
+        assert_in_step().await;
+        assert_eq!(filtered(&store, "feedback.ok = 'true'").await, vec!["tr-x"]);
+        let mut changed = created.clone();
+        changed.valid = false;
+        store.update_assessment(&changed).await.unwrap();
+        assert_in_step().await;
+        assert!(filtered(&store, "feedback.ok = 'true'").await.is_empty());
+        store.delete_assessment("tr-x", &created.assessment_id).await.unwrap();
+        assert_in_step().await;
+        assert!(store.get_trace_info("tr-x").await.unwrap().assessments.is_empty());
+    }
+
+    #[tokio::test]
     async fn spans_before_and_after_the_trace_record_make_one_trace() {
         let (_dir, store) = store().await;
         ferroflow_core::traces::ingest_spans(
