@@ -44,7 +44,7 @@ impl TraceService for Exporter {
         let experiment_id = header("x-mlflow-experiment-id")
             .ok_or_else(|| Status::invalid_argument("Missing required metadata: x-mlflow-experiment-id"))?;
         let run_id = header("x-mlflow-run-id");
-        let spans = span_records(request.get_ref()).map_err(status_of)?;
+        let spans = span_records(request.into_inner()).map_err(status_of)?;
         if !spans.is_empty() {
             traces::ingest_spans(&*self.state.store, &experiment_id, run_id.as_deref(), spans)
                 .await

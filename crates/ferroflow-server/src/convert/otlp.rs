@@ -19,32 +19,30 @@ fn number(value: f64) -> Value {
     Number::from_f64(value).map(Value::Number).unwrap_or_else(|| Value::String(value.to_string()))
 }
 
-/// An AnyValue as plain JSON (nested values are never unwrapped).
-fn any_to_json(value: &AnyValue) -> Value {
-    match &value.value {
+/// An AnyValue as plain JSON (nested values are never unwrapped). Takes the value, so that
+/// its strings move instead of being copied.
+fn any_to_json(value: AnyValue) -> Value {
+    match value.value {
         None => Value::Null,
-        Some(Any::StringValue(s)) => Value::String(s.clone()),
-        Some(Any::BoolValue(b)) => Value::Bool(*b),
-        Some(Any::IntValue(i)) => Value::Number((*i).into()),
-        Some(Any::DoubleValue(d)) => number(*d),
-        Some(Any::BytesValue(bytes)) => Value::String(b64(bytes)),
+        Some(Any::StringValue(s)) => Value::String(s),
+        Some(Any::BoolValue(b)) => Value::Bool(b),
+        Some(Any::IntValue(i)) => Value::Number(i.into()),
+        Some(Any::DoubleValue(d)) => number(d),
+        Some(Any::BytesValue(bytes)) => Value::String(b64(&bytes)),
         // String-table references belong to the profiles signal; a trace carries none.
-        Some(Any::StringValueStrindex(index)) => Value::Number((*index).into()),
-        Some(Any::ArrayValue(array)) => Value::Array(array.values.iter().map(any_to_json).collect()),
+        Some(Any::StringValueStrindex(index)) => Value::Number(index.into()),
+        Some(Any::ArrayValue(array)) => Value::Array(array.values.into_iter().map(any_to_json).collect()),
         Some(Any::KvlistValue(list)) => Value::Object(
-            list.values
-                .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_to_json).unwrap_or(Value::Null)))
-                .collect(),
+            list.values.into_iter().map(|kv| (kv.key, kv.value.map(any_to_json).unwrap_or(Value::Null))).collect(),
         ),
     }
 }
 
 /// A span attribute in MLflow's canonical form: strings that carry JSON are unwrapped once.
-fn attribute_value(value: &AnyValue) -> Value {
-    match &value.value {
-        Some(Any::StringValue(s)) => traces::canonical_string_attribute(s.clone()),
-        _ => any_to_json(value),
+fn attribute_value(value: AnyValue) -> Value {
+    match value.value {
+        Some(Any::StringValue(s)) => traces::canonical_string_attribute(s),
+        other => any_to_json(AnyValue { value: other }),
     }
 }
 
@@ -68,7 +66,7 @@ pub fn json_to_any(value: &Value) -> Value {
 fn key_values_to_any(attributes: &[KeyValue]) -> Vec<Value> {
     attributes
         .iter()
-        .map(|kv| json!({"key": kv.key, "value": kv.value.as_ref().map(|v| json_to_any(&any_to_json(v))).unwrap_or(json!({}))}))
+        .map(|kv| json!({"key": kv.key, "value": kv.value.clone().map(|v| json_to_any(&any_to_json(v))).unwrap_or(json!({}))}))
         .collect()
 }
 
@@ -82,12 +80,12 @@ const SPAN_KINDS: &[&str] = &[
 ];
 
 /// One OTLP span → the record the store keeps.
-pub fn span_record(span: &Span) -> SpanRecord {
+pub fn span_record(mut span: Span) -> SpanRecord {
     let trace_id = ferroflow_core::ids::trace_id_from_otel(&span.trace_id);
     let mut attributes: Map<String, Value> = Map::with_capacity(span.attributes.len() + 2);
-    for kv in &span.attributes {
-        let value = kv.value.as_ref().map(attribute_value).unwrap_or(Value::Null);
-        attributes.insert(kv.key.clone(), value);
+    for kv in std::mem::take(&mut span.attributes) {
+        let value = kv.value.map(attribute_value).unwrap_or(Value::Null);
+        attributes.insert(kv.key, value);
     }
     semconv::enrich(&mut attributes);
     // The trace id attribute always names the trace the span really belongs to.
@@ -100,14 +98,14 @@ pub fn span_record(span: &Span) -> SpanRecord {
         StatusCode::Error => SpanStatus::Error,
         StatusCode::Unset => SpanStatus::Unset,
     };
-    let status_message = span.status.as_ref().map(|s| s.message.clone()).unwrap_or_default();
+    let status_message = span.status.take().map(|s| s.message).unwrap_or_default();
     let span_type = attributes.get("mlflow.spanType").and_then(Value::as_str).map(str::to_string);
     let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
     let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex::encode(&span.parent_span_id)) };
 
     let mut extra = Map::new();
     if !span.trace_state.is_empty() {
-        extra.insert("trace_state".into(), Value::String(span.trace_state.clone()));
+        extra.insert("trace_state".into(), Value::String(std::mem::take(&mut span.trace_state)));
     }
     if !span.events.is_empty() {
         let events: Vec<Value> = span
@@ -141,7 +139,7 @@ pub fn span_record(span: &Span) -> SpanRecord {
         trace_id,
         span_id: hex::encode(&span.span_id),
         parent_span_id,
-        name: span.name.clone(),
+        name: std::mem::take(&mut span.name),
         span_type,
         status,
         status_message,
@@ -203,11 +201,11 @@ pub fn span_json(span: &StoredSpan) -> String {
 }
 
 /// Every span of an export request, checked for usable ids.
-pub fn span_records(request: &ExportTraceServiceRequest) -> Result<Vec<SpanRecord>> {
+pub fn span_records(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord>> {
     let mut records = Vec::new();
-    for resource_spans in &request.resource_spans {
-        for scope_spans in &resource_spans.scope_spans {
-            for span in &scope_spans.spans {
+    for resource_spans in request.resource_spans {
+        for scope_spans in resource_spans.scope_spans {
+            for span in scope_spans.spans {
                 if span.trace_id.len() != 16 || span.span_id.len() != 8 {
                     return Err(ferroflow_core::Error::invalid(format!(
                         "Span '{}' has an invalid trace or span id ({} and {} bytes; expected 16 and 8).",
@@ -349,7 +347,7 @@ pub fn records_from_trace_document(document: &Value) -> Result<Vec<SpanRecord>> 
             ..Default::default()
         }],
     };
-    span_records(&request)
+    span_records(request)
 }
 
 #[cfg(test)]
@@ -390,8 +388,8 @@ mod tests {
             ],
             ..native.clone()
         };
-        let a = span_record(&native);
-        let b = span_record(&stock);
+        let a = span_record(native.clone());
+        let b = span_record(stock);
         assert_eq!(a.trace_id, format!("tr-{}", "80".repeat(16)));
         assert_eq!(a.span_type.as_deref(), Some("LLM"));
         assert_eq!(b.span_type.as_deref(), Some("LLM"));

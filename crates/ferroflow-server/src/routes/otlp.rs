@@ -91,7 +91,7 @@ pub async fn ingest(State(state): State<AppState>, request: Request) -> Response
         Ok(export) => export,
         Err(e) => return detail(StatusCode::BAD_REQUEST, format!("Invalid OpenTelemetry format: {e}")),
     };
-    let spans = match span_records(&export) {
+    let spans = match span_records(export) {
         Ok(spans) => spans,
         Err(e) => return detail(StatusCode::BAD_REQUEST, e.message),
     };
