@@ -395,17 +395,6 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
         TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
             let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
             let negated = matches!(comparator, Comparator::IsNull);
-            if let (Comparator::Eq, Literal::Str(text)) = (comparator, value) {
-                // Cheap pre-check on the row's copy of its assessments (id, name, kind, value,
-                // valid, ...): most candidates fail it; the probe below confirms the rest.
-                builder.push("instr(t.assessments_json, ',' || rtrim(ltrim(json_array(");
-                builder.push_bind(name.clone());
-                builder.push(", ");
-                builder.push_bind(kind);
-                builder.push(", ");
-                builder.push_bind(text.clone());
-                builder.push(", 1), '['), ']') || ',') > 0 AND ");
-            }
             push_membership(builder, "assessments a", "a", negated, |builder| {
                 builder.push("a.valid = 1 AND a.kind = ");
                 builder.push_bind(kind);
