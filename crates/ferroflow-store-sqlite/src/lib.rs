@@ -65,7 +65,6 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             .pragma("temp_store", "memory")
-            .page_size(16384)
             // Memory is bounded on purpose: 8 MiB of page cache a reader, 32 MiB for the
             // writer, and at most 64 MiB of the file mapped.
             .pragma("cache_size", "-8000")
