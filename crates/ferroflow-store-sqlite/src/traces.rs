@@ -1235,7 +1235,8 @@ mod tests {
         assert_in_step().await;
         assert_eq!(filtered(&store, "metadata.`mlflow.trace.user` = 'ann'").await, vec!["tr-x"]);
         let body = json!({"assessment_name": "ok", "feedback": {"value": true}, "source": {"source_type": "HUMAN"}});
-        let new = ferroflow_core::assessments::new_assessment("tr-x", body.as_object().cloned().unwrap(), false).unwrap();
+        let new =
+            ferroflow_core::assessments::new_assessment("tr-x", body.as_object().cloned().unwrap(), false).unwrap();
         let created = store.create_assessment(&new).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "feedback.ok = 'true'").await, vec!["tr-x"]);
