@@ -328,6 +328,38 @@ def test_search_filters(corpus, filter_string, expected):
     assert _names(corpus, _search(corpus, filter_string)) == expected
 
 
+def test_text_search_once_indexed(server):
+    """trace.text after the background indexer has caught up: the full-text index alone then
+    names the candidates, so a trace it missed would not be found."""
+    eid = _new_experiment()
+    ids = {}
+    for i in range(40):
+        with mlflow.start_span(name=f"step-{i}", span_type="CHAIN") as span:
+            marker = "quasar zeta nebula" if i == 7 else f"ordinary text {i}"
+            span.set_inputs({"question": f"{marker} shared-tail-{i % 2}"})
+            span.set_outputs(f"answer {i}")
+        ids[i] = mlflow.get_last_active_trace_id()
+    _flush(force=True)
+    for tid in ids.values():
+        _trace(tid)
+    time.sleep(3)  # the indexer runs once ingest has been quiet for a moment
+
+    def found(pattern: str, op: str = "LIKE") -> set[int]:
+        traces = mlflow.search_traces(
+            locations=[eid], filter_string=f"trace.text {op} '{pattern}'", return_type="list", max_results=100
+        )
+        by_id = {v: k for k, v in ids.items()}
+        return {by_id[t.info.trace_id] for t in traces}
+
+    assert found("%quasar zeta%") == {7}
+    assert found("%QUASAR%", "ILIKE") == {7}
+    assert found("%zeta quasar%") == set()  # every trigram is there, the phrase is not
+    assert found("%shared-tail-1%") == {i for i in range(40) if i % 2 == 1}
+    assert found("%ordinary text 3%") == {3, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39}
+    assert found("%ordinary text 1_%") == {1} | set(range(10, 20))
+    assert found("%nothing like this%") == set()
+
+
 def test_search_timestamp_range(corpus):
     t = {name: tr.info.timestamp_ms for name, tr in corpus["traces"].items()}
     assert t["agent"] < t["simple"] < t["slow"] < t["failing"] < t["in_run"]
