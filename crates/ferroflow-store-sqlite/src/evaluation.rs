@@ -826,16 +826,10 @@ impl EvaluationStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_store as store;
     use ferroflow_core::search::datasets as grammar;
     use ferroflow_core::store::TrackingStore;
     use serde_json::json;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
-        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
-        (dir, store)
-    }
 
     fn upsert(value: Value) -> RecordUpsert {
         let Value::Object(map) = value else { panic!("not an object") };

@@ -152,3 +152,13 @@ async fn checkpoint_in_background(options: SqliteConnectOptions, write: SqlitePo
     }
     let _ = connection.close().await;
 }
+
+/// A store on a fresh file in a temporary directory, for the modules' tests; keep the
+/// directory alive as long as the store.
+#[cfg(test)]
+async fn test_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
+    let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
+    (dir, store)
+}

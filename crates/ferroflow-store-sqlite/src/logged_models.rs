@@ -421,15 +421,9 @@ impl LoggedModelStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_store as store;
     use ferroflow_core::search::logged_models as grammar;
     use ferroflow_core::store::TrackingStore;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
-        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
-        (dir, store)
-    }
 
     fn metric(key: &str, value: f64, model_id: &str, dataset: Option<&str>) -> Metric {
         Metric {

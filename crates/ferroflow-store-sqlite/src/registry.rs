@@ -999,16 +999,10 @@ impl RegistryStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_store as store;
     use ferroflow_core::search::registry as grammar;
     use ferroflow_core::store::{LoggedModelStore, TrackingStore};
     use std::sync::Arc;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
-        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
-        (dir, store)
-    }
 
     fn new_model(name: &str, tags: &[(&str, &str)]) -> NewRegisteredModel {
         NewRegisteredModel {

@@ -72,16 +72,23 @@ impl GramSet {
         GramSet { ascii: vec![0; 1 << 15], other: FxHashSet::default(), grams: Vec::new() }
     }
 
-    fn insert(&mut self, gram: Gram) {
+    /// The bit of an all-ASCII trigram in the bitmap.
+    fn ascii_bit(gram: Gram) -> Option<usize> {
         let (a, b, c) = (gram >> 42, (gram >> 21) & 0x1F_FFFF, gram & 0x1F_FFFF);
-        if a < 128 && b < 128 && c < 128 {
-            let bit = ((a << 14) | (b << 7) | c) as usize;
-            let (word, mask) = (bit / 64, 1u64 << (bit % 64));
-            if self.ascii[word] & mask == 0 {
+        (a < 128 && b < 128 && c < 128).then_some(((a << 14) | (b << 7) | c) as usize)
+    }
+
+    fn insert(&mut self, gram: Gram) {
+        let new = match Self::ascii_bit(gram) {
+            Some(bit) => {
+                let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+                let new = self.ascii[word] & mask == 0;
                 self.ascii[word] |= mask;
-                self.grams.push(gram);
+                new
             }
-        } else if self.other.insert(gram) {
+            None => self.other.insert(gram),
+        };
+        if new {
             self.grams.push(gram);
         }
     }
@@ -93,28 +100,25 @@ impl GramSet {
     /// The document's trigrams; the set is empty again for the next one.
     fn take(&mut self) -> Vec<Gram> {
         let grams = std::mem::take(&mut self.grams);
-        for gram in &grams {
-            let (a, b, c) = (gram >> 42, (gram >> 21) & 0x1F_FFFF, gram & 0x1F_FFFF);
-            if a < 128 && b < 128 && c < 128 {
-                self.ascii[((a << 14) | (b << 7) | c) as usize / 64] = 0;
-            }
+        for bit in grams.iter().filter_map(|gram| Self::ascii_bit(*gram)) {
+            self.ascii[bit / 64] = 0;
         }
         self.other.clear();
         grams
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// A trigram as the word the index stores: the hex of its UTF-8 bytes.
 fn push_word(gram: Gram, out: &mut String) {
+    let mut bytes = [0u8; 12];
+    let mut len = 0;
     for shift in [42, 21, 0] {
         let c = char::from_u32(((gram >> shift) & 0x1F_FFFF) as u32).unwrap_or('\u{FFFD}');
-        let mut buf = [0u8; 4];
-        for byte in c.encode_utf8(&mut buf).bytes() {
-            out.push(HEX[(byte >> 4) as usize] as char);
-            out.push(HEX[(byte & 15) as usize] as char);
-        }
+        len += c.encode_utf8(&mut bytes[len..]).len();
+    }
+    let mut word = [0u8; 24];
+    if hex::encode_to_slice(&bytes[..len], &mut word[..2 * len]).is_ok() {
+        out.push_str(std::str::from_utf8(&word[..2 * len]).unwrap_or_default());
     }
 }
 

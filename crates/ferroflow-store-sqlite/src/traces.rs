@@ -1017,15 +1017,9 @@ async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_store as store;
     use ferroflow_core::search::traces as grammar;
     use serde_json::json;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
-        let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
-        (dir, store)
-    }
 
     fn span(trace: &str, id: &str, parent: Option<&str>, text: &str) -> SpanRecord {
         SpanRecord {
