@@ -3,6 +3,7 @@
 //! functions only set the fields the server owns.
 
 use crate::entities::{Assessment, AssessmentKind};
+use crate::ids::TraceId;
 use crate::{ids, time, Error, Result};
 use serde_json::{Map, Value};
 
@@ -35,7 +36,7 @@ fn time_field(body: &Map<String, Value>, key: &str) -> Option<i64> {
 
 /// Builds a new assessment for `trace_id` from the client's body: assigns an `a-` id unless
 /// one was given (StartTraceV3 carries client-made ids), fills times and `valid`.
-pub fn new_assessment(trace_id: &str, mut body: Map<String, Value>, keep_id: bool) -> Result<Assessment> {
+pub fn new_assessment(trace_id: &TraceId, mut body: Map<String, Value>, keep_id: bool) -> Result<Assessment> {
     let name = body
         .get("assessment_name")
         .and_then(Value::as_str)
@@ -64,7 +65,7 @@ pub fn new_assessment(trace_id: &str, mut body: Map<String, Value>, keep_id: boo
     Ok(Assessment {
         value_text: value_text(&body),
         assessment_id,
-        trace_id: trace_id.to_string(),
+        trace_id: trace_id.clone(),
         name,
         kind,
         valid,
@@ -154,7 +155,7 @@ mod tests {
     #[test]
     fn new_feedback_gets_server_fields() {
         let a = new_assessment(
-            "tr-1",
+            &TraceId::from_stored("tr-1"),
             body(json!({"assessment_name": "helpful", "source": {"source_type": "HUMAN", "source_id": "x"},
                         "feedback": {"value": true}, "assessment_id": "a-client"})),
             false,
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn expectation_lists_use_serialized_values() {
         let a = new_assessment(
-            "tr-1",
+            &TraceId::from_stored("tr-1"),
             body(json!({"assessment_name": "facts", "source": {"source_type": "HUMAN"},
                         "expectation": {"serialized_value": {"serialization_format": "JSON_FORMAT", "value": "[\"a\"]"}}})),
             true,
@@ -183,20 +184,29 @@ mod tests {
     #[test]
     fn missing_parts_are_rejected() {
         assert!(new_assessment(
-            "t",
+            &TraceId::from_stored("t"),
             body(json!({"source": {"source_type": "HUMAN"}, "feedback": {"value": 1}})),
             false
         )
         .is_err());
-        assert!(new_assessment("t", body(json!({"assessment_name": "x", "feedback": {"value": 1}})), false).is_err());
-        assert!(new_assessment("t", body(json!({"assessment_name": "x", "source": {"source_type": "CODE"}})), false)
-            .is_err());
+        assert!(new_assessment(
+            &TraceId::from_stored("t"),
+            body(json!({"assessment_name": "x", "feedback": {"value": 1}})),
+            false
+        )
+        .is_err());
+        assert!(new_assessment(
+            &TraceId::from_stored("t"),
+            body(json!({"assessment_name": "x", "source": {"source_type": "CODE"}})),
+            false
+        )
+        .is_err());
     }
 
     #[test]
     fn updates_follow_the_mask() {
         let a = new_assessment(
-            "tr-1",
+            &TraceId::from_stored("tr-1"),
             body(json!({"assessment_name": "q", "source": {"source_type": "CODE"}, "feedback": {"value": 1.0}, "rationale": "old"})),
             false,
         )

@@ -6,8 +6,9 @@
 //! finalized the trace record.
 
 use crate::entities::*;
+use crate::ids::{ExperimentId, RunId, TraceId};
 use crate::store::Store;
-use crate::{Error, Result};
+use crate::Result;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -15,11 +16,10 @@ use std::collections::HashMap;
 /// stores everything in one transaction.
 pub async fn ingest_spans(
     store: &dyn Store,
-    experiment_id: &str,
-    run_id: Option<&str>,
+    experiment_id: ExperimentId,
+    run_id: Option<&RunId>,
     spans: Vec<SpanRecord>,
 ) -> Result<usize> {
-    crate::validation::experiment_id(experiment_id)?;
     if spans.is_empty() {
         return Ok(0);
     }
@@ -31,7 +31,7 @@ pub async fn ingest_spans(
 
 /// Groups spans by trace id, keeping first-seen order, and summarizes each trace's root.
 pub fn group_by_trace(spans: Vec<SpanRecord>) -> Vec<TraceSpans> {
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<TraceId, usize> = HashMap::new();
     let mut traces: Vec<TraceSpans> = Vec::new();
     for span in spans {
         let position = *index.entry(span.trace_id.clone()).or_insert_with(|| {
@@ -156,15 +156,6 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     }
 }
 
-/// Checks a trace id as clients make them: `tr-` + 32 hex (other opaque ids are accepted as
-/// long as they are non-empty and reasonable).
-pub fn trace_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_control() || c == '/') {
-        return Err(Error::invalid(format!("Invalid trace id '{id}'.")));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,9 +163,9 @@ mod tests {
 
     fn span(id: &str, parent: Option<&str>, attributes: Value) -> SpanRecord {
         SpanRecord {
-            trace_id: "tr-1".into(),
-            span_id: id.into(),
-            parent_span_id: parent.map(str::to_string),
+            trace_id: TraceId::from_stored("tr-1"),
+            span_id: crate::ids::SpanId::from_stored(id),
+            parent_span_id: parent.map(crate::ids::SpanId::from_stored),
             name: id.into(),
             span_type: None,
             status: SpanStatus::Ok,
@@ -183,7 +174,7 @@ mod tests {
             end_time_ns: 2_500_000_000,
             attributes: attributes.as_object().cloned().unwrap_or_default(),
             token_usage: None,
-            kind: 1,
+            kind: SpanKind::Internal,
             extra: None,
         }
     }

@@ -99,24 +99,6 @@ pub fn experiment_name(name: &str) -> Result<()> {
     max_length("Experiment name", name, MAX_EXPERIMENT_NAME_LENGTH)
 }
 
-/// Experiment ids are decimal integers.
-pub fn experiment_id(id: &str) -> Result<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| Error::invalid(format!("Invalid experiment ID '{id}': must be an integer.")))
-}
-
-/// Run ids: a letter or digit then up to 255 word characters or dashes.
-pub fn run_id(id: &str) -> Result<()> {
-    let mut chars = id.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || id.len() > 256 || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(Error::invalid(format!("Invalid value '{id}' for parameter 'run_id'.")));
-    }
-    Ok(())
-}
-
 /// Everything one `log-batch` carries: per-item rules, batch limits, and no param logged twice
 /// with different values.
 pub fn run_batch(batch: &RunBatch) -> Result<()> {

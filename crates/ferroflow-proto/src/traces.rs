@@ -67,7 +67,7 @@ pub struct TraceInfoOut<'a> {
     pub trace_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_request_id: Option<&'a str>,
-    pub trace_location: ExperimentLocationOut<'a>,
+    pub trace_location: ExperimentLocationOut,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_preview: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,25 +84,35 @@ pub struct TraceInfoOut<'a> {
     pub tags: PairsOut<'a>,
 }
 
-/// `{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": ...}}`, as
-/// [`TraceLocation::experiment`] writes it.
+/// `{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "<id>"}}`, as
+/// [`TraceLocation::experiment`] writes it (the integer id as a string, as on the wire).
 #[derive(Debug)]
-pub struct ExperimentLocationOut<'a>(pub &'a str);
+pub struct ExperimentLocationOut(pub i64);
 
-impl Serialize for ExperimentLocationOut<'_> {
+impl Serialize for ExperimentLocationOut {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Experiment<'a> {
-            experiment_id: &'a str,
+        /// An integer written as a JSON string, without an intermediate `String`.
+        struct AsString(i64);
+        impl Serialize for AsString {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&self.0)
+            }
         }
         #[derive(Serialize)]
-        struct Location<'a> {
+        struct Experiment {
+            experiment_id: AsString,
+        }
+        #[derive(Serialize)]
+        struct Location {
             #[serde(rename = "type")]
             location_type: &'static str,
-            mlflow_experiment: Experiment<'a>,
+            mlflow_experiment: Experiment,
         }
-        Location { location_type: "MLFLOW_EXPERIMENT", mlflow_experiment: Experiment { experiment_id: self.0 } }
-            .serialize(serializer)
+        Location {
+            location_type: "MLFLOW_EXPERIMENT",
+            mlflow_experiment: Experiment { experiment_id: AsString(self.0) },
+        }
+        .serialize(serializer)
     }
 }
 

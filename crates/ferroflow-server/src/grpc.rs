@@ -4,8 +4,10 @@
 //! `POST /v1/traces`. The experiment comes from the `x-mlflow-experiment-id` metadata entry.
 
 use crate::convert::otlp::span_records;
+use crate::error::grpc_status;
 use crate::AppState;
-use ferroflow_core::{traces, ErrorCode};
+use ferroflow_core::ids::{ExperimentId, RunId};
+use ferroflow_core::traces;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use std::future::Future;
@@ -13,17 +15,6 @@ use tonic::{Request, Response, Status};
 
 struct Exporter {
     state: AppState,
-}
-
-fn status_of(error: ferroflow_core::Error) -> Status {
-    match error.code {
-        ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound => Status::not_found(error.message),
-        ErrorCode::InvalidParameterValue | ErrorCode::BadRequest => Status::invalid_argument(error.message),
-        _ => {
-            tracing::error!(error = %error.message, "OTLP gRPC export failed");
-            Status::internal("An internal error occurred.")
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -43,12 +34,13 @@ impl TraceService for Exporter {
         };
         let experiment_id = header("x-mlflow-experiment-id")
             .ok_or_else(|| Status::invalid_argument("Missing required metadata: x-mlflow-experiment-id"))?;
-        let run_id = header("x-mlflow-run-id");
-        let spans = span_records(request.into_inner()).map_err(status_of)?;
+        let experiment_id = ExperimentId::parse(&experiment_id).map_err(grpc_status)?;
+        let run_id = header("x-mlflow-run-id").map(|id| RunId::parse(&id)).transpose().map_err(grpc_status)?;
+        let spans = span_records(request.into_inner()).map_err(grpc_status)?;
         if !spans.is_empty() {
-            traces::ingest_spans(&*self.state.store, &experiment_id, run_id.as_deref(), spans)
+            traces::ingest_spans(&*self.state.store, experiment_id, run_id.as_ref(), spans)
                 .await
-                .map_err(status_of)?;
+                .map_err(grpc_status)?;
         }
         Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
     }

@@ -34,11 +34,11 @@ fn dataset_not_found(dataset_id: &str) -> Error {
     Error::not_found(format!("Evaluation dataset with id '{dataset_id}' not found"))
 }
 
-fn experiment_not_found(experiment_id: &str) -> Error {
+fn experiment_not_found(experiment_id: ExperimentId) -> Error {
     Error::not_found(format!("No Experiment with id={experiment_id} exists"))
 }
 
-fn scorer_not_found(name: &str, experiment_id: &str, version: Option<i32>) -> Error {
+fn scorer_not_found(name: &str, experiment_id: ExperimentId, version: Option<i32>) -> Error {
     match version {
         Some(version) => Error::not_found(format!(
             "Scorer with name '{name}' and version {version} not found for experiment {experiment_id}."
@@ -105,7 +105,7 @@ fn object_json(object: &JsonObject) -> String {
 
 fn scorer_from_row(row: &SqliteRow) -> ScorerVersion {
     ScorerVersion {
-        experiment_id: row.get::<i64, _>(0).to_string(),
+        experiment_id: ExperimentId::from_stored(row.get(0)),
         scorer_name: row.get(1),
         scorer_version: row.get(2),
         serialized_scorer: row.get(3),
@@ -119,19 +119,14 @@ fn online_config_from_row(row: &SqliteRow) -> OnlineScoringConfig {
         online_scoring_config_id: row.get(0),
         scorer_id: row.get(1),
         sample_rate: row.get(2),
-        experiment_id: row.get::<i64, _>(3).to_string(),
+        experiment_id: ExperimentId::from_stored(row.get(3)),
         filter_string: row.get(4),
     }
 }
 
-/// An experiment id as the key it is stored under; a non-numeric id names no experiment.
-fn experiment_key(experiment_id: &str) -> Result<i64> {
-    experiment_id.parse::<i64>().map_err(|_| experiment_not_found(experiment_id))
-}
-
 /// Fails unless every experiment exists; returns their keys in the given order.
-async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[String]) -> Result<Vec<i64>> {
-    let keys = experiment_ids.iter().map(|id| experiment_key(id)).collect::<Result<Vec<i64>>>()?;
+async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[ExperimentId]) -> Result<Vec<i64>> {
+    let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
     if keys.is_empty() {
         return Ok(keys);
     }
@@ -143,14 +138,14 @@ async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[Stri
             .map_err(map_sqlx)?;
     let found: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     if let Some(missing) = experiment_ids.iter().zip(&keys).find(|(_, key)| !found.contains(key)) {
-        return Err(experiment_not_found(missing.0));
+        return Err(experiment_not_found(*missing.0));
     }
     Ok(keys)
 }
 
 /// Fails unless the experiment exists and is active; scorers live only in live experiments.
-async fn require_active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
-    let key = experiment_key(experiment_id)?;
+async fn require_active_experiment(conn: &mut SqliteConnection, experiment_id: ExperimentId) -> Result<i64> {
+    let key = experiment_id.get();
     let stage: String = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
         .bind(key)
         .fetch_optional(&mut *conn)
@@ -215,14 +210,14 @@ async fn fill_tags(
     Ok(datasets)
 }
 
-async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<String>> {
+async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<ExperimentId>> {
     let rows =
         sqlx::query("SELECT experiment_id FROM evaluation_dataset_experiments WHERE dataset_id = ? ORDER BY rowid")
             .bind(dataset_id)
             .fetch_all(&mut *conn)
             .await
             .map_err(map_sqlx)?;
-    Ok(rows.iter().map(|row| row.get::<i64, _>(0).to_string()).collect())
+    Ok(rows.iter().map(|row| ExperimentId::from_stored(row.get(0))).collect())
 }
 
 async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
@@ -381,14 +376,14 @@ impl EvaluationStore for SqliteStore {
 
     async fn search_evaluation_datasets(
         &self,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
         query: &SearchQuery<DatasetKey>,
     ) -> Result<Page<EvaluationDataset>> {
         let mut builder: QueryBuilder<Sqlite> =
             QueryBuilder::new(format!("SELECT {DATASET_COLUMNS} FROM evaluation_datasets d WHERE 1 = 1"));
         if !experiment_ids.is_empty() {
             // An id that is not a number links no dataset, so it simply matches nothing.
-            let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+            let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
             builder.push(
                 " AND d.dataset_id IN (SELECT e.dataset_id FROM evaluation_dataset_experiments e \
                  WHERE e.experiment_id IN (SELECT value FROM json_each(",
@@ -545,7 +540,7 @@ impl EvaluationStore for SqliteStore {
         Ok(deleted)
     }
 
-    async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>> {
+    async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<ExperimentId>> {
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         require_dataset(&mut conn, dataset_id).await?;
         experiment_ids_of(&mut conn, dataset_id).await
@@ -554,7 +549,7 @@ impl EvaluationStore for SqliteStore {
     async fn add_dataset_to_experiments(
         &self,
         dataset_id: &str,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_dataset(&mut tx, dataset_id).await?;
@@ -575,9 +570,9 @@ impl EvaluationStore for SqliteStore {
     async fn remove_dataset_from_experiments(
         &self,
         dataset_id: &str,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
-        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_dataset(&mut tx, dataset_id).await?;
         let removed = sqlx::query(
@@ -604,7 +599,12 @@ impl EvaluationStore for SqliteStore {
         Ok(dataset)
     }
 
-    async fn register_scorer(&self, experiment_id: &str, name: &str, serialized_scorer: &str) -> Result<ScorerVersion> {
+    async fn register_scorer(
+        &self,
+        experiment_id: ExperimentId,
+        name: &str,
+        serialized_scorer: &str,
+    ) -> Result<ScorerVersion> {
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
@@ -645,7 +645,7 @@ impl EvaluationStore for SqliteStore {
         .get(0);
         tx.commit().await.map_err(map_sqlx)?;
         Ok(ScorerVersion {
-            experiment_id: key.to_string(),
+            experiment_id,
             scorer_name: name.to_string(),
             scorer_version: version,
             serialized_scorer: serialized_scorer.to_string(),
@@ -654,11 +654,11 @@ impl EvaluationStore for SqliteStore {
         })
     }
 
-    async fn list_scorers(&self, experiment_ids: &[String]) -> Result<Vec<ScorerVersion>> {
+    async fn list_scorers(&self, experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>> {
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let mut keys = Vec::with_capacity(experiment_ids.len());
         for experiment_id in experiment_ids {
-            keys.push(require_active_experiment(&mut conn, experiment_id).await?);
+            keys.push(require_active_experiment(&mut conn, *experiment_id).await?);
         }
         let rows = sqlx::query(&format!(
             "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
@@ -673,7 +673,7 @@ impl EvaluationStore for SqliteStore {
         Ok(rows.iter().map(scorer_from_row).collect())
     }
 
-    async fn list_scorer_versions(&self, experiment_id: &str, name: &str) -> Result<Vec<ScorerVersion>> {
+    async fn list_scorer_versions(&self, experiment_id: ExperimentId, name: &str) -> Result<Vec<ScorerVersion>> {
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let rows = sqlx::query(&format!(
@@ -691,7 +691,7 @@ impl EvaluationStore for SqliteStore {
         Ok(rows.iter().map(scorer_from_row).collect())
     }
 
-    async fn get_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<ScorerVersion> {
+    async fn get_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<ScorerVersion> {
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
@@ -715,7 +715,7 @@ impl EvaluationStore for SqliteStore {
         Ok(scorer_from_row(&row))
     }
 
-    async fn delete_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<()> {
+    async fn delete_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let scorer_id: String =
@@ -775,7 +775,7 @@ impl EvaluationStore for SqliteStore {
 
     async fn upsert_online_scoring_config(
         &self,
-        experiment_id: &str,
+        experiment_id: ExperimentId,
         name: &str,
         sample_rate: f64,
         filter_string: Option<&str>,
@@ -803,7 +803,7 @@ impl EvaluationStore for SqliteStore {
             online_scoring_config_id: ids::new_hex_id(),
             scorer_id,
             sample_rate,
-            experiment_id: key.to_string(),
+            experiment_id,
             filter_string: filter_string.map(str::to_string),
         };
         sqlx::query(
@@ -929,7 +929,10 @@ mod tests {
             .unwrap();
         assert_eq!(found.items.len(), 1);
         assert_eq!(found.items[0].tags.len(), 2);
-        let none = store.search_evaluation_datasets(&["12345".into()], &query("", &[], 10, 0)).await.unwrap();
+        let none = store
+            .search_evaluation_datasets(&[ExperimentId::from_stored(12345)], &query("", &[], 10, 0))
+            .await
+            .unwrap();
         assert!(none.items.is_empty());
         let by_tag = store.search_evaluation_datasets(&[], &query("tags.stage LIKE 'pr%'", &[], 10, 0)).await.unwrap();
         assert_eq!(by_tag.items.len(), 1);
@@ -943,9 +946,12 @@ mod tests {
         let other = store.create_experiment("f", None, &[], "mlflow-artifacts:").await.unwrap();
         let linked = store.add_dataset_to_experiments(&id, &[other.clone(), experiment.clone()]).await.unwrap();
         assert_eq!(linked.experiment_ids, Some(vec![experiment.clone(), other.clone()]));
-        let err = store.add_dataset_to_experiments(&id, &["999".into()]).await.unwrap_err();
+        let err = store.add_dataset_to_experiments(&id, &[ExperimentId::from_stored(999)]).await.unwrap_err();
         assert!(err.is_not_found(), "{err:?}");
-        let unlinked = store.remove_dataset_from_experiments(&id, &[experiment.clone(), "77".into()]).await.unwrap();
+        let unlinked = store
+            .remove_dataset_from_experiments(&id, &[experiment.clone(), ExperimentId::from_stored(77)])
+            .await
+            .unwrap();
         assert_eq!(unlinked.experiment_ids, Some(vec![other.clone()]));
 
         store.delete_evaluation_dataset(&id).await.unwrap();
@@ -987,40 +993,40 @@ mod tests {
     async fn scorer_story() {
         let (_dir, store) = store().await;
         let experiment = store.create_experiment("e", None, &[], "mlflow-artifacts:").await.unwrap();
-        let first = store.register_scorer(&experiment, "s", r#"{"v": 1}"#).await.unwrap();
-        let second = store.register_scorer(&experiment, "s", r#"{"v": 2}"#).await.unwrap();
-        store.register_scorer(&experiment, "a", r#"{"v": 1}"#).await.unwrap();
+        let first = store.register_scorer(experiment, "s", r#"{"v": 1}"#).await.unwrap();
+        let second = store.register_scorer(experiment, "s", r#"{"v": 2}"#).await.unwrap();
+        store.register_scorer(experiment, "a", r#"{"v": 1}"#).await.unwrap();
         assert_eq!((first.scorer_version, second.scorer_version), (1, 2));
         assert_eq!(first.scorer_id, second.scorer_id);
         let listed = store.list_scorers(std::slice::from_ref(&experiment)).await.unwrap();
         let summary: Vec<(String, i32)> = listed.iter().map(|s| (s.scorer_name.clone(), s.scorer_version)).collect();
         assert_eq!(summary, [("a".to_string(), 1), ("s".to_string(), 2)]);
-        assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().serialized_scorer, r#"{"v": 2}"#);
-        assert_eq!(store.get_scorer(&experiment, "s", Some(1)).await.unwrap().serialized_scorer, r#"{"v": 1}"#);
-        assert!(store.get_scorer(&experiment, "s", Some(9)).await.unwrap_err().message.contains("version 9"));
-        assert_eq!(store.list_scorer_versions(&experiment, "s").await.unwrap().len(), 2);
+        assert_eq!(store.get_scorer(experiment, "s", None).await.unwrap().serialized_scorer, r#"{"v": 2}"#);
+        assert_eq!(store.get_scorer(experiment, "s", Some(1)).await.unwrap().serialized_scorer, r#"{"v": 1}"#);
+        assert!(store.get_scorer(experiment, "s", Some(9)).await.unwrap_err().message.contains("version 9"));
+        assert_eq!(store.list_scorer_versions(experiment, "s").await.unwrap().len(), 2);
 
         let config =
-            store.upsert_online_scoring_config(&experiment, "s", 0.5, Some("trace.status = 'OK'")).await.unwrap();
+            store.upsert_online_scoring_config(experiment, "s", 0.5, Some("trace.status = 'OK'")).await.unwrap();
         let configs = store.get_online_scoring_configs(&[first.scorer_id.clone(), "other".into()]).await.unwrap();
         assert_eq!(configs, vec![config.clone()]);
-        let replaced = store.upsert_online_scoring_config(&experiment, "s", 0.0, None).await.unwrap();
+        let replaced = store.upsert_online_scoring_config(experiment, "s", 0.0, None).await.unwrap();
         assert_ne!(replaced.online_scoring_config_id, config.online_scoring_config_id);
         assert_eq!(
             store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap(),
             vec![replaced]
         );
 
-        store.delete_scorer(&experiment, "s", Some(2)).await.unwrap();
-        assert_eq!(store.get_scorer(&experiment, "s", None).await.unwrap().scorer_version, 1);
-        assert!(store.delete_scorer(&experiment, "s", Some(2)).await.unwrap_err().is_not_found());
-        store.delete_scorer(&experiment, "s", None).await.unwrap();
-        assert!(store.get_scorer(&experiment, "s", None).await.unwrap_err().is_not_found());
+        store.delete_scorer(experiment, "s", Some(2)).await.unwrap();
+        assert_eq!(store.get_scorer(experiment, "s", None).await.unwrap().scorer_version, 1);
+        assert!(store.delete_scorer(experiment, "s", Some(2)).await.unwrap_err().is_not_found());
+        store.delete_scorer(experiment, "s", None).await.unwrap();
+        assert!(store.get_scorer(experiment, "s", None).await.unwrap_err().is_not_found());
         assert!(store.get_online_scoring_configs(std::slice::from_ref(&first.scorer_id)).await.unwrap().is_empty());
-        let again = store.register_scorer(&experiment, "s", "{}").await.unwrap();
+        let again = store.register_scorer(experiment, "s", "{}").await.unwrap();
         assert_eq!(again.scorer_version, 1);
         assert_ne!(again.scorer_id, first.scorer_id);
-        assert!(store.register_scorer("424242", "s", "{}").await.unwrap_err().is_not_found());
+        assert!(store.register_scorer(ExperimentId::from_stored(424242), "s", "{}").await.unwrap_err().is_not_found());
         store.close().await;
     }
 }

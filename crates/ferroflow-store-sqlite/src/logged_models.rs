@@ -11,7 +11,7 @@ use ferroflow_core::entities::*;
 use ferroflow_core::search::logged_models::{LoggedModelAttribute, LoggedModelKey};
 use ferroflow_core::search::Clause;
 use ferroflow_core::store::LoggedModelStore;
-use ferroflow_core::{ids, time, validation, Error, Result};
+use ferroflow_core::{ids, time, Error, Result};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ fn not_found(model_id: &str) -> Error {
 fn model_from_row(row: &SqliteRow) -> LoggedModel {
     LoggedModel {
         model_id: row.get(0),
-        experiment_id: row.get::<i64, _>(1).to_string(),
+        experiment_id: ExperimentId::from_stored(row.get(1)),
         name: row.get(2),
         creation_timestamp: row.get(3),
         last_updated_timestamp: row.get(4),
@@ -270,8 +270,7 @@ fn push_order_term(builder: &mut QueryBuilder<'_, Sqlite>, order: &LoggedModelOr
 #[async_trait::async_trait]
 impl LoggedModelStore for SqliteStore {
     async fn create_logged_model(&self, model: &NewLoggedModel) -> Result<LoggedModel> {
-        let experiment_key = validation::experiment_id(&model.experiment_id)
-            .map_err(|_| Error::not_found(format!("No Experiment with id={} exists", model.experiment_id)))?;
+        let experiment_key = model.experiment_id.get();
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let experiment =
@@ -337,7 +336,7 @@ impl LoggedModelStore for SqliteStore {
     }
 
     async fn search_logged_models(&self, search: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
-        let experiment_keys: Vec<i64> = search.experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let experiment_keys: Vec<i64> = search.experiment_ids.iter().map(|id| id.get()).collect();
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {COLUMNS} FROM logged_models lm WHERE lm.lifecycle_stage = 'active' \
              AND lm.experiment_id IN (SELECT value FROM json_each("

@@ -89,9 +89,10 @@ impl TraceRecord {
         }
         tags.retain(|(key, _)| !stored_tags.iter().any(|(k, _)| k == key));
         tags.extend(stored_tags);
+        let trace_id = TraceId::from_stored(trace_id);
         let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect();
         TraceInfo {
-            experiment_id: experiment_id.to_string(),
+            experiment_id: ExperimentId::from_stored(experiment_id),
             client_request_id,
             request_time,
             execution_duration,
@@ -107,7 +108,7 @@ impl TraceRecord {
 }
 
 impl AssessmentRecord {
-    fn into_assessment(self, trace_id: &str) -> Assessment {
+    fn into_assessment(self, trace_id: &TraceId) -> Assessment {
         let AssessmentRecord(
             assessment_id,
             name,
@@ -121,7 +122,7 @@ impl AssessmentRecord {
         ) = self;
         Assessment {
             assessment_id,
-            trace_id: trace_id.to_string(),
+            trace_id: trace_id.clone(),
             name,
             kind: AssessmentKind::parse(&kind).unwrap_or(AssessmentKind::Feedback),
             value_text,
@@ -144,7 +145,7 @@ fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
     let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9)).unwrap_or_default();
     Assessment {
         assessment_id: row.get(0),
-        trace_id: row.get(1),
+        trace_id: TraceId::from_stored(row.get::<String, _>(1)),
         name: row.get(2),
         kind: AssessmentKind::parse(row.get::<&str, _>(3)).unwrap_or(AssessmentKind::Feedback),
         value_text: row.get(4),
@@ -160,9 +161,8 @@ const ASSESSMENT_COLUMNS: &str =
     "assessment_id, trace_id, name, kind, value_text, valid, overrides, create_time, last_update_time, body";
 
 /// The key of an experiment that may take traces: it must exist and be active.
-async fn active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
-    let key: i64 =
-        experiment_id.parse().map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+async fn active_experiment(conn: &mut SqliteConnection, experiment_id: ExperimentId) -> Result<i64> {
+    let key = experiment_id.get();
     let row = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
         .bind(key)
         .fetch_optional(&mut *conn)
@@ -208,7 +208,7 @@ async fn upsert_trace_rows(
     );
     builder.push_values(traces, |mut b, trace| {
         let root = trace.root.as_ref();
-        b.push_bind(&trace.trace_id)
+        b.push_bind(trace.trace_id.as_str())
             .push_bind(experiment_key)
             .push_bind(root.map(|r| r.request_time).unwrap_or(trace.earliest_start_ms))
             .push_bind(root.map(|r| r.execution_duration))
@@ -266,11 +266,11 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
         builder.push_values(chunk, |mut b, (trace_key, span)| {
             let tokens = span.token_usage;
             b.push_bind(*trace_key)
-                .push_bind(&span.span_id)
-                .push_bind(&span.parent_span_id)
+                .push_bind(span.span_id.as_str())
+                .push_bind(span.parent_span_id.as_ref().map(SpanId::as_str))
                 .push_bind(&span.name)
                 .push_bind(&span.span_type)
-                .push_bind(span.kind)
+                .push_bind(span.kind.number())
                 .push_bind(span.status.as_str())
                 .push_bind(&span.status_message)
                 .push_bind(span.start_time_ns)
@@ -298,7 +298,7 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
 impl SqliteStore {
     /// Trace records with their tags, metadata and assessments, in the order of `ids` (missing
     /// ids left out), from one query that returns one JSON row.
-    async fn load_traces(&self, ids: &[String]) -> Result<Vec<TraceInfo>> {
+    async fn load_traces<S: AsRef<str> + Sync>(&self, ids: &[S]) -> Result<Vec<TraceInfo>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -564,12 +564,12 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
         let spans: Vec<StoredSpan> = rows
             .iter()
             .map(|row| StoredSpan {
-                trace_id: trace_id.clone(),
+                trace_id: TraceId::from_stored(trace_id.clone()),
                 start_time_ns: row.get(0),
-                span_id: row.get(1),
-                parent_span_id: row.get(2),
+                span_id: SpanId::from_stored(row.get::<String, _>(1)),
+                parent_span_id: row.get::<Option<String>, _>(2).map(SpanId::from_stored),
                 name: row.get(3),
-                kind: row.get::<i64, _>(4) as i32,
+                kind: SpanKind::from_number(row.get(4)),
                 end_time_ns: row.get(5),
                 status: SpanStatus::parse(row.get::<&str, _>(6)),
                 status_message: row.get(7),
@@ -589,7 +589,13 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
 
 #[async_trait::async_trait]
 impl TraceStore for SqliteStore {
-    async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
+    async fn ingest_spans(
+        &self,
+        experiment_id: ExperimentId,
+        run_id: Option<&RunId>,
+        traces: &[TraceSpans],
+    ) -> Result<()> {
+        let run_id = run_id.map(RunId::as_str);
         self.last_span_ingest.store(ferroflow_core::time::now_millis(), std::sync::atomic::Ordering::Relaxed);
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let experiment_key = active_experiment(&mut tx, experiment_id).await?;
@@ -607,14 +613,16 @@ impl TraceStore for SqliteStore {
                 let mut builder: QueryBuilder<Sqlite> =
                     QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
                 builder.push_values(chunk, |mut b, trace| {
-                    b.push_bind(&trace.trace_id).push_bind(run_id);
+                    b.push_bind(trace.trace_id.as_str()).push_bind(run_id);
                 });
                 builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
             }
         }
         let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
         for trace in traces {
-            let key = *keys.get(&trace.trace_id).ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
+            let key = *keys
+                .get(trace.trace_id.as_str())
+                .ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
             spans.extend(trace.spans.iter().map(|span| (key, span)));
         }
         insert_spans(&mut tx, &spans).await?;
@@ -628,7 +636,7 @@ impl TraceStore for SqliteStore {
                         "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
                          SELECT ?1, ?2, ?3 WHERE (SELECT finalized FROM traces WHERE trace_id = ?1) = 0",
                     )
-                    .bind(&trace.trace_id)
+                    .bind(trace.trace_id.as_str())
                     .bind(key)
                     .bind(value)
                     .execute(&mut *tx)
@@ -664,7 +672,7 @@ impl TraceStore for SqliteStore {
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let experiment_key = active_experiment(&mut tx, &info.experiment_id).await?;
+        let experiment_key = active_experiment(&mut tx, info.experiment_id).await?;
         sqlx::query(
             "INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, \
              request_preview, response_preview, finalized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) \
@@ -673,7 +681,7 @@ impl TraceStore for SqliteStore {
              state = excluded.state, request_preview = excluded.request_preview, \
              response_preview = excluded.response_preview, finalized = 1",
         )
-        .bind(&info.trace_id)
+        .bind(info.trace_id.as_str())
         .bind(experiment_key)
         .bind(&info.client_request_id)
         .bind(info.request_time)
@@ -686,10 +694,10 @@ impl TraceStore for SqliteStore {
         .map_err(map_sqlx)?;
         let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
-        upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags).await?;
+        upsert_pairs(&mut tx, "trace_tags", info.trace_id.as_str(), &tags).await?;
         let mut metadata = info.metadata.clone();
         metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
-        upsert_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata).await?;
+        upsert_pairs(&mut tx, "trace_metadata", info.trace_id.as_str(), &metadata).await?;
         for assessment in &info.assessments {
             insert_assessment(&mut tx, assessment, true).await?;
         }
@@ -697,21 +705,26 @@ impl TraceStore for SqliteStore {
         self.get_trace_info(&info.trace_id).await
     }
 
-    async fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo> {
-        let mut found = self.load_traces(&[trace_id.to_string()]).await?;
+    async fn get_trace_info(&self, trace_id: &TraceId) -> Result<TraceInfo> {
+        let trace_id = trace_id.as_str();
+        let mut found = self.load_traces(&[trace_id]).await?;
         found.pop().ok_or_else(|| trace_not_found(trace_id))
     }
 
-    async fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>> {
+    async fn get_trace_infos(&self, trace_ids: &[TraceId]) -> Result<Vec<TraceInfo>> {
         self.load_traces(trace_ids).await
     }
 
-    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<StoredSpan>> {
+    fn stream_spans(&self, trace_id: &TraceId) -> BoxStream<'static, Result<StoredSpan>> {
         span_chunks(self.read.clone(), trace_id.to_string())
     }
 
-    async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
-        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+    async fn search_traces(
+        &self,
+        experiment_ids: &[ExperimentId],
+        query: &SearchQuery<TraceKey>,
+    ) -> Result<Page<TraceInfo>> {
+        let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
         // One statement: the page (max_results + 1 rows) is selected in order by a subquery
         // that SQLite runs as a co-routine, and the records with all their children come back
         // concatenated in that order as one JSON row: one hand-off to the connection's thread.
@@ -746,14 +759,16 @@ impl TraceStore for SqliteStore {
         Ok(Page { items, next_offset })
     }
 
-    async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
+    async fn set_trace_tag(&self, trace_id: &TraceId, key: &str, value: &str) -> Result<()> {
+        let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
         upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_trace_tag(&self, trace_id: &str, key: &str) -> Result<()> {
+    async fn delete_trace_tag(&self, trace_id: &TraceId, key: &str) -> Result<()> {
+        let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
         let result = sqlx::query("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?")
@@ -768,9 +783,8 @@ impl TraceStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_traces(&self, experiment_id: &str, which: &TraceDeletion) -> Result<u64> {
-        let key: i64 =
-            experiment_id.parse().map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
+    async fn delete_traces(&self, experiment_id: ExperimentId, which: &TraceDeletion) -> Result<u64> {
+        let key = experiment_id.get();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let ids: Vec<String> = match which {
             TraceDeletion::Ids(ids) => sqlx::query(
@@ -821,7 +835,8 @@ impl TraceStore for SqliteStore {
         Ok(ids.len() as u64)
     }
 
-    async fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()> {
+    async fn link_traces_to_run(&self, trace_ids: &[TraceId], run_id: &RunId) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let run = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
             .bind(run_id)
@@ -832,9 +847,9 @@ impl TraceStore for SqliteStore {
             return Err(Error::not_found(format!("Run with id={run_id} not found")));
         }
         for trace_id in trace_ids {
-            require_trace(&mut tx, trace_id).await?;
+            require_trace(&mut tx, trace_id.as_str()).await?;
             sqlx::query("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)")
-                .bind(trace_id)
+                .bind(trace_id.as_str())
                 .bind(run_id)
                 .execute(&mut *tx)
                 .await
@@ -843,7 +858,8 @@ impl TraceStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn link_prompts(&self, trace_id: &str, prompts: &[(String, String)]) -> Result<()> {
+    async fn link_prompts(&self, trace_id: &TraceId, prompts: &[(String, String)]) -> Result<()> {
+        let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
         let existing: Option<String> = sqlx::query("SELECT value FROM trace_tags WHERE trace_id = ? AND key = ?")
@@ -872,11 +888,11 @@ impl TraceStore for SqliteStore {
 
     async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        require_trace(&mut tx, &assessment.trace_id).await?;
+        require_trace(&mut tx, assessment.trace_id.as_str()).await?;
         if let Some(old) = &assessment.overrides {
             let updated = sqlx::query("UPDATE assessments SET valid = 0 WHERE assessment_id = ? AND trace_id = ?")
                 .bind(old)
-                .bind(&assessment.trace_id)
+                .bind(assessment.trace_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_sqlx)?;
@@ -900,7 +916,8 @@ impl TraceStore for SqliteStore {
         self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
     }
 
-    async fn get_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<Assessment> {
+    async fn get_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<Assessment> {
+        let trace_id = trace_id.as_str();
         let row = sqlx::query(&format!(
             "SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE assessment_id = ? AND trace_id = ?"
         ))
@@ -928,7 +945,7 @@ impl TraceStore for SqliteStore {
         .bind(assessment.last_update_time)
         .bind(Value::Object(assessment.body.clone()).to_string())
         .bind(&assessment.assessment_id)
-        .bind(&assessment.trace_id)
+        .bind(assessment.trace_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
@@ -942,7 +959,8 @@ impl TraceStore for SqliteStore {
         self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
     }
 
-    async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()> {
+    async fn delete_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<()> {
+        let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let overrides: Option<String> =
             sqlx::query("SELECT overrides FROM assessments WHERE assessment_id = ? AND trace_id = ?")
@@ -994,7 +1012,7 @@ async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment,
     let result =
         sqlx::query(&format!("{verb} INTO assessments ({ASSESSMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(&assessment.assessment_id)
-            .bind(&assessment.trace_id)
+            .bind(assessment.trace_id.as_str())
             .bind(&assessment.name)
             .bind(assessment.kind.as_str())
             .bind(&assessment.value_text)
@@ -1017,15 +1035,19 @@ async fn insert_assessment(conn: &mut SqliteConnection, assessment: &Assessment,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tid(id: &str) -> TraceId {
+        TraceId::from_stored(id)
+    }
     use crate::test_store as store;
     use ferroflow_core::search::traces as grammar;
     use serde_json::json;
 
     fn span(trace: &str, id: &str, parent: Option<&str>, text: &str) -> SpanRecord {
         SpanRecord {
-            trace_id: trace.to_string(),
-            span_id: id.to_string(),
-            parent_span_id: parent.map(str::to_string),
+            trace_id: tid(trace),
+            span_id: SpanId::from_stored(id),
+            parent_span_id: parent.map(SpanId::from_stored),
             name: format!("span-{id}"),
             span_type: Some("LLM".into()),
             status: SpanStatus::Ok,
@@ -1034,7 +1056,7 @@ mod tests {
             end_time_ns: 2_000_000_000,
             attributes: json!({"mlflow.spanInputs": {"q": text}}).as_object().cloned().unwrap(),
             token_usage: None,
-            kind: 1,
+            kind: SpanKind::Internal,
             extra: None,
         }
     }
@@ -1047,12 +1069,12 @@ mod tests {
             offset: 0,
         };
         let mut ids: Vec<String> = store
-            .search_traces(&["0".to_string()], &query)
+            .search_traces(&[ExperimentId::DEFAULT], &query)
             .await
             .unwrap()
             .items
             .into_iter()
-            .map(|t| t.trace_id)
+            .map(|t| t.trace_id.into_string())
             .collect();
         ids.sort();
         ids
@@ -1066,7 +1088,7 @@ mod tests {
             span("tr-a", "0000000000000002", Some("0000000000000001"), "lazy dog"),
             span("tr-b", "0000000000000003", None, "a brown bear"),
         ];
-        ferroflow_core::traces::ingest_spans(&store, "0", None, spans).await.unwrap();
+        ferroflow_core::traces::ingest_spans(&store, ExperimentId::DEFAULT, None, spans).await.unwrap();
         // Not indexed yet: found by scanning the tail.
         assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a", "tr-b"]);
         assert_eq!(crate::text_index::index_batch(&store.read, &store.write).await.unwrap(), 3);
@@ -1084,7 +1106,7 @@ mod tests {
         // A re-sent span with other text: found by its new text at once, and the trace's
         // document is rebuilt on the next pass.
         let resent = vec![span("tr-b", "0000000000000003", None, "a grey wolf")];
-        ferroflow_core::traces::ingest_spans(&store, "0", None, resent).await.unwrap();
+        ferroflow_core::traces::ingest_spans(&store, ExperimentId::DEFAULT, None, resent).await.unwrap();
         assert_eq!(text_search(&store, "%brown%").await, vec!["tr-a"]);
         assert_eq!(text_search(&store, "%wolf%").await, vec!["tr-b"]);
         assert_eq!(crate::text_index::index_batch(&store.read, &store.write).await.unwrap(), 1);
@@ -1093,7 +1115,7 @@ mod tests {
         assert_eq!(indexed_traces(&store, "brown").await, vec!["tr-a"]);
         assert_eq!(text_search(&store, "%wolf%").await, vec!["tr-b"]);
         // Deleting a trace deletes its documents.
-        let deleted = store.delete_traces("0", &TraceDeletion::Ids(vec!["tr-a".into()])).await.unwrap();
+        let deleted = store.delete_traces(ExperimentId::DEFAULT, &TraceDeletion::Ids(vec![tid("tr-a")])).await.unwrap();
         assert_eq!(deleted, 1);
         assert!(text_search(&store, "%fox%").await.is_empty());
         assert!(indexed_traces(&store, "fox").await.is_empty());
@@ -1128,8 +1150,8 @@ mod tests {
                 max_results: 100,
                 offset,
             };
-            let page = store.search_traces(&["0".to_string()], &query).await.unwrap();
-            ids.extend(page.items.into_iter().map(|t| t.trace_id));
+            let page = store.search_traces(&[ExperimentId::DEFAULT], &query).await.unwrap();
+            ids.extend(page.items.into_iter().map(|t| t.trace_id.into_string()));
             match page.next_offset {
                 Some(next) => offset = next,
                 None => return ids,
@@ -1190,9 +1212,14 @@ mod tests {
     #[tokio::test]
     async fn the_row_copies_follow_every_change_of_tags_metadata_and_assessments() {
         let (_dir, store) = store().await;
-        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-x", "0000000000000001", None, "q")])
-            .await
-            .unwrap();
+        ferroflow_core::traces::ingest_spans(
+            &store,
+            ExperimentId::DEFAULT,
+            None,
+            vec![span("tr-x", "0000000000000001", None, "q")],
+        )
+        .await
+        .unwrap();
         // The copies must equal what the child tables say, in the same order.
         let assert_in_step = || async {
             let row = sqlx::query(
@@ -1210,27 +1237,27 @@ mod tests {
         };
         // Keys and values that JSON has to escape, and one that contains another's text.
         let odd = r#"a","b"#;
-        store.set_trace_tag("tr-x", "env", "prod").await.unwrap();
-        store.set_trace_tag("tr-x", odd, "x\\\"y").await.unwrap();
-        store.set_trace_tag("tr-x", "note", r#"["env","dev"]"#).await.unwrap();
+        store.set_trace_tag(&tid("tr-x"), "env", "prod").await.unwrap();
+        store.set_trace_tag(&tid("tr-x"), odd, "x\\\"y").await.unwrap();
+        store.set_trace_tag(&tid("tr-x"), "note", r#"["env","dev"]"#).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "tags.env = 'prod'").await, vec!["tr-x"]);
         assert!(filtered(&store, "tags.env = 'dev'").await.is_empty());
         assert_eq!(filtered(&store, &format!("tags.`{odd}` = 'x\\\"y'")).await, vec!["tr-x"]);
-        store.set_trace_tag("tr-x", "env", "dev").await.unwrap();
+        store.set_trace_tag(&tid("tr-x"), "env", "dev").await.unwrap();
         assert_eq!(filtered(&store, "tags.env = 'dev'").await, vec!["tr-x"]);
         assert!(filtered(&store, "tags.env = 'prod'").await.is_empty());
-        store.delete_trace_tag("tr-x", "env").await.unwrap();
+        store.delete_trace_tag(&tid("tr-x"), "env").await.unwrap();
         assert!(filtered(&store, "tags.env = 'dev'").await.is_empty());
         assert_in_step().await;
-        let mut info = store.get_trace_info("tr-x").await.unwrap();
+        let mut info = store.get_trace_info(&tid("tr-x")).await.unwrap();
         info.metadata = vec![("mlflow.trace.user".into(), "ann".into())];
         store.start_trace(&info).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "metadata.`mlflow.trace.user` = 'ann'").await, vec!["tr-x"]);
         let body = json!({"assessment_name": "ok", "feedback": {"value": true}, "source": {"source_type": "HUMAN"}});
-        let new =
-            ferroflow_core::assessments::new_assessment("tr-x", body.as_object().cloned().unwrap(), false).unwrap();
+        let new = ferroflow_core::assessments::new_assessment(&tid("tr-x"), body.as_object().cloned().unwrap(), false)
+            .unwrap();
         let created = store.create_assessment(&new).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "feedback.ok = 'true'").await, vec!["tr-x"]);
@@ -1239,9 +1266,9 @@ mod tests {
         store.update_assessment(&changed).await.unwrap();
         assert_in_step().await;
         assert!(filtered(&store, "feedback.ok = 'true'").await.is_empty());
-        store.delete_assessment("tr-x", &created.assessment_id).await.unwrap();
+        store.delete_assessment(&tid("tr-x"), &created.assessment_id).await.unwrap();
         assert_in_step().await;
-        assert!(store.get_trace_info("tr-x").await.unwrap().assessments.is_empty());
+        assert!(store.get_trace_info(&tid("tr-x")).await.unwrap().assessments.is_empty());
     }
 
     #[tokio::test]
@@ -1249,15 +1276,15 @@ mod tests {
         let (_dir, store) = store().await;
         ferroflow_core::traces::ingest_spans(
             &store,
-            "0",
+            ExperimentId::DEFAULT,
             None,
             vec![span("tr-c", "0000000000000002", Some("0000000000000001"), "child")],
         )
         .await
         .unwrap();
         let info = TraceInfo {
-            trace_id: "tr-c".into(),
-            experiment_id: "0".into(),
+            trace_id: tid("tr-c"),
+            experiment_id: ExperimentId::DEFAULT,
             client_request_id: None,
             request_time: 5,
             execution_duration: Some(7),
@@ -1270,16 +1297,21 @@ mod tests {
         };
         store.start_trace(&info).await.unwrap();
         store.start_trace(&info).await.unwrap();
-        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-c", "0000000000000001", None, "root")])
-            .await
-            .unwrap();
-        let stored = store.get_trace_info("tr-c").await.unwrap();
+        ferroflow_core::traces::ingest_spans(
+            &store,
+            ExperimentId::DEFAULT,
+            None,
+            vec![span("tr-c", "0000000000000001", None, "root")],
+        )
+        .await
+        .unwrap();
+        let stored = store.get_trace_info(&tid("tr-c")).await.unwrap();
         assert_eq!(stored.request_time, 5);
         assert_eq!(stored.request_preview.as_deref(), Some("client preview"));
         assert_eq!(stored.tag("env"), Some("test"));
         assert_eq!(stored.tag(TAG_SPANS_LOCATION), Some(SPANS_IN_TRACKING_STORE));
         assert_eq!(stored.metadata_value(META_INFO_FINALIZED), Some("true"));
-        let spans: Vec<StoredSpan> = store.stream_spans("tr-c").try_collect().await.unwrap();
+        let spans: Vec<StoredSpan> = store.stream_spans(&tid("tr-c")).try_collect().await.unwrap();
         assert_eq!(spans.len(), 2);
     }
 }

@@ -11,7 +11,7 @@ use ferroflow_core::search::experiments::ExperimentKey;
 use ferroflow_core::search::runs::{DatasetField, RunAttribute, RunKey};
 use ferroflow_core::search::{Clause, Comparator, OrderBy};
 use ferroflow_core::store::{SearchQuery, TrackingStore};
-use ferroflow_core::{ids, time, validation, Error, Result};
+use ferroflow_core::{ids, time, Error, Result};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 
@@ -26,7 +26,7 @@ fn stage_of(text: &str) -> LifecycleStage {
 
 fn experiment_from_row(row: &sqlx::sqlite::SqliteRow) -> Experiment {
     Experiment {
-        experiment_id: row.get::<i64, _>(0).to_string(),
+        experiment_id: ExperimentId::from_stored(row.get(0)),
         name: row.get(1),
         artifact_location: row.get(2),
         lifecycle_stage: stage_of(row.get::<&str, _>(3)),
@@ -38,8 +38,8 @@ fn experiment_from_row(row: &sqlx::sqlite::SqliteRow) -> Experiment {
 
 fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> RunInfo {
     RunInfo {
-        run_id: row.get(0),
-        experiment_id: row.get::<i64, _>(1).to_string(),
+        run_id: RunId::from_stored(row.get::<String, _>(0)),
+        experiment_id: ExperimentId::from_stored(row.get(1)),
         run_name: row.get(2),
         user_id: row.get(3),
         status: RunStatus::parse(row.get::<&str, _>(4)).unwrap_or(RunStatus::Running),
@@ -58,17 +58,12 @@ fn metric_value(value: Option<f64>, is_nan: bool) -> f64 {
     }
 }
 
-fn experiment_not_found(id: &str) -> Error {
+fn experiment_not_found(id: ExperimentId) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
 }
 
 fn run_not_found(id: &str) -> Error {
     Error::not_found(format!("Run with id={id} not found"))
-}
-
-/// Parses an experiment id; a non-numeric id can name no experiment.
-fn experiment_key(id: &str) -> Result<i64> {
-    validation::experiment_id(id)
 }
 
 impl SqliteStore {
@@ -93,12 +88,10 @@ impl SqliteStore {
     }
 
     async fn fill_experiment_tags(&self, mut experiments: Vec<Experiment>) -> Result<Vec<Experiment>> {
-        let ids: Vec<i64> = experiments.iter().filter_map(|e| e.experiment_id.parse().ok()).collect();
+        let ids: Vec<i64> = experiments.iter().map(|e| e.experiment_id.get()).collect();
         let mut tags = self.experiment_tags(&ids).await?;
         for experiment in &mut experiments {
-            if let Ok(id) = experiment.experiment_id.parse::<i64>() {
-                experiment.tags = tags.remove(&id).unwrap_or_default();
-            }
+            experiment.tags = tags.remove(&experiment.experiment_id.get()).unwrap_or_default();
         }
         Ok(experiments)
     }
@@ -204,11 +197,11 @@ impl SqliteStore {
         Ok(infos
             .into_iter()
             .map(|info| {
-                let id = info.run_id.clone();
+                let id = info.run_id.as_str();
                 Run {
-                    data: data.remove(&id).unwrap_or_default(),
-                    inputs: inputs.remove(&id).unwrap_or_default(),
-                    outputs: outputs.remove(&id).unwrap_or_default(),
+                    data: data.remove(id).unwrap_or_default(),
+                    inputs: inputs.remove(id).unwrap_or_default(),
+                    outputs: outputs.remove(id).unwrap_or_default(),
                     info,
                 }
             })
@@ -233,12 +226,11 @@ async fn require_active_run(conn: &mut SqliteConnection, run_id: &str) -> Result
     Ok(row.get(1))
 }
 
-async fn require_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<(i64, String, String)> {
-    let key = experiment_key(experiment_id).map_err(|_| experiment_not_found(experiment_id))?;
+async fn require_experiment(conn: &mut SqliteConnection, experiment_id: ExperimentId) -> Result<(i64, String, String)> {
     let row = sqlx::query(
         "SELECT experiment_id, lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?",
     )
-    .bind(key)
+    .bind(experiment_id.get())
     .fetch_optional(&mut *conn)
     .await
     .map_err(map_sqlx)?
@@ -486,7 +478,7 @@ impl TrackingStore for SqliteStore {
         artifact_location: Option<&str>,
         tags: &[Tag],
         default_artifact_root: &str,
-    ) -> Result<String> {
+    ) -> Result<ExperimentId> {
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let inserted = sqlx::query(
@@ -525,13 +517,12 @@ impl TrackingStore for SqliteStore {
                 .map_err(map_sqlx)?;
         }
         tx.commit().await.map_err(map_sqlx)?;
-        Ok(id.to_string())
+        Ok(ExperimentId::from_stored(id))
     }
 
-    async fn get_experiment(&self, experiment_id: &str) -> Result<Experiment> {
-        let key = experiment_key(experiment_id)?;
+    async fn get_experiment(&self, experiment_id: ExperimentId) -> Result<Experiment> {
         let row = sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"))
-            .bind(key)
+            .bind(experiment_id.get())
             .fetch_optional(&self.read)
             .await
             .map_err(map_sqlx)?
@@ -611,7 +602,7 @@ impl TrackingStore for SqliteStore {
         Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
     }
 
-    async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<()> {
+    async fn rename_experiment(&self, experiment_id: ExperimentId, new_name: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
         if stage != "active" {
@@ -633,7 +624,7 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_experiment_lifecycle(&self, experiment_id: &str, stage: LifecycleStage) -> Result<()> {
+    async fn set_experiment_lifecycle(&self, experiment_id: ExperimentId, stage: LifecycleStage) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let (key, current, _) = require_experiment(&mut tx, experiment_id).await?;
         if key == 0 && stage == LifecycleStage::Deleted {
@@ -669,7 +660,7 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_experiment_tag(&self, experiment_id: &str, tag: &Tag) -> Result<()> {
+    async fn set_experiment_tag(&self, experiment_id: ExperimentId, tag: &Tag) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
         if stage != "active" {
@@ -693,7 +684,7 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<()> {
+    async fn delete_experiment_tag(&self, experiment_id: ExperimentId, key: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let (id, _, _) = require_experiment(&mut tx, experiment_id).await?;
         let result = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")
@@ -710,14 +701,14 @@ impl TrackingStore for SqliteStore {
 
     async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (experiment_key, stage, location) = require_experiment(&mut tx, &new_run.experiment_id).await?;
+        let (experiment_key, stage, location) = require_experiment(&mut tx, new_run.experiment_id).await?;
         if stage != "active" {
             return Err(Error::invalid(format!(
                 "The experiment {} must be in the 'active' state. Current state is {stage}.",
                 new_run.experiment_id
             )));
         }
-        let run_id = ids::new_run_id();
+        let run_id = ids::RunId::new();
         let tag_name = new_run.tags.iter().rev().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
         let run_name = match (&new_run.run_name, tag_name) {
             (Some(name), Some(tag)) if !name.is_empty() && name != &tag => {
@@ -732,7 +723,7 @@ impl TrackingStore for SqliteStore {
         };
         let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
         sqlx::query(&format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')"))
-            .bind(&run_id)
+            .bind(run_id.as_str())
             .bind(experiment_key)
             .bind(&run_name)
             .bind(&new_run.user_id)
@@ -745,14 +736,14 @@ impl TrackingStore for SqliteStore {
         if !tags.iter().any(|t| t.key == "mlflow.runName") {
             tags.push(Tag::new("mlflow.runName", run_name.clone()));
         }
-        upsert_run_tags(&mut tx, &run_id, &tags).await?;
+        upsert_run_tags(&mut tx, run_id.as_str(), &tags).await?;
         tx.commit().await.map_err(map_sqlx)?;
         let mut sorted = tags;
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(Run {
             info: RunInfo {
                 run_id,
-                experiment_id: experiment_key.to_string(),
+                experiment_id: new_run.experiment_id,
                 run_name,
                 user_id: new_run.user_id.clone(),
                 status: RunStatus::Running,
@@ -767,7 +758,8 @@ impl TrackingStore for SqliteStore {
         })
     }
 
-    async fn get_run(&self, run_id: &str) -> Result<Run> {
+    async fn get_run(&self, run_id: &RunId) -> Result<Run> {
+        let run_id = run_id.as_str();
         let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"))
             .bind(run_id)
             .fetch_optional(&self.read)
@@ -778,7 +770,8 @@ impl TrackingStore for SqliteStore {
         runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
     }
 
-    async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
+    async fn update_run(&self, run_id: &RunId, update: &RunUpdate) -> Result<RunInfo> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_active_run(&mut tx, run_id).await?;
         if let Some(status) = update.status {
@@ -810,7 +803,8 @@ impl TrackingStore for SqliteStore {
         Ok(info)
     }
 
-    async fn set_run_lifecycle(&self, run_id: &str, stage: LifecycleStage) -> Result<()> {
+    async fn set_run_lifecycle(&self, run_id: &RunId, stage: LifecycleStage) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
             .bind(run_id)
@@ -831,7 +825,8 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn log_batch(&self, run_id: &str, batch: &RunBatch) -> Result<()> {
+    async fn log_batch(&self, run_id: &RunId, batch: &RunBatch) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_active_run(&mut tx, run_id).await?;
         insert_params(&mut tx, run_id, &batch.params).await?;
@@ -840,7 +835,8 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
+    async fn delete_run_tag(&self, run_id: &RunId, key: &str) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_active_run(&mut tx, run_id).await?;
         let result = sqlx::query("DELETE FROM tags WHERE run_uuid = ? AND key = ?")
@@ -857,11 +853,11 @@ impl TrackingStore for SqliteStore {
 
     async fn search_runs(
         &self,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
         view: ViewType,
         query: &SearchQuery<RunKey>,
     ) -> Result<Page<Run>> {
-        let keys: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse().ok()).collect();
+        let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {} FROM runs r WHERE r.experiment_id IN (SELECT value FROM json_each(",
             RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")
@@ -885,7 +881,14 @@ impl TrackingStore for SqliteStore {
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })
     }
 
-    async fn get_metric_history(&self, run_id: &str, key: &str, max_results: u64, offset: u64) -> Result<Page<Metric>> {
+    async fn get_metric_history(
+        &self,
+        run_id: &RunId,
+        key: &str,
+        max_results: u64,
+        offset: u64,
+    ) -> Result<Page<Metric>> {
+        let run_id = run_id.as_str();
         let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
             .bind(run_id)
             .fetch_optional(&self.read)
@@ -922,7 +925,8 @@ impl TrackingStore for SqliteStore {
         Ok(Page { items, next_offset })
     }
 
-    async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
+    async fn log_inputs(&self, run_id: &RunId, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let experiment = require_active_run(&mut tx, run_id).await?;
         for input in datasets {
@@ -972,7 +976,8 @@ impl TrackingStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn log_outputs(&self, run_id: &str, outputs: &[ModelOutput]) -> Result<()> {
+    async fn log_outputs(&self, run_id: &RunId, outputs: &[ModelOutput]) -> Result<()> {
+        let run_id = run_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_active_run(&mut tx, run_id).await?;
         for output in outputs {

@@ -5,6 +5,7 @@
 //! `serde_json` values; everything else is plain data like the other entities.
 
 use super::Tag;
+use crate::ids::ExperimentId;
 use serde_json::{Map, Value};
 
 /// A JSON object, as record inputs, expectations and tags are.
@@ -30,14 +31,14 @@ pub struct EvaluationDataset {
     pub last_updated_by: Option<String>,
     /// Filled only where the reference returns them (create); `GET` leaves them to the
     /// `experiment-ids` call.
-    pub experiment_ids: Option<Vec<String>>,
+    pub experiment_ids: Option<Vec<ExperimentId>>,
 }
 
 /// What `datasets/create` asks for, after validation.
 #[derive(Debug, Clone)]
 pub struct NewEvaluationDataset {
     pub name: String,
-    pub experiment_ids: Vec<String>,
+    pub experiment_ids: Vec<ExperimentId>,
     pub tags: Vec<Tag>,
     pub created_by: Option<String>,
 }
@@ -148,7 +149,7 @@ pub struct RecordPage {
 /// One version of a registered scorer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScorerVersion {
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     pub scorer_name: String,
     /// 1, 2, 3, … per (experiment, name).
     pub scorer_version: i32,
@@ -167,6 +168,6 @@ pub struct OnlineScoringConfig {
     pub online_scoring_config_id: String,
     pub scorer_id: String,
     pub sample_rate: f64,
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     pub filter_string: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! the run that produced it. Their metrics are run metrics that carry the model's id.
 
 use super::{Metric, Param, Tag};
+use crate::ids::ExperimentId;
 use crate::search::logged_models::LoggedModelKey;
 use crate::search::Clause;
 
@@ -46,7 +47,7 @@ impl LoggedModelStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedModel {
     pub model_id: String,
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     pub name: String,
     pub creation_timestamp: i64,
     pub last_updated_timestamp: i64,
@@ -64,7 +65,7 @@ pub struct LoggedModel {
 /// What `POST logged-models` asks for, after validation.
 #[derive(Debug, Clone, Default)]
 pub struct NewLoggedModel {
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     /// A readable name is made up when absent.
     pub name: Option<String>,
     pub model_type: Option<String>,
@@ -93,7 +94,7 @@ pub struct LoggedModelOrder {
 /// A `logged-models/search` request as the store sees it.
 #[derive(Debug, Clone)]
 pub struct LoggedModelSearch {
-    pub experiment_ids: Vec<String>,
+    pub experiment_ids: Vec<ExperimentId>,
     pub clauses: Vec<Clause<LoggedModelKey>>,
     pub datasets: Vec<LoggedModelDatasetFilter>,
     pub order_by: Vec<LoggedModelOrder>,

@@ -7,6 +7,7 @@ pub mod registry;
 pub mod traces;
 pub mod tracking;
 
+pub use crate::ids::{ExperimentId, RunId, SpanId, TraceId};
 pub use evaluation::*;
 pub use logged_models::*;
 pub use registry::*;

@@ -1,5 +1,6 @@
 //! Traces, spans and assessments: what an agent call leaves behind.
 
+use crate::ids::{ExperimentId, SpanId, TraceId};
 use serde_json::{Map, Value};
 
 /// Trace tags the server owns: a client cannot set them through StartTraceV3 or span
@@ -55,8 +56,8 @@ impl TraceState {
 /// The trace record (TraceInfoV3) without its spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceInfo {
-    pub trace_id: String,
-    pub experiment_id: String,
+    pub trace_id: TraceId,
+    pub experiment_id: ExperimentId,
     pub client_request_id: Option<String>,
     /// Epoch milliseconds of the root span's start.
     pub request_time: i64,
@@ -103,6 +104,58 @@ impl SpanStatus {
     }
 }
 
+/// The OpenTelemetry span kind (the numbers are OTLP's `SpanKind` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpanKind {
+    #[default]
+    Unspecified,
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+impl SpanKind {
+    /// OTLP's number for the kind; numbers it does not define are `Unspecified`.
+    pub fn from_number(number: i64) -> SpanKind {
+        match number {
+            1 => SpanKind::Internal,
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Unspecified,
+        }
+    }
+    pub fn number(self) -> i64 {
+        self as i64
+    }
+    const ALL: [SpanKind; 6] = [
+        SpanKind::Unspecified,
+        SpanKind::Internal,
+        SpanKind::Server,
+        SpanKind::Client,
+        SpanKind::Producer,
+        SpanKind::Consumer,
+    ];
+    /// The kind named by its OTLP JSON enum name.
+    pub fn parse(name: &str) -> Option<SpanKind> {
+        SpanKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+    /// The enum name OTLP's JSON form uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
+            SpanKind::Internal => "SPAN_KIND_INTERNAL",
+            SpanKind::Server => "SPAN_KIND_SERVER",
+            SpanKind::Client => "SPAN_KIND_CLIENT",
+            SpanKind::Producer => "SPAN_KIND_PRODUCER",
+            SpanKind::Consumer => "SPAN_KIND_CONSUMER",
+        }
+    }
+}
+
 /// Token counts of one LLM span (`mlflow.chat.tokenUsage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TokenUsage {
@@ -115,10 +168,10 @@ pub struct TokenUsage {
 #[derive(Debug, Clone)]
 pub struct SpanRecord {
     /// `tr-<32 hex>`.
-    pub trace_id: String,
+    pub trace_id: TraceId,
     /// 16 lowercase hex.
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
     pub name: String,
     pub span_type: Option<String>,
     pub status: SpanStatus,
@@ -128,8 +181,7 @@ pub struct SpanRecord {
     /// Every attribute as a JSON value (MLflow's canonical form), in arrival order.
     pub attributes: Map<String, Value>,
     pub token_usage: Option<TokenUsage>,
-    /// The OTLP span kind number.
-    pub kind: i32,
+    pub kind: SpanKind,
     /// Events, links and trace state as one JSON object in the read format, when the span
     /// has any (opaque to core and stores).
     pub extra: Option<String>,
@@ -139,11 +191,11 @@ pub struct SpanRecord {
 /// knowing it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSpan {
-    pub trace_id: String,
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
     pub name: String,
-    pub kind: i32,
+    pub kind: SpanKind,
     pub start_time_ns: i64,
     pub end_time_ns: i64,
     pub status: SpanStatus,
@@ -180,7 +232,7 @@ pub struct RootSummary {
 /// The spans of one trace in one ingest batch, with what they say about the trace.
 #[derive(Debug, Clone)]
 pub struct TraceSpans {
-    pub trace_id: String,
+    pub trace_id: TraceId,
     pub spans: Vec<SpanRecord>,
     /// Earliest span start in the batch, epoch ms: the trace's time until its root arrives.
     pub earliest_start_ms: i64,
@@ -220,7 +272,7 @@ impl AssessmentKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
     pub assessment_id: String,
-    pub trace_id: String,
+    pub trace_id: TraceId,
     pub name: String,
     pub kind: AssessmentKind,
     /// The value as JSON text, for `feedback.<name>` / `expectation.<name>` filters.
@@ -235,6 +287,6 @@ pub struct Assessment {
 /// How a trace deletion picks its traces.
 #[derive(Debug, Clone)]
 pub enum TraceDeletion {
-    Ids(Vec<String>),
+    Ids(Vec<TraceId>),
     OlderThan { max_timestamp_millis: i64, max_traces: Option<i64> },
 }

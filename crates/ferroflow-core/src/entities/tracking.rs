@@ -1,10 +1,11 @@
 //! Experiments and runs: the tracking half of MLflow.
 
 use super::{LifecycleStage, Tag};
+use crate::ids::{ExperimentId, RunId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     pub name: String,
     pub artifact_location: String,
     pub lifecycle_stage: LifecycleStage,
@@ -47,8 +48,8 @@ impl RunStatus {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
-    pub run_id: String,
-    pub experiment_id: String,
+    pub run_id: RunId,
+    pub experiment_id: ExperimentId,
     pub run_name: String,
     pub user_id: String,
     pub status: RunStatus,
@@ -130,7 +131,7 @@ pub struct Run {
 /// What `runs/create` asks for, after validation.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub experiment_id: String,
+    pub experiment_id: ExperimentId,
     pub user_id: String,
     pub run_name: Option<String>,
     pub start_time: i64,

@@ -5,6 +5,7 @@ use crate::entities::{
     EvaluationDataset, NewEvaluationDataset, OnlineScoringConfig, Page, RecordCursor, RecordPage, RecordUpsert,
     ScorerVersion, Tag, UpsertCounts,
 };
+use crate::ids::ExperimentId;
 use crate::search::datasets::DatasetKey;
 use crate::Result;
 
@@ -26,7 +27,7 @@ pub trait EvaluationStore: Send + Sync {
     /// query; ordered by the query, then newest first.
     async fn search_evaluation_datasets(
         &self,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
         query: &SearchQuery<DatasetKey>,
     ) -> Result<Page<EvaluationDataset>>;
     /// Sets (adds or overwrites) tags, keeping the others.
@@ -52,38 +53,43 @@ pub trait EvaluationStore: Send + Sync {
     /// Deletes the named records of the dataset (others are ignored); returns how many went.
     async fn delete_dataset_records(&self, dataset_id: &str, record_ids: &[String]) -> Result<u64>;
     /// The experiments the dataset is linked to, in the order they were linked.
-    async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<String>>;
+    async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<ExperimentId>>;
     /// Links the dataset to more experiments (each must exist; existing links stay).
     async fn add_dataset_to_experiments(
         &self,
         dataset_id: &str,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset>;
     /// Unlinks the dataset from experiments; ids it is not linked to are ignored.
     async fn remove_dataset_from_experiments(
         &self,
         dataset_id: &str,
-        experiment_ids: &[String],
+        experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset>;
 
     /// Stores the next version of scorer `name` in the experiment (1 for a new name). The
     /// experiment must exist and be active.
-    async fn register_scorer(&self, experiment_id: &str, name: &str, serialized_scorer: &str) -> Result<ScorerVersion>;
+    async fn register_scorer(
+        &self,
+        experiment_id: ExperimentId,
+        name: &str,
+        serialized_scorer: &str,
+    ) -> Result<ScorerVersion>;
     /// The latest version of every scorer of the experiments, by experiment then name.
-    async fn list_scorers(&self, experiment_ids: &[String]) -> Result<Vec<ScorerVersion>>;
+    async fn list_scorers(&self, experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>>;
     /// Every version of one scorer, oldest first.
-    async fn list_scorer_versions(&self, experiment_id: &str, name: &str) -> Result<Vec<ScorerVersion>>;
+    async fn list_scorer_versions(&self, experiment_id: ExperimentId, name: &str) -> Result<Vec<ScorerVersion>>;
     /// One version, or the latest when `version` is `None`.
-    async fn get_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<ScorerVersion>;
+    async fn get_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<ScorerVersion>;
     /// Deletes one version, or every version (and the scorer's id and online config) when
     /// `version` is `None`.
-    async fn delete_scorer(&self, experiment_id: &str, name: &str, version: Option<i32>) -> Result<()>;
+    async fn delete_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<()>;
     /// The online configs of the given scorers (at most one each); unknown ids are skipped.
     async fn get_online_scoring_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>>;
     /// Replaces the online config of scorer `name`.
     async fn upsert_online_scoring_config(
         &self,
-        experiment_id: &str,
+        experiment_id: ExperimentId,
         name: &str,
         sample_rate: f64,
         filter_string: Option<&str>,

@@ -2,6 +2,7 @@
 
 use super::SearchQuery;
 use crate::entities::{Assessment, Page, StoredSpan, TraceDeletion, TraceInfo, TraceSpans};
+use crate::ids::{ExperimentId, RunId, TraceId};
 use crate::search::traces::TraceKey;
 use crate::Result;
 use futures::stream::BoxStream;
@@ -11,33 +12,42 @@ pub trait TraceStore: Send + Sync {
     /// Writes every span of a batch in one transaction, creating trace records on first sight
     /// and filling them from root spans when StartTraceV3 has not finalized them. Re-sent spans
     /// replace themselves. `run_id` links every trace of the batch to a run.
-    async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()>;
+    async fn ingest_spans(
+        &self,
+        experiment_id: ExperimentId,
+        run_id: Option<&RunId>,
+        traces: &[TraceSpans],
+    ) -> Result<()>;
 
     /// StartTraceV3: an idempotent upsert of the trace record, merged with spans that came
     /// first or come later. The client's times, state and previews win. Returns the stored
     /// record.
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo>;
 
-    async fn get_trace_info(&self, trace_id: &str) -> Result<TraceInfo>;
+    async fn get_trace_info(&self, trace_id: &TraceId) -> Result<TraceInfo>;
     /// Missing ids are left out.
-    async fn get_trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>>;
+    async fn get_trace_infos(&self, trace_ids: &[TraceId]) -> Result<Vec<TraceInfo>>;
     /// A trace's spans in start order, streamed in chunks so that a huge trace is never held
     /// whole.
-    fn stream_spans(&self, trace_id: &str) -> BoxStream<'static, Result<StoredSpan>>;
+    fn stream_spans(&self, trace_id: &TraceId) -> BoxStream<'static, Result<StoredSpan>>;
 
-    async fn search_traces(&self, experiment_ids: &[String], query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>>;
+    async fn search_traces(
+        &self,
+        experiment_ids: &[ExperimentId],
+        query: &SearchQuery<TraceKey>,
+    ) -> Result<Page<TraceInfo>>;
 
-    async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()>;
-    async fn delete_trace_tag(&self, trace_id: &str, key: &str) -> Result<()>;
+    async fn set_trace_tag(&self, trace_id: &TraceId, key: &str, value: &str) -> Result<()>;
+    async fn delete_trace_tag(&self, trace_id: &TraceId, key: &str) -> Result<()>;
     /// Returns how many traces were deleted.
-    async fn delete_traces(&self, experiment_id: &str, which: &TraceDeletion) -> Result<u64>;
-    async fn link_traces_to_run(&self, trace_ids: &[String], run_id: &str) -> Result<()>;
+    async fn delete_traces(&self, experiment_id: ExperimentId, which: &TraceDeletion) -> Result<u64>;
+    async fn link_traces_to_run(&self, trace_ids: &[TraceId], run_id: &RunId) -> Result<()>;
     /// Merges `(name, version)` pairs into the trace's `mlflow.linkedPrompts` tag.
-    async fn link_prompts(&self, trace_id: &str, prompts: &[(String, String)]) -> Result<()>;
+    async fn link_prompts(&self, trace_id: &TraceId, prompts: &[(String, String)]) -> Result<()>;
 
     /// Stores a new assessment; when it overrides another, that one becomes invalid.
     async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment>;
-    async fn get_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<Assessment>;
+    async fn get_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<Assessment>;
     async fn update_assessment(&self, assessment: &Assessment) -> Result<Assessment>;
-    async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()>;
+    async fn delete_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<()>;
 }

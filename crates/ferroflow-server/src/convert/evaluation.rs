@@ -43,7 +43,7 @@ pub fn evaluation_dataset(dataset: domain::EvaluationDataset) -> wire::Dataset {
         last_update_time: dataset.last_update_time,
         created_by: dataset.created_by,
         last_updated_by: dataset.last_updated_by,
-        experiment_ids: dataset.experiment_ids.unwrap_or_default(),
+        experiment_ids: dataset.experiment_ids.unwrap_or_default().iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -128,8 +128,7 @@ pub fn dataset_records_json(records: Vec<domain::DatasetRecord>) -> Result<Strin
 
 pub fn scorer_version(scorer: domain::ScorerVersion) -> wire::Scorer {
     wire::Scorer {
-        // Stored experiment ids are integers, so this parse cannot fail in practice.
-        experiment_id: scorer.experiment_id.parse().unwrap_or_default(),
+        experiment_id: scorer.experiment_id.get(),
         scorer_name: scorer.scorer_name,
         scorer_version: scorer.scorer_version,
         serialized_scorer: scorer.serialized_scorer,
@@ -142,7 +141,7 @@ pub fn registered_scorer(scorer: domain::ScorerVersion) -> wire::RegisterScorerR
     wire::RegisterScorerResponse {
         version: scorer.scorer_version,
         scorer_id: scorer.scorer_id,
-        experiment_id: scorer.experiment_id,
+        experiment_id: scorer.experiment_id.to_string(),
         name: scorer.scorer_name,
         serialized_scorer: scorer.serialized_scorer,
         creation_time: scorer.creation_time,
@@ -154,7 +153,7 @@ pub fn online_scoring_config(config: domain::OnlineScoringConfig) -> wire::Onlin
         online_scoring_config_id: config.online_scoring_config_id,
         scorer_id: config.scorer_id,
         sample_rate: config.sample_rate,
-        experiment_id: config.experiment_id,
+        experiment_id: config.experiment_id.to_string(),
         filter_string: config.filter_string,
     }
 }

@@ -2,6 +2,7 @@
 
 use super::tracking::{key_value, metric};
 use ferroflow_core::entities as domain;
+use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::search::{logged_models as grammar, page_token};
 use ferroflow_core::validation;
 use ferroflow_core::{Error, Result};
@@ -38,14 +39,13 @@ pub fn logged_model_params(params: &[KeyValue]) -> Result<Vec<domain::Param>> {
 }
 
 pub fn new_logged_model(request: &wire::CreateLoggedModel) -> Result<domain::NewLoggedModel> {
-    let experiment_id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(experiment_id)?;
+    let experiment_id = super::experiment_id(request.experiment_id.as_deref())?;
     let name = request.name.clone().filter(|name| !name.is_empty());
     if let Some(name) = name.as_deref() {
         validation::logged_model_name(name)?;
     }
     Ok(domain::NewLoggedModel {
-        experiment_id: experiment_id.to_string(),
+        experiment_id,
         name,
         model_type: request.model_type.clone(),
         source_run_id: request.source_run_id.clone(),
@@ -63,9 +63,7 @@ pub fn logged_model_status(status: Option<&str>) -> Result<domain::LoggedModelSt
 }
 
 pub fn logged_model_search(request: &wire::SearchLoggedModels) -> Result<domain::LoggedModelSearch> {
-    for id in &request.experiment_ids {
-        validation::experiment_id(id)?;
-    }
+    let experiment_ids = ExperimentId::parse_all(&request.experiment_ids)?;
     let datasets = request
         .datasets
         .iter()
@@ -101,7 +99,7 @@ pub fn logged_model_search(request: &wire::SearchLoggedModels) -> Result<domain:
         validation::MAX_RESULTS_SEARCH_LOGGED_MODELS,
     )?;
     Ok(domain::LoggedModelSearch {
-        experiment_ids: request.experiment_ids.clone(),
+        experiment_ids,
         clauses: grammar::parse_filter(request.filter.as_deref().unwrap_or(""))?,
         datasets,
         order_by,
@@ -114,7 +112,7 @@ pub fn logged_model(model: domain::LoggedModel) -> wire::LoggedModel {
     wire::LoggedModel {
         info: wire::LoggedModelInfo {
             model_id: model.model_id,
-            experiment_id: model.experiment_id,
+            experiment_id: model.experiment_id.to_string(),
             name: model.name,
             creation_timestamp_ms: model.creation_timestamp,
             last_updated_timestamp_ms: model.last_updated_timestamp,

@@ -3,7 +3,7 @@
 //! so that reads return stored text without decoding anything.
 
 use base64::Engine;
-use ferroflow_core::entities::{SpanRecord, SpanStatus, StoredSpan};
+use ferroflow_core::entities::{SpanId, SpanKind, SpanRecord, SpanStatus, StoredSpan, TraceId};
 use ferroflow_core::{semconv, traces, Result};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
@@ -70,18 +70,9 @@ fn key_values_to_any(attributes: &[KeyValue]) -> Vec<Value> {
         .collect()
 }
 
-const SPAN_KINDS: &[&str] = &[
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
-
 /// One OTLP span → the record the store keeps.
-pub fn span_record(mut span: Span) -> SpanRecord {
-    let trace_id = ferroflow_core::ids::trace_id_from_otel(&span.trace_id);
+pub fn span_record(mut span: Span) -> Result<SpanRecord> {
+    let trace_id = TraceId::parse(&ferroflow_core::ids::trace_id_from_otel(&span.trace_id))?;
     let mut attributes: Map<String, Value> = Map::with_capacity(span.attributes.len() + 2);
     for kv in std::mem::take(&mut span.attributes) {
         let value = kv.value.map(attribute_value).unwrap_or(Value::Null);
@@ -90,7 +81,7 @@ pub fn span_record(mut span: Span) -> SpanRecord {
     semconv::enrich(&mut attributes);
     // The trace id attribute always names the trace the span really belongs to.
     if attributes.contains_key("mlflow.traceRequestId") {
-        attributes.insert("mlflow.traceRequestId".into(), Value::String(trace_id.clone()));
+        attributes.insert("mlflow.traceRequestId".into(), Value::String(trace_id.to_string()));
     }
     let status_code = span.status.as_ref().map(|s| s.code).unwrap_or(0);
     let status = match StatusCode::try_from(status_code).unwrap_or(StatusCode::Unset) {
@@ -101,7 +92,8 @@ pub fn span_record(mut span: Span) -> SpanRecord {
     let status_message = span.status.take().map(|s| s.message).unwrap_or_default();
     let span_type = attributes.get("mlflow.spanType").and_then(Value::as_str).map(str::to_string);
     let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
-    let parent_span_id = if span.parent_span_id.is_empty() { None } else { Some(hex::encode(&span.parent_span_id)) };
+    let parent_span_id =
+        if span.parent_span_id.is_empty() { None } else { Some(SpanId::parse(&hex::encode(&span.parent_span_id))?) };
 
     let mut extra = Map::new();
     if !span.trace_state.is_empty() {
@@ -135,9 +127,9 @@ pub fn span_record(mut span: Span) -> SpanRecord {
         extra.insert("links".into(), Value::Array(links));
     }
 
-    SpanRecord {
+    Ok(SpanRecord {
         trace_id,
-        span_id: hex::encode(&span.span_id),
+        span_id: SpanId::parse(&hex::encode(&span.span_id))?,
         parent_span_id,
         name: std::mem::take(&mut span.name),
         span_type,
@@ -147,9 +139,9 @@ pub fn span_record(mut span: Span) -> SpanRecord {
         end_time_ns: span.end_time_unix_nano.min(i64::MAX as u64) as i64,
         attributes,
         token_usage,
-        kind: span.kind,
+        kind: SpanKind::from_number(span.kind.into()),
         extra: if extra.is_empty() { None } else { Some(Value::Object(extra).to_string()) },
-    }
+    })
 }
 
 fn bytes_of_hex(text: &str) -> Vec<u8> {
@@ -160,20 +152,19 @@ fn bytes_of_hex(text: &str) -> Vec<u8> {
 /// base64 ids and attributes as AnyValues whose JSON types round-trip.
 pub fn span_json(span: &StoredSpan) -> String {
     let mut out = Map::with_capacity(12);
-    let trace_hex = span.trace_id.strip_prefix("tr-").unwrap_or(&span.trace_id);
+    let trace_hex = span.trace_id.as_str().strip_prefix("tr-").unwrap_or(span.trace_id.as_str());
     out.insert("trace_id".into(), Value::String(b64(&bytes_of_hex(trace_hex))));
-    out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(&span.span_id))));
+    out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(span.span_id.as_str()))));
     let extra: Map<String, Value> =
         span.extra.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
     if let Some(state) = extra.get("trace_state") {
         out.insert("trace_state".into(), state.clone());
     }
     if let Some(parent) = &span.parent_span_id {
-        out.insert("parent_span_id".into(), Value::String(b64(&bytes_of_hex(parent))));
+        out.insert("parent_span_id".into(), Value::String(b64(&bytes_of_hex(parent.as_str()))));
     }
     out.insert("name".into(), Value::String(span.name.clone()));
-    let kind = SPAN_KINDS.get(span.kind.max(0) as usize).copied().unwrap_or("SPAN_KIND_UNSPECIFIED");
-    out.insert("kind".into(), Value::String(kind.to_string()));
+    out.insert("kind".into(), Value::String(span.kind.as_str().to_string()));
     out.insert("start_time_unix_nano".into(), Value::Number(span.start_time_ns.max(0).into()));
     out.insert("end_time_unix_nano".into(), Value::Number(span.end_time_ns.max(0).into()));
     let attributes: Map<String, Value> = serde_json::from_str(&span.attributes).unwrap_or_default();
@@ -214,7 +205,7 @@ pub fn span_records(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord
                         span.span_id.len()
                     )));
                 }
-                records.push(span_record(span));
+                records.push(span_record(span)?);
             }
         }
     }
@@ -312,11 +303,8 @@ pub fn span_from_mlflow_json(span: &Value) -> Result<Span> {
         };
         Status { code, message: status.get("message").and_then(Value::as_str).unwrap_or_default().to_string() }
     });
-    let kind = span
-        .get("kind")
-        .and_then(Value::as_str)
-        .and_then(|k| SPAN_KINDS.iter().position(|name| *name == k))
-        .unwrap_or(1) as i32;
+    let kind = span.get("kind").and_then(Value::as_str).and_then(SpanKind::parse).unwrap_or(SpanKind::Internal).number()
+        as i32;
     Ok(Span {
         trace_id: base64_field(span, "trace_id")?,
         span_id: base64_field(span, "span_id")?,
@@ -388,9 +376,9 @@ mod tests {
             ],
             ..native.clone()
         };
-        let a = span_record(native.clone());
-        let b = span_record(stock);
-        assert_eq!(a.trace_id, format!("tr-{}", "80".repeat(16)));
+        let a = span_record(native.clone()).unwrap();
+        let b = span_record(stock).unwrap();
+        assert_eq!(a.trace_id.as_str(), format!("tr-{}", "80".repeat(16)));
         assert_eq!(a.span_type.as_deref(), Some("LLM"));
         assert_eq!(b.span_type.as_deref(), Some("LLM"));
         assert_eq!(a.attributes["mlflow.spanInputs"], b.attributes["mlflow.spanInputs"]);

@@ -1,7 +1,8 @@
 //! Traces and assessments: wire ⇄ domain.
 
 use ferroflow_core::entities::{Assessment, TraceInfo, TraceState};
-use ferroflow_core::{assessments, time, traces, validation, Error, Result};
+use ferroflow_core::ids::{ExperimentId, TraceId};
+use ferroflow_core::{assessments, time, validation, Error, Result};
 use ferroflow_proto::traces::{ExperimentLocationOut, PairsOut, TraceInfoOut, TraceInfoV3, TraceLocation};
 use serde_json::{Map, Value};
 
@@ -29,12 +30,11 @@ pub fn location_experiment(location: &Option<TraceLocation>) -> Option<String> {
 
 /// A StartTraceV3 record → the domain record.
 pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
-    let trace_id = validation::required("trace_id", wire.trace_id.as_deref())?.to_string();
-    traces::trace_id(&trace_id)?;
+    let trace_id = TraceId::parse(validation::required("trace_id", wire.trace_id.as_deref())?)?;
     let experiment_id = location_experiment(&wire.trace_location).ok_or_else(|| {
         Error::invalid("Missing value for required parameter 'trace_location.mlflow_experiment.experiment_id'.")
     })?;
-    validation::experiment_id(&experiment_id)?;
+    let experiment_id = ExperimentId::parse(&experiment_id)?;
     let request_time = match wire.request_time.as_deref() {
         Some(text) if !text.is_empty() => time::rfc3339_to_millis(text)?,
         _ => time::now_millis(),
@@ -75,9 +75,9 @@ pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
 /// A record as responses write it (borrowed: nothing is copied but the two formatted times).
 pub fn trace_info(info: &TraceInfo) -> TraceInfoOut<'_> {
     TraceInfoOut {
-        trace_id: &info.trace_id,
+        trace_id: info.trace_id.as_str(),
         client_request_id: info.client_request_id.as_deref(),
-        trace_location: ExperimentLocationOut(&info.experiment_id),
+        trace_location: ExperimentLocationOut(info.experiment_id.get()),
         request_preview: info.request_preview.as_deref(),
         response_preview: info.response_preview.as_deref(),
         request_time: time::millis_to_rfc3339(info.request_time),

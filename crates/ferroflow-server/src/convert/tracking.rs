@@ -1,6 +1,7 @@
 //! Experiments and runs: wire ⇄ domain.
 
 use ferroflow_core::entities as domain;
+use ferroflow_core::ids::{ExperimentId, RunId};
 use ferroflow_core::validation;
 use ferroflow_core::{Error, Result};
 use ferroflow_proto::de::Double;
@@ -18,7 +19,7 @@ pub fn tag_from_wire(kv: &wire::KeyValue, what: &str) -> Result<domain::Tag> {
 
 pub fn experiment(e: domain::Experiment) -> wire::Experiment {
     wire::Experiment {
-        experiment_id: e.experiment_id,
+        experiment_id: e.experiment_id.to_string(),
         name: e.name,
         artifact_location: e.artifact_location,
         lifecycle_stage: e.lifecycle_stage.as_str().to_string(),
@@ -30,10 +31,10 @@ pub fn experiment(e: domain::Experiment) -> wire::Experiment {
 
 pub fn run_info(info: domain::RunInfo) -> wire::RunInfo {
     wire::RunInfo {
-        run_uuid: info.run_id.clone(),
-        run_id: info.run_id,
+        run_uuid: info.run_id.to_string(),
+        run_id: info.run_id.into_string(),
         run_name: info.run_name,
-        experiment_id: info.experiment_id,
+        experiment_id: info.experiment_id.to_string(),
         user_id: info.user_id,
         status: info.status.as_str().to_string(),
         start_time: info.start_time,
@@ -100,14 +101,23 @@ pub fn run(r: domain::Run) -> wire::Run {
 }
 
 /// The run id of a request: `run_id`, else the legacy `run_uuid`.
-pub fn run_id(run_id: &Option<String>, run_uuid: &Option<String>) -> Result<String> {
+pub fn run_id(run_id: &Option<String>, run_uuid: &Option<String>) -> Result<RunId> {
     let id = run_id
         .as_deref()
         .filter(|s| !s.is_empty())
         .or(run_uuid.as_deref().filter(|s| !s.is_empty()))
         .ok_or_else(|| Error::invalid("Missing value for required parameter 'run_id'."))?;
-    validation::run_id(id)?;
-    Ok(id.to_string())
+    RunId::parse(id)
+}
+
+/// A required experiment id field.
+pub fn experiment_id(field: Option<&str>) -> Result<ExperimentId> {
+    ExperimentId::parse(validation::required("experiment_id", field)?)
+}
+
+/// An optional experiment id field (absent or empty means none).
+pub fn optional_experiment_id(field: Option<&str>) -> Result<Option<ExperimentId>> {
+    field.filter(|s| !s.is_empty()).map(ExperimentId::parse).transpose()
 }
 
 pub fn metric_from_wire(m: &wire::MetricIn) -> Result<domain::Metric> {

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroflow_core::artifacts::FileInfo;
+use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::{validation, Error};
 use futures::TryStreamExt;
 use serde::Deserialize;
@@ -46,12 +47,10 @@ pub async fn upload(
 
 /// `<experiment>/traces/<trace id>/artifacts/traces.json`: where clients that do not send
 /// OTLP (or whose OTLP lost the race) put a trace's spans.
-fn trace_document_experiment(path: &str) -> Option<&str> {
+fn trace_document_experiment(path: &str) -> Option<ExperimentId> {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
-        [experiment, "traces", _trace, "artifacts", "traces.json"] if experiment.parse::<i64>().is_ok() => {
-            Some(experiment)
-        }
+        [experiment, "traces", _trace, "artifacts", "traces.json"] => ExperimentId::parse(experiment).ok(),
         _ => None,
     }
 }
@@ -59,7 +58,7 @@ fn trace_document_experiment(path: &str) -> Option<&str> {
 /// Indexes the spans of an uploaded `traces.json` through the same ingest as OTLP, so they
 /// are searchable. The artifact itself is stored either way; a document we cannot read is
 /// logged, not refused.
-async fn index_trace_document(state: &AppState, path: &str, experiment_id: &str) {
+async fn index_trace_document(state: &AppState, path: &str, experiment_id: ExperimentId) {
     let result = async {
         let body = state.artifacts.get(path).await?;
         let chunks: Vec<bytes::Bytes> = body.stream.try_collect().await?;

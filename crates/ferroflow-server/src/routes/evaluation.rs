@@ -13,17 +13,12 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ferroflow_core::entities::NewEvaluationDataset;
 use ferroflow_core::evaluation as rules;
+use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::search::{datasets as grammar, page_token, traces as trace_grammar};
 use ferroflow_core::store::SearchQuery;
 use ferroflow_core::{validation, Error};
 use ferroflow_proto::evaluation::*;
 use ferroflow_proto::tracking::Empty;
-
-/// Every experiment id of a request must be an integer.
-fn experiment_ids(ids: &[String]) -> Result<Vec<String>, Error> {
-    ids.iter().try_for_each(|id| validation::experiment_id(id).map(|_| ()))?;
-    Ok(ids.to_vec())
-}
 
 pub async fn create_dataset(
     State(state): State<AppState>,
@@ -33,7 +28,7 @@ pub async fn create_dataset(
     rules::dataset_name(name)?;
     let new = NewEvaluationDataset {
         name: name.to_string(),
-        experiment_ids: experiment_ids(&request.experiment_ids)?,
+        experiment_ids: ExperimentId::parse_all(&request.experiment_ids)?,
         tags: convert::dataset_tags_from_wire(request.tags.as_deref())?,
         created_by: request.created_by.filter(|user| !user.is_empty()),
     };
@@ -71,7 +66,8 @@ pub async fn search_datasets(
         max_results: max_results as u64,
         offset: page_token::decode(request.page_token.as_deref())?,
     };
-    let page = state.store.search_evaluation_datasets(&experiment_ids(&request.experiment_ids)?, &query).await?;
+    let page =
+        state.store.search_evaluation_datasets(&ExperimentId::parse_all(&request.experiment_ids)?, &query).await?;
     Ok(Json(SearchEvaluationDatasetsResponse {
         datasets: page.items.into_iter().map(convert::evaluation_dataset).collect(),
         next_page_token: page.next_offset.map(page_token::encode),
@@ -146,7 +142,9 @@ pub async fn experiment_ids_of_dataset(
     Rpc(_request): Rpc<DatasetRef>,
 ) -> ApiResult<Json<DatasetExperimentIdsResponse>> {
     let experiment_ids = state.store.get_dataset_experiment_ids(&dataset_id).await?;
-    Ok(Json(DatasetExperimentIdsResponse { experiment_ids }))
+    Ok(Json(DatasetExperimentIdsResponse {
+        experiment_ids: experiment_ids.iter().map(ExperimentId::to_string).collect(),
+    }))
 }
 
 pub async fn add_to_experiments(
@@ -154,7 +152,7 @@ pub async fn add_to_experiments(
     Path(dataset_id): Path<String>,
     Rpc(request): Rpc<DatasetExperiments>,
 ) -> ApiResult<Json<DatasetResponse>> {
-    let ids = experiment_ids(&request.experiment_ids)?;
+    let ids = ExperimentId::parse_all(&request.experiment_ids)?;
     let dataset = state.store.add_dataset_to_experiments(&dataset_id, &ids).await?;
     Ok(Json(DatasetResponse { dataset: convert::evaluation_dataset(dataset) }))
 }
@@ -164,18 +162,17 @@ pub async fn remove_from_experiments(
     Path(dataset_id): Path<String>,
     Rpc(request): Rpc<DatasetExperiments>,
 ) -> ApiResult<Json<DatasetResponse>> {
-    let ids = experiment_ids(&request.experiment_ids)?;
+    let ids = ExperimentId::parse_all(&request.experiment_ids)?;
     let dataset = state.store.remove_dataset_from_experiments(&dataset_id, &ids).await?;
     Ok(Json(DatasetResponse { dataset: convert::evaluation_dataset(dataset) }))
 }
 
 /// The experiment and scorer name every scorer RPC names.
-fn scorer_target(experiment_id: &Option<String>, name: &Option<String>) -> Result<(String, String), Error> {
-    let experiment_id = validation::required("experiment_id", experiment_id.as_deref())?;
-    validation::experiment_id(experiment_id)?;
+fn scorer_target(experiment_id: &Option<String>, name: &Option<String>) -> Result<(ExperimentId, String), Error> {
+    let experiment_id = convert::experiment_id(experiment_id.as_deref())?;
     let name = validation::required("name", name.as_deref())?;
     rules::scorer_name(name)?;
-    Ok((experiment_id.to_string(), name.to_string()))
+    Ok((experiment_id, name.to_string()))
 }
 
 pub async fn register_scorer(
@@ -185,7 +182,7 @@ pub async fn register_scorer(
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
     let serialized = validation::required("serialized_scorer", request.serialized_scorer.as_deref())?;
     rules::serialized_scorer(serialized)?;
-    let scorer = state.store.register_scorer(&experiment_id, &name, serialized).await?;
+    let scorer = state.store.register_scorer(experiment_id, &name, serialized).await?;
     Ok(Json(convert::registered_scorer(scorer)))
 }
 
@@ -193,14 +190,14 @@ pub async fn list_scorers(
     State(state): State<AppState>,
     Rpc(request): Rpc<ListScorers>,
 ) -> ApiResult<Json<ScorersResponse>> {
-    let mut ids = request.experiment_ids;
-    ids.extend(request.experiment_id.filter(|id| !id.is_empty()));
+    let mut ids = ExperimentId::parse_all(&request.experiment_ids)?;
+    ids.extend(convert::optional_experiment_id(request.experiment_id.as_deref())?);
     if ids.is_empty() {
         return Err(Error::invalid("Missing value for required parameter 'experiment_id'.").into());
     }
     ids.sort_unstable();
     ids.dedup();
-    let scorers = state.store.list_scorers(&experiment_ids(&ids)?).await?;
+    let scorers = state.store.list_scorers(&ids).await?;
     Ok(Json(ScorersResponse { scorers: scorers.into_iter().map(convert::scorer_version).collect() }))
 }
 
@@ -209,7 +206,7 @@ pub async fn list_scorer_versions(
     Rpc(request): Rpc<ScorerRef>,
 ) -> ApiResult<Json<ScorersResponse>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
-    let scorers = state.store.list_scorer_versions(&experiment_id, &name).await?;
+    let scorers = state.store.list_scorer_versions(experiment_id, &name).await?;
     Ok(Json(ScorersResponse { scorers: scorers.into_iter().map(convert::scorer_version).collect() }))
 }
 
@@ -219,14 +216,14 @@ pub async fn get_scorer(
 ) -> ApiResult<Json<ScorerResponse>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
     let version = convert::scorer_version_number(request.version)?;
-    let scorer = state.store.get_scorer(&experiment_id, &name, version).await?;
+    let scorer = state.store.get_scorer(experiment_id, &name, version).await?;
     Ok(Json(ScorerResponse { scorer: convert::scorer_version(scorer) }))
 }
 
 pub async fn delete_scorer(State(state): State<AppState>, Rpc(request): Rpc<ScorerRef>) -> ApiResult<Json<Empty>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
     let version = convert::scorer_version_number(request.version)?;
-    state.store.delete_scorer(&experiment_id, &name, version).await?;
+    state.store.delete_scorer(experiment_id, &name, version).await?;
     Ok(Json(Empty {}))
 }
 
@@ -253,6 +250,6 @@ pub async fn upsert_online_scoring_config(
         // The filter selects traces, so it must be a valid trace search filter.
         trace_grammar::parse_filter(filter)?;
     }
-    let config = state.store.upsert_online_scoring_config(&experiment_id, &name, sample_rate, filter_string).await?;
+    let config = state.store.upsert_online_scoring_config(experiment_id, &name, sample_rate, filter_string).await?;
     Ok(Json(OnlineScoringConfigResponse { config: convert::online_scoring_config(config) }))
 }

@@ -38,15 +38,14 @@ pub async fn create(
         .store
         .create_experiment(name, request.artifact_location.as_deref(), &tags, &state.config.default_artifact_root)
         .await?;
-    Ok(Json(CreateExperimentResponse { experiment_id }))
+    Ok(Json(CreateExperimentResponse { experiment_id: experiment_id.to_string() }))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     Rpc(request): Rpc<ExperimentRef>,
 ) -> ApiResult<Json<ExperimentResponse>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     let experiment = state.store.get_experiment(id).await?;
     Ok(Json(ExperimentResponse { experiment: convert::experiment(experiment) }))
 }
@@ -79,8 +78,7 @@ pub async fn search(
 }
 
 pub async fn update(State(state): State<AppState>, Rpc(request): Rpc<UpdateExperiment>) -> ApiResult<Json<Empty>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     let new_name = validation::required("new_name", request.new_name.as_deref())?;
     validation::experiment_name(new_name)?;
     state.store.rename_experiment(id, new_name).await?;
@@ -88,22 +86,19 @@ pub async fn update(State(state): State<AppState>, Rpc(request): Rpc<UpdateExper
 }
 
 pub async fn delete(State(state): State<AppState>, Rpc(request): Rpc<ExperimentRef>) -> ApiResult<Json<Empty>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     state.store.set_experiment_lifecycle(id, LifecycleStage::Deleted).await?;
     Ok(Json(Empty {}))
 }
 
 pub async fn restore(State(state): State<AppState>, Rpc(request): Rpc<ExperimentRef>) -> ApiResult<Json<Empty>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     state.store.set_experiment_lifecycle(id, LifecycleStage::Active).await?;
     Ok(Json(Empty {}))
 }
 
 pub async fn set_tag(State(state): State<AppState>, Rpc(request): Rpc<SetExperimentTag>) -> ApiResult<Json<Empty>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     let key = validation::required("key", request.key.as_deref())?;
     let tag = Tag::new(key, request.value.unwrap_or_default());
     validation::experiment_tag(&tag)?;
@@ -112,8 +107,7 @@ pub async fn set_tag(State(state): State<AppState>, Rpc(request): Rpc<SetExperim
 }
 
 pub async fn delete_tag(State(state): State<AppState>, Rpc(request): Rpc<SetExperimentTag>) -> ApiResult<Json<Empty>> {
-    let id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(id)?;
+    let id = convert::experiment_id(request.experiment_id.as_deref())?;
     let key = validation::required("key", request.key.as_deref())?;
     state.store.delete_experiment_tag(id, key).await?;
     Ok(Json(Empty {}))

@@ -1,14 +1,15 @@
 //! `POST /v1/traces`: OTLP/HTTP span ingest, protobuf or JSON, optionally gzip/deflate
-//! compressed (spec §8.3). Errors use the OTLP endpoint's `{"detail": ...}` shape, except
-//! store errors, which keep MLflow's RPC shape.
+//! compressed (`../shared/spec/mlflow-rest.md` §8.3). Failures are [`OtlpError`]s, answered
+//! in `error.rs`.
 
 use crate::convert::otlp::span_records;
-use crate::error::ApiError;
+use crate::error::OtlpError;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferroflow_core::ids::{ExperimentId, RunId};
 use ferroflow_core::traces;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -16,10 +17,6 @@ use std::io::Read;
 
 /// Largest OTLP body, compressed or not.
 const MAX_OTLP_BODY: usize = 512 * 1024 * 1024;
-
-fn detail(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(serde_json::json!({ "detail": message.into() }))).into_response()
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
@@ -57,7 +54,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-pub async fn ingest(State(state): State<AppState>, request: Request) -> Response {
+pub async fn ingest(State(state): State<AppState>, request: Request) -> Result<Response, OtlpError> {
     let headers = request.headers().clone();
     let content_type = header_text(&headers, "content-type").unwrap_or("").to_ascii_lowercase();
     let encoding =
@@ -66,45 +63,29 @@ pub async fn ingest(State(state): State<AppState>, request: Request) -> Response
         } else if content_type.starts_with("application/json") {
             Encoding::Json
         } else {
-            return detail(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid Content-Type: {content_type}. Expected application/x-protobuf or application/json"),
-            );
+            return Err(OtlpError::ContentType(content_type));
         };
-    let Some(experiment_id) = header_text(&headers, "x-mlflow-experiment-id").map(str::to_string) else {
-        return detail(StatusCode::UNPROCESSABLE_ENTITY, "Missing required header: x-mlflow-experiment-id");
-    };
-    let run_id = header_text(&headers, "x-mlflow-run-id").map(str::to_string);
-    let body = match axum::body::to_bytes(request.into_body(), MAX_OTLP_BODY).await {
-        Ok(body) => body,
-        Err(e) => return detail(StatusCode::BAD_REQUEST, format!("Could not read the request body: {e}")),
-    };
-    let raw = match decompress(header_text(&headers, "content-encoding"), body) {
-        Ok(raw) => raw,
-        Err(message) => return detail(StatusCode::BAD_REQUEST, message),
-    };
+    let experiment_id = header_text(&headers, "x-mlflow-experiment-id").ok_or(OtlpError::MissingExperiment)?;
+    let experiment_id = ExperimentId::parse(experiment_id)?;
+    let run_id = header_text(&headers, "x-mlflow-run-id").map(RunId::parse).transpose()?;
+    let body = axum::body::to_bytes(request.into_body(), MAX_OTLP_BODY)
+        .await
+        .map_err(|e| OtlpError::Body(format!("Could not read the request body: {e}")))?;
+    let raw = decompress(header_text(&headers, "content-encoding"), body).map_err(OtlpError::Body)?;
     let decoded = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(&raw[..]).map_err(|e| e.to_string()),
         Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw).map_err(|e| e.to_string()),
     };
-    let export = match decoded {
-        Ok(export) => export,
-        Err(e) => return detail(StatusCode::BAD_REQUEST, format!("Invalid OpenTelemetry format: {e}")),
-    };
-    let spans = match span_records(export) {
-        Ok(spans) => spans,
-        Err(e) => return detail(StatusCode::BAD_REQUEST, e.message),
-    };
+    let export = decoded.map_err(|e| OtlpError::Body(format!("Invalid OpenTelemetry format: {e}")))?;
+    let spans = span_records(export).map_err(OtlpError::Spans)?;
     if spans.is_empty() {
-        return detail(StatusCode::BAD_REQUEST, "Invalid OpenTelemetry format: no spans found");
+        return Err(OtlpError::Body("Invalid OpenTelemetry format: no spans found".to_string()));
     }
-    if let Err(error) = traces::ingest_spans(&*state.store, &experiment_id, run_id.as_deref(), spans).await {
-        return ApiError(error).into_response();
-    }
-    match encoding {
+    traces::ingest_spans(&*state.store, experiment_id, run_id.as_ref(), spans).await?;
+    Ok(match encoding {
         Encoding::Protobuf => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], Body::empty()).into_response()
         }
         Encoding::Json => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
-    }
+    })
 }

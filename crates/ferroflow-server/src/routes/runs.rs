@@ -8,14 +8,15 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use ferroflow_core::entities::{LifecycleStage, ModelOutput, NewRun, RunBatch, RunStatus, RunUpdate, Tag, ViewType};
+use ferroflow_core::ids::{ExperimentId, RunId};
 use ferroflow_core::search::{page_token, runs as grammar};
 use ferroflow_core::store::SearchQuery;
 use ferroflow_core::{time, validation, Error};
 use ferroflow_proto::tracking::*;
 
 pub async fn create(State(state): State<AppState>, Rpc(request): Rpc<CreateRun>) -> ApiResult<Json<RunResponse>> {
-    let experiment_id = request.experiment_id.filter(|s| !s.is_empty()).unwrap_or_else(|| "0".to_string());
-    validation::experiment_id(&experiment_id)?;
+    let experiment_id =
+        convert::optional_experiment_id(request.experiment_id.as_deref())?.unwrap_or(ExperimentId::DEFAULT);
     let tags = request.tags.iter().map(|t| convert::tag_from_wire(t, "tag")).collect::<Result<Vec<Tag>, _>>()?;
     tags.iter().try_for_each(validation::run_tag)?;
     if let Some(name) = request.run_name.as_deref() {
@@ -72,7 +73,7 @@ pub async fn restore(State(state): State<AppState>, Rpc(request): Rpc<RunRef>) -
 }
 
 /// Writes a batch after the same validation whichever route it came by.
-async fn write_batch(state: &AppState, run_id: &str, batch: RunBatch) -> ApiResult<Json<Empty>> {
+async fn write_batch(state: &AppState, run_id: &RunId, batch: RunBatch) -> ApiResult<Json<Empty>> {
     validation::run_batch(&batch)?;
     state.store.log_batch(run_id, &batch).await?;
     Ok(Json(Empty {}))
@@ -121,9 +122,7 @@ pub async fn search(
         None | Some("") => ViewType::ActiveOnly,
         Some(text) => ViewType::parse(text).ok_or_else(|| Error::invalid(format!("Invalid run_view_type '{text}'")))?,
     };
-    for id in &request.experiment_ids {
-        validation::experiment_id(id)?;
-    }
+    let experiment_ids = ExperimentId::parse_all(&request.experiment_ids)?;
     let max_results =
         validation::max_results("runs/search", request.max_results, 1000, validation::MAX_RESULTS_SEARCH_RUNS)?;
     let query = SearchQuery {
@@ -132,7 +131,7 @@ pub async fn search(
         max_results: max_results as u64,
         offset: page_token::decode(request.page_token.as_deref())?,
     };
-    let page = state.store.search_runs(&request.experiment_ids, view, &query).await?;
+    let page = state.store.search_runs(&experiment_ids, view, &query).await?;
     Ok(Json(SearchRunsResponse {
         runs: page.items.into_iter().map(convert::run).collect(),
         next_page_token: page.next_offset.map(page_token::encode),

@@ -11,9 +11,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroflow_core::entities::{TraceDeletion, TraceInfo};
+use ferroflow_core::ids::{ExperimentId, RunId, TraceId};
 use ferroflow_core::search::{page_token, traces as grammar};
 use ferroflow_core::store::{SearchQuery, Store};
-use ferroflow_core::{assessments, traces, validation, Error};
+use ferroflow_core::{assessments, validation, Error};
 use ferroflow_proto::traces::*;
 use ferroflow_proto::tracking::Empty;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -30,14 +31,13 @@ pub async fn start_trace(State(state): State<AppState>, Rpc(request): Rpc<StartT
     Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&stored) } }).into_response())
 }
 
-fn trace_id_of(path: Option<String>, request: &TraceRef) -> Result<String, Error> {
+fn trace_id_of(path: Option<&str>, request: &TraceRef) -> Result<TraceId, Error> {
     let id = path
-        .or_else(|| request.trace_id.clone())
-        .or_else(|| request.request_id.clone())
+        .or(request.trace_id.as_deref())
+        .or(request.request_id.as_deref())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Error::invalid("Missing value for required parameter 'trace_id'."))?;
-    traces::trace_id(&id)?;
-    Ok(id)
+    TraceId::parse(id)
 }
 
 pub async fn get_trace_info(
@@ -45,7 +45,7 @@ pub async fn get_trace_info(
     Path(trace_id): Path<String>,
     Rpc(request): Rpc<TraceRef>,
 ) -> ApiResult<Response> {
-    let trace_id = trace_id_of(Some(trace_id), &request)?;
+    let trace_id = trace_id_of(Some(&trace_id), &request)?;
     let info = state.store.get_trace_info(&trace_id).await?;
     Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&info) } }).into_response())
 }
@@ -100,13 +100,8 @@ pub async fn get_trace(State(state): State<AppState>, Rpc(request): Rpc<TraceRef
 }
 
 pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
-    for id in &request.trace_ids {
-        traces::trace_id(id)?;
-    }
-    let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
-    if !request.experiment_ids.is_empty() {
-        infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
-    }
+    let mut infos = state.store.get_trace_infos(&TraceId::parse_all(&request.trace_ids)?).await?;
+    retain_experiments(&mut infos, &request.experiment_ids)?;
     let store = state.store.clone();
     let traces = stream::iter(infos.into_iter().enumerate()).flat_map(move |(index, info)| {
         let separator = if index == 0 { "" } else { "," };
@@ -120,11 +115,18 @@ pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds
 }
 
 pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
-    let mut infos = state.store.get_trace_infos(&request.trace_ids).await?;
-    if !request.experiment_ids.is_empty() {
-        infos.retain(|info| request.experiment_ids.contains(&info.experiment_id));
-    }
+    let mut infos = state.store.get_trace_infos(&TraceId::parse_all(&request.trace_ids)?).await?;
+    retain_experiments(&mut infos, &request.experiment_ids)?;
     Ok(Json(TraceInfosResponse { trace_infos: infos.iter().map(convert::trace_info).collect() }).into_response())
+}
+
+/// Keeps the traces of the given experiments (all of them when none is given).
+fn retain_experiments(infos: &mut Vec<TraceInfo>, experiment_ids: &[String]) -> Result<(), Error> {
+    let experiment_ids = ExperimentId::parse_all(experiment_ids)?;
+    if !experiment_ids.is_empty() {
+        infos.retain(|info| experiment_ids.contains(&info.experiment_id));
+    }
+    Ok(())
 }
 
 pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTracesV3>) -> ApiResult<Response> {
@@ -136,9 +138,7 @@ pub async fn search(State(state): State<AppState>, Rpc(request): Rpc<SearchTrace
             Error::invalid("At least one location (an MLflow experiment) must be given to search traces.").into()
         );
     }
-    for id in &experiment_ids {
-        validation::experiment_id(id)?;
-    }
+    let experiment_ids = ExperimentId::parse_all(&experiment_ids)?;
     let max_results =
         validation::max_results("traces/search", request.max_results, 100, validation::MAX_RESULTS_SEARCH_TRACES)?;
     let query = SearchQuery {
@@ -161,7 +161,7 @@ pub async fn set_tag(
     Path(trace_id): Path<String>,
     Rpc(request): Rpc<TraceTag>,
 ) -> ApiResult<Json<Empty>> {
-    traces::trace_id(&trace_id)?;
+    let trace_id = TraceId::parse(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     let value = request.value.unwrap_or_default();
     validation::max_length("Trace tag key", key, validation::MAX_TRACE_TAG_KEY_LENGTH)?;
@@ -175,7 +175,7 @@ pub async fn delete_tag(
     Path(trace_id): Path<String>,
     Rpc(request): Rpc<TraceTag>,
 ) -> ApiResult<Json<Empty>> {
-    traces::trace_id(&trace_id)?;
+    let trace_id = TraceId::parse(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     state.store.delete_trace_tag(&trace_id, key).await?;
     Ok(Json(Empty {}))
@@ -185,10 +185,9 @@ pub async fn delete_traces(
     State(state): State<AppState>,
     Rpc(request): Rpc<DeleteTraces>,
 ) -> ApiResult<Json<DeleteTracesResponse>> {
-    let experiment_id = validation::required("experiment_id", request.experiment_id.as_deref())?;
-    validation::experiment_id(experiment_id)?;
-    let mut ids = request.request_ids;
-    ids.extend(request.trace_ids);
+    let experiment_id = convert::experiment_id(request.experiment_id.as_deref())?;
+    let mut ids = TraceId::parse_all(&request.request_ids)?;
+    ids.extend(TraceId::parse_all(&request.trace_ids)?);
     let which = match (ids.is_empty(), request.max_timestamp_millis) {
         (false, None) => TraceDeletion::Ids(ids),
         (true, Some(max_timestamp_millis)) => {
@@ -209,7 +208,8 @@ pub async fn delete_traces(
 const MAX_LINKED_TRACES: usize = 100;
 
 pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTracesToRun>) -> ApiResult<Json<Empty>> {
-    let run_id = validation::required("run_id", request.run_id.as_deref())?;
+    let run_id = RunId::parse(validation::required("run_id", request.run_id.as_deref())?)?;
+    let trace_ids = TraceId::parse_all(&request.trace_ids)?;
     if request.trace_ids.len() > MAX_LINKED_TRACES {
         return Err(Error::invalid(format!(
             "Cannot link more than {MAX_LINKED_TRACES} traces to a run in one request (got {}).",
@@ -217,7 +217,7 @@ pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTr
         ))
         .into());
     }
-    state.store.link_traces_to_run(&request.trace_ids, run_id).await?;
+    state.store.link_traces_to_run(&trace_ids, &run_id).await?;
     Ok(Json(Empty {}))
 }
 
@@ -225,7 +225,7 @@ pub async fn link_prompts(
     State(state): State<AppState>,
     Rpc(request): Rpc<LinkPromptsToTrace>,
 ) -> ApiResult<Json<Empty>> {
-    let trace_id = validation::required("trace_id", request.trace_id.as_deref())?;
+    let trace_id = TraceId::parse(validation::required("trace_id", request.trace_id.as_deref())?)?;
     let prompts = request
         .prompt_versions
         .iter()
@@ -235,7 +235,7 @@ pub async fn link_prompts(
             Ok((name.to_string(), version.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    state.store.link_prompts(trace_id, &prompts).await?;
+    state.store.link_prompts(&trace_id, &prompts).await?;
     Ok(Json(Empty {}))
 }
 
@@ -244,7 +244,7 @@ pub async fn create_assessment(
     Path(trace_id): Path<String>,
     Rpc(request): Rpc<AssessmentRequest>,
 ) -> ApiResult<Json<AssessmentResponse>> {
-    traces::trace_id(&trace_id)?;
+    let trace_id = TraceId::parse(&trace_id)?;
     let body =
         request.assessment.ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment'."))?;
     let assessment = assessments::new_assessment(&trace_id, body, false)?;
@@ -256,6 +256,7 @@ pub async fn get_assessment(
     State(state): State<AppState>,
     Path((trace_id, assessment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<AssessmentResponse>> {
+    let trace_id = TraceId::parse(&trace_id)?;
     let stored = state.store.get_assessment(&trace_id, &assessment_id).await?;
     Ok(Json(AssessmentResponse { assessment: stored.body }))
 }
@@ -265,6 +266,7 @@ pub async fn update_assessment(
     Path((trace_id, assessment_id)): Path<(String, String)>,
     Rpc(request): Rpc<AssessmentRequest>,
 ) -> ApiResult<Json<AssessmentResponse>> {
+    let trace_id = TraceId::parse(&trace_id)?;
     let changes = request.assessment.unwrap_or_default();
     let mask = match request.update_mask {
         None | Some(serde_json::Value::Null) => String::new(),
@@ -286,6 +288,7 @@ pub async fn delete_assessment(
     State(state): State<AppState>,
     Path((trace_id, assessment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Empty>> {
+    let trace_id = TraceId::parse(&trace_id)?;
     state.store.delete_assessment(&trace_id, &assessment_id).await?;
     Ok(Json(Empty {}))
 }
