@@ -1,4 +1,4 @@
-//! Identifiers the server mints, in MLflow's formats (§3.1 of the spec).
+//! Identifiers the server mints, in MLflow's formats (../shared/spec/mlflow-rest.md §3.1).
 
 /// 32 lowercase hex characters, as MLflow's run ids.
 pub fn new_hex_id() -> String {

@@ -1,5 +1,5 @@
 //! The one place where failures become HTTP answers: MLflow's `{error_code, message}` body
-//! with the status that matches the code (spec §2).
+//! with the status that matches the code (../shared/spec/mlflow-rest.md §2).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,5 @@
 //! `POST /v1/traces`: OTLP/HTTP span ingest, protobuf or JSON, optionally gzip/deflate
-//! compressed (spec §8.3). Errors use the OTLP endpoint's `{"detail": ...}` shape, except
+//! compressed (../shared/spec/mlflow-rest.md §8.3). Errors use the OTLP endpoint's `{"detail": ...}` shape, except
 //! store errors, which keep MLflow's RPC shape.
 
 use crate::convert::otlp::span_records;
