@@ -6,14 +6,19 @@
 //! 1. makes the Python virtualenv `.venv/` at the workspace root (again) when it is missing,
 //!    broken, or older than `tests/requirements.txt` (a stamp inside `.venv` keeps the
 //!    requirements it was made from);
-//! 2. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
-//! 3. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
+//! 2. runs the gates: `cargo fmt --all --check` and
+//!    `cargo clippy --workspace --all-targets -- -D warnings` (a formatting difference or a
+//!    clippy warning fails the command like a failing test);
+//! 3. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
+//! 4. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
 //!    (`cargo build -p ferroflow-sdk --examples`), and runs the compatibility suite
 //!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN` and the
 //!    SDK's driver `sdk_compat` in `FERROFLOW_SDK_COMPAT_BIN`.
 //!
 //! Every step streams its output; the command exits non-zero when any step failed. A failing
-//! Rust test does not stop the Python suite from running, so one run shows every failure.
+//! gate or Rust test does not stop the later steps from running, so one run shows every
+//! failure; the summary at the end names each step that failed. `--python-only` skips the
+//! gates and the Rust tests (it is the quick way to re-run one compat file).
 
 use std::env;
 use std::ffi::OsString;
@@ -28,8 +33,9 @@ usage: cargo xtask <command>
 
 commands:
   test [--rust-only | --python-only] [-- PYTEST_ARGS...]
-        set up .venv, run the Rust tests, build the server and run tests/compat
-        (e.g. `cargo xtask test --python-only -- -k runs -x`)
+        set up .venv, check formatting (cargo fmt --check) and lints (cargo clippy -D warnings),
+        run the Rust tests, build the server and run tests/compat
+        (e.g. `cargo xtask test --python-only -- -k runs -x`; --python-only skips the gates)
   help  print this message";
 
 /// The virtualenv's stamp: the exact text of `tests/requirements.txt` it was installed from.
@@ -142,6 +148,9 @@ fn test(options: &TestOptions) -> Result<bool> {
         ensure_venv(&root)?;
     }
     if options.rust {
+        for gate in GATES {
+            results.push((gate.step, run_gate(&root, gate)?));
+        }
         results.push(("rust tests", rust_tests(&root)?));
     }
     if options.python {
@@ -166,7 +175,41 @@ fn test(options: &TestOptions) -> Result<bool> {
     Ok(results.iter().all(|(_, ok)| *ok))
 }
 
-/// Step a: `.venv/` exists, runs, and holds what `tests/requirements.txt` asks for.
+/// A check of the whole tree that fails the command without stopping the later steps.
+struct Gate {
+    /// The step's name in the summary.
+    step: &'static str,
+    /// The arguments after `cargo`.
+    args: &'static [&'static str],
+    /// What to do about a failure, printed when the gate fails.
+    fix: &'static str,
+}
+
+/// The gates, run before the Rust tests.
+const GATES: &[Gate] = &[
+    Gate {
+        step: "gate: cargo fmt --check",
+        args: &["fmt", "--all", "--check"],
+        fix: "run `cargo fmt --all` and commit the result",
+    },
+    Gate {
+        step: "gate: cargo clippy -D warnings",
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        fix: "fix the warnings above (`cargo clippy --workspace --all-targets` lists them)",
+    },
+];
+
+/// Step 2: runs one gate; `Ok(false)` when it failed (after saying which gate and how to fix it).
+fn run_gate(root: &Path, gate: &Gate) -> Result<bool> {
+    banner(&format!("{}: cargo {}", gate.step, gate.args.join(" ")));
+    let ok = status(Command::new(cargo()).args(gate.args).current_dir(root))?;
+    if !ok {
+        eprintln!("xtask: {} FAILED: {}", gate.step, gate.fix);
+    }
+    Ok(ok)
+}
+
+/// Step 1: `.venv/` exists, runs, and holds what `tests/requirements.txt` asks for.
 fn ensure_venv(root: &Path) -> Result<()> {
     let venv = root.join(".venv");
     let python = venv.join("bin").join("python");
@@ -220,7 +263,7 @@ fn ensure_venv(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Step b: the Rust tests of the whole workspace.
+/// Step 3: the Rust tests of the whole workspace.
 fn rust_tests(root: &Path) -> Result<bool> {
     let has_nextest = Command::new(cargo())
         .args(["nextest", "--version"])
@@ -237,7 +280,7 @@ fn rust_tests(root: &Path) -> Result<bool> {
     status(Command::new(cargo()).args(args).current_dir(root))
 }
 
-/// Step c, first half: builds the debug server and returns its path (`None` if the build failed).
+/// Step 4, first half: builds the debug server and returns its path (`None` if the build failed).
 ///
 /// The path comes from cargo's own artifact messages, so that `CARGO_TARGET_DIR` and
 /// `build.target-dir` are respected whatever they are.
@@ -322,7 +365,7 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Step c, second half: the compatibility suite against the built server.
+/// Step 4, second half: the compatibility suite against the built server.
 fn python_tests(root: &Path, bin: &Path, sdk_driver: Option<&Path>, options: &TestOptions) -> Result<bool> {
     let python = root.join(".venv").join("bin").join("python");
     let mut cmd = Command::new(&python);
