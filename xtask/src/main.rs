@@ -453,36 +453,150 @@ mod tidy {
 
     use super::*;
 
-    /// Crates that must never reach `ferroflow-core`: it is the domain, with no I/O.
-    const FORBIDDEN_IN_CORE: &[&str] = &["sqlx", "axum", "object_store", "hyper", "tokio"];
+    /// One architecture rule: no normal dependency of `krate`, direct or not, is one of
+    /// `forbidden` or of its family (`tokio` also bans `tokio-util`, `prost` bans `prost-types`).
+    /// Dev-dependencies are not followed: tests may use anything.
+    struct DependencyRule {
+        krate: &'static str,
+        forbidden: &'static [&'static str],
+        why: &'static str,
+    }
 
-    #[test]
-    fn core_has_no_io_dependencies() {
+    /// The crates the SDK never depends on: it speaks only the wire protocol.
+    const SERVER_SIDE: &[&str] =
+        &["ferroflow-server", "ferroflow-store-sqlite", "ferroflow-core", "ferroflow-artifacts"];
+
+    const DEPENDENCY_RULES: &[DependencyRule] = &[
+        DependencyRule {
+            krate: "ferroflow-core",
+            forbidden: &["sqlx", "axum", "object_store", "hyper", "tokio"],
+            why: "the core is the domain and does no I/O",
+        },
+        DependencyRule {
+            krate: "ferroflow-core",
+            forbidden: &["opentelemetry-proto", "prost", "tonic", "ferroflow-proto"],
+            why: "the core knows no wire protocol; the server converts wire shapes at its edge",
+        },
+        DependencyRule { krate: "ferroflow-sdk", forbidden: SERVER_SIDE, why: "the SDK speaks only the wire protocol" },
+        DependencyRule {
+            krate: "ferroflow-sdk-macros",
+            forbidden: SERVER_SIDE,
+            why: "the SDK speaks only the wire protocol",
+        },
+    ];
+
+    /// The names of the crates `krate` depends on through normal dependencies, direct or not,
+    /// as `cargo tree` resolves them for the workspace at `root` (features as that crate
+    /// enables them, on this machine's platform).
+    fn normal_dependencies(root: &Path, krate: &str) -> Vec<String> {
         let output = Command::new(cargo())
-            .args(["tree", "-p", "ferroflow-core", "-e", "normal", "--prefix", "none"])
-            .current_dir(workspace_root())
+            .args(["tree", "-p", krate, "-e", "normal", "--prefix", "none"])
+            .current_dir(root)
             .output()
             .expect("running cargo tree");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
-        let names: Vec<&str> = stdout.lines().filter_map(|line| line.split_whitespace().next()).collect();
-        assert!(names.contains(&"ferroflow-core"), "unexpected cargo tree output:\n{stdout}");
-        let mut bad: Vec<&str> = names
-            .into_iter()
-            .filter(|name| {
-                FORBIDDEN_IN_CORE.iter().any(|f| {
-                    let family = name.strip_prefix(f);
-                    // `tokio` itself and its family (`tokio-util`, `sqlx-core`, ...).
-                    matches!(family, Some("")) || family.is_some_and(|rest| rest.starts_with('-'))
-                })
-            })
-            .collect();
-        bad.sort_unstable();
-        bad.dedup();
         assert!(
-            bad.is_empty(),
-            "ferroflow-core must stay free of I/O crates, but depends on {bad:?}; \
-             see `cargo tree -p ferroflow-core -e normal -i <name>`"
+            output.status.success(),
+            "cargo tree -p {krate} failed in {}: {}",
+            root.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut lines = stdout.lines().filter_map(|line| line.split_whitespace().next());
+        assert_eq!(lines.next(), Some(krate), "unexpected cargo tree output:\n{stdout}");
+        let mut names: Vec<String> = lines.map(str::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Whether `name` is `family` itself or one of its crates (`tokio-util` for `tokio`).
+    fn in_family(name: &str, family: &str) -> bool {
+        name.strip_prefix(family).is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    }
+
+    /// Every broken rule of the workspace at `root`, one line each; empty when all hold.
+    fn dependency_rule_violations(root: &Path) -> Vec<String> {
+        let mut violations = Vec::new();
+        for rule in DEPENDENCY_RULES {
+            let bad: Vec<String> = normal_dependencies(root, rule.krate)
+                .into_iter()
+                .filter(|name| rule.forbidden.iter().any(|family| in_family(name, family)))
+                .collect();
+            if !bad.is_empty() {
+                violations.push(format!(
+                    "{} depends on {} ({}; see `cargo tree -p {} -e normal -i <name>`)",
+                    rule.krate,
+                    bad.join(", "),
+                    rule.why,
+                    rule.krate
+                ));
+            }
+        }
+        violations
+    }
+
+    #[test]
+    fn workspace_keeps_its_dependency_rules() {
+        let violations = dependency_rule_violations(&workspace_root());
+        assert!(violations.is_empty(), "architecture rules broken:\n  {}", violations.join("\n  "));
+    }
+
+    /// The checker itself: a scratch workspace that breaks every rule (directly and through
+    /// another crate) and keeps a forbidden crate as a dev-dependency, which is allowed.
+    #[test]
+    fn dependency_rules_catch_a_broken_workspace() {
+        let dir = env::temp_dir().join(format!("xtask-tidy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // (crate, its normal dependencies, its dev-dependencies); every one a stub.
+        let crates: &[(&str, &[&str], &[&str])] = &[
+            ("ferroflow-core", &["ferroflow-proto", "tokio-util"], &[]),
+            ("ferroflow-proto", &[], &[]),
+            ("tokio-util", &[], &[]),
+            ("ferroflow-server", &["ferroflow-core"], &[]),
+            ("ferroflow-store-sqlite", &[], &[]),
+            ("ferroflow-artifacts", &["ferroflow-core"], &[]),
+            ("ferroflow-sdk", &["ferroflow-store-sqlite"], &["ferroflow-server"]),
+            ("ferroflow-sdk-macros", &["ferroflow-artifacts"], &[]),
+        ];
+        let deps_table =
+            |deps: &[&str]| deps.iter().map(|d| format!("{d} = {{ path = \"../{d}\" }}\n")).collect::<String>();
+        let members: Vec<String> = crates.iter().map(|(name, ..)| format!("\"{name}\"")).collect();
+        fs::create_dir_all(&dir).expect("creating the scratch workspace");
+        fs::write(
+            dir.join("Cargo.toml"),
+            format!("[workspace]\nresolver = \"2\"\nmembers = [{}]\n", members.join(", ")),
+        )
+        .expect("writing the scratch workspace");
+        for (name, deps, dev_deps) in crates {
+            let krate = dir.join(name);
+            fs::create_dir_all(krate.join("src")).expect("creating a scratch crate");
+            fs::write(krate.join("src").join("lib.rs"), "").expect("writing a scratch crate");
+            fs::write(
+                krate.join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+                     [dependencies]\n{}\n[dev-dependencies]\n{}",
+                    deps_table(deps),
+                    deps_table(dev_deps)
+                ),
+            )
+            .expect("writing a scratch crate");
+        }
+
+        let violations = dependency_rule_violations(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        let heads: Vec<&str> = violations.iter().map(|v| v.split(" (").next().unwrap_or_default()).collect();
+        assert_eq!(
+            heads,
+            [
+                "ferroflow-core depends on tokio-util",
+                "ferroflow-core depends on ferroflow-proto",
+                // Not ferroflow-server: a dev-dependency.
+                "ferroflow-sdk depends on ferroflow-store-sqlite",
+                // Through ferroflow-artifacts.
+                "ferroflow-sdk-macros depends on ferroflow-artifacts, ferroflow-core",
+            ],
+            "{violations:#?}"
         );
     }
 
