@@ -39,17 +39,16 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from ferrobench.servers import DEFAULT_FF_BIN as FERROFLOW_BIN
+from ferrobench.servers import ROOT, ServerProc, ferroflow_spec, free_port, rm_tree
+
 RUST_EXAMPLE = ROOT / "target" / "release" / "examples" / "span_overhead"
-FERROFLOW_BIN = ROOT / "target" / "release" / "ferroflow"
 
 # Environment variables that would turn tracing on (or point it elsewhere) in a child process.
 TRACING_ENV = (
@@ -157,12 +156,6 @@ def median(values: list[float]) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in TRACING_ENV}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -180,69 +173,6 @@ def run_json(cmd: list[str], env: dict[str, str], timeout: float) -> dict:
     if not lines:
         raise RuntimeError(f"{' '.join(cmd)} printed no JSON:\n{proc.stdout[-2000:]}")
     return json.loads(lines[-1])
-
-
-class FerroflowServer:
-    """A ferroflow server on a temporary store, in its own process group."""
-
-    def __init__(self, binary: Path, tmp: Path):
-        self.binary = binary
-        self.tmp = tmp
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log = tmp / "ferroflow.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 60.0) -> None:
-        cmd = [
-            str(self.binary), "server",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--backend-store-uri", f"sqlite:///{self.tmp / 'ff.db'}",
-            "--artifacts-destination", str(self.tmp / "artifacts"),
-        ]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=self.tmp,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=clean_env(),
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ferroflow exited early; log: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
-                    if b" 200 " in s.recv(64):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"ferroflow did not answer /health in {timeout_s:.0f}s")
-
-    def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(timeout=10)
-                return
-            except subprocess.TimeoutExpired:
-                continue
 
 
 def build(args: argparse.Namespace) -> None:
@@ -323,21 +253,23 @@ def main() -> int:
     )
 
     tmp = Path(tempfile.mkdtemp(prefix="sdk-overhead-"))
-    server = FerroflowServer(ferroflow_bin, tmp)
+    spec, port = ferroflow_spec(ferroflow_bin), free_port()
+    server = ServerProc(spec.name, spec.make_cmd(port, tmp), tmp / "ferroflow.log", tmp, env=env)
+    url = f"http://127.0.0.1:{port}"
     try:
-        server.start()
+        server.start(port, spec.start_timeout_s)
         for mode, calls in (("enabled", args.py_calls), ("disabled", args.py_disabled_calls)):
             print(f"python: {mode} ...", flush=True)
             cmd = [
                 args.python, str(Path(__file__).resolve()), "--python-worker",
-                "--mode", mode, "--url", server.url,
+                "--mode", mode, "--url", url,
                 "--calls", str(calls), "--reps", str(args.py_reps),
                 "--python-export", args.python_export,
             ]  # fmt: skip
             results[f"python_{mode}"] = run_json(cmd, env, 1800)
     finally:
         server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        rm_tree(tmp)
 
     rows = []
     checks = []

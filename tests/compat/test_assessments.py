@@ -1,5 +1,5 @@
 """Assessments (feedback and expectations) through the real client, read back through a fresh
-`mlflow.get_trace` and through `mlflow.search_traces` (spec §9, §16.3)."""
+`mlflow.get_trace` and through `mlflow.search_traces` (../shared/spec/mlflow-rest.md §9, §16.3)."""
 
 from __future__ import annotations
 

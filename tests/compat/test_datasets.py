@@ -350,7 +350,7 @@ def test_bad_requests_are_400(dataset, server, experiment):
 
 def test_evaluate_reads_a_managed_dataset(experiment):
     """`genai.evaluate(data=<dataset>)`: looks the dataset up by name, reads its records, and
-    logs it as the run's input with the server's digest (spec §15)."""
+    logs it as the run's input with the server's digest (../shared/spec/mlflow-rest.md §15)."""
     from mlflow.genai.scorers import RegexMatch
 
     name = unique("eval")

@@ -1,4 +1,4 @@
-"""`mlflow.genai.evaluate` end to end through the real client (spec §9, §13, §15, §16.3).
+"""`mlflow.genai.evaluate` end to end through the real client (../shared/spec/mlflow-rest.md §9, §13, §15, §16.3).
 
 The client runs the agent on each row under a trace, runs the scorers client-side, logs every
 result as an assessment on its trace, links the traces to an evaluation run and logs the

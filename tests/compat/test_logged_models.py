@@ -129,7 +129,7 @@ def test_search_filters_order_datasets_and_pages(client, server, experiment):
     assert names(order_by=[{"field_name": "metrics.accuracy", "ascending": True}]) == ["alpha", "gamma", "beta", "no-metrics"]
     assert names(filter_string="params.lr = '0.01'", order_by=[{"field_name": "name", "ascending": True}]) == ["beta", "gamma"]
     assert names(filter_string="tags.family = 'a'") == ["alpha"]
-    # Statuses are filtered by their short names (spec §16.6); the reference 3.17 server
+    # Statuses are filtered by their short names (../shared/spec/mlflow-rest.md §16.6); the reference 3.17 server
     # compares them with its integer column and finds nothing.
     assert names(filter_string="status = 'READY'") == ["beta"]
     assert sorted(names(filter_string="status = 'PENDING'")) == ["alpha", "gamma", "no-metrics"]
@@ -222,7 +222,8 @@ def test_errors(client, server, experiment):
     with pytest.raises(MlflowException) as e:
         client.create_logged_model("987654321")
     expect_error(e, "RESOURCE_DOES_NOT_EXIST")
-    # The enum spelling is refused, as the spec says (the reference 3.17 server matches nothing).
+    # The enum spelling is refused, as ../shared/spec/mlflow-rest.md §16.6 says (the reference 3.17 server
+    # matches nothing).
     for bad_filter in ["status = 'LOGGED_MODEL_READY'", "name = 'a' OR name = 'b'", "datasets.name = 'x'", "metrics.acc = 'high'"]:
         with pytest.raises(MlflowException) as e:
             client.search_logged_models(experiment_ids=[experiment], filter_string=bad_filter)

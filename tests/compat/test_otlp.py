@@ -1,4 +1,4 @@
-"""OTLP span ingest (spec §8.3, §8.4): the stock OpenTelemetry exporters (HTTP protobuf and
+"""OTLP span ingest (../shared/spec/mlflow-rest.md §8.3, §8.4): the stock OpenTelemetry exporters (HTTP protobuf and
 gRPC), GenAI semantic conventions and OpenInference, raw OTLP/JSON and gzip bodies, error
 answers, and StartTraceV3 racing OTLP batches of the same trace."""
 

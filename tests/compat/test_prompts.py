@@ -80,7 +80,7 @@ def test_text_prompt_versions_load_and_format(client, server):
     assert second.commit_message == "second"
     assert second.format(question="x", style="y") == "Q: x\nStyle: y\nA:"
 
-    # Stored as a registered model with tagged versions (spec §10.1); read raw, since the
+    # Stored as a registered model with tagged versions (../shared/spec/mlflow-rest.md §10.1); read raw, since the
     # client hides prompts from its model API.
     model = requests.get(api(server, "registered-models/get"), params={"name": name}).json()["registered_model"]
     assert {"key": PROMPT_TAG, "value": "true"} in model["tags"]

@@ -393,7 +393,7 @@ def test_tag_value_at_the_limit_is_kept(client):
     assert client.get_registered_model(name).tags["big"] == "v" * 100_000
 
 
-# `tags.team IS NULL` gets the spec's 400 (§16.4); the reference 3.17 server answers 500.
+# `tags.team IS NULL` gets the 400 of ../shared/spec/mlflow-rest.md §16.4; the reference 3.17 server answers 500.
 @pytest.mark.parametrize(
     "filter_string",
     [
@@ -411,7 +411,7 @@ def test_error_bad_registered_model_filter(client, filter_string):
     expect_error(e, "INVALID_PARAMETER_VALUE")
 
 
-# `IS NULL` is refused with 400 as the spec says (§16.4–16.5); the reference 3.17 server
+# `IS NULL` is refused with 400 as ../shared/spec/mlflow-rest.md §16.4–16.5 says; the reference 3.17 server
 # answers 500 there.
 @pytest.mark.parametrize("filter_string", ["stage = 'Production'", "version_number = 2.5", "run_id IS NULL"])
 def test_error_bad_model_version_filter(client, filter_string):

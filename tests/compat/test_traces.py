@@ -1,6 +1,6 @@
 """Tracing through the real client: spans written by `@mlflow.trace` / `mlflow.start_span`,
 read back with `mlflow.get_trace` / `mlflow.search_traces`, trace tags, deletion, the
-synchronous export path and concurrent producers (spec §8, §16.3)."""
+synchronous export path and concurrent producers (../shared/spec/mlflow-rest.md §8, §16.3)."""
 
 from __future__ import annotations
 

@@ -6,14 +6,19 @@
 //! 1. makes the Python virtualenv `.venv/` at the workspace root (again) when it is missing,
 //!    broken, or older than `tests/requirements.txt` (a stamp inside `.venv` keeps the
 //!    requirements it was made from);
-//! 2. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
-//! 3. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
+//! 2. runs the gates: `cargo fmt --all --check` and
+//!    `cargo clippy --workspace --all-targets -- -D warnings` (a formatting difference or a
+//!    clippy warning fails the command like a failing test);
+//! 3. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
+//! 4. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
 //!    (`cargo build -p ferroflow-sdk --examples`), and runs the compatibility suite
 //!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN` and the
 //!    SDK's driver `sdk_compat` in `FERROFLOW_SDK_COMPAT_BIN`.
 //!
 //! Every step streams its output; the command exits non-zero when any step failed. A failing
-//! Rust test does not stop the Python suite from running, so one run shows every failure.
+//! gate or Rust test does not stop the later steps from running, so one run shows every
+//! failure; the summary at the end names each step that failed. `--python-only` skips the
+//! gates and the Rust tests (it is the quick way to re-run one compat file).
 
 use std::env;
 use std::ffi::OsString;
@@ -28,8 +33,9 @@ usage: cargo xtask <command>
 
 commands:
   test [--rust-only | --python-only] [-- PYTEST_ARGS...]
-        set up .venv, run the Rust tests, build the server and run tests/compat
-        (e.g. `cargo xtask test --python-only -- -k runs -x`)
+        set up .venv, check formatting (cargo fmt --check) and lints (cargo clippy -D warnings),
+        run the Rust tests, build the server and run tests/compat
+        (e.g. `cargo xtask test --python-only -- -k runs -x`; --python-only skips the gates)
   help  print this message";
 
 /// The virtualenv's stamp: the exact text of `tests/requirements.txt` it was installed from.
@@ -142,6 +148,9 @@ fn test(options: &TestOptions) -> Result<bool> {
         ensure_venv(&root)?;
     }
     if options.rust {
+        for gate in GATES {
+            results.push((gate.step, run_gate(&root, gate)?));
+        }
         results.push(("rust tests", rust_tests(&root)?));
     }
     if options.python {
@@ -166,7 +175,41 @@ fn test(options: &TestOptions) -> Result<bool> {
     Ok(results.iter().all(|(_, ok)| *ok))
 }
 
-/// Step a: `.venv/` exists, runs, and holds what `tests/requirements.txt` asks for.
+/// A check of the whole tree that fails the command without stopping the later steps.
+struct Gate {
+    /// The step's name in the summary.
+    step: &'static str,
+    /// The arguments after `cargo`.
+    args: &'static [&'static str],
+    /// What to do about a failure, printed when the gate fails.
+    fix: &'static str,
+}
+
+/// The gates, run before the Rust tests.
+const GATES: &[Gate] = &[
+    Gate {
+        step: "gate: cargo fmt --check",
+        args: &["fmt", "--all", "--check"],
+        fix: "run `cargo fmt --all` and commit the result",
+    },
+    Gate {
+        step: "gate: cargo clippy -D warnings",
+        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        fix: "fix the warnings above (`cargo clippy --workspace --all-targets` lists them)",
+    },
+];
+
+/// Step 2: runs one gate; `Ok(false)` when it failed (after saying which gate and how to fix it).
+fn run_gate(root: &Path, gate: &Gate) -> Result<bool> {
+    banner(&format!("{}: cargo {}", gate.step, gate.args.join(" ")));
+    let ok = status(Command::new(cargo()).args(gate.args).current_dir(root))?;
+    if !ok {
+        eprintln!("xtask: {} FAILED: {}", gate.step, gate.fix);
+    }
+    Ok(ok)
+}
+
+/// Step 1: `.venv/` exists, runs, and holds what `tests/requirements.txt` asks for.
 fn ensure_venv(root: &Path) -> Result<()> {
     let venv = root.join(".venv");
     let python = venv.join("bin").join("python");
@@ -220,7 +263,7 @@ fn ensure_venv(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Step b: the Rust tests of the whole workspace.
+/// Step 3: the Rust tests of the whole workspace.
 fn rust_tests(root: &Path) -> Result<bool> {
     let has_nextest = Command::new(cargo())
         .args(["nextest", "--version"])
@@ -237,7 +280,7 @@ fn rust_tests(root: &Path) -> Result<bool> {
     status(Command::new(cargo()).args(args).current_dir(root))
 }
 
-/// Step c, first half: builds the debug server and returns its path (`None` if the build failed).
+/// Step 4, first half: builds the debug server and returns its path (`None` if the build failed).
 ///
 /// The path comes from cargo's own artifact messages, so that `CARGO_TARGET_DIR` and
 /// `build.target-dir` are respected whatever they are.
@@ -322,7 +365,7 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Step c, second half: the compatibility suite against the built server.
+/// Step 4, second half: the compatibility suite against the built server.
 fn python_tests(root: &Path, bin: &Path, sdk_driver: Option<&Path>, options: &TestOptions) -> Result<bool> {
     let python = root.join(".venv").join("bin").join("python");
     let mut cmd = Command::new(&python);
@@ -410,36 +453,150 @@ mod tidy {
 
     use super::*;
 
-    /// Crates that must never reach `ferroflow-core`: it is the domain, with no I/O.
-    const FORBIDDEN_IN_CORE: &[&str] = &["sqlx", "axum", "object_store", "hyper", "tokio"];
+    /// One architecture rule: no normal dependency of `krate`, direct or not, is one of
+    /// `forbidden` or of its family (`tokio` also bans `tokio-util`, `prost` bans `prost-types`).
+    /// Dev-dependencies are not followed: tests may use anything.
+    struct DependencyRule {
+        krate: &'static str,
+        forbidden: &'static [&'static str],
+        why: &'static str,
+    }
 
-    #[test]
-    fn core_has_no_io_dependencies() {
+    /// The crates the SDK never depends on: it speaks only the wire protocol.
+    const SERVER_SIDE: &[&str] =
+        &["ferroflow-server", "ferroflow-store-sqlite", "ferroflow-core", "ferroflow-artifacts"];
+
+    const DEPENDENCY_RULES: &[DependencyRule] = &[
+        DependencyRule {
+            krate: "ferroflow-core",
+            forbidden: &["sqlx", "axum", "object_store", "hyper", "tokio"],
+            why: "the core is the domain and does no I/O",
+        },
+        DependencyRule {
+            krate: "ferroflow-core",
+            forbidden: &["opentelemetry-proto", "prost", "tonic", "ferroflow-proto"],
+            why: "the core knows no wire protocol; the server converts wire shapes at its edge",
+        },
+        DependencyRule { krate: "ferroflow-sdk", forbidden: SERVER_SIDE, why: "the SDK speaks only the wire protocol" },
+        DependencyRule {
+            krate: "ferroflow-sdk-macros",
+            forbidden: SERVER_SIDE,
+            why: "the SDK speaks only the wire protocol",
+        },
+    ];
+
+    /// The names of the crates `krate` depends on through normal dependencies, direct or not,
+    /// as `cargo tree` resolves them for the workspace at `root` (features as that crate
+    /// enables them, on this machine's platform).
+    fn normal_dependencies(root: &Path, krate: &str) -> Vec<String> {
         let output = Command::new(cargo())
-            .args(["tree", "-p", "ferroflow-core", "-e", "normal", "--prefix", "none"])
-            .current_dir(workspace_root())
+            .args(["tree", "-p", krate, "-e", "normal", "--prefix", "none"])
+            .current_dir(root)
             .output()
             .expect("running cargo tree");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
-        let names: Vec<&str> = stdout.lines().filter_map(|line| line.split_whitespace().next()).collect();
-        assert!(names.contains(&"ferroflow-core"), "unexpected cargo tree output:\n{stdout}");
-        let mut bad: Vec<&str> = names
-            .into_iter()
-            .filter(|name| {
-                FORBIDDEN_IN_CORE.iter().any(|f| {
-                    let family = name.strip_prefix(f);
-                    // `tokio` itself and its family (`tokio-util`, `sqlx-core`, ...).
-                    matches!(family, Some("")) || family.is_some_and(|rest| rest.starts_with('-'))
-                })
-            })
-            .collect();
-        bad.sort_unstable();
-        bad.dedup();
         assert!(
-            bad.is_empty(),
-            "ferroflow-core must stay free of I/O crates, but depends on {bad:?}; \
-             see `cargo tree -p ferroflow-core -e normal -i <name>`"
+            output.status.success(),
+            "cargo tree -p {krate} failed in {}: {}",
+            root.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut lines = stdout.lines().filter_map(|line| line.split_whitespace().next());
+        assert_eq!(lines.next(), Some(krate), "unexpected cargo tree output:\n{stdout}");
+        let mut names: Vec<String> = lines.map(str::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Whether `name` is `family` itself or one of its crates (`tokio-util` for `tokio`).
+    fn in_family(name: &str, family: &str) -> bool {
+        name.strip_prefix(family).is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    }
+
+    /// Every broken rule of the workspace at `root`, one line each; empty when all hold.
+    fn dependency_rule_violations(root: &Path) -> Vec<String> {
+        let mut violations = Vec::new();
+        for rule in DEPENDENCY_RULES {
+            let bad: Vec<String> = normal_dependencies(root, rule.krate)
+                .into_iter()
+                .filter(|name| rule.forbidden.iter().any(|family| in_family(name, family)))
+                .collect();
+            if !bad.is_empty() {
+                violations.push(format!(
+                    "{} depends on {} ({}; see `cargo tree -p {} -e normal -i <name>`)",
+                    rule.krate,
+                    bad.join(", "),
+                    rule.why,
+                    rule.krate
+                ));
+            }
+        }
+        violations
+    }
+
+    #[test]
+    fn workspace_keeps_its_dependency_rules() {
+        let violations = dependency_rule_violations(&workspace_root());
+        assert!(violations.is_empty(), "architecture rules broken:\n  {}", violations.join("\n  "));
+    }
+
+    /// The checker itself: a scratch workspace that breaks every rule (directly and through
+    /// another crate) and keeps a forbidden crate as a dev-dependency, which is allowed.
+    #[test]
+    fn dependency_rules_catch_a_broken_workspace() {
+        let dir = env::temp_dir().join(format!("xtask-tidy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // (crate, its normal dependencies, its dev-dependencies); every one a stub.
+        let crates: &[(&str, &[&str], &[&str])] = &[
+            ("ferroflow-core", &["ferroflow-proto", "tokio-util"], &[]),
+            ("ferroflow-proto", &[], &[]),
+            ("tokio-util", &[], &[]),
+            ("ferroflow-server", &["ferroflow-core"], &[]),
+            ("ferroflow-store-sqlite", &[], &[]),
+            ("ferroflow-artifacts", &["ferroflow-core"], &[]),
+            ("ferroflow-sdk", &["ferroflow-store-sqlite"], &["ferroflow-server"]),
+            ("ferroflow-sdk-macros", &["ferroflow-artifacts"], &[]),
+        ];
+        let deps_table =
+            |deps: &[&str]| deps.iter().map(|d| format!("{d} = {{ path = \"../{d}\" }}\n")).collect::<String>();
+        let members: Vec<String> = crates.iter().map(|(name, ..)| format!("\"{name}\"")).collect();
+        fs::create_dir_all(&dir).expect("creating the scratch workspace");
+        fs::write(
+            dir.join("Cargo.toml"),
+            format!("[workspace]\nresolver = \"2\"\nmembers = [{}]\n", members.join(", ")),
+        )
+        .expect("writing the scratch workspace");
+        for (name, deps, dev_deps) in crates {
+            let krate = dir.join(name);
+            fs::create_dir_all(krate.join("src")).expect("creating a scratch crate");
+            fs::write(krate.join("src").join("lib.rs"), "").expect("writing a scratch crate");
+            fs::write(
+                krate.join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+                     [dependencies]\n{}\n[dev-dependencies]\n{}",
+                    deps_table(deps),
+                    deps_table(dev_deps)
+                ),
+            )
+            .expect("writing a scratch crate");
+        }
+
+        let violations = dependency_rule_violations(&dir);
+        let _ = fs::remove_dir_all(&dir);
+        let heads: Vec<&str> = violations.iter().map(|v| v.split(" (").next().unwrap_or_default()).collect();
+        assert_eq!(
+            heads,
+            [
+                "ferroflow-core depends on tokio-util",
+                "ferroflow-core depends on ferroflow-proto",
+                // Not ferroflow-server: a dev-dependency.
+                "ferroflow-sdk depends on ferroflow-store-sqlite",
+                // Through ferroflow-artifacts.
+                "ferroflow-sdk-macros depends on ferroflow-artifacts, ferroflow-core",
+            ],
+            "{violations:#?}"
         );
     }
 

@@ -1,4 +1,4 @@
-//! Assessment rules (spec §9): server-made ids, validity and overrides, partial updates by
+//! Assessment rules (../shared/spec/mlflow-rest.md §9): server-made ids, validity and overrides, partial updates by
 //! field mask. An assessment's body is any JSON the client sent and is returned exactly; these
 //! functions only set the fields the server owns.
 

@@ -1,7 +1,7 @@
 //! The rules of evaluation datasets and registered scorers that need no storage: how an
 //! upsert matches records by their inputs and merges them, how a dataset's schema, profile
 //! and digest follow from its records, the record page cursor, and the checks on scorer
-//! registrations (spec §13–14).
+//! registrations (../shared/spec/mlflow-rest.md §13–14).
 //!
 //! Stores call these inside their transactions, so every backend merges the same way.
 

@@ -166,7 +166,7 @@ pub fn max_results(what: &str, requested: Option<i64>, default: i64, maximum: i6
     Ok(value)
 }
 
-// ---- model registry, prompts and logged models (spec §10–12) ----
+// ---- model registry, prompts and logged models (../shared/spec/mlflow-rest.md §10–12) ----
 
 /// Prompt versions carry no files: their `source` must be one of the placeholders MLflow's own
 /// senders use.

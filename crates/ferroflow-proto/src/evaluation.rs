@@ -1,4 +1,4 @@
-//! Evaluation datasets and registered scorers (spec §13–14), under `/api/3.0/mlflow`.
+//! Evaluation datasets and registered scorers (../shared/spec/mlflow-rest.md §13–14), under `/api/3.0/mlflow`.
 //!
 //! Datasets carry JSON *inside strings*: `tags`, `schema`, `profile`, and the `records` of the
 //! record endpoints. The shapes of that inner JSON (a record as the client sends it, a record

@@ -1,5 +1,5 @@
 //! Wire shapes of the MLflow REST API: request and response bodies as the `mlflow` client
-//! sends and parses them (spec §1.3).
+//! sends and parses them (../shared/spec/mlflow-rest.md §1.3).
 //!
 //! Requests are read leniently, the way MLflow's server reads them: int64 fields accept numbers
 //! or decimal strings, booleans accept `True`/`false`/`1`, a repeated field accepts a single

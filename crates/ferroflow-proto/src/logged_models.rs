@@ -1,4 +1,4 @@
-//! Logged models (MLflow 3, spec §12). The model id travels in the path; request bodies may
+//! Logged models (MLflow 3, ../shared/spec/mlflow-rest.md §12). The model id travels in the path; request bodies may
 //! repeat it.
 
 use crate::de;

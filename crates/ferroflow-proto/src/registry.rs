@@ -1,5 +1,5 @@
-//! Model registry and prompts: registered models, model versions, tags and aliases (spec
-//! §10–11). Versions travel as strings but are read from numbers too.
+//! Model registry and prompts: registered models, model versions, tags and aliases
+//! (../shared/spec/mlflow-rest.md §10–11). Versions travel as strings but are read from numbers too.
 
 use crate::de;
 use crate::tracking::KeyValue;

@@ -1,4 +1,4 @@
-//! Traces and assessments (spec §8–9): TraceInfoV3 and the trace RPC messages. Span bodies
+//! Traces and assessments (../shared/spec/mlflow-rest.md §8–9): TraceInfoV3 and the trace RPC messages. Span bodies
 //! are OTLP (`opentelemetry_proto`) on the way in and stored read-format JSON on the way out.
 
 use crate::de;

@@ -1,4 +1,4 @@
-//! Experiments, runs, params, metrics, tags, run inputs and outputs (spec §5–6).
+//! Experiments, runs, params, metrics, tags, run inputs and outputs (../shared/spec/mlflow-rest.md §5–6).
 
 use crate::de::{self, Double};
 use serde::{Deserialize, Serialize};

@@ -182,6 +182,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
+    // Two workers, not one per core: request handling is not where the time goes (each SQLite
+    // connection runs its queries on a thread of its own, and writes queue on the one writer),
+    // while every worker adds a stack and allocator caches to the idle footprint that
+    // bench/RESULTS.md holds to 15 MiB. Two rather than one, so that a long response (a large
+    // trace streamed out) or a gzip body being inflated does not hold up every other request.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

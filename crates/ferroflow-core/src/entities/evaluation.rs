@@ -1,5 +1,5 @@
 //! Evaluation datasets with their records, and registered scorers: what `mlflow.genai`
-//! keeps on the server for evaluation (spec §13–14).
+//! keeps on the server for evaluation (../shared/spec/mlflow-rest.md §13–14).
 //!
 //! Records carry free-form JSON (inputs, outputs, expectations, tags), so their fields are
 //! `serde_json` values; everything else is plain data like the other entities.

@@ -1,4 +1,4 @@
-//! Logged models (MLflow 3, spec §12): a model's artifacts, params and tags, kept apart from
+//! Logged models (MLflow 3, ../shared/spec/mlflow-rest.md §12): a model's artifacts, params and tags, kept apart from
 //! the run that produced it. Their metrics are run metrics that carry the model's id.
 
 use super::{Metric, Param, Tag};

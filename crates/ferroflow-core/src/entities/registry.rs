@@ -1,4 +1,4 @@
-//! The model registry: registered models, their versions, tags and aliases (spec §11).
+//! The model registry: registered models, their versions, tags and aliases (../shared/spec/mlflow-rest.md §11).
 //!
 //! Prompts (§10) are registered models too, told apart only by the [`PROMPT_TAG_KEY`] tag, so
 //! they need no entity of their own.

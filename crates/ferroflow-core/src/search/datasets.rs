@@ -1,5 +1,5 @@
 //! Filter and `order_by` grammar of evaluation-dataset search (`datasets/search`, field
-//! `filter_string`, spec §16.7).
+//! `filter_string`, ../shared/spec/mlflow-rest.md §16.7).
 //!
 //! This is the one search where the client itself sends double-quoted values
 //! (`get_dataset(name=)` sends `name = "qa-dataset"`), so they are always accepted here.

@@ -1,4 +1,4 @@
-//! Filter and `order_by` grammar of `experiments/search` (spec §16.2): the attributes `name`,
+//! Filter and `order_by` grammar of `experiments/search` (../shared/spec/mlflow-rest.md §16.2): the attributes `name`,
 //! `experiment_id`, `creation_time`, `last_update_time`, and `tags.<key>`.
 
 use super::filter::{self, check_clause, comparators, ParseOptions, RawClause, RawOrderBy, ValueKind};

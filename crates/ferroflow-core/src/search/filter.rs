@@ -1,7 +1,7 @@
 //! The tokenizer and clause parser shared by every search filter, plus the checks entity
 //! modules use to accept or reject a clause.
 //!
-//! The grammar is MLflow's SQL-like subset (spec §16):
+//! The grammar is MLflow's SQL-like subset (../shared/spec/mlflow-rest.md §16):
 //!
 //! ```text
 //! filter     := clause ( AND clause )*

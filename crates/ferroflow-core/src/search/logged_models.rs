@@ -1,4 +1,4 @@
-//! Filter and `order_by` grammar of `logged-models/search` (spec §16.6): model attributes,
+//! Filter and `order_by` grammar of `logged-models/search` (../shared/spec/mlflow-rest.md §16.6): model attributes,
 //! `metrics.<key>`, `params.<key>` and `tags.<key>`.
 //!
 //! Unlike the other searches, `order_by` arrives as objects (`{field_name, ascending,

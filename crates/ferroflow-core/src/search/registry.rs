@@ -1,5 +1,6 @@
-//! Filter and `order_by` grammar of the model registry: `registered-models/search` (spec §16.4,
-//! which also serves prompts) and `model-versions/search` (§16.5).
+//! Filter and `order_by` grammar of the model registry: `registered-models/search`
+//! (../shared/spec/mlflow-rest.md §16.4, which also serves prompts) and `model-versions/search`
+//! (§16.5).
 //!
 //! Prompt partitioning (prompts are registered models tagged `mlflow.prompt.is_prompt`) is
 //! the store's job; here the tag is an ordinary [`RegisteredModelKey::Tag`] clause, often
@@ -180,7 +181,7 @@ pub fn parse_model_version_order_by(items: &[String]) -> Result<Vec<OrderBy<Mode
     })
 }
 
-/// Which side of the prompt/model divide a registry search sees (spec §16.4).
+/// Which side of the prompt/model divide a registry search sees (../shared/spec/mlflow-rest.md §16.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromptScope {
     /// Only registered models tagged as prompts (and their versions).

@@ -1,4 +1,4 @@
-//! Filter and `order_by` grammar of `runs/search` (spec §16.1): typed keys for metrics,
+//! Filter and `order_by` grammar of `runs/search` (../shared/spec/mlflow-rest.md §16.1): typed keys for metrics,
 //! params, tags, run attributes and logged datasets, and which comparators each accepts.
 
 use super::filter::{self, check_clause, comparators, ParseOptions, RawClause, RawOrderBy, ValueKind};

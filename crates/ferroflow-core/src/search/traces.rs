@@ -1,4 +1,4 @@
-//! Filter and `order_by` grammar of `traces/search` (spec §16.3): trace attributes, tags,
+//! Filter and `order_by` grammar of `traces/search` (../shared/spec/mlflow-rest.md §16.3): trace attributes, tags,
 //! request metadata, span fields, assessments (feedback and expectations) and issues.
 //!
 //! Several attributes are views onto other storage (`name` is the tag `mlflow.traceName`,

@@ -9,7 +9,7 @@ use crate::ids::ExperimentId;
 use crate::search::datasets::DatasetKey;
 use crate::Result;
 
-/// Evaluation datasets (spec §13) and registered scorers (spec §14).
+/// Evaluation datasets and registered scorers (../shared/spec/mlflow-rest.md §13 and §14).
 ///
 /// A missing dataset is `RESOURCE_DOES_NOT_EXIST` ("Evaluation dataset with id '…' not
 /// found"), except where noted: deletes are idempotent because the client retries them.

@@ -3,7 +3,7 @@
 use crate::entities::*;
 use crate::Result;
 
-/// Logged models (spec §12). A missing model, or a deleted one unless asked for, is
+/// Logged models (../shared/spec/mlflow-rest.md §12). A missing model, or a deleted one unless asked for, is
 /// `RESOURCE_DOES_NOT_EXIST` "Logged model with ID 'm-...' not found.". A model comes back with
 /// its tags, params and every metric logged against it.
 #[async_trait::async_trait]

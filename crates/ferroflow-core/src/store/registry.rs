@@ -7,7 +7,7 @@ use crate::search::registry::{
 };
 use crate::Result;
 
-/// Registered models and their versions (spec §10–11).
+/// Registered models and their versions (../shared/spec/mlflow-rest.md §10–11).
 ///
 /// A missing model is `RESOURCE_DOES_NOT_EXIST` "Registered Model with name=X not found", a
 /// missing (or deleted) version `RESOURCE_DOES_NOT_EXIST` "Model Version (name=X, version=N) not

@@ -1,5 +1,6 @@
 //! The ResponsesAgent wire types: the OpenAI Responses API shapes as MLflow's `ResponsesAgent`
-//! uses them (`mlflow.types.responses`), with the signature MLflow infers for it (spec §12.1):
+//! uses them (`mlflow.types.responses`), with the signature MLflow infers for it
+//! (../shared/spec/mlflow-rest.md §12.1):
 //! a request with `input` items (required) and optional `custom_inputs`, `context` and the
 //! Responses API's options; a response with `object` and `output` items (required), `usage`,
 //! `custom_outputs`; stream events.

@@ -1,4 +1,4 @@
-//! The proxied artifact service (`/api/2.0/mlflow-artifacts/...`, spec §7): raw bytes in and
+//! The proxied artifact service (`/api/2.0/mlflow-artifacts/...`, ../shared/spec/mlflow-rest.md §7): raw bytes in and
 //! out, streamed, and one-level JSON listings with base names.
 
 use crate::error::{ApiError, ApiResult};

@@ -1,5 +1,5 @@
-//! Evaluation-dataset RPCs (spec §13) and registered-scorer RPCs (spec §14), all under
-//! `/api/3.0/mlflow`. Dataset ids come from the path; the body or query carries the rest.
+//! Evaluation-dataset RPCs (../shared/spec/mlflow-rest.md §13) and registered-scorer RPCs (§14),
+//! all under `/api/3.0/mlflow`. Dataset ids come from the path; the body or query carries the rest.
 //!
 //! Scorers are stored, never run: ferroflow executes no Python, so a custom `@scorer`
 //! (whose serialization carries its source code) is registered like a built-in one, and an

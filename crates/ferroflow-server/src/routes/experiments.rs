@@ -1,4 +1,4 @@
-//! Experiment RPCs (spec §5).
+//! Experiment RPCs (../shared/spec/mlflow-rest.md §5).
 
 use crate::convert;
 use crate::error::ApiResult;

@@ -1,5 +1,5 @@
-//! Logged model RPCs (spec §12): create, finalize, get, search, tags, params, delete. The model
-//! id comes from the path; a body may repeat it.
+//! Logged model RPCs (../shared/spec/mlflow-rest.md §12): create, finalize, get, search, tags,
+//! params, delete. The model id comes from the path; a body may repeat it.
 
 use crate::convert;
 use crate::error::ApiResult;

@@ -1,5 +1,6 @@
-//! Model registry RPCs: registered models, model versions, tags and aliases (spec §11). Prompts
-//! use the same routes (§10); the prompt/model divide of searches is decided in core.
+//! Model registry RPCs: registered models, model versions, tags and aliases
+//! (../shared/spec/mlflow-rest.md §11). Prompts use the same routes (§10); the prompt/model divide
+//! of searches is decided in core.
 
 use crate::convert;
 use crate::error::ApiResult;

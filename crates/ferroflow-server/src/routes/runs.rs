@@ -1,5 +1,5 @@
 //! Run RPCs: create/get/update/delete, params, metrics, tags, search, history, inputs and
-//! outputs (spec §6).
+//! outputs (../shared/spec/mlflow-rest.md §6).
 
 use crate::convert;
 use crate::error::ApiResult;

@@ -1,4 +1,4 @@
-//! Server-level routes: `/health`, `/version`, `server-info` (spec §4).
+//! Server-level routes: `/health`, `/version`, `server-info` (../shared/spec/mlflow-rest.md §4).
 
 use crate::{AppState, MLFLOW_COMPAT_VERSION};
 use axum::extract::State;

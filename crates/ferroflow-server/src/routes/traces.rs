@@ -1,4 +1,4 @@
-//! Trace RPCs (spec §8.4–8.8) and assessments (§9). Span lists are streamed from the store
+//! Trace RPCs (../shared/spec/mlflow-rest.md §8.4–8.8) and assessments (§9). Span lists are streamed from the store
 //! as stored text, so a trace of any size is never built in memory.
 
 use crate::convert;
