@@ -8,7 +8,10 @@
 //! never by loading every record. Pages of datasets load their tags with one query.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::sql::{
+    json_list, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs,
+    OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::evaluation::{self as rules, USER_TAG};
@@ -151,18 +154,7 @@ async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[Stri
 /// Fails unless the experiment exists and is active; scorers live only in live experiments.
 async fn require_active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
     let key = experiment_key(experiment_id)?;
-    let stage: String = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?
-        .ok_or_else(|| experiment_not_found(experiment_id))?
-        .get(0);
-    if stage != "active" {
-        return Err(Error::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
-        )));
-    }
+    crate::tracking::require_active_experiment(conn, experiment_id, key, "").await?;
     Ok(key)
 }
 
@@ -226,19 +218,8 @@ async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Res
 }
 
 async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    for chunk in tags.chunks(1000) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO evaluation_dataset_tags (dataset_id, key, value) ");
-        builder.push_values(chunk, |mut row, tag| {
-            row.push_bind(dataset_id).push_bind(&tag.key).push_bind(&tag.value);
-        });
-        builder.push(" ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value");
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    }
-    Ok(())
+    let rows = tag_rows(dataset_id, tags);
+    upsert_pairs(conn, "evaluation_dataset_tags", &["dataset_id"], &rows, OnConflict::Replace).await
 }
 
 async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {

@@ -6,7 +6,10 @@
 //! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::sql::{
+    json_list, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement, split_page,
+    upsert_pairs, OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
@@ -163,18 +166,7 @@ const ASSESSMENT_COLUMNS: &str =
 async fn active_experiment(conn: &mut SqliteConnection, experiment_id: &str) -> Result<i64> {
     let key: i64 =
         experiment_id.parse().map_err(|_| Error::invalid(format!("Invalid experiment ID '{experiment_id}'")))?;
-    let row = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?
-        .ok_or_else(|| Error::not_found(format!("No Experiment with id={experiment_id} exists")))?;
-    let stage: String = row.get(0);
-    if stage != "active" {
-        return Err(Error::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state to log traces. Current state is {stage}."
-        )));
-    }
+    crate::tracking::require_active_experiment(conn, experiment_id, key, " to log traces").await?;
     Ok(key)
 }
 
@@ -183,14 +175,14 @@ fn artifact_location_for(location: &str, trace_id: &str) -> String {
 }
 
 /// Sets key/value pairs (tags or metadata) of one trace, replacing values already there.
-async fn upsert_pairs(
+async fn set_trace_pairs(
     conn: &mut SqliteConnection,
     table: &str,
     trace_id: &str,
     pairs: &[(String, String)],
 ) -> Result<()> {
-    let rows: Vec<(&str, String, String)> = pairs.iter().map(|(k, v)| (trace_id, k.clone(), v.clone())).collect();
-    insert_trace_pairs(conn, "INSERT OR REPLACE", table, &rows).await
+    let rows: Vec<(&str, &str, &str)> = pairs.iter().map(|(k, v)| (trace_id, k.as_str(), v.as_str())).collect();
+    upsert_pairs(conn, table, &["trace_id"], &rows, OnConflict::Replace).await
 }
 
 /// Creates or merges the records of a batch's traces in one statement, and notes their keys. Until the root span or
@@ -239,26 +231,8 @@ async fn upsert_trace_rows(
     Ok(())
 }
 
-async fn insert_trace_pairs(
-    conn: &mut SqliteConnection,
-    verb: &str,
-    table: &str,
-    rows: &[(&str, String, String)],
-) -> Result<()> {
-    for chunk in rows.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
-        builder.push_values(chunk, |mut b, (trace_id, key, value)| {
-            b.push_bind(*trace_id).push_bind(key).push_bind(value);
-        });
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    }
-    Ok(())
-}
-
 async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
-    // 15 binds a row: 1,000 rows stay well under SQLite's 32,766 variables.
-    for chunk in spans.chunks(1000) {
+    for chunk in spans.chunks(rows_per_statement(15)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
              start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
@@ -597,12 +571,12 @@ impl TraceStore for SqliteStore {
         let mut keys = HashMap::with_capacity(traces.len());
         for chunk in traces.chunks(100) {
             upsert_trace_rows(&mut tx, experiment_key, chunk, &mut keys).await?;
-            let root_tags: Vec<(&str, String, String)> = chunk
+            let root_tags: Vec<(&str, &str, &str)> = chunk
                 .iter()
                 .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
-                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.clone(), v.clone())))
+                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
                 .collect();
-            insert_trace_pairs(&mut tx, "INSERT OR REPLACE", "trace_tags", &root_tags).await?;
+            upsert_pairs(&mut tx, "trace_tags", &["trace_id"], &root_tags, OnConflict::Replace).await?;
             if let Some(run_id) = run_id {
                 let mut builder: QueryBuilder<Sqlite> =
                     QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
@@ -686,10 +660,10 @@ impl TraceStore for SqliteStore {
         .map_err(map_sqlx)?;
         let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
-        upsert_pairs(&mut tx, "trace_tags", &info.trace_id, &tags).await?;
+        set_trace_pairs(&mut tx, "trace_tags", &info.trace_id, &tags).await?;
         let mut metadata = info.metadata.clone();
         metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
-        upsert_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata).await?;
+        set_trace_pairs(&mut tx, "trace_metadata", &info.trace_id, &metadata).await?;
         for assessment in &info.assessments {
             insert_assessment(&mut tx, assessment, true).await?;
         }
@@ -749,7 +723,7 @@ impl TraceStore for SqliteStore {
     async fn set_trace_tag(&self, trace_id: &str, key: &str, value: &str) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
+        set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
@@ -866,7 +840,7 @@ impl TraceStore for SqliteStore {
             }
         }
         let text = ferroflow_core::traces::python_json(&Value::Array(entries));
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
+        set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 

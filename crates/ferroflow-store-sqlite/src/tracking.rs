@@ -4,7 +4,10 @@
 //! the whole page (ids passed as one JSON parameter), never one query per run.
 
 use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::sql::{
+    json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
+    split_page, tag_rows, upsert_pairs, OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::experiments::ExperimentKey;
@@ -47,14 +50,6 @@ fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> RunInfo {
         end_time: row.get(6),
         artifact_uri: row.get(7),
         lifecycle_stage: stage_of(row.get::<&str, _>(8)),
-    }
-}
-
-fn metric_value(value: Option<f64>, is_nan: bool) -> f64 {
-    if is_nan {
-        f64::NAN
-    } else {
-        value.unwrap_or(f64::NAN)
     }
 }
 
@@ -246,17 +241,37 @@ async fn require_experiment(conn: &mut SqliteConnection, experiment_id: &str) ->
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
+/// The one check that an experiment may take new children (runs, traces, logged models,
+/// scorers): it exists and is active. `key` is its parsed id and `experiment_id` the id as the
+/// client wrote it; `purpose` ends the message (e.g. `" to log traces"`). Returns the
+/// experiment's artifact location.
+pub(crate) async fn require_active_experiment(
+    conn: &mut SqliteConnection,
+    experiment_id: &str,
+    key: i64,
+    purpose: &str,
+) -> Result<String> {
+    let row = sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| experiment_not_found(experiment_id))?;
+    let stage: &str = row.get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state{purpose}. Current state is {stage}."
+        )));
+    }
+    Ok(row.get(1))
+}
+
 /// Writes run tags, keeping `runs.name` equal to the `mlflow.runName` tag.
 async fn upsert_run_tags(conn: &mut SqliteConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
     if tags.is_empty() {
         return Ok(());
     }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO tags (run_uuid, key, value) ");
-    builder.push_values(tags, |mut b, tag| {
-        b.push_bind(run_id).push_bind(&tag.key).push_bind(&tag.value);
-    });
-    builder.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    upsert_pairs(conn, "tags", &["run_uuid"], &tag_rows(run_id, tags), OnConflict::Replace).await?;
     if let Some(tag) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
         sqlx::query("UPDATE runs SET name = ? WHERE run_uuid = ?")
             .bind(&tag.value)
@@ -292,12 +307,8 @@ async fn insert_params(conn: &mut SqliteConnection, run_id: &str, params: &[Para
             }
         }
     }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO params (run_uuid, key, value) ");
-    builder.push_values(params, |mut b, param| {
-        b.push_bind(run_id).push_bind(&param.key).push_bind(&param.value);
-    });
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    Ok(())
+    let rows: Vec<(&str, &str, &str)> = params.iter().map(|p| (run_id, p.key.as_str(), p.value.as_str())).collect();
+    upsert_pairs(conn, "params", &["run_uuid"], &rows, OnConflict::Keep).await
 }
 
 /// Orders metric values as MLflow picks the latest: step, then timestamp, then value.
@@ -311,8 +322,7 @@ async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Me
     if metrics.is_empty() {
         return Ok(());
     }
-    // 9 binds a row; 400 rows stay well under SQLite's variable limit.
-    for chunk in metrics.chunks(400) {
+    for chunk in metrics.chunks(rows_per_statement(9)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) ",
         );
@@ -341,7 +351,7 @@ async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Me
         }
     }
     let candidates: Vec<&Metric> = latest.into_values().collect();
-    for chunk in candidates.chunks(400) {
+    for chunk in candidates.chunks(rows_per_statement(6)) {
         let mut builder: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) ");
         builder.push_values(chunk, |mut b, m| {
@@ -515,15 +525,7 @@ impl TrackingStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        for tag in tags {
-            sqlx::query("INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(&tag.key)
-                .bind(&tag.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        }
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &tag_rows(id, tags), OnConflict::Replace).await?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(id.to_string())
     }
@@ -671,19 +673,10 @@ impl TrackingStore for SqliteStore {
 
     async fn set_experiment_tag(&self, experiment_id: &str, tag: &Tag) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
-        if stage != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
-            )));
-        }
-        sqlx::query("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        let key = experiment_key(experiment_id).map_err(|_| experiment_not_found(experiment_id))?;
+        require_active_experiment(&mut tx, experiment_id, key, "").await?;
+        let rows = tag_rows(key, std::slice::from_ref(tag));
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &rows, OnConflict::Replace).await?;
         sqlx::query("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?")
             .bind(time::now_millis())
             .bind(key)
@@ -710,13 +703,9 @@ impl TrackingStore for SqliteStore {
 
     async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (experiment_key, stage, location) = require_experiment(&mut tx, &new_run.experiment_id).await?;
-        if stage != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {} must be in the 'active' state. Current state is {stage}.",
-                new_run.experiment_id
-            )));
-        }
+        let experiment_key =
+            experiment_key(&new_run.experiment_id).map_err(|_| experiment_not_found(&new_run.experiment_id))?;
+        let location = require_active_experiment(&mut tx, &new_run.experiment_id, experiment_key, "").await?;
         let run_id = ids::new_run_id();
         let tag_name = new_run.tags.iter().rev().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
         let run_name = match (&new_run.run_name, tag_name) {
