@@ -128,18 +128,38 @@ pub fn push_string_comparison(
     comparator: Comparator,
     value: &Literal,
 ) -> Result<()> {
+    push_string_comparison_on(
+        builder,
+        &|builder: &mut QueryBuilder<'_, Sqlite>| {
+            builder.push(column);
+        },
+        comparator,
+        value,
+    )
+}
+
+/// [`push_string_comparison`] on an expression that `operand` pushes, for expressions that
+/// hold a bound value themselves (e.g. the attribute of a user-given key).
+pub fn push_string_comparison_on<'args>(
+    builder: &mut QueryBuilder<'args, Sqlite>,
+    operand: &dyn Fn(&mut QueryBuilder<'args, Sqlite>),
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
     match comparator {
         Comparator::IsNull => {
-            builder.push(format!("{column} IS NULL"));
+            operand(builder);
+            builder.push(" IS NULL");
         }
         Comparator::IsNotNull => {
-            builder.push(format!("{column} IS NOT NULL"));
+            operand(builder);
+            builder.push(" IS NOT NULL");
         }
         Comparator::In | Comparator::NotIn => {
             let Literal::List(items) = value else {
                 return Err(Error::invalid("IN expects a list of values"));
             };
-            builder.push(column);
+            operand(builder);
             builder.push(if comparator == Comparator::In { " IN (" } else { " NOT IN (" });
             let mut separated = builder.separated(", ");
             for item in items {
@@ -148,19 +168,24 @@ pub fn push_string_comparison(
             builder.push(")");
         }
         Comparator::Like => {
-            builder.push(format!("{column} GLOB "));
+            operand(builder);
+            builder.push(" GLOB ");
             builder.push_bind(like_to_glob(&text_of(value)?));
         }
         Comparator::ILike => {
-            builder.push(format!("lower({column}) GLOB "));
+            builder.push("lower(");
+            operand(builder);
+            builder.push(") GLOB ");
             builder.push_bind(like_to_glob(&text_of(value)?.to_lowercase()));
         }
         Comparator::RLike => {
-            builder.push(format!("{column} REGEXP "));
+            operand(builder);
+            builder.push(" REGEXP ");
             builder.push_bind(text_of(value)?);
         }
         op => {
-            builder.push(format!("{column} {} ", sql_operator(op)));
+            operand(builder);
+            builder.push(format!(" {} ", sql_operator(op)));
             builder.push_bind(text_of(value)?);
         }
     }

@@ -7,8 +7,8 @@
 
 use crate::error::map_sqlx;
 use crate::sql::{
-    json_list, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement, split_page,
-    upsert_pairs, OnConflict,
+    json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
+    rows_per_statement, split_page, upsert_pairs, OnConflict,
 };
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
@@ -358,9 +358,14 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
                     push_string_comparison(builder, "s.status", comparator, &normalized)?
                 }
                 SpanField::Attribute(key) => {
-                    let column =
-                        format!("json_extract(s.attributes, '$.\"{}\"')", key.replace('\'', "''").replace('"', ""));
-                    push_string_comparison(builder, &column, comparator, value)?
+                    // Found by name among the members, with the key bound: a JSON path cannot
+                    // name every key (SQLite's quoted path labels have no escape for `"`).
+                    let attribute = |builder: &mut QueryBuilder<'_, Sqlite>| {
+                        builder.push("(SELECT a.value FROM json_each(s.attributes) a WHERE a.key = ");
+                        builder.push_bind(key.clone());
+                        builder.push(")");
+                    };
+                    push_string_comparison_on(builder, &attribute, comparator, value)?
                 }
                 SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
             }
@@ -474,31 +479,32 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
     Ok(())
 }
 
-fn trace_order_column(key: &TraceKey) -> Result<String> {
-    Ok(match key {
-        TraceKey::Attribute(TraceAttribute::TimestampMs) => "t.request_time".into(),
-        TraceKey::Attribute(TraceAttribute::ExecutionTimeMs) => "t.execution_duration".into(),
-        TraceKey::Attribute(TraceAttribute::EndTimeMs) => "(t.request_time + coalesce(t.execution_duration, 0))".into(),
-        TraceKey::Attribute(TraceAttribute::Status) => "t.state".into(),
-        TraceKey::Attribute(TraceAttribute::RequestId) => "t.trace_id".into(),
-        TraceKey::Attribute(TraceAttribute::ExperimentId) => "t.experiment_id".into(),
-        TraceKey::Attribute(TraceAttribute::ClientRequestId) => "t.client_request_id".into(),
-        TraceKey::Attribute(TraceAttribute::Name) => {
-            format!("(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{TAG_TRACE_NAME}')")
+/// Pushes the expression a trace is ordered by; a tag or metadata key is bound.
+fn push_trace_order_column(builder: &mut QueryBuilder<'_, Sqlite>, key: &TraceKey) -> Result<()> {
+    let (table, pair_key) = match key {
+        TraceKey::Attribute(TraceAttribute::Name) => ("trace_tags", TAG_TRACE_NAME),
+        TraceKey::Attribute(TraceAttribute::RunId) => ("trace_metadata", META_SOURCE_RUN),
+        TraceKey::Tag(key) => ("trace_tags", key.as_str()),
+        TraceKey::Metadata(key) => ("trace_metadata", key.as_str()),
+        TraceKey::Attribute(attribute) => {
+            builder.push(match attribute {
+                TraceAttribute::TimestampMs => "t.request_time",
+                TraceAttribute::ExecutionTimeMs => "t.execution_duration",
+                TraceAttribute::EndTimeMs => "(t.request_time + coalesce(t.execution_duration, 0))",
+                TraceAttribute::Status => "t.state",
+                TraceAttribute::RequestId => "t.trace_id",
+                TraceAttribute::ExperimentId => "t.experiment_id",
+                TraceAttribute::ClientRequestId => "t.client_request_id",
+                _ => return Err(Error::invalid("Invalid order_by key for traces")),
+            });
+            return Ok(());
         }
-        TraceKey::Attribute(TraceAttribute::RunId) => format!(
-            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{META_SOURCE_RUN}')"
-        ),
-        TraceKey::Tag(key) => format!(
-            "(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
-            key.replace('\'', "''")
-        ),
-        TraceKey::Metadata(key) => format!(
-            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
-            key.replace('\'', "''")
-        ),
         _ => return Err(Error::invalid("Invalid order_by key for traces")),
-    })
+    };
+    builder.push(format!("(SELECT x.value FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = "));
+    builder.push_bind(pair_key.to_string());
+    builder.push(")");
+    Ok(())
 }
 
 const SPAN_COLUMNS: &str =
@@ -709,8 +715,8 @@ impl TraceStore for SqliteStore {
         }
         builder.push(" ORDER BY ");
         for item in &query.order_by {
-            let column = trace_order_column(&item.key)?;
-            builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
+            push_trace_order_column(&mut builder, &item.key)?;
+            builder.push(if item.ascending { " ASC, " } else { " DESC, " });
         }
         builder.push("t.request_time DESC, t.trace_id ASC");
         push_page(&mut builder, query.max_results, query.offset);

@@ -448,34 +448,35 @@ fn push_run_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<RunKe
 fn push_run_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<RunKey>]) -> Result<()> {
     builder.push(" ORDER BY ");
     for item in order_by {
-        let direction = if item.ascending { "ASC" } else { "DESC" };
-        let expression = match &item.key {
-            RunKey::Attribute(attribute) => run_attribute_column(attribute).to_string(),
-            RunKey::Metric(key) => {
-                format!(
-                    "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {})",
-                    quote(key)
-                )
-            }
-            RunKey::Param(key) => {
-                format!("(SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
-            }
-            RunKey::Tag(key) => {
-                format!("(SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
-            }
-            RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
-        };
-        // Runs missing the value sort last whichever the direction, as MLflow does.
-        builder.push(format!("({expression}) IS NULL, {expression} {direction}, "));
+        // Runs missing the value sort last whichever the direction, as MLflow does: the
+        // expression is pushed twice (null check, then value), each time with its own binds.
+        builder.push("(");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(") IS NULL, ");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(if item.ascending { " ASC, " } else { " DESC, " });
     }
     builder.push("r.start_time DESC, r.run_uuid ASC");
     Ok(())
 }
 
-/// A SQL string literal; used only for keys inside ORDER BY subqueries, which cannot take
-/// bind parameters in the middle of a pushed expression built twice.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// The value a run is ordered by; a metric, param or tag key is bound.
+fn push_run_order_expression(builder: &mut QueryBuilder<'_, Sqlite>, key: &RunKey) -> Result<()> {
+    let (select, key) = match key {
+        RunKey::Attribute(attribute) => {
+            builder.push(run_attribute_column(attribute));
+            return Ok(());
+        }
+        RunKey::Metric(key) => ("SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ", key),
+        RunKey::Param(key) => ("SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Tag(key) => ("SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
+    };
+    builder.push("(");
+    builder.push(select);
+    builder.push_bind(key.clone());
+    builder.push(")");
+    Ok(())
 }
 
 fn experiment_column(key: &ExperimentKey) -> Option<&'static str> {
