@@ -153,6 +153,43 @@ pub async fn check_odd_keys_are_matched_exactly(store: &dyn Store) {
     }
 }
 
+/// 32 concurrent updates of one assessment, each setting a field of its own: every field is
+/// there afterwards (an update reads and writes in one transaction).
+pub async fn check_concurrent_assessment_updates_lose_nothing(store: &dyn Store) {
+    let experiment = new_experiment(store, "assessments").await;
+    let trace_id = "tr-0123456789abcdef0123456789abcdef";
+    ferroflow_core::traces::ingest_spans(
+        store,
+        &experiment,
+        None,
+        vec![span(trace_id, "0000000000000001", Map::new())],
+    )
+    .await
+    .expect("ingest");
+    let body = json!({"assessment_name": "q", "source": {"source_type": "HUMAN"}, "feedback": {"value": 1}});
+    let new =
+        ferroflow_core::assessments::new_assessment(trace_id, body.as_object().cloned().unwrap_or_default(), false)
+            .expect("assessment");
+    let created = store.create_assessment(&new).await.expect("create assessment");
+    let updates = (0..32).map(|i| {
+        let field = format!("f{i}");
+        let changes = json!({ field.clone(): i }).as_object().cloned().unwrap_or_default();
+        let id = created.assessment_id.clone();
+        async move {
+            let update = |stored: &Assessment| ferroflow_core::assessments::apply_update(stored, &changes, &field);
+            store.update_assessment(trace_id, &id, &update).await.expect("update")
+        }
+    });
+    futures::future::join_all(updates).await;
+    let stored = store.get_assessment(trace_id, &created.assessment_id).await.expect("get");
+    for i in 0..32 {
+        assert_eq!(stored.body.get(&format!("f{i}")), Some(&json!(i)), "update {i} was lost");
+    }
+    assert_eq!(stored.name, "q");
+    let missing = store.update_assessment(trace_id, "a-missing", &|stored| Ok(stored.clone())).await;
+    assert!(missing.expect_err("missing assessment").is_not_found());
+}
+
 #[cfg(test)]
 mod on_sqlite {
     use super::*;
@@ -162,5 +199,11 @@ mod on_sqlite {
     async fn odd_keys_are_matched_exactly() {
         let (_dir, store) = test_store().await;
         check_odd_keys_are_matched_exactly(&store).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_assessment_updates_lose_nothing() {
+        let (_dir, store) = test_store().await;
+        check_concurrent_assessment_updates_lose_nothing(&store).await;
     }
 }

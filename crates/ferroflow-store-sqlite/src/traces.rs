@@ -143,9 +143,10 @@ fn decode_traces(text: &str) -> Result<Vec<TraceInfo>> {
     Ok(records.into_iter().map(TraceRecord::into_trace).collect())
 }
 
-fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
-    let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9)).unwrap_or_default();
-    Assessment {
+fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Assessment> {
+    let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9))
+        .map_err(|e| Error::internal(format!("stored body of assessment {}: {e}", row.get::<&str, _>(0))))?;
+    Ok(Assessment {
         assessment_id: row.get(0),
         trace_id: row.get(1),
         name: row.get(2),
@@ -156,7 +157,7 @@ fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
         create_time: row.get(7),
         last_update_time: row.get(8),
         body,
-    }
+    })
 }
 
 const ASSESSMENT_COLUMNS: &str =
@@ -892,12 +893,29 @@ impl TraceStore for SqliteStore {
         .ok_or_else(|| {
             Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
         })?;
-        Ok(assessment_from_row(&row))
+        assessment_from_row(&row)
     }
 
-    async fn update_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
+    async fn update_assessment(
+        &self,
+        trace_id: &str,
+        assessment_id: &str,
+        update: &(dyn for<'a> Fn(&'a Assessment) -> Result<Assessment> + Send + Sync),
+    ) -> Result<Assessment> {
+        let not_found =
+            || Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"));
+        // The writer's transaction: no other write runs between the read and the write.
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let result = sqlx::query(
+        let select = format!("SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE assessment_id = ? AND trace_id = ?");
+        let row = sqlx::query(&select)
+            .bind(assessment_id)
+            .bind(trace_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(not_found)?;
+        let assessment = update(&assessment_from_row(&row)?)?;
+        sqlx::query(
             "UPDATE assessments SET name = ?, kind = ?, value_text = ?, valid = ?, last_update_time = ?, body = ? \
              WHERE assessment_id = ? AND trace_id = ?",
         )
@@ -907,19 +925,16 @@ impl TraceStore for SqliteStore {
         .bind(assessment.valid as i64)
         .bind(assessment.last_update_time)
         .bind(Value::Object(assessment.body.clone()).to_string())
-        .bind(&assessment.assessment_id)
-        .bind(&assessment.trace_id)
+        .bind(assessment_id)
+        .bind(trace_id)
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        if result.rows_affected() == 0 {
-            return Err(Error::not_found(format!(
-                "Assessment with ID '{}' not found for trace '{}'",
-                assessment.assessment_id, assessment.trace_id
-            )));
-        }
+        let row =
+            sqlx::query(&select).bind(assessment_id).bind(trace_id).fetch_one(&mut *tx).await.map_err(map_sqlx)?;
+        let stored = assessment_from_row(&row)?;
         tx.commit().await.map_err(map_sqlx)?;
-        self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
+        Ok(stored)
     }
 
     async fn delete_assessment(&self, trace_id: &str, assessment_id: &str) -> Result<()> {
@@ -1214,9 +1229,10 @@ mod tests {
         let created = store.create_assessment(&new).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "feedback.ok = 'true'").await, vec!["tr-x"]);
-        let mut changed = created.clone();
-        changed.valid = false;
-        store.update_assessment(&changed).await.unwrap();
+        let invalid = json!({"valid": false}).as_object().cloned().unwrap();
+        let update = |stored: &Assessment| ferroflow_core::assessments::apply_update(stored, &invalid, "valid");
+        let updated = store.update_assessment("tr-x", &created.assessment_id, &update).await.unwrap();
+        assert!(!updated.valid);
         assert_in_step().await;
         assert!(filtered(&store, "feedback.ok = 'true'").await.is_empty());
         store.delete_assessment("tr-x", &created.assessment_id).await.unwrap();
