@@ -834,19 +834,7 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .map(|r| r.get(0));
-        let mut entries: Vec<Value> =
-            existing.and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok()).unwrap_or_default();
-        for (name, version) in prompts {
-            let present = entries.iter().any(|e| {
-                e.get("name").and_then(Value::as_str) == Some(name)
-                    && e.get("version").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
-                        == Some(version.clone())
-            });
-            if !present {
-                entries.push(serde_json::json!({"name": name, "version": version}));
-            }
-        }
-        let text = ferroflow_core::traces::python_json(&Value::Array(entries));
+        let text = ferroflow_core::traces::merge_linked_prompts(existing.as_deref(), prompts)?;
         set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
