@@ -294,113 +294,142 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
     let comparator = clause.comparator;
     let value = &clause.value;
     match &clause.key {
-        TraceKey::Attribute(attribute) => match attribute {
-            TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value)?,
-            TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value)?,
-            TraceAttribute::ClientRequestId => {
-                push_string_comparison(builder, "t.client_request_id", comparator, value)?
-            }
-            TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value)?,
-            TraceAttribute::ExecutionTimeMs => {
-                push_numeric_comparison(builder, "t.execution_duration", comparator, value)?
-            }
-            TraceAttribute::EndTimeMs => push_numeric_comparison(
-                builder,
-                "(t.request_time + coalesce(t.execution_duration, 0))",
-                comparator,
-                value,
-            )?,
-            TraceAttribute::ExperimentId => {
-                push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)?
-            }
-            TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value)?,
-            TraceAttribute::RunId => {
-                let negated = matches!(comparator, Comparator::Ne | Comparator::NotIn);
-                let positive = match comparator {
-                    Comparator::Ne => Comparator::Eq,
-                    Comparator::NotIn => Comparator::In,
-                    other => other,
-                };
-                builder.push(if negated { "NOT (" } else { "(" });
-                builder.push("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
-                builder.push_bind(META_SOURCE_RUN);
-                builder.push(" AND ");
-                push_string_comparison(builder, "m.value", positive, value)?;
-                builder.push(") OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND ");
-                push_string_comparison(builder, "l.run_id", positive, value)?;
-                builder.push("))");
-            }
-            TraceAttribute::Prompt => {
-                // `prompt = 'name/version'`: one entry of the linked-prompts JSON list.
-                let text = value.as_text().unwrap_or_default();
-                let (name, version) = text.rsplit_once('/').unwrap_or((text.as_str(), ""));
-                builder.push("EXISTS (SELECT 1 FROM trace_tags p, json_each(p.value) j WHERE p.trace_id = t.trace_id AND p.key = ");
-                builder.push_bind(TAG_LINKED_PROMPTS);
-                builder.push(" AND json_valid(p.value) AND json_extract(j.value, '$.name') = ");
-                builder.push_bind(name.to_string());
-                builder.push(" AND CAST(json_extract(j.value, '$.version') AS TEXT) = ");
-                builder.push_bind(version.to_string());
-                builder.push(")");
-            }
-            TraceAttribute::Text => push_text_search(builder, comparator, value)?,
-        },
-        TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value)?,
-        TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value)?,
-        TraceKey::Span(field) => {
-            builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND ");
-            match field {
-                SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
-                SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
-                SpanField::Status => {
-                    let normalized = match value {
-                        Literal::Str(s) => Literal::Str(s.trim_start_matches("STATUS_CODE_").to_string()),
-                        other => other.clone(),
-                    };
-                    push_string_comparison(builder, "s.status", comparator, &normalized)?
-                }
-                SpanField::Attribute(key) => {
-                    // Found by name among the members, with the key bound: a JSON path cannot
-                    // name every key (SQLite's quoted path labels have no escape for `"`).
-                    let attribute = |builder: &mut QueryBuilder<'_, Sqlite>| {
-                        builder.push("(SELECT a.value FROM json_each(s.attributes) a WHERE a.key = ");
-                        builder.push_bind(key.clone());
-                        builder.push(")");
-                    };
-                    push_string_comparison_on(builder, &attribute, comparator, value)?
-                }
-                SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
-            }
-            builder.push(")");
-        }
-        TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
-            let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
-            let negated = matches!(comparator, Comparator::IsNull);
-            push_membership(builder, "assessments a", "a", negated, |builder| {
-                builder.push("a.valid = 1 AND a.kind = ");
-                builder.push_bind(kind);
-                builder.push(" AND a.name = ");
-                builder.push_bind(name.clone());
-                match (comparator, value) {
-                    (Comparator::IsNull | Comparator::IsNotNull, _) => {}
-                    (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
-                        builder.push(" AND ");
-                        push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
-                    }
-                    _ => {
-                        builder.push(" AND ");
-                        push_string_comparison(builder, "a.value_text", comparator, value)?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
+        TraceKey::Attribute(attribute) => push_attribute_clause(builder, attribute, comparator, value),
+        TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value),
+        TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value),
+        TraceKey::Span(field) => push_span_clause(builder, field, comparator, value),
+        TraceKey::Feedback(name) => push_assessment_clause(builder, "feedback", name, comparator, value),
+        TraceKey::Expectation(name) => push_assessment_clause(builder, "expectation", name, comparator, value),
         TraceKey::IssueId => {
             builder.push("EXISTS (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.kind = 'issue' AND ");
             push_string_comparison(builder, "a.name", comparator, value)?;
             builder.push(")");
+            Ok(())
         }
     }
+}
+
+fn push_attribute_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    attribute: &TraceAttribute,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    match attribute {
+        TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value),
+        TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value),
+        TraceAttribute::ClientRequestId => push_string_comparison(builder, "t.client_request_id", comparator, value),
+        TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value),
+        TraceAttribute::ExecutionTimeMs => push_numeric_comparison(builder, "t.execution_duration", comparator, value),
+        TraceAttribute::EndTimeMs => {
+            push_numeric_comparison(builder, "(t.request_time + coalesce(t.execution_duration, 0))", comparator, value)
+        }
+        TraceAttribute::ExperimentId => {
+            push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)
+        }
+        TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value),
+        TraceAttribute::RunId => push_run_id_clause(builder, comparator, value),
+        TraceAttribute::Prompt => push_prompt_clause(builder, value),
+        TraceAttribute::Text => push_text_search(builder, comparator, value),
+    }
+}
+
+/// `run_id`: the run named in the trace's metadata or linked to it; `!=` and `NOT IN` negate
+/// the whole test, so a trace with neither matches them.
+fn push_run_id_clause(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparator, value: &Literal) -> Result<()> {
+    let negated = matches!(comparator, Comparator::Ne | Comparator::NotIn);
+    let positive = match comparator {
+        Comparator::Ne => Comparator::Eq,
+        Comparator::NotIn => Comparator::In,
+        other => other,
+    };
+    builder.push(if negated { "NOT (" } else { "(" });
+    builder.push("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
+    builder.push_bind(META_SOURCE_RUN);
+    builder.push(" AND ");
+    push_string_comparison(builder, "m.value", positive, value)?;
+    builder.push(") OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND ");
+    push_string_comparison(builder, "l.run_id", positive, value)?;
+    builder.push("))");
     Ok(())
+}
+
+/// `prompt = 'name/version'`: one entry of the linked-prompts JSON list.
+fn push_prompt_clause(builder: &mut QueryBuilder<'_, Sqlite>, value: &Literal) -> Result<()> {
+    let text = value.as_text().unwrap_or_default();
+    let (name, version) = text.rsplit_once('/').unwrap_or((text.as_str(), ""));
+    builder.push("EXISTS (SELECT 1 FROM trace_tags p, json_each(p.value) j WHERE p.trace_id = t.trace_id AND p.key = ");
+    builder.push_bind(TAG_LINKED_PROMPTS);
+    builder.push(" AND json_valid(p.value) AND json_extract(j.value, '$.name') = ");
+    builder.push_bind(name.to_string());
+    builder.push(" AND CAST(json_extract(j.value, '$.version') AS TEXT) = ");
+    builder.push_bind(version.to_string());
+    builder.push(")");
+    Ok(())
+}
+
+/// A span field: some span of the trace has it.
+fn push_span_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    field: &SpanField,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND ");
+    match field {
+        SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
+        SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
+        SpanField::Status => {
+            let normalized = match value {
+                Literal::Str(s) => Literal::Str(s.trim_start_matches("STATUS_CODE_").to_string()),
+                other => other.clone(),
+            };
+            push_string_comparison(builder, "s.status", comparator, &normalized)?
+        }
+        SpanField::Attribute(key) => {
+            // Found by name among the members, with the key bound: a JSON path cannot
+            // name every key (SQLite's quoted path labels have no escape for `"`).
+            let attribute = |builder: &mut QueryBuilder<'_, Sqlite>| {
+                builder.push("(SELECT a.value FROM json_each(s.attributes) a WHERE a.key = ");
+                builder.push_bind(key.clone());
+                builder.push(")");
+            };
+            push_string_comparison_on(builder, &attribute, comparator, value)?
+        }
+        SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
+    }
+    builder.push(")");
+    Ok(())
+}
+
+/// A valid feedback or expectation (`kind`) named `name`: compared as a number when the
+/// comparison or the value is numeric, as text otherwise.
+fn push_assessment_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    kind: &'static str,
+    name: &str,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    let negated = matches!(comparator, Comparator::IsNull);
+    push_membership(builder, "assessments a", "a", negated, |builder| {
+        builder.push("a.valid = 1 AND a.kind = ");
+        builder.push_bind(kind);
+        builder.push(" AND a.name = ");
+        builder.push_bind(name.to_string());
+        match (comparator, value) {
+            (Comparator::IsNull | Comparator::IsNotNull, _) => {}
+            (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
+                builder.push(" AND ");
+                push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
+            }
+            _ => {
+                builder.push(" AND ");
+                push_string_comparison(builder, "a.value_text", comparator, value)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.

@@ -98,7 +98,8 @@ impl SqliteStore {
         Ok(experiments)
     }
 
-    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs.
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs: one query
+    /// per child table for the whole page (the ids as one JSON parameter).
     async fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
         if infos.is_empty() {
             return Ok(Vec::new());
@@ -106,34 +107,60 @@ impl SqliteStore {
         let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
         let list = json_list(&ids);
         let mut data: HashMap<String, RunData> = HashMap::new();
-        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
-        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
+        self.load_params(&list, &mut data).await?;
+        self.load_tags(&list, &mut data).await?;
+        self.load_latest_metrics(&list, &mut data).await?;
+        let mut inputs = self.load_inputs(&list).await?;
+        let mut outputs = self.load_outputs(&list).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let id = info.run_id.clone();
+                Run {
+                    data: data.remove(&id).unwrap_or_default(),
+                    inputs: inputs.remove(&id).unwrap_or_default(),
+                    outputs: outputs.remove(&id).unwrap_or_default(),
+                    info,
+                }
+            })
+            .collect())
+    }
 
+    /// The params of the runs in `list` (a JSON list of ids).
+    async fn load_params(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows = sqlx::query(
             // Rows come in primary-key order, (run, key): no sort needed.
             "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
         for row in rows {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
+        Ok(())
+    }
+
+    async fn load_tags(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows =
             sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))")
-                .bind(&list)
+                .bind(list)
                 .fetch_all(&self.read)
                 .await
                 .map_err(map_sqlx)?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
+        Ok(())
+    }
+
+    async fn load_latest_metrics(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows = sqlx::query(
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
              WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
@@ -149,12 +176,18 @@ impl SqliteStore {
                 run_id: None,
             });
         }
+        Ok(())
+    }
+
+    /// Dataset inputs (in the order they were logged), then model inputs.
+    async fn load_inputs(&self, list: &str) -> Result<HashMap<String, RunInputs>> {
+        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
         let rows = sqlx::query(
             "SELECT i.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, i.tags \
              FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
              WHERE i.run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY i.position",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
@@ -175,17 +208,22 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY position",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
         for row in rows {
             inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
         }
+        Ok(inputs)
+    }
+
+    async fn load_outputs(&self, list: &str) -> Result<HashMap<String, RunOutputs>> {
+        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
         let rows = sqlx::query(
             "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY rowid",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
         .map_err(map_sqlx)?;
@@ -196,18 +234,7 @@ impl SqliteStore {
                 .model_outputs
                 .push(ModelOutput { model_id: row.get(1), step: row.get(2) });
         }
-        Ok(infos
-            .into_iter()
-            .map(|info| {
-                let id = info.run_id.clone();
-                Run {
-                    data: data.remove(&id).unwrap_or_default(),
-                    inputs: inputs.remove(&id).unwrap_or_default(),
-                    outputs: outputs.remove(&id).unwrap_or_default(),
-                    info,
-                }
-            })
-            .collect())
+        Ok(outputs)
     }
 }
 
