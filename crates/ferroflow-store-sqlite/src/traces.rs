@@ -5,7 +5,7 @@
 //! page of traces and, for each, its tags, metadata and assessments come back as one JSON row
 //! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
-use crate::error::map_sqlx;
+use crate::error::{corrupt, map_sqlx, Context};
 use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
     rows_per_statement, split_page, upsert_pairs, OnConflict,
@@ -139,13 +139,13 @@ impl AssessmentRecord {
 
 /// The records of a JSON array of [`TRACE_RECORD`]s.
 fn decode_traces(text: &str) -> Result<Vec<TraceInfo>> {
-    let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| Error::internal(e.to_string()))?;
+    let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| corrupt("trace records", e))?;
     Ok(records.into_iter().map(TraceRecord::into_trace).collect())
 }
 
 fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Assessment> {
     let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9))
-        .map_err(|e| Error::internal(format!("stored body of assessment {}: {e}", row.get::<&str, _>(0))))?;
+        .map_err(|e| corrupt(format_args!("body of assessment {}", row.get::<&str, _>(0)), e))?;
     Ok(Assessment {
         assessment_id: row.get(0),
         trace_id: row.get(1),
@@ -284,7 +284,10 @@ impl SqliteStore {
         .bind(json_list(ids))
         .fetch_one(&self.read)
         .await
-        .map_err(map_sqlx)?
+        .context(|| match ids {
+            [id] => format!("loading trace {id}"),
+            _ => format!("loading {} traces", ids.len()),
+        })?
         .get(0);
         decode_traces(&text)
     }
@@ -556,7 +559,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
             .bind(SPAN_CHUNK)
             .fetch_all(&pool)
             .await
-            .map_err(map_sqlx)?,
+            .context(|| format!("loading spans of trace {trace_id}"))?,
             Some((start, span_id)) => sqlx::query(&format!(
                 "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ?) \
                  AND (start_time_ns, span_id) > (?, ?) ORDER BY start_time_ns, span_id LIMIT ?"
@@ -567,7 +570,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
             .bind(SPAN_CHUNK)
             .fetch_all(&pool)
             .await
-            .map_err(map_sqlx)?,
+            .context(|| format!("loading spans of trace {trace_id}"))?,
         };
         let finished = (rows.len() as i64) < SPAN_CHUNK;
         let next = rows.last().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
@@ -601,7 +604,8 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
 impl TraceStore for SqliteStore {
     async fn ingest_spans(&self, experiment_id: &str, run_id: Option<&str>, traces: &[TraceSpans]) -> Result<()> {
         self.last_span_ingest.store(ferroflow_core::time::now_millis(), std::sync::atomic::Ordering::Relaxed);
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let ingesting = || format!("ingesting {} traces into experiment {experiment_id}", traces.len());
+        let mut tx = self.write.begin().await.context(ingesting)?;
         let experiment_key = active_experiment(&mut tx, experiment_id).await?;
         // A handful of statements per batch, however many traces it holds.
         let mut keys = HashMap::with_capacity(traces.len());
@@ -669,7 +673,7 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(ingesting)
     }
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
@@ -751,7 +755,7 @@ impl TraceStore for SqliteStore {
         builder.push("t.request_time DESC, t.trace_id ASC");
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") t");
-        let text: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
+        let text: String = builder.build().fetch_one(&self.read).await.context(|| "searching traces")?.get(0);
         let (items, next_offset) = split_page(decode_traces(&text)?, query.max_results, query.offset);
         Ok(Page { items, next_offset })
     }
@@ -1255,6 +1259,29 @@ mod tests {
         store.delete_assessment("tr-x", &created.assessment_id).await.unwrap();
         assert_in_step().await;
         assert!(store.get_trace_info("tr-x").await.unwrap().assessments.is_empty());
+    }
+
+    #[tokio::test]
+    async fn corrupt_stored_json_is_an_error_not_an_empty_value() {
+        let (_dir, store) = store().await;
+        ferroflow_core::traces::ingest_spans(&store, "0", None, vec![span("tr-y", "0000000000000001", None, "q")])
+            .await
+            .unwrap();
+        let body = json!({"assessment_name": "ok", "feedback": {"value": true}, "source": {"source_type": "HUMAN"}});
+        let new =
+            ferroflow_core::assessments::new_assessment("tr-y", body.as_object().cloned().unwrap(), false).unwrap();
+        let created = store.create_assessment(&new).await.unwrap();
+        sqlx::query("UPDATE assessments SET body = '{\"cut' WHERE assessment_id = ?")
+            .bind(&created.assessment_id)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let error = store.get_assessment("tr-y", &created.assessment_id).await.unwrap_err();
+        assert_eq!(error.code, ferroflow_core::ErrorCode::InternalError);
+        assert!(error.message.contains("corrupt stored body of assessment"), "{}", error.message);
+        // The row's copy carries the damaged body too: the trace does not read as empty.
+        let error = store.get_trace_info("tr-y").await.unwrap_err();
+        assert!(error.message.contains("corrupt stored trace records"), "{}", error.message);
     }
 
     #[tokio::test]

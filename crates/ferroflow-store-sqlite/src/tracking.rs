@@ -3,7 +3,7 @@
 //! Reads of many runs load their params, tags, metrics and inputs with one query per table for
 //! the whole page (ids passed as one JSON parameter), never one query per run.
 
-use crate::error::{is_unique_violation, map_sqlx};
+use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
 use crate::sql::{
     json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
     split_page, tag_rows, upsert_pairs, OnConflict,
@@ -135,7 +135,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the children of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
@@ -148,7 +148,7 @@ impl SqliteStore {
                 .bind(list)
                 .fetch_all(&self.read)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| "loading the children of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
@@ -163,7 +163,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the children of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().metrics.push(Metric {
                 key: row.get(1),
@@ -190,9 +190,10 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the children of a page of runs")?;
         for row in rows {
-            let tags: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(7)).unwrap_or_default();
+            let tags: Vec<(String, String)> =
+                serde_json::from_str(row.get::<&str, _>(7)).map_err(|e| corrupt("dataset input tags", e))?;
             inputs.entry(row.get(0)).or_default().dataset_inputs.push(DatasetInput {
                 dataset: Dataset {
                     name: row.get(1),
@@ -211,7 +212,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the children of a page of runs")?;
         for row in rows {
             inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
         }
@@ -226,7 +227,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the children of a page of runs")?;
         for row in rows {
             outputs
                 .entry(row.get(0))
@@ -789,7 +790,7 @@ impl TrackingStore for SqliteStore {
             .bind(run_id)
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading run {run_id}"))?
             .ok_or_else(|| run_not_found(run_id))?;
         let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
         runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
@@ -849,12 +850,13 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn log_batch(&self, run_id: &str, batch: &RunBatch) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let logging = || format!("logging a batch to run {run_id}");
+        let mut tx = self.write.begin().await.context(logging)?;
         require_active_run(&mut tx, run_id).await?;
         insert_params(&mut tx, run_id, &batch.params).await?;
         insert_metrics(&mut tx, run_id, &batch.metrics).await?;
         upsert_run_tags(&mut tx, run_id, &batch.tags).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(logging)
     }
 
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<()> {
@@ -896,7 +898,7 @@ impl TrackingStore for SqliteStore {
         }
         push_run_order(&mut builder, &query.order_by)?;
         push_page(&mut builder, query.max_results, query.offset);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&self.read).await.context(|| "searching runs")?;
         let (infos, next_offset) =
             split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })
