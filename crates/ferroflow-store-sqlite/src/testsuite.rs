@@ -394,6 +394,33 @@ pub async fn check_linked_prompts(store: &dyn Store) {
     assert_eq!(code(store.link_prompts("tr-missing", &[pair("p", "1")]).await), ErrorCode::ResourceDoesNotExist);
 }
 
+/// A root span fills the tags and metadata of a trace StartTraceV3 has not finalized, and
+/// leaves a finalized one's metadata alone.
+pub async fn check_root_spans_fill_unfinalized_traces(store: &dyn Store) {
+    let experiment = new_experiment(store, "roots").await;
+    let (open, finalized) = ("tr-000000000000000000000000000000a1", "tr-000000000000000000000000000000a2");
+    let child = SpanRecord {
+        parent_span_id: Some("0000000000000009".into()),
+        ..span(finalized, "0000000000000002", Map::new())
+    };
+    ferroflow_core::traces::ingest_spans(store, &experiment, None, vec![child]).await.expect("ingest child");
+    let mut info = store.get_trace_info(finalized).await.expect("trace");
+    info.metadata = vec![(META_TRACE_USER.to_string(), "client".into())];
+    store.start_trace(&info).await.expect("start trace");
+    let attributes = json!({"session.id": "s1", "user.id": "u1", "mlflow.traceTag.env": "prod"});
+    let attributes = attributes.as_object().cloned().unwrap_or_default();
+    let roots =
+        vec![span(open, "0000000000000001", attributes.clone()), span(finalized, "0000000000000009", attributes)];
+    ferroflow_core::traces::ingest_spans(store, &experiment, None, roots).await.expect("ingest roots");
+    let open = store.get_trace_info(open).await.expect("open trace");
+    assert_eq!(open.metadata_value(META_TRACE_SESSION), Some("s1"));
+    assert_eq!(open.metadata_value(META_TRACE_USER), Some("u1"));
+    assert_eq!(open.tag("env"), Some("prod"));
+    let finalized = store.get_trace_info(finalized).await.expect("finalized trace");
+    assert_eq!(finalized.metadata_value(META_TRACE_USER), Some("client"));
+    assert_eq!(finalized.metadata_value(META_TRACE_SESSION), None);
+}
+
 #[cfg(test)]
 mod on_sqlite {
     use super::*;
@@ -415,6 +442,12 @@ mod on_sqlite {
     async fn runs() {
         let (_dir, store) = test_store().await;
         check_runs(&store).await;
+    }
+
+    #[tokio::test]
+    async fn root_spans_fill_unfinalized_traces() {
+        let (_dir, store) = test_store().await;
+        check_root_spans_fill_unfinalized_traces(&store).await;
     }
 
     #[tokio::test]

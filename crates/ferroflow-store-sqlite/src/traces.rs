@@ -232,6 +232,29 @@ async fn upsert_trace_rows(
     Ok(())
 }
 
+/// What only a root tells (its metadata), for traces StartTraceV3 has not finalized; keys
+/// already there stay. One statement per chunk, not [`upsert_pairs`]: a row is written only
+/// while its trace is not finalized.
+async fn insert_root_metadata(conn: &mut SqliteConnection, traces: &[TraceSpans]) -> Result<()> {
+    let rows: Vec<(&str, &str, &str)> = traces
+        .iter()
+        .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
+        .flat_map(|(t, r)| r.metadata.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(3)) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
+             SELECT v.column1, v.column2, v.column3 FROM (",
+        );
+        builder.push_values(chunk, |mut row, &(trace_id, key, value)| {
+            row.push_bind(trace_id).push_bind(key).push_bind(value);
+        });
+        builder.push(") v JOIN traces t ON t.trace_id = v.column1 WHERE t.finalized = 0");
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
 async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
     for chunk in spans.chunks(rows_per_statement(15)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -632,25 +655,7 @@ impl TraceStore for SqliteStore {
             spans.extend(trace.spans.iter().map(|span| (key, span)));
         }
         insert_spans(&mut tx, &spans).await?;
-        // What only a root tells, for traces StartTraceV3 has not finalized.
-        let roots: Vec<&TraceSpans> = traces.iter().filter(|t| t.root.is_some()).collect();
-        if !roots.is_empty() {
-            for trace in &roots {
-                let Some(root) = &trace.root else { continue };
-                for (key, value) in &root.metadata {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
-                         SELECT ?1, ?2, ?3 WHERE (SELECT finalized FROM traces WHERE trace_id = ?1) = 0",
-                    )
-                    .bind(&trace.trace_id)
-                    .bind(key)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_sqlx)?;
-                }
-            }
-        }
+        insert_root_metadata(&mut tx, traces).await?;
         // Token usage sums every stored span of the trace, so it is redone whenever a span
         // with token counts arrives, before or after its root.
         let ids: Vec<&str> = traces
