@@ -135,7 +135,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .context(|| "loading the children of a page of runs")?;
+        .context(|| "loading the params of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
@@ -148,7 +148,7 @@ impl SqliteStore {
                 .bind(list)
                 .fetch_all(&self.read)
                 .await
-                .context(|| "loading the children of a page of runs")?;
+                .context(|| "loading the tags of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
@@ -163,7 +163,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .context(|| "loading the children of a page of runs")?;
+        .context(|| "loading the latest metrics of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().metrics.push(Metric {
                 key: row.get(1),
@@ -190,7 +190,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .context(|| "loading the children of a page of runs")?;
+        .context(|| "loading the dataset inputs of a page of runs")?;
         for row in rows {
             let tags: Vec<(String, String)> =
                 serde_json::from_str(row.get::<&str, _>(7)).map_err(|e| corrupt("dataset input tags", e))?;
@@ -212,7 +212,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .context(|| "loading the children of a page of runs")?;
+        .context(|| "loading the model inputs of a page of runs")?;
         for row in rows {
             inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
         }
@@ -227,7 +227,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .context(|| "loading the children of a page of runs")?;
+        .context(|| "loading the model outputs of a page of runs")?;
         for row in rows {
             outputs
                 .entry(row.get(0))
