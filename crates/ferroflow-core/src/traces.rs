@@ -8,7 +8,7 @@
 use crate::entities::*;
 use crate::ids::{ExperimentId, RunId, TraceId};
 use crate::store::Store;
-use crate::Result;
+use crate::{Error, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -127,6 +127,31 @@ pub fn python_json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_else(|_| value.to_string())
 }
 
+/// The trace's `mlflow.linkedPrompts` tag after linking `prompts` (`(name, version)` pairs):
+/// the entries of `current` (the tag's value, if any) in their order, then each pair not
+/// among them yet, written as Python's JSON. A version is compared as text, whether the
+/// stored entry holds it as a string or a number. A value that is not a JSON list is an error
+/// rather than being overwritten.
+pub fn merge_linked_prompts(current: Option<&str>, prompts: &[(String, String)]) -> Result<String> {
+    let mut entries: Vec<Value> = match current {
+        Some(text) => serde_json::from_str(text).map_err(|_| {
+            Error::invalid(format!("The trace's '{TAG_LINKED_PROMPTS}' tag is not a JSON list: '{text}'"))
+        })?,
+        None => Vec::new(),
+    };
+    for (name, version) in prompts {
+        let present = entries.iter().any(|entry| {
+            let stored_version =
+                entry.get("version").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            entry.get("name").and_then(Value::as_str) == Some(name) && stored_version.as_deref() == Some(version)
+        });
+        if !present {
+            entries.push(serde_json::json!({"name": name, "version": version}));
+        }
+    }
+    Ok(python_json(&Value::Array(entries)))
+}
+
 struct PythonFormatter;
 
 impl serde_json::ser::Formatter for PythonFormatter {
@@ -158,6 +183,20 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn linked_prompts_merge_keeps_order_and_skips_known_pairs() {
+        use super::merge_linked_prompts;
+        let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
+        let first = merge_linked_prompts(None, &[pair("a", "1"), pair("b", "2"), pair("a", "1")]).unwrap();
+        assert_eq!(first, r#"[{"name": "a", "version": "1"}, {"name": "b", "version": "2"}]"#);
+        // A number version stored by another writer is the same version as its text.
+        let stored = r#"[{"name": "a", "version": 1}]"#;
+        let merged = merge_linked_prompts(Some(stored), &[pair("a", "1"), pair("a", "2")]).unwrap();
+        assert_eq!(merged, r#"[{"name": "a", "version": 1}, {"name": "a", "version": "2"}]"#);
+        assert!(merge_linked_prompts(Some("not json"), &[pair("a", "1")]).is_err());
+        assert!(merge_linked_prompts(Some(r#"{"name": "a"}"#), &[pair("a", "1")]).is_err());
+    }
+
     use super::*;
     use serde_json::json;
 

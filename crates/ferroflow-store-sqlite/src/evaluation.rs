@@ -7,8 +7,11 @@
 //! per chunk, and recomputes the dataset's schema, profile and digest from stored columns,
 //! never by loading every record. Pages of datasets load their tags with one query.
 
-use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::error::{corrupt, map_sqlx};
+use crate::sql::{
+    json_list, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs,
+    OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::evaluation::{self as rules, USER_TAG};
@@ -63,33 +66,40 @@ fn dataset_from_row(row: &SqliteRow) -> EvaluationDataset {
     }
 }
 
-/// A stored JSON object; text we did not write (or damaged) reads as empty rather than
-/// failing every read of the dataset.
-fn stored_object(text: Option<&str>) -> Option<JsonObject> {
-    match serde_json::from_str::<Value>(text?) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
+/// A stored JSON object (text this store wrote); anything else is corruption, an error.
+fn stored_object(text: Option<&str>, what: &str) -> Result<Option<JsonObject>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(other) => Err(corrupt(format_args!("record {what}"), format_args!("not an object: {other}"))),
+        Err(error) => Err(corrupt(format_args!("record {what}"), error)),
     }
 }
 
-fn record_from_row(row: &SqliteRow) -> DatasetRecord {
+fn record_from_row(row: &SqliteRow) -> Result<DatasetRecord> {
     let outputs: Option<&str> = row.get(3);
     let source: Option<&str> = row.get(6);
-    DatasetRecord {
+    let outputs = outputs.map(serde_json::from_str).transpose().map_err(|e| corrupt("record outputs", e))?;
+    let source = match source {
+        Some(text) => {
+            let value: Value = serde_json::from_str(text).map_err(|e| corrupt("record source", e))?;
+            Some(rules::record_source(&value).map_err(|e| corrupt("record source", e.message))?)
+        }
+        None => None,
+    };
+    Ok(DatasetRecord {
         dataset_record_id: row.get(0),
         dataset_id: row.get(1),
-        inputs: stored_object(row.get(2)).unwrap_or_default(),
-        outputs: outputs.and_then(|text| serde_json::from_str(text).ok()),
-        expectations: stored_object(row.get(4)),
-        tags: stored_object(row.get(5)).unwrap_or_default(),
-        source: source
-            .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            .and_then(|value| rules::record_source(&value).ok()),
+        inputs: stored_object(row.get(2), "inputs")?.unwrap_or_default(),
+        outputs,
+        expectations: stored_object(row.get(4), "expectations")?,
+        tags: stored_object(row.get(5), "tags")?.unwrap_or_default(),
+        source,
         created_time: row.get(7),
         last_update_time: row.get(8),
         created_by: row.get(9),
         last_updated_by: row.get(10),
-    }
+    })
 }
 
 fn source_json(source: &RecordSource) -> String {
@@ -145,20 +155,8 @@ async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[Expe
 
 /// Fails unless the experiment exists and is active; scorers live only in live experiments.
 async fn require_active_experiment(conn: &mut SqliteConnection, experiment_id: ExperimentId) -> Result<i64> {
-    let key = experiment_id.get();
-    let stage: String = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?
-        .ok_or_else(|| experiment_not_found(experiment_id))?
-        .get(0);
-    if stage != "active" {
-        return Err(Error::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
-        )));
-    }
-    Ok(key)
+    crate::tracking::require_active_experiment(conn, experiment_id, "").await?;
+    Ok(experiment_id.get())
 }
 
 /// The dataset's name and schema, or `RESOURCE_DOES_NOT_EXIST`.
@@ -221,19 +219,8 @@ async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Res
 }
 
 async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    for chunk in tags.chunks(1000) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO evaluation_dataset_tags (dataset_id, key, value) ");
-        builder.push_values(chunk, |mut row, tag| {
-            row.push_bind(dataset_id).push_bind(&tag.key).push_bind(&tag.value);
-        });
-        builder.push(" ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value");
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    }
-    Ok(())
+    let rows = tag_rows(dataset_id, tags);
+    upsert_pairs(conn, "evaluation_dataset_tags", &["dataset_id"], &rows, OnConflict::Replace).await
 }
 
 async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
@@ -451,7 +438,7 @@ impl EvaluationStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        let existing: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect();
+        let existing: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let plan = rules::plan_upsert(dataset_id, existing, records, updated_by, now);
         write_records(&mut tx, &plan.records).await?;
         let hashes = content_hashes(&mut tx, dataset_id).await?;
@@ -496,7 +483,7 @@ impl EvaluationStore for SqliteStore {
         builder.push(" ORDER BY created_time, dataset_record_id LIMIT ");
         builder.push_bind((max_results + 1) as i64);
         let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
-        let mut records: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect();
+        let mut records: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let next = if records.len() as u64 > max_results {
             records.truncate(max_results as usize);
             records.last().map(|last| RecordCursor {

@@ -9,6 +9,8 @@ mod evaluation;
 mod logged_models;
 mod registry;
 mod sql;
+#[cfg(test)]
+mod testsuite;
 mod text_index;
 pub(crate) mod traces;
 mod tracking;

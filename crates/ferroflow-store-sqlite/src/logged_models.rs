@@ -5,7 +5,11 @@
 //! and metrics with one query per table.
 
 use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::sql::{
+    json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows,
+    upsert_pairs, OnConflict,
+};
+use crate::tracking::require_active_experiment;
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::logged_models::{LoggedModelAttribute, LoggedModelKey};
@@ -37,14 +41,6 @@ fn model_from_row(row: &SqliteRow) -> LoggedModel {
         tags: Vec::new(),
         params: Vec::new(),
         metrics: Vec::new(),
-    }
-}
-
-fn metric_value(value: Option<f64>, is_nan: bool) -> f64 {
-    if is_nan {
-        f64::NAN
-    } else {
-        value.unwrap_or(f64::NAN)
     }
 }
 
@@ -133,30 +129,13 @@ async fn require(conn: &mut SqliteConnection, model_id: &str) -> Result<()> {
 }
 
 async fn upsert_tags(conn: &mut SqliteConnection, model_id: &str, tags: &[Tag]) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO logged_model_tags (model_id, key, value) ");
-    builder.push_values(tags, |mut b, tag| {
-        b.push_bind(model_id).push_bind(&tag.key).push_bind(&tag.value);
-    });
-    builder.push(" ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    Ok(())
+    upsert_pairs(conn, "logged_model_tags", &["model_id"], &tag_rows(model_id, tags), OnConflict::Replace).await
 }
 
+/// Unlike a run's, a logged model's params may be logged again with another value.
 async fn upsert_params(conn: &mut SqliteConnection, model_id: &str, params: &[Param]) -> Result<()> {
-    // 3 binds a row; 300 rows stay well under SQLite's variable limit.
-    for chunk in params.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO logged_model_params (model_id, key, value) ");
-        builder.push_values(chunk, |mut b, param| {
-            b.push_bind(model_id).push_bind(&param.key).push_bind(&param.value);
-        });
-        builder.push(" ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value");
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    }
-    Ok(())
+    let rows: Vec<(&str, &str, &str)> = params.iter().map(|p| (model_id, p.key.as_str(), p.value.as_str())).collect();
+    upsert_pairs(conn, "logged_model_params", &["model_id"], &rows, OnConflict::Replace).await
 }
 
 fn attribute_column(attribute: &LoggedModelAttribute) -> &'static str {
@@ -273,21 +252,7 @@ impl LoggedModelStore for SqliteStore {
         let experiment_key = model.experiment_id.get();
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let experiment =
-            sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
-                .bind(experiment_key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_sqlx)?
-                .ok_or_else(|| Error::not_found(format!("No Experiment with id={} exists", model.experiment_id)))?;
-        let stage: String = experiment.get(0);
-        if stage != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {} must be in the 'active' state. Current state is {stage}.",
-                model.experiment_id
-            )));
-        }
-        let location: String = experiment.get(1);
+        let location = require_active_experiment(&mut tx, model.experiment_id, "").await?;
         let model_id = ids::new_logged_model_id();
         let artifact_location = format!("{}/models/{model_id}/artifacts", location.trim_end_matches('/'));
         let name = model.name.clone().unwrap_or_else(ids::random_run_name);

@@ -8,7 +8,9 @@
 //! writer's thread).
 
 use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::sql::{
+    push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::registry::{
@@ -357,30 +359,12 @@ fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> 
 }
 
 async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO registered_model_tags (rm_id, key, value) ");
-    builder.push_values(tags, |mut b, tag| {
-        b.push_bind(rm_id).push_bind(&tag.key).push_bind(&tag.value);
-    });
-    builder.push(" ON CONFLICT (rm_id, key) DO UPDATE SET value = excluded.value");
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    Ok(())
+    upsert_pairs(conn, "registered_model_tags", &["rm_id"], &tag_rows(rm_id, tags), OnConflict::Replace).await
 }
 
 async fn upsert_version_tags(conn: &mut SqliteConnection, rm_id: i64, version: i64, tags: &[Tag]) -> Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let mut builder: QueryBuilder<Sqlite> =
-        QueryBuilder::new("INSERT INTO model_version_tags (rm_id, version, key, value) ");
-    builder.push_values(tags, |mut b, tag| {
-        b.push_bind(rm_id).push_bind(version).push_bind(&tag.key).push_bind(&tag.value);
-    });
-    builder.push(" ON CONFLICT (rm_id, version, key) DO UPDATE SET value = excluded.value");
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    Ok(())
+    let rows = tag_rows((rm_id, version), tags);
+    upsert_pairs(conn, "model_version_tags", &["rm_id", "version"], &rows, OnConflict::Replace).await
 }
 
 /// The message for a taken name, which says whether a prompt or a model holds it.
@@ -484,17 +468,9 @@ async fn record_version_on_logged_model(
     let mut entries: Vec<serde_json::Value> =
         existing.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
     entries.push(serde_json::json!({ "name": name, "version": version }));
-    sqlx::query(
-        "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) \
-         ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(model_id)
-    .bind(MODEL_VERSIONS_TAG_KEY)
-    .bind(serde_json::Value::Array(entries).to_string())
-    .execute(&mut *conn)
-    .await
-    .map_err(map_sqlx)?;
-    Ok(())
+    let text = serde_json::Value::Array(entries).to_string();
+    let rows = [(model_id, MODEL_VERSIONS_TAG_KEY, text.as_str())];
+    upsert_pairs(conn, "logged_model_tags", &["model_id"], &rows, OnConflict::Replace).await
 }
 
 /// `NOT EXISTS` conditions that keep prompts out of a search over models or versions.

@@ -13,7 +13,7 @@ use crate::error::map_sqlx;
 use ferroflow_core::{Error, Result};
 use futures::TryStreamExt;
 use rustc_hash::FxHashSet;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,96 +234,123 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
         .await
         .map_err(map_sqlx)?
         .get(0);
-    let mut rows = Vec::new();
-    let mut bytes = 0;
-    {
-        let mut stream =
-            sqlx::query("SELECT span_key, trace_key, name, attributes FROM spans WHERE span_key > ? ORDER BY span_key")
-                .bind(mark)
-                .fetch(&mut *snapshot);
-        while let Some(row) = stream.try_next().await.map_err(map_sqlx)? {
-            let row = text_row(&row);
-            bytes += row.name.len() + row.attributes.len();
-            rows.push(row);
-            if rows.len() >= BATCH_SPANS || bytes >= BATCH_BYTES {
-                break;
-            }
-        }
-    }
+    let rows = spans_past(&mut snapshot, mark).await?;
     let read_spans = rows.len() as u64;
     let last = rows.last().map(|row| row.span_key).unwrap_or(mark);
-    let stale: Vec<(i64, i64)> = sqlx::query("SELECT id, trace_key FROM trace_text_stale ORDER BY id LIMIT ?")
-        .bind(BATCH_STALE)
-        .fetch_all(&mut *snapshot)
-        .await
-        .map_err(map_sqlx)?
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let stale = stale_entries(&mut snapshot).await?;
     if rows.is_empty() && stale.is_empty() {
         return Ok(0);
     }
     let mut docs = blocking(move || fold_rows(rows)).await?;
-    // A stale trace gets a document of its own from all its indexed spans, read a page at a
-    // time; the documents it shared keep its old trigrams, which can only add candidates.
+    // A stale trace gets a document of its own from all its indexed spans; the documents it
+    // shared keep its old trigrams, which can only add candidates.
     let stale_traces: FxHashSet<i64> = stale.iter().map(|(_, key)| *key).collect();
     for &trace_key in &stale_traces {
-        let mut set = GramSet::new();
-        let mut after = 0;
-        loop {
-            let page: Vec<TextRow> = sqlx::query(
-                "SELECT span_key, trace_key, name, attributes FROM spans \
-                 WHERE trace_key = ? AND span_key > ? AND span_key <= ? ORDER BY span_key LIMIT ?",
-            )
-            .bind(trace_key)
-            .bind(after)
-            .bind(mark)
-            .bind(BATCH_SPANS as i64)
-            .fetch_all(&mut *snapshot)
-            .await
-            .map_err(map_sqlx)?
-            .iter()
-            .map(text_row)
-            .collect();
-            let Some(next) = page.last().map(|row| row.span_key) else { break };
-            let full = page.len() >= BATCH_SPANS;
-            set = blocking(move || {
-                for row in &page {
-                    set.add_text(&row.name);
-                    set.add_text(&row.attributes);
-                }
-                set
-            })
-            .await?;
-            if !full {
-                break;
-            }
-            after = next;
-        }
-        docs.push(Doc { traces: vec![trace_key], grams: set.take() });
+        docs.push(stale_document(&mut snapshot, trace_key, mark).await?);
     }
     drop(snapshot);
 
     let mut tx = write.begin().await.map_err(map_sqlx)?;
-    if !stale_traces.is_empty() {
-        let stale_list = serde_json::to_string(&stale_traces.iter().collect::<Vec<_>>()).unwrap_or_default();
-        // Documents of stale traces only go; shared ones stay for their other traces.
-        sqlx::query(
-            "DELETE FROM trace_text WHERE rowid IN (SELECT d.doc FROM trace_text_docs d \
-             WHERE d.trace_key IN (SELECT value FROM json_each(?1)) AND NOT EXISTS (SELECT 1 FROM trace_text_docs o \
-                 WHERE o.doc = d.doc AND o.trace_key NOT IN (SELECT value FROM json_each(?1))))",
+    forget_documents(&mut tx, &stale_traces).await?;
+    keep_live_traces(&mut tx, &mut docs).await?;
+    insert_documents(&mut tx, &docs).await?;
+    advance_marks(&mut tx, last, &stale).await?;
+    tx.commit().await.map_err(map_sqlx)?;
+    Ok(read_spans.max(stale.len() as u64))
+}
+
+/// The next spans past `mark`, up to [`BATCH_SPANS`] spans or [`BATCH_BYTES`] of text.
+async fn spans_past(snapshot: &mut SqliteConnection, mark: i64) -> Result<Vec<TextRow>> {
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    let mut stream =
+        sqlx::query("SELECT span_key, trace_key, name, attributes FROM spans WHERE span_key > ? ORDER BY span_key")
+            .bind(mark)
+            .fetch(&mut *snapshot);
+    while let Some(row) = stream.try_next().await.map_err(map_sqlx)? {
+        let row = text_row(&row);
+        bytes += row.name.len() + row.attributes.len();
+        rows.push(row);
+        if rows.len() >= BATCH_SPANS || bytes >= BATCH_BYTES {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// The oldest entries of `trace_text_stale`: `(id, trace_key)`.
+async fn stale_entries(snapshot: &mut SqliteConnection) -> Result<Vec<(i64, i64)>> {
+    let rows = sqlx::query("SELECT id, trace_key FROM trace_text_stale ORDER BY id LIMIT ?")
+        .bind(BATCH_STALE)
+        .fetch_all(&mut *snapshot)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// One document of all the indexed spans (up to `mark`) of a trace, read a page at a time.
+async fn stale_document(snapshot: &mut SqliteConnection, trace_key: i64, mark: i64) -> Result<Doc> {
+    let mut set = GramSet::new();
+    let mut after = 0;
+    loop {
+        let page: Vec<TextRow> = sqlx::query(
+            "SELECT span_key, trace_key, name, attributes FROM spans \
+             WHERE trace_key = ? AND span_key > ? AND span_key <= ? ORDER BY span_key LIMIT ?",
         )
+        .bind(trace_key)
+        .bind(after)
+        .bind(mark)
+        .bind(BATCH_SPANS as i64)
+        .fetch_all(&mut *snapshot)
+        .await
+        .map_err(map_sqlx)?
+        .iter()
+        .map(text_row)
+        .collect();
+        let Some(next) = page.last().map(|row| row.span_key) else { break };
+        let full = page.len() >= BATCH_SPANS;
+        set = blocking(move || {
+            for row in &page {
+                set.add_text(&row.name);
+                set.add_text(&row.attributes);
+            }
+            set
+        })
+        .await?;
+        if !full {
+            break;
+        }
+        after = next;
+    }
+    Ok(Doc { traces: vec![trace_key], grams: set.take() })
+}
+
+/// Removes the stale traces from the index: documents of theirs alone go; shared ones stay
+/// for their other traces.
+async fn forget_documents(tx: &mut SqliteConnection, stale_traces: &FxHashSet<i64>) -> Result<()> {
+    if stale_traces.is_empty() {
+        return Ok(());
+    }
+    let stale_list = serde_json::to_string(&stale_traces.iter().collect::<Vec<_>>()).unwrap_or_default();
+    sqlx::query(
+        "DELETE FROM trace_text WHERE rowid IN (SELECT d.doc FROM trace_text_docs d \
+         WHERE d.trace_key IN (SELECT value FROM json_each(?1)) AND NOT EXISTS (SELECT 1 FROM trace_text_docs o \
+             WHERE o.doc = d.doc AND o.trace_key NOT IN (SELECT value FROM json_each(?1))))",
+    )
+    .bind(&stale_list)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_sqlx)?;
+    sqlx::query("DELETE FROM trace_text_docs WHERE trace_key IN (SELECT value FROM json_each(?))")
         .bind(&stale_list)
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        sqlx::query("DELETE FROM trace_text_docs WHERE trace_key IN (SELECT value FROM json_each(?))")
-            .bind(&stale_list)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
-    }
-    // Traces deleted since the snapshot get no documents.
+    Ok(())
+}
+
+/// Drops traces deleted since the snapshot from the documents, and documents left empty.
+async fn keep_live_traces(tx: &mut SqliteConnection, docs: &mut Vec<Doc>) -> Result<()> {
     let keys: Vec<i64> = docs.iter().flat_map(|doc| doc.traces.iter().copied()).collect();
     let alive: FxHashSet<i64> =
         sqlx::query("SELECT trace_key FROM traces WHERE trace_key IN (SELECT value FROM json_each(?))")
@@ -334,11 +361,16 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             .iter()
             .map(|row| row.get(0))
             .collect();
-    for doc in &mut docs {
+    for doc in docs.iter_mut() {
         doc.traces.retain(|key| alive.contains(key));
     }
     docs.retain(|doc| !doc.traces.is_empty() && !doc.grams.is_empty());
-    // Only this task adds documents, inside the writer's transaction.
+    Ok(())
+}
+
+/// Writes the documents (as hex words) and their member traces, numbered past the last
+/// document: only this task adds documents, inside the writer's transaction.
+async fn insert_documents(tx: &mut SqliteConnection, docs: &[Doc]) -> Result<()> {
     let mut next_doc: i64 = sqlx::query("SELECT coalesce(max(doc), 0) + 1 FROM trace_text_docs")
         .fetch_one(&mut *tx)
         .await
@@ -376,6 +408,11 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
         }
     }
+    Ok(())
+}
+
+/// Moves the span mark to `last` and clears the stale entries that were read.
+async fn advance_marks(tx: &mut SqliteConnection, last: i64, stale: &[(i64, i64)]) -> Result<()> {
     sqlx::query("UPDATE span_text_progress SET indexed_key = ? WHERE id = 0")
         .bind(last)
         .execute(&mut *tx)
@@ -388,8 +425,7 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
             .await
             .map_err(map_sqlx)?;
     }
-    tx.commit().await.map_err(map_sqlx)?;
-    Ok(read_spans.max(stale.len() as u64))
+    Ok(())
 }
 
 /// How many spans wait to be indexed.

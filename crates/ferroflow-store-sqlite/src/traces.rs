@@ -5,8 +5,11 @@
 //! page of traces and, for each, its tags, metadata and assessments come back as one JSON row
 //! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
-use crate::error::map_sqlx;
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::error::{corrupt, map_sqlx, Context};
+use crate::sql::{
+    json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
+    rows_per_statement, split_page, upsert_pairs, OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
@@ -137,13 +140,14 @@ impl AssessmentRecord {
 
 /// The records of a JSON array of [`TRACE_RECORD`]s.
 fn decode_traces(text: &str) -> Result<Vec<TraceInfo>> {
-    let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| Error::internal(e.to_string()))?;
+    let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| corrupt("trace records", e))?;
     Ok(records.into_iter().map(TraceRecord::into_trace).collect())
 }
 
-fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
-    let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9)).unwrap_or_default();
-    Assessment {
+fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Assessment> {
+    let body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(9))
+        .map_err(|e| corrupt(format_args!("body of assessment {}", row.get::<&str, _>(0)), e))?;
+    Ok(Assessment {
         assessment_id: row.get(0),
         trace_id: TraceId::from_stored(row.get::<String, _>(1)),
         name: row.get(2),
@@ -154,7 +158,7 @@ fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Assessment {
         create_time: row.get(7),
         last_update_time: row.get(8),
         body,
-    }
+    })
 }
 
 const ASSESSMENT_COLUMNS: &str =
@@ -162,19 +166,8 @@ const ASSESSMENT_COLUMNS: &str =
 
 /// The key of an experiment that may take traces: it must exist and be active.
 async fn active_experiment(conn: &mut SqliteConnection, experiment_id: ExperimentId) -> Result<i64> {
+    crate::tracking::require_active_experiment(conn, experiment_id, " to log traces").await?;
     let key = experiment_id.get();
-    let row = sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_sqlx)?
-        .ok_or_else(|| Error::not_found(format!("No Experiment with id={experiment_id} exists")))?;
-    let stage: String = row.get(0);
-    if stage != "active" {
-        return Err(Error::invalid(format!(
-            "The experiment {experiment_id} must be in the 'active' state to log traces. Current state is {stage}."
-        )));
-    }
     Ok(key)
 }
 
@@ -183,14 +176,14 @@ fn artifact_location_for(location: &str, trace_id: &str) -> String {
 }
 
 /// Sets key/value pairs (tags or metadata) of one trace, replacing values already there.
-async fn upsert_pairs(
+async fn set_trace_pairs(
     conn: &mut SqliteConnection,
     table: &str,
     trace_id: &str,
     pairs: &[(String, String)],
 ) -> Result<()> {
-    let rows: Vec<(&str, String, String)> = pairs.iter().map(|(k, v)| (trace_id, k.clone(), v.clone())).collect();
-    insert_trace_pairs(conn, "INSERT OR REPLACE", table, &rows).await
+    let rows: Vec<(&str, &str, &str)> = pairs.iter().map(|(k, v)| (trace_id, k.as_str(), v.as_str())).collect();
+    upsert_pairs(conn, table, &["trace_id"], &rows, OnConflict::Replace).await
 }
 
 /// Creates or merges the records of a batch's traces in one statement, and notes their keys. Until the root span or
@@ -239,26 +232,31 @@ async fn upsert_trace_rows(
     Ok(())
 }
 
-async fn insert_trace_pairs(
-    conn: &mut SqliteConnection,
-    verb: &str,
-    table: &str,
-    rows: &[(&str, String, String)],
-) -> Result<()> {
-    for chunk in rows.chunks(300) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("{verb} INTO {table} (trace_id, key, value) "));
-        builder.push_values(chunk, |mut b, (trace_id, key, value)| {
-            b.push_bind(*trace_id).push_bind(key).push_bind(value);
+/// What only a root tells (its metadata), for traces StartTraceV3 has not finalized; keys
+/// already there stay. One statement per chunk, not [`upsert_pairs`]: a row is written only
+/// while its trace is not finalized.
+async fn insert_root_metadata(conn: &mut SqliteConnection, traces: &[TraceSpans]) -> Result<()> {
+    let rows: Vec<(&str, &str, &str)> = traces
+        .iter()
+        .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
+        .flat_map(|(t, r)| r.metadata.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(3)) {
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
+             SELECT v.column1, v.column2, v.column3 FROM (",
+        );
+        builder.push_values(chunk, |mut row, &(trace_id, key, value)| {
+            row.push_bind(trace_id).push_bind(key).push_bind(value);
         });
+        builder.push(") v JOIN traces t ON t.trace_id = v.column1 WHERE t.finalized = 0");
         builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
     }
     Ok(())
 }
 
 async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
-    // 15 binds a row: 1,000 rows stay well under SQLite's 32,766 variables.
-    for chunk in spans.chunks(1000) {
+    for chunk in spans.chunks(rows_per_statement(15)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
              start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
@@ -309,7 +307,10 @@ impl SqliteStore {
         .bind(json_list(ids))
         .fetch_one(&self.read)
         .await
-        .map_err(map_sqlx)?
+        .context(|| match ids {
+            [id] => format!("loading trace {}", id.as_ref()),
+            _ => format!("loading {} traces", ids.len()),
+        })?
         .get(0);
         decode_traces(&text)
     }
@@ -319,108 +320,142 @@ fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<Tra
     let comparator = clause.comparator;
     let value = &clause.value;
     match &clause.key {
-        TraceKey::Attribute(attribute) => match attribute {
-            TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value)?,
-            TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value)?,
-            TraceAttribute::ClientRequestId => {
-                push_string_comparison(builder, "t.client_request_id", comparator, value)?
-            }
-            TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value)?,
-            TraceAttribute::ExecutionTimeMs => {
-                push_numeric_comparison(builder, "t.execution_duration", comparator, value)?
-            }
-            TraceAttribute::EndTimeMs => push_numeric_comparison(
-                builder,
-                "(t.request_time + coalesce(t.execution_duration, 0))",
-                comparator,
-                value,
-            )?,
-            TraceAttribute::ExperimentId => {
-                push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)?
-            }
-            TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value)?,
-            TraceAttribute::RunId => {
-                let negated = matches!(comparator, Comparator::Ne | Comparator::NotIn);
-                let positive = match comparator {
-                    Comparator::Ne => Comparator::Eq,
-                    Comparator::NotIn => Comparator::In,
-                    other => other,
-                };
-                builder.push(if negated { "NOT (" } else { "(" });
-                builder.push("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
-                builder.push_bind(META_SOURCE_RUN);
-                builder.push(" AND ");
-                push_string_comparison(builder, "m.value", positive, value)?;
-                builder.push(") OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND ");
-                push_string_comparison(builder, "l.run_id", positive, value)?;
-                builder.push("))");
-            }
-            TraceAttribute::Prompt => {
-                // `prompt = 'name/version'`: one entry of the linked-prompts JSON list.
-                let text = value.as_text().unwrap_or_default();
-                let (name, version) = text.rsplit_once('/').unwrap_or((text.as_str(), ""));
-                builder.push("EXISTS (SELECT 1 FROM trace_tags p, json_each(p.value) j WHERE p.trace_id = t.trace_id AND p.key = ");
-                builder.push_bind(TAG_LINKED_PROMPTS);
-                builder.push(" AND json_valid(p.value) AND json_extract(j.value, '$.name') = ");
-                builder.push_bind(name.to_string());
-                builder.push(" AND CAST(json_extract(j.value, '$.version') AS TEXT) = ");
-                builder.push_bind(version.to_string());
-                builder.push(")");
-            }
-            TraceAttribute::Text => push_text_search(builder, comparator, value)?,
-        },
-        TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value)?,
-        TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value)?,
-        TraceKey::Span(field) => {
-            builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND ");
-            match field {
-                SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
-                SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
-                SpanField::Status => {
-                    let normalized = match value {
-                        Literal::Str(s) => Literal::Str(s.trim_start_matches("STATUS_CODE_").to_string()),
-                        other => other.clone(),
-                    };
-                    push_string_comparison(builder, "s.status", comparator, &normalized)?
-                }
-                SpanField::Attribute(key) => {
-                    let column =
-                        format!("json_extract(s.attributes, '$.\"{}\"')", key.replace('\'', "''").replace('"', ""));
-                    push_string_comparison(builder, &column, comparator, value)?
-                }
-                SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
-            }
-            builder.push(")");
-        }
-        TraceKey::Feedback(name) | TraceKey::Expectation(name) => {
-            let kind = if matches!(clause.key, TraceKey::Feedback(_)) { "feedback" } else { "expectation" };
-            let negated = matches!(comparator, Comparator::IsNull);
-            push_membership(builder, "assessments a", "a", negated, |builder| {
-                builder.push("a.valid = 1 AND a.kind = ");
-                builder.push_bind(kind);
-                builder.push(" AND a.name = ");
-                builder.push_bind(name.clone());
-                match (comparator, value) {
-                    (Comparator::IsNull | Comparator::IsNotNull, _) => {}
-                    (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
-                        builder.push(" AND ");
-                        push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
-                    }
-                    _ => {
-                        builder.push(" AND ");
-                        push_string_comparison(builder, "a.value_text", comparator, value)?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
+        TraceKey::Attribute(attribute) => push_attribute_clause(builder, attribute, comparator, value),
+        TraceKey::Tag(key) => push_pair_clause(builder, "trace_tags", key, comparator, value),
+        TraceKey::Metadata(key) => push_pair_clause(builder, "trace_metadata", key, comparator, value),
+        TraceKey::Span(field) => push_span_clause(builder, field, comparator, value),
+        TraceKey::Feedback(name) => push_assessment_clause(builder, "feedback", name, comparator, value),
+        TraceKey::Expectation(name) => push_assessment_clause(builder, "expectation", name, comparator, value),
         TraceKey::IssueId => {
             builder.push("EXISTS (SELECT 1 FROM assessments a WHERE a.trace_id = t.trace_id AND a.kind = 'issue' AND ");
             push_string_comparison(builder, "a.name", comparator, value)?;
             builder.push(")");
+            Ok(())
         }
     }
+}
+
+fn push_attribute_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    attribute: &TraceAttribute,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    match attribute {
+        TraceAttribute::RequestId => push_string_comparison(builder, "t.trace_id", comparator, value),
+        TraceAttribute::Status => push_string_comparison(builder, "t.state", comparator, value),
+        TraceAttribute::ClientRequestId => push_string_comparison(builder, "t.client_request_id", comparator, value),
+        TraceAttribute::TimestampMs => push_numeric_comparison(builder, "t.request_time", comparator, value),
+        TraceAttribute::ExecutionTimeMs => push_numeric_comparison(builder, "t.execution_duration", comparator, value),
+        TraceAttribute::EndTimeMs => {
+            push_numeric_comparison(builder, "(t.request_time + coalesce(t.execution_duration, 0))", comparator, value)
+        }
+        TraceAttribute::ExperimentId => {
+            push_string_comparison(builder, "CAST(t.experiment_id AS TEXT)", comparator, value)
+        }
+        TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value),
+        TraceAttribute::RunId => push_run_id_clause(builder, comparator, value),
+        TraceAttribute::Prompt => push_prompt_clause(builder, value),
+        TraceAttribute::Text => push_text_search(builder, comparator, value),
+    }
+}
+
+/// `run_id`: the run named in the trace's metadata or linked to it; `!=` and `NOT IN` negate
+/// the whole test, so a trace with neither matches them.
+fn push_run_id_clause(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparator, value: &Literal) -> Result<()> {
+    let negated = matches!(comparator, Comparator::Ne | Comparator::NotIn);
+    let positive = match comparator {
+        Comparator::Ne => Comparator::Eq,
+        Comparator::NotIn => Comparator::In,
+        other => other,
+    };
+    builder.push(if negated { "NOT (" } else { "(" });
+    builder.push("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
+    builder.push_bind(META_SOURCE_RUN);
+    builder.push(" AND ");
+    push_string_comparison(builder, "m.value", positive, value)?;
+    builder.push(") OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND ");
+    push_string_comparison(builder, "l.run_id", positive, value)?;
+    builder.push("))");
     Ok(())
+}
+
+/// `prompt = 'name/version'`: one entry of the linked-prompts JSON list.
+fn push_prompt_clause(builder: &mut QueryBuilder<'_, Sqlite>, value: &Literal) -> Result<()> {
+    let text = value.as_text().unwrap_or_default();
+    let (name, version) = text.rsplit_once('/').unwrap_or((text.as_str(), ""));
+    builder.push("EXISTS (SELECT 1 FROM trace_tags p, json_each(p.value) j WHERE p.trace_id = t.trace_id AND p.key = ");
+    builder.push_bind(TAG_LINKED_PROMPTS);
+    builder.push(" AND json_valid(p.value) AND json_extract(j.value, '$.name') = ");
+    builder.push_bind(name.to_string());
+    builder.push(" AND CAST(json_extract(j.value, '$.version') AS TEXT) = ");
+    builder.push_bind(version.to_string());
+    builder.push(")");
+    Ok(())
+}
+
+/// A span field: some span of the trace has it.
+fn push_span_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    field: &SpanField,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    builder.push("EXISTS (SELECT 1 FROM spans s WHERE s.trace_key = t.trace_key AND ");
+    match field {
+        SpanField::Name => push_string_comparison(builder, "s.name", comparator, value)?,
+        SpanField::Type => push_string_comparison(builder, "s.span_type", comparator, value)?,
+        SpanField::Status => {
+            let normalized = match value {
+                Literal::Str(s) => Literal::Str(s.trim_start_matches("STATUS_CODE_").to_string()),
+                other => other.clone(),
+            };
+            push_string_comparison(builder, "s.status", comparator, &normalized)?
+        }
+        SpanField::Attribute(key) => {
+            // Found by name among the members, with the key bound: a JSON path cannot
+            // name every key (SQLite's quoted path labels have no escape for `"`).
+            let attribute = |builder: &mut QueryBuilder<'_, Sqlite>| {
+                builder.push("(SELECT a.value FROM json_each(s.attributes) a WHERE a.key = ");
+                builder.push_bind(key.clone());
+                builder.push(")");
+            };
+            push_string_comparison_on(builder, &attribute, comparator, value)?
+        }
+        SpanField::Content => push_string_comparison(builder, "s.attributes", comparator, value)?,
+    }
+    builder.push(")");
+    Ok(())
+}
+
+/// A valid feedback or expectation (`kind`) named `name`: compared as a number when the
+/// comparison or the value is numeric, as text otherwise.
+fn push_assessment_clause(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    kind: &'static str,
+    name: &str,
+    comparator: Comparator,
+    value: &Literal,
+) -> Result<()> {
+    let negated = matches!(comparator, Comparator::IsNull);
+    push_membership(builder, "assessments a", "a", negated, |builder| {
+        builder.push("a.valid = 1 AND a.kind = ");
+        builder.push_bind(kind);
+        builder.push(" AND a.name = ");
+        builder.push_bind(name.to_string());
+        match (comparator, value) {
+            (Comparator::IsNull | Comparator::IsNotNull, _) => {}
+            (Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge, _) | (_, Literal::Num(_)) => {
+                builder.push(" AND ");
+                push_numeric_comparison(builder, "CAST(a.value_text AS REAL)", comparator, value)?;
+            }
+            _ => {
+                builder.push(" AND ");
+                push_string_comparison(builder, "a.value_text", comparator, value)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A tag or metadata clause; `!=` matches only traces that have the key, as MLflow does.
@@ -500,31 +535,32 @@ fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparat
     Ok(())
 }
 
-fn trace_order_column(key: &TraceKey) -> Result<String> {
-    Ok(match key {
-        TraceKey::Attribute(TraceAttribute::TimestampMs) => "t.request_time".into(),
-        TraceKey::Attribute(TraceAttribute::ExecutionTimeMs) => "t.execution_duration".into(),
-        TraceKey::Attribute(TraceAttribute::EndTimeMs) => "(t.request_time + coalesce(t.execution_duration, 0))".into(),
-        TraceKey::Attribute(TraceAttribute::Status) => "t.state".into(),
-        TraceKey::Attribute(TraceAttribute::RequestId) => "t.trace_id".into(),
-        TraceKey::Attribute(TraceAttribute::ExperimentId) => "t.experiment_id".into(),
-        TraceKey::Attribute(TraceAttribute::ClientRequestId) => "t.client_request_id".into(),
-        TraceKey::Attribute(TraceAttribute::Name) => {
-            format!("(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{TAG_TRACE_NAME}')")
+/// Pushes the expression a trace is ordered by; a tag or metadata key is bound.
+fn push_trace_order_column(builder: &mut QueryBuilder<'_, Sqlite>, key: &TraceKey) -> Result<()> {
+    let (table, pair_key) = match key {
+        TraceKey::Attribute(TraceAttribute::Name) => ("trace_tags", TAG_TRACE_NAME),
+        TraceKey::Attribute(TraceAttribute::RunId) => ("trace_metadata", META_SOURCE_RUN),
+        TraceKey::Tag(key) => ("trace_tags", key.as_str()),
+        TraceKey::Metadata(key) => ("trace_metadata", key.as_str()),
+        TraceKey::Attribute(attribute) => {
+            builder.push(match attribute {
+                TraceAttribute::TimestampMs => "t.request_time",
+                TraceAttribute::ExecutionTimeMs => "t.execution_duration",
+                TraceAttribute::EndTimeMs => "(t.request_time + coalesce(t.execution_duration, 0))",
+                TraceAttribute::Status => "t.state",
+                TraceAttribute::RequestId => "t.trace_id",
+                TraceAttribute::ExperimentId => "t.experiment_id",
+                TraceAttribute::ClientRequestId => "t.client_request_id",
+                _ => return Err(Error::invalid("Invalid order_by key for traces")),
+            });
+            return Ok(());
         }
-        TraceKey::Attribute(TraceAttribute::RunId) => format!(
-            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{META_SOURCE_RUN}')"
-        ),
-        TraceKey::Tag(key) => format!(
-            "(SELECT x.value FROM trace_tags x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
-            key.replace('\'', "''")
-        ),
-        TraceKey::Metadata(key) => format!(
-            "(SELECT x.value FROM trace_metadata x WHERE x.trace_id = t.trace_id AND x.key = '{}')",
-            key.replace('\'', "''")
-        ),
         _ => return Err(Error::invalid("Invalid order_by key for traces")),
-    })
+    };
+    builder.push(format!("(SELECT x.value FROM {table} x WHERE x.trace_id = t.trace_id AND x.key = "));
+    builder.push_bind(pair_key.to_string());
+    builder.push(")");
+    Ok(())
 }
 
 const SPAN_COLUMNS: &str =
@@ -546,7 +582,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
             .bind(SPAN_CHUNK)
             .fetch_all(&pool)
             .await
-            .map_err(map_sqlx)?,
+            .context(|| format!("loading spans of trace {trace_id}"))?,
             Some((start, span_id)) => sqlx::query(&format!(
                 "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_key = (SELECT trace_key FROM traces WHERE trace_id = ?) \
                  AND (start_time_ns, span_id) > (?, ?) ORDER BY start_time_ns, span_id LIMIT ?"
@@ -557,7 +593,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
             .bind(SPAN_CHUNK)
             .fetch_all(&pool)
             .await
-            .map_err(map_sqlx)?,
+            .context(|| format!("loading spans of trace {trace_id}"))?,
         };
         let finished = (rows.len() as i64) < SPAN_CHUNK;
         let next = rows.last().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
@@ -597,18 +633,19 @@ impl TraceStore for SqliteStore {
     ) -> Result<()> {
         let run_id = run_id.map(RunId::as_str);
         self.last_span_ingest.store(ferroflow_core::time::now_millis(), std::sync::atomic::Ordering::Relaxed);
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let ingesting = || format!("ingesting {} traces into experiment {experiment_id}", traces.len());
+        let mut tx = self.write.begin().await.context(ingesting)?;
         let experiment_key = active_experiment(&mut tx, experiment_id).await?;
         // A handful of statements per batch, however many traces it holds.
         let mut keys = HashMap::with_capacity(traces.len());
         for chunk in traces.chunks(100) {
             upsert_trace_rows(&mut tx, experiment_key, chunk, &mut keys).await?;
-            let root_tags: Vec<(&str, String, String)> = chunk
+            let root_tags: Vec<(&str, &str, &str)> = chunk
                 .iter()
                 .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
-                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.clone(), v.clone())))
+                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
                 .collect();
-            insert_trace_pairs(&mut tx, "INSERT OR REPLACE", "trace_tags", &root_tags).await?;
+            upsert_pairs(&mut tx, "trace_tags", &["trace_id"], &root_tags, OnConflict::Replace).await?;
             if let Some(run_id) = run_id {
                 let mut builder: QueryBuilder<Sqlite> =
                     QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
@@ -626,25 +663,7 @@ impl TraceStore for SqliteStore {
             spans.extend(trace.spans.iter().map(|span| (key, span)));
         }
         insert_spans(&mut tx, &spans).await?;
-        // What only a root tells, for traces StartTraceV3 has not finalized.
-        let roots: Vec<&TraceSpans> = traces.iter().filter(|t| t.root.is_some()).collect();
-        if !roots.is_empty() {
-            for trace in &roots {
-                let Some(root) = &trace.root else { continue };
-                for (key, value) in &root.metadata {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO trace_metadata (trace_id, key, value) \
-                         SELECT ?1, ?2, ?3 WHERE (SELECT finalized FROM traces WHERE trace_id = ?1) = 0",
-                    )
-                    .bind(trace.trace_id.as_str())
-                    .bind(key)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_sqlx)?;
-                }
-            }
-        }
+        insert_root_metadata(&mut tx, traces).await?;
         // Token usage sums every stored span of the trace, so it is redone whenever a span
         // with token counts arrives, before or after its root.
         let ids: Vec<&str> = traces
@@ -667,7 +686,7 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(ingesting)
     }
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
@@ -694,10 +713,10 @@ impl TraceStore for SqliteStore {
         .map_err(map_sqlx)?;
         let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
-        upsert_pairs(&mut tx, "trace_tags", info.trace_id.as_str(), &tags).await?;
+        set_trace_pairs(&mut tx, "trace_tags", info.trace_id.as_str(), &tags).await?;
         let mut metadata = info.metadata.clone();
         metadata.push((META_INFO_FINALIZED.to_string(), "true".to_string()));
-        upsert_pairs(&mut tx, "trace_metadata", info.trace_id.as_str(), &metadata).await?;
+        set_trace_pairs(&mut tx, "trace_metadata", info.trace_id.as_str(), &metadata).await?;
         for assessment in &info.assessments {
             insert_assessment(&mut tx, assessment, true).await?;
         }
@@ -748,13 +767,13 @@ impl TraceStore for SqliteStore {
         }
         builder.push(" ORDER BY ");
         for item in &query.order_by {
-            let column = trace_order_column(&item.key)?;
-            builder.push(format!("{column} {}, ", if item.ascending { "ASC" } else { "DESC" }));
+            push_trace_order_column(&mut builder, &item.key)?;
+            builder.push(if item.ascending { " ASC, " } else { " DESC, " });
         }
         builder.push("t.request_time DESC, t.trace_id ASC");
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") t");
-        let text: String = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?.get(0);
+        let text: String = builder.build().fetch_one(&self.read).await.context(|| "searching traces")?.get(0);
         let (items, next_offset) = split_page(decode_traces(&text)?, query.max_results, query.offset);
         Ok(Page { items, next_offset })
     }
@@ -763,7 +782,7 @@ impl TraceStore for SqliteStore {
         let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
+        set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
@@ -869,20 +888,8 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .map(|r| r.get(0));
-        let mut entries: Vec<Value> =
-            existing.and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok()).unwrap_or_default();
-        for (name, version) in prompts {
-            let present = entries.iter().any(|e| {
-                e.get("name").and_then(Value::as_str) == Some(name)
-                    && e.get("version").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
-                        == Some(version.clone())
-            });
-            if !present {
-                entries.push(serde_json::json!({"name": name, "version": version}));
-            }
-        }
-        let text = ferroflow_core::traces::python_json(&Value::Array(entries));
-        upsert_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
+        let text = ferroflow_core::traces::merge_linked_prompts(existing.as_deref(), prompts)?;
+        set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
@@ -929,12 +936,30 @@ impl TraceStore for SqliteStore {
         .ok_or_else(|| {
             Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
         })?;
-        Ok(assessment_from_row(&row))
+        assessment_from_row(&row)
     }
 
-    async fn update_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
+    async fn update_assessment(
+        &self,
+        trace_id: &TraceId,
+        assessment_id: &str,
+        update: &(dyn for<'a> Fn(&'a Assessment) -> Result<Assessment> + Send + Sync),
+    ) -> Result<Assessment> {
+        let trace_id = trace_id.as_str();
+        let not_found =
+            || Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"));
+        // The writer's transaction: no other write runs between the read and the write.
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let result = sqlx::query(
+        let select = format!("SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE assessment_id = ? AND trace_id = ?");
+        let row = sqlx::query(&select)
+            .bind(assessment_id)
+            .bind(trace_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(not_found)?;
+        let assessment = update(&assessment_from_row(&row)?)?;
+        sqlx::query(
             "UPDATE assessments SET name = ?, kind = ?, value_text = ?, valid = ?, last_update_time = ?, body = ? \
              WHERE assessment_id = ? AND trace_id = ?",
         )
@@ -944,19 +969,16 @@ impl TraceStore for SqliteStore {
         .bind(assessment.valid as i64)
         .bind(assessment.last_update_time)
         .bind(Value::Object(assessment.body.clone()).to_string())
-        .bind(&assessment.assessment_id)
-        .bind(assessment.trace_id.as_str())
+        .bind(assessment_id)
+        .bind(trace_id)
         .execute(&mut *tx)
         .await
         .map_err(map_sqlx)?;
-        if result.rows_affected() == 0 {
-            return Err(Error::not_found(format!(
-                "Assessment with ID '{}' not found for trace '{}'",
-                assessment.assessment_id, assessment.trace_id
-            )));
-        }
+        let row =
+            sqlx::query(&select).bind(assessment_id).bind(trace_id).fetch_one(&mut *tx).await.map_err(map_sqlx)?;
+        let stored = assessment_from_row(&row)?;
         tx.commit().await.map_err(map_sqlx)?;
-        self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
+        Ok(stored)
     }
 
     async fn delete_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<()> {
@@ -1261,14 +1283,43 @@ mod tests {
         let created = store.create_assessment(&new).await.unwrap();
         assert_in_step().await;
         assert_eq!(filtered(&store, "feedback.ok = 'true'").await, vec!["tr-x"]);
-        let mut changed = created.clone();
-        changed.valid = false;
-        store.update_assessment(&changed).await.unwrap();
+        let invalid = json!({"valid": false}).as_object().cloned().unwrap();
+        let update = |stored: &Assessment| ferroflow_core::assessments::apply_update(stored, &invalid, "valid");
+        let updated = store.update_assessment(&tid("tr-x"), &created.assessment_id, &update).await.unwrap();
+        assert!(!updated.valid);
         assert_in_step().await;
         assert!(filtered(&store, "feedback.ok = 'true'").await.is_empty());
         store.delete_assessment(&tid("tr-x"), &created.assessment_id).await.unwrap();
         assert_in_step().await;
         assert!(store.get_trace_info(&tid("tr-x")).await.unwrap().assessments.is_empty());
+    }
+
+    #[tokio::test]
+    async fn corrupt_stored_json_is_an_error_not_an_empty_value() {
+        let (_dir, store) = store().await;
+        ferroflow_core::traces::ingest_spans(
+            &store,
+            ExperimentId::DEFAULT,
+            None,
+            vec![span("tr-y", "0000000000000001", None, "q")],
+        )
+        .await
+        .unwrap();
+        let body = json!({"assessment_name": "ok", "feedback": {"value": true}, "source": {"source_type": "HUMAN"}});
+        let new = ferroflow_core::assessments::new_assessment(&tid("tr-y"), body.as_object().cloned().unwrap(), false)
+            .unwrap();
+        let created = store.create_assessment(&new).await.unwrap();
+        sqlx::query("UPDATE assessments SET body = '{\"cut' WHERE assessment_id = ?")
+            .bind(&created.assessment_id)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let error = store.get_assessment(&tid("tr-y"), &created.assessment_id).await.unwrap_err();
+        assert_eq!(error.code, ferroflow_core::ErrorCode::InternalError);
+        assert!(error.message.contains("corrupt stored body of assessment"), "{}", error.message);
+        // The row's copy carries the damaged body too: the trace does not read as empty.
+        let error = store.get_trace_info(&tid("tr-y")).await.unwrap_err();
+        assert!(error.message.contains("corrupt stored trace records"), "{}", error.message);
     }
 
     #[tokio::test]

@@ -3,8 +3,11 @@
 //! Reads of many runs load their params, tags, metrics and inputs with one query per table for
 //! the whole page (ids passed as one JSON parameter), never one query per run.
 
-use crate::error::{is_unique_violation, map_sqlx};
-use crate::sql::{json_list, push_numeric_comparison, push_page, push_string_comparison, split_page};
+use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
+use crate::sql::{
+    json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
+    split_page, tag_rows, upsert_pairs, OnConflict,
+};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::experiments::ExperimentKey;
@@ -50,14 +53,6 @@ fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> RunInfo {
     }
 }
 
-fn metric_value(value: Option<f64>, is_nan: bool) -> f64 {
-    if is_nan {
-        f64::NAN
-    } else {
-        value.unwrap_or(f64::NAN)
-    }
-}
-
 fn experiment_not_found(id: ExperimentId) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
 }
@@ -96,7 +91,8 @@ impl SqliteStore {
         Ok(experiments)
     }
 
-    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs.
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs: one query
+    /// per child table for the whole page (the ids as one JSON parameter).
     async fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
         if infos.is_empty() {
             return Ok(Vec::new());
@@ -104,37 +100,63 @@ impl SqliteStore {
         let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
         let list = json_list(&ids);
         let mut data: HashMap<String, RunData> = HashMap::new();
-        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
-        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
+        self.load_params(&list, &mut data).await?;
+        self.load_tags(&list, &mut data).await?;
+        self.load_latest_metrics(&list, &mut data).await?;
+        let mut inputs = self.load_inputs(&list).await?;
+        let mut outputs = self.load_outputs(&list).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let id = info.run_id.as_str();
+                Run {
+                    data: data.remove(id).unwrap_or_default(),
+                    inputs: inputs.remove(id).unwrap_or_default(),
+                    outputs: outputs.remove(id).unwrap_or_default(),
+                    info,
+                }
+            })
+            .collect())
+    }
 
+    /// The params of the runs in `list` (a JSON list of ids).
+    async fn load_params(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows = sqlx::query(
             // Rows come in primary-key order, (run, key): no sort needed.
             "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the params of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
         }
+        Ok(())
+    }
+
+    async fn load_tags(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows =
             sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))")
-                .bind(&list)
+                .bind(list)
                 .fetch_all(&self.read)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| "loading the tags of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
+        Ok(())
+    }
+
+    async fn load_latest_metrics(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
         let rows = sqlx::query(
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
              WHERE run_uuid IN (SELECT value FROM json_each(?1))",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the latest metrics of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().metrics.push(Metric {
                 key: row.get(1),
@@ -147,17 +169,24 @@ impl SqliteStore {
                 run_id: None,
             });
         }
+        Ok(())
+    }
+
+    /// Dataset inputs (in the order they were logged), then model inputs.
+    async fn load_inputs(&self, list: &str) -> Result<HashMap<String, RunInputs>> {
+        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
         let rows = sqlx::query(
             "SELECT i.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, i.tags \
              FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
              WHERE i.run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY i.position",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the dataset inputs of a page of runs")?;
         for row in rows {
-            let tags: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>(7)).unwrap_or_default();
+            let tags: Vec<(String, String)> =
+                serde_json::from_str(row.get::<&str, _>(7)).map_err(|e| corrupt("dataset input tags", e))?;
             inputs.entry(row.get(0)).or_default().dataset_inputs.push(DatasetInput {
                 dataset: Dataset {
                     name: row.get(1),
@@ -173,20 +202,25 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY position",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the model inputs of a page of runs")?;
         for row in rows {
             inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
         }
+        Ok(inputs)
+    }
+
+    async fn load_outputs(&self, list: &str) -> Result<HashMap<String, RunOutputs>> {
+        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
         let rows = sqlx::query(
             "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN (SELECT value FROM json_each(?1)) ORDER BY rowid",
         )
-        .bind(&list)
+        .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the model outputs of a page of runs")?;
         for row in rows {
             outputs
                 .entry(row.get(0))
@@ -194,18 +228,7 @@ impl SqliteStore {
                 .model_outputs
                 .push(ModelOutput { model_id: row.get(1), step: row.get(2) });
         }
-        Ok(infos
-            .into_iter()
-            .map(|info| {
-                let id = info.run_id.as_str();
-                Run {
-                    data: data.remove(id).unwrap_or_default(),
-                    inputs: inputs.remove(id).unwrap_or_default(),
-                    outputs: outputs.remove(id).unwrap_or_default(),
-                    info,
-                }
-            })
-            .collect())
+        Ok(outputs)
     }
 }
 
@@ -238,17 +261,36 @@ async fn require_experiment(conn: &mut SqliteConnection, experiment_id: Experime
     Ok((row.get(0), row.get(1), row.get(2)))
 }
 
+/// The one check that an experiment may take new children (runs, traces, logged models,
+/// scorers): it exists and is active. `key` is its parsed id and `experiment_id` the id as the
+/// client wrote it; `purpose` ends the message (e.g. `" to log traces"`). Returns the
+/// experiment's artifact location.
+pub(crate) async fn require_active_experiment(
+    conn: &mut SqliteConnection,
+    experiment_id: ExperimentId,
+    purpose: &str,
+) -> Result<String> {
+    let row = sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?")
+        .bind(experiment_id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| experiment_not_found(experiment_id))?;
+    let stage: &str = row.get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state{purpose}. Current state is {stage}."
+        )));
+    }
+    Ok(row.get(1))
+}
+
 /// Writes run tags, keeping `runs.name` equal to the `mlflow.runName` tag.
 async fn upsert_run_tags(conn: &mut SqliteConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
     if tags.is_empty() {
         return Ok(());
     }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO tags (run_uuid, key, value) ");
-    builder.push_values(tags, |mut b, tag| {
-        b.push_bind(run_id).push_bind(&tag.key).push_bind(&tag.value);
-    });
-    builder.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    upsert_pairs(conn, "tags", &["run_uuid"], &tag_rows(run_id, tags), OnConflict::Replace).await?;
     if let Some(tag) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
         sqlx::query("UPDATE runs SET name = ? WHERE run_uuid = ?")
             .bind(&tag.value)
@@ -284,12 +326,8 @@ async fn insert_params(conn: &mut SqliteConnection, run_id: &str, params: &[Para
             }
         }
     }
-    let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT OR IGNORE INTO params (run_uuid, key, value) ");
-    builder.push_values(params, |mut b, param| {
-        b.push_bind(run_id).push_bind(&param.key).push_bind(&param.value);
-    });
-    builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
-    Ok(())
+    let rows: Vec<(&str, &str, &str)> = params.iter().map(|p| (run_id, p.key.as_str(), p.value.as_str())).collect();
+    upsert_pairs(conn, "params", &["run_uuid"], &rows, OnConflict::Keep).await
 }
 
 /// Orders metric values as MLflow picks the latest: step, then timestamp, then value.
@@ -303,8 +341,7 @@ async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Me
     if metrics.is_empty() {
         return Ok(());
     }
-    // 9 binds a row; 400 rows stay well under SQLite's variable limit.
-    for chunk in metrics.chunks(400) {
+    for chunk in metrics.chunks(rows_per_statement(9)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) ",
         );
@@ -333,7 +370,7 @@ async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, metrics: &[Me
         }
     }
     let candidates: Vec<&Metric> = latest.into_values().collect();
-    for chunk in candidates.chunks(400) {
+    for chunk in candidates.chunks(rows_per_statement(6)) {
         let mut builder: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) ");
         builder.push_values(chunk, |mut b, m| {
@@ -430,34 +467,35 @@ fn push_run_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<RunKe
 fn push_run_order(builder: &mut QueryBuilder<'_, Sqlite>, order_by: &[OrderBy<RunKey>]) -> Result<()> {
     builder.push(" ORDER BY ");
     for item in order_by {
-        let direction = if item.ascending { "ASC" } else { "DESC" };
-        let expression = match &item.key {
-            RunKey::Attribute(attribute) => run_attribute_column(attribute).to_string(),
-            RunKey::Metric(key) => {
-                format!(
-                    "(SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {})",
-                    quote(key)
-                )
-            }
-            RunKey::Param(key) => {
-                format!("(SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
-            }
-            RunKey::Tag(key) => {
-                format!("(SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = {})", quote(key))
-            }
-            RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
-        };
-        // Runs missing the value sort last whichever the direction, as MLflow does.
-        builder.push(format!("({expression}) IS NULL, {expression} {direction}, "));
+        // Runs missing the value sort last whichever the direction, as MLflow does: the
+        // expression is pushed twice (null check, then value), each time with its own binds.
+        builder.push("(");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(") IS NULL, ");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(if item.ascending { " ASC, " } else { " DESC, " });
     }
     builder.push("r.start_time DESC, r.run_uuid ASC");
     Ok(())
 }
 
-/// A SQL string literal; used only for keys inside ORDER BY subqueries, which cannot take
-/// bind parameters in the middle of a pushed expression built twice.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// The value a run is ordered by; a metric, param or tag key is bound.
+fn push_run_order_expression(builder: &mut QueryBuilder<'_, Sqlite>, key: &RunKey) -> Result<()> {
+    let (select, key) = match key {
+        RunKey::Attribute(attribute) => {
+            builder.push(run_attribute_column(attribute));
+            return Ok(());
+        }
+        RunKey::Metric(key) => ("SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ", key),
+        RunKey::Param(key) => ("SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Tag(key) => ("SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
+    };
+    builder.push("(");
+    builder.push(select);
+    builder.push_bind(key.clone());
+    builder.push(")");
+    Ok(())
 }
 
 fn experiment_column(key: &ExperimentKey) -> Option<&'static str> {
@@ -507,15 +545,7 @@ impl TrackingStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        for tag in tags {
-            sqlx::query("INSERT OR REPLACE INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(&tag.key)
-                .bind(&tag.value)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
-        }
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &tag_rows(id, tags), OnConflict::Replace).await?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(ExperimentId::from_stored(id))
     }
@@ -662,19 +692,10 @@ impl TrackingStore for SqliteStore {
 
     async fn set_experiment_tag(&self, experiment_id: ExperimentId, tag: &Tag) -> Result<()> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
-        if stage != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {experiment_id} must be in the 'active' state. Current state is {stage}."
-            )));
-        }
-        sqlx::query("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        let key = experiment_id.get();
+        require_active_experiment(&mut tx, experiment_id, "").await?;
+        let rows = tag_rows(key, std::slice::from_ref(tag));
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &rows, OnConflict::Replace).await?;
         sqlx::query("UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?")
             .bind(time::now_millis())
             .bind(key)
@@ -701,13 +722,8 @@ impl TrackingStore for SqliteStore {
 
     async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
-        let (experiment_key, stage, location) = require_experiment(&mut tx, new_run.experiment_id).await?;
-        if stage != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {} must be in the 'active' state. Current state is {stage}.",
-                new_run.experiment_id
-            )));
-        }
+        let experiment_key = new_run.experiment_id.get();
+        let location = require_active_experiment(&mut tx, new_run.experiment_id, "").await?;
         let run_id = ids::RunId::new();
         let tag_name = new_run.tags.iter().rev().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
         let run_name = match (&new_run.run_name, tag_name) {
@@ -764,7 +780,7 @@ impl TrackingStore for SqliteStore {
             .bind(run_id)
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading run {run_id}"))?
             .ok_or_else(|| run_not_found(run_id))?;
         let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
         runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
@@ -827,12 +843,13 @@ impl TrackingStore for SqliteStore {
 
     async fn log_batch(&self, run_id: &RunId, batch: &RunBatch) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let logging = || format!("logging a batch to run {run_id}");
+        let mut tx = self.write.begin().await.context(logging)?;
         require_active_run(&mut tx, run_id).await?;
         insert_params(&mut tx, run_id, &batch.params).await?;
         insert_metrics(&mut tx, run_id, &batch.metrics).await?;
         upsert_run_tags(&mut tx, run_id, &batch.tags).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(logging)
     }
 
     async fn delete_run_tag(&self, run_id: &RunId, key: &str) -> Result<()> {
@@ -875,7 +892,7 @@ impl TrackingStore for SqliteStore {
         }
         push_run_order(&mut builder, &query.order_by)?;
         push_page(&mut builder, query.max_results, query.offset);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&self.read).await.context(|| "searching runs")?;
         let (infos, next_offset) =
             split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })

@@ -48,6 +48,14 @@ pub trait TraceStore: Send + Sync {
     /// Stores a new assessment; when it overrides another, that one becomes invalid.
     async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment>;
     async fn get_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<Assessment>;
-    async fn update_assessment(&self, assessment: &Assessment) -> Result<Assessment>;
+    /// Read, change and write in one transaction, so that concurrent updates never lose one:
+    /// `update` (the core's [`crate::assessments::apply_update`] with the request's changes)
+    /// makes the new assessment from the stored one. Returns what was stored.
+    async fn update_assessment(
+        &self,
+        trace_id: &TraceId,
+        assessment_id: &str,
+        update: &(dyn for<'a> Fn(&'a Assessment) -> Result<Assessment> + Send + Sync),
+    ) -> Result<Assessment>;
     async fn delete_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<()>;
 }

@@ -278,9 +278,8 @@ pub async fn update_assessment(
             .map(|paths| paths.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(","))
             .unwrap_or_default(),
     };
-    let existing = state.store.get_assessment(&trace_id, &assessment_id).await?;
-    let updated = assessments::apply_update(&existing, &changes, &mask)?;
-    let stored = state.store.update_assessment(&updated).await?;
+    let update = |existing: &ferroflow_core::entities::Assessment| assessments::apply_update(existing, &changes, &mask);
+    let stored = state.store.update_assessment(&trace_id, &assessment_id, &update).await?;
     Ok(Json(AssessmentResponse { assessment: stored.body }))
 }
 
