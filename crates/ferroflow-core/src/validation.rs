@@ -38,6 +38,12 @@ pub fn max_length(what: &str, value: &str, limit: usize) -> Result<()> {
     Ok(())
 }
 
+/// A trace tag, whether it comes with StartTraceV3 or by itself: MLflow's key and value limits.
+pub fn trace_tag(key: &str, value: &str) -> Result<()> {
+    max_length("Trace tag key", key, MAX_TRACE_TAG_KEY_LENGTH)?;
+    max_length(&format!("Trace tag value of '{key}'"), value, MAX_TRACE_TAG_VAL_LENGTH)
+}
+
 /// Names of params, metrics and tags: letters, digits, `_ - . / :` and spaces, and they must
 /// stay the same name when treated as a file path.
 pub fn entity_key(what: &str, key: &str) -> Result<()> {

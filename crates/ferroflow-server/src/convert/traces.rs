@@ -49,8 +49,7 @@ pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
     };
     let tags = pairs(&wire.tags);
     for (key, value) in &tags {
-        validation::max_length("Trace tag key", key, validation::MAX_TRACE_TAG_KEY_LENGTH)?;
-        validation::max_length(&format!("Trace tag value of '{key}'"), value, validation::MAX_TRACE_TAG_VAL_LENGTH)?;
+        validation::trace_tag(key, value)?;
     }
     let assessments = wire
         .assessments

@@ -164,8 +164,7 @@ pub async fn set_tag(
     let trace_id = TraceId::parse(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     let value = request.value.unwrap_or_default();
-    validation::max_length("Trace tag key", key, validation::MAX_TRACE_TAG_KEY_LENGTH)?;
-    validation::max_length(&format!("Trace tag value of '{key}'"), &value, validation::MAX_TRACE_TAG_VAL_LENGTH)?;
+    validation::trace_tag(key, &value)?;
     state.store.set_trace_tag(&trace_id, key, &value).await?;
     Ok(Json(Empty {}))
 }
