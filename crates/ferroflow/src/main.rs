@@ -5,7 +5,8 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::ObjectStoreRepo;
-use ferroflow_server::{AppState, ServerConfig};
+use ferroflow_server::security::SecurityConfig;
+use ferroflow_server::{AppState, Limits, ServerConfig};
 use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +75,22 @@ struct ServerArgs {
     /// Also accept OTLP over gRPC on this port (4317 is the OpenTelemetry default). Off unless set.
     #[arg(long, env = "FERROFLOW_OTLP_GRPC_PORT")]
     otlp_grpc_port: Option<u16>,
+    /// Host headers to accept, comma-separated (`fnmatch` patterns; `*` for any). Default:
+    /// localhost in every spelling and the private address ranges. Guards against DNS rebinding.
+    #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS")]
+    allowed_hosts: Option<String>,
+    /// Origins besides localhost allowed to make cross-origin writes, comma-separated (`*` for any).
+    #[arg(long, env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS")]
+    cors_allowed_origins: Option<String>,
+    /// The X-Frame-Options header: SAMEORIGIN (default), DENY, or NONE for none.
+    #[arg(long, env = "MLFLOW_SERVER_X_FRAME_OPTIONS")]
+    x_frame_options: Option<String>,
+    /// Turn off the Host, CORS and security-header checks (only for testing).
+    #[arg(long, env = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    disable_security_middleware: bool,
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "FERROFLOW_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    max_concurrent_requests: usize,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -145,6 +162,13 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             default_artifact_root,
             serve_artifacts,
             static_prefix: args.static_prefix.clone().map(|p| format!("/{}", p.trim_matches('/'))).filter(|p| p != "/"),
+            security: SecurityConfig::from_flags(
+                args.allowed_hosts.as_deref(),
+                args.cors_allowed_origins.as_deref(),
+                args.x_frame_options.as_deref(),
+                args.disable_security_middleware,
+            ),
+            limits: Limits { max_concurrent_requests: args.max_concurrent_requests, ..Limits::default() },
         }),
     };
     // One signal stops every listener.
