@@ -183,14 +183,6 @@ pub fn new_scorer_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// `tr-` + hex of the OTel trace id bytes.
-pub fn trace_id_from_otel(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(3 + bytes.len() * 2);
-    out.push_str("tr-");
-    out.push_str(&hex::encode(bytes));
-    out
-}
-
 const ADJECTIVES: &[&str] = &[
     "amber", "bold", "brave", "bright", "calm", "clever", "crisp", "daring", "eager", "fair", "gentle", "glad",
     "grand", "honest", "keen", "kind", "lively", "lucky", "merry", "nimble", "polite", "proud", "quick", "quiet",

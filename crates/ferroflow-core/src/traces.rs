@@ -59,7 +59,7 @@ pub fn root_summary(root: &SpanRecord) -> RootSummary {
         SpanStatus::Error => TraceState::Error,
         SpanStatus::Ok | SpanStatus::Unset => TraceState::Ok,
     };
-    let preview = |key: &str| root.attribute(key).map(|value| truncate_chars(&python_json(value), PREVIEW_MAX_CHARS));
+    let preview = |text: &Option<String>| text.as_deref().map(|text| truncate_chars(text, PREVIEW_MAX_CHARS));
     let mut tags = Vec::new();
     for (key, value) in &root.attributes {
         if let Some(tag) = key.strip_prefix("mlflow.traceTag.") {
@@ -82,8 +82,8 @@ pub fn root_summary(root: &SpanRecord) -> RootSummary {
         request_time: root.start_time_ns / 1_000_000,
         execution_duration: (root.end_time_ns - root.start_time_ns).max(0) / 1_000_000,
         state,
-        request_preview: preview("mlflow.spanInputs"),
-        response_preview: preview("mlflow.spanOutputs"),
+        request_preview: preview(&root.inputs_text),
+        response_preview: preview(&root.outputs_text),
         tags,
         metadata,
     }
@@ -116,23 +116,13 @@ pub fn token_usage(value: &Value) -> Option<TokenUsage> {
     Some(usage)
 }
 
-/// JSON text as Python's `json.dumps` prints it (`", "` and `": "` separators), which is
-/// what clients compare previews and metadata against.
-pub fn python_json(value: &Value) -> String {
-    let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    if serde::Serialize::serialize(value, &mut serializer).is_err() {
-        return value.to_string();
-    }
-    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
-}
-
-/// The trace's `mlflow.linkedPrompts` tag after linking `prompts` (`(name, version)` pairs):
-/// the entries of `current` (the tag's value, if any) in their order, then each pair not
-/// among them yet, written as Python's JSON. A version is compared as text, whether the
-/// stored entry holds it as a string or a number. A value that is not a JSON list is an error
-/// rather than being overwritten.
-pub fn merge_linked_prompts(current: Option<&str>, prompts: &[(String, String)]) -> Result<String> {
+/// The entries of the trace's `mlflow.linkedPrompts` tag after linking `prompts` (`(name,
+/// version)` pairs): the entries of `current` (the tag's value, if any) in their order, then
+/// each pair not among them yet. A version is compared as text, whether the stored entry holds
+/// it as a string or a number. A value that is not a JSON list is an error rather than being
+/// overwritten. Writing the list back as text is the caller's (a wire encoding: the server
+/// writes it as Python's JSON).
+pub fn merge_linked_prompts(current: Option<&str>, prompts: &[(String, String)]) -> Result<Vec<Value>> {
     let mut entries: Vec<Value> = match current {
         Some(text) => serde_json::from_str(text).map_err(|_| {
             Error::invalid(format!("The trace's '{TAG_LINKED_PROMPTS}' tag is not a JSON list: '{text}'"))
@@ -149,31 +139,10 @@ pub fn merge_linked_prompts(current: Option<&str>, prompts: &[(String, String)])
             entries.push(serde_json::json!({"name": name, "version": version}));
         }
     }
-    Ok(python_json(&Value::Array(entries)))
+    Ok(entries)
 }
 
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
-        writer.write_all(b": ")
-    }
-}
-
+/// The first `max` characters of `text`.
 pub fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((byte, _)) => text[..byte].to_string(),
@@ -186,13 +155,14 @@ mod tests {
     #[test]
     fn linked_prompts_merge_keeps_order_and_skips_known_pairs() {
         use super::merge_linked_prompts;
+        use serde_json::json;
         let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
         let first = merge_linked_prompts(None, &[pair("a", "1"), pair("b", "2"), pair("a", "1")]).unwrap();
-        assert_eq!(first, r#"[{"name": "a", "version": "1"}, {"name": "b", "version": "2"}]"#);
+        assert_eq!(first, [json!({"name": "a", "version": "1"}), json!({"name": "b", "version": "2"})]);
         // A number version stored by another writer is the same version as its text.
         let stored = r#"[{"name": "a", "version": 1}]"#;
         let merged = merge_linked_prompts(Some(stored), &[pair("a", "1"), pair("a", "2")]).unwrap();
-        assert_eq!(merged, r#"[{"name": "a", "version": 1}, {"name": "a", "version": "2"}]"#);
+        assert_eq!(merged, [json!({"name": "a", "version": 1}), json!({"name": "a", "version": "2"})]);
         assert!(merge_linked_prompts(Some("not json"), &[pair("a", "1")]).is_err());
         assert!(merge_linked_prompts(Some(r#"{"name": "a"}"#), &[pair("a", "1")]).is_err());
     }
@@ -214,6 +184,8 @@ mod tests {
             attributes: attributes.as_object().cloned().unwrap_or_default(),
             token_usage: None,
             kind: SpanKind::Internal,
+            inputs_text: None,
+            outputs_text: None,
             extra: None,
         }
     }
@@ -230,28 +202,21 @@ mod tests {
     }
 
     #[test]
-    fn python_style_json() {
-        assert_eq!(
-            python_json(&json!({"question": "what?", "k": 3, "l": [1, 2]})),
-            r#"{"question": "what?", "k": 3, "l": [1, 2]}"#
-        );
-        assert_eq!(python_json(&json!("é")), "\"é\"");
-    }
-
-    #[test]
     fn root_summary_from_attributes() {
-        let root = span(
+        let mut root = span(
             "a",
             None,
             json!({"mlflow.spanInputs": {"q": "x"}, "mlflow.spanOutputs": "y", "mlflow.traceTag.env": "prod",
                    "mlflow.traceTag.mlflow.artifactLocation": "nope", "session.id": "s1"}),
         );
+        root.inputs_text = Some(r#"{"q": "x"}"#.to_string());
+        root.outputs_text = Some("y".repeat(PREVIEW_MAX_CHARS + 5));
         let summary = root_summary(&root);
         assert_eq!(summary.request_time, 2000);
         assert_eq!(summary.execution_duration, 500);
         assert_eq!(summary.state, TraceState::Ok);
         assert_eq!(summary.request_preview.as_deref(), Some(r#"{"q": "x"}"#));
-        assert_eq!(summary.response_preview.as_deref(), Some(r#""y""#));
+        assert_eq!(summary.response_preview, Some("y".repeat(PREVIEW_MAX_CHARS)));
         assert_eq!(summary.tags, vec![("env".to_string(), "prod".to_string())]);
         assert_eq!(summary.metadata, vec![(META_TRACE_SESSION.to_string(), "s1".to_string())]);
     }

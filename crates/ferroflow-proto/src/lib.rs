@@ -5,8 +5,12 @@
 //! or decimal strings, booleans accept `True`/`false`/`1`, a repeated field accepts a single
 //! value (GET query strings carry one value per key), absent fields take their default.
 //! Responses omit empty fields, as protobuf's JSON printer does.
+//!
+//! [`encoding`] holds the encodings the server and the SDK share (Python's JSON text, OTLP
+//! `AnyValue`s, `tr-` trace ids): shapes and encodings, no domain logic.
 
 pub mod de;
+pub mod encoding;
 pub mod evaluation;
 pub mod logged_models;
 pub mod registry;

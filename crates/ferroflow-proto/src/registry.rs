@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 
 // ---- requests ----
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CreateRegisteredModel {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
     pub tags: Vec<KeyValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -58,33 +60,43 @@ pub struct GetLatestVersions {
 }
 
 /// `registered-models/set-tag` and `delete-tag`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RegisteredModelTag {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CreateModelVersion {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
     pub tags: Vec<KeyValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
 }
 
 /// Any request naming one version (get, delete, get-download-uri).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ModelVersionRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(deserialize_with = "de::opt_string")]
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
@@ -120,19 +132,24 @@ pub struct ModelVersionTag {
 }
 
 /// `registered-models/alias` in all three methods.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RegisteredModelAlias {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
-    #[serde(deserialize_with = "de::opt_string")]
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
 // ---- responses ----
+//
+// Written by the server and read by the SDK: absent fields read as their defaults.
 
 /// `{alias, version}` as registered models list their aliases.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AliasWire {
     pub alias: String,
     pub version: String,
@@ -140,7 +157,8 @@ pub struct AliasWire {
 
 /// A model version. `description`, `run_id` and `run_link` are printed even when empty, as the
 /// reference does.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelVersion {
     pub name: String,
     pub version: String,
@@ -160,7 +178,8 @@ pub struct ModelVersion {
     pub model_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RegisteredModel {
     pub name: String,
     pub creation_timestamp: i64,
@@ -175,12 +194,13 @@ pub struct RegisteredModel {
     pub aliases: Vec<AliasWire>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RegisteredModelResponse {
     pub registered_model: RegisteredModel,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SearchRegisteredModelsResponse {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub registered_models: Vec<RegisteredModel>,
@@ -188,7 +208,7 @@ pub struct SearchRegisteredModelsResponse {
     pub next_page_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ModelVersionResponse {
     pub model_version: ModelVersion,
 }

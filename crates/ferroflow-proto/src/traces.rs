@@ -132,15 +132,18 @@ impl Serialize for PairsOut<'_> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TraceIn {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_info: Option<TraceInfoV3>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `POST /api/3.0/mlflow/traces`: read by the server, written by the SDK.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StartTraceV3 {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceIn>,
 }
 
@@ -237,17 +240,20 @@ pub struct LinkTracesToRun {
     pub run_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PromptVersionRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(deserialize_with = "de::opt_string")]
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `POST /api/2.0/mlflow/traces/link-prompts`: read by the server, written by the SDK.
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LinkPromptsToTrace {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
     pub prompt_versions: Vec<PromptVersionRef>,

@@ -39,8 +39,8 @@ impl Serialize for Captured {
             Captured::Bool(b) => serializer.serialize_bool(*b),
             Captured::I64(i) => serializer.serialize_i64(*i),
             Captured::U64(u) => serializer.serialize_u64(*u),
-            // Like a `Value` made from it: a non-finite float is null.
-            Captured::F64(f) if !f.is_finite() => serializer.serialize_unit(),
+            // serde_json writes a non-finite float as null (like a `Value` made from it); the
+            // Python-JSON encoding writes `NaN` / `Infinity` as Python does.
             Captured::F64(f) => serializer.serialize_f64(*f),
             Captured::Str(s) => serializer.serialize_str(s),
             Captured::Json(value) => value.serialize(serializer),
@@ -325,7 +325,7 @@ mod tests {
         let captured = capture(value);
         let expected = to_json(value);
         assert_eq!(serde_json::to_string(&captured).unwrap(), serde_json::to_string(&expected).unwrap());
-        assert_eq!(crate::export::otlp::captured_any_value(&captured), crate::export::otlp::any_value(&expected));
+        assert_eq!(crate::export::otlp::captured_any_value(&captured), ferroflow_proto::encoding::any_value(&expected));
         assert_eq!(captured.into_value(), expected);
     }
 
@@ -352,7 +352,14 @@ mod tests {
         same_as_serde_json(&u64::MAX);
         same_as_serde_json(&0.1f64);
         same_as_serde_json(&1.5f32);
-        same_as_serde_json(&f64::NAN);
+        // NaN: null in JSON (as serde_json makes it), a double in OTLP, `NaN` in Python's JSON.
+        let nan = capture(&f64::NAN);
+        assert_eq!(serde_json::to_string(&nan).unwrap(), "null");
+        assert_eq!(ferroflow_proto::encoding::python_json(&nan), "NaN");
+        let any = crate::export::otlp::captured_any_value(&nan);
+        assert!(
+            matches!(any.value, Some(opentelemetry_proto::tonic::common::v1::any_value::Value::DoubleValue(d)) if d.is_nan())
+        );
         same_as_serde_json(&i128::MAX);
         same_as_serde_json(&5u128);
         same_as_serde_json(&true);

@@ -50,7 +50,7 @@ pub(crate) fn trace_id() -> u128 {
 
 /// MLflow's trace id: `tr-` and the 32 lowercase hex digits of the OTel trace id.
 pub(crate) fn mlflow_trace_id(trace_id: u128) -> String {
-    format!("tr-{trace_id:032x}")
+    ferroflow_proto::encoding::mlflow_trace_id(&trace_id.to_be_bytes())
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@ use std::fmt::Display;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::registry::{Client, ModelVersion};
@@ -67,7 +66,7 @@ impl PromptTemplate {
     fn wire_text(&self) -> String {
         match self {
             PromptTemplate::Text(text) => text.clone(),
-            PromptTemplate::Chat(messages) => crate::export::mlflow::python_json(messages),
+            PromptTemplate::Chat(messages) => ferroflow_proto::encoding::python_json(messages),
         }
     }
 
@@ -368,8 +367,11 @@ impl Client {
 
     /// Deletes one version of a prompt.
     pub async fn delete_prompt_version(&self, name: &str, version: u64) -> Result<()> {
-        self.send(Method::DELETE, "/model-versions/delete", json!({"name": name, "version": version.to_string()}))
-            .await?;
+        let request = ferroflow_proto::registry::ModelVersionRef {
+            name: Some(name.to_string()),
+            version: Some(version.to_string()),
+        };
+        self.send(Method::DELETE, "/model-versions/delete", crate::registry::body(&request)).await?;
         self.clear_cache();
         Ok(())
     }

@@ -9,66 +9,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ferroflow_proto::registry as wire;
+use ferroflow_proto::tracking::KeyValue;
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::prompts::Prompt;
 
-/// `{"key", "value"}` on the wire.
-#[derive(Debug, Clone, Deserialize)]
-struct WireTag {
-    key: String,
-    #[serde(default)]
-    value: String,
+fn tags_map(tags: Vec<KeyValue>) -> BTreeMap<String, String> {
+    tags.into_iter().filter_map(|t| Some((t.key?, t.value.unwrap_or_default()))).collect()
 }
 
-fn tags_map(tags: Vec<WireTag>) -> BTreeMap<String, String> {
-    tags.into_iter().map(|t| (t.key, t.value)).collect()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct WireAlias {
-    alias: String,
-    version: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct WireRegisteredModel {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    creation_timestamp: i64,
-    #[serde(default)]
-    last_updated_timestamp: i64,
-    #[serde(default)]
-    tags: Vec<WireTag>,
-    #[serde(default)]
-    aliases: Vec<WireAlias>,
-    #[serde(default)]
-    latest_versions: Vec<WireModelVersion>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct WireModelVersion {
-    name: String,
-    version: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    creation_timestamp: i64,
-    #[serde(default)]
-    tags: Vec<WireTag>,
-    #[serde(default)]
-    aliases: Vec<String>,
+fn key_values(tags: &[(String, String)]) -> Vec<KeyValue> {
+    tags.iter().map(|(k, v)| KeyValue::new(k, v)).collect()
 }
 
 /// A registered model (or a prompt, when tagged `mlflow.prompt.is_prompt = true`).
@@ -84,11 +40,11 @@ pub struct RegisteredModel {
     pub latest_versions: Vec<ModelVersion>,
 }
 
-impl From<WireRegisteredModel> for RegisteredModel {
-    fn from(wire: WireRegisteredModel) -> Self {
+impl From<wire::RegisteredModel> for RegisteredModel {
+    fn from(wire: wire::RegisteredModel) -> Self {
         RegisteredModel {
             name: wire.name,
-            description: wire.description,
+            description: wire.description.unwrap_or_default(),
             creation_timestamp: wire.creation_timestamp,
             last_updated_timestamp: wire.last_updated_timestamp,
             tags: tags_map(wire.tags),
@@ -118,8 +74,8 @@ pub struct ModelVersion {
     pub aliases: Vec<String>,
 }
 
-impl From<WireModelVersion> for ModelVersion {
-    fn from(wire: WireModelVersion) -> Self {
+impl From<wire::ModelVersion> for ModelVersion {
+    fn from(wire: wire::ModelVersion) -> Self {
         ModelVersion {
             name: wire.name,
             version: wire.version,
@@ -133,11 +89,15 @@ impl From<WireModelVersion> for ModelVersion {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(value: &Value, field: &str, what: &str) -> Result<T> {
-    serde_json::from_value(value.get(field).cloned().unwrap_or(Value::Null)).map_err(|err| Error::Protocol {
-        url: what.to_string(),
-        message: format!("no valid `{field}` in the answer: {err}"),
-    })
+/// The answer read as its typed message.
+fn parse<T: serde::de::DeserializeOwned>(answer: Value, what: &str) -> Result<T> {
+    serde_json::from_value(answer)
+        .map_err(|err| Error::Protocol { url: what.to_string(), message: format!("not a valid answer: {err}") })
+}
+
+/// A request message as the JSON body the HTTP client sends.
+pub(crate) fn body<T: serde::Serialize>(message: &T) -> Value {
+    serde_json::to_value(message).unwrap_or(Value::Null)
 }
 
 /// Cached prompts: versions for good (they never change), aliases until their TTL runs out.
@@ -219,8 +179,8 @@ impl Client {
 
     pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
         let answer = self.get("/registered-models/get", &[("name", name)]).await?;
-        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/get")?;
-        Ok(wire.into())
+        let wire: wire::RegisteredModelResponse = parse(answer, "registered-models/get")?;
+        Ok(wire.registered_model.into())
     }
 
     /// Creates a registered model with tags and a description.
@@ -230,22 +190,20 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<RegisteredModel> {
-        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
-        let answer = self
-            .send(
-                Method::POST,
-                "/registered-models/create",
-                json!({"name": name, "tags": tags, "description": description}),
-            )
-            .await?;
-        let wire: WireRegisteredModel = parse(&answer, "registered_model", "registered-models/create")?;
-        Ok(wire.into())
+        let request = wire::CreateRegisteredModel {
+            name: Some(name.to_string()),
+            tags: key_values(tags),
+            description: Some(description.to_string()),
+        };
+        let answer = self.send(Method::POST, "/registered-models/create", body(&request)).await?;
+        let wire: wire::RegisteredModelResponse = parse(answer, "registered-models/create")?;
+        Ok(wire.registered_model.into())
     }
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
         let answer = self.get("/model-versions/get", &[("name", name), ("version", version)]).await?;
-        let wire: WireModelVersion = parse(&answer, "model_version", "model-versions/get")?;
-        Ok(wire.into())
+        let wire: wire::ModelVersionResponse = parse(answer, "model-versions/get")?;
+        Ok(wire.model_version.into())
     }
 
     /// Creates a model version.
@@ -256,42 +214,52 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<ModelVersion> {
-        let tags: Vec<Value> = tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
-        let answer = self
-            .send(
-                Method::POST,
-                "/model-versions/create",
-                json!({"name": name, "source": source, "tags": tags, "description": description}),
-            )
-            .await?;
-        let wire: WireModelVersion = parse(&answer, "model_version", "model-versions/create")?;
-        Ok(wire.into())
+        let request = wire::CreateModelVersion {
+            name: Some(name.to_string()),
+            source: Some(source.to_string()),
+            tags: key_values(tags),
+            description: Some(description.to_string()),
+            ..Default::default()
+        };
+        let answer = self.send(Method::POST, "/model-versions/create", body(&request)).await?;
+        let wire: wire::ModelVersionResponse = parse(answer, "model-versions/create")?;
+        Ok(wire.model_version.into())
     }
 
     /// The version an alias points at (`latest` is the newest version).
     pub async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
         let answer = self.get("/registered-models/alias", &[("name", name), ("alias", alias)]).await?;
-        let wire: WireModelVersion = parse(&answer, "model_version", "registered-models/alias")?;
-        Ok(wire.into())
+        let wire: wire::ModelVersionResponse = parse(answer, "registered-models/alias")?;
+        Ok(wire.model_version.into())
     }
 
     /// Points `alias` at `version`.
     pub async fn set_registered_model_alias(&self, name: &str, alias: &str, version: &str) -> Result<()> {
-        self.send(Method::POST, "/registered-models/alias", json!({"name": name, "alias": alias, "version": version}))
-            .await?;
+        let request = wire::RegisteredModelAlias {
+            name: Some(name.to_string()),
+            alias: Some(alias.to_string()),
+            version: Some(version.to_string()),
+        };
+        self.send(Method::POST, "/registered-models/alias", body(&request)).await?;
         self.forget_alias(name, alias);
         Ok(())
     }
 
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
-        self.send(Method::DELETE, "/registered-models/alias", json!({"name": name, "alias": alias})).await?;
+        let request =
+            wire::RegisteredModelAlias { name: Some(name.to_string()), alias: Some(alias.to_string()), version: None };
+        self.send(Method::DELETE, "/registered-models/alias", body(&request)).await?;
         self.forget_alias(name, alias);
         Ok(())
     }
 
     pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<()> {
-        self.send(Method::POST, "/registered-models/set-tag", json!({"name": name, "key": key, "value": value}))
-            .await?;
+        let request = wire::RegisteredModelTag {
+            name: Some(name.to_string()),
+            key: Some(key.to_string()),
+            value: Some(value.to_string()),
+        };
+        self.send(Method::POST, "/registered-models/set-tag", body(&request)).await?;
         Ok(())
     }
 
@@ -306,12 +274,9 @@ impl Client {
                 query.push(("page_token", page_token.as_str()));
             }
             let answer = self.get("/registered-models/search", &query).await?;
-            let models: Vec<WireRegisteredModel> = serde_json::from_value(
-                answer.get("registered_models").cloned().unwrap_or(json!([])),
-            )
-            .map_err(|err| Error::Protocol { url: "registered-models/search".into(), message: err.to_string() })?;
-            found.extend(models.into_iter().map(RegisteredModel::from));
-            page_token = answer.get("next_page_token").and_then(Value::as_str).unwrap_or_default().to_string();
+            let page: wire::SearchRegisteredModelsResponse = parse(answer, "registered-models/search")?;
+            found.extend(page.registered_models.into_iter().map(RegisteredModel::from));
+            page_token = page.next_page_token.unwrap_or_default();
             if page_token.is_empty() || found.len() >= max_results {
                 found.truncate(max_results);
                 return Ok(found);

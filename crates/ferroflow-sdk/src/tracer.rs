@@ -249,7 +249,7 @@ pub(crate) const LINKED_PROMPTS_KEY: &str = "mlflow.linkedPrompts";
 pub(crate) fn linked_prompts_json(prompts: &[(String, String)]) -> String {
     let list: Vec<serde_json::Value> =
         prompts.iter().map(|(name, version)| serde_json::json!({"name": name, "version": version})).collect();
-    crate::export::mlflow::python_json(&list)
+    ferroflow_proto::encoding::python_json(&list)
 }
 
 /// A prompt version was loaded: when that happens inside a trace, link it to the trace, as

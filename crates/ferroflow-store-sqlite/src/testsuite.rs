@@ -82,6 +82,8 @@ fn span(trace_id: &str, span_id: &str, attributes: Map<String, Value>) -> SpanRe
         attributes,
         token_usage: None,
         kind: SpanKind::Internal,
+        inputs_text: None,
+        outputs_text: None,
         extra: None,
     }
 }
@@ -393,13 +395,21 @@ pub async fn check_linked_prompts(store: &dyn Store) {
     .await
     .expect("ingest");
     let pair = |name: &str, version: &str| (name.to_string(), version.to_string());
-    store.link_prompts(trace_id, &[pair("p", "1")]).await.expect("link");
-    store.link_prompts(trace_id, &[pair("p", "1"), pair("q", "2")]).await.expect("link again");
+    // The stored text is the caller's encoding (the server writes Python's JSON); compact
+    // JSON here.
+    let link = |pairs: Vec<(String, String)>| {
+        move |current: Option<&str>| {
+            let entries = ferroflow_core::traces::merge_linked_prompts(current, &pairs)?;
+            Ok(serde_json::Value::Array(entries).to_string())
+        }
+    };
+    store.link_prompts(trace_id, &link(vec![pair("p", "1")])).await.expect("link");
+    store.link_prompts(trace_id, &link(vec![pair("p", "1"), pair("q", "2")])).await.expect("link again");
     let info = store.get_trace_info(trace_id).await.expect("trace");
-    assert_eq!(info.tag(TAG_LINKED_PROMPTS), Some(r#"[{"name": "p", "version": "1"}, {"name": "q", "version": "2"}]"#));
+    assert_eq!(info.tag(TAG_LINKED_PROMPTS), Some(r#"[{"name":"p","version":"1"},{"name":"q","version":"2"}]"#));
     assert_eq!(trace_ids(store, experiment, "prompt = 'q/2'", &[]).await, [trace_id.clone()]);
     assert_eq!(
-        code(store.link_prompts(&TraceId::from_stored("tr-missing"), &[pair("p", "1")]).await),
+        code(store.link_prompts(&TraceId::from_stored("tr-missing"), &link(vec![pair("p", "1")])).await),
         ErrorCode::ResourceDoesNotExist
     );
 }

@@ -877,7 +877,11 @@ impl TraceStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn link_prompts(&self, trace_id: &TraceId, prompts: &[(String, String)]) -> Result<()> {
+    async fn link_prompts(
+        &self,
+        trace_id: &TraceId,
+        merge: &(dyn for<'a> Fn(Option<&'a str>) -> Result<String> + Send + Sync),
+    ) -> Result<()> {
         let trace_id = trace_id.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         require_trace(&mut tx, trace_id).await?;
@@ -888,7 +892,7 @@ impl TraceStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .map(|r| r.get(0));
-        let text = ferroflow_core::traces::merge_linked_prompts(existing.as_deref(), prompts)?;
+        let text = merge(existing.as_deref())?;
         set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
         tx.commit().await.map_err(map_sqlx)
     }
@@ -1079,6 +1083,8 @@ mod tests {
             attributes: json!({"mlflow.spanInputs": {"q": text}}).as_object().cloned().unwrap(),
             token_usage: None,
             kind: SpanKind::Internal,
+            inputs_text: parent.is_none().then(|| format!(r#"{{"q": {}}}"#, json!(text))),
+            outputs_text: None,
             extra: None,
         }
     }

@@ -182,6 +182,11 @@ pub struct SpanRecord {
     pub attributes: Map<String, Value>,
     pub token_usage: Option<TokenUsage>,
     pub kind: SpanKind,
+    /// For a root span, its inputs and outputs (`mlflow.spanInputs` / `mlflow.spanOutputs`) as
+    /// JSON text the way the client writes it, from which the trace's previews are cut. The
+    /// wire layer writes them (the text is an encoding: Python's `json.dumps`).
+    pub inputs_text: Option<String>,
+    pub outputs_text: Option<String>,
     /// Events, links and trace state as one JSON object in the read format, when the span
     /// has any (opaque to core and stores).
     pub extra: Option<String>,

@@ -42,8 +42,14 @@ pub trait TraceStore: Send + Sync {
     /// Returns how many traces were deleted.
     async fn delete_traces(&self, experiment_id: ExperimentId, which: &TraceDeletion) -> Result<u64>;
     async fn link_traces_to_run(&self, trace_ids: &[TraceId], run_id: &RunId) -> Result<()>;
-    /// Merges `(name, version)` pairs into the trace's `mlflow.linkedPrompts` tag.
-    async fn link_prompts(&self, trace_id: &TraceId, prompts: &[(String, String)]) -> Result<()>;
+    /// Rewrites the trace's `mlflow.linkedPrompts` tag in one transaction: `merge` (the
+    /// core's [`crate::traces::merge_linked_prompts`] with the request's pairs, written back as
+    /// the wire's text) makes the new value from the stored one, if any.
+    async fn link_prompts(
+        &self,
+        trace_id: &TraceId,
+        merge: &(dyn for<'a> Fn(Option<&'a str>) -> Result<String> + Send + Sync),
+    ) -> Result<()>;
 
     /// Stores a new assessment; when it overrides another, that one becomes invalid.
     async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment>;

@@ -4,94 +4,24 @@
 //! source) and tags (`mlflow.traceName` plus the user's).
 //!
 //! JSON text inside string fields is written like Python's `json.dumps` (`", "` and `": "`
-//! separators), so that it reads back identically through the Python client.
+//! separators; `ferroflow_proto::encoding`), so that it reads back identically through the
+//! Python client. The messages are `ferroflow_proto`'s, the ones the server reads.
 
-use std::io;
-
-use serde::Serialize;
+use ferroflow_proto::encoding::{python_json, python_json_ascii_len};
+use ferroflow_proto::traces::{
+    LinkPromptsToTrace, PromptVersionRef, StartTraceV3, TraceIn, TraceInfoV3, TraceLocation,
+};
 use serde_json::{json, Map, Value};
 
+use crate::ids::mlflow_trace_id;
 use crate::span::{SpanRecord, SpanStatus};
-use crate::tracer::TraceMeta;
+use crate::tracer::{linked_prompts_json, TraceMeta, LINKED_PROMPTS_KEY};
 
 /// Longest `mlflow.traceInputs` / `mlflow.traceOutputs` value (Python: 250 chars, "..." included).
 const MAX_METADATA_CHARS: usize = 250;
 /// Longest request/response preview of an OSS server (Python: 1000 chars).
 const MAX_PREVIEW_CHARS: usize = 1000;
 const TRUNCATION_SUFFIX: &str = "...";
-
-/// `serde_json`'s compact output with Python's default separators; with `ascii`, also
-/// `ensure_ascii` (non-ASCII characters as `\uXXXX`), which is `json.dumps`'s default.
-struct PythonFormatter {
-    ascii: bool,
-}
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
-        if !self.ascii || fragment.is_ascii() {
-            return writer.write_all(fragment.as_bytes());
-        }
-        let mut units = [0u16; 2];
-        for c in fragment.chars() {
-            if c.is_ascii() {
-                writer.write_all(&[c as u8])?;
-            } else {
-                for unit in c.encode_utf16(&mut units) {
-                    write!(writer, "\\u{unit:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
-    }
-}
-
-/// JSON text as MLflow writes it (`json.dumps(value, ensure_ascii=False)`: Python's
-/// separators, non-ASCII characters as they are).
-pub(crate) fn python_json<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter { ascii: false });
-    if value.serialize(&mut serializer).is_err() {
-        return String::new();
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// Bytes of `json.dumps(value)` with Python's defaults (`ensure_ascii=True`).
-fn python_json_ascii_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    struct Count(usize);
-    impl io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let mut serializer = serde_json::Serializer::with_formatter(&mut count, PythonFormatter { ascii: true });
-    match value.serialize(&mut serializer) {
-        Ok(()) => count.0,
-        Err(_) => 0,
-    }
-}
 
 /// The size Python's `add_size_stats_to_trace_metadata` counts for one span: the bytes of
 /// `json.dumps(span.to_dict())`, where attribute values are JSON text (as MLflow keeps them on
@@ -103,7 +33,7 @@ pub(crate) fn span_json_size(record: &SpanRecord) -> usize {
     let mut put = |key: &str, text: String| {
         attributes.insert(key.to_string(), Value::String(text));
     };
-    put("mlflow.traceRequestId", python_json(&crate::ids::mlflow_trace_id(record.trace_id)));
+    put("mlflow.traceRequestId", python_json(&mlflow_trace_id(record.trace_id)));
     put("mlflow.spanType", python_json(state.span_type.as_str()));
     if let Some(function_name) = state.function_name {
         put("mlflow.spanFunctionName", python_json(function_name));
@@ -151,11 +81,11 @@ pub(crate) fn span_json_size(record: &SpanRecord) -> usize {
 /// Adds `mlflow.trace.sizeBytes` and `mlflow.trace.sizeStats` to a trace record body, as
 /// `add_size_stats_to_trace_metadata` does: the spans' sizes, the trace info's (`{"info":
 /// ..., "data": {"spans": []}}`, before these two keys are added) and the `", "` between spans.
-fn add_size_stats(info: &mut Value, span_sizes: &[usize], duration_ms: u64) {
+fn add_size_stats(info: &mut TraceInfoV3, span_sizes: &[usize], duration_ms: u64) {
     if span_sizes.is_empty() {
         return;
     }
-    let mut as_dict = info.clone();
+    let mut as_dict = serde_json::to_value(&*info).unwrap_or_default();
     if let Some(object) = as_dict.as_object_mut() {
         object.remove("execution_duration");
         object.insert("execution_duration_ms".to_string(), Value::from(duration_ms));
@@ -181,10 +111,9 @@ fn add_size_stats(info: &mut Value, span_sizes: &[usize], duration_ms: u64) {
         "p50": percentile(0.50),
         "p75": percentile(0.75),
     });
-    if let Some(metadata) = info["trace_metadata"].as_object_mut() {
-        metadata.insert("mlflow.trace.sizeStats".to_string(), Value::String(python_json(&stats)));
-        metadata.insert("mlflow.trace.sizeBytes".to_string(), Value::String(total.to_string()));
-    }
+    let metadata = &mut info.trace_metadata;
+    metadata.insert("mlflow.trace.sizeStats".to_string(), Value::String(python_json(&stats)));
+    metadata.insert("mlflow.trace.sizeBytes".to_string(), Value::String(total.to_string()));
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -234,14 +163,15 @@ fn source_name() -> String {
         .unwrap_or_default()
 }
 
-/// The `{"trace": {"trace_info": ...}}` body for the trace whose root span is `root`.
-/// `span_sizes` are the [`span_json_size`]s of the trace's spans (none: no size metadata).
+/// The StartTraceV3 body (`{"trace": {"trace_info": ...}}`) for the trace whose root span is
+/// `root`. `span_sizes` are the [`span_json_size`]s of the trace's spans (none: no size
+/// metadata).
 pub(crate) fn start_trace_body(
     root: &SpanRecord,
     meta: &TraceMeta,
     experiment_id: &str,
     span_sizes: &[usize],
-) -> Value {
+) -> StartTraceV3 {
     let state = &root.state;
     let inputs = state.inputs.as_ref().map(python_json).unwrap_or_default();
     let outputs = state.outputs.as_ref().map(python_json).unwrap_or_default();
@@ -277,57 +207,49 @@ pub(crate) fn start_trace_body(
     }
     tags.insert("mlflow.traceName".to_string(), Value::String(state.name.to_string()));
     if !meta.linked_prompts.is_empty() {
-        tags.insert(
-            crate::tracer::LINKED_PROMPTS_KEY.to_string(),
-            Value::String(crate::tracer::linked_prompts_json(&meta.linked_prompts)),
-        );
+        tags.insert(LINKED_PROMPTS_KEY.to_string(), Value::String(linked_prompts_json(&meta.linked_prompts)));
     }
 
     let duration = root.end_unix_nano.saturating_sub(root.start_unix_nano);
-    let mut info = json!({
-        "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
-        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}},
-        "request_time": rfc3339_millis(root.start_unix_nano),
-        "execution_duration": duration_millis(duration),
-        "state": match state.status { SpanStatus::Error(_) => "ERROR", _ => "OK" },
-        "trace_metadata": metadata,
-        "tags": tags,
-    });
-    if !inputs.is_empty() {
-        info["request_preview"] = Value::String(truncate(&inputs, MAX_PREVIEW_CHARS));
-    }
-    if !outputs.is_empty() {
-        info["response_preview"] = Value::String(truncate(&outputs, MAX_PREVIEW_CHARS));
-    }
-    if let Some(id) = &meta.client_request_id {
-        info["client_request_id"] = Value::String(id.clone());
-    }
+    let mut info = TraceInfoV3 {
+        trace_id: Some(mlflow_trace_id(root.trace_id)),
+        client_request_id: meta.client_request_id.clone(),
+        trace_location: Some(TraceLocation::experiment(experiment_id.to_string())),
+        request_preview: (!inputs.is_empty()).then(|| truncate(&inputs, MAX_PREVIEW_CHARS)),
+        response_preview: (!outputs.is_empty()).then(|| truncate(&outputs, MAX_PREVIEW_CHARS)),
+        request_time: Some(rfc3339_millis(root.start_unix_nano)),
+        execution_duration: Some(duration_millis(duration)),
+        state: Some(
+            match state.status {
+                SpanStatus::Error(_) => "ERROR",
+                _ => "OK",
+            }
+            .to_string(),
+        ),
+        trace_metadata: metadata,
+        assessments: Vec::new(),
+        tags,
+    };
     add_size_stats(&mut info, span_sizes, duration / 1_000_000);
-    json!({"trace": {"trace_info": info}})
+    StartTraceV3 { trace: Some(TraceIn { trace_info: Some(info) }) }
 }
 
 /// The `POST /api/2.0/mlflow/traces/link-prompts` body for a trace that loaded prompts.
-pub(crate) fn link_prompts_body(root: &SpanRecord, meta: &TraceMeta) -> Option<Value> {
+pub(crate) fn link_prompts_body(root: &SpanRecord, meta: &TraceMeta) -> Option<LinkPromptsToTrace> {
     if meta.linked_prompts.is_empty() {
         return None;
     }
-    let versions: Vec<Value> =
-        meta.linked_prompts.iter().map(|(name, version)| json!({"name": name, "version": version})).collect();
-    Some(json!({
-        "trace_id": crate::ids::mlflow_trace_id(root.trace_id),
-        "prompt_versions": versions,
-    }))
+    let prompt_versions = meta
+        .linked_prompts
+        .iter()
+        .map(|(name, version)| PromptVersionRef { name: Some(name.clone()), version: Some(version.clone()) })
+        .collect();
+    Some(LinkPromptsToTrace { trace_id: Some(mlflow_trace_id(root.trace_id)), prompt_versions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_json_separators() {
-        let value = json!({"question": "what is mlflow?", "k": 3, "l": [1, 2]});
-        assert_eq!(python_json(&value), r#"{"question": "what is mlflow?", "k": 3, "l": [1, 2]}"#);
-    }
 
     #[test]
     fn times_and_durations() {
@@ -394,28 +316,22 @@ mod tests {
 
     #[test]
     fn size_stats_like_python() {
-        let mut info = json!({"trace_id": "tr-1", "execution_duration": "0.002s",
-            "trace_metadata": {"k": "v"}});
+        let mut info: TraceInfoV3 = serde_json::from_value(json!({"trace_id": "tr-1", "execution_duration": "0.002s",
+            "trace_metadata": {"k": "v"}}))
+        .unwrap();
         let dict = json!({"info": {"trace_id": "tr-1", "trace_metadata": {"k": "v"},
             "execution_duration_ms": 2}, "data": {"spans": []}});
         let metadata_size = python_json(&dict).len();
         add_size_stats(&mut info, &[538, 100, 400, 200], 2);
         let total = 538 + 100 + 400 + 200 + metadata_size + 3 * 2;
-        assert_eq!(info["trace_metadata"]["mlflow.trace.sizeBytes"], total.to_string());
+        assert_eq!(info.trace_metadata["mlflow.trace.sizeBytes"], total.to_string());
         // Python: p25 = 100*0.25 + 200*0.75 = 175, p50 = 300, p75 = 400*0.75 + 538*0.25 = 434.5.
         assert_eq!(
-            info["trace_metadata"]["mlflow.trace.sizeStats"],
+            info.trace_metadata["mlflow.trace.sizeStats"],
             format!(
                 r#"{{"total_size_bytes": {total}, "num_spans": 4, "max": 538, "p25": 175, "p50": 300, "p75": 434}}"#
             )
         );
-    }
-
-    #[test]
-    fn ascii_length_counts_escapes() {
-        assert_eq!(python_json_ascii_len("h\u{e9}llo"), r#""h\u00e9llo""#.len());
-        assert_eq!(python_json_ascii_len("\u{1F600}"), r#""\ud83d\ude00""#.len());
-        assert_eq!(python_json("h\u{e9}llo"), "\"h\u{e9}llo\"");
     }
 
     #[test]

@@ -459,9 +459,10 @@ impl Worker {
                 captured.requests.push(otlp::export_request(spans));
                 for ((record, meta), sizes) in batch.iter().zip(&sizes) {
                     if let Some(meta) = meta {
-                        captured.trace_infos.push(mlflow::start_trace_body(record, meta, experiment_id, sizes));
+                        let body = mlflow::start_trace_body(record, meta, experiment_id, sizes);
+                        captured.trace_infos.push(serde_json::to_value(body).unwrap_or_default());
                         if let Some(body) = mlflow::link_prompts_body(record, meta) {
-                            captured.prompt_links.push(body);
+                            captured.prompt_links.push(serde_json::to_value(body).unwrap_or_default());
                         }
                     }
                 }

@@ -4,8 +4,10 @@
 //! (`mlflow.traceRequestId`, `mlflow.spanType`, `mlflow.spanInputs`, `mlflow.spanOutputs`,
 //! `mlflow.spanFunctionName`, `mlflow.spanLogLevel`), errors as `exception` events.
 
+use ferroflow_proto::encoding::{any_value, float_any_value, key_value, string_any_value};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -40,39 +42,19 @@ pub(crate) fn log_level(span_type: &SpanType, status: &SpanStatus) -> i64 {
     }
 }
 
-/// A JSON value as an OTLP `AnyValue` (null → an empty `AnyValue`).
-pub(crate) fn any_value(value: &Value) -> AnyValue {
-    let value = match value {
-        Value::Null => None,
-        Value::Bool(b) => Some(any_value::Value::BoolValue(*b)),
-        Value::Number(n) => Some(match n.as_i64() {
-            Some(i) => any_value::Value::IntValue(i),
-            None => any_value::Value::DoubleValue(n.as_f64().unwrap_or(f64::NAN)),
-        }),
-        Value::String(s) => Some(any_value::Value::StringValue(s.clone())),
-        Value::Array(items) => {
-            Some(any_value::Value::ArrayValue(ArrayValue { values: items.iter().map(any_value).collect() }))
-        }
-        Value::Object(map) => Some(any_value::Value::KvlistValue(KeyValueList {
-            values: map.iter().map(|(k, v)| key_value(k, v)).collect(),
-        })),
-    };
-    AnyValue { value }
-}
-
-/// What [`any_value()`] makes of the JSON of the same input.
+/// What [`any_value()`] makes of the JSON of the same input; a non-finite float stays a
+/// double (the JSON would have made it null).
 pub(crate) fn captured_any_value(value: &Captured) -> AnyValue {
     let value = match value {
         Captured::Null => None,
-        Captured::Bool(b) => Some(any_value::Value::BoolValue(*b)),
-        Captured::I64(i) => Some(any_value::Value::IntValue(*i)),
+        Captured::Bool(b) => Some(Any::BoolValue(*b)),
+        Captured::I64(i) => Some(Any::IntValue(*i)),
         Captured::U64(u) => Some(match i64::try_from(*u) {
-            Ok(i) => any_value::Value::IntValue(i),
-            Err(_) => any_value::Value::DoubleValue(*u as f64),
+            Ok(i) => Any::IntValue(i),
+            Err(_) => Any::DoubleValue(*u as f64),
         }),
-        Captured::F64(f) if !f.is_finite() => None,
-        Captured::F64(f) => Some(any_value::Value::DoubleValue(*f)),
-        Captured::Str(s) => Some(any_value::Value::StringValue(s.clone())),
+        Captured::F64(f) => return float_any_value(*f),
+        Captured::Str(s) => Some(Any::StringValue(s.clone())),
         Captured::Json(value) => return any_value(value),
     };
     AnyValue { value }
@@ -82,30 +64,19 @@ fn payload_any_value(payload: &Payload) -> AnyValue {
     match payload {
         Payload::Value(value) => captured_any_value(value),
         Payload::Fields(fields) => AnyValue {
-            value: Some(any_value::Value::KvlistValue(KeyValueList {
-                values: fields
-                    .iter()
-                    .map(|(key, value)| KeyValue {
-                        key: key.to_string(),
-                        value: Some(captured_any_value(value)),
-                        ..Default::default()
-                    })
-                    .collect(),
+            value: Some(Any::KvlistValue(KeyValueList {
+                values: fields.iter().map(|(key, value)| key_value(*key, captured_any_value(value))).collect(),
             })),
         },
     }
 }
 
-fn key_value(key: &str, value: &Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(any_value(value)), ..Default::default() }
+fn json_kv(key: &str, value: &Value) -> KeyValue {
+    key_value(key, any_value(value))
 }
 
 fn string_kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_string())) }),
-        ..Default::default()
-    }
+    key_value(key, string_any_value(value))
 }
 
 /// Extra root-span attributes for plain-OTLP export, where no trace record is sent: trace tags
@@ -132,21 +103,13 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
         attributes.push(string_kv("mlflow.spanFunctionName", function_name));
     }
     if let Some(inputs) = &state.inputs {
-        attributes.push(KeyValue {
-            key: "mlflow.spanInputs".to_string(),
-            value: Some(payload_any_value(inputs)),
-            ..Default::default()
-        });
+        attributes.push(key_value("mlflow.spanInputs", payload_any_value(inputs)));
     }
     for (key, value) in &state.attributes {
-        attributes.push(key_value(key, value));
+        attributes.push(json_kv(key, value));
     }
     if let Some(outputs) = &state.outputs {
-        attributes.push(KeyValue {
-            key: "mlflow.spanOutputs".to_string(),
-            value: Some(captured_any_value(outputs)),
-            ..Default::default()
-        });
+        attributes.push(key_value("mlflow.spanOutputs", captured_any_value(outputs)));
     }
     if let Some(meta) = plain_otlp_meta {
         attributes.extend(root_attributes_for_plain_otlp(meta));
@@ -157,7 +120,7 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
         SpanStatus::Ok => Status { message: String::new(), code: StatusCode::Ok as i32 },
         SpanStatus::Error(message) => Status { message: message.clone(), code: StatusCode::Error as i32 },
     };
-    attributes.push(key_value("mlflow.spanLogLevel", &Value::from(log_level)));
+    attributes.push(json_kv("mlflow.spanLogLevel", &Value::from(log_level)));
     Span {
         trace_id: record.trace_id.to_be_bytes().to_vec(),
         span_id: record.span_id.to_be_bytes().to_vec(),
@@ -173,7 +136,7 @@ pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceM
             .map(|event| Event {
                 time_unix_nano: event.time_unix_nano,
                 name: event.name.clone(),
-                attributes: event.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
+                attributes: event.attributes.iter().map(|(k, v)| json_kv(k, v)).collect(),
                 dropped_attributes_count: 0,
             })
             .collect(),
@@ -197,32 +160,5 @@ pub(crate) fn export_request(spans: Vec<Span>) -> ExportTraceServiceRequest {
             scope_spans: vec![ScopeSpans { scope: None, spans, schema_url: String::new() }],
             schema_url: String::new(),
         }],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// The OTLP/JSON rendering of an `AnyValue`, as in the captures (`stringValue`, …).
-    fn render(value: &AnyValue) -> Value {
-        serde_json::to_value(value).unwrap()
-    }
-
-    #[test]
-    fn values_are_native_any_values_like_the_python_client() {
-        // From captures/b_tracing_sync.jsonl seq 5 (mlflow.spanOutputs of `retrieve`).
-        let outputs = json!([{"page_content": "doc about what is mlflow?", "metadata": {"id": 1}}]);
-        assert_eq!(
-            render(&any_value(&outputs)),
-            json!({"arrayValue": {"values": [{"kvlistValue": {"values": [
-                {"key": "page_content", "value": {"stringValue": "doc about what is mlflow?"}},
-                {"key": "metadata", "value": {"kvlistValue": {"values": [
-                    {"key": "id", "value": {"intValue": "1"}}]}}}]}}]}})
-        );
-        assert_eq!(render(&any_value(&json!(0.1))), json!({"doubleValue": 0.1}));
-        assert_eq!(render(&any_value(&json!(true))), json!({"boolValue": true}));
-        assert_eq!(render(&any_value(&json!({}))), json!({"kvlistValue": {"values": []}}));
     }
 }

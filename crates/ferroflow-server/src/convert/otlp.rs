@@ -5,6 +5,7 @@
 use base64::Engine;
 use ferroflow_core::entities::{SpanId, SpanKind, SpanRecord, SpanStatus, StoredSpan, TraceId};
 use ferroflow_core::{semconv, traces, Result};
+use ferroflow_proto::encoding::{self, any_value_json};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
@@ -46,33 +47,16 @@ fn attribute_value(value: AnyValue) -> Value {
     }
 }
 
-/// JSON → the protobuf-JSON form of an OTLP AnyValue, as GetTrace returns attributes.
-pub fn json_to_any(value: &Value) -> Value {
-    match value {
-        Value::Null => json!({}),
-        Value::Bool(b) => json!({ "bool_value": b }),
-        Value::Number(n) if n.is_i64() || n.is_u64() => json!({ "int_value": n }),
-        Value::Number(n) => json!({ "double_value": n }),
-        Value::String(s) => json!({ "string_value": s }),
-        Value::Array(items) => {
-            json!({ "array_value": { "values": items.iter().map(json_to_any).collect::<Vec<_>>() } })
-        }
-        Value::Object(map) => json!({
-            "kvlist_value": { "values": map.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect::<Vec<_>>() }
-        }),
-    }
-}
-
 fn key_values_to_any(attributes: &[KeyValue]) -> Vec<Value> {
     attributes
         .iter()
-        .map(|kv| json!({"key": kv.key, "value": kv.value.clone().map(|v| json_to_any(&any_to_json(v))).unwrap_or(json!({}))}))
+        .map(|kv| json!({"key": kv.key, "value": kv.value.clone().map(|v| any_value_json(&any_to_json(v))).unwrap_or(json!({}))}))
         .collect()
 }
 
 /// One OTLP span → the record the store keeps.
 pub fn span_record(mut span: Span) -> Result<SpanRecord> {
-    let trace_id = TraceId::parse(&ferroflow_core::ids::trace_id_from_otel(&span.trace_id))?;
+    let trace_id = TraceId::parse(&encoding::mlflow_trace_id(&span.trace_id))?;
     let mut attributes: Map<String, Value> = Map::with_capacity(span.attributes.len() + 2);
     for kv in std::mem::take(&mut span.attributes) {
         let value = kv.value.map(attribute_value).unwrap_or(Value::Null);
@@ -92,6 +76,15 @@ pub fn span_record(mut span: Span) -> Result<SpanRecord> {
     let status_message = span.status.take().map(|s| s.message).unwrap_or_default();
     let span_type = attributes.get("mlflow.spanType").and_then(Value::as_str).map(str::to_string);
     let token_usage = attributes.get("mlflow.chat.tokenUsage").and_then(traces::token_usage);
+    // A root's inputs and outputs as the client's JSON text: the trace's previews.
+    let io_text = |key: &str| {
+        if span.parent_span_id.is_empty() {
+            attributes.get(key).map(encoding::python_json)
+        } else {
+            None
+        }
+    };
+    let (inputs_text, outputs_text) = (io_text("mlflow.spanInputs"), io_text("mlflow.spanOutputs"));
     let parent_span_id =
         if span.parent_span_id.is_empty() { None } else { Some(SpanId::parse(&hex::encode(&span.parent_span_id))?) };
 
@@ -140,6 +133,8 @@ pub fn span_record(mut span: Span) -> Result<SpanRecord> {
         attributes,
         token_usage,
         kind: SpanKind::from_number(span.kind.into()),
+        inputs_text,
+        outputs_text,
         extra: if extra.is_empty() { None } else { Some(Value::Object(extra).to_string()) },
     })
 }
@@ -152,8 +147,8 @@ fn bytes_of_hex(text: &str) -> Vec<u8> {
 /// base64 ids and attributes as AnyValues whose JSON types round-trip.
 pub fn span_json(span: &StoredSpan) -> String {
     let mut out = Map::with_capacity(12);
-    let trace_hex = span.trace_id.as_str().strip_prefix("tr-").unwrap_or(span.trace_id.as_str());
-    out.insert("trace_id".into(), Value::String(b64(&bytes_of_hex(trace_hex))));
+    let trace_id = encoding::otel_trace_id(span.trace_id.as_str()).unwrap_or_default();
+    out.insert("trace_id".into(), Value::String(b64(&trace_id)));
     out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(span.span_id.as_str()))));
     let extra: Map<String, Value> =
         span.extra.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
@@ -170,7 +165,7 @@ pub fn span_json(span: &StoredSpan) -> String {
     let attributes: Map<String, Value> = serde_json::from_str(&span.attributes).unwrap_or_default();
     out.insert(
         "attributes".into(),
-        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": json_to_any(v)})).collect()),
+        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": any_value_json(v)})).collect()),
     );
     for key in ["events", "links"] {
         if let Some(value) = extra.get(key) {
@@ -212,31 +207,6 @@ pub fn span_records(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord
     Ok(records)
 }
 
-fn otlp_key_value(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(value), ..Default::default() }
-}
-
-/// JSON → an OTLP AnyValue with native types (objects become key-value lists).
-pub fn json_to_otlp_any(value: &Value) -> AnyValue {
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
-    let inner = match value {
-        Value::Null => None,
-        Value::Bool(b) => Some(Any::BoolValue(*b)),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Some(Any::IntValue(i)),
-            None => Some(Any::DoubleValue(n.as_f64().unwrap_or(0.0))),
-        },
-        Value::String(s) => Some(Any::StringValue(s.clone())),
-        Value::Array(items) => {
-            Some(Any::ArrayValue(ArrayValue { values: items.iter().map(json_to_otlp_any).collect() }))
-        }
-        Value::Object(map) => Some(Any::KvlistValue(KeyValueList {
-            values: map.iter().map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v))).collect(),
-        })),
-    };
-    AnyValue { value: inner }
-}
-
 fn base64_field(span: &Value, key: &str) -> Result<Vec<u8>> {
     match span.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -260,22 +230,23 @@ fn u64_field(span: &Value, key: &str) -> u64 {
 pub fn span_from_mlflow_json(span: &Value) -> Result<Span> {
     use opentelemetry_proto::tonic::trace::v1::span::Event;
     use opentelemetry_proto::tonic::trace::v1::Status;
-    let attributes = span
-        .get("attributes")
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .map(|(key, raw)| {
-                    // Each value is JSON text of the real value.
-                    let value = match raw {
-                        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| raw.clone()),
-                        other => other.clone(),
-                    };
-                    otlp_key_value(key, json_to_otlp_any(&value))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let attributes =
+        span.get("attributes")
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .map(|(key, raw)| {
+                        // Each value is JSON text of the real value, as Python writes it.
+                        let value = match raw {
+                            Value::String(text) => encoding::python_json_any_value(text)
+                                .unwrap_or_else(|| encoding::string_any_value(text)),
+                            other => encoding::any_value(other),
+                        };
+                        encoding::key_value(key, value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
     let events = span
         .get("events")
         .and_then(Value::as_array)
@@ -288,7 +259,7 @@ pub fn span_from_mlflow_json(span: &Value) -> Result<Span> {
                     attributes: event
                         .get("attributes")
                         .and_then(Value::as_object)
-                        .map(|m| m.iter().map(|(k, v)| otlp_key_value(k, json_to_otlp_any(v))).collect())
+                        .map(|m| m.iter().map(|(k, v)| encoding::key_value(k, encoding::any_value(v))).collect())
                         .unwrap_or_default(),
                     dropped_attributes_count: 0,
                 })
@@ -345,7 +316,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::Status;
 
     fn kv(key: &str, value: Any) -> KeyValue {
-        otlp_key_value(key, AnyValue { value: Some(value) })
+        encoding::key_value(key, AnyValue { value: Some(value) })
     }
 
     #[test]

@@ -234,7 +234,11 @@ pub async fn link_prompts(
             Ok((name.to_string(), version.to_string()))
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    state.store.link_prompts(&trace_id, &prompts).await?;
+    let merge = |current: Option<&str>| {
+        let entries = ferroflow_core::traces::merge_linked_prompts(current, &prompts)?;
+        Ok(ferroflow_proto::encoding::python_json(&entries))
+    };
+    state.store.link_prompts(&trace_id, &merge).await?;
     Ok(Json(Empty {}))
 }
 
