@@ -34,6 +34,33 @@ fn time_field(body: &Map<String, Value>, key: &str) -> Option<i64> {
     body.get(key).and_then(Value::as_str).and_then(|t| time::rfc3339_to_millis(t).ok())
 }
 
+/// An expectation whose `value` is an object or a list is kept as MLflow keeps it:
+/// `serialized_value: {serialization_format: "JSON_FORMAT", value: <Python's JSON text>}`, which
+/// is where the client reads such values back.
+fn serialize_expectation_value(body: &mut Map<String, Value>) {
+    let Some(Value::Object(expectation)) = body.get_mut("expectation") else { return };
+    if !matches!(expectation.get("value"), Some(Value::Object(_) | Value::Array(_))) {
+        return;
+    }
+    let Some(value) = expectation.remove("value") else { return };
+    let serialized = serde_json::json!({
+        "serialization_format": "JSON_FORMAT",
+        "value": crate::traces::python_json(&as_protobuf_value(value)),
+    });
+    expectation.insert("serialized_value".into(), serialized);
+}
+
+/// The value as it is after passing through protobuf's `Value`, as the reference's does:
+/// every number is a double (`2` is written `2.0`).
+fn as_protobuf_value(value: Value) -> Value {
+    match value {
+        Value::Number(n) => n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number),
+        Value::Array(items) => Value::Array(items.into_iter().map(as_protobuf_value).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, as_protobuf_value(v))).collect()),
+        other => other,
+    }
+}
+
 /// Builds a new assessment for `trace_id` from the client's body: assigns an `a-` id unless
 /// one was given (StartTraceV3 carries client-made ids), fills times and `valid`.
 pub fn new_assessment(trace_id: &TraceId, mut body: Map<String, Value>, keep_id: bool) -> Result<Assessment> {
@@ -44,6 +71,7 @@ pub fn new_assessment(trace_id: &TraceId, mut body: Map<String, Value>, keep_id:
         .ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment_name'."))?
         .to_string();
     let kind = kind_of(&body)?;
+    serialize_expectation_value(&mut body);
     let source_ok = body.get("source").and_then(Value::as_object).is_some_and(|s| s.contains_key("source_type"));
     if !source_ok {
         return Err(Error::invalid("Missing value for required parameter 'source' (with 'source_type')."));
@@ -128,6 +156,7 @@ pub fn apply_update(existing: &Assessment, changes: &Map<String, Value>, update_
         .ok_or_else(|| Error::invalid("An assessment must keep its 'assessment_name'."))?
         .to_string();
     let kind = kind_of(&body)?;
+    serialize_expectation_value(&mut body);
     let valid = body.get("valid").and_then(Value::as_bool).unwrap_or(existing.valid);
     Ok(Assessment {
         assessment_id: existing.assessment_id.clone(),
@@ -179,6 +208,29 @@ mod tests {
         .unwrap();
         assert_eq!(a.kind, AssessmentKind::Expectation);
         assert_eq!(a.value_text.as_deref(), Some("[\"a\"]"));
+    }
+
+    #[test]
+    fn expectation_objects_become_serialized_values() {
+        let a = new_assessment(
+            &TraceId::from_stored("tr-1"),
+            body(json!({"assessment_name": "facts", "source": {"source_type": "HUMAN"},
+                        "expectation": {"value": {"k": [1, 2.5], "s": "x"}}})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            a.body["expectation"],
+            json!({"serialized_value": {"serialization_format": "JSON_FORMAT", "value": "{\"k\": [1.0, 2.5], \"s\": \"x\"}"}})
+        );
+        // Primitives stay as they are.
+        let b = new_assessment(
+            &TraceId::from_stored("tr-1"),
+            body(json!({"assessment_name": "n", "source": {"source_type": "HUMAN"}, "expectation": {"value": 3}})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(b.body["expectation"], json!({"value": 3}));
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub const MAX_RESULTS_METRIC_HISTORY: i64 = 25_000;
 pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(Error::invalid(format!("Missing value for required parameter '{field}'."))),
+        // MLflow's request-schema text, suffix included.
+        _ => Err(Error::invalid(format!(
+            "Missing value for required parameter '{field}'. See the API docs for more information about request parameters."
+        ))),
     }
 }
 
@@ -148,20 +151,42 @@ pub fn artifact_path(path: &str) -> Result<()> {
     let bad = path.starts_with('/')
         || path.contains('\\')
         || path.contains('\0')
+        || path.contains('#')
         || path.split('/').any(|segment| segment == "..")
         || path.contains("://");
     if bad {
-        return Err(Error::invalid(format!("Invalid path '{path}': must be relative and must not contain '..'.")));
+        // MLflow's exact text; clients match it.
+        return Err(Error::invalid("Invalid path"));
     }
     Ok(())
 }
 
+/// A page size within `1..=maximum`, refused with MLflow's text: the reference checks the upper
+/// bound of these searches in its request schema (whose message is generic) and the others in
+/// its store.
 pub fn max_results(what: &str, requested: Option<i64>, default: i64, maximum: i64) -> Result<i64> {
+    const CHECKED_BY_SCHEMA: &[&str] =
+        &["runs/search", "traces/search", "registered-models/search", "model-versions/search"];
     let value = requested.unwrap_or(default);
-    if value <= 0 || value > maximum {
+    if value <= 0 && what == "model-versions/search" {
         return Err(Error::invalid(format!(
-            "Invalid value {value} for parameter 'max_results' of {what}: it must be at most {maximum} and positive."
+            "Invalid value for max_results. It must be a positive integer, but got {value}"
         )));
+    }
+    if value <= 0 {
+        return Err(Error::invalid(format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be a positive integer"
+        )));
+    }
+    if value > maximum {
+        return Err(Error::invalid(if CHECKED_BY_SCHEMA.contains(&what) {
+            format!(
+                "Invalid value {value} for parameter 'max_results' supplied:  Hint: Value was of type 'int'. \
+                 See the API docs for more information about request parameters."
+            )
+        } else {
+            format!("Invalid value {value} for parameter 'max_results' supplied. It must be at most {maximum}")
+        }));
     }
     Ok(value)
 }

@@ -67,6 +67,15 @@ pub fn router(state: AppState) -> Router {
         None => routes,
     };
     routes
+        // As the reference server: browsers must not guess a content type (an uploaded artifact
+        // served as HTML, say), nor frame the pages on another site.
+        .layer(axum::middleware::map_response(|mut response: axum::response::Response| async move {
+            use axum::http::{header, HeaderValue};
+            let headers = response.headers_mut();
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("SAMEORIGIN"));
+            response
+        }))
         // A bug of ours must answer 500 in MLflow's shape, not drop the connection.
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             error::ApiError(ferroflow_core::Error::internal("handler panicked")).into_response()

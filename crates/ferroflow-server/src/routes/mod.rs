@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(server_info::health))
         .route("/version", get(server_info::version))
+        .route("/get-artifact", get(artifacts::get_run_artifact))
         .route("/v1/traces", post(otlp::ingest))
         .nest("/api/2.0/mlflow", v2.clone())
         .nest("/ajax-api/2.0/mlflow", v2)

@@ -212,7 +212,7 @@ pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTr
     let trace_ids = TraceId::parse_all(&request.trace_ids)?;
     if request.trace_ids.len() > MAX_LINKED_TRACES {
         return Err(Error::invalid(format!(
-            "Cannot link more than {MAX_LINKED_TRACES} traces to a run in one request (got {}).",
+            "Cannot link more than {MAX_LINKED_TRACES} traces to a run in a single request. Provided {} traces.",
             request.trace_ids.len()
         ))
         .into());
