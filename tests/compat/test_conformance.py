@@ -221,10 +221,12 @@ def test_expectation_object_value_is_serialized(server, experiment):
     r = _post(server, f"{API3}/traces/{trace_id}/assessments", {"assessment": assessment})
     assert r.status_code == 200, r.text
     created = r.json()["assessment"]
-    # The value passes through protobuf's Value, whose numbers are doubles: 2 comes back as 2.0.
-    assert created["expectation"] == {
-        "serialized_value": {"serialization_format": "JSON_FORMAT", "value": '{"facts": ["a", "b"], "n": 2.0}'}
-    }
+    # The value passes through protobuf's Value, whose numbers are doubles (2 comes back as 2.0)
+    # and whose objects keep no order; the text is Python's JSON.
+    serialized = created["expectation"]["serialized_value"]
+    assert serialized["serialization_format"] == "JSON_FORMAT"
+    assert json.loads(serialized["value"]) == value
+    assert '"n": 2.0' in serialized["value"] and '"facts": ["a", "b"]' in serialized["value"]
     fetched = mlflow.get_assessment(trace_id, created["assessment_id"])
     assert fetched.value == value
 
@@ -383,3 +385,85 @@ def test_model_versions_tag_has_python_spacing(server, client, experiment):
     client.create_model_version(name, source=f"models:/{model.model_id}", model_id=model.model_id)
     tags = client.get_logged_model(model.model_id).tags
     assert tags["mlflow.modelVersions"] == f'[{{"name": "{name}", "version": 1}}]'
+
+
+def _create_version(server, body: dict) -> requests.Response:
+    return _post(server, f"{API}/model-versions/create", body)
+
+
+def _not_of_owner(source: str, parameter: str = "run_id") -> str:
+    return (
+        f"Invalid model version source: '{source}'. The {parameter} request parameter must identify the "
+        "resource that contains the source."
+    )
+
+
+def _local_refused(shown: str) -> str:
+    return (
+        f"Invalid model version source: '{shown}'. To use a local path as a model version source, the run_id "
+        "request parameter has to be specified and the local path has to be contained within the artifact "
+        "directory of the run specified by the run_id."
+    )
+
+
+def test_model_version_sources_must_belong_to_the_run(server, client, experiment):
+    run = client.create_run(experiment).info
+    other_run = client.create_run(experiment).info
+    name = f"src-{uuid.uuid4().hex}"
+    client.create_registered_model(name)
+    root = run.artifact_uri
+    refused = [
+        ({"source": "/etc"}, _local_refused("/etc")),
+        ({"source": "/etc", "run_id": run.run_id}, _local_refused("/etc")),
+        ({"source": f"runs:/{run.run_id}/model"}, _not_of_owner(f"runs:/{run.run_id}/model")),
+        ({"source": f"runs:/{other_run.run_id}/model", "run_id": run.run_id},
+         _not_of_owner(f"runs:/{other_run.run_id}/model")),
+        ({"source": f"{other_run.artifact_uri}/model", "run_id": run.run_id},
+         _not_of_owner(f"{other_run.artifact_uri}/model")),
+        ({"source": f"{root}/model"}, _not_of_owner(f"{root}/model")),
+    ]  # fmt: skip
+    for body, message in refused:
+        r = _create_version(server, {"name": name, **body})
+        assert r.status_code == 400, (body, r.text)
+        assert _error(r)["message"] == message, body
+    accepted = [
+        {"source": f"runs:/{run.run_id}/model", "run_id": run.run_id},
+        {"source": f"{root}/model", "run_id": run.run_id},
+        {"source": "s3://some-bucket/path/model"},
+    ]
+    for body in accepted:
+        r = _create_version(server, {"name": name, **body})
+        assert r.status_code == 200, (body, r.text)
+        assert r.json()["model_version"]["source"] == body["source"]
+
+
+def test_local_model_version_source_inside_the_run(server, client, tmp_path):
+    location = tmp_path / "local-root"
+    location.mkdir()
+    eid = client.create_experiment(f"local-{uuid.uuid4().hex}", artifact_location=str(location))
+    run = client.create_run(eid).info
+    run_dir = f"{location}/{run.run_id}/artifacts"
+    assert run.artifact_uri.endswith(run_dir)
+    name = f"local-{uuid.uuid4().hex}"
+    client.create_registered_model(name)
+    inside = f"file://{run_dir}/model/.."
+    r = _create_version(server, {"name": name, "source": inside, "run_id": run.run_id})
+    assert r.status_code == 200, r.text
+    outside = f"file://{run_dir}/../../elsewhere"
+    r = _create_version(server, {"name": name, "source": outside, "run_id": run.run_id})
+    assert r.status_code == 400
+    assert _error(r)["message"] == _local_refused(f"{location}/elsewhere")
+
+
+def test_non_local_source_with_relative_parts_is_refused(server, client, experiment):
+    run = client.create_run(experiment).info
+    name = f"rel-{uuid.uuid4().hex}"
+    client.create_registered_model(name)
+    source = "s3://bucket/models/../../etc"
+    r = _create_version(server, {"name": name, "source": source, "run_id": run.run_id})
+    assert r.status_code == 400
+    assert _error(r)["message"] == (
+        f"Invalid model version source: '{source}'. If supplying a source as an http, https, local file path, "
+        "ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path "
+        "references present. Please provide an absolute path."
+    )
