@@ -467,3 +467,61 @@ def test_non_local_source_with_relative_parts_is_refused(server, client, experim
         "ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path "
         "references present. Please provide an absolute path."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# v2 trace routes (clients before 3.4 record traces with them)
+# --------------------------------------------------------------------------------------------
+
+
+def _pairs(items: list) -> dict:
+    return {item["key"]: item["value"] for item in items}
+
+
+def test_v2_trace_start_end_info_and_tags(server, experiment):
+    r = _post(server, f"{API}/traces", {
+        "experiment_id": experiment, "timestamp_ms": 1000,
+        "request_metadata": [{"key": "m1", "value": "v1"}], "tags": [{"key": "t1", "value": "x"}],
+    })  # fmt: skip
+    assert r.status_code == 200, r.text
+    started = r.json()["trace_info"]
+    request_id = started["request_id"]
+    assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert (started["experiment_id"], started["timestamp_ms"], started["status"]) == (experiment, 1000, "IN_PROGRESS")
+    assert started["execution_time_ms"] == 0
+    assert _pairs(started["request_metadata"])["m1"] == "v1"
+    assert _pairs(started["tags"])["t1"] == "x"
+
+    r = requests.patch(f"{server.url}{API}/traces/{request_id}", json={
+        "timestamp_ms": 1500, "status": "OK",
+        "request_metadata": [{"key": "m2", "value": "v2"}], "tags": [{"key": "t2", "value": "y"}],
+    }, timeout=10)  # fmt: skip
+    assert r.status_code == 200, r.text
+    ended = r.json()["trace_info"]
+    assert (ended["execution_time_ms"], ended["status"]) == (500, "OK")
+    assert {"m1": "v1", "m2": "v2"}.items() <= _pairs(ended["request_metadata"]).items()
+    assert {"t1": "x", "t2": "y"}.items() <= _pairs(ended["tags"]).items()
+
+    r = requests.patch(f"{server.url}{API}/traces/{request_id}/tags", json={"key": "t3", "value": "z"}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.delete(f"{server.url}{API}/traces/{request_id}/tags", json={"key": "t1"}, timeout=10)
+    assert r.status_code == 200, r.text
+    r = requests.get(f"{server.url}{API}/traces/{request_id}/info", timeout=10)
+    assert r.status_code == 200, r.text
+    info = r.json()["trace_info"]
+    tags = _pairs(info["tags"])
+    assert tags["t3"] == "z" and tags["t2"] == "y" and "t1" not in tags
+    assert (info["timestamp_ms"], info["execution_time_ms"], info["status"]) == (1000, 500, "OK")
+
+    # The same record through the v3 API.
+    r = requests.get(f"{server.url}{API3}/traces/{request_id}", timeout=10)
+    assert r.status_code == 200, r.text
+    v3 = r.json()["trace"]["trace_info"]
+    assert (v3["trace_id"], v3["state"], v3["execution_duration"]) == (request_id, "OK", "0.500s")
+
+
+def test_v2_end_of_unknown_trace_is_404(server):
+    r = requests.patch(f"{server.url}{API}/traces/{uuid.uuid4().hex}", json={"timestamp_ms": 1, "status": "OK"},
+                       timeout=10)  # fmt: skip
+    assert r.status_code == 404
+    assert _error(r)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
