@@ -32,7 +32,7 @@ pub fn rfc3339_to_millis(text: &str) -> Result<i64> {
 pub fn millis_to_duration(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     let abs = ms.unsigned_abs();
-    if abs % 1000 == 0 {
+    if abs.is_multiple_of(1000) {
         format!("{sign}{}s", abs / 1000)
     } else {
         format!("{sign}{}.{:03}s", abs / 1000, abs % 1000)
