@@ -39,7 +39,10 @@ impl ObjectStoreRepo {
 
 fn object_path(path: &str) -> Result<Path> {
     ferroflow_core::validation::artifact_path(path)?;
-    Path::parse(path.trim_matches('/')).map_err(|e| Error::invalid(format!("Invalid path '{path}': {e}")))
+    Path::parse(path.trim_matches('/')).map_err(|e| {
+        tracing::debug!(path, error = %e, "artifact path refused");
+        Error::invalid("Invalid path")
+    })
 }
 
 fn map_store_error(path: &str, error: object_store::Error) -> Error {

@@ -1,5 +1,6 @@
-//! OpenTelemetry GenAI semantic conventions (`gen_ai.*`) and OpenInference
-//! (`openinference.span.kind`, `input.value`, `llm.token_count.*`) mapped to MLflow's span
+//! OpenTelemetry GenAI semantic conventions (`gen_ai.*`), OpenInference
+//! (`openinference.span.kind`, `input.value`, `llm.token_count.*`) and Traceloop/OpenLLMetry
+//! (`traceloop.span.kind`, `traceloop.entity.input`/`.output`) mapped to MLflow's span
 //! attributes, so spans from stock exporters show and search like native ones.
 //!
 //! The mapping only *adds* MLflow attributes that are missing; every attribute a span arrived
@@ -31,20 +32,45 @@ const GENAI_OPERATIONS: &[(&str, &str)] = &[
     ("create_agent", "AGENT"),
 ];
 
-/// Attributes holding inputs / outputs, in order of preference.
-const INPUT_KEYS: &[&str] = &["input.value", "gen_ai.input.messages", "gen_ai.prompt", "gen_ai.tool.call.arguments"];
-const OUTPUT_KEYS: &[&str] =
-    &["output.value", "gen_ai.output.messages", "gen_ai.completion", "gen_ai.tool.call.result"];
+/// Traceloop / OpenLLMetry `traceloop.span.kind` values → MLflow span types.
+const TRACELOOP_KINDS: &[(&str, &str)] =
+    &[("workflow", "WORKFLOW"), ("task", "TASK"), ("agent", "AGENT"), ("tool", "TOOL"), ("unknown", "UNKNOWN")];
+
+/// Attributes holding inputs / outputs, in order of preference (OpenInference, GenAI,
+/// Traceloop).
+const INPUT_KEYS: &[&str] =
+    &["input.value", "gen_ai.input.messages", "gen_ai.prompt", "gen_ai.tool.call.arguments", "traceloop.entity.input"];
+const OUTPUT_KEYS: &[&str] = &[
+    "output.value",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+    "gen_ai.tool.call.result",
+    "traceloop.entity.output",
+];
 
 /// Token counters: (input, output, total) attribute names per convention.
 const TOKEN_COUNTERS: &[(&str, &str, Option<&str>)] = &[
     ("llm.token_count.prompt", "llm.token_count.completion", Some("llm.token_count.total")),
     ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", None),
-    ("gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", None),
+    // Traceloop's names; its total has a name of its own.
+    ("gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", Some("llm.usage.total_tokens")),
 ];
 
 const MODEL_KEYS: &[&str] = &["gen_ai.request.model", "gen_ai.response.model", "llm.model_name"];
 const PROVIDER_KEYS: &[&str] = &["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"];
+
+/// Resource `service.name` values that MLflow copies onto the root span's attributes (the
+/// coding agents whose traces it recognises by them); other services are left on the
+/// resource.
+const ROOT_SERVICE_NAMES: &[&str] = &["claude-code", "codex_cli_rs", "codex_vscode", "gemini-cli", "qwen-code"];
+
+/// Copies the resource's `service.name` onto a root span's attributes when it is one MLflow
+/// recognises.
+pub fn add_root_service_name(attributes: &mut Map<String, Value>, service_name: Option<&str>) {
+    if let Some(name) = service_name.filter(|name| ROOT_SERVICE_NAMES.contains(name)) {
+        attributes.insert("service.name".to_string(), Value::String(name.to_string()));
+    }
+}
 
 fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
     table.iter().find(|(from, _)| from.eq_ignore_ascii_case(key)).map(|(_, to)| *to)
@@ -86,6 +112,12 @@ pub fn enrich(attributes: &mut Map<String, Value>) -> bool {
                     .get("gen_ai.operation.name")
                     .and_then(Value::as_str)
                     .and_then(|op| lookup(GENAI_OPERATIONS, op))
+            })
+            .or_else(|| {
+                attributes
+                    .get("traceloop.span.kind")
+                    .and_then(Value::as_str)
+                    .and_then(|kind| lookup(TRACELOOP_KINDS, kind))
             });
         if let Some(span_type) = span_type {
             add(attributes, "mlflow.spanType", Value::String(span_type.to_string()));
@@ -152,6 +184,20 @@ mod tests {
                    "mlflow.chat.tokenUsage": {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15},
                    "mlflow.llm.model": "gpt-x"}),
         );
+    }
+
+    #[test]
+    fn traceloop_workflow_span() {
+        check(
+            json!({"traceloop.span.kind": "workflow", "traceloop.entity.input": "{\"inputs\": {\"q\": 1}}",
+                   "traceloop.entity.output": "\"done\"", "gen_ai.usage.prompt_tokens": 4,
+                   "gen_ai.usage.completion_tokens": 5, "llm.usage.total_tokens": 10}),
+            json!({"mlflow.spanType": "WORKFLOW", "mlflow.spanInputs": {"inputs": {"q": 1}}, "mlflow.spanOutputs": "done",
+                   "mlflow.chat.tokenUsage": {"input_tokens": 4, "output_tokens": 5, "total_tokens": 10}}),
+        );
+        for (kind, expected) in TRACELOOP_KINDS {
+            check(json!({"traceloop.span.kind": kind}), json!({"mlflow.spanType": expected}));
+        }
     }
 
     #[test]

@@ -27,13 +27,15 @@ pub fn rfc3339_to_millis(text: &str) -> Result<i64> {
     Ok((dt.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// A protobuf Duration string (`"0.026s"`) from milliseconds.
+/// A protobuf Duration string (`"0.026s"`) from milliseconds, in protobuf's canonical JSON form
+/// (as the reference writes it): whole seconds bare, else three fractional digits (`"1.500s"`).
 pub fn millis_to_duration(ms: i64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    if abs.is_multiple_of(1000) {
+        format!("{sign}{}s", abs / 1000)
     } else {
-        let text = format!("{}.{:03}", ms / 1000, (ms % 1000).abs());
-        format!("{}s", text.trim_end_matches('0'))
+        format!("{sign}{}.{:03}s", abs / 1000, abs % 1000)
     }
 }
 
@@ -64,7 +66,8 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(millis_to_duration(26), "0.026s");
-        assert_eq!(millis_to_duration(1500), "1.5s");
+        assert_eq!(millis_to_duration(1500), "1.500s");
+        assert_eq!(millis_to_duration(-200), "-0.200s");
         assert_eq!(millis_to_duration(0), "0s");
         assert_eq!(duration_to_millis("0.026s").unwrap(), 26);
         assert_eq!(duration_to_millis("12s").unwrap(), 12_000);

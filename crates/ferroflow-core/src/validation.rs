@@ -26,7 +26,10 @@ pub const MAX_RESULTS_METRIC_HISTORY: i64 = 25_000;
 pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(Error::invalid(format!("Missing value for required parameter '{field}'."))),
+        // MLflow's request-schema text, suffix included.
+        _ => Err(Error::invalid(format!(
+            "Missing value for required parameter '{field}'. See the API docs for more information about request parameters."
+        ))),
     }
 }
 
@@ -154,20 +157,42 @@ pub fn artifact_path(path: &str) -> Result<()> {
     let bad = path.starts_with('/')
         || path.contains('\\')
         || path.contains('\0')
+        || path.contains('#')
         || path.split('/').any(|segment| segment == "..")
         || path.contains("://");
     if bad {
-        return Err(Error::invalid(format!("Invalid path '{path}': must be relative and must not contain '..'.")));
+        // MLflow's exact text; clients match it.
+        return Err(Error::invalid("Invalid path"));
     }
     Ok(())
 }
 
+/// A page size within `1..=maximum`, refused with MLflow's text: the reference checks the upper
+/// bound of these searches in its request schema (whose message is generic) and the others in
+/// its store.
 pub fn max_results(what: &str, requested: Option<i64>, default: i64, maximum: i64) -> Result<i64> {
+    const CHECKED_BY_SCHEMA: &[&str] =
+        &["runs/search", "traces/search", "registered-models/search", "model-versions/search"];
     let value = requested.unwrap_or(default);
-    if value <= 0 || value > maximum {
+    if value <= 0 && what == "model-versions/search" {
         return Err(Error::invalid(format!(
-            "Invalid value {value} for parameter 'max_results' of {what}: it must be at most {maximum} and positive."
+            "Invalid value for max_results. It must be a positive integer, but got {value}"
         )));
+    }
+    if value <= 0 {
+        return Err(Error::invalid(format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be a positive integer"
+        )));
+    }
+    if value > maximum {
+        return Err(Error::invalid(if CHECKED_BY_SCHEMA.contains(&what) {
+            format!(
+                "Invalid value {value} for parameter 'max_results' supplied:  Hint: Value was of type 'int'. \
+                 See the API docs for more information about request parameters."
+            )
+        } else {
+            format!("Invalid value {value} for parameter 'max_results' supplied. It must be at most {maximum}")
+        }));
     }
     Ok(value)
 }
@@ -278,13 +303,242 @@ pub fn model_version_source(source: &str, is_prompt: bool) -> Result<()> {
         }
         decoded = next;
     }
-    if decoded.contains('\0') || decoded.split(['/', '\\']).any(|segment| segment == "..") {
+    // A local path may hold `..`: it is resolved, then checked against its run's directory
+    // (`model_version_source_owner`).
+    if is_local_uri(source) {
+        return Ok(());
+    }
+    let path = uri_path(&decoded);
+    let collapsed = collapse_slashes(path.trim_end_matches('/'));
+    if decoded.contains('\0')
+        || decoded.split('/').any(|segment| segment == "..")
+        || collapsed.split('/').any(|segment| segment == ".")
+    {
         return Err(Error::invalid(format!(
-            "Invalid model version source: '{source}'. An absolute path must be provided without relative \
-             path references present."
+            "Invalid model version source: '{source}'. If supplying a source as an http, https, local file \
+             path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without \
+             relative path references present. Please provide an absolute path."
         )));
     }
     Ok(())
+}
+
+/// Which request parameter names the owner of a model version's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceOwner {
+    Run,
+    LoggedModel,
+}
+
+impl SourceOwner {
+    fn parameter(self) -> &'static str {
+        match self {
+            SourceOwner::Run => "run_id",
+            SourceOwner::LoggedModel => "model_id",
+        }
+    }
+}
+
+/// Whether checking a source needs its owner's artifact root (`owner_root` of
+/// [`model_version_source_owner`]): local paths and `mlflow-artifacts` locations do.
+pub fn source_needs_owner_root(source: &str) -> bool {
+    is_local_uri(source) || is_mlflow_artifact_source(source)
+}
+
+/// `Invalid model version source` for a source its owner does not hold.
+pub fn source_not_of_owner(source: &str, owner: SourceOwner) -> Error {
+    Error::invalid(format!(
+        "Invalid model version source: '{source}'. The {} request parameter must identify the resource that \
+         contains the source.",
+        owner.parameter()
+    ))
+}
+
+/// MLflow 3.18's check that a model version's source belongs to the run (or logged model) the
+/// request names, so that a client cannot register arbitrary server paths: a local path must lie
+/// inside the owner's local artifact directory, `runs:/` and `models:/<model id>` sources must
+/// name the owner, `mlflow-artifacts` locations must lie under the owner's artifact root.
+/// `owner_id` is the request's `run_id` or `model_id`; `owner_root` that owner's artifact root
+/// (looked up by the caller when [`source_needs_owner_root`] says so and the owner exists).
+pub fn model_version_source_owner(
+    source: &str,
+    owner: SourceOwner,
+    owner_id: Option<&str>,
+    owner_root: Option<&str>,
+) -> Result<()> {
+    let owner_id = owner_id.filter(|id| !id.is_empty());
+    if is_local_uri(source) {
+        let mut shown = source.to_string();
+        if owner_id.is_some() {
+            let resolved = normalize_path(local_path_of(source));
+            shown.clone_from(&resolved);
+            if let Some(root) = owner_root.filter(|root| is_local_uri(root)) {
+                let root = normalize_path(local_path_of(root));
+                let inside = resolved == root || resolved.starts_with(&format!("{}/", root.trim_end_matches('/')));
+                if inside {
+                    return Ok(());
+                }
+            }
+        }
+        let what = match owner {
+            SourceOwner::Run => "run specified by the run_id",
+            SourceOwner::LoggedModel => "run specified by the model_id",
+        };
+        return Err(Error::invalid(format!(
+            "Invalid model version source: '{shown}'. To use a local path as a model version source, the {} \
+             request parameter has to be specified and the local path has to be contained within the artifact \
+             directory of the {what}.",
+            owner.parameter()
+        )));
+    }
+    let (scheme, netloc, _) = uri_parts(source);
+    if scheme == "runs" {
+        if owner == SourceOwner::LoggedModel || !netloc.is_empty() {
+            return Err(source_not_of_owner(source, owner));
+        }
+        let source_run = source.trim_start_matches("runs:").trim_start_matches('/').split('/').next();
+        return if owner_id.is_some() && source_run == owner_id {
+            Ok(())
+        } else {
+            Err(source_not_of_owner(source, SourceOwner::Run))
+        };
+    }
+    if scheme == "models" {
+        if !netloc.is_empty() {
+            return Err(source_not_of_owner(source, SourceOwner::LoggedModel));
+        }
+        if let crate::entities::ModelSource::LoggedModel(model_id) = crate::entities::ModelSource::parse(source) {
+            if owner == SourceOwner::LoggedModel && owner_id == Some(model_id.as_str()) {
+                return Ok(());
+            }
+            return Err(source_not_of_owner(source, SourceOwner::LoggedModel));
+        }
+    }
+    if is_mlflow_artifact_source(source) {
+        if let (Some(_), Some(root)) = (owner_id, owner_root) {
+            if is_uri_within_root(source, root) {
+                return Ok(());
+            }
+        }
+        return Err(source_not_of_owner(source, owner));
+    }
+    Ok(())
+}
+
+/// A path or URI with no scheme, or a `file:` URI on this host.
+fn is_local_uri(uri: &str) -> bool {
+    let (scheme, netloc, _) = uri_parts(uri);
+    let host = netloc.rsplit('@').next().unwrap_or("").split(':').next().unwrap_or("");
+    scheme.is_empty()
+        || (scheme == "file"
+            && (host.is_empty() || host == "." || host.starts_with("localhost") || host.starts_with("127.0.0.1")))
+}
+
+/// `mlflow-artifacts:` locations and http(s) URLs of the `mlflow-artifacts` route.
+fn is_mlflow_artifact_source(source: &str) -> bool {
+    let (scheme, _, parts) = uri_parts(source);
+    const ROUTE: [&str; 4] = ["api", "2.0", "mlflow-artifacts", "artifacts"];
+    scheme == "mlflow-artifacts"
+        || ((scheme == "http" || scheme == "https") && parts.windows(ROUTE.len()).any(|window| window == ROUTE))
+}
+
+fn is_uri_within_root(source: &str, root: &str) -> bool {
+    let (source_scheme, source_netloc, source_parts) = uri_parts(source);
+    let (root_scheme, root_netloc, root_parts) = uri_parts(root);
+    source_scheme == root_scheme
+        && source_netloc == root_netloc
+        && !root_parts.is_empty()
+        && source_parts.starts_with(&root_parts)
+}
+
+/// `(scheme, netloc, path segments)`, lower-cased scheme and netloc, segments percent-decoded
+/// until stable, as Python's `urlsplit` splits them.
+fn uri_parts(uri: &str) -> (String, String, Vec<String>) {
+    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+    let (scheme, rest) = match uri.split_once(':') {
+        Some((scheme, rest))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
+        {
+            (scheme.to_ascii_lowercase(), rest)
+        }
+        _ => (String::new(), uri),
+    };
+    let (netloc, path) = match rest.strip_prefix("//") {
+        Some(after) => match after.find('/') {
+            Some(slash) => (&after[..slash], &after[slash..]),
+            None => (after, ""),
+        },
+        None => ("", rest),
+    };
+    let parts = path
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut decoded = part.to_string();
+            for _ in 0..8 {
+                let next = percent_decode(&decoded);
+                if next == decoded {
+                    break;
+                }
+                decoded = next;
+            }
+            decoded
+        })
+        .collect();
+    (scheme, netloc.to_ascii_lowercase(), parts)
+}
+
+/// The path part of a URI (the whole text when it has no scheme).
+fn uri_path(uri: &str) -> &str {
+    let uri = uri.split(['?', '#']).next().unwrap_or(uri);
+    let rest = match uri.split_once(':') {
+        Some((scheme, rest))
+            if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
+        {
+            rest
+        }
+        _ => return uri,
+    };
+    match rest.strip_prefix("//") {
+        Some(after) => after.find('/').map_or("", |slash| &after[slash..]),
+        None => rest,
+    }
+}
+
+fn local_path_of(uri: &str) -> String {
+    percent_decode(uri_path(uri))
+}
+
+fn collapse_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `.` and `..` segments resolved without touching the file system.
+fn normalize_path(path: String) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// `%XX` and `+` decoded; invalid escapes are kept as written.
@@ -439,9 +693,38 @@ mod registry_tests {
         assert_eq!(message(model_version_source("models:/m-abc", false)), "ok");
         assert_eq!(message(model_version_source("runs:/0123/model", false)), "ok");
         assert_eq!(message(model_version_source("s3://bucket/a..b/model", false)), "ok");
-        for bad in ["s3://b/models/../../etc", "mlflow-artifacts:/1/..%2f..%2fx", "file:///a/%252e%252e/b", "x\0y"] {
+        for bad in ["s3://b/models/../../etc", "mlflow-artifacts:/1/..%2f..%2fx", "s3://b/./x"] {
             assert!(message(model_version_source(bad, false)).contains("Invalid model version source"), "{bad}");
         }
+    }
+
+    #[test]
+    fn sources_belong_to_their_owner() {
+        use SourceOwner::{LoggedModel, Run};
+        let check = |source, owner, id, root| message(model_version_source_owner(source, owner, id, root));
+        let root = Some("/srv/art/1/r1/artifacts");
+        assert_eq!(check("/srv/art/1/r1/artifacts/model", Run, Some("r1"), root), "ok");
+        assert_eq!(check("file:///srv/art/1/r1/artifacts/model/..", Run, Some("r1"), root), "ok");
+        assert_eq!(
+            check("file:///srv/art/1/r1/artifacts/../../r2/artifacts", Run, Some("r1"), root),
+            "Invalid model version source: '/srv/art/1/r2/artifacts'. To use a local path as a model version \
+             source, the run_id request parameter has to be specified and the local path has to be contained \
+             within the artifact directory of the run specified by the run_id."
+        );
+        assert!(check("/etc", Run, None, None).starts_with("Invalid model version source: '/etc'. To use a local"));
+        assert_eq!(check("runs:/r1/model", Run, Some("r1"), None), "ok");
+        assert_eq!(
+            check("runs:/r2/model", Run, Some("r1"), None),
+            "Invalid model version source: 'runs:/r2/model'. The run_id request parameter must identify the \
+             resource that contains the source."
+        );
+        let artifacts = Some("mlflow-artifacts:/1/r1/artifacts");
+        assert_eq!(check("mlflow-artifacts:/1/r1/artifacts/model", Run, Some("r1"), artifacts), "ok");
+        assert!(check("mlflow-artifacts:/1/r2/artifacts/model", Run, Some("r1"), artifacts).contains("run_id"));
+        assert!(check("mlflow-artifacts:/1/r1/artifacts/model", Run, None, None).contains("run_id"));
+        assert_eq!(check("models:/m-1", LoggedModel, Some("m-1"), None), "ok");
+        assert!(check("models:/m-1", Run, Some("r1"), None).contains("model_id"));
+        assert_eq!(check("s3://bucket/model", Run, None, None), "ok");
     }
 
     #[test]

@@ -270,3 +270,53 @@ pub struct AssessmentRequest {
 pub struct AssessmentResponse {
     pub assessment: Map<String, Value>,
 }
+
+// ---- v2 trace records (StartTrace, EndTrace, GetTraceInfo), still sent by older clients ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StartTraceV2 {
+    #[serde(deserialize_with = "de::opt_string")]
+    pub experiment_id: Option<String>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub timestamp_ms: Option<i64>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub request_metadata: Vec<TraceTag>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub tags: Vec<TraceTag>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EndTraceV2 {
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub timestamp_ms: Option<i64>,
+    pub status: Option<String>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub request_metadata: Vec<TraceTag>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub tags: Vec<TraceTag>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyValueOut<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+}
+
+/// MLflow's v2 `TraceInfo`: `request_id` and `status` where v3 has `trace_id` and `state`.
+#[derive(Debug, Serialize)]
+pub struct TraceInfoV2Out<'a> {
+    pub request_id: &'a str,
+    pub experiment_id: String,
+    pub timestamp_ms: i64,
+    pub execution_time_ms: i64,
+    pub status: &'a str,
+    pub request_metadata: Vec<KeyValueOut<'a>>,
+    pub tags: Vec<KeyValueOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceInfoV2Response<'a> {
+    pub trace_info: TraceInfoV2Out<'a>,
+}

@@ -55,9 +55,41 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code;
         let (status, message) = client_message(self.0);
-        let body = serde_json::json!({ "error_code": code.as_str(), "message": message });
-        (status, axum::Json(body)).into_response()
+        (status, axum::Json(error_body(code, message))).into_response()
     }
+}
+
+/// MLflow's error body: `error_code` and `message`, and the `error_class` and `sqlstate` that
+/// MLflow 3.18's server derives from the code (`mlflow/error_classification.py`: a server-raised
+/// exception takes the client-side class of its code, and no class for codes it does not list).
+fn error_body(code: ErrorCode, message: String) -> serde_json::Value {
+    let mut body = serde_json::json!({ "error_code": code.as_str(), "message": message });
+    if let Some((error_class, sqlstate)) = error_class_of(code) {
+        body["sqlstate"] = serde_json::Value::from(sqlstate);
+        body["error_class"] = serde_json::Value::from(error_class);
+    }
+    body
+}
+
+/// `(error_class, sqlstate)` of a code, as MLflow 3.18 serializes a server-side failure.
+fn error_class_of(code: ErrorCode) -> Option<(&'static str, &'static str)> {
+    const INVALID: &str = "KAM00";
+    const INTERNAL: &str = "XXM00";
+    Some(match code {
+        ErrorCode::InvalidParameterValue | ErrorCode::BadRequest => ("INVALID_PARAMETER_VALUE", INVALID),
+        ErrorCode::ResourceAlreadyExists => ("RESOURCE_ALREADY_EXISTS", INVALID),
+        ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound | ErrorCode::EndpointNotFound => {
+            ("RESOURCE_NOT_FOUND", INVALID)
+        }
+        ErrorCode::PermissionDenied => ("PERMISSION_DENIED", INVALID),
+        ErrorCode::InternalError | ErrorCode::InvalidState | ErrorCode::TemporarilyUnavailable => {
+            ("CLIENT_INTERNAL_ERROR", INTERNAL)
+        }
+        ErrorCode::ResourceConflict
+        | ErrorCode::Unauthenticated
+        | ErrorCode::RequestLimitExceeded
+        | ErrorCode::NotImplemented => return None,
+    })
 }
 
 /// A failed `POST /v1/traces`. The endpoint answers in the OTLP/HTTP collector's
@@ -73,8 +105,9 @@ pub enum OtlpError {
     /// The body could not be read, decompressed or decoded.
     #[error("{0}")]
     Body(String),
-    /// The spans of a decoded body are not acceptable; the status follows the code.
-    #[error("{}", .0.message)]
+    /// A span of a decoded body cannot be made an MLflow span (a trace or span id that is not
+    /// one): 422 with the reference's text; the reason goes to the log.
+    #[error("Cannot convert OpenTelemetry span to MLflow span")]
     Spans(Error),
     #[error("{}", .0.message)]
     Core(#[from] Error),
@@ -84,7 +117,10 @@ impl IntoResponse for OtlpError {
     fn into_response(self) -> Response {
         let (status, detail) = match self {
             OtlpError::Core(error) => return ApiError(error).into_response(),
-            OtlpError::Spans(error) => client_message(error),
+            OtlpError::Spans(ref error) => {
+                tracing::debug!(error = %error.message, "OTLP span refused");
+                (StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
+            }
             OtlpError::MissingExperiment => (StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
             OtlpError::ContentType(_) | OtlpError::Body(_) => (StatusCode::BAD_REQUEST, self.to_string()),
         };
@@ -109,9 +145,18 @@ pub fn grpc_status(error: Error) -> tonic::Status {
     tonic::Status::new(code, message)
 }
 
-/// The answer for routes ferroflow does not serve: a 404 whose body is not JSON, which the
-/// client reads as `ENDPOINT_NOT_FOUND` and uses to fall back to older APIs.
-pub async fn endpoint_not_found() -> Response {
+/// The answer for routes ferroflow does not serve. Under `/api/` and `/ajax-api/` it is JSON in
+/// MLflow's error shape with `ENDPOINT_NOT_FOUND`: the client reads any 404 as that code, so its
+/// fallbacks to older APIs work the same, and a client decoding the body does not crash on
+/// HTML. Other paths (a browser's) get a plain HTML page.
+pub async fn endpoint_not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    // `contains`: under `--static-prefix` the prefix comes first.
+    let is_api = path.contains("/api/") || path.contains("/ajax-api/");
+    if is_api {
+        let message = format!("No API endpoint at {method} {path}.");
+        return (StatusCode::NOT_FOUND, axum::Json(error_body(ErrorCode::EndpointNotFound, message))).into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],

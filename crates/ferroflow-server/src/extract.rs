@@ -90,9 +90,52 @@ fn snake_case_fields(value: Value) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
-/// Deserializes a message, turning type errors into `INVALID_PARAMETER_VALUE`.
+/// Deserializes a message, turning type errors into `INVALID_PARAMETER_VALUE` with MLflow's
+/// text, which names the parameter (clients match it): `Invalid value 123 for parameter 'name'
+/// supplied:  Hint: Value was of type 'int'. See the API docs …`.
 pub fn parse_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError(Error::invalid(format!("Invalid value in the request: {e}"))))
+    // From a borrow: the value is still there to quote in the message.
+    match serde_path_to_error::deserialize::<_, T>(&value) {
+        Ok(message) => Ok(message),
+        Err(error) => Err(ApiError(Error::invalid(type_error_message(&value, error)))),
+    }
+}
+
+const SEE_DOCS: &str = " See the API docs for more information about request parameters.";
+
+fn type_error_message(value: &Value, error: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = error.inner().to_string();
+    // serde names a missing field `x` in its text; the path is then the enclosing object's.
+    if let Some(field) = inner.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        let parent = error.path().to_string();
+        let name = if parent == "." { field.to_string() } else { format!("{parent}.{field}") };
+        return format!("Missing value for required parameter '{name}'.{SEE_DOCS}");
+    }
+    let mut found = Some(value);
+    for segment in error.path().iter() {
+        found = match segment {
+            serde_path_to_error::Segment::Seq { index } => found.and_then(|v| v.get(*index)),
+            serde_path_to_error::Segment::Map { key } => found.and_then(|v| v.get(key.as_str())),
+            _ => None,
+        };
+    }
+    let path = error.path().to_string();
+    match found {
+        Some(bad) if path != "." => {
+            // Python's names for JSON's types, as MLflow's hint prints them.
+            let type_name = match bad {
+                Value::Null => "NoneType",
+                Value::Bool(_) => "bool",
+                Value::Number(n) if n.is_f64() => "float",
+                Value::Number(_) => "int",
+                Value::String(_) => "str",
+                Value::Array(_) => "list",
+                Value::Object(_) => "dict",
+            };
+            format!("Invalid value {bad} for parameter '{path}' supplied:  Hint: Value was of type '{type_name}'.{SEE_DOCS}")
+        }
+        _ => format!("Invalid request: {inner}.{SEE_DOCS}"),
+    }
 }
 
 /// `a=1&b=x&b=y` → `{"a": "1", "b": ["x", "y"]}`.
@@ -124,6 +167,30 @@ mod tests {
         let renamed = snake_case_fields(json!({"runId": "r", "maxResults": 3, "tags": {"myTag": "x"}})).unwrap();
         assert_eq!(renamed, json!({"run_id": "r", "max_results": 3, "tags": {"myTag": "x"}}));
         assert!(snake_case_fields(json!({"run_id": "a", "runId": "b"})).is_err());
+    }
+
+    #[test]
+    fn type_errors_name_the_parameter() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Message {
+            name: String,
+            tags: Option<Vec<Tag>>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Tag {
+            key: String,
+        }
+        let text = |value: Value| parse_message::<Message>(value).unwrap_err().0.message;
+        assert_eq!(
+            text(json!({"name": 123})),
+            "Invalid value 123 for parameter 'name' supplied:  Hint: Value was of type 'int'. \
+             See the API docs for more information about request parameters."
+        );
+        assert!(text(json!({"name": "x", "tags": [{"key": false}]}))
+            .starts_with("Invalid value false for parameter 'tags[0].key' supplied:  Hint: Value was of type 'bool'."));
+        assert!(text(json!({})).starts_with("Missing value for required parameter 'name'."));
     }
 
     #[test]

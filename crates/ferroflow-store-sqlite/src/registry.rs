@@ -468,7 +468,8 @@ async fn record_version_on_logged_model(
     let mut entries: Vec<serde_json::Value> =
         existing.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
     entries.push(serde_json::json!({ "name": name, "version": version }));
-    let text = serde_json::Value::Array(entries).to_string();
+    // Python's spacing, as the reference writes it: clients compare the string.
+    let text = ferroflow_proto::encoding::python_json(&serde_json::Value::Array(entries));
     let rows = [(model_id, MODEL_VERSIONS_TAG_KEY, text.as_str())];
     upsert_pairs(conn, "logged_model_tags", &["model_id"], &rows, OnConflict::Replace).await
 }
@@ -1184,7 +1185,7 @@ mod tests {
         assert_eq!(uri, format!("mlflow-artifacts:/{experiment}/models/{}/artifacts", logged.model_id));
         let tagged = store.get_logged_model(&logged.model_id, false).await.unwrap();
         let recorded = tagged.tags.iter().find(|tag| tag.key == MODEL_VERSIONS_TAG_KEY).unwrap();
-        assert_eq!(recorded.value, r#"[{"name":"m","version":1}]"#);
+        assert_eq!(recorded.value, r#"[{"name": "m", "version": 1}]"#);
         let missing = store.create_model_version(&new_version("m", "models:/m-nope")).await.unwrap_err();
         assert_eq!(missing.code, ferroflow_core::ErrorCode::InvalidParameterValue);
     }

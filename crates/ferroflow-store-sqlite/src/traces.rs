@@ -664,8 +664,10 @@ impl TraceStore for SqliteStore {
         }
         insert_spans(&mut tx, &spans).await?;
         insert_root_metadata(&mut tx, traces).await?;
-        // Token usage sums every stored span of the trace, so it is redone whenever a span
-        // with token counts arrives, before or after its root.
+        // Token usage counts each span that carries it and has no ancestor that carries it
+        // (a parent's usage already covers its children's, as MLflow 3.18 counts it); a span
+        // whose parent is not stored counts as a top. Redone whenever a span with token counts
+        // arrives, before or after its root or parent.
         let ids: Vec<&str> = traces
             .iter()
             .filter(|t| t.spans.iter().any(|s| s.token_usage.is_some()))
@@ -673,11 +675,24 @@ impl TraceStore for SqliteStore {
             .collect();
         if !ids.is_empty() {
             sqlx::query(
-                "INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
+                "WITH RECURSIVE targets (trace_key, trace_id) AS ( \
+                     SELECT trace_key, trace_id FROM traces \
+                     WHERE trace_id IN (SELECT value FROM json_each(?2)) AND finalized = 0), \
+                 walk (trace_key, span_id, ancestor, depth) AS ( \
+                     SELECT s.trace_key, s.span_id, s.parent_span_id, 0 FROM spans s \
+                     JOIN targets t ON t.trace_key = s.trace_key WHERE s.total_tokens IS NOT NULL \
+                     UNION ALL \
+                     SELECT w.trace_key, w.span_id, p.parent_span_id, w.depth + 1 FROM walk w \
+                     JOIN spans p ON p.trace_key = w.trace_key AND p.span_id = w.ancestor \
+                     WHERE p.total_tokens IS NULL AND w.depth < 10000), \
+                 tops (trace_key, span_id) AS ( \
+                     SELECT w.trace_key, w.span_id FROM walk w WHERE w.ancestor IS NULL OR NOT EXISTS ( \
+                         SELECT 1 FROM spans p WHERE p.trace_key = w.trace_key AND p.span_id = w.ancestor)) \
+                 INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
                  SELECT t.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
                      'output_tokens', coalesce(sum(s.output_tokens), 0), 'total_tokens', coalesce(sum(s.total_tokens), 0)) \
-                 FROM traces t JOIN spans s ON s.trace_key = t.trace_key \
-                 WHERE t.trace_id IN (SELECT value FROM json_each(?2)) AND t.finalized = 0 AND s.total_tokens IS NOT NULL \
+                 FROM targets t JOIN tops USING (trace_key) \
+                 JOIN spans s ON s.trace_key = tops.trace_key AND s.span_id = tops.span_id \
                  GROUP BY t.trace_id",
             )
             .bind(META_TOKEN_USAGE)
@@ -866,13 +881,26 @@ impl TraceStore for SqliteStore {
             return Err(Error::not_found(format!("Run with id={run_id} not found")));
         }
         for trace_id in trace_ids {
-            require_trace(&mut tx, trace_id.as_str()).await?;
-            sqlx::query("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) VALUES (?, ?)")
-                .bind(trace_id.as_str())
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_sqlx)?;
+            // A trace not stored yet (its export is still on the way) gets the link when its
+            // row is inserted: migration 0012's trigger moves it over.
+            sqlx::query(
+                "INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) \
+                 SELECT trace_id, ?2 FROM traces WHERE trace_id = ?1",
+            )
+            .bind(trace_id.as_str())
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO pending_trace_run_links (trace_id, run_id) \
+                 SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM traces WHERE trace_id = ?1)",
+            )
+            .bind(trace_id.as_str())
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
         }
         tx.commit().await.map_err(map_sqlx)
     }

@@ -186,25 +186,59 @@ pub fn span_json(span: &StoredSpan) -> String {
     Value::Object(out).to_string()
 }
 
-/// Every span of an export request, checked for usable ids.
+/// Every span of an export request, checked for usable ids. A root span gets the resource's
+/// `service.name` where MLflow copies it (`semconv::add_root_service_name`).
 pub fn span_records(request: ExportTraceServiceRequest) -> Result<Vec<SpanRecord>> {
     let mut records = Vec::new();
     for resource_spans in request.resource_spans {
+        let service_name = resource_spans.resource.as_ref().and_then(|resource| {
+            let attribute = resource.attributes.iter().find(|kv| kv.key == "service.name")?;
+            match attribute.value.as_ref()?.value.as_ref()? {
+                Any::StringValue(name) => Some(name.clone()),
+                _ => None,
+            }
+        });
         for scope_spans in resource_spans.scope_spans {
-            for span in scope_spans.spans {
-                if span.trace_id.len() != 16 || span.span_id.len() != 8 {
+            for mut span in scope_spans.spans {
+                let ids = (widen_id(&span.trace_id, 16), widen_id(&span.span_id, 8), widen_id(&span.parent_span_id, 8));
+                let (Some(trace_id), Some(span_id), Some(parent_span_id)) = ids else {
                     return Err(ferroflow_core::Error::invalid(format!(
                         "Span '{}' has an invalid trace or span id ({} and {} bytes; expected 16 and 8).",
                         span.name,
                         span.trace_id.len(),
                         span.span_id.len()
                     )));
+                };
+                if trace_id.is_empty() || span_id.is_empty() {
+                    return Err(ferroflow_core::Error::invalid(format!(
+                        "Span '{}' has no trace or span id.",
+                        span.name
+                    )));
                 }
-                records.push(span_record(span)?);
+                (span.trace_id, span.span_id, span.parent_span_id) = (trace_id, span_id, parent_span_id);
+                let mut record = span_record(span)?;
+                if record.parent_span_id.is_none() {
+                    semconv::add_root_service_name(&mut record.attributes, service_name.as_deref());
+                }
+                records.push(record);
             }
         }
     }
     Ok(records)
+}
+
+/// An id of `width` bytes from OTLP's bytes, read as MLflow reads them: a big-endian number, so
+/// a shorter id gets leading zero bytes. Empty stays empty (no id); `None` when it is longer.
+fn widen_id(bytes: &[u8], width: usize) -> Option<Vec<u8>> {
+    if bytes.is_empty() || bytes.len() == width {
+        return Some(bytes.to_vec());
+    }
+    if bytes.len() > width {
+        return None;
+    }
+    let mut id = vec![0; width - bytes.len()];
+    id.extend_from_slice(bytes);
+    Some(id)
 }
 
 fn base64_field(span: &Value, key: &str) -> Result<Vec<u8>> {

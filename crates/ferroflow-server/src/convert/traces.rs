@@ -54,7 +54,10 @@ pub fn trace_info_from_wire(wire: TraceInfoV3) -> Result<TraceInfo> {
     let assessments = wire
         .assessments
         .into_iter()
-        .map(|body| assessments::new_assessment(&trace_id, body, true))
+        .map(|mut body| {
+            serialize_expectation_value(&mut body);
+            assessments::new_assessment(&trace_id, body, true)
+        })
         .collect::<Result<Vec<Assessment>>>()?;
     Ok(TraceInfo {
         trace_id,
@@ -85,5 +88,55 @@ pub fn trace_info(info: &TraceInfo) -> TraceInfoOut<'_> {
         trace_metadata: PairsOut(&info.metadata),
         assessments: info.assessments.iter().map(|a| &a.body).collect(),
         tags: PairsOut(&info.tags),
+    }
+}
+
+/// An expectation whose `value` is an object or a list is kept as MLflow keeps it:
+/// `serialized_value: {serialization_format: "JSON_FORMAT", value: <Python's JSON text>}`, which
+/// is where the client reads such values back. Applied to a client's assessment body before the
+/// core sees it (creates, updates and StartTraceV3's assessments alike).
+pub fn serialize_expectation_value(body: &mut Map<String, Value>) {
+    let Some(Value::Object(expectation)) = body.get_mut("expectation") else { return };
+    if !matches!(expectation.get("value"), Some(Value::Object(_) | Value::Array(_))) {
+        return;
+    }
+    let Some(value) = expectation.remove("value") else { return };
+    let serialized = serde_json::json!({
+        "serialization_format": "JSON_FORMAT",
+        "value": ferroflow_proto::encoding::python_json(&as_protobuf_value(value)),
+    });
+    expectation.insert("serialized_value".into(), serialized);
+}
+
+/// The value as it is after passing through protobuf's `Value`, as the reference's does:
+/// every number is a double (`2` is written `2.0`).
+fn as_protobuf_value(value: Value) -> Value {
+    match value {
+        Value::Number(n) => n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number),
+        Value::Array(items) => Value::Array(items.into_iter().map(as_protobuf_value).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, as_protobuf_value(v))).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn serialized(value: Value) -> Value {
+        let Value::Object(mut body) = json!({"expectation": {"value": value}}) else { unreachable!() };
+        serialize_expectation_value(&mut body);
+        body["expectation"].clone()
+    }
+
+    #[test]
+    fn expectation_objects_become_serialized_values() {
+        assert_eq!(
+            serialized(json!({"k": [1, 2.5], "s": "x"})),
+            json!({"serialized_value": {"serialization_format": "JSON_FORMAT", "value": "{\"k\": [1.0, 2.5], \"s\": \"x\"}"}})
+        );
+        // Primitives stay as they are.
+        assert_eq!(serialized(json!(3)), json!({"value": 3}));
     }
 }

@@ -93,11 +93,16 @@ fn content_type_of(path: &str) -> &'static str {
 pub async fn download(State(state): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
     require_serving(&state)?;
     validation::artifact_path(&path)?;
-    let body = state.artifacts.get(&path).await?;
+    send_artifact(&state, &path).await
+}
+
+/// A stored file as an attachment (never shown inline on this server's origin).
+async fn send_artifact(state: &AppState, path: &str) -> ApiResult<Response> {
+    let body = state.artifacts.get(path).await?;
     let filename = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
     let mut response = Body::from_stream(body.stream.map_err(std::io::Error::other)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type_of(&path)));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type_of(path)));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.size));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
@@ -159,7 +164,7 @@ pub async fn list_run_artifacts(
     if !relative.is_empty() {
         validation::artifact_path(&relative)?;
     }
-    let Some(base) = root.strip_prefix("mlflow-artifacts:/") else {
+    let Some(base) = served_artifact_path(&state, &root) else {
         return Ok(Json(json!({ "root_uri": root })));
     };
     let full = if relative.is_empty() { base.to_string() } else { format!("{base}/{relative}") };
@@ -169,4 +174,54 @@ pub async fn list_run_artifacts(
         return Ok(Json(json!({ "root_uri": root })));
     }
     Ok(Json(json!({ "root_uri": root, "files": files })))
+}
+
+/// Where this server keeps the artifacts of a run whose artifact root it serves: an
+/// `mlflow-artifacts:` URI, or an http(s) URL of an `mlflow-artifacts` route (a root written
+/// with this server's own address), as the reference resolves them. `None` for roots it does
+/// not serve.
+fn served_artifact_path(state: &AppState, root: &str) -> Option<String> {
+    if !state.config.serve_artifacts {
+        return None;
+    }
+    let root = root.split(['?', '#']).next().unwrap_or(root);
+    let path = if let Some(rest) = root.strip_prefix("mlflow-artifacts:") {
+        // `mlflow-artifacts://<netloc>/path` or `mlflow-artifacts:/path`.
+        match rest.strip_prefix("//") {
+            Some(with_netloc) => with_netloc.find('/').map_or("", |slash| &with_netloc[slash..]),
+            None => rest,
+        }
+    } else if let Some(rest) = root.strip_prefix("http://").or_else(|| root.strip_prefix("https://")) {
+        const ANCHOR: &str = "/api/2.0/mlflow-artifacts/artifacts/";
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        let (_, after) = path.split_once(ANCHOR)?;
+        after
+    } else {
+        return None;
+    };
+    Some(path.trim_matches('/').to_string())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GetArtifact {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    path: Option<String>,
+}
+
+/// `GET /get-artifact?run_id=&path=`: one file of a run, as the reference's web UI reads it.
+pub async fn get_run_artifact(State(state): State<AppState>, Rpc(request): Rpc<GetArtifact>) -> ApiResult<Response> {
+    let run_id = crate::convert::run_id(&request.run_id, &request.run_uuid)?;
+    let path = validation::required("path", request.path.as_deref())?;
+    validation::artifact_path(path)?;
+    let run = state.store.get_run(&run_id).await?;
+    let Some(base) = served_artifact_path(&state, &run.info.artifact_uri) else {
+        return Err(ApiError(Error::new(
+            ferroflow_core::ErrorCode::NotImplemented,
+            format!("The artifacts of run '{run_id}' are not served by this server ({}).", run.info.artifact_uri),
+        )));
+    };
+    let full = if base.is_empty() { path.to_string() } else { format!("{base}/{path}") };
+    send_artifact(&state, &full).await
 }

@@ -34,11 +34,32 @@ pub async fn create(
             return Err(Error::invalid(format!("Invalid artifact location '{location}'")).into());
         }
     }
-    let experiment_id = state
-        .store
-        .create_experiment(name, request.artifact_location.as_deref(), &tags, &state.config.default_artifact_root)
-        .await?;
+    let location = request.artifact_location.as_deref().filter(|l| !l.is_empty()).map(resolve_if_local);
+    let experiment_id =
+        state.store.create_experiment(name, location.as_deref(), &tags, &state.config.default_artifact_root).await?;
     Ok(Json(CreateExperimentResponse { experiment_id: experiment_id.to_string() }))
+}
+
+/// A relative local path (no URI scheme) made absolute against the server's working directory,
+/// as the reference stores it; anything else as given.
+fn resolve_if_local(location: &str) -> String {
+    let has_scheme = location.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    let path = std::path::Path::new(location);
+    if has_scheme || path.is_absolute() {
+        return location.to_string();
+    }
+    match std::env::current_dir() {
+        // Collecting the components drops `.` segments and doubled slashes, as Python's pathlib.
+        Ok(cwd) => cwd.join(path).components().collect::<std::path::PathBuf>().to_string_lossy().into_owned(),
+        Err(error) => {
+            tracing::warn!(%error, "no working directory to resolve a relative artifact location against");
+            location.to_string()
+        }
+    }
 }
 
 pub async fn get(

@@ -124,8 +124,44 @@ pub async fn create_version(
     Rpc(request): Rpc<CreateModelVersion>,
 ) -> ApiResult<Json<ModelVersionResponse>> {
     let version = convert::new_model_version(&request)?;
+    if !version.is_prompt() {
+        check_source_owner(&state, &version).await?;
+    }
     let created = state.store.create_model_version(&version).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(created) }))
+}
+
+/// The source must belong to the run (or, with `model_id`, the logged model) the request names:
+/// `validation::model_version_source_owner`, with the owner's artifact root looked up here.
+async fn check_source_owner(state: &AppState, version: &ferroflow_core::entities::NewModelVersion) -> ApiResult<()> {
+    use validation::SourceOwner;
+    let source = version.source.as_str();
+    let (owner, owner_id) = match version.model_id.as_deref() {
+        Some(model_id) => (SourceOwner::LoggedModel, Some(model_id)),
+        None => (SourceOwner::Run, version.run_id.as_deref()),
+    };
+    let mut root = None;
+    if let Some(id) = owner_id.filter(|_| validation::source_needs_owner_root(source)) {
+        let found = match owner {
+            SourceOwner::Run => match ferroflow_core::ids::RunId::parse(id) {
+                Ok(run_id) => state.store.get_run(&run_id).await.map(|run| run.info.artifact_uri),
+                Err(error) => Err(error),
+            },
+            SourceOwner::LoggedModel => state.store.get_logged_model(id, false).await.map(|model| model.artifact_uri),
+        };
+        root = match found {
+            Ok(root) => Some(root),
+            Err(error) if error.code == ferroflow_core::ErrorCode::ResourceDoesNotExist => {
+                return Err(validation::source_not_of_owner(source, owner).into())
+            }
+            Err(error) if error.code == ferroflow_core::ErrorCode::InvalidParameterValue => {
+                return Err(validation::source_not_of_owner(source, owner).into())
+            }
+            Err(error) => return Err(error.into()),
+        };
+    }
+    validation::model_version_source_owner(source, owner, owner_id, root.as_deref())?;
+    Ok(())
 }
 
 pub async fn get_version(

@@ -31,6 +31,90 @@ pub async fn start_trace(State(state): State<AppState>, Rpc(request): Rpc<StartT
     Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&stored) } }).into_response())
 }
 
+/// The v2 record of a trace (`TraceStatus` names where v3 has states).
+fn trace_info_v2(info: &TraceInfo) -> TraceInfoV2Response<'_> {
+    use ferroflow_core::entities::TraceState;
+    fn pairs(pairs: &[(String, String)]) -> Vec<KeyValueOut<'_>> {
+        pairs.iter().map(|(key, value)| KeyValueOut { key, value }).collect()
+    }
+    TraceInfoV2Response {
+        trace_info: TraceInfoV2Out {
+            request_id: info.trace_id.as_str(),
+            experiment_id: info.experiment_id.to_string(),
+            timestamp_ms: info.request_time,
+            execution_time_ms: info.execution_duration.unwrap_or(0),
+            status: match info.state {
+                TraceState::Unspecified => "TRACE_STATUS_UNSPECIFIED",
+                other => other.as_str(),
+            },
+            request_metadata: pairs(&info.metadata),
+            tags: pairs(&info.tags),
+        },
+    }
+}
+
+fn trace_pairs(pairs: &[TraceTag], what: &str) -> Result<Vec<(String, String)>, Error> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let key = validation::required(&format!("{what}.key"), pair.key.as_deref())?;
+            Ok((key.to_string(), pair.value.clone().unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// `POST /api/2.0/mlflow/traces` (StartTrace, v2): a trace record made by the server, in
+/// progress, with a v2 id (32 hex characters).
+pub async fn start_trace_v2(State(state): State<AppState>, Rpc(request): Rpc<StartTraceV2>) -> ApiResult<Response> {
+    let experiment_id = ExperimentId::parse(validation::required("experiment_id", request.experiment_id.as_deref())?)?;
+    let info = TraceInfo {
+        trace_id: TraceId::parse(&ferroflow_core::ids::new_hex_id())?,
+        experiment_id,
+        client_request_id: None,
+        request_time: request.timestamp_ms.unwrap_or_else(ferroflow_core::time::now_millis),
+        execution_duration: None,
+        state: ferroflow_core::entities::TraceState::InProgress,
+        request_preview: None,
+        response_preview: None,
+        metadata: trace_pairs(&request.request_metadata, "request_metadata")?,
+        tags: trace_pairs(&request.tags, "tags")?,
+        assessments: Vec::new(),
+    };
+    let stored = state.store.start_trace(&info).await?;
+    Ok(Json(trace_info_v2(&stored)).into_response())
+}
+
+/// `PATCH /api/2.0/mlflow/traces/{request_id}` (EndTrace, v2): the end time, status, and more
+/// metadata and tags, merged into the record.
+pub async fn end_trace_v2(
+    State(state): State<AppState>,
+    Path(request_id): Path<String>,
+    Rpc(request): Rpc<EndTraceV2>,
+) -> ApiResult<Response> {
+    use ferroflow_core::entities::TraceState;
+    let trace_id = TraceId::parse(&request_id)?;
+    let mut info = state.store.get_trace_info(&trace_id).await?;
+    let end = request.timestamp_ms.unwrap_or_else(ferroflow_core::time::now_millis);
+    info.execution_duration = Some(end - info.request_time);
+    info.state = match request.status.as_deref() {
+        None | Some("") | Some("TRACE_STATUS_UNSPECIFIED") => TraceState::Unspecified,
+        Some(text) => TraceState::parse(text)
+            .ok_or_else(|| Error::invalid(format!("Invalid value '{text}' for parameter 'status'.")))?,
+    };
+    info.metadata.extend(trace_pairs(&request.request_metadata, "request_metadata")?);
+    info.tags.extend(trace_pairs(&request.tags, "tags")?);
+    // The record's assessments are already stored; StartTraceV3's upsert would add them again.
+    info.assessments.clear();
+    let stored = state.store.start_trace(&info).await?;
+    Ok(Json(trace_info_v2(&stored)).into_response())
+}
+
+/// `GET /api/2.0/mlflow/traces/{request_id}/info` (GetTraceInfo, v2).
+pub async fn get_trace_info_v2(State(state): State<AppState>, Path(request_id): Path<String>) -> ApiResult<Response> {
+    let info = state.store.get_trace_info(&TraceId::parse(&request_id)?).await?;
+    Ok(Json(trace_info_v2(&info)).into_response())
+}
+
 fn trace_id_of(path: Option<&str>, request: &TraceRef) -> Result<TraceId, Error> {
     let id = path
         .or(request.trace_id.as_deref())
@@ -211,7 +295,7 @@ pub async fn link_to_run(State(state): State<AppState>, Rpc(request): Rpc<LinkTr
     let trace_ids = TraceId::parse_all(&request.trace_ids)?;
     if request.trace_ids.len() > MAX_LINKED_TRACES {
         return Err(Error::invalid(format!(
-            "Cannot link more than {MAX_LINKED_TRACES} traces to a run in one request (got {}).",
+            "Cannot link more than {MAX_LINKED_TRACES} traces to a run in a single request. Provided {} traces.",
             request.trace_ids.len()
         ))
         .into());
@@ -248,8 +332,9 @@ pub async fn create_assessment(
     Rpc(request): Rpc<AssessmentRequest>,
 ) -> ApiResult<Json<AssessmentResponse>> {
     let trace_id = TraceId::parse(&trace_id)?;
-    let body =
+    let mut body =
         request.assessment.ok_or_else(|| Error::invalid("Missing value for required parameter 'assessment'."))?;
+    convert::serialize_expectation_value(&mut body);
     let assessment = assessments::new_assessment(&trace_id, body, false)?;
     let stored = state.store.create_assessment(&assessment).await?;
     Ok(Json(AssessmentResponse { assessment: stored.body }))
@@ -270,7 +355,8 @@ pub async fn update_assessment(
     Rpc(request): Rpc<AssessmentRequest>,
 ) -> ApiResult<Json<AssessmentResponse>> {
     let trace_id = TraceId::parse(&trace_id)?;
-    let changes = request.assessment.unwrap_or_default();
+    let mut changes = request.assessment.unwrap_or_default();
+    convert::serialize_expectation_value(&mut changes);
     let mask = match request.update_mask {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(text)) => text,
