@@ -135,7 +135,7 @@ def _agent_trace(question: str, tag_value: str = "prod", span_name: str = "retri
         root.set_outputs(f"The answer to {question} is Paris")
         mlflow.update_current_trace(tags={"env": tag_value}, metadata={"mlflow.trace.user": "alice", "mlflow.trace.session": "s-1"})
     trace_id = mlflow.get_last_active_trace_id()
-    _wait_for(trace_id, 6)
+    _wait_for(trace_id, 5)
     return trace_id
 
 
@@ -279,7 +279,7 @@ def test_runs_metric_plots_eval_rows_and_compare(ui, server):
     page.locator("tbody tr", has_text="train").get_by_role("link").click()
     sync_api.expect(page.locator("figure.chart.metric")).to_contain_text("loss")
     assert page.locator("figure.chart.metric polyline").count() == 1
-    sync_api.expect(page.locator("table.kv")).to_contain_text("lr")
+    sync_api.expect(page.locator("table.kv").first).to_contain_text("lr")
     # The evaluation run: one row per input with the scorer's value and rationale.
     page.goto(f"{server.url}/experiments/{experiment_id}/runs/{worse.run_id}")
     rows = page.locator("table.eval tbody tr")
@@ -336,7 +336,7 @@ def test_script_payloads_show_as_text_and_never_run(ui, server):
     sync_api.expect(page.locator("#span-tree")).to_contain_text("root<script>")
     sync_api.expect(page.locator("#span-detail")).to_contain_text("<img src=x onerror")
     sync_api.expect(page.locator("ul.assessments")).to_contain_text(XSS)
-    sync_api.expect(page.locator("table.kv")).to_contain_text(XSS)
+    sync_api.expect(page.locator("table.kv").first).to_contain_text(XSS)
     page.locator("#span-tree").get_by_text("child", exact=False).click()
     sync_api.expect(page.locator(".chat")).to_contain_text(XSS)
     assert page.locator("img[src=x]").count() == 0

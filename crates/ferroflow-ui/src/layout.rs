@@ -16,6 +16,8 @@ pub fn page(ui: &Ui, title: &str, crumbs: &[(&str, String)], body: Markup) -> Ma
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
+                // No favicon request: an empty data URL (allowed by the policy's img-src).
+                link rel="icon" href="data:,";
                 title { (title) " · ferroflow" }
                 link rel="stylesheet" href=(ui.url(&format!("/static/{}", assets::css_name())));
                 script type="module" src=(ui.url(&format!("/static/{}", assets::js_name()))) {}

@@ -223,7 +223,7 @@ fn span_detail(span: &StoredSpan) -> Markup {
         @if !exceptions.is_empty() {
             h3 { "Exceptions" }
             @for e in exceptions {
-                @let attrs = e.get("attributes").cloned().unwrap_or(Value::Null);
+                @let attrs = event_attributes(e);
                 div.exception {
                     strong { (attrs.get("exception.type").and_then(Value::as_str).unwrap_or("Exception")) } ": "
                     (attrs.get("exception.message").and_then(Value::as_str).unwrap_or(""))
@@ -235,8 +235,32 @@ fn span_detail(span: &StoredSpan) -> Markup {
         (format::json(&Value::Object(rest)))
         @if !events.is_empty() {
             h3 { "Events" }
-            (format::json(&Value::Array(events.clone())))
+            @let readable: Vec<Value> = events.iter().map(|e| json!({"name": e.get("name"), "time_unix_nano": e.get("time_unix_nano"), "attributes": event_attributes(e)})).collect();
+            (format::json(&Value::Array(readable)))
         }
+    }
+}
+
+/// An event's attributes as one object: stored events keep OTLP's key/value list, whose
+/// values are `{"<type>_value": v}`.
+fn event_attributes(event: &Value) -> Value {
+    match event.get("attributes") {
+        Some(Value::Array(items)) => Value::Object(
+            items
+                .iter()
+                .filter_map(|kv| {
+                    let key = kv.get("key")?.as_str()?.to_string();
+                    let value = match kv.get("value") {
+                        Some(Value::Object(typed)) => typed.values().next().cloned().unwrap_or(Value::Null),
+                        Some(other) => other.clone(),
+                        None => Value::Null,
+                    };
+                    Some((key, value))
+                })
+                .collect(),
+        ),
+        Some(other) => other.clone(),
+        None => Value::Null,
     }
 }
 
