@@ -183,6 +183,14 @@ def test_traces_table_shows_previews_tags_assessments_and_filters(ui, server, ag
     sync_api.expect(first).to_contain_text("17")  # tokens
     assert page.locator("figure.chart svg rect").count() >= 2
     page.screenshot(path=str(_screenshots() / "traces.png"), full_page=True)
+    # Pagination: the page token survives the link (base64 with '=' is percent-encoded).
+    page.goto(f"{server.url}/experiments/{agent_data['experiment_id']}/traces?size=1")
+    sync_api.expect(page.locator("tbody tr")).to_contain_text("Eiffel")
+    page.get_by_role("link", name="Next page →").click()
+    sync_api.expect(page.locator("tbody tr")).to_have_count(1)
+    sync_api.expect(page.locator("tbody tr")).to_contain_text("capital")
+    sync_api.expect(page.get_by_role("link", name="Next page →")).to_have_count(0)
+    page.goto(f"{server.url}/experiments/{agent_data['experiment_id']}/traces")
     # The search_traces grammar, through the store's search.
     page.fill("input[name=filter]", "tags.env = 'dev'")
     page.click("button[type=submit]")
@@ -248,6 +256,17 @@ def test_sessions_group_traces_into_a_conversation(ui, server, agent_data):
     sync_api.expect(page.locator("#span-tree")).to_contain_text("agent")
 
 
+def _png_1x1() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00\xff")) + chunk(b"IEND", b"")
+
+
 def test_runs_metric_plots_eval_rows_and_compare(ui, server):
     from mlflow.entities import Feedback
     from mlflow.genai.scorers import scorer
@@ -257,6 +276,10 @@ def test_runs_metric_plots_eval_rows_and_compare(ui, server):
         mlflow.log_param("lr", "0.01")
         for step in range(5):
             mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_text("trained on <b>3</b> shards", "notes/readme.txt")
+        png = Path(tempfile.mkdtemp()) / "dot.png"
+        png.write_bytes(_png_1x1())
+        mlflow.log_artifact(str(png), "plots")
     answers = {"What is MLflow?": "An ML platform", "What is Rust?": "A language"}
     data = [{"inputs": {"question": q}, "expectations": {"expected_response": a}} for q, a in answers.items()]
 
@@ -280,6 +303,13 @@ def test_runs_metric_plots_eval_rows_and_compare(ui, server):
     sync_api.expect(page.locator("figure.chart.metric")).to_contain_text("loss")
     assert page.locator("figure.chart.metric polyline").count() == 1
     sync_api.expect(page.locator("table.kv").first).to_contain_text("lr")
+    # Artifacts: text inline (as text), images inline, both downloadable.
+    sync_api.expect(page.locator(".artifact pre")).to_have_text("trained on <b>3</b> shards")
+    image = page.locator(".artifact img")
+    sync_api.expect(image).to_have_count(1)
+    page.wait_for_function("document.querySelector('.artifact img').complete")
+    assert page.evaluate("document.querySelector('.artifact img').naturalWidth") == 1
+    assert page.get_by_role("link", name="notes/readme.txt").get_attribute("href").endswith("/notes/readme.txt")
     # The evaluation run: one row per input with the scorer's value and rationale.
     page.goto(f"{server.url}/experiments/{experiment_id}/runs/{worse.run_id}")
     rows = page.locator("table.eval tbody tr")
@@ -451,3 +481,44 @@ def test_models_versions_aliases_and_source_run(ui, server):
     sync_api.expect(page.locator("body")).to_contain_text("team=search")
     page.get_by_role("link", name=f"run {run.info.run_id}").click()
     sync_api.expect(page.locator("h1")).to_have_text("trainer")
+
+
+def test_ui_under_a_static_prefix(ui, fresh_server):
+    srv = fresh_server(extra_args=("--static-prefix", "/mlflow"))
+    page = ui.page
+    page.unroute("**/*")
+    page.goto(srv.url + "/mlflow/")
+    assert page.url.endswith("/mlflow/experiments")
+    page.get_by_role("link", name="Default").click()
+    assert "/mlflow/experiments/0/traces" in page.url
+    sync_api.expect(page.locator(".empty pre")).to_contain_text("mlflow.trace")
+    # The stylesheet and script load from under the prefix (a 404 would be a console error).
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
+
+
+def test_datasets_with_records_and_scorers_with_sampling(ui, server):
+    from mlflow.genai import datasets as genai_datasets
+    from mlflow.genai.scorers import RegexMatch
+
+    experiment_id = mlflow.set_experiment(f"ui-eval-{uuid.uuid4().hex[:8]}").experiment_id
+    name = f"qa_{uuid.uuid4().hex[:6]}"
+    dataset = genai_datasets.create_dataset(name=name, experiment_id=experiment_id, tags={"stage": "dev"})
+    dataset.merge_records([
+        {"inputs": {"question": "What is MLflow?"}, "expectations": {"expected_response": "A platform"}},
+        {"inputs": {"question": "What is Rust?"}, "expectations": {"expected_response": "A language"}},
+    ])
+    RegexMatch(pattern="^Answer").register(name="starts_with_answer", experiment_id=experiment_id)
+    mlflow.MlflowClient()._tracking_client.store.upsert_online_scoring_config(experiment_id, "starts_with_answer", 0.25, "trace.status = 'OK'")
+    page = ui.page
+    page.goto(f"{server.url}/experiments/{experiment_id}/datasets")
+    row = page.locator("tbody tr", has_text=name)
+    sync_api.expect(row).to_contain_text("2")
+    sync_api.expect(row).to_contain_text("stage=dev")
+    row.get_by_role("link").click()
+    sync_api.expect(page.locator("table.records tbody tr")).to_have_count(2)
+    sync_api.expect(page.locator("table.records")).to_contain_text("A language")
+    page.goto(f"{server.url}/experiments/{experiment_id}/scorers")
+    scorer_row = page.locator("table.scorers tbody tr", has_text="starts_with_answer")
+    sync_api.expect(scorer_row).to_contain_text("25%")
+    sync_api.expect(scorer_row).to_contain_text("trace.status = 'OK'")
+    page.screenshot(path=str(_screenshots() / "scorers.png"), full_page=True)

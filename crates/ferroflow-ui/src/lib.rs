@@ -14,6 +14,7 @@ mod pages;
 use axum::http::{header, HeaderValue};
 use axum::routing::{get, post};
 use axum::Router;
+use ferroflow_core::artifacts::ArtifactRepo;
 use ferroflow_core::store::Store;
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(crate) struct Ui {
     pub store: Arc<dyn Store>,
+    /// Served artifacts (`mlflow-artifacts:` roots), for a run's files.
+    pub artifacts: Arc<dyn ArtifactRepo>,
     /// The server's `--static-prefix` (`/mlflow`) or empty: every link starts with it.
     pub prefix: Arc<str>,
 }
@@ -39,8 +42,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The UI's routes. `prefix` is the server's static prefix (empty when none); the returned
 /// router is mounted by the caller under that same prefix.
-pub fn router(store: Arc<dyn Store>, prefix: &str) -> Router {
-    let ui = Ui { store, prefix: Arc::from(prefix) };
+pub fn router(store: Arc<dyn Store>, artifacts: Arc<dyn ArtifactRepo>, prefix: &str) -> Router {
+    let ui = Ui { store, artifacts, prefix: Arc::from(prefix) };
     let pages = Router::new()
         .route("/", get(pages::experiments::root))
         .route("/experiments", get(pages::experiments::list))
@@ -64,6 +67,19 @@ pub fn router(store: Arc<dyn Store>, prefix: &str) -> Router {
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ui);
     pages.merge(assets::router())
+}
+
+/// `<prefix>/` (with the slash, which a router nested at the prefix does not match): the same
+/// redirect to the experiments as `/`.
+pub fn prefix_root(prefix: &str) -> Router {
+    let target = format!("{prefix}/experiments");
+    Router::new().route(
+        &format!("{prefix}/"),
+        get(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::to(&target) }
+        }),
+    )
 }
 
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

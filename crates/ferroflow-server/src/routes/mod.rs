@@ -120,7 +120,7 @@ pub fn router(state: AppState) -> Router {
 
     // The web UI's pages: it knows the prefix only to write its links.
     let prefix = state.config.static_prefix.clone().unwrap_or_default();
-    let ui = ferroflow_ui::router(state.store.clone(), &prefix);
+    let ui = ferroflow_ui::router(state.store.clone(), state.artifacts.clone(), &prefix);
 
     Router::new()
         .route("/health", get(server_info::health))

@@ -219,6 +219,8 @@ pub async fn page(State(ui): State<Ui>, Path((experiment, run)): Path<(String, S
             section { h2 { "Parameters" } (kv(run.data.params.iter().map(|p| (p.key.as_str(), p.value.as_str())))) }
             section { h2 { "Tags" } (kv(run.data.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))) }
         }
+        h2 { "Artifacts" }
+        (artifacts(&ui, &run.info.artifact_uri).await)
         h2 { "Traces and evaluation rows" }
         (eval_table(&ui, id, &traces))
     };
@@ -230,6 +232,72 @@ pub async fn by_id(State(ui): State<Ui>, Path(run): Path<String>) -> Result<axum
     let run_id = RunId::parse(&run).or_page(&ui)?;
     let run = ui.store.get_run(&run_id).await.or_page(&ui)?;
     Ok(axum::response::Redirect::to(&ui.url(&format!("/experiments/{}/runs/{run_id}", run.info.experiment_id))))
+}
+
+/// Files listed on a run's page at most, and the largest text file shown inline.
+const MAX_ARTIFACTS: usize = 200;
+const MAX_INLINE_BYTES: u64 = 64 * 1024;
+
+fn is_text(path: &str) -> bool {
+    let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    matches!(ext.as_str(), "txt" | "json" | "md" | "yaml" | "yml" | "py" | "log" | "csv" | "toml" | "jsonl" | "html")
+        || path.ends_with("MLmodel")
+}
+
+fn is_image(path: &str) -> bool {
+    let ext = path.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "gif" | "webp")
+}
+
+/// The run's files (served artifacts only): text and images inline, everything downloadable
+/// through the artifact routes. A walk of the tree, breadth first, bounded.
+async fn artifacts(ui: &Ui, artifact_uri: &str) -> Markup {
+    let Some(base) = artifact_uri.strip_prefix("mlflow-artifacts:/") else {
+        return html! { p.empty { "Artifacts are stored at " code { (artifact_uri) } ", outside this server." } };
+    };
+    let base = base.trim_matches('/').to_string();
+    let mut files = Vec::new();
+    let mut dirs = vec![String::new()];
+    while let Some(dir) = dirs.pop() {
+        let full = if dir.is_empty() { base.clone() } else { format!("{base}/{dir}") };
+        let Ok(entries) = ui.artifacts.list(&full).await else { continue };
+        for entry in entries {
+            let path = if dir.is_empty() { entry.path.clone() } else { format!("{dir}/{}", entry.path) };
+            if entry.is_dir {
+                dirs.push(path);
+            } else if files.len() < MAX_ARTIFACTS {
+                files.push((path, entry.file_size.unwrap_or(0)));
+            }
+        }
+    }
+    files.sort();
+    let mut shown = Vec::new();
+    for (path, size) in &files {
+        let url = ui.url(&format!("/api/2.0/mlflow-artifacts/artifacts/{base}/{path}"));
+        let inline = if is_text(path) && *size <= MAX_INLINE_BYTES {
+            read_text(ui, &format!("{base}/{path}")).await
+        } else {
+            None
+        };
+        shown.push((path.clone(), *size, url, inline));
+    }
+    html! {
+        @if shown.is_empty() { p.empty { "No artifacts." } }
+        @for (path, size, url, inline) in &shown {
+            div.artifact {
+                p { a href=(url) download { (path) } " · " (size) " bytes" }
+                @if let Some(text) = inline { pre.code { (text) } }
+                @else if is_image(path) { img src=(url) alt=(path) loading="lazy"; }
+            }
+        }
+    }
+}
+
+async fn read_text(ui: &Ui, path: &str) -> Option<String> {
+    use futures::TryStreamExt;
+    let body = ui.artifacts.get(path).await.ok()?;
+    let bytes: Vec<u8> = body.stream.map_ok(|b| b.to_vec()).try_concat().await.ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 fn kv<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> Markup {

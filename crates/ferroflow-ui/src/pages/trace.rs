@@ -99,6 +99,13 @@ pub async fn page(
             @if let Some(run) = info.metadata_value(ferroflow_core::entities::META_SOURCE_RUN) {
                 dt { "Run" } dd { a href=(ui.url(&format!("/experiments/{experiment_text}/runs/{run}"))) { (run) } }
             }
+            @if let Some(prompts) = linked_prompts(&info) {
+                dt { "Prompts" } dd {
+                    @for (name, version) in prompts {
+                        a.chip href=(ui.url(&format!("/prompts/{}", crate::pages::traces::percent(&name)))) { (name) " v" (version) }
+                    }
+                }
+            }
             @if let Some(session) = info.metadata_value(ferroflow_core::entities::META_TRACE_SESSION) {
                 dt { "Session" } dd { a href=(ui.url(&format!("/experiments/{experiment_text}/sessions/{}", crate::pages::traces::percent(session)))) { (session) } }
             }
@@ -138,6 +145,23 @@ pub async fn page(
         }
     };
     Ok(layout::page(&ui, &name, &crumbs, body))
+}
+
+/// `(name, version)` of the prompts the trace used (its `mlflow.linkedPrompts` tag).
+fn linked_prompts(info: &TraceInfo) -> Option<Vec<(String, String)>> {
+    let tag = info.tag(ferroflow_core::entities::TAG_LINKED_PROMPTS)?;
+    let items: Vec<Value> = serde_json::from_str(tag).ok()?;
+    let pairs: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|p| {
+            let version = match p.get("version")? {
+                Value::String(v) => v.clone(),
+                other => other.to_string(),
+            };
+            Some((p.get("name")?.as_str()?.to_string(), version))
+        })
+        .collect();
+    (!pairs.is_empty()).then_some(pairs)
 }
 
 fn pairs(items: &[(String, String)]) -> Markup {

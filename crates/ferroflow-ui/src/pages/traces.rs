@@ -14,8 +14,9 @@ use ferroflow_core::Result;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-/// Traces per page of the table.
+/// Traces per page of the table, unless `?size=` says otherwise (up to `MAX_PAGE_SIZE`).
 const PAGE_SIZE: u64 = 50;
+const MAX_PAGE_SIZE: u64 = 500;
 
 #[derive(Deserialize, Default)]
 pub struct TableQuery {
@@ -26,6 +27,7 @@ pub struct TableQuery {
     #[serde(default)]
     range: String,
     page: Option<String>,
+    size: Option<u64>,
 }
 
 /// The experiment's tabs, shared by its pages.
@@ -59,7 +61,7 @@ fn build_query(query: &TableQuery) -> Result<SearchQuery<grammar::TraceKey>> {
     Ok(SearchQuery {
         clauses,
         order_by: grammar::parse_order_by(&[order.to_string()])?,
-        max_results: PAGE_SIZE,
+        max_results: query.size.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE_SIZE),
         offset: page_token::decode(query.page.as_deref().filter(|p| !p.is_empty()))?,
     })
 }
@@ -125,8 +127,11 @@ pub async fn table(
     }
     let here = |page: Option<String>, order: &str| {
         let mut url = form_url(&query.filter, order, &query.range);
+        if let Some(size) = query.size {
+            url.push_str(&format!("&size={size}"));
+        }
         if let Some(page) = page {
-            url.push_str(&format!("&page={page}"));
+            url.push_str(&format!("&page={}", percent(&page)));
         }
         url
     };
@@ -150,7 +155,7 @@ pub async fn table(
         }
         @if !traces.is_empty() {
             div.charts {
-                (format::bar_chart("Latency", &latency, |ms| format::duration_ms(ms)))
+                (format::bar_chart("Latency", &latency, format::duration_ms))
                 (format::bar_chart("Tokens", &tokens, |n| format!("{n:.0}")))
             }
         }
