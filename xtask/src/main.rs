@@ -5,7 +5,8 @@
 //!
 //! 1. makes the Python virtualenv `.venv/` at the workspace root (again) when it is missing,
 //!    broken, or older than `tests/requirements.txt` (a stamp inside `.venv` keeps the
-//!    requirements it was made from);
+//!    requirements it was made from), and installs Debian's `chromium` (for the web UI's
+//!    browser tests) when `/usr/bin/chromium` is missing;
 //! 2. runs the gates: `cargo fmt --all --check` and
 //!    `cargo clippy --workspace --all-targets -- -D warnings` (a formatting difference or a
 //!    clippy warning fails the command like a failing test);
@@ -146,6 +147,7 @@ fn test(options: &TestOptions) -> Result<bool> {
 
     if options.python {
         ensure_venv(&root)?;
+        ensure_chromium();
     }
     if options.rust {
         for gate in GATES {
@@ -244,6 +246,7 @@ fn ensure_venv(root: &Path) -> Result<()> {
             .arg("pip")
             .arg("install")
             .args(["--disable-pip-version-check", "--progress-bar", "off"])
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
             .current_dir(root)
             // The project's venv, not one that happens to be active in the caller's shell.
             .env_remove("PYTHONHOME")
@@ -261,6 +264,27 @@ fn ensure_venv(root: &Path) -> Result<()> {
     }
     fs::write(&stamp_path, &requirements).with_context(|| format!("writing {}", stamp_path.display()))?;
     Ok(())
+}
+
+/// The browser the UI tests drive (Debian's package; playwright never downloads one).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Step 1, second half: installs `chromium` with apt-get when it is missing. A failure is only
+/// reported: the UI tests then fail and say why.
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() {
+        return;
+    }
+    banner("installing chromium for the UI tests: apt-get install -y chromium");
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+    if !root {
+        cmd.args(["-n", "apt-get"]);
+    }
+    cmd.args(["install", "-y", "--no-install-recommends", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive");
+    if !matches!(status(&mut cmd), Ok(true)) {
+        eprintln!("xtask: could not install chromium; the UI tests will fail until {CHROMIUM} exists");
+    }
 }
 
 /// Step 3: the Rust tests of the whole workspace.
@@ -373,6 +397,7 @@ fn python_tests(root: &Path, bin: &Path, sdk_driver: Option<&Path>, options: &Te
         .args(&options.pytest_args)
         .current_dir(root)
         .env("FERROFLOW_BIN", bin)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
         .env_remove("PYTHONHOME");
     if let Some(driver) = sdk_driver {
         cmd.env("FERROFLOW_SDK_COMPAT_BIN", driver);

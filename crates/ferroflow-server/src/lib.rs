@@ -96,7 +96,10 @@ pub fn router(state: AppState) -> Router {
     let prefix = config.static_prefix.clone();
     let routes = routes::router(state);
     let routes = match &prefix {
-        Some(prefix) => Router::new().nest(prefix, routes).fallback(error::endpoint_not_found),
+        Some(prefix) => Router::new()
+            .nest(prefix, routes)
+            .merge(ferroflow_ui::prefix_root(prefix))
+            .fallback(error::endpoint_not_found),
         None => routes,
     };
     let routes = routes

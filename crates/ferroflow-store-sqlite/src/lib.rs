@@ -10,6 +10,7 @@
 mod error;
 mod evaluation;
 mod logged_models;
+mod overview;
 mod registry;
 mod sql;
 #[cfg(test)]

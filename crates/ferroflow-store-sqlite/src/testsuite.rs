@@ -441,6 +441,59 @@ pub async fn check_root_spans_fill_unfinalized_traces(store: &dyn Store) {
     assert_eq!(finalized.metadata_value(META_TRACE_SESSION), None);
 }
 
+/// The UI's reads: summaries count traces and runs per experiment and filter by name; the
+/// skeleton lists spans in start order without bodies; one span comes back with its body.
+pub async fn check_overview(store: &dyn Store) {
+    let busy = new_experiment(store, "Busy One").await;
+    let _quiet = new_experiment(store, "quiet").await;
+    new_run(store, busy, vec![]).await;
+    let trace_id = TraceId::from_stored("tr-000000000000000000000000000000ee");
+    let mut child = span(
+        trace_id.as_str(),
+        "0000000000000002",
+        json!({"mlflow.spanInputs": "\"hi\""}).as_object().cloned().unwrap_or_default(),
+    );
+    child.parent_span_id = Some(SpanId::from_stored("0000000000000001"));
+    child.name = "child".into();
+    child.start_time_ns += 10;
+    let root = span(trace_id.as_str(), "0000000000000001", Map::new());
+    ferroflow_core::traces::ingest_spans(store, busy, None, vec![child, root]).await.expect("ingest");
+
+    let all = store.experiment_summaries("", 100).await.expect("summaries");
+    let busy_row = all.iter().find(|e| e.experiment_id == busy).expect("busy listed");
+    assert_eq!((busy_row.trace_count, busy_row.run_count), (1, 1));
+    assert_eq!(all.len(), 3, "the Default experiment, busy and quiet: {all:?}");
+    let found = store.experiment_summaries("busy", 100).await.expect("by name");
+    assert_eq!(found.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["Busy One"]);
+
+    let skeleton = store.span_skeleton(&trace_id).await.expect("skeleton");
+    let names: Vec<&str> = skeleton.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["root", "child"]);
+    assert_eq!(skeleton[1].parent_span_id.as_ref().map(|p| p.as_str()), Some("0000000000000001"));
+    assert_eq!(skeleton[0].span_type.as_deref(), Some("LLM"));
+
+    let one = store.get_span(&trace_id, &SpanId::from_stored("0000000000000002")).await.expect("span");
+    assert!(one.attributes.contains("spanInputs"), "{}", one.attributes);
+    let missing = store.get_span(&trace_id, &SpanId::from_stored("00000000000000ff")).await;
+    assert_eq!(code(missing), ErrorCode::ResourceDoesNotExist);
+    let no_trace = store.span_skeleton(&TraceId::from_stored("tr-000000000000000000000000000000ff")).await;
+    assert_eq!(code(no_trace), ErrorCode::ResourceDoesNotExist);
+
+    // Sessions: two traces of one session, one of another, one without.
+    for (i, session) in [(1, Some("s-a")), (2, Some("s-a")), (3, Some("s-b")), (4, None)] {
+        let id = TraceId::from_stored(format!("tr-{i:032x}"));
+        let mut root = span(id.as_str(), "0000000000000001", Map::new());
+        root.start_time_ns = i * 1_000_000_000;
+        if let Some(session) = session {
+            root.attributes.insert("session.id".into(), Value::String(session.into()));
+        }
+        ferroflow_core::traces::ingest_spans(store, busy, None, vec![root]).await.expect("ingest");
+    }
+    let sessions = store.sessions(busy, 10).await.expect("sessions");
+    let found: Vec<(&str, i64)> = sessions.iter().map(|s| (s.session_id.as_str(), s.trace_count)).collect();
+    assert_eq!(found, [("s-b", 1), ("s-a", 2)]);
+}
+
 #[cfg(test)]
 mod on_sqlite {
     use super::*;
@@ -480,5 +533,11 @@ mod on_sqlite {
     async fn concurrent_assessment_updates_lose_nothing() {
         let (_dir, store) = test_store().await;
         check_concurrent_assessment_updates_lose_nothing(&store).await;
+    }
+
+    #[tokio::test]
+    async fn overview() {
+        let (_dir, store) = test_store().await;
+        check_overview(&store).await;
     }
 }

@@ -289,6 +289,29 @@ pub struct Assessment {
     pub body: Map<String, Value>,
 }
 
+/// A span without its body (attributes, events): a node of the UI's span tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanSummary {
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub name: String,
+    pub span_type: Option<String>,
+    pub status: SpanStatus,
+    pub start_time_ns: i64,
+    pub end_time_ns: i64,
+    pub total_tokens: Option<i64>,
+}
+
+/// One session of an experiment: the traces sharing a `mlflow.trace.session` value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub trace_count: i64,
+    /// Epoch ms of the first and the last trace.
+    pub first_time: i64,
+    pub last_time: i64,
+}
+
 /// How a trace deletion picks its traces.
 #[derive(Debug, Clone)]
 pub enum TraceDeletion {

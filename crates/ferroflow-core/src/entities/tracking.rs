@@ -14,6 +14,17 @@ pub struct Experiment {
     pub tags: Vec<Tag>,
 }
 
+/// An experiment as the UI's list shows it: how much it holds and when it last changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentSummary {
+    pub experiment_id: ExperimentId,
+    pub name: String,
+    pub trace_count: i64,
+    pub run_count: i64,
+    /// Epoch ms of the newest trace, run start or experiment update.
+    pub last_activity: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Running,

@@ -6,12 +6,14 @@
 
 mod evaluation;
 mod logged_models;
+mod overview;
 mod registry;
 mod traces;
 mod tracking;
 
 pub use evaluation::EvaluationStore;
 pub use logged_models::LoggedModelStore;
+pub use overview::OverviewStore;
 pub use registry::RegistryStore;
 pub use traces::TraceStore;
 pub use tracking::TrackingStore;
@@ -30,11 +32,20 @@ pub struct SearchQuery<K, O = K> {
 
 /// Everything a server needs from its storage.
 pub trait Store:
-    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static
+    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + OverviewStore + Send + Sync + 'static
 {
 }
 
-impl<T: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static> Store
-    for T
+impl<
+        T: TrackingStore
+            + TraceStore
+            + RegistryStore
+            + LoggedModelStore
+            + EvaluationStore
+            + OverviewStore
+            + Send
+            + Sync
+            + 'static,
+    > Store for T
 {
 }

@@ -121,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/artifacts", get(artifacts::list))
         .route("/artifacts/{*path}", get(artifacts::download).put(artifacts::upload).delete(artifacts::delete));
 
+    // The web UI's pages: it knows the prefix only to write its links.
+    let prefix = state.config.static_prefix.clone().unwrap_or_default();
+    let ui = ferroflow_ui::router(state.store.clone(), state.artifacts.clone(), &prefix);
+
     Router::new()
         .route("/health", get(server_info::health))
         .route("/version", get(server_info::version))
@@ -135,4 +139,5 @@ pub fn router(state: AppState) -> Router {
         .fallback(endpoint_not_found)
         .method_not_allowed_fallback(endpoint_not_found)
         .with_state(state)
+        .merge(ui)
 }
