@@ -141,3 +141,32 @@ pub fn line_chart(label: &str, points: &[(i64, f64)]) -> Markup {
 pub fn json_data_block(value: &str) -> PreEscaped<String> {
     PreEscaped(value.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_block_cannot_close_its_script_element() {
+        let text = serde_json::to_string(&serde_json::json!(["</script><script>alert(1)</script>&"])).unwrap();
+        let block = json_data_block(&text).0;
+        assert!(!block.contains('<') && !block.contains('>') && !block.contains('&'), "{block}");
+        let back: Value = serde_json::from_str(&block).unwrap();
+        assert_eq!(back[0], "</script><script>alert(1)</script>&");
+    }
+
+    #[test]
+    fn json_escapes_markup_and_folds_long_strings() {
+        let html = json(&serde_json::json!({"<b>": "<img src=x onerror=alert(1)>", "long": "y".repeat(500)})).0;
+        assert!(!html.contains("<img") && !html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(html.contains("<details class=\"fold\">") && html.contains("(500 chars)"));
+    }
+
+    #[test]
+    fn stored_attribute_json_is_decoded() {
+        assert_eq!(decoded(&Value::String("{\"a\":1}".into())), serde_json::json!({"a": 1}));
+        assert_eq!(decoded(&Value::String("plain".into())), Value::String("plain".into()));
+        assert_eq!(decoded(&Value::String("{not json".into())), Value::String("{not json".into()));
+    }
+}

@@ -212,3 +212,16 @@ pub fn word_diff(old: &str, new: &str) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::word_diff;
+
+    #[test]
+    fn word_diff_marks_inserted_and_removed_words_and_escapes() {
+        let html = word_diff("Answer {{q}} briefly.", "Answer {{q}} politely <b>and</b> briefly.").0;
+        assert_eq!(html, "Answer {{q}} <ins>politely </ins><ins>&lt;b&gt;and&lt;/b&gt; </ins>briefly.");
+        let removed = word_diff("a b c", "a c").0;
+        assert_eq!(removed, "a <del>b </del>c");
+    }
+}

@@ -415,3 +415,47 @@ pub async fn add_feedback(
     let back = ui.url(&format!("/experiments/{}/traces/{trace_id}", info.experiment_id));
     Ok(Redirect::to(&back).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_typed_like_json() {
+        assert_eq!(typed_value("true"), json!(true));
+        assert_eq!(typed_value(" 0.5 "), json!(0.5));
+        assert_eq!(typed_value("good answer"), json!("good answer"));
+        assert_eq!(typed_value("\"quoted\""), json!("\"quoted\""));
+    }
+
+    #[test]
+    fn chat_view_reads_messages_choices_and_tool_calls() {
+        let inputs = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi <there>"}]}]});
+        let outputs = json!({"choices": [{"message": {"role": "assistant", "content": null,
+            "tool_calls": [{"function": {"name": "search", "arguments": "{\"q\": 1}"}}]}}]});
+        let html: String = chat_messages(Some(&inputs), Some(&outputs)).into_iter().map(|m| m.0).collect();
+        assert!(html.contains("hi &lt;there&gt;"), "{html}");
+        assert!(html.contains("role-assistant") && html.contains("<strong>search</strong>"), "{html}");
+    }
+
+    #[test]
+    fn skeleton_points_children_at_parent_indexes() {
+        let span = |id: &str, parent: Option<&str>, start: i64| SpanSummary {
+            span_id: SpanId::from_stored(id),
+            parent_span_id: parent.map(SpanId::from_stored),
+            name: format!("n{id}"),
+            span_type: None,
+            status: SpanStatus::Ok,
+            start_time_ns: start,
+            end_time_ns: start + 5000,
+            total_tokens: None,
+        };
+        let (text, t0) =
+            skeleton_json(&[span("a", None, 1000), span("b", Some("a"), 3000), span("c", Some("zz"), 4000)]);
+        assert_eq!(t0, 1000);
+        let rows: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(rows[1], json!(["b", 0, "nb", "", 1, 2, 5]));
+        // A parent that never arrived makes the span a root.
+        assert_eq!(rows[2][1], json!(-1));
+    }
+}
