@@ -6,6 +6,7 @@
 //! value (GET query strings carry one value per key), absent fields take their default.
 //! Responses omit empty fields, as protobuf's JSON printer does.
 
+pub mod auth;
 pub mod de;
 pub mod evaluation;
 pub mod logged_models;

@@ -4,12 +4,14 @@
 //!
 //! Every method is one unit of work: it either commits all it writes or none of it.
 
+mod auth;
 mod evaluation;
 mod logged_models;
 mod registry;
 mod traces;
 mod tracking;
 
+pub use auth::AuthStore;
 pub use evaluation::EvaluationStore;
 pub use logged_models::LoggedModelStore;
 pub use registry::RegistryStore;
@@ -30,11 +32,20 @@ pub struct SearchQuery<K, O = K> {
 
 /// Everything a server needs from its storage.
 pub trait Store:
-    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static
+    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + AuthStore + Send + Sync + 'static
 {
 }
 
-impl<T: TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + Send + Sync + 'static> Store
-    for T
+impl<
+        T: TrackingStore
+            + TraceStore
+            + RegistryStore
+            + LoggedModelStore
+            + EvaluationStore
+            + AuthStore
+            + Send
+            + Sync
+            + 'static,
+    > Store for T
 {
 }

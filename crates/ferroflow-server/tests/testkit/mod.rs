@@ -45,7 +45,12 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let artifacts = ObjectStoreRepo::local(&dir.path().join("artifacts")).expect("the artifact root opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
     let address = listener.local_addr().expect("a bound address");
-    let state = AppState { store: Arc::new(store.clone()), artifacts: Arc::new(artifacts), config: Arc::new(config) };
+    let state = AppState {
+        store: Arc::new(store.clone()),
+        artifacts: Arc::new(artifacts),
+        config: Arc::new(config),
+        auth: None,
+    };
     tokio::spawn(ferroflow_server::serve(listener, state, std::future::pending()));
     TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), store, _dir: dir }
 }
