@@ -60,7 +60,9 @@ async fn guard(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
         return Ok(next.run(request).await);
     }
     let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-    let Some(user) = authenticate(auth, request.headers().get(header::AUTHORIZATION), peer).await? else {
+    let Some(user) =
+        authenticate(auth, request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), peer).await?
+    else {
         return Ok(unauthenticated());
     };
     // An unknown route: the router answers it (404) for a signed-in user.
@@ -79,12 +81,12 @@ async fn guard(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
 
 /// The caller, from `Authorization: Basic …` or `Authorization: Bearer <token>`; `None` when
 /// the credentials are missing or wrong.
-async fn authenticate(
+pub(crate) async fn authenticate(
     auth: &Auth,
-    value: Option<&HeaderValue>,
+    value: Option<&str>,
     peer: Option<std::net::IpAddr>,
 ) -> Result<Option<User>> {
-    let Some(value) = value.and_then(|v| v.to_str().ok()) else { return Ok(None) };
+    let Some(value) = value else { return Ok(None) };
     let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value, ""));
     let credentials = credentials.trim();
     if scheme.eq_ignore_ascii_case("basic") {
