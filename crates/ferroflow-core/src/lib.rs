@@ -8,6 +8,7 @@
 
 pub mod artifacts;
 pub mod assessments;
+pub mod auth;
 pub mod entities;
 pub mod error;
 pub mod evaluation;

@@ -9,6 +9,7 @@
 //! [`encoding`] holds the encodings the server and the SDK share (Python's JSON text, OTLP
 //! `AnyValue`s, `tr-` trace ids): shapes and encodings, no domain logic.
 
+pub mod auth;
 pub mod de;
 pub mod encoding;
 pub mod evaluation;

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 /// Body limit for RPC messages; artifacts and OTLP have their own routes.
-const MAX_RPC_BODY: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_RPC_BODY: usize = 64 * 1024 * 1024;
 
 /// An RPC request message of type `T`, from the query string (GET) or the JSON body.
 pub struct Rpc<T>(pub T);

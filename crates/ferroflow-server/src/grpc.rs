@@ -3,6 +3,7 @@
 //! unless asked for (`--otlp-grpc-port`), and writes through the same core function as
 //! `POST /v1/traces`. The experiment comes from the `x-mlflow-experiment-id` metadata entry.
 
+use crate::auth::middleware::{authenticate, experiment_permission};
 use crate::convert::otlp::span_records;
 use crate::error::grpc_status;
 use crate::AppState;
@@ -35,6 +36,20 @@ impl TraceService for Exporter {
         let experiment_id = header("x-mlflow-experiment-id")
             .ok_or_else(|| Status::invalid_argument("Missing required metadata: x-mlflow-experiment-id"))?;
         let experiment_id = ExperimentId::parse(&experiment_id).map_err(grpc_status)?;
+        if let Some(auth) = &self.state.auth {
+            // The same credentials and the same rule as `POST /v1/traces`: EDIT on the experiment.
+            let peer = request.remote_addr().map(|addr| addr.ip());
+            let value = metadata.get("authorization").and_then(|v| v.to_str().ok());
+            let user = authenticate(auth, value, peer)
+                .await
+                .map_err(grpc_status)?
+                .ok_or_else(|| Status::unauthenticated("You are not authenticated."))?;
+            let permission =
+                experiment_permission(auth, &user, &experiment_id.to_string()).await.map_err(grpc_status)?;
+            if !permission.can_update() {
+                return Err(Status::permission_denied("Permission denied"));
+            }
+        }
         let run_id = header("x-mlflow-run-id").map(|id| RunId::parse(&id)).transpose().map_err(grpc_status)?;
         let spans = span_records(request.into_inner()).map_err(grpc_status)?;
         if !spans.is_empty() {

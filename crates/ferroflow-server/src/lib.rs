@@ -7,6 +7,7 @@
 //!
 //! Architecture invariant: this is the only crate that knows HTTP status codes and routes.
 
+pub mod auth;
 pub mod convert;
 pub mod error;
 pub mod extract;
@@ -88,12 +89,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub artifacts: Arc<dyn ArtifactRepo>,
     pub config: Arc<ServerConfig>,
+    /// The basic-auth app, when the server runs with `--app-name basic-auth`.
+    pub auth: Option<Arc<auth::Auth>>,
 }
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let prefix = config.static_prefix.clone();
+    let guard = axum::middleware::from_fn_with_state(state.clone(), auth::middleware::check);
     let routes = routes::router(state);
     let routes = match &prefix {
         Some(prefix) => Router::new()
@@ -103,6 +107,8 @@ pub fn router(state: AppState) -> Router {
         None => routes,
     };
     let routes = routes
+        // Inside the panic catcher and outside every route, so no route goes unchecked.
+        .layer(guard)
         // A bug of ours must answer 500 in MLflow's shape, not drop the connection.
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             error::ApiError(ferroflow_core::Error::internal("handler panicked")).into_response()
@@ -144,7 +150,7 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -159,9 +165,12 @@ pub async fn serve(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::warn!(%error, "could not set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(
-            app.clone().map_request(|request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new)),
-        );
+        let service =
+            TowerToHyperService::new(app.clone().map_request(move |request: Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(auth::middleware::PeerAddr(peer));
+                request
+            }));
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -7,6 +7,7 @@
 // The test modules still clone `Copy` ids left over from when ids were strings.
 #![cfg_attr(test, allow(clippy::clone_on_copy, clippy::cloned_ref_to_slice_refs))]
 
+mod auth;
 mod error;
 mod evaluation;
 mod logged_models;

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_server::auth::{Auth, AuthSettings};
 use ferroflow_server::security::SecurityConfig;
 use ferroflow_server::{AppState, Limits, ServerConfig};
 use ferroflow_store_sqlite::SqliteStore;
@@ -91,6 +92,10 @@ struct ServerArgs {
     /// Requests handled at once; more are answered 503 with Retry-After.
     #[arg(long, env = "FERROFLOW_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     max_concurrent_requests: usize,
+    /// `basic-auth` turns on authentication and permissions (MLflow's basic-auth app), set up
+    /// by the ini file MLFLOW_AUTH_CONFIG_PATH names and MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD.
+    #[arg(long, env = "FERROFLOW_APP_NAME")]
+    app_name: Option<String>,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -150,6 +155,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let destination = args.artifacts_destination.strip_prefix("file://").unwrap_or(&args.artifacts_destination);
     let artifacts = ObjectStoreRepo::local(&PathBuf::from(destination))
         .with_context(|| format!("opening the artifact destination {destination}"))?;
+    let auth = match args.app_name.as_deref() {
+        None => None,
+        Some("basic-auth") => Some(Arc::new(start_auth(&args, &store, &default_artifact_root).await?)),
+        Some(other) => bail!("unknown --app-name '{other}': the one app is 'basic-auth'"),
+    };
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("binding {}:{}", args.host, args.port))?;
@@ -170,6 +180,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             ),
             limits: Limits { max_concurrent_requests: args.max_concurrent_requests, ..Limits::default() },
         }),
+        auth,
     };
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -201,6 +212,38 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// The basic-auth app: its settings from MLflow's ini file and variables, its users in the
+/// database the file names (the tracking store itself when it names none or the same one).
+async fn start_auth(args: &ServerArgs, store: &SqliteStore, default_artifact_root: &str) -> anyhow::Result<Auth> {
+    let text = match std::env::var_os("MLFLOW_AUTH_CONFIG_PATH") {
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the auth config {}", PathBuf::from(&path).display()))?,
+        None => "[mlflow]\ndefault_permission = READ\nadmin_username = admin\n".to_string(),
+    };
+    let (settings, database_uri) = AuthSettings::from_ini(
+        &text,
+        std::env::var("MLFLOW_AUTH_ADMIN_USERNAME").ok(),
+        std::env::var("MLFLOW_AUTH_ADMIN_PASSWORD").ok(),
+    )
+    .context("the basic-auth configuration")?;
+    let users: Arc<dyn ferroflow_core::store::Store> = match database_uri {
+        Some(uri) if uri != args.backend_store_uri => {
+            if !uri.starts_with("sqlite:") {
+                bail!("unsupported auth database_uri '{uri}': this build stores users in SQLite (sqlite:///<path>)");
+            }
+            Arc::new(
+                SqliteStore::connect(&uri, default_artifact_root)
+                    .await
+                    .with_context(|| format!("opening the auth database {uri}"))?,
+            )
+        }
+        _ => Arc::new(store.clone()),
+    };
+    let auth = Auth::start(users, settings).await.context("starting the basic-auth app")?;
+    tracing::info!("basic-auth is on: every route but /health, /version and server-info needs credentials");
+    Ok(auth)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //!
 //! Every method is one unit of work: it either commits all it writes or none of it.
 
+mod auth;
 mod evaluation;
 mod logged_models;
 mod overview;
@@ -11,6 +12,7 @@ mod registry;
 mod traces;
 mod tracking;
 
+pub use auth::AuthStore;
 pub use evaluation::EvaluationStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;
@@ -32,7 +34,16 @@ pub struct SearchQuery<K, O = K> {
 
 /// Everything a server needs from its storage.
 pub trait Store:
-    TrackingStore + TraceStore + RegistryStore + LoggedModelStore + EvaluationStore + OverviewStore + Send + Sync + 'static
+    TrackingStore
+    + TraceStore
+    + RegistryStore
+    + LoggedModelStore
+    + EvaluationStore
+    + OverviewStore
+    + AuthStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
@@ -43,6 +54,7 @@ impl<
             + LoggedModelStore
             + EvaluationStore
             + OverviewStore
+            + AuthStore
             + Send
             + Sync
             + 'static,

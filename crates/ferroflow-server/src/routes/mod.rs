@@ -2,6 +2,7 @@
 //! which path and method reach which handler.
 
 mod artifacts;
+mod auth;
 mod evaluation;
 mod experiments;
 mod logged_models;
@@ -81,9 +82,25 @@ pub fn router(state: AppState) -> Router {
         .route("/logged-models/{model_id}/tags", patch(logged_models::set_tags))
         // Tag keys may hold slashes, so the key is the rest of the path.
         .route("/logged-models/{model_id}/tags/{*tag_key}", delete(logged_models::delete_tag))
-        .route("/logged-models/{model_id}/params", post(logged_models::log_params));
+        .route("/logged-models/{model_id}/params", post(logged_models::log_params))
+        // The basic-auth app's users (404 unless the server runs with it).
+        .route("/users/create", post(auth::create_user))
+        .route("/users/get", get(auth::get_user))
+        .route("/users/current", get(auth::current_user))
+        .route("/users/update-password", patch(auth::update_password))
+        .route("/users/update-admin", patch(auth::update_admin))
+        .route("/users/delete", delete(auth::delete_user))
+        .route("/users/list", get(auth::list_users));
     let v3 = Router::new()
         .route("/server-info", get(server_info::server_info))
+        .route("/users/permissions/grant", post(auth::grant_permission))
+        .route("/users/permissions/revoke", post(auth::revoke_permission))
+        .route("/users/permissions/get", get(auth::get_permission))
+        .route("/users/permissions/list", get(auth::list_permissions))
+        .route("/users/current/permissions", get(auth::current_permissions))
+        .route("/users/tokens/create", post(auth::create_token))
+        .route("/users/tokens/list", get(auth::list_tokens))
+        .route("/users/tokens/revoke", delete(auth::revoke_token))
         .route("/datasets/create", post(evaluation::create_dataset))
         .route("/datasets/search", post(evaluation::search_datasets).get(evaluation::search_datasets))
         .route("/datasets/{dataset_id}", get(evaluation::get_dataset).delete(evaluation::delete_dataset))

@@ -37,6 +37,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
+    spawn(config, None).await
+}
+
+/// The app with the basic-auth app on, its admin `admin` with `admin_password`.
+pub async fn spawn_auth_app(default_permission: &str, admin_password: &str) -> TestApp {
+    let ini = format!("[mlflow]\ndefault_permission = {default_permission}\nadmin_username = admin\n");
+    let (settings, _) =
+        ferroflow_server::auth::AuthSettings::from_ini(&ini, None, Some(admin_password.to_string())).expect("settings");
+    spawn(ServerConfig::default(), Some(settings)).await
+}
+
+async fn spawn(config: ServerConfig, auth: Option<ferroflow_server::auth::AuthSettings>) -> TestApp {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let db = dir.path().join("ferroflow.db");
     let store = SqliteStore::connect(&format!("sqlite:///{}", db.display()), &config.default_artifact_root)
@@ -45,7 +57,14 @@ pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let artifacts = ObjectStoreRepo::local(&dir.path().join("artifacts")).expect("the artifact root opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
     let address = listener.local_addr().expect("a bound address");
-    let state = AppState { store: Arc::new(store.clone()), artifacts: Arc::new(artifacts), config: Arc::new(config) };
+    let auth = match auth {
+        Some(settings) => Some(Arc::new(
+            ferroflow_server::auth::Auth::start(Arc::new(store.clone()), settings).await.expect("the auth app starts"),
+        )),
+        None => None,
+    };
+    let state =
+        AppState { store: Arc::new(store.clone()), artifacts: Arc::new(artifacts), config: Arc::new(config), auth };
     tokio::spawn(ferroflow_server::serve(listener, state, std::future::pending()));
     TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), store, _dir: dir }
 }

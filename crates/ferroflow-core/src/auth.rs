@@ -1,0 +1,220 @@
+//! Users and permissions of the basic-auth app: the permission levels, the resources that
+//! carry grants, and the one rule that turns a user, their grant and the server's default into
+//! what they may do. The server authenticates and asks; the store keeps users and grants.
+
+use crate::{Error, Result};
+
+/// A permission level as MLflow names it. `Deny` is an explicit lock-out; `NoPermissions` is
+/// what a user has when nothing grants them anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Read,
+    Use,
+    Edit,
+    Manage,
+    Deny,
+    NoPermissions,
+}
+
+impl Permission {
+    /// The levels a grant or `default_permission` may name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "READ" => Ok(Permission::Read),
+            "USE" => Ok(Permission::Use),
+            "EDIT" => Ok(Permission::Edit),
+            "MANAGE" => Ok(Permission::Manage),
+            "DENY" => Ok(Permission::Deny),
+            "NO_PERMISSIONS" => Ok(Permission::NoPermissions),
+            _ => Err(Error::invalid(format!(
+                "Invalid permission '{name}'. Valid permissions are: READ, USE, EDIT, MANAGE, NO_PERMISSIONS, DENY"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "READ",
+            Permission::Use => "USE",
+            Permission::Edit => "EDIT",
+            Permission::Manage => "MANAGE",
+            Permission::Deny => "DENY",
+            Permission::NoPermissions => "NO_PERMISSIONS",
+        }
+    }
+
+    /// 0 for nothing and DENY, growing with what the level allows.
+    fn rank(self) -> u8 {
+        match self {
+            Permission::Deny | Permission::NoPermissions => 0,
+            Permission::Read => 1,
+            Permission::Use => 2,
+            Permission::Edit => 3,
+            Permission::Manage => 4,
+        }
+    }
+
+    pub fn can_read(self) -> bool {
+        self.rank() >= 1
+    }
+    pub fn can_use(self) -> bool {
+        self.rank() >= 2
+    }
+    pub fn can_update(self) -> bool {
+        self.rank() >= 3
+    }
+    pub fn can_delete(self) -> bool {
+        self.rank() >= 4
+    }
+    pub fn can_manage(self) -> bool {
+        self.rank() >= 4
+    }
+
+    /// Whether this level allows `need`.
+    pub fn allows(self, need: Need) -> bool {
+        match need {
+            Need::Read => self.can_read(),
+            Need::Use => self.can_use(),
+            Need::Update => self.can_update(),
+            Need::Delete => self.can_delete(),
+            Need::Manage => self.can_manage(),
+        }
+    }
+}
+
+/// What a request needs of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Use,
+    Update,
+    Delete,
+    Manage,
+}
+
+/// The kinds of resource a user may be granted a permission on. Prompts are registered models
+/// underneath but carry grants of their own kind, as in MLflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceType {
+    Experiment,
+    RegisteredModel,
+    Prompt,
+    Scorer,
+}
+
+impl ResourceType {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "experiment" => Ok(ResourceType::Experiment),
+            "registered_model" => Ok(ResourceType::RegisteredModel),
+            "prompt" => Ok(ResourceType::Prompt),
+            "scorer" => Ok(ResourceType::Scorer),
+            _ => Err(Error::invalid(format!(
+                "Unsupported resource_type '{name}'. Supported: experiment, registered_model, prompt, scorer"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Experiment => "experiment",
+            ResourceType::RegisteredModel => "registered_model",
+            ResourceType::Prompt => "prompt",
+            ResourceType::Scorer => "scorer",
+        }
+    }
+}
+
+/// A user as stored: the password only as its hash (a PHC string).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+}
+
+/// One user's permission on one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub resource_type: ResourceType,
+    pub resource_id: String,
+    pub permission: Permission,
+}
+
+/// An API token as stored: only the hash of its secret is kept.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub creation_time: i64,
+}
+
+/// What `user` may do on a resource where their own grant is `grant`: admins everything, a
+/// grant (DENY included) over the server's default, the default otherwise.
+pub fn effective_permission(user: &User, grant: Option<Permission>, default: Permission) -> Permission {
+    if user.is_admin {
+        return Permission::Manage;
+    }
+    grant.unwrap_or(default)
+}
+
+/// The rules on a new user's name and password (the admin's password included).
+pub fn validate_new_user(username: &str, password: &str) -> Result<()> {
+    if username.is_empty() || password.is_empty() {
+        return Err(Error::invalid("Username and password cannot be empty."));
+    }
+    if username.chars().count() > 255 {
+        return Err(Error::invalid("Username must be at most 255 characters long."));
+    }
+    validate_password(password)
+}
+
+/// Passwords have at least [`MIN_PASSWORD_CHARS`] characters, as MLflow asks.
+pub fn validate_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::invalid(format!("Password must be at least {MIN_PASSWORD_CHARS} characters long.")));
+    }
+    Ok(())
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(is_admin: bool) -> User {
+        User { id: 1, username: "u".into(), password_hash: String::new(), is_admin }
+    }
+
+    #[test]
+    fn levels_allow_what_mlflow_says() {
+        assert!(Permission::Read.allows(Need::Read) && !Permission::Read.allows(Need::Use));
+        assert!(Permission::Use.allows(Need::Use) && !Permission::Use.allows(Need::Update));
+        assert!(Permission::Edit.allows(Need::Update) && !Permission::Edit.allows(Need::Delete));
+        assert!(Permission::Manage.allows(Need::Manage));
+        assert!(!Permission::Deny.allows(Need::Read));
+        assert!(!Permission::NoPermissions.allows(Need::Read));
+    }
+
+    #[test]
+    fn admins_beat_deny_grants_beat_the_default() {
+        assert_eq!(effective_permission(&user(true), Some(Permission::Deny), Permission::Read), Permission::Manage);
+        assert_eq!(effective_permission(&user(false), Some(Permission::Deny), Permission::Read), Permission::Deny);
+        assert_eq!(effective_permission(&user(false), None, Permission::Read), Permission::Read);
+        assert_eq!(effective_permission(&user(false), Some(Permission::Edit), Permission::Read), Permission::Edit);
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_ones_are_invalid() {
+        for name in ["READ", "USE", "EDIT", "MANAGE", "DENY", "NO_PERMISSIONS"] {
+            assert_eq!(Permission::parse(name).unwrap().as_str(), name);
+        }
+        assert!(Permission::parse("read").is_err());
+        assert!(ResourceType::parse("workspace").is_err());
+        assert!(validate_new_user("a", "short").is_err());
+        assert!(validate_new_user("a", "long enough pw").is_ok());
+    }
+}

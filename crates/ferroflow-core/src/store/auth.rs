@@ -1,0 +1,49 @@
+//! Users, their grants and their API tokens (the basic-auth app).
+
+use crate::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use crate::Result;
+
+/// The basic-auth app's storage. A missing user is `RESOURCE_DOES_NOT_EXIST` "User with
+/// username=<name> not found"; a taken name is `RESOURCE_ALREADY_EXISTS`.
+#[async_trait::async_trait]
+pub trait AuthStore: Send + Sync {
+    /// Creates a user; `password_hash` is already hashed.
+    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User>;
+    async fn get_user(&self, username: &str) -> Result<User>;
+    async fn get_user_by_id(&self, user_id: i64) -> Result<User>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn count_users(&self) -> Result<u64>;
+    async fn update_user_password(&self, username: &str, password_hash: &str) -> Result<()>;
+    async fn update_user_admin(&self, username: &str, is_admin: bool) -> Result<()>;
+    /// Deletes a user with their grants and tokens.
+    async fn delete_user(&self, username: &str) -> Result<()>;
+
+    /// Sets the user's permission on a resource, replacing any earlier one.
+    async fn grant(
+        &self,
+        user_id: i64,
+        resource_type: ResourceType,
+        resource_id: &str,
+        permission: Permission,
+    ) -> Result<()>;
+    /// Removes the user's grant on a resource; `RESOURCE_DOES_NOT_EXIST` when there is none.
+    async fn revoke(&self, user_id: i64, resource_type: ResourceType, resource_id: &str) -> Result<()>;
+    async fn get_grant(
+        &self,
+        user_id: i64,
+        resource_type: ResourceType,
+        resource_id: &str,
+    ) -> Result<Option<Permission>>;
+    /// Every grant of one user's, ordered by resource type and id.
+    async fn list_grants(&self, user_id: i64) -> Result<Vec<Grant>>;
+    /// Moves every grant on a resource to its new id (a renamed registered model).
+    async fn rename_grants(&self, resource_type: ResourceType, old_id: &str, new_id: &str) -> Result<()>;
+
+    /// Stores a token; `secret_hash` is the SHA-256 of its secret, hex.
+    async fn create_token(&self, user_id: i64, name: &str, secret_hash: &str) -> Result<ApiToken>;
+    /// The token and its user for a secret's hash, if any.
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<(ApiToken, User)>>;
+    async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
+    /// Revokes one of the user's tokens; `RESOURCE_DOES_NOT_EXIST` when it is not theirs.
+    async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<()>;
+}
