@@ -171,6 +171,25 @@ def test_root_redirects_to_experiments_with_counts_and_search(ui, server, agent_
     sync_api.expect(page.get_by_text("No experiment name contains")).to_be_visible()
 
 
+def test_links_the_client_prints_open_the_same_page(ui, server, agent_data):
+    """The client prints MLflow-UI links (`<uri>/#/experiments/<id>`, `.../runs/<run_id>`); they land
+    on this UI's page for the same experiment, run or trace."""
+    page = ui.page
+    experiment_id = agent_data["experiment_id"]
+    page.goto(f"{server.url}/#/experiments/{experiment_id}")
+    page.wait_for_url(f"**/experiments/{experiment_id}/traces")
+    sync_api.expect(page.get_by_text("What is the capital of France?").first).to_be_visible()
+    with mlflow.start_run(experiment_id=experiment_id, run_name="printed-link") as run:
+        mlflow.log_param("p", "1")
+    page.goto(f"{server.url}/#/experiments/{experiment_id}/runs/{run.info.run_id}")
+    page.wait_for_url(f"**/experiments/{experiment_id}/runs/{run.info.run_id}")
+    sync_api.expect(page.get_by_text("printed-link").first).to_be_visible()
+    page.goto(f"{server.url}/#/experiments/{experiment_id}/traces?selectedTraceId={agent_data['trace_id']}")
+    page.wait_for_url(f"**/traces/{agent_data['trace_id']}")
+    page.goto(f"{server.url}/#/models")
+    page.wait_for_url("**/models")
+
+
 def test_traces_table_shows_previews_tags_assessments_and_filters(ui, server, agent_data):
     page = ui.page
     page.goto(f"{server.url}/experiments/{agent_data['experiment_id']}/traces")

@@ -168,5 +168,32 @@ function spanTree(root) {
   render();
 }
 
+// The mlflow client prints links into MLflow's own UI, whose routes live in the fragment
+// (`/#/experiments/1`, `/#/experiments/1/runs/<id>`, `/#/models/<name>`). The fragment never
+// reaches the server, so such a link lands here: send it to this UI's page for the same thing.
+export function mlflowHashRoute(hash, prefix) {
+  if (!hash.startsWith('#/')) return null;
+  const [path, query] = hash.slice(1).split('?');
+  let parts;
+  try { parts = path.split('/').filter(Boolean).map(decodeURIComponent); } catch { return null; }
+  const params = new URLSearchParams(query || '');
+  const enc = encodeURIComponent;
+  const [area, id, sub, subId] = parts;
+  if (area === 'experiments' && id) {
+    const base = prefix + '/experiments/' + enc(id);
+    if (sub === 'runs' && subId) return base + '/runs/' + enc(subId);
+    const trace = params.get('selectedTraceId') || params.get('selectedEvaluationId');
+    if (trace) return base + '/traces/' + enc(trace);
+    const page = { runs: 'runs', 'evaluation-runs': 'runs', datasets: 'datasets', judges: 'scorers' }[sub];
+    return base + '/' + (page || 'traces');
+  }
+  if ((area === 'models' || area === 'prompts') && id) return prefix + '/' + area + '/' + enc(id);
+  if (area === 'experiments' || area === 'models' || area === 'prompts') return prefix + '/' + area;
+  return null;
+}
+
+const target = mlflowHashRoute(location.hash, document.documentElement.dataset.prefix || '');
+if (target) location.replace(target);
+
 const tree = document.getElementById('span-tree');
 if (tree) spanTree(tree);

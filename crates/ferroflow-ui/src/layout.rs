@@ -11,7 +11,7 @@ use maud::{html, Markup, DOCTYPE};
 pub fn page(ui: &Ui, title: &str, crumbs: &[(&str, String)], body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang="en" data-prefix=(ui.prefix) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
