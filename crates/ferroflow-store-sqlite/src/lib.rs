@@ -62,6 +62,15 @@ impl SqliteStore {
     /// `Default` experiment (id 0) exists with `<default_artifact_root>/0` as its location.
     pub async fn connect(uri: &str, default_artifact_root: &str) -> Result<Self> {
         let path = path_from_uri(uri)?;
+        // SQLite's own answer here is "unable to open database file"; say which directory.
+        let parent = std::path::Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+            return Err(Error::invalid(format!(
+                "The directory '{}' of the SQLite file '{path}' does not exist (sqlite:///<path> is relative to \
+                 the working directory, sqlite:////<path> is absolute)",
+                parent.display()
+            )));
+        }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(map_sqlx)?
             .create_if_missing(true)
@@ -168,4 +177,18 @@ async fn test_store() -> (tempfile::TempDir, SqliteStore) {
     let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
     let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
     (dir, store)
+}
+
+#[cfg(test)]
+mod connect_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uri = format!("sqlite:///{}", dir.path().join("absent/t.db").display());
+        let error = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect_err("no such directory");
+        assert_eq!(error.code, ferroflow_core::ErrorCode::InvalidParameterValue);
+        assert!(error.message.contains("absent' of the SQLite file"), "{}", error.message);
+    }
 }
