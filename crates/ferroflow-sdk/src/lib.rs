@@ -8,9 +8,12 @@
 //!   `MLFLOW_TRACKING_TOKEN` or `_USERNAME`/`_PASSWORD`, or from [`Config::builder`].
 //! * Tracing: [`macro@trace`] on sync and async functions, [`start_span`] guards,
 //!   [`current_span`], [`update_current_trace`], [`TraceContext`] to hand the current span
-//!   to a spawned task or thread, and [`flush`] with its [`FlushReport`]. The `span` and
-//!   `context` modules hold the machinery; `export` is the background exporter (OTLP protobuf
-//!   to `/v1/traces` plus the StartTraceV3 record, or plain OTLP to any collector).
+//!   to a spawned task or thread, and [`flush`] with its [`FlushReport`]. Inside, in layers that
+//!   only import downwards: `record` (what a span is: types, ids, clock, capture, the finished
+//!   record and trace data) → `export` (the background exporter: OTLP protobuf to
+//!   `/v1/traces` plus the StartTraceV3 record, or plain OTLP to any collector; it knows
+//!   records, config and HTTP only) → `live` (live spans and the current-span context; a
+//!   trace holds the exporter handle its spans end into) → `tracer` (the API).
 //! * [`agent`]: the `ResponsesAgent` contract (OpenAI Responses API shapes, as MLflow's
 //!   `ResponsesAgent` infers them) and its traced entry points.
 //! * [`tools`]: data tools that fail loudly: an error output saying no data was produced,
@@ -65,16 +68,14 @@
 extern crate self as ferroflow_sdk;
 
 pub mod agent;
-mod capture;
 pub mod config;
-mod context;
 mod error;
 mod export;
 mod http;
-mod ids;
+mod live;
 pub mod prompts;
+mod record;
 pub mod registry;
-mod span;
 pub mod tools;
 mod tracer;
 #[cfg(test)]
@@ -84,11 +85,12 @@ mod tracing_tests;
 pub mod __private;
 
 pub use config::{Auth, Config, ConfigBuilder, Experiment, ExportTarget};
-pub use context::{in_current_context, TraceContext};
 pub use error::{Error, ErrorCode, Result};
 pub use export::FlushReport;
 pub use ferroflow_sdk_macros::trace;
-pub use span::{Span, SpanRef, SpanType, TokenUsage};
+pub use live::context::{in_current_context, TraceContext};
+pub use live::span::{Span, SpanRef};
+pub use record::{SpanType, TokenUsage};
 pub use tracer::{
     current_span, export_stats, flush, flush_async, flush_timeout, init, is_enabled, start_span, update_current_trace,
     AlreadyInitialized, TraceUpdate,

@@ -66,7 +66,7 @@ pub fn no_data_output(tool: &str, error: &str) -> Value {
 fn outcome<T: Serialize, E: Display>(tool: &str, call_id: &str, result: &Result<T, E>) -> ToolOutcome {
     match result {
         Ok(data) => {
-            let data = crate::span::to_json(data);
+            let data = crate::record::to_json(data);
             let text = match &data {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
@@ -115,7 +115,7 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let span = FnSpan::start(meta(tool), |inputs| {
-        let arguments = crate::span::to_json(arguments);
+        let arguments = crate::record::to_json(arguments);
         if arguments.is_object() {
             inputs.value = Some(arguments);
         }
@@ -136,7 +136,7 @@ where
     E: Display,
 {
     let span = FnSpan::start(meta(tool), |inputs| {
-        let arguments = crate::span::to_json(arguments);
+        let arguments = crate::record::to_json(arguments);
         if arguments.is_object() {
             inputs.value = Some(arguments);
         }

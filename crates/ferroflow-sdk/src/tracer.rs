@@ -4,21 +4,25 @@
 //! One tracer per process, made on first use from the environment ([`crate::Config::from_env`])
 //! or installed earlier with [`crate::init`]. With tracing off (no tracking URI) there is no
 //! tracer: starting a span is one atomic load and a branch, and nothing is allocated.
+//!
+//! The top layer of the SDK: it hands its exporter (`crate::export`) to the live spans it
+//! starts (`crate::live`), which fill in records (`crate::record`).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::capture::{capture, Fields};
 use crate::config::Config;
-use crate::context::{
-    current_frame, current_parent, current_span_inner, panic_message, poll_in_frame, with_current_frame, Frame,
-};
 use crate::export::{Exporter, FlushReport, Sink};
-use crate::span::{now_unix_nanos, Payload, Span, SpanInner, SpanRef, SpanState, SpanStatus, SpanType, TokenUsage};
+use crate::live::context::{
+    current_frame, current_span_inner, panic_message, poll_in_frame, with_current_frame, Frame,
+};
+use crate::live::new_span;
+use crate::live::span::{set_attribute_value, Span, SpanRef};
+use crate::record::capture::{capture, Fields};
+use crate::record::{linked_prompts_json, Payload, SpanType, LINKED_PROMPTS_KEY};
 
 pub(crate) struct TracerInner {
     pub exporter: Exporter,
@@ -71,80 +75,6 @@ pub fn is_enabled() -> bool {
     global().is_some()
 }
 
-/// One trace's shared state: its id and what `update_current_trace` and the spans add to it.
-pub(crate) struct TraceShared {
-    pub trace_id: u128,
-    /// The process's tracer (it lives in a `static` and is never dropped).
-    pub tracer: &'static TracerInner,
-    /// Made on the first update (most traces have none); taken when the root span ends.
-    pub meta: Mutex<Option<Box<TraceMeta>>>,
-}
-
-/// Trace-level data, sent with the root span and turned into the trace record.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TraceMeta {
-    pub tags: BTreeMap<String, String>,
-    pub metadata: BTreeMap<String, String>,
-    pub user: Option<String>,
-    pub session: Option<String>,
-    pub client_request_id: Option<String>,
-    pub token_usage: Option<TokenUsage>,
-    /// Prompt versions loaded inside the trace, `(name, version)` in load order: the trace tag
-    /// `mlflow.linkedPrompts` and the `link-prompts` call after the trace record.
-    pub linked_prompts: Vec<(String, String)>,
-}
-
-impl TraceShared {
-    fn meta(&self) -> std::sync::MutexGuard<'_, Option<Box<TraceMeta>>> {
-        self.meta.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A span of this trace ended: adds its token usage to the trace's, and hands over the
-    /// trace's data when it is the root.
-    pub(crate) fn span_ended(&self, is_root: bool, usage: Option<TokenUsage>) -> Option<Box<TraceMeta>> {
-        if !is_root && usage.is_none() {
-            return None;
-        }
-        let mut meta = self.meta();
-        if let Some(usage) = &usage {
-            meta.get_or_insert_with(Default::default).token_usage.get_or_insert_with(TokenUsage::default).add(usage);
-        }
-        if is_root {
-            meta.take()
-        } else {
-            None
-        }
-    }
-}
-
-fn new_span(
-    tracer: &'static TracerInner,
-    name: Cow<'static, str>,
-    span_type: SpanType,
-    function_name: Option<&'static str>,
-    inputs: Option<Payload>,
-) -> Arc<SpanInner> {
-    let (trace, parent_id) = match current_parent() {
-        Some((trace, parent_id)) => (trace, Some(parent_id)),
-        None => (Arc::new(TraceShared { trace_id: crate::ids::trace_id(), tracer, meta: Mutex::new(None) }), None),
-    };
-    Arc::new(SpanInner::new(
-        trace,
-        parent_id,
-        SpanState {
-            name,
-            span_type,
-            function_name,
-            inputs,
-            outputs: None,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            status: SpanStatus::Unset,
-            token_usage: None,
-        },
-    ))
-}
-
 /// Starts a span, child of the current one (or the root of a new trace). It ends when the
 /// returned guard is dropped; while it is open, spans started in the same context are its
 /// children.
@@ -161,7 +91,7 @@ pub fn start_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Sp
     let Some(tracer) = global() else {
         return Span::disabled();
     };
-    let inner = new_span(tracer, name.into(), span_type, None, None);
+    let inner = new_span(&tracer.exporter, name.into(), span_type, None, None);
     let frame = current_frame();
     frame.push(inner.clone());
     Span { span: SpanRef { inner: Some(inner) }, frame: Some(frame) }
@@ -242,16 +172,6 @@ pub fn update_current_trace(update: TraceUpdate) -> bool {
     true
 }
 
-/// The span attribute and trace tag that list linked prompt versions.
-pub(crate) const LINKED_PROMPTS_KEY: &str = "mlflow.linkedPrompts";
-
-/// `[{"name": ..., "version": ...}, ...]` as Python writes the `mlflow.linkedPrompts` values.
-pub(crate) fn linked_prompts_json(prompts: &[(String, String)]) -> String {
-    let list: Vec<serde_json::Value> =
-        prompts.iter().map(|(name, version)| serde_json::json!({"name": name, "version": version})).collect();
-    ferroflow_proto::encoding::python_json(&list)
-}
-
 /// A prompt version was loaded: when that happens inside a trace, link it to the trace, as
 /// `mlflow.genai.load_prompt` does (the trace tag and the current span's attribute
 /// `mlflow.linkedPrompts`, and `POST /api/2.0/mlflow/traces/link-prompts` once the trace is
@@ -287,7 +207,7 @@ pub(crate) fn link_prompt(name: &str, version: u64) {
         listed.push(entry);
     }
     let value = serde_json::Value::String(linked_prompts_json(&listed));
-    crate::span::set_attribute_value(&mut state, LINKED_PROMPTS_KEY.to_string(), value);
+    set_attribute_value(&mut state, LINKED_PROMPTS_KEY.to_string(), value);
 }
 
 /// Waits (at most 30 s) until every span that ended before the call has been delivered or
@@ -367,7 +287,7 @@ impl FnSpan {
         let mut collected = Inputs { fields: Fields::default(), value: None };
         inputs(&mut collected);
         let inner = new_span(
-            tracer,
+            &tracer.exporter,
             Cow::Borrowed(meta.name),
             meta.span_type.clone(),
             Some(meta.function_name),
@@ -420,22 +340,7 @@ impl FnSpan {
 impl Drop for FnSpan {
     fn drop(&mut self) {
         if let Some(inner) = &self.span.inner {
-            if !inner.is_ended() {
-                if std::thread::panicking() {
-                    let already_error = matches!(inner.lock().status, SpanStatus::Error(_));
-                    if !already_error {
-                        inner.record_exception("panic", "the thread panicked in the span");
-                    }
-                } else {
-                    // A future dropped before it finished (a time-out, a select! that lost).
-                    inner.lock().events.push(crate::span::SpanEvent {
-                        name: "cancelled".to_string(),
-                        time_unix_nano: now_unix_nanos(),
-                        attributes: Vec::new(),
-                    });
-                }
-                inner.end();
-            }
+            inner.end_on_drop(true);
         }
     }
 }

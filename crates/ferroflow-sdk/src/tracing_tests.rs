@@ -332,3 +332,39 @@ fn trace_records_carry_size_stats() {
     // Python's key order and separators.
     assert!(meta["mlflow.trace.sizeStats"].as_str().unwrap().starts_with(r#"{"total_size_bytes": "#));
 }
+
+#[test]
+fn dropped_guards_end_their_spans_one_way() {
+    let _captured = captured();
+    let root = start_span("drops", SpanType::Chain);
+    let trace_id = root.trace_id().unwrap();
+    // A guard dropped while a panic unwinds: ERROR with the panic event.
+    let panicked = std::panic::catch_unwind(|| {
+        let _guard = start_span("guard-in-panic", SpanType::Task);
+        panic!("unwinding");
+    });
+    assert!(panicked.is_err());
+    // A traced future dropped before it finished: the event `cancelled`, status OK.
+    #[trace]
+    async fn never_finishes() -> u8 {
+        std::future::pending::<()>().await;
+        0
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let timed_out = runtime
+        .block_on(
+            TraceContext::current()
+                .attach(async { tokio::time::timeout(std::time::Duration::from_millis(5), never_finishes()).await }),
+        )
+        .is_err();
+    assert!(timed_out);
+    drop(root);
+    let (spans, _) = trace_of(&trace_id);
+    let guard = by_name(&spans, "guard-in-panic");
+    assert_eq!(guard.status.as_ref().unwrap().code, 2);
+    assert_eq!(guard.status.as_ref().unwrap().message, "panic: the thread panicked while the span was open");
+    assert_eq!(guard.events[0].name, "exception");
+    let cancelled = by_name(&spans, "never_finishes");
+    assert_eq!(cancelled.events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["cancelled"]);
+    assert_eq!(cancelled.status.as_ref().unwrap().code, 1);
+}

@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
 
-use crate::context::{enter, Frame};
+use crate::live::context::{enter, Frame};
 use crate::tracer::{instrument, FnMeta, FnSpan};
 use crate::SpanType;
 

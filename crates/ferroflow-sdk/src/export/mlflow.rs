@@ -13,9 +13,8 @@ use ferroflow_proto::traces::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::ids::mlflow_trace_id;
-use crate::span::{SpanRecord, SpanStatus};
-use crate::tracer::{linked_prompts_json, TraceMeta, LINKED_PROMPTS_KEY};
+use crate::record::ids::mlflow_trace_id;
+use crate::record::{linked_prompts_json, SpanRecord, SpanStatus, TraceMeta, LINKED_PROMPTS_KEY};
 
 /// Longest `mlflow.traceInputs` / `mlflow.traceOutputs` value (Python: 250 chars, "..." included).
 const MAX_METADATA_CHARS: usize = 250;
@@ -264,8 +263,8 @@ mod tests {
         name: &'static str,
         span_type: crate::SpanType,
         parent_id: Option<u64>,
-        inputs: crate::capture::Fields,
-        outputs: crate::capture::Captured,
+        inputs: crate::record::capture::Fields,
+        outputs: crate::record::capture::Captured,
         start_end: (u64, u64),
     ) -> SpanRecord {
         SpanRecord {
@@ -274,11 +273,11 @@ mod tests {
             parent_id,
             start_unix_nano: start_end.0,
             end_unix_nano: start_end.1,
-            state: crate::span::FinishedState {
+            state: crate::record::FinishedState {
                 name: name.into(),
                 span_type,
                 function_name: Some(name),
-                inputs: Some(crate::span::Payload::Fields(inputs)),
+                inputs: Some(crate::record::Payload::Fields(inputs)),
                 outputs: Some(outputs),
                 attributes: Vec::new(),
                 events: Vec::new(),
@@ -289,7 +288,7 @@ mod tests {
 
     #[test]
     fn span_sizes_are_the_python_clients() {
-        use crate::capture::{capture, Captured, Fields};
+        use crate::record::capture::{capture, Captured, Fields};
         use crate::SpanType;
         // `len(json.dumps(span.to_dict()))` from mlflow 3.17.2 for the same spans.
         let plain = record(

@@ -38,8 +38,8 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, Experiment, ExportTarget};
 use crate::http::HttpClient;
-use crate::span::{EndedSpan, SpanRecord};
-use crate::tracer::TraceMeta;
+use crate::record::ids::mlflow_trace_id;
+use crate::record::{EndedSpan, SpanRecord, TraceMeta};
 
 pub(crate) mod mlflow;
 pub(crate) mod otlp;
@@ -556,10 +556,9 @@ impl Worker {
             })
             .await;
             if let Err(SendError::Transient(message) | SendError::Permanent(message)) = result {
-                self.shared.stats.error(format!(
-                    "linking prompts to trace {} failed: {message}",
-                    crate::ids::mlflow_trace_id(record.trace_id)
-                ));
+                self.shared
+                    .stats
+                    .error(format!("linking prompts to trace {} failed: {message}", mlflow_trace_id(record.trace_id)));
             }
         }
     }
@@ -629,5 +628,71 @@ async fn send_with_retry(policy: RetryPolicy, make: impl Fn() -> reqwest::Reques
             }
             outcome => return Err(outcome),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The exporter on its own: records made by hand, no tracer, no live span.
+
+    use super::*;
+    use crate::record::capture::{capture, Captured as CapturedValue};
+    use crate::record::{Payload, SpanState, SpanStatus, SpanType, TokenUsage};
+
+    fn ended(trace_id: u128, span_id: u64, parent_id: Option<u64>, name: &'static str) -> EndedSpan {
+        EndedSpan {
+            trace_id,
+            span_id,
+            parent_id,
+            start_unix_nano: 1_000_000_000,
+            end_unix_nano: 1_250_000_000,
+            state: SpanState {
+                name: name.into(),
+                span_type: SpanType::Tool,
+                function_name: None,
+                inputs: Some(Payload::Value(capture("question"))),
+                outputs: Some(CapturedValue::Str("answer".into())),
+                attributes: Vec::new(),
+                events: Vec::new(),
+                status: SpanStatus::Unset,
+                token_usage: None,
+            },
+            meta: None,
+        }
+    }
+
+    #[test]
+    fn exports_records_without_a_tracer() {
+        let captured = Arc::new(Mutex::new(Captured::default()));
+        let exporter = Exporter::start(&Config::default(), Sink::Memory(captured.clone()));
+        let trace_id = 0x48dd06a2abcf02c365ac80b6c6c01bee;
+        exporter.submit(ended(trace_id, 2, Some(1), "child"));
+        let mut root = ended(trace_id, 1, None, "root");
+        root.meta = Some(Box::new(TraceMeta {
+            user: Some("alice".into()),
+            token_usage: Some(TokenUsage::new(3, 4)),
+            linked_prompts: vec![("qa".into(), "2".into())],
+            ..TraceMeta::default()
+        }));
+        exporter.submit(root);
+        let report = exporter.flush_blocking(Duration::from_secs(10));
+        assert_eq!((report.spans_delivered, report.traces_delivered, report.lost()), (2, 1, 0));
+
+        let captured = captured.lock().unwrap();
+        let spans: Vec<_> = captured.requests.iter().flat_map(|r| &r.resource_spans[0].scope_spans[0].spans).collect();
+        assert_eq!(spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["child", "root"]);
+        assert_eq!(spans[1].trace_id, trace_id.to_be_bytes().to_vec());
+        let info = &captured.trace_infos[0]["trace"]["trace_info"];
+        assert_eq!(info["trace_id"], "tr-48dd06a2abcf02c365ac80b6c6c01bee");
+        assert_eq!(info["state"], "OK");
+        assert_eq!(info["execution_duration"], "0.250s");
+        assert_eq!(info["trace_metadata"]["mlflow.trace.user"], "alice");
+        assert_eq!(
+            info["trace_metadata"]["mlflow.trace.tokenUsage"],
+            r#"{"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}"#
+        );
+        assert_eq!(info["tags"]["mlflow.traceName"], "root");
+        assert_eq!(info["tags"]["mlflow.linkedPrompts"], r#"[{"name": "qa", "version": "2"}]"#);
+        assert_eq!(captured.prompt_links.len(), 1);
     }
 }

@@ -14,9 +14,9 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value;
 
-use crate::capture::Captured;
-use crate::span::{Payload, SpanRecord, SpanStatus, SpanType};
-use crate::tracer::TraceMeta;
+use crate::record::capture::Captured;
+use crate::record::ids::mlflow_trace_id;
+use crate::record::{Payload, SpanRecord, SpanStatus, SpanType, TraceMeta};
 
 /// Python's logging levels, which MLflow records per span.
 const LOG_LEVEL_DEBUG: i64 = 10;
@@ -97,7 +97,7 @@ fn root_attributes_for_plain_otlp(meta: &TraceMeta) -> Vec<KeyValue> {
 pub(crate) fn span_to_proto(record: &SpanRecord, plain_otlp_meta: Option<&TraceMeta>) -> Span {
     let state = &record.state;
     let mut attributes = Vec::with_capacity(state.attributes.len() + 6);
-    attributes.push(string_kv("mlflow.traceRequestId", &crate::ids::mlflow_trace_id(record.trace_id)));
+    attributes.push(string_kv("mlflow.traceRequestId", &mlflow_trace_id(record.trace_id)));
     attributes.push(string_kv("mlflow.spanType", state.span_type.as_str()));
     if let Some(function_name) = state.function_name {
         attributes.push(string_kv("mlflow.spanFunctionName", function_name));
@@ -160,5 +160,33 @@ pub(crate) fn export_request(spans: Vec<Span>) -> ExportTraceServiceRequest {
             scope_spans: vec![ScopeSpans { scope: None, spans, schema_url: String::new() }],
             schema_url: String::new(),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::capture::capture;
+    use serde_json::json;
+
+    #[test]
+    fn captured_values_encode_as_their_json_does() {
+        for value in [
+            json!(1),
+            json!(-7),
+            json!(u64::MAX),
+            json!(0.5),
+            json!("text"),
+            json!(true),
+            json!(null),
+            json!([1, {"k": "v"}]),
+            json!({"a": {"b": [null]}}),
+        ] {
+            assert_eq!(captured_any_value(&capture(&value)), any_value(&value), "{value}");
+        }
+        assert_eq!(captured_any_value(&capture(&3u8)), any_value(&json!(3)));
+        // NaN: null in JSON, but the OTLP double keeps it.
+        let nan = captured_any_value(&capture(&f64::NAN));
+        assert!(matches!(nan.value, Some(Any::DoubleValue(d)) if d.is_nan()));
     }
 }

@@ -14,7 +14,7 @@ fn seed() -> u64 {
     // RandomState's keys are random per process and vary per instance; the time and the
     // thread's address make two threads start apart even if they were not.
     let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(crate::span::now_unix_nanos() as u128);
+    hasher.write_u128(super::now_unix_nanos() as u128);
     hasher.write_usize(&hasher as *const _ as usize);
     hasher.finish() | 1
 }

@@ -24,8 +24,8 @@ use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use crate::span::{SpanInner, SpanRef};
-use crate::tracer::TraceShared;
+use super::span::{SpanInner, SpanRef};
+use super::TraceShared;
 
 #[derive(Default)]
 pub(crate) struct Frame {

@@ -1,167 +1,32 @@
-//! Spans: MLflow's span types, the live span ([`SpanRef`]), the guard that ends it ([`Span`]),
-//! and the finished record handed to the exporter.
+//! The live span: [`SpanRef`] (a handle to set inputs, outputs and attributes), the guard
+//! that ends it ([`Span`]), and the trace state its spans share ([`TraceShared`]).
 //!
 //! A live span is an `Arc<SpanInner>` whose mutable state sits behind a `Mutex`, so that the
 //! function running inside it (through [`crate::current_span`]), its guard and other threads
 //! can all set attributes. Ending is idempotent: the first end wins, later ones do nothing.
 //!
 //! What a span costs the caller is kept small: arguments and return values are recorded as
-//! scalars when they are ones ([`crate::capture`]); ending moves the state out under the one
-//! lock and queues it ([`EndedSpan`]) with the ids as integers; the exporter thread makes the
-//! JSON, the hex ids and the OTLP of it. The span's own allocations are freed on the caller's
-//! thread, where the allocator reuses them for the next span.
+//! scalars when they are ones ([`crate::record::capture`]); ending moves the state out under
+//! the one lock and queues it ([`EndedSpan`]) on the exporter handle its trace holds, with the
+//! ids as integers; the exporter thread makes the JSON, the hex ids and the OTLP of it. The
+//! span's own allocations are freed on the caller's thread, where the allocator reuses them
+//! for the next span.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::capture::{capture, Captured, Fields};
-use crate::context::Frame;
-use crate::tracer::{TraceMeta, TraceShared};
-
-/// MLflow's span types (`mlflow.spanType`), plus any type of your own.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum SpanType {
-    Llm,
-    ChatModel,
-    Chain,
-    Agent,
-    Tool,
-    Retriever,
-    Embedding,
-    Reranker,
-    Parser,
-    Memory,
-    Evaluator,
-    Guardrail,
-    Task,
-    Workflow,
-    Unknown,
-    /// A type MLflow does not name, recorded verbatim.
-    Custom(Cow<'static, str>),
-}
-
-impl SpanType {
-    /// The wire spelling (`"LLM"`, `"CHAT_MODEL"`, …).
-    pub fn as_str(&self) -> &str {
-        match self {
-            SpanType::Llm => "LLM",
-            SpanType::ChatModel => "CHAT_MODEL",
-            SpanType::Chain => "CHAIN",
-            SpanType::Agent => "AGENT",
-            SpanType::Tool => "TOOL",
-            SpanType::Retriever => "RETRIEVER",
-            SpanType::Embedding => "EMBEDDING",
-            SpanType::Reranker => "RERANKER",
-            SpanType::Parser => "PARSER",
-            SpanType::Memory => "MEMORY",
-            SpanType::Evaluator => "EVALUATOR",
-            SpanType::Guardrail => "GUARDRAIL",
-            SpanType::Task => "TASK",
-            SpanType::Workflow => "WORKFLOW",
-            SpanType::Unknown => "UNKNOWN",
-            SpanType::Custom(name) => name,
-        }
-    }
-
-    /// Every type MLflow names, in the order of its docs.
-    pub const ALL: [SpanType; 15] = [
-        SpanType::Llm,
-        SpanType::ChatModel,
-        SpanType::Chain,
-        SpanType::Agent,
-        SpanType::Tool,
-        SpanType::Retriever,
-        SpanType::Embedding,
-        SpanType::Reranker,
-        SpanType::Parser,
-        SpanType::Memory,
-        SpanType::Evaluator,
-        SpanType::Guardrail,
-        SpanType::Task,
-        SpanType::Workflow,
-        SpanType::Unknown,
-    ];
-}
-
-impl fmt::Display for SpanType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The status a span ends with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SpanStatus {
-    Unset,
-    Ok,
-    /// `STATUS_CODE_ERROR` with its message (`"Type: message"`, as Python writes it).
-    Error(String),
-}
-
-/// A span event (`span.add_event`); an error is the event `exception`.
-#[derive(Debug, Clone)]
-pub(crate) struct SpanEvent {
-    pub name: String,
-    pub time_unix_nano: u64,
-    pub attributes: Vec<(String, Value)>,
-}
-
-/// Token counts of one LLM call (`mlflow.chat.tokenUsage`); summed per trace into
-/// `mlflow.trace.tokenUsage`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct TokenUsage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub total_tokens: u64,
-}
-
-impl TokenUsage {
-    pub fn new(input_tokens: u64, output_tokens: u64) -> TokenUsage {
-        TokenUsage { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens }
-    }
-
-    pub(crate) fn add(&mut self, other: &TokenUsage) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.total_tokens += other.total_tokens;
-    }
-}
-
-pub(crate) const TOKEN_USAGE_KEY: &str = "mlflow.chat.tokenUsage";
-
-/// The mutable part of a live span.
-pub(crate) struct SpanState {
-    pub name: Cow<'static, str>,
-    pub span_type: SpanType,
-    pub function_name: Option<&'static str>,
-    pub inputs: Option<Payload>,
-    pub outputs: Option<Captured>,
-    pub attributes: Vec<(String, Value)>,
-    pub events: Vec<SpanEvent>,
-    pub status: SpanStatus,
-    pub token_usage: Option<TokenUsage>,
-}
-
-/// Recorded inputs: a traced function's arguments by name, or one value.
-pub(crate) enum Payload {
-    Fields(Fields),
-    Value(Captured),
-}
-
-impl Serialize for Payload {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Payload::Fields(fields) => fields.serialize(serializer),
-            Payload::Value(value) => value.serialize(serializer),
-        }
-    }
-}
+use super::context::Frame;
+use super::TraceShared;
+use crate::record::capture::capture;
+use crate::record::{
+    now_unix_nanos, to_json, EndedSpan, Payload, SpanEvent, SpanState, SpanStatus, SpanType, TokenUsage,
+    TOKEN_USAGE_KEY,
+};
 
 pub(crate) struct SpanInner {
     pub trace: Arc<TraceShared>,
@@ -174,89 +39,11 @@ pub(crate) struct SpanInner {
     pub state: Mutex<SpanState>,
 }
 
-/// A span as it ended, queued for the exporter by the caller: its state moved out as it was
-/// recorded (scalars, argument fields), turned into a [`SpanRecord`] on the exporter thread.
-pub(crate) struct EndedSpan {
-    pub trace_id: u128,
-    pub span_id: u64,
-    pub parent_id: Option<u64>,
-    pub start_unix_nano: u64,
-    pub end_unix_nano: u64,
-    pub state: SpanState,
-    /// The trace's data, for the root span (`None` as well when nothing was set on it).
-    pub meta: Option<Box<TraceMeta>>,
-}
-
-impl EndedSpan {
-    pub(crate) fn is_root(&self) -> bool {
-        self.parent_id.is_none()
-    }
-
-    /// The record the exporter sends, with the trace's data when this is the root.
-    pub(crate) fn into_record(self) -> (SpanRecord, Option<TraceMeta>) {
-        let state = self.state;
-        let meta = self.parent_id.is_none().then(|| self.meta.map(|meta| *meta).unwrap_or_default());
-        let record = SpanRecord {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent_id: self.parent_id,
-            start_unix_nano: self.start_unix_nano,
-            end_unix_nano: self.end_unix_nano,
-            state: FinishedState {
-                name: state.name,
-                span_type: state.span_type,
-                function_name: state.function_name,
-                inputs: state.inputs,
-                outputs: state.outputs,
-                attributes: state.attributes,
-                events: state.events,
-                status: match state.status {
-                    SpanStatus::Unset => SpanStatus::Ok,
-                    status => status,
-                },
-            },
-        };
-        (record, meta)
-    }
-}
-
-/// The state of a finished span, as the exporter sends it.
-pub(crate) struct FinishedState {
-    pub name: Cow<'static, str>,
-    pub span_type: SpanType,
-    pub function_name: Option<&'static str>,
-    pub inputs: Option<Payload>,
-    pub outputs: Option<Captured>,
-    pub attributes: Vec<(String, Value)>,
-    pub events: Vec<SpanEvent>,
-    pub status: SpanStatus,
-}
-
-/// A finished span, as the exporter sends it.
-pub(crate) struct SpanRecord {
-    pub trace_id: u128,
-    pub span_id: u64,
-    pub parent_id: Option<u64>,
-    pub start_unix_nano: u64,
-    pub end_unix_nano: u64,
-    pub state: FinishedState,
-}
-
-pub(crate) fn now_unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
-
-/// The JSON value of anything `Serialize`; a value that fails to serialize is recorded as the
-/// text of the failure rather than lost silently.
-pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|err| Value::String(format!("<not serializable: {err}>")))
-}
-
 impl SpanInner {
     pub(crate) fn new(trace: Arc<TraceShared>, parent_id: Option<u64>, state: SpanState) -> SpanInner {
         SpanInner {
             trace,
-            span_id: crate::ids::span_id(),
+            span_id: crate::record::ids::span_id(),
             parent_id,
             start_unix_nano: now_unix_nanos(),
             ended: AtomicBool::new(false),
@@ -303,7 +90,7 @@ impl SpanInner {
             }
         };
         let meta = self.trace.span_ended(self.parent_id.is_none(), state.token_usage);
-        self.trace.tracer.exporter.submit(EndedSpan {
+        self.trace.exporter.submit(EndedSpan {
             trace_id: self.trace.trace_id,
             span_id: self.span_id,
             parent_id: self.parent_id,
@@ -312,6 +99,30 @@ impl SpanInner {
             state,
             meta,
         });
+    }
+
+    /// Ends the span when its guard goes away before it was ended. An unwinding panic marks it
+    /// ERROR (unless an error is already recorded: the panic's own message is better); a guard
+    /// dropped otherwise, unended, is a future that never finished (a time-out, a `select!`
+    /// that lost), recorded as the event `cancelled` when `cancellable`. The one drop path of
+    /// [`Span`] and of `#[trace]`'s span.
+    pub(crate) fn end_on_drop(&self, cancellable: bool) {
+        if self.is_ended() {
+            return;
+        }
+        if std::thread::panicking() {
+            let already_error = matches!(self.lock().status, SpanStatus::Error(_));
+            if !already_error {
+                self.record_exception("panic", "the thread panicked while the span was open");
+            }
+        } else if cancellable {
+            self.lock().events.push(SpanEvent {
+                name: "cancelled".to_string(),
+                time_unix_nano: now_unix_nanos(),
+                attributes: Vec::new(),
+            });
+        }
+        self.end();
     }
 
     pub(crate) fn record_exception(&self, type_name: &str, message: &str) {
@@ -354,7 +165,7 @@ impl SpanRef {
 
     /// MLflow's id of the trace (`tr-<32 hex>`), when recording.
     pub fn trace_id(&self) -> Option<String> {
-        self.inner.as_ref().map(|inner| crate::ids::mlflow_trace_id(inner.trace.trace_id))
+        self.inner.as_ref().map(|inner| crate::record::ids::mlflow_trace_id(inner.trace.trace_id))
     }
 
     /// The span id (16 lowercase hex digits), when recording.
@@ -521,13 +332,8 @@ impl Drop for Span {
             if let Some(frame) = &self.frame {
                 frame.remove(inner);
             }
-            if std::thread::panicking() {
-                let already_error = matches!(inner.lock().status, SpanStatus::Error(_));
-                if !already_error {
-                    inner.record_exception("panic", "the thread panicked while the span was open");
-                }
-            }
-            inner.end();
+            // A guard is dropped on scope exit, never "cancelled".
+            inner.end_on_drop(false);
         }
     }
 }
