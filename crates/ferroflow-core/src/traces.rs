@@ -186,7 +186,9 @@ mod tests {
             kind: SpanKind::Internal,
             inputs_text: None,
             outputs_text: None,
-            extra: None,
+            trace_state: None,
+            events: Vec::new(),
+            links: Vec::new(),
         }
     }
 

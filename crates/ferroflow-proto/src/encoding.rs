@@ -321,6 +321,35 @@ pub fn any_value_json(value: &Value) -> Value {
     }
 }
 
+/// The plain JSON value of an [`any_value_json`] (the inverse: `{"int_value": 3}` → `3`,
+/// `{}` → null, lists and key/value lists unwrapped), or `None` when `value` is not one.
+pub fn json_of_any_value_json(value: &Value) -> Option<Value> {
+    let object = value.as_object()?;
+    let Some((kind, inner)) = object.iter().next() else {
+        return Some(Value::Null);
+    };
+    if object.len() > 1 {
+        return None;
+    }
+    Some(match kind.as_str() {
+        "bool_value" | "int_value" | "double_value" | "string_value" => inner.clone(),
+        "array_value" => {
+            Value::Array(inner.get("values").and_then(Value::as_array).map_or(Some(Vec::new()), |items| {
+                items.iter().map(json_of_any_value_json).collect::<Option<Vec<_>>>()
+            })?)
+        }
+        "kvlist_value" => {
+            let mut map = serde_json::Map::new();
+            for pair in inner.get("values").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+                let key = pair.get("key")?.as_str()?.to_string();
+                map.insert(key, json_of_any_value_json(pair.get("value")?)?);
+            }
+            Value::Object(map)
+        }
+        _ => return None,
+    })
+}
+
 /// A float as an OTLP `doubleValue`, non-finite ones included.
 pub fn float_any_value(value: f64) -> AnyValue {
     AnyValue { value: Some(Any::DoubleValue(value)) }
@@ -456,5 +485,24 @@ mod tests {
         assert_eq!(otel_trace_id(&id).as_deref(), Some(&bytes[..]));
         assert_eq!(otel_trace_id("tr-zz"), None);
         assert_eq!(otel_trace_id("tr-abc"), None);
+    }
+
+    #[test]
+    fn any_value_json_reads_back() {
+        for value in [
+            json!(null),
+            json!(true),
+            json!(-3),
+            json!(0.5),
+            json!(1.0),
+            json!("s"),
+            json!([1, [null, "x"]]),
+            json!({"a": {"b": [1.5, {}]}, "c": []}),
+        ] {
+            assert_eq!(json_of_any_value_json(&any_value_json(&value)), Some(value.clone()), "{value}");
+        }
+        assert_eq!(json_of_any_value_json(&json!("bare")), None);
+        assert_eq!(json_of_any_value_json(&json!({"int_value": 1, "string_value": "x"})), None);
+        assert_eq!(json_of_any_value_json(&json!({"mystery_value": 1})), None);
     }
 }

@@ -13,6 +13,7 @@ mod evaluation;
 mod logged_models;
 mod overview;
 mod registry;
+mod span_details;
 mod sql;
 #[cfg(test)]
 mod testsuite;

@@ -83,6 +83,7 @@ impl OverviewStore for SqliteStore {
         .await
         .context(|| format!("loading span {span_id} of trace {trace_id}"))?
         .ok_or_else(|| Error::not_found(format!("Span {span_id} of trace {trace_id} not found.")))?;
+        let details = crate::span_details::decode(row.get(8), span_id.as_str())?;
         Ok(StoredSpan {
             trace_id: trace_id.clone(),
             span_id: span_id.clone(),
@@ -94,7 +95,9 @@ impl OverviewStore for SqliteStore {
             status: SpanStatus::parse(row.get::<&str, _>(5)),
             status_message: row.get(6),
             attributes: row.get(7),
-            extra: row.get(8),
+            trace_state: details.trace_state,
+            events: details.events,
+            links: details.links,
         })
     }
 

@@ -84,7 +84,9 @@ fn span(trace_id: &str, span_id: &str, attributes: Map<String, Value>) -> SpanRe
         kind: SpanKind::Internal,
         inputs_text: None,
         outputs_text: None,
-        extra: None,
+        trace_state: None,
+        events: Vec::new(),
+        links: Vec::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
     rows_per_statement, split_page, upsert_pairs, OnConflict,
 };
-use crate::SqliteStore;
+use crate::{span_details, SqliteStore};
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
 use ferroflow_core::search::{Clause, Comparator, Literal};
@@ -277,7 +277,7 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
                 .push_bind(tokens.map(|t| t.output_tokens))
                 .push_bind(tokens.map(|t| t.total_tokens))
                 .push_bind(serde_json::to_string(&span.attributes).unwrap_or_else(|_| "{}".into()))
-                .push_bind(&span.extra);
+                .push_bind(span_details::encode(span.trace_state.as_deref(), &span.events, &span.links));
         });
         // A re-sent span replaces itself (exporters retry).
         builder.push(
@@ -599,20 +599,26 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
         let next = rows.last().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)));
         let spans: Vec<StoredSpan> = rows
             .iter()
-            .map(|row| StoredSpan {
-                trace_id: TraceId::from_stored(trace_id.clone()),
-                start_time_ns: row.get(0),
-                span_id: SpanId::from_stored(row.get::<String, _>(1)),
-                parent_span_id: row.get::<Option<String>, _>(2).map(SpanId::from_stored),
-                name: row.get(3),
-                kind: SpanKind::from_number(row.get(4)),
-                end_time_ns: row.get(5),
-                status: SpanStatus::parse(row.get::<&str, _>(6)),
-                status_message: row.get(7),
-                attributes: row.get(8),
-                extra: row.get(9),
+            .map(|row| {
+                let span_id: String = row.get(1);
+                let details = span_details::decode(row.get(9), &span_id)?;
+                Ok(StoredSpan {
+                    trace_id: TraceId::from_stored(trace_id.clone()),
+                    start_time_ns: row.get(0),
+                    span_id: SpanId::from_stored(span_id),
+                    parent_span_id: row.get::<Option<String>, _>(2).map(SpanId::from_stored),
+                    name: row.get(3),
+                    kind: SpanKind::from_number(row.get(4)),
+                    end_time_ns: row.get(5),
+                    status: SpanStatus::parse(row.get::<&str, _>(6)),
+                    status_message: row.get(7),
+                    attributes: row.get(8),
+                    trace_state: details.trace_state,
+                    events: details.events,
+                    links: details.links,
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         if spans.is_empty() {
             return Ok(None);
         }
@@ -1113,7 +1119,9 @@ mod tests {
             kind: SpanKind::Internal,
             inputs_text: parent.is_none().then(|| format!(r#"{{"q": {}}}"#, json!(text))),
             outputs_text: None,
-            extra: None,
+            trace_state: None,
+            events: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -1398,5 +1406,62 @@ mod tests {
         assert_eq!(stored.metadata_value(META_INFO_FINALIZED), Some("true"));
         let spans: Vec<StoredSpan> = store.stream_spans(&tid("tr-c")).try_collect().await.unwrap();
         assert_eq!(spans.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn span_events_links_and_state_round_trip_and_old_rows_read_back() {
+        use ferroflow_core::store::OverviewStore;
+        let (_dir, store) = store().await;
+        let mut root = span("tr-e", "0000000000000001", None, "root");
+        root.trace_state = Some("vendor=1".into());
+        root.events = vec![SpanEvent {
+            name: "exception".into(),
+            time_unix_nano: 7,
+            attributes: vec![("exception.type".into(), json!("ValueError")), ("n".into(), json!(3))],
+        }];
+        root.links = vec![SpanLink { trace_id: vec![9; 16], span_id: vec![1; 8], attributes: Vec::new() }];
+        let child = span("tr-e", "0000000000000002", Some("0000000000000001"), "child");
+        ferroflow_core::traces::ingest_spans(&store, ExperimentId::DEFAULT, None, vec![root.clone(), child])
+            .await
+            .unwrap();
+        let spans: Vec<StoredSpan> = store.stream_spans(&tid("tr-e")).try_collect().await.unwrap();
+        let stored_root = spans.iter().find(|s| s.parent_span_id.is_none()).unwrap();
+        assert_eq!(
+            (&stored_root.trace_state, &stored_root.events, &stored_root.links),
+            (&root.trace_state, &root.events, &root.links)
+        );
+        let stored_child = spans.iter().find(|s| s.parent_span_id.is_some()).unwrap();
+        assert!(stored_child.events.is_empty() && stored_child.links.is_empty() && stored_child.trace_state.is_none());
+
+        // A row written before the details were typed: the server's own JSON in `extra`.
+        let old = r#"{"events":[{"time_unix_nano":1700000000000000000,"name":"exception","attributes":[{"key":"exception.message","value":{"string_value":"bad"}},{"key":"x","value":{"array_value":{"values":[{"int_value":1},{}]}}}]}],"links":[{"trace_id":"AAECAwQFBgcICQoLDA0ODw==","span_id":"AQEBAQEBAQE=","attributes":[]}]}"#;
+        sqlx::query("UPDATE spans SET extra = ? WHERE span_id = '0000000000000002'")
+            .bind(old)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let expected_events = vec![SpanEvent {
+            name: "exception".into(),
+            time_unix_nano: 1_700_000_000_000_000_000,
+            attributes: vec![("exception.message".into(), json!("bad")), ("x".into(), json!([1, null]))],
+        }];
+        let expected_links =
+            vec![SpanLink { trace_id: (0..16).collect(), span_id: vec![1; 8], attributes: Vec::new() }];
+        let spans: Vec<StoredSpan> = store.stream_spans(&tid("tr-e")).try_collect().await.unwrap();
+        let old_child = spans.iter().find(|s| s.parent_span_id.is_some()).unwrap();
+        assert_eq!(
+            (&old_child.trace_state, &old_child.events, &old_child.links),
+            (&None, &expected_events, &expected_links)
+        );
+        let one = store.get_span(&tid("tr-e"), &SpanId::from_stored("0000000000000002")).await.unwrap();
+        assert_eq!((one.events, one.links), (expected_events, expected_links));
+
+        // A damaged column is an error, never a span without its events.
+        sqlx::query("UPDATE spans SET extra = '{oops' WHERE span_id = '0000000000000002'")
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let read: Result<Vec<StoredSpan>> = store.stream_spans(&tid("tr-e")).try_collect().await;
+        assert!(read.unwrap_err().to_string().contains("0000000000000002"));
     }
 }

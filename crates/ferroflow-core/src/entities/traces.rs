@@ -187,9 +187,29 @@ pub struct SpanRecord {
     /// wire layer writes them (the text is an encoding: Python's `json.dumps`).
     pub inputs_text: Option<String>,
     pub outputs_text: Option<String>,
-    /// Events, links and trace state as one JSON object in the read format, when the span
-    /// has any (opaque to core and stores).
-    pub extra: Option<String>,
+    /// The W3C `tracestate` of the span's context, when it has one.
+    pub trace_state: Option<String>,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
+}
+
+/// Something that happened during a span (an error is the event `exception`, with
+/// `exception.type`, `exception.message` and `exception.stacktrace`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanEvent {
+    pub name: String,
+    pub time_unix_nano: u64,
+    /// Plain JSON values, in arrival order (a key may repeat, as OTLP allows).
+    pub attributes: Vec<(String, Value)>,
+}
+
+/// A link from a span to another span, of this trace or another. The ids are the raw OTel
+/// bytes as sent: a link may name a span of a system that is not MLflow's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanLink {
+    pub trace_id: Vec<u8>,
+    pub span_id: Vec<u8>,
+    pub attributes: Vec<(String, Value)>,
 }
 
 /// A span as stored, on its way out: enough to write the read format without the store
@@ -207,7 +227,9 @@ pub struct StoredSpan {
     pub status_message: String,
     /// The attributes as a JSON object text of canonical values.
     pub attributes: String,
-    pub extra: Option<String>,
+    pub trace_state: Option<String>,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
 }
 
 impl SpanRecord {

@@ -3,7 +3,7 @@
 //! so that reads return stored text without decoding anything.
 
 use base64::Engine;
-use ferroflow_core::entities::{SpanId, SpanKind, SpanRecord, SpanStatus, StoredSpan, TraceId};
+use ferroflow_core::entities::{SpanEvent, SpanId, SpanKind, SpanLink, SpanRecord, SpanStatus, StoredSpan, TraceId};
 use ferroflow_core::{semconv, traces, Result};
 use ferroflow_proto::encoding::{self, any_value_json};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -47,11 +47,15 @@ fn attribute_value(value: AnyValue) -> Value {
     }
 }
 
-fn key_values_to_any(attributes: &[KeyValue]) -> Vec<Value> {
-    attributes
-        .iter()
-        .map(|kv| json!({"key": kv.key, "value": kv.value.clone().map(|v| any_value_json(&any_to_json(v))).unwrap_or(json!({}))}))
-        .collect()
+/// Event and link attributes as plain JSON values, in order (their values are kept as sent,
+/// not read as MLflow's JSON-text span attributes).
+fn plain_attributes(attributes: Vec<KeyValue>) -> Vec<(String, Value)> {
+    attributes.into_iter().map(|kv| (kv.key, kv.value.map(any_to_json).unwrap_or(Value::Null))).collect()
+}
+
+/// An attribute list in the read format: `[{"key": k, "value": <AnyValue JSON>}]`.
+fn key_values_json(attributes: &[(String, Value)]) -> Value {
+    Value::Array(attributes.iter().map(|(key, value)| json!({"key": key, "value": any_value_json(value)})).collect())
 }
 
 /// One OTLP span → the record the store keeps.
@@ -88,37 +92,23 @@ pub fn span_record(mut span: Span) -> Result<SpanRecord> {
     let parent_span_id =
         if span.parent_span_id.is_empty() { None } else { Some(SpanId::parse(&hex::encode(&span.parent_span_id))?) };
 
-    let mut extra = Map::new();
-    if !span.trace_state.is_empty() {
-        extra.insert("trace_state".into(), Value::String(std::mem::take(&mut span.trace_state)));
-    }
-    if !span.events.is_empty() {
-        let events: Vec<Value> = span
-            .events
-            .iter()
-            .map(|event| {
-                let mut e = Map::new();
-                e.insert("time_unix_nano".into(), Value::Number(event.time_unix_nano.into()));
-                e.insert("name".into(), Value::String(event.name.clone()));
-                if !event.attributes.is_empty() {
-                    e.insert("attributes".into(), Value::Array(key_values_to_any(&event.attributes)));
-                }
-                Value::Object(e)
-            })
-            .collect();
-        extra.insert("events".into(), Value::Array(events));
-    }
-    if !span.links.is_empty() {
-        let links: Vec<Value> = span
-            .links
-            .iter()
-            .map(|link| {
-                json!({"trace_id": b64(&link.trace_id), "span_id": b64(&link.span_id),
-                       "attributes": key_values_to_any(&link.attributes)})
-            })
-            .collect();
-        extra.insert("links".into(), Value::Array(links));
-    }
+    let trace_state = Some(std::mem::take(&mut span.trace_state)).filter(|state| !state.is_empty());
+    let events = std::mem::take(&mut span.events)
+        .into_iter()
+        .map(|event| SpanEvent {
+            name: event.name,
+            time_unix_nano: event.time_unix_nano,
+            attributes: plain_attributes(event.attributes),
+        })
+        .collect();
+    let links = std::mem::take(&mut span.links)
+        .into_iter()
+        .map(|link| SpanLink {
+            trace_id: link.trace_id,
+            span_id: link.span_id,
+            attributes: plain_attributes(link.attributes),
+        })
+        .collect();
 
     Ok(SpanRecord {
         trace_id,
@@ -135,7 +125,9 @@ pub fn span_record(mut span: Span) -> Result<SpanRecord> {
         kind: SpanKind::from_number(span.kind.into()),
         inputs_text,
         outputs_text,
-        extra: if extra.is_empty() { None } else { Some(Value::Object(extra).to_string()) },
+        trace_state,
+        events,
+        links,
     })
 }
 
@@ -150,10 +142,8 @@ pub fn span_json(span: &StoredSpan) -> String {
     let trace_id = encoding::otel_trace_id(span.trace_id.as_str()).unwrap_or_default();
     out.insert("trace_id".into(), Value::String(b64(&trace_id)));
     out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(span.span_id.as_str()))));
-    let extra: Map<String, Value> =
-        span.extra.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
-    if let Some(state) = extra.get("trace_state") {
-        out.insert("trace_state".into(), state.clone());
+    if let Some(state) = &span.trace_state {
+        out.insert("trace_state".into(), Value::String(state.clone()));
     }
     if let Some(parent) = &span.parent_span_id {
         out.insert("parent_span_id".into(), Value::String(b64(&bytes_of_hex(parent.as_str()))));
@@ -167,10 +157,32 @@ pub fn span_json(span: &StoredSpan) -> String {
         "attributes".into(),
         Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": any_value_json(v)})).collect()),
     );
-    for key in ["events", "links"] {
-        if let Some(value) = extra.get(key) {
-            out.insert(key.into(), value.clone());
-        }
+    if !span.events.is_empty() {
+        let events = span
+            .events
+            .iter()
+            .map(|event| {
+                let mut e = Map::with_capacity(3);
+                e.insert("time_unix_nano".into(), Value::Number(event.time_unix_nano.into()));
+                e.insert("name".into(), Value::String(event.name.clone()));
+                if !event.attributes.is_empty() {
+                    e.insert("attributes".into(), key_values_json(&event.attributes));
+                }
+                Value::Object(e)
+            })
+            .collect();
+        out.insert("events".into(), Value::Array(events));
+    }
+    if !span.links.is_empty() {
+        let links = span
+            .links
+            .iter()
+            .map(|link| {
+                json!({"trace_id": b64(&link.trace_id), "span_id": b64(&link.span_id),
+                       "attributes": key_values_json(&link.attributes)})
+            })
+            .collect();
+        out.insert("links".into(), Value::Array(links));
     }
     let mut status = Map::new();
     let code = match span.status {
@@ -399,7 +411,9 @@ mod tests {
             status: a.status,
             status_message: a.status_message.clone(),
             attributes: Value::Object(a.attributes.clone()).to_string(),
-            extra: a.extra.clone(),
+            trace_state: a.trace_state.clone(),
+            events: a.events.clone(),
+            links: a.links.clone(),
         };
         let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
         assert_eq!(content["trace_id"], json!("gICAgICAgICAgICAgICAgA=="));
@@ -409,5 +423,62 @@ mod tests {
         let attrs = content["attributes"].as_array().unwrap();
         assert_eq!(attrs[2], json!({"key": "mlflow.spanLogLevel", "value": {"int_value": 20}}));
         assert_eq!(attrs[3]["value"], json!({"array_value": {"values": [{"double_value": 0.5}]}}));
+    }
+
+    #[test]
+    fn events_links_and_trace_state_are_typed_and_read_back_in_the_read_format() {
+        use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+        let span = Span {
+            trace_id: vec![0x80; 16],
+            span_id: vec![1; 8],
+            name: "tool".into(),
+            trace_state: "vendor=1".into(),
+            events: vec![Event {
+                time_unix_nano: 5,
+                name: "exception".into(),
+                attributes: vec![kv("exception.message", Any::StringValue("bad".into())), kv("n", Any::IntValue(3))],
+                dropped_attributes_count: 0,
+            }],
+            links: vec![Link { trace_id: vec![2; 16], span_id: vec![3; 8], ..Default::default() }],
+            ..Default::default()
+        };
+        let record = span_record(span).unwrap();
+        assert_eq!(record.trace_state.as_deref(), Some("vendor=1"));
+        assert_eq!(
+            record.events,
+            vec![SpanEvent {
+                name: "exception".into(),
+                time_unix_nano: 5,
+                attributes: vec![("exception.message".into(), json!("bad")), ("n".into(), json!(3))],
+            }]
+        );
+        assert_eq!(record.links, vec![SpanLink { trace_id: vec![2; 16], span_id: vec![3; 8], attributes: vec![] }]);
+        let stored = StoredSpan {
+            trace_id: record.trace_id.clone(),
+            span_id: record.span_id.clone(),
+            parent_span_id: None,
+            name: record.name.clone(),
+            kind: record.kind,
+            start_time_ns: 0,
+            end_time_ns: 0,
+            status: record.status,
+            status_message: String::new(),
+            attributes: "{}".into(),
+            trace_state: record.trace_state.clone(),
+            events: record.events.clone(),
+            links: record.links.clone(),
+        };
+        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
+        assert_eq!(content["trace_state"], json!("vendor=1"));
+        assert_eq!(
+            content["events"],
+            json!([{"time_unix_nano": 5, "name": "exception", "attributes": [
+                {"key": "exception.message", "value": {"string_value": "bad"}},
+                {"key": "n", "value": {"int_value": 3}}]}])
+        );
+        assert_eq!(
+            content["links"],
+            json!([{"trace_id": "AgICAgICAgICAgICAgICAg==", "span_id": "AwMDAwMDAwM=", "attributes": []}])
+        );
     }
 }

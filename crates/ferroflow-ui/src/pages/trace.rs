@@ -12,7 +12,7 @@ use crate::Ui;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use ferroflow_core::entities::{Assessment, SpanStatus, SpanSummary, StoredSpan, TraceInfo};
+use ferroflow_core::entities::{Assessment, SpanEvent, SpanStatus, SpanSummary, StoredSpan, TraceInfo};
 use ferroflow_core::ids::{SpanId, TraceId};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -207,8 +207,7 @@ fn span_detail(span: &StoredSpan) -> Markup {
     let span_type = get("mlflow.spanType").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let inputs = get("mlflow.spanInputs");
     let outputs = get("mlflow.spanOutputs");
-    let extra: Value = span.extra.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or(Value::Null);
-    let events = extra.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+    let events = &span.events;
     let chat = if matches!(span_type.as_str(), "LLM" | "CHAT_MODEL") {
         chat_messages(inputs.as_ref(), outputs.as_ref())
     } else {
@@ -243,7 +242,7 @@ fn span_detail(span: &StoredSpan) -> Markup {
         @if let Some(v) = &inputs { (format::json(v)) } @else { p.empty { "None." } }
         h3 { "Outputs" }
         @if let Some(v) = &outputs { (format::json(v)) } @else { p.empty { "None." } }
-        @let exceptions: Vec<&Value> = events.iter().filter(|e| e.get("name").and_then(Value::as_str) == Some("exception")).collect();
+        @let exceptions: Vec<&SpanEvent> = events.iter().filter(|e| e.name == "exception").collect();
         @if !exceptions.is_empty() {
             h3 { "Exceptions" }
             @for e in exceptions {
@@ -259,33 +258,15 @@ fn span_detail(span: &StoredSpan) -> Markup {
         (format::json(&Value::Object(rest)))
         @if !events.is_empty() {
             h3 { "Events" }
-            @let readable: Vec<Value> = events.iter().map(|e| json!({"name": e.get("name"), "time_unix_nano": e.get("time_unix_nano"), "attributes": event_attributes(e)})).collect();
+            @let readable: Vec<Value> = events.iter().map(|e| json!({"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": event_attributes(e)})).collect();
             (format::json(&Value::Array(readable)))
         }
     }
 }
 
-/// An event's attributes as one object: stored events keep OTLP's key/value list, whose
-/// values are `{"<type>_value": v}`.
-fn event_attributes(event: &Value) -> Value {
-    match event.get("attributes") {
-        Some(Value::Array(items)) => Value::Object(
-            items
-                .iter()
-                .filter_map(|kv| {
-                    let key = kv.get("key")?.as_str()?.to_string();
-                    let value = match kv.get("value") {
-                        Some(Value::Object(typed)) => typed.values().next().cloned().unwrap_or(Value::Null),
-                        Some(other) => other.clone(),
-                        None => Value::Null,
-                    };
-                    Some((key, value))
-                })
-                .collect(),
-        ),
-        Some(other) => other.clone(),
-        None => Value::Null,
-    }
+/// An event's attributes as one object (a repeated key shows its last value).
+fn event_attributes(event: &SpanEvent) -> Value {
+    Value::Object(event.attributes.iter().cloned().collect())
 }
 
 /// Text of a message's content: a string, or the text parts of a list.
