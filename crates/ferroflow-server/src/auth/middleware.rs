@@ -312,6 +312,15 @@ async fn experiments_of(
     })
 }
 
+/// MLflow answers per-user permission requests on prompts this way (prompt grants are made
+/// by admins, or by creating the prompt).
+pub(crate) fn unsupported_by_user_permission_api(resource_type: ResourceType) -> Error {
+    Error::invalid(format!(
+        "resource_type '{}' is not supported by the per-user permission convenience APIs.",
+        resource_type.as_str()
+    ))
+}
+
 /// Whether a non-admin caller may make this request.
 async fn allowed(
     state: &AppState,
@@ -345,6 +354,9 @@ async fn allowed(
             let kind = param(params, "resource_type").and_then(text).unwrap_or_default();
             let id = param(params, "resource_id").and_then(text).unwrap_or_default();
             let resource_type = ResourceType::parse(&kind)?;
+            if resource_type == ResourceType::Prompt {
+                return Err(unsupported_by_user_permission_api(resource_type));
+            }
             // A wildcard grant belongs to no resource: only admins make one.
             id != "*" && resource_permission(auth, user, resource_type, &id).await?.can_manage()
         }
@@ -389,6 +401,18 @@ async fn after(
                 response,
                 "experiments",
                 |item| item.get("experiment_id").and_then(text),
+                |id| async move { Ok(experiment_permission(auth, user, &id).await?.can_read()) },
+            )
+            .await
+        }
+        // Runs and logged models are searched across experiments and filtered silently, as
+        // MLflow does (its trace and dataset searches refuse instead).
+        (Api::V2, "/runs/search") | (Api::V2, "/logged-models/search") if !user.is_admin => {
+            let key = if matched.template == "/runs/search" { "runs" } else { "models" };
+            filter(
+                response,
+                key,
+                |item| item.get("info").and_then(|info| info.get("experiment_id")).and_then(text),
                 |id| async move { Ok(experiment_permission(auth, user, &id).await?.can_read()) },
             )
             .await
