@@ -406,3 +406,83 @@ def test_every_status_matches_the_reference(fresh_server, monkeypatch):
     assert [row[0] for row in got] == [row[0] for row in want]
     differing = [(g[0], g[1], w[1]) for g, w in zip(got, want) if g[1] != w[1]]
     assert differing == [], "(request, this server, the reference)"
+
+
+def _start_trace(url: str, who, experiment_id: str) -> str:
+    trace_id = "tr-" + uuid.uuid4().hex
+    info = {
+        "trace_id": trace_id,
+        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}},
+        "request_time": "2026-01-01T00:00:00Z", "execution_duration": "0.1s", "state": "OK",
+        "trace_metadata": {}, "tags": {"mlflow.traceName": "secret-trace"},
+    }  # fmt: skip
+    r = requests.post(url + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}, auth=who, timeout=30)
+    assert r.status_code == 200, r.text
+    return trace_id
+
+
+def test_the_web_ui_shows_only_what_the_user_may_read(fresh_server, monkeypatch):
+    ini = "[mlflow]\ndefault_permission = NO_PERMISSIONS\nadmin_username = admin\n"
+    srv = _auth_server(fresh_server, monkeypatch, ini)
+    url, v2, v3 = srv.url, srv.url + "/api/2.0/mlflow", srv.url + "/api/3.0/mlflow"
+    for user, password in (ALICE, BOB):
+        r = requests.post(v2 + "/users/create", json={"username": user, "password": password}, auth=ADMIN)
+        assert r.status_code == 200
+    alices = requests.post(v2 + "/experiments/create", json={"name": "alice-secret"}, auth=ALICE).json()["experiment_id"]
+    bobs = requests.post(v2 + "/experiments/create", json={"name": "bob-own"}, auth=BOB).json()["experiment_id"]
+    secret_trace = _start_trace(url, ALICE, alices)
+    run = requests.post(v2 + "/runs/create", json={"experiment_id": alices, "start_time": 1}, auth=ALICE)
+    run_id = run.json()["run"]["info"]["run_id"]
+    requests.post(v2 + "/registered-models/create", json={"name": "alice-model"}, auth=ALICE).raise_for_status()
+    requests.post(v2 + "/registered-models/create", json={"name": "bob-model"}, auth=BOB).raise_for_status()
+
+    # No credentials: the page is refused like the API.
+    assert requests.get(url + "/experiments", timeout=10).status_code == 401
+    # bob's experiment list and model list leave out alice's.
+    page = requests.get(url + "/experiments", auth=BOB).text
+    assert "bob-own" in page and "alice-secret" not in page
+    page = requests.get(url + "/models", auth=BOB).text
+    assert "bob-model" in page and "alice-model" not in page
+    assert "alice-secret" in requests.get(url + "/experiments", auth=ALICE).text
+    # Every page of alice's experiment is 403 for him, whatever the page.
+    for path in (
+        f"/experiments/{alices}/traces",
+        f"/experiments/{alices}/traces/{secret_trace}",
+        f"/experiments/{alices}/runs",
+        f"/experiments/{alices}/runs/{run_id}",
+        f"/experiments/{alices}/sessions",
+        f"/experiments/{alices}/datasets",
+        f"/runs/{run_id}",
+        "/models/alice-model",
+    ):
+        r = requests.get(url + path, auth=BOB, allow_redirects=False)
+        assert r.status_code == 403, (path, r.status_code)
+        assert "secret-trace" not in r.text
+    # Nor through a page of his own experiment naming her trace or run.
+    r = requests.get(url + f"/experiments/{bobs}/traces/{secret_trace}", auth=BOB)
+    assert r.status_code == 404 and "secret-trace" not in r.text
+    assert requests.get(url + f"/experiments/{bobs}/runs/{run_id}", auth=BOB).status_code == 404
+    # Feedback needs EDIT and the user's CSRF token.
+    feedback = {"name": "quality", "value": "true", "rationale": "", "source_id": "bob"}
+    r = requests.post(url + f"/experiments/{alices}/traces/{secret_trace}/feedback", data=feedback, auth=BOB,
+                      allow_redirects=False)  # fmt: skip
+    assert r.status_code == 403
+    grant = {"username": "bob", "resource_type": "experiment", "resource_id": alices, "permission": "READ"}
+    assert requests.post(v3 + "/users/permissions/grant", json=grant, auth=ALICE).status_code == 200
+    page = requests.get(url + f"/experiments/{alices}/traces/{secret_trace}", auth=BOB)
+    assert page.status_code == 200 and "Adding feedback needs EDIT" in page.text
+    r = requests.post(url + f"/experiments/{alices}/traces/{secret_trace}/feedback", data=feedback, auth=BOB,
+                      allow_redirects=False)  # fmt: skip
+    assert r.status_code == 403
+    requests.post(v3 + "/users/permissions/revoke", json=grant, auth=ALICE).raise_for_status()
+    assert requests.post(v3 + "/users/permissions/grant", json={**grant, "permission": "EDIT"}, auth=ALICE).ok
+    page = requests.get(url + f"/experiments/{alices}/traces/{secret_trace}", auth=BOB).text
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    r = requests.post(url + f"/experiments/{alices}/traces/{secret_trace}/feedback", data=feedback, auth=BOB,
+                      allow_redirects=False)  # fmt: skip
+    assert r.status_code == 403, "a form without the token is refused"
+    r = requests.post(url + f"/experiments/{alices}/traces/{secret_trace}/feedback", data={**feedback, "csrf": token},
+                      auth=BOB, allow_redirects=False)  # fmt: skip
+    assert r.status_code in (302, 303), r.text
+    trace = requests.get(v3 + f"/traces/{secret_trace}", auth=ALICE).json()["trace"]["trace_info"]
+    assert [a["assessment_name"] for a in trace["assessments"]] == ["quality"]
