@@ -71,6 +71,7 @@ impl UiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::ResourceDoesNotExist => StatusCode::NOT_FOUND,
+        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }

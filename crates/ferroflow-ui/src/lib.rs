@@ -6,6 +6,7 @@
 //! Every piece of user data goes through maud, which escapes it; pages carry a
 //! Content-Security-Policy that allows only this origin and no inline script.
 
+mod access;
 mod assets;
 mod format;
 mod layout;
@@ -64,6 +65,7 @@ pub fn router(store: Arc<dyn Store>, artifacts: Arc<dyn ArtifactRepo>, prefix: &
         .route("/experiments/{experiment_id}/datasets", get(pages::evaluation::datasets))
         .route("/experiments/{experiment_id}/datasets/{dataset_id}", get(pages::evaluation::dataset))
         .route("/experiments/{experiment_id}/scorers", get(pages::evaluation::scorers))
+        .route_layer(axum::middleware::from_fn_with_state(ui.clone(), access::gate))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ui);
     pages.merge(assets::router())

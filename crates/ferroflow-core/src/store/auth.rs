@@ -2,6 +2,7 @@
 
 use crate::auth::{ApiToken, Grant, Permission, ResourceType, User};
 use crate::Result;
+use std::sync::Arc;
 
 /// The basic-auth app's storage. A missing user is `RESOURCE_DOES_NOT_EXIST` "User with
 /// username=<name> not found"; a taken name is `RESOURCE_ALREADY_EXISTS`.
@@ -46,4 +47,70 @@ pub trait AuthStore: Send + Sync {
     async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
     /// Revokes one of the user's tokens; `RESOURCE_DOES_NOT_EXIST` when it is not theirs.
     async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<()>;
+}
+
+/// What `user` may do on one resource: their grant on it (DENY included) over the server's
+/// default; admins everything. A registered model and a prompt share one name space, so a
+/// grant of either kind on the name counts for both.
+pub async fn permission_on(
+    store: &dyn AuthStore,
+    user: &User,
+    default_permission: Permission,
+    resource_type: ResourceType,
+    resource_id: &str,
+) -> Result<Permission> {
+    if user.is_admin {
+        return Ok(Permission::Manage);
+    }
+    let grant = match resource_type {
+        ResourceType::RegisteredModel | ResourceType::Prompt => {
+            match store.get_grant(user.id, ResourceType::RegisteredModel, resource_id).await? {
+                Some(grant) => Some(grant),
+                None => store.get_grant(user.id, ResourceType::Prompt, resource_id).await?,
+            }
+        }
+        _ => store.get_grant(user.id, resource_type, resource_id).await?,
+    };
+    Ok(crate::auth::effective_permission(user, grant, default_permission))
+}
+
+/// One signed-in user's view of the server, as the auth layer decides it: the server puts it
+/// on every request it lets through, and the web UI asks it what to show (without it, sign-in
+/// is off and everything is shown).
+#[derive(Clone)]
+pub struct Access {
+    store: Arc<dyn AuthStore>,
+    pub user: User,
+    default_permission: Permission,
+    /// The token the user's forms must send back (CSRF): tied to the session or credentials.
+    pub csrf_token: String,
+    /// Whether the user came with a session cookie (then the page offers to sign out).
+    pub by_session: bool,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access").field("user", &self.user.username).finish_non_exhaustive()
+    }
+}
+
+impl Access {
+    pub fn new(
+        store: Arc<dyn AuthStore>,
+        user: User,
+        default_permission: Permission,
+        csrf_token: String,
+        by_session: bool,
+    ) -> Access {
+        Access { store, user, default_permission, csrf_token, by_session }
+    }
+
+    pub async fn experiment(&self, experiment_id: &str) -> Result<Permission> {
+        permission_on(&*self.store, &self.user, self.default_permission, ResourceType::Experiment, experiment_id).await
+    }
+
+    /// The permission on a registered model or prompt.
+    pub async fn model(&self, name: &str) -> Result<Permission> {
+        permission_on(&*self.store, &self.user, self.default_permission, ResourceType::RegisteredModel, name).await
+    }
 }

@@ -12,7 +12,7 @@ mod registry;
 mod traces;
 mod tracking;
 
-pub use auth::AuthStore;
+pub use auth::{permission_on, Access, AuthStore};
 pub use evaluation::EvaluationStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;

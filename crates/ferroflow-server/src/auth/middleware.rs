@@ -14,8 +14,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use ferroflow_core::auth::{effective_permission, Permission, ResourceType, User};
+use ferroflow_core::auth::{Permission, ResourceType, User};
 use ferroflow_core::ids::{ExperimentId, RunId, TraceId};
+use ferroflow_core::store::permission_on;
 use ferroflow_core::{Error, Result};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -65,13 +66,19 @@ async fn guard(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
     else {
         return Ok(unauthenticated());
     };
-    // An unknown route: the router answers it (404) for a signed-in user.
-    let Some(matched) = matched else { return Ok(next.run(request).await) };
+    // Not an API route: a web UI page (which asks the `Access` what to show) or an unknown
+    // route (the router's 404).
+    let Some(matched) = matched else {
+        let mut request = request;
+        request.extensions_mut().insert(auth.access(user, None));
+        return Ok(next.run(request).await);
+    };
     let (mut request, params) = read_params(request, &matched).await?;
     if !user.is_admin && !allowed(state, auth, &user, &matched, &params, request.headers()).await? {
         return Ok(forbidden());
     }
     request.extensions_mut().insert(Caller(user.clone()));
+    request.extensions_mut().insert(auth.access(user.clone(), None));
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return Ok(response);
@@ -166,17 +173,12 @@ fn path_param(matched: &Matched, name: &str) -> Option<String> {
 
 /// The caller's permission on an experiment.
 pub(crate) async fn experiment_permission(auth: &Auth, user: &User, experiment_id: &str) -> Result<Permission> {
-    let grant = auth.store.get_grant(user.id, ResourceType::Experiment, experiment_id).await?;
-    Ok(effective_permission(user, grant, auth.settings.default_permission))
+    resource_permission(auth, user, ResourceType::Experiment, experiment_id).await
 }
 
 /// The caller's permission on a registered model or prompt (a grant of either kind counts).
 pub(crate) async fn model_permission(auth: &Auth, user: &User, name: &str) -> Result<Permission> {
-    let grant = match auth.store.get_grant(user.id, ResourceType::RegisteredModel, name).await? {
-        Some(grant) => Some(grant),
-        None => auth.store.get_grant(user.id, ResourceType::Prompt, name).await?,
-    };
-    Ok(effective_permission(user, grant, auth.settings.default_permission))
+    resource_permission(auth, user, ResourceType::RegisteredModel, name).await
 }
 
 /// The caller's permission on any resource a grant can name.
@@ -186,13 +188,7 @@ pub(crate) async fn resource_permission(
     resource_type: ResourceType,
     resource_id: &str,
 ) -> Result<Permission> {
-    match resource_type {
-        ResourceType::RegisteredModel | ResourceType::Prompt => model_permission(auth, user, resource_id).await,
-        _ => {
-            let grant = auth.store.get_grant(user.id, resource_type, resource_id).await?;
-            Ok(effective_permission(user, grant, auth.settings.default_permission))
-        }
-    }
+    permission_on(&*auth.store, user, auth.settings.default_permission, resource_type, resource_id).await
 }
 
 /// Swallows "no such thing": the handler answers it with its own 404 (and a malformed id
@@ -312,6 +308,15 @@ async fn experiments_of(
     })
 }
 
+/// MLflow answers per-user permission requests on prompts this way (prompt grants are made
+/// by admins, or by creating the prompt).
+pub(crate) fn unsupported_by_user_permission_api(resource_type: ResourceType) -> Error {
+    Error::invalid(format!(
+        "resource_type '{}' is not supported by the per-user permission convenience APIs.",
+        resource_type.as_str()
+    ))
+}
+
 /// Whether a non-admin caller may make this request.
 async fn allowed(
     state: &AppState,
@@ -345,6 +350,9 @@ async fn allowed(
             let kind = param(params, "resource_type").and_then(text).unwrap_or_default();
             let id = param(params, "resource_id").and_then(text).unwrap_or_default();
             let resource_type = ResourceType::parse(&kind)?;
+            if resource_type == ResourceType::Prompt {
+                return Err(unsupported_by_user_permission_api(resource_type));
+            }
             // A wildcard grant belongs to no resource: only admins make one.
             id != "*" && resource_permission(auth, user, resource_type, &id).await?.can_manage()
         }
@@ -389,6 +397,18 @@ async fn after(
                 response,
                 "experiments",
                 |item| item.get("experiment_id").and_then(text),
+                |id| async move { Ok(experiment_permission(auth, user, &id).await?.can_read()) },
+            )
+            .await
+        }
+        // Runs and logged models are searched across experiments and filtered silently, as
+        // MLflow does (its trace and dataset searches refuse instead).
+        (Api::V2, "/runs/search") | (Api::V2, "/logged-models/search") if !user.is_admin => {
+            let key = if matched.template == "/runs/search" { "runs" } else { "models" };
+            filter(
+                response,
+                key,
+                |item| item.get("info").and_then(|info| info.get("experiment_id")).and_then(text),
                 |id| async move { Ok(experiment_permission(auth, user, &id).await?.can_read()) },
             )
             .await

@@ -13,7 +13,7 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use ferroflow_core::auth::{validate_new_user, Permission, User};
-use ferroflow_core::store::Store;
+use ferroflow_core::store::{Access, Store};
 use ferroflow_core::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -99,6 +99,8 @@ pub struct Auth {
     /// was checked against). Spares an argon2 run per request; a changed stored hash (a new
     /// password) no longer matches, so nothing needs invalidating.
     verified: Mutex<HashMap<String, ([u8; 32], String)>>,
+    /// A random key of this process's: CSRF tokens are derived from it.
+    secret: [u8; 32],
     /// The hash of a random password, checked when the user does not exist so that the
     /// answer takes as long as for a wrong password (timing tells no names).
     dummy_hash: String,
@@ -136,7 +138,24 @@ impl Auth {
             Err(error) => return Err(error),
         }
         let dummy_hash = hash_password(new_token_secret()).await?;
-        Ok(Auth { store, settings, failures: Mutex::default(), verified: Mutex::default(), dummy_hash })
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        Ok(Auth { store, settings, failures: Mutex::default(), verified: Mutex::default(), secret, dummy_hash })
+    }
+
+    /// What `user` may see, for the handlers and the web UI. `session` is the id of the
+    /// user's UI session when they came with its cookie: the CSRF token of their forms is
+    /// derived from it (else from the user and their password hash, which a new password
+    /// changes).
+    pub fn access(&self, user: User, session: Option<&str>) -> Access {
+        let mut mac = Sha256::new();
+        mac.update(self.secret);
+        match session {
+            Some(session) => mac.update(format!("session:{session}")),
+            None => mac.update(format!("user:{}:{}", user.id, user.password_hash)),
+        }
+        let csrf = hex::encode(mac.finalize());
+        Access::new(self.store.clone(), user, self.settings.default_permission, csrf, session.is_some())
     }
 
     /// The user whose name and password these are, or `None`. Failures for the same user from

@@ -52,7 +52,7 @@ pub enum Locate {
 /// What a route needs of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// No credentials asked (health, version, server-info).
+    /// No credentials asked (health, server-info).
     Public,
     /// Any signed-in user.
     Authenticated,
@@ -76,7 +76,7 @@ use Rule::*;
 /// Every route and what it needs.
 pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (Root, "GET", "/health", Public),
-    (Root, "GET", "/version", Public),
+    (Root, "GET", "/version", Authenticated),
     (Root, "POST", "/v1/traces", Experiment(Update, Header)),
     (Root, "GET", "/get-artifact", Experiment(Read, Run)),
     // experiments
@@ -101,8 +101,8 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (V2, "POST", "/runs/set-tag", Experiment(Update, Run)),
     (V2, "POST", "/runs/delete-tag", Experiment(Update, Run)),
     (V2, "POST", "/runs/log-batch", Experiment(Update, Run)),
-    (V2, "POST", "/runs/search", Experiment(Read, Each("experiment_ids"))),
-    (V2, "GET", "/runs/search", Experiment(Read, Each("experiment_ids"))),
+    (V2, "POST", "/runs/search", Authenticated),
+    (V2, "GET", "/runs/search", Authenticated),
     (V2, "POST", "/runs/log-inputs", Experiment(Update, Run)),
     (V2, "POST", "/runs/outputs", Experiment(Update, Run)),
     (V2, "GET", "/metrics/get-history", Experiment(Read, Run)),
@@ -143,7 +143,7 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (V2, "POST", "/model-versions/transition-stage", RegisteredModel(Update)),
     // logged models
     (V2, "POST", "/logged-models", Experiment(Update, Id("experiment_id"))),
-    (V2, "POST", "/logged-models/search", Experiment(Read, Each("experiment_ids"))),
+    (V2, "POST", "/logged-models/search", Authenticated),
     (V2, "GET", "/logged-models/{model_id}", Experiment(Read, LoggedModel)),
     (V2, "PATCH", "/logged-models/{model_id}", Experiment(Update, LoggedModel)),
     (V2, "DELETE", "/logged-models/{model_id}", Experiment(Delete, LoggedModel)),

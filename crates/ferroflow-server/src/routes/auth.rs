@@ -3,7 +3,7 @@
 //! (`/api/3.0/mlflow/users/tokens/*`). Who may call each route is in `auth/rules.rs`; these
 //! handlers only do the work. Without `--app-name basic-auth` the routes do not exist (404).
 
-use crate::auth::middleware::resource_permission;
+use crate::auth::middleware::{resource_permission, unsupported_by_user_permission_api};
 use crate::auth::{hash_password, new_token_secret, token_hash, Auth, Caller};
 use crate::error::ApiResult;
 use crate::extract::Rpc;
@@ -168,6 +168,15 @@ pub async fn grant_permission(
     let auth = auth_or_404!(state);
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
     let permission = Permission::parse(validation::required("permission", request.permission.as_deref())?)?;
+    // A grant is made once; changing it is a revoke and a new grant, as in MLflow.
+    if auth.store.get_grant(user.id, resource_type, &resource_id).await?.is_some() {
+        return Err(Error::already_exists(format!(
+            "Permission for user={} on resource_type={}, resource_id={resource_id} already exists.",
+            user.username,
+            resource_type.as_str()
+        ))
+        .into());
+    }
     auth.store.grant(user.id, resource_type, &resource_id, permission).await?;
     Ok(Json(wire::Empty {}).into_response())
 }
@@ -178,7 +187,17 @@ pub async fn revoke_permission(
 ) -> ApiResult<Response> {
     let auth = auth_or_404!(state);
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
-    auth.store.revoke(user.id, resource_type, &resource_id).await?;
+    auth.store.revoke(user.id, resource_type, &resource_id).await.map_err(|error| {
+        if error.is_not_found() {
+            Error::not_found(format!(
+                "Permission for user={} on resource_type={}, resource_id={resource_id} not found.",
+                user.username,
+                resource_type.as_str()
+            ))
+        } else {
+            error
+        }
+    })?;
     Ok(Json(wire::Empty {}).into_response())
 }
 
@@ -188,6 +207,9 @@ pub async fn get_permission(
 ) -> ApiResult<Response> {
     let auth = auth_or_404!(state);
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
+    if resource_type == ResourceType::Prompt {
+        return Err(unsupported_by_user_permission_api(resource_type).into());
+    }
     let permission = resource_permission(&auth, &user, resource_type, &resource_id).await?;
     // `allowed` is the regular access tier (USE), as MLflow answers it.
     Ok(Json(wire::GetUserPermissionResponse { allowed: permission.can_use(), permission: permission.as_str().into() })

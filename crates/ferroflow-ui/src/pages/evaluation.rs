@@ -49,6 +49,11 @@ pub async fn datasets(State(ui): State<Ui>, Path(experiment): Path<String>) -> P
 pub async fn dataset(State(ui): State<Ui>, Path((experiment, dataset_id)): Path<(String, String)>) -> PageResult {
     let id = experiment_id(&ui, &experiment)?;
     let dataset = ui.store.get_evaluation_dataset(&dataset_id).await.or_page(&ui)?;
+    // A page of one experiment shows only that experiment's datasets.
+    if !ui.store.get_dataset_experiment_ids(&dataset_id).await.or_page(&ui)?.contains(&id) {
+        let message = format!("Dataset '{dataset_id}' not found in experiment {id}.");
+        return Err(layout::UiError::new(&ui, ferroflow_core::Error::not_found(message)));
+    }
     let page = ui.store.get_dataset_records(&dataset_id, MAX_RECORDS, None).await.or_page(&ui)?;
     let crumbs =
         [("Experiments", ui.url("/experiments")), ("Datasets", ui.url(&format!("/experiments/{id}/datasets")))];

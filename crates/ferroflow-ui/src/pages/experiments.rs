@@ -1,6 +1,7 @@
 //! `/` (a redirect) and `/experiments`: experiments with their trace and run counts and last
 //! activity, searchable by name.
 
+use crate::access::Viewer;
 use crate::format;
 use crate::layout::{self, OrPage, PageResult};
 use crate::Ui;
@@ -22,8 +23,15 @@ pub struct ListQuery {
 /// At most this many experiments are listed; the name search narrows the rest.
 const MAX_LISTED: u64 = 500;
 
-pub async fn list(State(ui): State<Ui>, Query(query): Query<ListQuery>) -> PageResult {
-    let experiments = ui.store.experiment_summaries(query.q.trim(), MAX_LISTED).await.or_page(&ui)?;
+pub async fn list(State(ui): State<Ui>, viewer: Viewer, Query(query): Query<ListQuery>) -> PageResult {
+    let all = ui.store.experiment_summaries(query.q.trim(), MAX_LISTED).await.or_page(&ui)?;
+    // Only what the viewer may read (everything when sign-in is off).
+    let mut experiments = Vec::with_capacity(all.len());
+    for e in all {
+        if viewer.can_read_experiment(&e.experiment_id.to_string()).await.or_page(&ui)? {
+            experiments.push(e);
+        }
+    }
     let body = html! {
         form.search method="get" {
             input type="search" name="q" value=(query.q) placeholder="Search experiments by name" aria-label="Search experiments by name";

@@ -3,6 +3,7 @@
 //! stages, tags, source run or logged model). Prompts and models are both registered models;
 //! the prompt tag divides them, as in the API.
 
+use crate::access::Viewer;
 use crate::format;
 use crate::layout::{self, OrPage, PageResult};
 use crate::Ui;
@@ -18,14 +19,21 @@ const MAX_LISTED: u64 = 500;
 /// The version tag holding a prompt's template.
 const PROMPT_TEXT_TAG: &str = "mlflow.prompt.text";
 
-async fn registered(ui: &Ui, scope: PromptScope) -> ferroflow_core::Result<Vec<RegisteredModel>> {
+/// The prompts or models the viewer may read (all of them when sign-in is off).
+async fn registered(ui: &Ui, viewer: &Viewer, scope: PromptScope) -> ferroflow_core::Result<Vec<RegisteredModel>> {
     let query = SearchQuery {
         clauses: Vec::new(),
         order_by: vec![OrderBy { key: RegisteredModelOrderKey::Name, ascending: true }],
         max_results: MAX_LISTED,
         offset: 0,
     };
-    Ok(ui.store.search_registered_models(scope, &query).await?.items)
+    let mut readable = Vec::new();
+    for model in ui.store.search_registered_models(scope, &query).await?.items {
+        if viewer.can_read_model(&model.name).await? {
+            readable.push(model);
+        }
+    }
+    Ok(readable)
 }
 
 async fn versions(ui: &Ui, scope: PromptScope, name: &str) -> ferroflow_core::Result<Vec<ModelVersion>> {
@@ -65,8 +73,8 @@ fn list_page(ui: &Ui, title: &str, base: &str, items: &[RegisteredModel], empty:
     layout::page(ui, title, &[], body)
 }
 
-pub async fn prompts(State(ui): State<Ui>) -> PageResult {
-    let items = registered(&ui, PromptScope::Prompts).await.or_page(&ui)?;
+pub async fn prompts(State(ui): State<Ui>, viewer: Viewer) -> PageResult {
+    let items = registered(&ui, &viewer, PromptScope::Prompts).await.or_page(&ui)?;
     let empty = layout::empty_state(
         "No prompts yet. Register one:",
         "mlflow.genai.register_prompt(name=\"greeting\", template=\"Hello {{name}}!\",\n                             commit_message=\"first version\")",
@@ -74,8 +82,8 @@ pub async fn prompts(State(ui): State<Ui>) -> PageResult {
     Ok(list_page(&ui, "Prompts", "/prompts", &items, empty))
 }
 
-pub async fn models(State(ui): State<Ui>) -> PageResult {
-    let items = registered(&ui, PromptScope::Models).await.or_page(&ui)?;
+pub async fn models(State(ui): State<Ui>, viewer: Viewer) -> PageResult {
+    let items = registered(&ui, &viewer, PromptScope::Models).await.or_page(&ui)?;
     let empty = layout::empty_state(
         "No registered models yet. Register one from a run:",
         "mlflow.register_model(\"runs:/<run_id>/model\", \"my-model\")",

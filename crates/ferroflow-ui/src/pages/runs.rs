@@ -189,7 +189,7 @@ fn eval_table(ui: &Ui, experiment: ExperimentId, traces: &[TraceInfo]) -> Markup
 pub async fn page(State(ui): State<Ui>, Path((experiment, run)): Path<(String, String)>) -> PageResult {
     let id = experiment_id(&ui, &experiment)?;
     let run_id = RunId::parse(&run).or_page(&ui)?;
-    let run = ui.store.get_run(&run_id).await.or_page(&ui)?;
+    let run = in_experiment(&ui, id, ui.store.get_run(&run_id).await.or_page(&ui)?)?;
     let mut histories = Vec::new();
     for metric in &run.data.metrics {
         let points = ui.store.get_metric_history(&run_id, &metric.key, MAX_POINTS, 0).await.or_page(&ui)?.items;
@@ -225,6 +225,16 @@ pub async fn page(State(ui): State<Ui>, Path((experiment, run)): Path<(String, S
         (eval_table(&ui, id, &traces))
     };
     Ok(layout::page(&ui, &run.info.run_name, &crumbs, body))
+}
+
+/// The run when it belongs to the experiment of the page's path; a 404 otherwise, so a page
+/// of one experiment never shows another's run (permissions are per experiment).
+fn in_experiment(ui: &Ui, experiment: ExperimentId, run: Run) -> Result<Run, layout::UiError> {
+    if run.info.experiment_id != experiment {
+        let message = format!("Run with id={} not found in experiment {experiment}.", run.info.run_id);
+        return Err(layout::UiError::new(ui, ferroflow_core::Error::not_found(message)));
+    }
+    Ok(run)
 }
 
 /// `/runs/{run_id}`: a run's page without knowing its experiment (links from model versions).
@@ -340,8 +350,8 @@ pub async fn compare(
     }
     let a_id = RunId::parse(&ids[0]).or_page(&ui)?;
     let b_id = RunId::parse(&ids[1]).or_page(&ui)?;
-    let a = ui.store.get_run(&a_id).await.or_page(&ui)?;
-    let b = ui.store.get_run(&b_id).await.or_page(&ui)?;
+    let a = in_experiment(&ui, id, ui.store.get_run(&a_id).await.or_page(&ui)?)?;
+    let b = in_experiment(&ui, id, ui.store.get_run(&b_id).await.or_page(&ui)?)?;
     let a_rows = run_traces(&ui, id, &a_id).await.or_page(&ui)?;
     let b_rows = run_traces(&ui, id, &b_id).await.or_page(&ui)?;
     let metric_keys: BTreeSet<&str> = a.data.metrics.iter().chain(&b.data.metrics).map(|m| m.key.as_str()).collect();

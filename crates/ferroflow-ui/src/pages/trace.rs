@@ -4,6 +4,7 @@
 //! `.../spans/{span_id}`), a chat view for LLM spans, tags, metadata, assessments and the form
 //! that adds human feedback through the same core path as the REST API.
 
+use crate::access::Viewer;
 use crate::format;
 use crate::layout::{self, OrPage, PageResult, UiError};
 use crate::pages::experiment_id;
@@ -65,10 +66,12 @@ async fn load(ui: &Ui, experiment: &str, trace: &str) -> Result<(TraceInfo, Trac
 
 pub async fn page(
     State(ui): State<Ui>,
+    viewer: Viewer,
     Path((experiment, trace)): Path<(String, String)>,
     Query(query): Query<TraceQuery>,
 ) -> PageResult {
     let (info, trace_id) = load(&ui, &experiment, &trace).await?;
+    let can_edit = viewer.can_edit_experiment(&info.experiment_id.to_string()).await.or_page(&ui)?;
     let skeleton = ui.store.span_skeleton(&trace_id).await.or_page(&ui)?;
     let wanted = query.span.as_deref().filter(|s| !s.is_empty());
     let selected = match wanted {
@@ -128,12 +131,17 @@ pub async fn page(
                 h2 { "Assessments" }
                 (assessments(&info.assessments))
                 h3 { "Add feedback" }
-                form.feedback method="post" action=(format!("{base}/feedback")) {
-                    label { "Name" input name="name" value="quality" required; }
-                    label { "Value" input name="value" placeholder="true, 0.8 or text" required; }
-                    label { "Rationale" textarea name="rationale" rows="2" {} }
-                    label { "Your name" input name="source_id" placeholder="reviewer"; }
-                    button type="submit" { "Save feedback" }
+                @if can_edit {
+                    form.feedback method="post" action=(format!("{base}/feedback")) {
+                        @if let Some(token) = viewer.csrf_token() { input type="hidden" name="csrf" value=(token); }
+                        label { "Name" input name="name" value="quality" required; }
+                        label { "Value" input name="value" placeholder="true, 0.8 or text" required; }
+                        label { "Rationale" textarea name="rationale" rows="2" {} }
+                        label { "Your name" input name="source_id" placeholder="reviewer" value=(viewer.username().unwrap_or("")); }
+                        button type="submit" { "Save feedback" }
+                    }
+                } @else {
+                    p.empty { "Adding feedback needs EDIT on this experiment." }
                 }
             }
             section {
@@ -361,6 +369,9 @@ pub struct FeedbackForm {
     rationale: String,
     #[serde(default)]
     source_id: String,
+    /// The user's CSRF token, when sign-in is on.
+    #[serde(default)]
+    csrf: String,
 }
 
 /// A value typed in the form: JSON (`true`, `0.8`, `{"a":1}`) when it reads as JSON, text
@@ -377,9 +388,11 @@ fn typed_value(text: &str) -> Value {
 /// shows the trace again.
 pub async fn add_feedback(
     State(ui): State<Ui>,
+    viewer: Viewer,
     Path((experiment, trace)): Path<(String, String)>,
     Form(form): Form<FeedbackForm>,
 ) -> Result<Response, UiError> {
+    viewer.check_csrf(&form.csrf).or_page(&ui)?;
     let (info, trace_id) = load(&ui, &experiment, &trace).await?;
     let source_id = if form.source_id.trim().is_empty() { "ui" } else { form.source_id.trim() };
     let mut body = json!({
