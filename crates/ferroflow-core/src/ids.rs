@@ -19,11 +19,9 @@ impl ExperimentId {
     pub const DEFAULT: ExperimentId = ExperimentId(0);
 
     pub fn parse(text: &str) -> Result<Self> {
-        text.parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(ExperimentId)
-            .ok_or_else(|| Error::invalid(format!("Invalid experiment ID '{text}': must be an integer.")))
+        text.parse::<i64>().ok().filter(|n| *n >= 0).map(ExperimentId).ok_or_else(|| {
+            Error::invalid(format!("Invalid experiment ID '{text}'. Experiment ID must be a valid integer."))
+        })
     }
     /// Parses every id of a list (the `experiment_ids` of searches).
     pub fn parse_all<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Self>> {

@@ -13,6 +13,7 @@ pub mod entities;
 pub mod error;
 pub mod evaluation;
 pub mod ids;
+pub mod issues;
 pub mod search;
 pub mod semconv;
 pub mod store;

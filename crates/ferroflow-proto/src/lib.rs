@@ -13,6 +13,7 @@ pub mod auth;
 pub mod de;
 pub mod encoding;
 pub mod evaluation;
+pub mod issues;
 pub mod logged_models;
 pub mod registry;
 pub mod traces;

@@ -2,6 +2,7 @@
 //! row shapes in each store crate.
 
 pub mod evaluation;
+pub mod issues;
 pub mod logged_models;
 pub mod registry;
 pub mod traces;
@@ -9,6 +10,7 @@ pub mod tracking;
 
 pub use crate::ids::{ExperimentId, RunId, SpanId, TraceId};
 pub use evaluation::*;
+pub use issues::*;
 pub use logged_models::*;
 pub use registry::*;
 pub use traces::*;

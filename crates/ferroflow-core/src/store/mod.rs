@@ -6,6 +6,7 @@
 
 mod auth;
 mod evaluation;
+mod issues;
 mod logged_models;
 mod overview;
 mod registry;
@@ -14,6 +15,7 @@ mod tracking;
 
 pub use auth::{permission_on, Access, AuthStore};
 pub use evaluation::EvaluationStore;
+pub use issues::IssueStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;
 pub use registry::RegistryStore;
@@ -41,6 +43,7 @@ pub trait Store:
     + EvaluationStore
     + OverviewStore
     + AuthStore
+    + IssueStore
     + Send
     + Sync
     + 'static
@@ -55,6 +58,7 @@ impl<
             + EvaluationStore
             + OverviewStore
             + AuthStore
+            + IssueStore
             + Send
             + Sync
             + 'static,

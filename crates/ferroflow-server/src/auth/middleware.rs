@@ -277,6 +277,10 @@ async fn experiments_of(
             Some(id) => found(store.get_logged_model(&id, true).await)?.map(|m| vec![m.experiment_id.to_string()]),
             None => None,
         },
+        Locate::Issue => match path_param(matched, "issue_id") {
+            Some(id) => found(store.get_issue(&id).await)?.map(|issue| vec![issue.experiment_id.to_string()]),
+            None => None,
+        },
         Locate::Dataset | Locate::DatasetAndEach(_) => {
             let Some(id) = path_param(matched, "dataset_id") else { return Ok(None) };
             let Some(own) = found(store.get_dataset_experiment_ids(&id).await)? else { return Ok(None) };

@@ -38,6 +38,8 @@ pub enum Locate {
     TraceLocations,
     /// The logged model in the path.
     LoggedModel,
+    /// The issue in the path.
+    Issue,
     /// Every experiment the dataset in the path belongs to (none: refused).
     Dataset,
     /// The dataset in the path and every experiment of `experiment_ids` (adding it to them).
@@ -188,6 +190,11 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (V3, "DELETE", "/scorers/delete", Experiment(Delete, Id("experiment_id"))),
     (V3, "GET", "/scorers/online-configs", Authenticated),
     (V3, "PUT", "/scorers/online-config", Experiment(Update, Id("experiment_id"))),
+    // issues: a search names its one experiment (none: refused, as the reference does)
+    (V3, "POST", "/issues", Experiment(Update, Id("experiment_id"))),
+    (V3, "POST", "/issues/search", Experiment(Read, Each("experiment_id"))),
+    (V3, "GET", "/issues/{issue_id}", Experiment(Read, Issue)),
+    (V3, "PATCH", "/issues/{issue_id}", Experiment(Update, Issue)),
     // traces (v3 paths)
     (V3, "POST", "/traces", Experiment(Update, NewTrace)),
     (V3, "GET", "/traces/get", Experiment(Read, Trace("trace_id"))),

@@ -2,6 +2,7 @@
 //! one file per area.
 
 mod evaluation;
+mod issues;
 mod logged_models;
 pub mod otlp;
 mod registry;
@@ -9,6 +10,7 @@ mod traces;
 mod tracking;
 
 pub use evaluation::*;
+pub use issues::*;
 pub use logged_models::*;
 pub use registry::*;
 pub use traces::*;

@@ -5,6 +5,7 @@ mod artifacts;
 mod auth;
 mod evaluation;
 mod experiments;
+mod issues;
 mod logged_models;
 mod otlp;
 mod registry;
@@ -121,6 +122,9 @@ pub fn router(state: AppState) -> Router {
         .route("/scorers/delete", delete(evaluation::delete_scorer))
         .route("/scorers/online-configs", get(evaluation::online_scoring_configs))
         .route("/scorers/online-config", put(evaluation::upsert_online_scoring_config))
+        .route("/issues", post(issues::create))
+        .route("/issues/search", post(issues::search))
+        .route("/issues/{issue_id}", get(issues::get).patch(issues::update))
         .route("/traces", post(traces::start_trace))
         .route("/traces/get", get(traces::get_trace))
         .route("/traces/batchGet", get(traces::batch_get))
