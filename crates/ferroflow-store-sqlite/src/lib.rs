@@ -14,8 +14,6 @@ mod logged_models;
 mod overview;
 mod registry;
 mod sql;
-#[cfg(test)]
-mod testsuite;
 mod text_index;
 pub(crate) mod traces;
 mod tracking;
@@ -168,4 +166,10 @@ async fn test_store() -> (tempfile::TempDir, SqliteStore) {
     let uri = format!("sqlite:///{}", dir.path().join("t.db").display());
     let store = SqliteStore::connect(&uri, "mlflow-artifacts:").await.expect("connect");
     (dir, store)
+}
+
+/// The store test suite (crate `ferroflow-store-testsuite`), every check, on SQLite.
+#[cfg(test)]
+mod testsuite {
+    ferroflow_store_testsuite::store_suite!(super::test_store);
 }
