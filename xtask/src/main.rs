@@ -142,7 +142,10 @@ fn pg(action: Option<&str>) -> Result<bool> {
         }
         Some("stop") => {
             let stopped = ferroflow_pgtest::Cluster::stop(&dir)?;
-            eprintln!("xtask: {}", if stopped { "PostgreSQL cluster stopped" } else { "no PostgreSQL cluster running" });
+            eprintln!(
+                "xtask: {}",
+                if stopped { "PostgreSQL cluster stopped" } else { "no PostgreSQL cluster running" }
+            );
             Ok(true)
         }
         _ => bail!("usage: cargo xtask pg start|stop|url"),
@@ -165,8 +168,7 @@ fn start_pg(dir: &Path) -> Result<String> {
         if !root {
             cmd.args(["-n", "apt-get"]);
         }
-        cmd.args(["install", "-y", "--no-install-recommends", "postgresql"])
-            .env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args(["install", "-y", "--no-install-recommends", "postgresql"]).env("DEBIAN_FRONTEND", "noninteractive");
         status(&mut cmd)?;
     }
     let cluster = ferroflow_pgtest::Cluster::ensure(dir).context("starting the scratch PostgreSQL cluster")?;
@@ -539,8 +541,13 @@ mod tidy {
     }
 
     /// The crates the SDK never depends on: it speaks only the wire protocol.
-    const SERVER_SIDE: &[&str] =
-        &["ferroflow-server", "ferroflow-store-sqlite", "ferroflow-core", "ferroflow-artifacts"];
+    const SERVER_SIDE: &[&str] = &[
+        "ferroflow-server",
+        "ferroflow-store-sqlite",
+        "ferroflow-store-postgres",
+        "ferroflow-core",
+        "ferroflow-artifacts",
+    ];
 
     const DEPENDENCY_RULES: &[DependencyRule] = &[
         DependencyRule {

@@ -8,7 +8,9 @@
 //! the others wait for it.
 
 mod error;
+mod logged_models;
 mod pending;
+mod registry;
 mod sql;
 mod tracking;
 

@@ -6,13 +6,8 @@ use crate::PostgresStore;
 use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, User};
 use ferroflow_core::entities::*;
 use ferroflow_core::search::datasets::DatasetKey;
-use ferroflow_core::search::registry::{
-    ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
-};
 use ferroflow_core::search::traces::TraceKey;
-use ferroflow_core::store::{
-    AuthStore, EvaluationStore, LoggedModelStore, OverviewStore, RegistryStore, SearchQuery, TraceStore,
-};
+use ferroflow_core::store::{AuthStore, EvaluationStore, OverviewStore, SearchQuery, TraceStore};
 use ferroflow_core::{Error, ErrorCode, Result};
 use futures::stream::BoxStream;
 
@@ -22,7 +17,12 @@ fn pending(area: &str) -> Error {
 
 #[async_trait::async_trait]
 impl TraceStore for PostgresStore {
-    async fn ingest_spans(&self, _experiment_id: ExperimentId, _run_id: Option<&RunId>, _traces: &[TraceSpans]) -> Result<()> {
+    async fn ingest_spans(
+        &self,
+        _experiment_id: ExperimentId,
+        _run_id: Option<&RunId>,
+        _traces: &[TraceSpans],
+    ) -> Result<()> {
         Err(pending("traces"))
     }
     async fn start_trace(&self, _info: &TraceInfo) -> Result<TraceInfo> {
@@ -37,7 +37,11 @@ impl TraceStore for PostgresStore {
     fn stream_spans(&self, _trace_id: &TraceId) -> BoxStream<'static, Result<StoredSpan>> {
         Box::pin(futures::stream::once(async { Err(pending("traces")) }))
     }
-    async fn search_traces(&self, _experiment_ids: &[ExperimentId], _query: &SearchQuery<TraceKey>) -> Result<Page<TraceInfo>> {
+    async fn search_traces(
+        &self,
+        _experiment_ids: &[ExperimentId],
+        _query: &SearchQuery<TraceKey>,
+    ) -> Result<Page<TraceInfo>> {
         Err(pending("traces"))
     }
     async fn set_trace_tag(&self, _trace_id: &TraceId, _key: &str, _value: &str) -> Result<()> {
@@ -52,7 +56,11 @@ impl TraceStore for PostgresStore {
     async fn link_traces_to_run(&self, _trace_ids: &[TraceId], _run_id: &RunId) -> Result<()> {
         Err(pending("traces"))
     }
-    async fn link_prompts(&self, _trace_id: &TraceId, _merge: &(dyn for<'a> Fn(Option<&'a str>) -> Result<String> + Send + Sync),) -> Result<()> {
+    async fn link_prompts(
+        &self,
+        _trace_id: &TraceId,
+        _merge: &(dyn for<'a> Fn(Option<&'a str>) -> Result<String> + Send + Sync),
+    ) -> Result<()> {
         Err(pending("traces"))
     }
     async fn create_assessment(&self, _assessment: &Assessment) -> Result<Assessment> {
@@ -61,39 +69,16 @@ impl TraceStore for PostgresStore {
     async fn get_assessment(&self, _trace_id: &TraceId, _assessment_id: &str) -> Result<Assessment> {
         Err(pending("traces"))
     }
-    async fn update_assessment(&self, _trace_id: &TraceId, _assessment_id: &str, _update: &(dyn for<'a> Fn(&'a Assessment) -> Result<Assessment> + Send + Sync),) -> Result<Assessment> {
+    async fn update_assessment(
+        &self,
+        _trace_id: &TraceId,
+        _assessment_id: &str,
+        _update: &(dyn for<'a> Fn(&'a Assessment) -> Result<Assessment> + Send + Sync),
+    ) -> Result<Assessment> {
         Err(pending("traces"))
     }
     async fn delete_assessment(&self, _trace_id: &TraceId, _assessment_id: &str) -> Result<()> {
         Err(pending("traces"))
-    }
-}
-
-#[async_trait::async_trait]
-impl LoggedModelStore for PostgresStore {
-    async fn create_logged_model(&self, _model: &NewLoggedModel) -> Result<LoggedModel> {
-        Err(pending("logged_models"))
-    }
-    async fn get_logged_model(&self, _model_id: &str, _allow_deleted: bool) -> Result<LoggedModel> {
-        Err(pending("logged_models"))
-    }
-    async fn finalize_logged_model(&self, _model_id: &str, _status: LoggedModelStatus) -> Result<LoggedModel> {
-        Err(pending("logged_models"))
-    }
-    async fn search_logged_models(&self, _search: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
-        Err(pending("logged_models"))
-    }
-    async fn set_logged_model_tags(&self, _model_id: &str, _tags: &[Tag]) -> Result<()> {
-        Err(pending("logged_models"))
-    }
-    async fn delete_logged_model_tag(&self, _model_id: &str, _key: &str) -> Result<()> {
-        Err(pending("logged_models"))
-    }
-    async fn delete_logged_model(&self, _model_id: &str) -> Result<()> {
-        Err(pending("logged_models"))
-    }
-    async fn log_logged_model_params(&self, _model_id: &str, _params: &[Param]) -> Result<()> {
-        Err(pending("logged_models"))
     }
 }
 
@@ -108,7 +93,11 @@ impl EvaluationStore for PostgresStore {
     async fn delete_evaluation_dataset(&self, _dataset_id: &str) -> Result<()> {
         Err(pending("evaluation"))
     }
-    async fn search_evaluation_datasets(&self, _experiment_ids: &[ExperimentId], _query: &SearchQuery<DatasetKey>) -> Result<Page<EvaluationDataset>> {
+    async fn search_evaluation_datasets(
+        &self,
+        _experiment_ids: &[ExperimentId],
+        _query: &SearchQuery<DatasetKey>,
+    ) -> Result<Page<EvaluationDataset>> {
         Err(pending("evaluation"))
     }
     async fn set_evaluation_dataset_tags(&self, _dataset_id: &str, _tags: &[Tag]) -> Result<()> {
@@ -117,10 +106,20 @@ impl EvaluationStore for PostgresStore {
     async fn delete_evaluation_dataset_tag(&self, _dataset_id: &str, _key: &str) -> Result<()> {
         Err(pending("evaluation"))
     }
-    async fn upsert_dataset_records(&self, _dataset_id: &str, _records: &[RecordUpsert], _updated_by: Option<&str>) -> Result<UpsertCounts> {
+    async fn upsert_dataset_records(
+        &self,
+        _dataset_id: &str,
+        _records: &[RecordUpsert],
+        _updated_by: Option<&str>,
+    ) -> Result<UpsertCounts> {
         Err(pending("evaluation"))
     }
-    async fn get_dataset_records(&self, _dataset_id: &str, _max_results: u64, _after: Option<&RecordCursor>) -> Result<RecordPage> {
+    async fn get_dataset_records(
+        &self,
+        _dataset_id: &str,
+        _max_results: u64,
+        _after: Option<&RecordCursor>,
+    ) -> Result<RecordPage> {
         Err(pending("evaluation"))
     }
     async fn delete_dataset_records(&self, _dataset_id: &str, _record_ids: &[String]) -> Result<u64> {
@@ -129,13 +128,26 @@ impl EvaluationStore for PostgresStore {
     async fn get_dataset_experiment_ids(&self, _dataset_id: &str) -> Result<Vec<ExperimentId>> {
         Err(pending("evaluation"))
     }
-    async fn add_dataset_to_experiments(&self, _dataset_id: &str, _experiment_ids: &[ExperimentId]) -> Result<EvaluationDataset> {
+    async fn add_dataset_to_experiments(
+        &self,
+        _dataset_id: &str,
+        _experiment_ids: &[ExperimentId],
+    ) -> Result<EvaluationDataset> {
         Err(pending("evaluation"))
     }
-    async fn remove_dataset_from_experiments(&self, _dataset_id: &str, _experiment_ids: &[ExperimentId]) -> Result<EvaluationDataset> {
+    async fn remove_dataset_from_experiments(
+        &self,
+        _dataset_id: &str,
+        _experiment_ids: &[ExperimentId],
+    ) -> Result<EvaluationDataset> {
         Err(pending("evaluation"))
     }
-    async fn register_scorer(&self, _experiment_id: ExperimentId, _name: &str, _serialized_scorer: &str) -> Result<ScorerVersion> {
+    async fn register_scorer(
+        &self,
+        _experiment_id: ExperimentId,
+        _name: &str,
+        _serialized_scorer: &str,
+    ) -> Result<ScorerVersion> {
         Err(pending("evaluation"))
     }
     async fn list_scorers(&self, _experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>> {
@@ -144,7 +156,12 @@ impl EvaluationStore for PostgresStore {
     async fn list_scorer_versions(&self, _experiment_id: ExperimentId, _name: &str) -> Result<Vec<ScorerVersion>> {
         Err(pending("evaluation"))
     }
-    async fn get_scorer(&self, _experiment_id: ExperimentId, _name: &str, _version: Option<i32>) -> Result<ScorerVersion> {
+    async fn get_scorer(
+        &self,
+        _experiment_id: ExperimentId,
+        _name: &str,
+        _version: Option<i32>,
+    ) -> Result<ScorerVersion> {
         Err(pending("evaluation"))
     }
     async fn delete_scorer(&self, _experiment_id: ExperimentId, _name: &str, _version: Option<i32>) -> Result<()> {
@@ -153,7 +170,13 @@ impl EvaluationStore for PostgresStore {
     async fn get_online_scoring_configs(&self, _scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>> {
         Err(pending("evaluation"))
     }
-    async fn upsert_online_scoring_config(&self, _experiment_id: ExperimentId, _name: &str, _sample_rate: f64, _filter_string: Option<&str>) -> Result<OnlineScoringConfig> {
+    async fn upsert_online_scoring_config(
+        &self,
+        _experiment_id: ExperimentId,
+        _name: &str,
+        _sample_rate: f64,
+        _filter_string: Option<&str>,
+    ) -> Result<OnlineScoringConfig> {
         Err(pending("evaluation"))
     }
 }
@@ -200,13 +223,24 @@ impl AuthStore for PostgresStore {
     async fn delete_user(&self, _username: &str) -> Result<()> {
         Err(pending("auth"))
     }
-    async fn grant(&self, _user_id: i64, _resource_type: ResourceType, _resource_id: &str, _permission: Permission) -> Result<()> {
+    async fn grant(
+        &self,
+        _user_id: i64,
+        _resource_type: ResourceType,
+        _resource_id: &str,
+        _permission: Permission,
+    ) -> Result<()> {
         Err(pending("auth"))
     }
     async fn revoke(&self, _user_id: i64, _resource_type: ResourceType, _resource_id: &str) -> Result<()> {
         Err(pending("auth"))
     }
-    async fn get_grant(&self, _user_id: i64, _resource_type: ResourceType, _resource_id: &str) -> Result<Option<Permission>> {
+    async fn get_grant(
+        &self,
+        _user_id: i64,
+        _resource_type: ResourceType,
+        _resource_id: &str,
+    ) -> Result<Option<Permission>> {
         Err(pending("auth"))
     }
     async fn list_grants(&self, _user_id: i64) -> Result<Vec<Grant>> {
@@ -226,72 +260,5 @@ impl AuthStore for PostgresStore {
     }
     async fn revoke_token(&self, _user_id: i64, _token_id: i64) -> Result<()> {
         Err(pending("auth"))
-    }
-}
-
-#[async_trait::async_trait]
-impl RegistryStore for PostgresStore {
-    async fn create_registered_model(&self, _model: &NewRegisteredModel) -> Result<RegisteredModel> {
-        Err(pending("registry"))
-    }
-    async fn get_registered_model(&self, _name: &str) -> Result<RegisteredModel> {
-        Err(pending("registry"))
-    }
-    async fn update_registered_model(&self, _name: &str, _description: Option<&str>) -> Result<RegisteredModel> {
-        Err(pending("registry"))
-    }
-    async fn rename_registered_model(&self, _name: &str, _new_name: &str) -> Result<RegisteredModel> {
-        Err(pending("registry"))
-    }
-    async fn delete_registered_model(&self, _name: &str) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn search_registered_models(&self, _scope: PromptScope, _query: &SearchQuery<RegisteredModelKey, RegisteredModelOrderKey>) -> Result<Page<RegisteredModel>> {
-        Err(pending("registry"))
-    }
-    async fn get_latest_versions(&self, _name: &str, _stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
-        Err(pending("registry"))
-    }
-    async fn set_registered_model_tag(&self, _name: &str, _tag: &Tag) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn delete_registered_model_tag(&self, _name: &str, _key: &str) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn create_model_version(&self, _version: &NewModelVersion) -> Result<ModelVersion> {
-        Err(pending("registry"))
-    }
-    async fn get_model_version(&self, _name: &str, _version: i64) -> Result<ModelVersion> {
-        Err(pending("registry"))
-    }
-    async fn update_model_version(&self, _name: &str, _version: i64, _description: Option<&str>) -> Result<ModelVersion> {
-        Err(pending("registry"))
-    }
-    async fn transition_model_version_stage(&self, _name: &str, _version: i64, _stage: ModelStage, _archive_existing: bool) -> Result<ModelVersion> {
-        Err(pending("registry"))
-    }
-    async fn delete_model_version(&self, _name: &str, _version: i64) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn search_model_versions(&self, _scope: PromptScope, _query: &SearchQuery<ModelVersionKey, ModelVersionOrderKey>) -> Result<Page<ModelVersion>> {
-        Err(pending("registry"))
-    }
-    async fn get_model_version_download_uri(&self, _name: &str, _version: i64) -> Result<String> {
-        Err(pending("registry"))
-    }
-    async fn set_model_version_tag(&self, _name: &str, _version: i64, _tag: &Tag) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn delete_model_version_tag(&self, _name: &str, _version: i64, _key: &str) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn set_registered_model_alias(&self, _name: &str, _alias: &str, _version: i64) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn delete_registered_model_alias(&self, _name: &str, _alias: &str) -> Result<()> {
-        Err(pending("registry"))
-    }
-    async fn get_model_version_by_alias(&self, _name: &str, _alias: &AliasLookup) -> Result<ModelVersion> {
-        Err(pending("registry"))
     }
 }

@@ -7,8 +7,8 @@
 
 use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
 use crate::sql::{
-    metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
-    split_page, tag_rows, upsert_pairs, OnConflict,
+    metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement, split_page, tag_rows,
+    upsert_pairs, OnConflict,
 };
 use crate::PostgresStore;
 use ferroflow_core::entities::*;
@@ -17,7 +17,7 @@ use ferroflow_core::search::runs::{DatasetField, RunAttribute, RunKey};
 use ferroflow_core::search::{Clause, Comparator, OrderBy};
 use ferroflow_core::store::{SearchQuery, TrackingStore};
 use ferroflow_core::{ids, time, Error, Result};
-use sqlx::{QueryBuilder, Row, Postgres, PgConnection};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::HashMap;
 
 const EXPERIMENT_COLUMNS: &str =
@@ -137,12 +137,11 @@ impl PostgresStore {
     }
 
     async fn load_tags(&self, list: &[String], data: &mut HashMap<String, RunData>) -> Result<()> {
-        let rows =
-            sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1)")
-                .bind(list)
-                .fetch_all(&self.pool)
-                .await
-                .context(|| "loading the tags of a page of runs")?;
+        let rows = sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1)")
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .context(|| "loading the tags of a page of runs")?;
         for row in rows {
             data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
@@ -200,13 +199,12 @@ impl PostgresStore {
                 tags: tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect(),
             });
         }
-        let rows = sqlx::query(
-            "SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid = ANY($1) ORDER BY position",
-        )
-        .bind(list)
-        .fetch_all(&self.pool)
-        .await
-        .context(|| "loading the model inputs of a page of runs")?;
+        let rows =
+            sqlx::query("SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid = ANY($1) ORDER BY position")
+                .bind(list)
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "loading the model inputs of a page of runs")?;
         for row in rows {
             inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
         }
@@ -215,13 +213,12 @@ impl PostgresStore {
 
     async fn load_outputs(&self, list: &[String]) -> Result<HashMap<String, RunOutputs>> {
         let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
-        let rows = sqlx::query(
-            "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid = ANY($1) ORDER BY seq",
-        )
-        .bind(list)
-        .fetch_all(&self.pool)
-        .await
-        .context(|| "loading the model outputs of a page of runs")?;
+        let rows =
+            sqlx::query("SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid = ANY($1) ORDER BY seq")
+                .bind(list)
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "loading the model outputs of a page of runs")?;
         for row in rows {
             outputs
                 .entry(row.get(0))
@@ -311,13 +308,12 @@ async fn insert_params(conn: &mut PgConnection, run_id: &str, params: &[Param]) 
         return Ok(());
     }
     let keys: Vec<&str> = params.iter().map(|p| p.key.as_str()).collect();
-    let rows =
-        sqlx::query("SELECT key, value FROM params WHERE run_uuid = $1 AND key = ANY($2)")
-            .bind(run_id)
-            .bind(&keys)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_sqlx)?;
+    let rows = sqlx::query("SELECT key, value FROM params WHERE run_uuid = $1 AND key = ANY($2)")
+        .bind(run_id)
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
     let existing: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
     for param in params {
         if let Some(old) = existing.get(&param.key) {
@@ -456,7 +452,9 @@ fn push_run_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<Run
             let column = match field {
                 DatasetField::Name => "d.name",
                 DatasetField::Digest => "d.digest",
-                DatasetField::Context => "(SELECT t ->> 1 FROM jsonb_array_elements(i.tags::jsonb) t WHERE t ->> 0 = 'mlflow.data.context')",
+                DatasetField::Context => {
+                    "(SELECT t ->> 1 FROM jsonb_array_elements(i.tags::jsonb) t WHERE t ->> 0 = 'mlflow.data.context')"
+                }
             };
             builder.push(
                 "EXISTS (SELECT 1 FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
@@ -743,16 +741,18 @@ impl TrackingStore for PostgresStore {
             _ => ids::random_run_name(),
         };
         let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
-        sqlx::query(&format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, 'RUNNING', $5, NULL, $6, 'active')"))
-            .bind(run_id.as_str())
-            .bind(experiment_key)
-            .bind(&run_name)
-            .bind(&new_run.user_id)
-            .bind(new_run.start_time)
-            .bind(&artifact_uri)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_sqlx)?;
+        sqlx::query(&format!(
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, 'RUNNING', $5, NULL, $6, 'active')"
+        ))
+        .bind(run_id.as_str())
+        .bind(experiment_key)
+        .bind(&run_name)
+        .bind(&new_run.user_id)
+        .bind(new_run.start_time)
+        .bind(&artifact_uri)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
         let mut tags = new_run.tags.clone();
         if !tags.iter().any(|t| t.key == "mlflow.runName") {
             tags.push(Tag::new("mlflow.runName", run_name.clone()));

@@ -3,11 +3,22 @@
 //! made by [`store_suite!`], with the backend's constructor of a store on a fresh database, so
 //! SQLite and PostgreSQL run the same checks, not copies. Nothing here may touch SQL.
 
+mod logged_models;
+mod registry;
+
+pub use logged_models::*;
+pub use registry::*;
+
 use ferroflow_core::entities::*;
 use ferroflow_core::search;
 use ferroflow_core::store::{SearchQuery, Store};
 use ferroflow_core::{ErrorCode, Result};
 use serde_json::{json, Map, Value};
+
+/// A short wait, so that two writes get distinct millisecond timestamps.
+fn pause_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
 
 /// The code of a failure that must happen.
 fn code<T: std::fmt::Debug>(result: Result<T>) -> ErrorCode {
@@ -511,6 +522,14 @@ macro_rules! store_suite {
             check_linked_prompts,
             check_concurrent_assessment_updates_lose_nothing,
             check_overview,
+            check_registry_concurrent_registrations_get_distinct_consecutive_versions,
+            check_registry_prompts_are_hidden_unless_asked_for,
+            check_registry_aliases_and_latest,
+            check_registry_children_come_back_in_the_order_they_were_set,
+            check_registry_registering_a_version_touches_its_model,
+            check_registry_search_pages_keep_their_order,
+            check_registry_logged_model_sources_resolve_to_their_artifacts,
+            check_logged_models_run_metrics_reach_models_and_drive_search,
         );
     };
     ($make:path; $($check:ident),+ $(,)?) => {

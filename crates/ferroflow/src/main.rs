@@ -5,10 +5,10 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_core::store::Store;
 use ferroflow_server::auth::{Auth, AuthSettings};
 use ferroflow_server::security::SecurityConfig;
 use ferroflow_server::{AppState, Limits, ServerConfig};
-use ferroflow_core::store::Store;
 use ferroflow_store_postgres::PostgresStore;
 use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
