@@ -37,6 +37,10 @@ commands:
         set up .venv, check formatting (cargo fmt --check) and lints (cargo clippy -D warnings),
         run the Rust tests, build the server and run tests/compat
         (e.g. `cargo xtask test --python-only -- -k runs -x`; --python-only skips the gates)
+  pg start|stop|url
+        the scratch PostgreSQL cluster of the tests (under the target dir, on a free loopback
+        port; `apt-get install postgresql` first when its binaries are missing): start prints
+        its admin URL, which the tests read from FERROFLOW_TEST_POSTGRES_URL
   help  print this message";
 
 /// The virtualenv's stamp: the exact text of `tests/requirements.txt` it was installed from.
@@ -68,6 +72,7 @@ fn run() -> Result<bool> {
                 Ok(true)
             }
         },
+        Some("pg") => pg(args.next().as_deref().and_then(|a| a.to_str())),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(true)
@@ -120,6 +125,54 @@ impl TestOptions {
 fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// `cargo xtask pg start|stop|url`.
+fn pg(action: Option<&str>) -> Result<bool> {
+    let dir = pg_cluster_dir();
+    match action {
+        Some("start") => {
+            println!("{}", start_pg(&dir)?);
+            Ok(true)
+        }
+        Some("url") => {
+            let port = fs::read_to_string(dir.join("port")).context("the cluster was never started")?;
+            println!("{}", ferroflow_pgtest::Cluster { dir, port: port.trim().parse()? }.url("postgres"));
+            Ok(true)
+        }
+        Some("stop") => {
+            let stopped = ferroflow_pgtest::Cluster::stop(&dir)?;
+            eprintln!(
+                "xtask: {}",
+                if stopped { "PostgreSQL cluster stopped" } else { "no PostgreSQL cluster running" }
+            );
+            Ok(true)
+        }
+        _ => bail!("usage: cargo xtask pg start|stop|url"),
+    }
+}
+
+/// The scratch cluster's directory: the one the tests would pick (`<target>/pg-cluster`).
+fn pg_cluster_dir() -> PathBuf {
+    let root = workspace_root();
+    fallback_target_dir(&root).join("pg-cluster")
+}
+
+/// Starts the scratch cluster (installing PostgreSQL first when its binaries are missing) and
+/// returns its admin URL.
+fn start_pg(dir: &Path) -> Result<String> {
+    if ferroflow_pgtest::binaries().is_err() {
+        banner("installing PostgreSQL for the tests: apt-get install -y postgresql");
+        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            cmd.args(["-n", "apt-get"]);
+        }
+        cmd.args(["install", "-y", "--no-install-recommends", "postgresql"]).env("DEBIAN_FRONTEND", "noninteractive");
+        status(&mut cmd)?;
+    }
+    let cluster = ferroflow_pgtest::Cluster::ensure(dir).context("starting the scratch PostgreSQL cluster")?;
+    Ok(cluster.url("postgres"))
 }
 
 /// The cargo that runs us (cargo sets `CARGO` for `cargo run` and tests), else `cargo`.
@@ -488,8 +541,13 @@ mod tidy {
     }
 
     /// The crates the SDK never depends on: it speaks only the wire protocol.
-    const SERVER_SIDE: &[&str] =
-        &["ferroflow-server", "ferroflow-store-sqlite", "ferroflow-core", "ferroflow-artifacts"];
+    const SERVER_SIDE: &[&str] = &[
+        "ferroflow-server",
+        "ferroflow-store-sqlite",
+        "ferroflow-store-postgres",
+        "ferroflow-core",
+        "ferroflow-artifacts",
+    ];
 
     const DEPENDENCY_RULES: &[DependencyRule] = &[
         DependencyRule {

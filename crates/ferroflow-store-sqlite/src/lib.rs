@@ -16,8 +16,6 @@ mod overview;
 mod registry;
 mod span_details;
 mod sql;
-#[cfg(test)]
-mod testsuite;
 mod text_index;
 pub(crate) mod traces;
 mod tracking;
@@ -193,4 +191,10 @@ mod connect_tests {
         assert_eq!(error.code, ferroflow_core::ErrorCode::InvalidParameterValue);
         assert!(error.message.contains("absent' of the SQLite file"), "{}", error.message);
     }
+}
+
+/// The store test suite (crate `ferroflow-store-testsuite`), every check, on SQLite.
+#[cfg(test)]
+mod testsuite {
+    ferroflow_store_testsuite::store_suite!(super::test_store);
 }

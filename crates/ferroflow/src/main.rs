@@ -5,9 +5,11 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_core::store::Store;
 use ferroflow_server::auth::{Auth, AuthSettings};
 use ferroflow_server::security::SecurityConfig;
 use ferroflow_server::{AppState, Limits, ServerConfig};
+use ferroflow_store_postgres::PostgresStore;
 use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,7 +60,9 @@ struct ServerArgs {
     /// Accepted for `mlflow server` compatibility and ignored.
     #[arg(long, hide = true)]
     dev: bool,
-    /// Where runs, traces and the registry live: sqlite:///<path> (relative) or sqlite:////<abs path>.
+    /// Where runs, traces and the registry live: sqlite:///<path> (relative) or sqlite:////<abs path>,
+    /// or a PostgreSQL database, postgresql://<user>:<password>@<host>:<port>/<db> (also
+    /// postgresql+psycopg2://…), which any number of servers may share.
     #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
     backend_store_uri: String,
     /// Directory (or file:// URI) where served artifacts are stored.
@@ -143,15 +147,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         (None, true) => "mlflow-artifacts:".to_string(),
         (None, false) => bail!("--default-artifact-root is required with --no-serve-artifacts"),
     };
-    if !args.backend_store_uri.starts_with("sqlite:") {
-        bail!(
-            "unsupported --backend-store-uri '{}': this build stores data in SQLite (sqlite:///<path>)",
-            args.backend_store_uri
-        );
-    }
-    let store = SqliteStore::connect(&args.backend_store_uri, &default_artifact_root)
-        .await
-        .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
+    let store = Backend::open(&args.backend_store_uri, &default_artifact_root).await?;
     let destination = args.artifacts_destination.strip_prefix("file://").unwrap_or(&args.artifacts_destination);
     let artifacts = ObjectStoreRepo::local(&PathBuf::from(destination))
         .with_context(|| format!("opening the artifact destination {destination}"))?;
@@ -164,9 +160,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}:{}", args.host, args.port))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, store = %args.backend_store_uri, "ferroflow server listening on http://{address}");
+    tracing::info!(%address, store = %store.describe(), "ferroflow server listening on http://{address}");
     let state = AppState {
-        store: Arc::new(store.clone()),
+        store: store.shared(),
         artifacts: Arc::new(artifacts),
         config: Arc::new(ServerConfig {
             default_artifact_root,
@@ -216,7 +212,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 
 /// The basic-auth app: its settings from MLflow's ini file and variables, its users in the
 /// database the file names (the tracking store itself when it names none or the same one).
-async fn start_auth(args: &ServerArgs, store: &SqliteStore, default_artifact_root: &str) -> anyhow::Result<Auth> {
+async fn start_auth(args: &ServerArgs, store: &Backend, default_artifact_root: &str) -> anyhow::Result<Auth> {
     let text = match std::env::var_os("MLFLOW_AUTH_CONFIG_PATH") {
         Some(path) => std::fs::read_to_string(&path)
             .with_context(|| format!("reading the auth config {}", PathBuf::from(&path).display()))?,
@@ -229,21 +225,73 @@ async fn start_auth(args: &ServerArgs, store: &SqliteStore, default_artifact_roo
     )
     .context("the basic-auth configuration")?;
     let users: Arc<dyn ferroflow_core::store::Store> = match database_uri {
-        Some(uri) if uri != args.backend_store_uri => {
-            if !uri.starts_with("sqlite:") {
-                bail!("unsupported auth database_uri '{uri}': this build stores users in SQLite (sqlite:///<path>)");
-            }
-            Arc::new(
-                SqliteStore::connect(&uri, default_artifact_root)
-                    .await
-                    .with_context(|| format!("opening the auth database {uri}"))?,
-            )
-        }
-        _ => Arc::new(store.clone()),
+        Some(uri) if uri != args.backend_store_uri => Backend::open(&uri, default_artifact_root)
+            .await
+            .with_context(|| format!("opening the auth database {uri}"))?
+            .shared(),
+        _ => store.shared(),
     };
     let auth = Auth::start(users, settings).await.context("starting the basic-auth app")?;
     tracing::info!("basic-auth is on: every route but /health, /version and server-info needs credentials");
     Ok(auth)
+}
+
+/// The store a URI names: SQLite (`sqlite:///…`) or PostgreSQL (`postgresql://…`,
+/// `postgresql+psycopg2://…`), chosen once, here.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Backend {
+    async fn open(uri: &str, default_artifact_root: &str) -> anyhow::Result<Backend> {
+        if uri.starts_with("sqlite:") {
+            let store = SqliteStore::connect(uri, default_artifact_root)
+                .await
+                .with_context(|| format!("opening the store at {uri}"))?;
+            Ok(Backend::Sqlite(store))
+        } else if ferroflow_store_postgres::is_postgres_uri(uri) {
+            let store = PostgresStore::connect(uri, default_artifact_root)
+                .await
+                .with_context(|| format!("opening the PostgreSQL store at {}", Backend::redacted(uri)))?;
+            Ok(Backend::Postgres(store))
+        } else {
+            bail!(
+                "unsupported store URI '{}': use sqlite:///<path> or postgresql://<user>:<password>@<host>:<port>/<db>",
+                Backend::redacted(uri)
+            )
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(store) => Arc::new(store.clone()),
+            Backend::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// What the log says the store is (no password).
+    fn describe(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    fn redacted(uri: &str) -> String {
+        match uri.split_once("://").zip(uri.rfind('@')) {
+            Some(((scheme, _), at)) => format!("{scheme}://…{}", &uri[at..]),
+            None => uri.to_string(),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Backend::Sqlite(store) => store.close().await,
+            Backend::Postgres(store) => store.close().await,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {

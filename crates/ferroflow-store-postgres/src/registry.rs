@@ -1,0 +1,973 @@
+//! The model registry in PostgreSQL: [`RegistryStore`] for [`PostgresStore`], the SQLite
+//! store's (`ferroflow-store-sqlite/src/registry.rs`) in PostgreSQL's dialect.
+//!
+//! Children of a registered model (versions, tags, aliases) hang off its integer id. Every read
+//! is one statement: a model or version comes back with its children as JSON arrays built by
+//! correlated subqueries (index seeks), and a search page with the children of its rows only.
+//! A new version's number is "highest ever given + 1" computed after locking the model's row
+//! (`FOR UPDATE`), so registrations through any number of servers queue on that row and never
+//! collide; the primary key (model, version) would refuse a duplicate regardless.
+
+use crate::error::{is_unique_violation, map_sqlx};
+use crate::sql::{
+    push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
+};
+use crate::PostgresStore;
+use ferroflow_core::entities::*;
+use ferroflow_core::search::registry::{
+    ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
+};
+use ferroflow_core::search::{Clause, OrderBy};
+use ferroflow_core::store::{RegistryStore, SearchQuery};
+use ferroflow_core::{time, Error, Result};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use std::sync::LazyLock;
+
+/// What a deleted version keeps instead of its lineage, as the reference redacts it.
+const REDACTED_SOURCE: &str = "REDACTED-SOURCE-PATH";
+const REDACTED_RUN_ID: &str = "REDACTED-RUN-ID";
+const REDACTED_RUN_LINK: &str = "REDACTED-RUN-LINK";
+
+/// `<alias> IS a prompt` as SQL over a tag table aliased `p`, matching [`is_prompt_tagged`].
+const PROMPT_TAG_MATCH: &str = "p.key = 'mlflow.prompt.is_prompt' AND lower(p.value) = 'true'";
+
+// Every read is ONE statement that returns ONE value: a model or version with all of its
+// children as JSON, or a whole search page as a JSON array of them (one round trip). Children
+// are built by correlated subqueries (each an index seek) and carry their `seq` (the order they
+// were first set), so they are put in that order here, as the SQLite store does with seqs.
+
+/// A version row `v` whose model's name is `name_column` as `[name, version, creation, last
+/// update, description, stage, source, run id, run link, model id, [[seq, key, value], ...],
+/// [[seq, alias], ...]]`: read by [`version_from_json`].
+fn version_json_sql(v: &str, name_column: &str) -> String {
+    format!(
+        "json_build_array({name_column}, {v}.version, {v}.creation_time, {v}.last_updated_time, {v}.description, \
+             {v}.current_stage, {v}.source, {v}.run_id, {v}.run_link, {v}.model_id, \
+             (SELECT coalesce(json_agg(json_build_array(t.seq, t.key, t.value)), '[]') FROM model_version_tags t \
+                   WHERE t.rm_id = {v}.rm_id AND t.version = {v}.version), \
+             (SELECT coalesce(json_agg(json_build_array(a.seq, a.alias)), '[]') FROM registered_model_aliases a \
+                   WHERE a.rm_id = {v}.rm_id AND a.version = {v}.version))"
+    )
+}
+
+/// A model row `rm` as `[name, creation, last update, description, tags, aliases, latest
+/// versions]`: tags as `[[seq, key, value], ...]`, aliases as `[[seq, alias, version], ...]`
+/// and the newest live version of each stage as [`LatestJson`] (its aliases are among the
+/// model's). Read by [`model_from_json`]. The newest version of a stage is one seek in
+/// `model_versions_live_by_stage` (migration 0006).
+fn model_json_sql(rm: &str) -> String {
+    let stages: Vec<String> =
+        ModelStage::ALL.iter().enumerate().map(|(i, stage)| format!("('{}', {i})", stage.as_str())).collect();
+    format!(
+        "json_build_array({rm}.name, {rm}.creation_time, {rm}.last_updated_time, {rm}.description, \
+           (SELECT coalesce(json_agg(json_build_array(t.seq, t.key, t.value)), '[]') FROM registered_model_tags t \
+                 WHERE t.rm_id = {rm}.id), \
+           (SELECT coalesce(json_agg(json_build_array(a.seq, a.alias, a.version)), '[]') FROM registered_model_aliases a \
+                 WHERE a.rm_id = {rm}.id), \
+           (SELECT coalesce(json_agg(json_build_array(lv.version, lv.creation_time, lv.last_updated_time, \
+                      lv.description, lv.current_stage, lv.source, lv.run_id, lv.run_link, lv.model_id, \
+                      (SELECT coalesce(json_agg(json_build_array(t.seq, t.key, t.value)), '[]') FROM model_version_tags t \
+                            WHERE t.rm_id = lv.rm_id AND t.version = lv.version)) ORDER BY stage.ord), '[]') \
+                 FROM (VALUES {}) stage (name, ord) JOIN model_versions lv ON lv.rm_id = {rm}.id AND lv.version = \
+                   (SELECT max(x.version) FROM model_versions x \
+                    WHERE x.rm_id = {rm}.id AND x.current_stage = stage.name AND NOT x.deleted)))",
+        stages.join(", ")
+    )
+}
+
+/// [`model_json_sql`] over a model row (or page row) aliased `rm`.
+static MODEL_JSON_SQL: LazyLock<String> = LazyLock::new(|| model_json_sql("rm"));
+
+/// [`version_json_sql`] over a page row aliased `v` that carries its model's `name`.
+static PAGE_VERSION_JSON_SQL: LazyLock<String> = LazyLock::new(|| version_json_sql("v", "v.name"));
+
+/// One model with its children, by name.
+static LOAD_MODEL_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT ({})::text FROM registered_models rm WHERE rm.name = $1", *MODEL_JSON_SQL));
+
+/// One live version with its children, by model name and number.
+static LOAD_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT ({})::text FROM registered_models rm JOIN model_versions v ON v.rm_id = rm.id \
+         WHERE rm.name = $1 AND v.version = $2 AND NOT v.deleted",
+        version_json_sql("v", "rm.name")
+    )
+});
+
+/// The version an alias names (NULL when the alias is unknown), whether that version is live,
+/// and the version with its children; no row when the model is unknown.
+static VERSION_BY_ALIAS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT a.version, v.version IS NOT NULL, ({})::text FROM registered_models rm \
+         LEFT JOIN registered_model_aliases a ON a.rm_id = rm.id AND a.alias = $1 \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.version = a.version AND NOT v.deleted \
+         WHERE rm.name = $2",
+        version_json_sql("v", "rm.name")
+    )
+});
+
+/// As [`VERSION_BY_ALIAS_SQL`] for `latest`: the highest live version.
+static LATEST_VERSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT v.version, v.version IS NOT NULL, ({})::text FROM registered_models rm \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND NOT v.deleted AND v.version = \
+           (SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id AND NOT x.deleted) \
+         WHERE rm.name = $1",
+        version_json_sql("v", "rm.name")
+    )
+});
+
+fn model_not_found(name: &str) -> Error {
+    Error::not_found(format!("Registered Model with name={name} not found"))
+}
+
+fn version_not_found(name: &str, version: i64) -> Error {
+    Error::not_found(format!("Model Version (name={name}, version={version}) not found"))
+}
+
+fn invalid_source(source: &str, id_name: &str) -> Error {
+    Error::invalid(format!(
+        "Invalid model version source: '{source}'. The {id_name} request parameter must identify the resource \
+         that contains the source."
+    ))
+}
+
+fn bad_json(error: serde_json::Error) -> Error {
+    Error::internal(format!("unreadable registry children: {error}"))
+}
+
+/// `[[seq, key, value], ...]` as tags in seq order: the order they were first set.
+fn tags_in_order(mut triples: Vec<(i64, String, String)>) -> Vec<Tag> {
+    triples.sort_unstable_by_key(|(seq, _, _)| *seq);
+    triples.into_iter().map(|(_, key, value)| Tag::new(key, value)).collect()
+}
+
+/// A latest version inside [`model_json_sql`]: `[version, creation, last update, description,
+/// stage, source, run id, run link, model id, tags]`.
+type LatestJson = (i64, i64, i64, String, String, String, String, String, Option<String>, Vec<(i64, String, String)>);
+
+/// What [`model_json_sql`] writes.
+type ModelJson =
+    (String, i64, i64, Option<String>, Vec<(i64, String, String)>, Vec<(i64, String, i64)>, Vec<LatestJson>);
+
+/// What [`version_json_sql`] writes.
+type VersionJson = (
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Vec<(i64, String, String)>,
+    Vec<(i64, String)>,
+);
+
+fn stage_of(text: &str) -> ModelStage {
+    ModelStage::parse(text).unwrap_or(ModelStage::None)
+}
+
+fn model_from_json(
+    (name, creation_timestamp, last_updated_timestamp, description, tags, mut aliases, mut latest): ModelJson,
+) -> RegisteredModel {
+    aliases.sort_unstable_by_key(|(seq, _, _)| *seq);
+    latest.sort_unstable_by_key(|version| version.0);
+    let latest_versions = latest
+        .into_iter()
+        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| ModelVersion {
+            name: name.clone(),
+            version,
+            creation_timestamp: created,
+            last_updated_timestamp: updated,
+            description,
+            current_stage: stage_of(&stage),
+            source,
+            run_id,
+            run_link,
+            model_id,
+            tags: tags_in_order(tags),
+            aliases: aliases
+                .iter()
+                .filter(|(_, _, aliased)| *aliased == version)
+                .map(|(_, alias, _)| alias.clone())
+                .collect(),
+        })
+        .collect();
+    RegisteredModel {
+        name,
+        creation_timestamp,
+        last_updated_timestamp,
+        description,
+        latest_versions,
+        tags: tags_in_order(tags),
+        aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
+    }
+}
+
+fn version_from_json(
+    (name, version, created, updated, description, stage, source, run_id, run_link, model_id, tags, mut aliases): VersionJson,
+) -> ModelVersion {
+    aliases.sort_unstable_by_key(|(seq, _)| *seq);
+    ModelVersion {
+        name,
+        version,
+        creation_timestamp: created,
+        last_updated_timestamp: updated,
+        description,
+        current_stage: stage_of(&stage),
+        source,
+        run_id,
+        run_link,
+        model_id,
+        tags: tags_in_order(tags),
+        aliases: aliases.into_iter().map(|(_, alias)| alias).collect(),
+    }
+}
+
+fn model_from_row(row: &PgRow, column: usize) -> Result<RegisteredModel> {
+    serde_json::from_str(row.get::<&str, _>(column)).map(model_from_json).map_err(bad_json)
+}
+
+fn version_from_row(row: &PgRow, column: usize) -> Result<ModelVersion> {
+    serde_json::from_str(row.get::<&str, _>(column)).map(version_from_json).map_err(bad_json)
+}
+
+/// Tags as a multi-row upsert leaves them: first-set order, last value wins.
+fn upserted(tags: &[Tag]) -> Vec<Tag> {
+    let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        match out.iter_mut().find(|existing| existing.key == tag.key) {
+            Some(existing) => existing.value = tag.value.clone(),
+            None => out.push(tag.clone()),
+        }
+    }
+    out
+}
+
+/// The id of the model called `name`, or `RESOURCE_DOES_NOT_EXIST`.
+async fn registered_model_id(conn: &mut PgConnection, name: &str) -> Result<i64> {
+    sqlx::query("SELECT id FROM registered_models WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .map(|row| row.get(0))
+        .ok_or_else(|| model_not_found(name))
+}
+
+/// The model id of a live version, or `RESOURCE_DOES_NOT_EXIST` for the model or the version.
+async fn live_version(conn: &mut PgConnection, name: &str, version: i64) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT rm.id, v.version FROM registered_models rm \
+         LEFT JOIN model_versions v ON v.rm_id = rm.id AND v.version = $1 AND NOT v.deleted WHERE rm.name = $2",
+    )
+    .bind(version)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_sqlx)?
+    .ok_or_else(|| model_not_found(name))?;
+    match row.get::<Option<i64>, _>(1) {
+        Some(_) => Ok(row.get(0)),
+        None => Err(version_not_found(name, version)),
+    }
+}
+
+async fn touch_model(conn: &mut PgConnection, rm_id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE id = $2")
+        .bind(now)
+        .bind(rm_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn load_model(conn: &mut PgConnection, name: &str) -> Result<RegisteredModel> {
+    let row = sqlx::query(&LOAD_MODEL_SQL)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| model_not_found(name))?;
+    model_from_row(&row, 0)
+}
+
+async fn load_version(conn: &mut PgConnection, name: &str, version: i64) -> Result<ModelVersion> {
+    let row = sqlx::query(&LOAD_VERSION_SQL)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| version_not_found(name, version))?;
+    version_from_row(&row, 0)
+}
+
+/// Inserts the next version of the model called `name` (its update time follows by trigger),
+/// returning the version's row (none when there is no such model). The
+/// number is the highest ever given + 1, deleted versions included; the caller holds the
+/// model's row lock, which keeps anyone else from taking it in between.
+fn insert_version<'q>(
+    name: &'q str,
+    now: i64,
+    new_version: &'q NewModelVersion,
+    storage_location: Option<&'q str>,
+    run_id: Option<&'q str>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO model_versions (rm_id, version, creation_time, last_updated_time, description, source, \
+             storage_location, run_id, run_link, model_id) \
+         SELECT rm.id, coalesce((SELECT max(x.version) FROM model_versions x WHERE x.rm_id = rm.id), 0) + 1, \
+             $2, $2, $3, $4, $5, $6, $7, $8 \
+         FROM registered_models rm WHERE rm.name = $1 \
+         RETURNING rm_id, version, creation_time, last_updated_time, description, current_stage, source, run_id, \
+             run_link, model_id",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(new_version.description.as_deref().unwrap_or(""))
+    .bind(&new_version.source)
+    .bind(storage_location)
+    .bind(run_id.unwrap_or(""))
+    .bind(new_version.run_link.as_deref().unwrap_or(""))
+    .bind(&new_version.model_id)
+}
+
+/// The version [`insert_version`] returned. Its tags are the request's, and a new number never
+/// had an alias (numbers are not reused, and deleting a version drops its aliases).
+fn inserted_version(name: &str, row: &sqlx::postgres::PgRow, tags: &[Tag]) -> ModelVersion {
+    ModelVersion {
+        name: name.to_string(),
+        version: row.get(1),
+        creation_timestamp: row.get(2),
+        last_updated_timestamp: row.get(3),
+        description: row.get(4),
+        current_stage: stage_of(row.get::<&str, _>(5)),
+        source: row.get(6),
+        run_id: row.get(7),
+        run_link: row.get(8),
+        model_id: row.get(9),
+        tags: upserted(tags),
+        aliases: Vec::new(),
+    }
+}
+
+async fn upsert_model_tags(conn: &mut PgConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
+    upsert_pairs(conn, "registered_model_tags", &["rm_id"], &tag_rows(rm_id, tags), OnConflict::Replace).await
+}
+
+async fn upsert_version_tags(conn: &mut PgConnection, rm_id: i64, version: i64, tags: &[Tag]) -> Result<()> {
+    let rows = tag_rows((rm_id, version), tags);
+    upsert_pairs(conn, "model_version_tags", &["rm_id", "version"], &rows, OnConflict::Replace).await
+}
+
+/// The message for a taken name, which says whether a prompt or a model holds it.
+async fn name_taken(conn: &mut PgConnection, model: &NewRegisteredModel) -> Result<Error> {
+    let existing_is_prompt = sqlx::query(&format!(
+        "SELECT 1 FROM registered_model_tags p JOIN registered_models rm ON rm.id = p.rm_id \
+         WHERE rm.name = $1 AND {PROMPT_TAG_MATCH}"
+    ))
+    .bind(&model.name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_sqlx)?
+    .is_some();
+    let entity = |is_prompt: bool| if is_prompt { "Prompt" } else { "Registered Model" };
+    let (old, new) = (entity(existing_is_prompt), entity(is_prompt_tagged(&model.tags)));
+    Ok(if old != new {
+        Error::already_exists(format!(
+            "Tried to create a {} with name '{}', but the name is already taken by a {}. MLflow does not allow \
+             creating a model and a prompt with the same name.",
+            new.to_lowercase(),
+            model.name,
+            old.to_lowercase()
+        ))
+    } else {
+        Error::already_exists(format!("{new} (name={}) already exists.", model.name))
+    })
+}
+
+/// Where a new version's files are, and the run that made them when the request named none.
+async fn resolve_source(
+    conn: &mut PgConnection,
+    version: &NewModelVersion,
+) -> Result<(Option<String>, Option<String>)> {
+    let mut run_id = version.run_id.clone().filter(|id| !id.is_empty());
+    let storage_location = match ModelSource::parse(&version.source) {
+        ModelSource::LoggedModel(model_id) => {
+            let row = sqlx::query("SELECT artifact_location, source_run_id FROM logged_models WHERE model_id = $1")
+                .bind(&model_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_sqlx)?
+                .ok_or_else(|| invalid_source(&version.source, "model_id"))?;
+            if run_id.is_none() {
+                run_id = Some(row.get::<String, _>(1)).filter(|id| !id.is_empty());
+            }
+            Some(row.get::<String, _>(0))
+        }
+        ModelSource::RegisteredVersion { name, version: number } => {
+            let row = sqlx::query(
+                "SELECT coalesce(v.storage_location, v.source) FROM model_versions v \
+                 JOIN registered_models rm ON rm.id = v.rm_id WHERE rm.name = $1 AND v.version = $2 AND NOT v.deleted",
+            )
+            .bind(&name)
+            .bind(number)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| invalid_source(&version.source, "name and version"))?;
+            Some(row.get::<String, _>(0))
+        }
+        ModelSource::Other => None,
+    };
+    if run_id.is_none() {
+        if let Some(model_id) = version.model_id.as_deref() {
+            run_id = sqlx::query("SELECT source_run_id FROM logged_models WHERE model_id = $1")
+                .bind(model_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_sqlx)?
+                .map(|row| row.get::<String, _>(0))
+                .filter(|id| !id.is_empty());
+        }
+    }
+    Ok((storage_location, run_id))
+}
+
+/// Appends `{"name", "version"}` to the logged model's `mlflow.modelVersions` tag, as the
+/// reference server does when a version names its logged model. A missing model is skipped.
+async fn record_version_on_logged_model(
+    conn: &mut PgConnection,
+    model_id: &str,
+    name: &str,
+    version: i64,
+) -> Result<()> {
+    let exists = sqlx::query("SELECT 1 FROM logged_models WHERE model_id = $1")
+        .bind(model_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    if exists.is_none() {
+        return Ok(());
+    }
+    let existing: Option<String> = sqlx::query("SELECT value FROM logged_model_tags WHERE model_id = $1 AND key = $2")
+        .bind(model_id)
+        .bind(MODEL_VERSIONS_TAG_KEY)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .map(|row| row.get(0));
+    // A tag someone overwrote with non-JSON is replaced rather than failing the registration.
+    let mut entries: Vec<serde_json::Value> =
+        existing.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+    entries.push(serde_json::json!({ "name": name, "version": version }));
+    // Python's spacing, as the reference writes it: clients compare the string.
+    let text = ferroflow_proto::encoding::python_json(&serde_json::Value::Array(entries));
+    let rows = [(model_id, MODEL_VERSIONS_TAG_KEY, text.as_str())];
+    upsert_pairs(conn, "logged_model_tags", &["model_id"], &rows, OnConflict::Replace).await
+}
+
+/// `NOT EXISTS` conditions that keep prompts out of a search over models or versions.
+fn push_exclude_prompts(builder: &mut QueryBuilder<'_, Postgres>, rm_id_column: &str, with_versions: bool) {
+    builder.push(format!(
+        " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.rm_id = {rm_id_column} AND {PROMPT_TAG_MATCH})"
+    ));
+    if with_versions {
+        // A version tagged as a prompt marks its whole model as one, as in the reference.
+        builder.push(format!(
+            " AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.rm_id = {rm_id_column} AND {PROMPT_TAG_MATCH})"
+        ));
+    }
+}
+
+fn push_model_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<RegisteredModelKey>) -> Result<()> {
+    match &clause.key {
+        RegisteredModelKey::Name => push_string_comparison(builder, "rm.name", clause.comparator, &clause.value),
+        RegisteredModelKey::Tag(key) => {
+            builder.push("EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.rm_id = rm.id AND t.key = ");
+            builder.push_bind(key.clone());
+            builder.push(" AND ");
+            push_string_comparison(builder, "t.value", clause.comparator, &clause.value)?;
+            builder.push(")");
+            Ok(())
+        }
+    }
+}
+
+fn push_version_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<ModelVersionKey>) -> Result<()> {
+    match &clause.key {
+        ModelVersionKey::Name => push_string_comparison(builder, "rm.name", clause.comparator, &clause.value),
+        ModelVersionKey::RunId => push_string_comparison(builder, "v.run_id", clause.comparator, &clause.value),
+        ModelVersionKey::SourcePath => push_string_comparison(builder, "v.source", clause.comparator, &clause.value),
+        ModelVersionKey::VersionNumber => {
+            push_numeric_comparison(builder, "v.version", clause.comparator, &clause.value)
+        }
+        ModelVersionKey::Tag(key) => {
+            builder.push(
+                "EXISTS (SELECT 1 FROM model_version_tags t WHERE t.rm_id = v.rm_id AND t.version = v.version \
+                 AND t.key = ",
+            );
+            builder.push_bind(key.clone());
+            builder.push(" AND ");
+            push_string_comparison(builder, "t.value", clause.comparator, &clause.value)?;
+            builder.push(")");
+            Ok(())
+        }
+    }
+}
+
+fn direction(ascending: bool) -> &'static str {
+    if ascending {
+        "ASC"
+    } else {
+        "DESC"
+    }
+}
+
+/// The requested order, then name (unless ordered by already): models' natural order.
+fn model_order_sql(order_by: &[OrderBy<RegisteredModelOrderKey>]) -> String {
+    let mut terms: Vec<String> = order_by
+        .iter()
+        .map(|item| {
+            let column = match item.key {
+                RegisteredModelOrderKey::Name => "rm.name",
+                RegisteredModelOrderKey::CreationTimestamp => "rm.creation_time",
+                RegisteredModelOrderKey::LastUpdatedTimestamp => "rm.last_updated_time",
+            };
+            format!("{column} {}", direction(item.ascending))
+        })
+        .collect();
+    if !order_by.iter().any(|item| item.key == RegisteredModelOrderKey::Name) {
+        terms.push("rm.name ASC".to_string());
+    }
+    format!(" ORDER BY {}", terms.join(", "))
+}
+
+/// The requested order (newest update first when none), then name and version descending;
+/// `name_column` is where the model's name is (`rm.name` in the page query, `v.name` around it).
+fn version_order_sql(order_by: &[OrderBy<ModelVersionOrderKey>], name_column: &str) -> String {
+    let default_order = [
+        OrderBy { key: ModelVersionOrderKey::LastUpdatedTimestamp, ascending: false },
+        OrderBy { key: ModelVersionOrderKey::Name, ascending: true },
+        OrderBy { key: ModelVersionOrderKey::VersionNumber, ascending: false },
+    ];
+    let order_by = if order_by.is_empty() { &default_order[..] } else { order_by };
+    let mut terms: Vec<String> = order_by
+        .iter()
+        .map(|item| {
+            let column = match item.key {
+                ModelVersionOrderKey::Name => name_column,
+                ModelVersionOrderKey::VersionNumber => "v.version",
+                ModelVersionOrderKey::CreationTimestamp => "v.creation_time",
+                ModelVersionOrderKey::LastUpdatedTimestamp => "v.last_updated_time",
+            };
+            format!("{column} {}", direction(item.ascending))
+        })
+        .collect();
+    if !order_by.iter().any(|item| item.key == ModelVersionOrderKey::Name) {
+        terms.push(format!("{name_column} ASC"));
+    }
+    if !order_by.iter().any(|item| item.key == ModelVersionOrderKey::VersionNumber) {
+        terms.push("v.version DESC".to_string());
+    }
+    format!(" ORDER BY {}", terms.join(", "))
+}
+
+#[async_trait::async_trait]
+impl RegistryStore for PostgresStore {
+    async fn create_registered_model(&self, model: &NewRegisteredModel) -> Result<RegisteredModel> {
+        let now = time::now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let inserted = sqlx::query(
+            "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
+             VALUES ($1, $2, $3, $4) RETURNING id, name, creation_time, last_updated_time, description",
+        )
+        .bind(&model.name)
+        .bind(now)
+        .bind(now)
+        .bind(&model.description)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match inserted {
+            Ok(row) => row,
+            // A failed statement aborts a PostgreSQL transaction: the message is looked up
+            // on a connection of its own.
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+                return Err(name_taken(&mut conn, model).await?);
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        };
+        upsert_model_tags(&mut tx, row.get(0), &model.tags).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        // A new model has no versions or aliases yet; its tags are the request's.
+        Ok(RegisteredModel {
+            name: row.get(1),
+            creation_timestamp: row.get(2),
+            last_updated_timestamp: row.get(3),
+            description: row.get(4),
+            latest_versions: Vec::new(),
+            tags: upserted(&model.tags),
+            aliases: Vec::new(),
+        })
+    }
+
+    async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        load_model(&mut conn, name).await
+    }
+
+    async fn update_registered_model(&self, name: &str, description: Option<&str>) -> Result<RegisteredModel> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = registered_model_id(&mut tx, name).await?;
+        sqlx::query("UPDATE registered_models SET description = $1, last_updated_time = $2 WHERE id = $3")
+            .bind(description)
+            .bind(time::now_millis())
+            .bind(rm_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let updated = load_model(&mut tx, name).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(updated)
+    }
+
+    async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
+        let now = time::now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = registered_model_id(&mut tx, name).await?;
+        let renamed = sqlx::query("UPDATE registered_models SET name = $1, last_updated_time = $2 WHERE id = $3")
+            .bind(new_name)
+            .bind(now)
+            .bind(rm_id)
+            .execute(&mut *tx)
+            .await;
+        match renamed {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::already_exists(format!("Registered Model (name={new_name}) already exists.")))
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        }
+        sqlx::query("UPDATE model_versions SET last_updated_time = $1 WHERE rm_id = $2 AND NOT deleted")
+            .bind(now)
+            .bind(rm_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let model = load_model(&mut tx, new_name).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(model)
+    }
+
+    async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // Versions, tags and aliases go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM registered_models WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if deleted.rows_affected() == 0 {
+            return Err(model_not_found(name));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn search_registered_models(
+        &self,
+        scope: PromptScope,
+        query: &SearchQuery<RegisteredModelKey, RegisteredModelOrderKey>,
+    ) -> Result<Page<RegisteredModel>> {
+        // The page is chosen first (the inner query), so children are built for its rows only,
+        // and comes back as one JSON array, ordered again: SQL keeps no subquery's row order.
+        let order = model_order_sql(&query.order_by);
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT coalesce(json_agg({} {order}), '[]')::text FROM (SELECT rm.id, rm.name, rm.creation_time, \
+                 rm.last_updated_time, rm.description FROM registered_models rm WHERE 1 = 1",
+            *MODEL_JSON_SQL
+        ));
+        if scope == PromptScope::Models {
+            push_exclude_prompts(&mut builder, "rm.id", false);
+        }
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_model_clause(&mut builder, clause)?;
+        }
+        builder.push(&order);
+        push_page(&mut builder, query.max_results, query.offset);
+        builder.push(") rm");
+        let row = builder.build().fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
+        let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
+        Ok(Page { items: rows.into_iter().map(model_from_json).collect(), next_offset })
+    }
+
+    async fn get_latest_versions(&self, name: &str, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
+        let model = self.get_registered_model(name).await?;
+        Ok(model
+            .latest_versions
+            .into_iter()
+            .filter(|version| stages.is_empty() || stages.contains(&version.current_stage))
+            .collect())
+    }
+
+    async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = registered_model_id(&mut tx, name).await?;
+        upsert_model_tags(&mut tx, rm_id, std::slice::from_ref(tag)).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = registered_model_id(&mut tx, name).await?;
+        sqlx::query("DELETE FROM registered_model_tags WHERE rm_id = $1 AND key = $2")
+            .bind(rm_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
+        let now = time::now_millis();
+        let name = &new_version.name;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        // The model's row stays locked until commit: registrations of one model, through any
+        // server, take their numbers one after the other. (An unknown model is reported before
+        // a source that does not resolve.)
+        sqlx::query("SELECT id FROM registered_models WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| model_not_found(name))?;
+        let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
+        let row = insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| model_not_found(name))?;
+        let (rm_id, version): (i64, i64) = (row.get(0), row.get(1));
+        upsert_version_tags(&mut tx, rm_id, version, &new_version.tags).await?;
+        if let Some(model_id) = new_version.model_id.as_deref().filter(|_| !new_version.is_prompt()) {
+            record_version_on_logged_model(&mut tx, model_id, name, version).await?;
+        }
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(inserted_version(name, &row, &new_version.tags))
+    }
+
+    async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        load_version(&mut conn, name, version).await
+    }
+
+    async fn update_model_version(&self, name: &str, version: i64, description: Option<&str>) -> Result<ModelVersion> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        sqlx::query(
+            "UPDATE model_versions SET description = $1, last_updated_time = $2 WHERE rm_id = $3 AND version = $4",
+        )
+        .bind(description.unwrap_or(""))
+        .bind(time::now_millis())
+        .bind(rm_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let updated = load_version(&mut tx, name, version).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(updated)
+    }
+
+    async fn transition_model_version_stage(
+        &self,
+        name: &str,
+        version: i64,
+        stage: ModelStage,
+        archive_existing: bool,
+    ) -> Result<ModelVersion> {
+        let now = time::now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        if archive_existing {
+            sqlx::query(
+                "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = $1 \
+                 WHERE rm_id = $2 AND version != $3 AND current_stage = $4 AND NOT deleted",
+            )
+            .bind(now)
+            .bind(rm_id)
+            .bind(version)
+            .bind(stage.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        sqlx::query(
+            "UPDATE model_versions SET current_stage = $1, last_updated_time = $2 WHERE rm_id = $3 AND version = $4",
+        )
+        .bind(stage.as_str())
+        .bind(now)
+        .bind(rm_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        touch_model(&mut tx, rm_id, now).await?;
+        let moved = load_version(&mut tx, name, version).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(moved)
+    }
+
+    async fn delete_model_version(&self, name: &str, version: i64) -> Result<()> {
+        let now = time::now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = $1 AND version = $2")
+            .bind(rm_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        sqlx::query(
+            "UPDATE model_versions SET deleted = TRUE, last_updated_time = $1, description = '', source = $2, \
+                 storage_location = NULL, run_id = $3, run_link = $4 \
+             WHERE rm_id = $5 AND version = $6",
+        )
+        .bind(now)
+        .bind(REDACTED_SOURCE)
+        .bind(REDACTED_RUN_ID)
+        .bind(REDACTED_RUN_LINK)
+        .bind(rm_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        touch_model(&mut tx, rm_id, now).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn search_model_versions(
+        &self,
+        scope: PromptScope,
+        query: &SearchQuery<ModelVersionKey, ModelVersionOrderKey>,
+    ) -> Result<Page<ModelVersion>> {
+        // As for models: the page first, then its children, as one JSON array ordered again.
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT coalesce(json_agg({} {}), '[]')::text FROM (SELECT v.rm_id AS rm_id, rm.name AS name, v.version AS version, \
+                 v.creation_time AS creation_time, v.last_updated_time AS last_updated_time, \
+                 v.description AS description, v.current_stage AS current_stage, v.source AS source, \
+                 v.run_id AS run_id, v.run_link AS run_link, v.model_id AS model_id \
+             FROM model_versions v JOIN registered_models rm ON rm.id = v.rm_id WHERE NOT v.deleted",
+            *PAGE_VERSION_JSON_SQL,
+            version_order_sql(&query.order_by, "v.name")
+        ));
+        if scope == PromptScope::Models {
+            push_exclude_prompts(&mut builder, "v.rm_id", true);
+        }
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_version_clause(&mut builder, clause)?;
+        }
+        builder.push(version_order_sql(&query.order_by, "rm.name"));
+        push_page(&mut builder, query.max_results, query.offset);
+        builder.push(") v");
+        let row = builder.build().fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
+        let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
+        Ok(Page { items: rows.into_iter().map(version_from_json).collect(), next_offset })
+    }
+
+    async fn get_model_version_download_uri(&self, name: &str, version: i64) -> Result<String> {
+        sqlx::query(
+            "SELECT coalesce(v.storage_location, v.source) FROM model_versions v \
+             JOIN registered_models rm ON rm.id = v.rm_id WHERE rm.name = $1 AND v.version = $2 AND NOT v.deleted",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?
+        .map(|row| row.get(0))
+        .ok_or_else(|| version_not_found(name, version))
+    }
+
+    async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        upsert_version_tags(&mut tx, rm_id, version, std::slice::from_ref(tag)).await?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        sqlx::query("DELETE FROM model_version_tags WHERE rm_id = $1 AND version = $2 AND key = $3")
+            .bind(rm_id)
+            .bind(version)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = live_version(&mut tx, name, version).await?;
+        sqlx::query(
+            "INSERT INTO registered_model_aliases (rm_id, alias, version) VALUES ($1, $2, $3) \
+             ON CONFLICT (rm_id, alias) DO UPDATE SET version = EXCLUDED.version",
+        )
+        .bind(rm_id)
+        .bind(alias)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let rm_id = registered_model_id(&mut tx, name).await?;
+        sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = $1 AND alias = $2")
+            .bind(rm_id)
+            .bind(alias)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn get_model_version_by_alias(&self, name: &str, alias: &AliasLookup) -> Result<ModelVersion> {
+        let query = match alias {
+            AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
+            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),
+        };
+        let row = query
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| model_not_found(name))?;
+        let live: bool = row.get(1);
+        match (row.get::<Option<i64>, _>(0), alias) {
+            (Some(_), _) if live => version_from_row(&row, 2),
+            (Some(version), _) => Err(version_not_found(name, version)),
+            (None, AliasLookup::Latest) => Err(Error::not_found(format!("Latest version not found for model {name}."))),
+            (None, AliasLookup::Named(alias)) => {
+                Err(Error::invalid(format!("Registered model alias {alias} not found.")))
+            }
+        }
+    }
+}

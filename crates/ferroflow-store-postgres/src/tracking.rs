@@ -1,0 +1,1020 @@
+//! Experiments and runs in PostgreSQL: [`TrackingStore`] for [`PostgresStore`], statement for
+//! statement the SQLite store's (`ferroflow-store-sqlite/src/tracking.rs`) in PostgreSQL's
+//! dialect.
+//!
+//! Reads of many runs load their params, tags, metrics and inputs with one query per table for
+//! the whole page (ids bound as one array), never one query per run.
+
+use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
+use crate::sql::{
+    metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement, split_page, tag_rows,
+    upsert_pairs, OnConflict,
+};
+use crate::PostgresStore;
+use ferroflow_core::entities::*;
+use ferroflow_core::search::experiments::ExperimentKey;
+use ferroflow_core::search::runs::{DatasetField, RunAttribute, RunKey};
+use ferroflow_core::search::{Clause, Comparator, OrderBy};
+use ferroflow_core::store::{SearchQuery, TrackingStore};
+use ferroflow_core::{ids, time, Error, Result};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use std::collections::HashMap;
+
+const EXPERIMENT_COLUMNS: &str =
+    "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
+const RUN_COLUMNS: &str =
+    "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
+
+fn stage_of(text: &str) -> LifecycleStage {
+    LifecycleStage::parse(text).unwrap_or(LifecycleStage::Active)
+}
+
+fn experiment_from_row(row: &sqlx::postgres::PgRow) -> Experiment {
+    Experiment {
+        experiment_id: ExperimentId::from_stored(row.get(0)),
+        name: row.get(1),
+        artifact_location: row.get(2),
+        lifecycle_stage: stage_of(row.get::<&str, _>(3)),
+        creation_time: row.get(4),
+        last_update_time: row.get(5),
+        tags: Vec::new(),
+    }
+}
+
+fn run_info_from_row(row: &sqlx::postgres::PgRow) -> RunInfo {
+    RunInfo {
+        run_id: RunId::from_stored(row.get::<String, _>(0)),
+        experiment_id: ExperimentId::from_stored(row.get(1)),
+        run_name: row.get(2),
+        user_id: row.get(3),
+        status: RunStatus::parse(row.get::<&str, _>(4)).unwrap_or(RunStatus::Running),
+        start_time: row.get(5),
+        end_time: row.get(6),
+        artifact_uri: row.get(7),
+        lifecycle_stage: stage_of(row.get::<&str, _>(8)),
+    }
+}
+
+fn experiment_not_found(id: ExperimentId) -> Error {
+    Error::not_found(format!("No Experiment with id={id} exists"))
+}
+
+fn run_not_found(id: &str) -> Error {
+    Error::not_found(format!("Run with id={id} not found"))
+}
+
+impl PostgresStore {
+    async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<Tag>>> {
+        let mut out: HashMap<i64, Vec<Tag>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = sqlx::query(
+            "SELECT experiment_id, key, value FROM experiment_tags \
+             WHERE experiment_id = ANY($1) ORDER BY key",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        for row in rows {
+            out.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
+        }
+        Ok(out)
+    }
+
+    async fn fill_experiment_tags(&self, mut experiments: Vec<Experiment>) -> Result<Vec<Experiment>> {
+        let ids: Vec<i64> = experiments.iter().map(|e| e.experiment_id.get()).collect();
+        let mut tags = self.experiment_tags(&ids).await?;
+        for experiment in &mut experiments {
+            experiment.tags = tags.remove(&experiment.experiment_id.get()).unwrap_or_default();
+        }
+        Ok(experiments)
+    }
+
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs: one query
+    /// per child table for the whole page (the ids as one JSON parameter).
+    async fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        if infos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
+        let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let mut data: HashMap<String, RunData> = HashMap::new();
+        self.load_params(&list, &mut data).await?;
+        self.load_tags(&list, &mut data).await?;
+        self.load_latest_metrics(&list, &mut data).await?;
+        let mut inputs = self.load_inputs(&list).await?;
+        let mut outputs = self.load_outputs(&list).await?;
+        Ok(infos
+            .into_iter()
+            .map(|info| {
+                let id = info.run_id.as_str();
+                Run {
+                    data: data.remove(id).unwrap_or_default(),
+                    inputs: inputs.remove(id).unwrap_or_default(),
+                    outputs: outputs.remove(id).unwrap_or_default(),
+                    info,
+                }
+            })
+            .collect())
+    }
+
+    /// The params of the runs in `list` (a JSON list of ids).
+    async fn load_params(&self, list: &[String], data: &mut HashMap<String, RunData>) -> Result<()> {
+        let rows = sqlx::query(
+            // Rows come in primary-key order, (run, key): no sort needed.
+            "SELECT run_uuid, key, value FROM params WHERE run_uuid = ANY($1)",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| "loading the params of a page of runs")?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
+        }
+        Ok(())
+    }
+
+    async fn load_tags(&self, list: &[String], data: &mut HashMap<String, RunData>) -> Result<()> {
+        let rows = sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid = ANY($1)")
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .context(|| "loading the tags of a page of runs")?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
+        }
+        Ok(())
+    }
+
+    async fn load_latest_metrics(&self, list: &[String], data: &mut HashMap<String, RunData>) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
+             WHERE run_uuid = ANY($1)",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| "loading the latest metrics of a page of runs")?;
+        for row in rows {
+            data.entry(row.get(0)).or_default().metrics.push(Metric {
+                key: row.get(1),
+                value: metric_value(row.get(2), row.get::<bool, _>(3)),
+                timestamp: row.get(4),
+                step: row.get(5),
+                model_id: None,
+                dataset_name: None,
+                dataset_digest: None,
+                run_id: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Dataset inputs (in the order they were logged), then model inputs.
+    async fn load_inputs(&self, list: &[String]) -> Result<HashMap<String, RunInputs>> {
+        let mut inputs: HashMap<String, RunInputs> = HashMap::new();
+        let rows = sqlx::query(
+            "SELECT i.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, i.tags \
+             FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
+             WHERE i.run_uuid = ANY($1) ORDER BY i.position",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| "loading the dataset inputs of a page of runs")?;
+        for row in rows {
+            let tags: Vec<(String, String)> =
+                serde_json::from_str(row.get::<&str, _>(7)).map_err(|e| corrupt("dataset input tags", e))?;
+            inputs.entry(row.get(0)).or_default().dataset_inputs.push(DatasetInput {
+                dataset: Dataset {
+                    name: row.get(1),
+                    digest: row.get(2),
+                    source_type: row.get(3),
+                    source: row.get(4),
+                    schema: row.get(5),
+                    profile: row.get(6),
+                },
+                tags: tags.into_iter().map(|(k, v)| Tag::new(k, v)).collect(),
+            });
+        }
+        let rows =
+            sqlx::query("SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid = ANY($1) ORDER BY position")
+                .bind(list)
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "loading the model inputs of a page of runs")?;
+        for row in rows {
+            inputs.entry(row.get(0)).or_default().model_inputs.push(row.get(1));
+        }
+        Ok(inputs)
+    }
+
+    async fn load_outputs(&self, list: &[String]) -> Result<HashMap<String, RunOutputs>> {
+        let mut outputs: HashMap<String, RunOutputs> = HashMap::new();
+        let rows =
+            sqlx::query("SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid = ANY($1) ORDER BY seq")
+                .bind(list)
+                .fetch_all(&self.pool)
+                .await
+                .context(|| "loading the model outputs of a page of runs")?;
+        for row in rows {
+            outputs
+                .entry(row.get(0))
+                .or_default()
+                .model_outputs
+                .push(ModelOutput { model_id: row.get(1), step: row.get(2) });
+        }
+        Ok(outputs)
+    }
+}
+
+/// Fails unless the run exists and is active; returns its experiment id. The run's row stays
+/// locked until the transaction ends, so writes to one run from any number of servers queue
+/// (as they do behind the SQLite store's single writer): a param's "already logged with
+/// another value" check cannot race.
+async fn require_active_run(conn: &mut PgConnection, run_id: &str) -> Result<i64> {
+    let row = sqlx::query("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1 FOR NO KEY UPDATE")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| run_not_found(run_id))?;
+    let stage: String = row.get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is {stage}."
+        )));
+    }
+    Ok(row.get(1))
+}
+
+async fn require_experiment(conn: &mut PgConnection, experiment_id: ExperimentId) -> Result<(i64, String, String)> {
+    let row = sqlx::query(
+        "SELECT experiment_id, lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = $1",
+    )
+    .bind(experiment_id.get())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_sqlx)?
+    .ok_or_else(|| experiment_not_found(experiment_id))?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+/// The one check that an experiment may take new children (runs, traces, logged models,
+/// scorers): it exists and is active. `key` is its parsed id and `experiment_id` the id as the
+/// client wrote it; `purpose` ends the message (e.g. `" to log traces"`). Returns the
+/// experiment's artifact location.
+pub(crate) async fn require_active_experiment(
+    conn: &mut PgConnection,
+    experiment_id: ExperimentId,
+    purpose: &str,
+) -> Result<String> {
+    let row = sqlx::query("SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = $1")
+        .bind(experiment_id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| experiment_not_found(experiment_id))?;
+    let stage: &str = row.get(0);
+    if stage != "active" {
+        return Err(Error::invalid(format!(
+            "The experiment {experiment_id} must be in the 'active' state{purpose}. Current state is {stage}."
+        )));
+    }
+    Ok(row.get(1))
+}
+
+/// Writes run tags, keeping `runs.name` equal to the `mlflow.runName` tag.
+async fn upsert_run_tags(conn: &mut PgConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    upsert_pairs(conn, "tags", &["run_uuid"], &tag_rows(run_id, tags), OnConflict::Replace).await?;
+    if let Some(tag) = tags.iter().rev().find(|t| t.key == "mlflow.runName") {
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(&tag.value)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+async fn insert_params(conn: &mut PgConnection, run_id: &str, params: &[Param]) -> Result<()> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = params.iter().map(|p| p.key.as_str()).collect();
+    let rows = sqlx::query("SELECT key, value FROM params WHERE run_uuid = $1 AND key = ANY($2)")
+        .bind(run_id)
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    let existing: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+    for param in params {
+        if let Some(old) = existing.get(&param.key) {
+            if old != &param.value {
+                return Err(Error::invalid(format!(
+                    "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' \
+                     for run ID='{run_id}'. Attempted logging new value '{}'.",
+                    param.key, old, param.value
+                )));
+            }
+        }
+    }
+    let rows: Vec<(&str, &str, &str)> = params.iter().map(|p| (run_id, p.key.as_str(), p.value.as_str())).collect();
+    upsert_pairs(conn, "params", &["run_uuid"], &rows, OnConflict::Keep).await
+}
+
+/// Orders metric values as MLflow picks the latest: step, then timestamp, then value.
+fn metric_is_newer(candidate: &Metric, current: &Metric) -> bool {
+    (candidate.step, candidate.timestamp) > (current.step, current.timestamp)
+        || ((candidate.step, candidate.timestamp) == (current.step, current.timestamp)
+            && candidate.value.total_cmp(&current.value).is_gt())
+}
+
+async fn insert_metrics(conn: &mut PgConnection, run_id: &str, metrics: &[Metric]) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    for chunk in metrics.chunks(rows_per_statement(9)) {
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest) ",
+        );
+        builder.push_values(chunk, |mut b, m| {
+            let nan = m.value.is_nan();
+            b.push_bind(run_id)
+                .push_bind(&m.key)
+                .push_bind(if nan { 0.0 } else { m.value })
+                .push_bind(nan)
+                .push_bind(m.timestamp)
+                .push_bind(m.step)
+                .push_bind(&m.model_id)
+                .push_bind(&m.dataset_name)
+                .push_bind(&m.dataset_digest);
+        });
+        builder.push(" ON CONFLICT DO NOTHING");
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    // Reduce to one candidate per key before touching latest_metrics.
+    let mut latest: HashMap<&str, &Metric> = HashMap::new();
+    for metric in metrics {
+        match latest.get(metric.key.as_str()) {
+            Some(current) if !metric_is_newer(metric, current) => {}
+            _ => {
+                latest.insert(&metric.key, metric);
+            }
+        }
+    }
+    let candidates: Vec<&Metric> = latest.into_values().collect();
+    for chunk in candidates.chunks(rows_per_statement(6)) {
+        let mut builder: QueryBuilder<Postgres> =
+            QueryBuilder::new("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) ");
+        builder.push_values(chunk, |mut b, m| {
+            let nan = m.value.is_nan();
+            b.push_bind(run_id)
+                .push_bind(&m.key)
+                .push_bind(if nan { None } else { Some(m.value) })
+                .push_bind(nan)
+                .push_bind(m.timestamp)
+                .push_bind(m.step);
+        });
+        builder.push(
+            " ON CONFLICT (run_uuid, key) DO UPDATE SET value = EXCLUDED.value, is_nan = EXCLUDED.is_nan, \
+             timestamp = EXCLUDED.timestamp, step = EXCLUDED.step \
+             WHERE (EXCLUDED.step, EXCLUDED.timestamp, coalesce(EXCLUDED.value, 0)) > \
+                   (latest_metrics.step, latest_metrics.timestamp, coalesce(latest_metrics.value, 0))",
+        );
+        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+    }
+    Ok(())
+}
+
+fn run_attribute_column(attribute: &RunAttribute) -> &'static str {
+    match attribute {
+        RunAttribute::RunId => "r.run_uuid",
+        RunAttribute::RunName => "r.name",
+        RunAttribute::Status => "r.status",
+        RunAttribute::UserId => "r.user_id",
+        RunAttribute::ArtifactUri => "r.artifact_uri",
+        RunAttribute::StartTime => "r.start_time",
+        RunAttribute::EndTime => "r.end_time",
+    }
+}
+
+fn push_run_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<RunKey>) -> Result<()> {
+    match &clause.key {
+        RunKey::Attribute(attribute) => {
+            let column = run_attribute_column(attribute);
+            match attribute {
+                RunAttribute::StartTime | RunAttribute::EndTime => {
+                    push_numeric_comparison(builder, column, clause.comparator, &clause.value)?
+                }
+                _ => push_string_comparison(builder, column, clause.comparator, &clause.value)?,
+            }
+        }
+        RunKey::Metric(key) => {
+            builder.push("EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ");
+            builder.push_bind(key.clone());
+            builder.push(" AND NOT m.is_nan AND ");
+            push_numeric_comparison(builder, "m.value", clause.comparator, &clause.value)?;
+            builder.push(")");
+        }
+        RunKey::Param(key) | RunKey::Tag(key) => {
+            let table = if matches!(clause.key, RunKey::Param(_)) { "params" } else { "tags" };
+            match clause.comparator {
+                Comparator::IsNull => {
+                    builder.push(format!(
+                        "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "
+                    ));
+                    builder.push_bind(key.clone());
+                    builder.push(")");
+                }
+                Comparator::IsNotNull => {
+                    builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push_bind(key.clone());
+                    builder.push(")");
+                }
+                comparator => {
+                    builder.push(format!("EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.key = "));
+                    builder.push_bind(key.clone());
+                    builder.push(" AND ");
+                    push_string_comparison(builder, "x.value", comparator, &clause.value)?;
+                    builder.push(")");
+                }
+            }
+        }
+        RunKey::Dataset(field) => {
+            let column = match field {
+                DatasetField::Name => "d.name",
+                DatasetField::Digest => "d.digest",
+                DatasetField::Context => {
+                    "(SELECT t ->> 1 FROM jsonb_array_elements(i.tags::jsonb) t WHERE t ->> 0 = 'mlflow.data.context')"
+                }
+            };
+            builder.push(
+                "EXISTS (SELECT 1 FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid \
+                 WHERE i.run_uuid = r.run_uuid AND ",
+            );
+            push_string_comparison(builder, column, clause.comparator, &clause.value)?;
+            builder.push(")");
+        }
+    }
+    Ok(())
+}
+
+fn push_run_order(builder: &mut QueryBuilder<'_, Postgres>, order_by: &[OrderBy<RunKey>]) -> Result<()> {
+    builder.push(" ORDER BY ");
+    for item in order_by {
+        // Runs missing the value sort last whichever the direction, as MLflow does: the
+        // expression is pushed twice (null check, then value), each time with its own binds.
+        builder.push("(");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(") IS NULL, ");
+        push_run_order_expression(builder, &item.key)?;
+        builder.push(if item.ascending { " ASC, " } else { " DESC, " });
+    }
+    builder.push("r.start_time DESC, r.run_uuid ASC");
+    Ok(())
+}
+
+/// The value a run is ordered by; a metric, param or tag key is bound.
+fn push_run_order_expression(builder: &mut QueryBuilder<'_, Postgres>, key: &RunKey) -> Result<()> {
+    let (select, key) = match key {
+        RunKey::Attribute(attribute) => {
+            builder.push(run_attribute_column(attribute));
+            return Ok(());
+        }
+        RunKey::Metric(key) => ("SELECT m.value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = ", key),
+        RunKey::Param(key) => ("SELECT x.value FROM params x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Tag(key) => ("SELECT x.value FROM tags x WHERE x.run_uuid = r.run_uuid AND x.key = ", key),
+        RunKey::Dataset(_) => return Err(Error::invalid("Ordering by dataset fields is not supported")),
+    };
+    builder.push("(");
+    builder.push(select);
+    builder.push_bind(key.clone());
+    builder.push(")");
+    Ok(())
+}
+
+fn experiment_column(key: &ExperimentKey) -> Option<&'static str> {
+    match key {
+        ExperimentKey::Name => Some("e.name"),
+        ExperimentKey::ExperimentId => Some("e.experiment_id"),
+        ExperimentKey::CreationTime => Some("e.creation_time"),
+        ExperimentKey::LastUpdateTime => Some("e.last_update_time"),
+        ExperimentKey::Tag(_) => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl TrackingStore for PostgresStore {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+        default_artifact_root: &str,
+    ) -> Result<ExperimentId> {
+        let now = time::now_millis();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let inserted = sqlx::query(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES ($1, '', 'active', $2, $3) RETURNING experiment_id",
+        )
+        .bind(name)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id: i64 = match inserted {
+            Ok(row) => row.get(0),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::already_exists(format!("Experiment(name={name}) already exists.")));
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        };
+        let location = match artifact_location {
+            Some(location) if !location.is_empty() => location.to_string(),
+            _ => format!("{}/{id}", default_artifact_root.trim_end_matches('/')),
+        };
+        sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
+            .bind(&location)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &tag_rows(id, tags), OnConflict::Replace).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(ExperimentId::from_stored(id))
+    }
+
+    async fn get_experiment(&self, experiment_id: ExperimentId) -> Result<Experiment> {
+        let row = sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = $1"))
+            .bind(experiment_id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| experiment_not_found(experiment_id))?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        experiments.into_iter().next().ok_or_else(|| experiment_not_found(experiment_id))
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let row = sqlx::query(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        experiments
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))
+    }
+
+    async fn search_experiments(&self, view: ViewType, query: &SearchQuery<ExperimentKey>) -> Result<Page<Experiment>> {
+        let mut builder: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE "));
+        match view {
+            ViewType::ActiveOnly => builder.push("e.lifecycle_stage = 'active'"),
+            ViewType::DeletedOnly => builder.push("e.lifecycle_stage = 'deleted'"),
+            ViewType::All => builder.push("1 = 1"),
+        };
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            match &clause.key {
+                ExperimentKey::Tag(key) => match clause.comparator {
+                    Comparator::IsNull => {
+                        builder.push("NOT EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ");
+                        builder.push_bind(key.clone());
+                        builder.push(")");
+                    }
+                    comparator => {
+                        builder.push("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = e.experiment_id AND t.key = ");
+                        builder.push_bind(key.clone());
+                        if comparator != Comparator::IsNotNull {
+                            builder.push(" AND ");
+                            push_string_comparison(&mut builder, "t.value", comparator, &clause.value)?;
+                        }
+                        builder.push(")");
+                    }
+                },
+                ExperimentKey::Name => {
+                    push_string_comparison(&mut builder, "e.name", clause.comparator, &clause.value)?
+                }
+                ExperimentKey::ExperimentId => push_string_comparison(
+                    &mut builder,
+                    "CAST(e.experiment_id AS TEXT)",
+                    clause.comparator,
+                    &clause.value,
+                )?,
+                key => {
+                    let column = experiment_column(key).unwrap_or("e.creation_time");
+                    push_numeric_comparison(&mut builder, column, clause.comparator, &clause.value)?
+                }
+            }
+        }
+        builder.push(" ORDER BY ");
+        for item in &query.order_by {
+            let direction = if item.ascending { "ASC" } else { "DESC" };
+            let column = experiment_column(&item.key)
+                .ok_or_else(|| Error::invalid("Ordering experiments by tags is not supported"))?;
+            builder.push(format!("{column} {direction}, "));
+        }
+        builder.push("e.creation_time DESC, e.experiment_id ASC");
+        push_page(&mut builder, query.max_results, query.offset);
+        let rows = builder.build().fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        let (experiments, next_offset) =
+            split_page(rows.iter().map(experiment_from_row).collect(), query.max_results, query.offset);
+        Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
+    }
+
+    async fn rename_experiment(&self, experiment_id: ExperimentId, new_name: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
+        if stage != "active" {
+            return Err(Error::invalid("Cannot rename a non-active experiment."));
+        }
+        let result = sqlx::query("UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3")
+            .bind(new_name)
+            .bind(time::now_millis())
+            .bind(key)
+            .execute(&mut *tx)
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::already_exists(format!("Experiment(name={new_name}) already exists.")));
+            }
+            Err(e) => return Err(map_sqlx(e)),
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn set_experiment_lifecycle(&self, experiment_id: ExperimentId, stage: LifecycleStage) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (key, current, _) = require_experiment(&mut tx, experiment_id).await?;
+        if key == 0 && stage == LifecycleStage::Deleted {
+            return Err(Error::invalid("Cannot delete the default experiment '0'."));
+        }
+        let expected = match stage {
+            LifecycleStage::Deleted => "active",
+            LifecycleStage::Active => "deleted",
+        };
+        if current != expected {
+            return Err(Error::invalid(format!(
+                "Cannot {} experiment {experiment_id}: it is {current}.",
+                if stage == LifecycleStage::Deleted { "delete" } else { "restore" }
+            )));
+        }
+        let now = time::now_millis();
+        sqlx::query("UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3")
+            .bind(stage.as_str())
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        // Runs follow their experiment, as in MLflow.
+        let deleted_time = if stage == LifecycleStage::Deleted { Some(now) } else { None };
+        sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3")
+            .bind(stage.as_str())
+            .bind(deleted_time)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn set_experiment_tag(&self, experiment_id: ExperimentId, tag: &Tag) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let key = experiment_id.get();
+        require_active_experiment(&mut tx, experiment_id, "").await?;
+        let rows = tag_rows(key, std::slice::from_ref(tag));
+        upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &rows, OnConflict::Replace).await?;
+        sqlx::query("UPDATE experiments SET last_update_time = $1 WHERE experiment_id = $2")
+            .bind(time::now_millis())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn delete_experiment_tag(&self, experiment_id: ExperimentId, key: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let (id, _, _) = require_experiment(&mut tx, experiment_id).await?;
+        let result = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2")
+            .bind(id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No tag with name: {key} in experiment with id {experiment_id}")));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let experiment_key = new_run.experiment_id.get();
+        let location = require_active_experiment(&mut tx, new_run.experiment_id, "").await?;
+        let run_id = ids::RunId::new();
+        let tag_name = new_run.tags.iter().rev().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
+        let run_name = match (&new_run.run_name, tag_name) {
+            (Some(name), Some(tag)) if !name.is_empty() && name != &tag => {
+                return Err(Error::invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values \
+                     (run_name='{name}', mlflow.runName='{tag}')."
+                )));
+            }
+            (Some(name), _) if !name.is_empty() => name.clone(),
+            (_, Some(tag)) => tag,
+            _ => ids::random_run_name(),
+        };
+        let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
+        sqlx::query(&format!(
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, 'RUNNING', $5, NULL, $6, 'active')"
+        ))
+        .bind(run_id.as_str())
+        .bind(experiment_key)
+        .bind(&run_name)
+        .bind(&new_run.user_id)
+        .bind(new_run.start_time)
+        .bind(&artifact_uri)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_sqlx)?;
+        let mut tags = new_run.tags.clone();
+        if !tags.iter().any(|t| t.key == "mlflow.runName") {
+            tags.push(Tag::new("mlflow.runName", run_name.clone()));
+        }
+        upsert_run_tags(&mut tx, run_id.as_str(), &tags).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        let mut sorted = tags;
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Run {
+            info: RunInfo {
+                run_id,
+                experiment_id: new_run.experiment_id,
+                run_name,
+                user_id: new_run.user_id.clone(),
+                status: RunStatus::Running,
+                start_time: new_run.start_time,
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: LifecycleStage::Active,
+            },
+            data: RunData { tags: sorted, ..Default::default() },
+            inputs: RunInputs::default(),
+            outputs: RunOutputs::default(),
+        })
+    }
+
+    async fn get_run(&self, run_id: &RunId) -> Result<Run> {
+        let run_id = run_id.as_str();
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = $1"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| format!("loading run {run_id}"))?
+            .ok_or_else(|| run_not_found(run_id))?;
+        let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
+        runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
+    }
+
+    async fn update_run(&self, run_id: &RunId, update: &RunUpdate) -> Result<RunInfo> {
+        let run_id = run_id.as_str();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        if let Some(status) = update.status {
+            sqlx::query("UPDATE runs SET status = $1 WHERE run_uuid = $2")
+                .bind(status.as_str())
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(end_time) = update.end_time {
+            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2")
+                .bind(end_time)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+        }
+        if let Some(name) = update.run_name.as_deref().filter(|n| !n.is_empty()) {
+            upsert_run_tags(&mut tx, run_id, &[Tag::new("mlflow.runName", name)]).await?;
+        }
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = $1"))
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        let info = run_info_from_row(&row);
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(info)
+    }
+
+    async fn set_run_lifecycle(&self, run_id: &RunId, stage: LifecycleStage) -> Result<()> {
+        let run_id = run_id.as_str();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        let deleted_time = if stage == LifecycleStage::Deleted { Some(time::now_millis()) } else { None };
+        sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3")
+            .bind(stage.as_str())
+            .bind(deleted_time)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn log_batch(&self, run_id: &RunId, batch: &RunBatch) -> Result<()> {
+        let run_id = run_id.as_str();
+        let logging = || format!("logging a batch to run {run_id}");
+        let mut tx = self.pool.begin().await.context(logging)?;
+        require_active_run(&mut tx, run_id).await?;
+        insert_params(&mut tx, run_id, &batch.params).await?;
+        insert_metrics(&mut tx, run_id, &batch.metrics).await?;
+        upsert_run_tags(&mut tx, run_id, &batch.tags).await?;
+        tx.commit().await.context(logging)
+    }
+
+    async fn delete_run_tag(&self, run_id: &RunId, key: &str) -> Result<()> {
+        let run_id = run_id.as_str();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        let result = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if result.rows_affected() == 0 {
+            return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn search_runs(
+        &self,
+        experiment_ids: &[ExperimentId],
+        view: ViewType,
+        query: &SearchQuery<RunKey>,
+    ) -> Result<Page<Run>> {
+        let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "SELECT {} FROM runs r WHERE r.experiment_id = ANY(",
+            RUN_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")
+        ));
+        builder.push_bind(keys);
+        builder.push(")");
+        match view {
+            ViewType::ActiveOnly => builder.push(" AND r.lifecycle_stage = 'active'"),
+            ViewType::DeletedOnly => builder.push(" AND r.lifecycle_stage = 'deleted'"),
+            ViewType::All => builder.push(""),
+        };
+        for clause in &query.clauses {
+            builder.push(" AND ");
+            push_run_clause(&mut builder, clause)?;
+        }
+        push_run_order(&mut builder, &query.order_by)?;
+        push_page(&mut builder, query.max_results, query.offset);
+        let rows = builder.build().fetch_all(&self.pool).await.context(|| "searching runs")?;
+        let (infos, next_offset) =
+            split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
+        Ok(Page { items: self.complete_runs(infos).await?, next_offset })
+    }
+
+    async fn get_metric_history(
+        &self,
+        run_id: &RunId,
+        key: &str,
+        max_results: u64,
+        offset: u64,
+    ) -> Result<Page<Metric>> {
+        let run_id = run_id.as_str();
+        let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        if exists.is_none() {
+            return Err(run_not_found(run_id));
+        }
+        let rows = sqlx::query(
+            "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics \
+             WHERE run_uuid = $1 AND key = $2 ORDER BY step, timestamp, value LIMIT $3 OFFSET $4",
+        )
+        .bind(run_id)
+        .bind(key)
+        .bind((max_results + 1) as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        let metrics: Vec<Metric> = rows
+            .iter()
+            .map(|row| Metric {
+                key: row.get(0),
+                value: metric_value(row.get(1), row.get::<bool, _>(2)),
+                timestamp: row.get(3),
+                step: row.get(4),
+                model_id: row.get(5),
+                dataset_name: row.get(6),
+                dataset_digest: row.get(7),
+                run_id: Some(run_id.to_string()),
+            })
+            .collect();
+        let (items, next_offset) = split_page(metrics, max_results, offset);
+        Ok(Page { items, next_offset })
+    }
+
+    async fn log_inputs(&self, run_id: &RunId, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
+        let run_id = run_id.as_str();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let experiment = require_active_run(&mut tx, run_id).await?;
+        for input in datasets {
+            let d = &input.dataset;
+            let dataset_uuid: String = sqlx::query(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (experiment_id, name, digest) DO UPDATE SET source_type = EXCLUDED.source_type \
+                 RETURNING dataset_uuid",
+            )
+            .bind(ids::new_hex_id())
+            .bind(experiment)
+            .bind(&d.name)
+            .bind(&d.digest)
+            .bind(&d.source_type)
+            .bind(&d.source)
+            .bind(&d.schema)
+            .bind(&d.profile)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .get(0);
+            let tags: Vec<(&str, &str)> = input.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+            sqlx::query(
+                "INSERT INTO run_dataset_inputs (run_uuid, dataset_uuid, tags, position) \
+                 VALUES ($1, $2, $3, (SELECT count(*) FROM run_dataset_inputs WHERE run_uuid = $1)) \
+                 ON CONFLICT (run_uuid, dataset_uuid) DO UPDATE SET tags = EXCLUDED.tags",
+            )
+            .bind(run_id)
+            .bind(&dataset_uuid)
+            .bind(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        for model_id in model_ids {
+            sqlx::query(
+                "INSERT INTO run_model_inputs (run_uuid, model_id, position) \
+                 VALUES ($1, $2, (SELECT count(*) FROM run_model_inputs WHERE run_uuid = $1)) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn log_outputs(&self, run_id: &RunId, outputs: &[ModelOutput]) -> Result<()> {
+        let run_id = run_id.as_str();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        require_active_run(&mut tx, run_id).await?;
+        for output in outputs {
+            sqlx::query(
+                "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = EXCLUDED.step",
+            )
+            .bind(run_id)
+            .bind(&output.model_id)
+            .bind(output.step)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+}
