@@ -209,6 +209,86 @@ pub fn model_name(uri: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A real HTTP endpoint: answers 429 then 503 to the first two calls, then the verdict;
+    /// keeps the number of calls and the most it saw in flight at once.
+    #[derive(Default)]
+    struct Endpoint {
+        calls: AtomicUsize,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    async fn serve(endpoint: Arc<Endpoint>, failures: usize) -> String {
+        use axum::http::StatusCode;
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(move |axum::Json(body): axum::Json<Value>| {
+                let endpoint = endpoint.clone();
+                async move {
+                    let n = endpoint.calls.fetch_add(1, Ordering::SeqCst);
+                    let now = endpoint.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    endpoint.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    endpoint.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    if n < failures {
+                        let status =
+                            if n == 0 { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::SERVICE_UNAVAILABLE };
+                        return (status, axum::Json(serde_json::json!({"error": {"message": "busy"}})));
+                    }
+                    let content = serde_json::json!({"result": "yes", "rationale": body["model"]}).to_string();
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+                            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+                        })),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}/v1")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retries_busy_answers_with_backoff() {
+        let endpoint = Arc::new(Endpoint::default());
+        let base = serve(endpoint.clone(), 2).await;
+        let client = ChatClient::new(base, Some("k".into())).retries(3, Duration::from_millis(5));
+        let answer = client.chat("openai:/gpt-4o-mini", &[ChatMessage::user("hi")]).await.unwrap();
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(answer.content, r#"{"result":"yes","rationale":"gpt-4o-mini"}"#);
+        assert_eq!((answer.input_tokens, answer.output_tokens), (Some(11), Some(3)));
+
+        // Out of retries: the last answer's status is the error.
+        let endpoint = Arc::new(Endpoint::default());
+        let base = serve(endpoint.clone(), 10).await;
+        let client = ChatClient::new(base, None).retries(1, Duration::from_millis(5));
+        let err = client.chat("m", &[ChatMessage::user("hi")]).await.unwrap_err();
+        assert!(err.to_string().contains("503"), "{err}");
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_limit_is_in_flight() {
+        let endpoint = Arc::new(Endpoint::default());
+        let base = serve(endpoint.clone(), 0).await;
+        let client = ChatClient::new(base, None).max_concurrency(2);
+        let calls = (0..6).map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.chat("m", &[ChatMessage::user("hi")]).await })
+        });
+        for call in futures::future::join_all(calls).await {
+            call.unwrap().unwrap();
+        }
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 6);
+        assert_eq!(endpoint.max_in_flight.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn model_uris() {
