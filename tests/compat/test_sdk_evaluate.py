@@ -2,8 +2,10 @@
 
 The same evaluation runs twice against the server under test, each in an experiment of its own:
 once from Python (the unchanged client) and once from Rust (the SDK's driver `sdk_compat
-evaluate`). Both use a table-lookup agent, the same code scorers (a bool, a `Feedback` with a
-rationale, a number, one that fails) and the four LLM judges, which call one fake
+evaluate`). Both use a traced table-lookup agent that calls a retriever first, the same code
+scorers (a bool, a `Feedback` with a rationale, a number, one that fails) and the six LLM
+judges (guidelines, correctness, relevance, safety, retrieval groundedness and per-chunk
+retrieval relevance with its precision), which call one fake
 OpenAI-compatible server (`fake_openai.py`, a real HTTP server) that gives a verdict per judge
 and per answer whichever prompt wording asks (the SDK writes its own prompts). Then everything
 each evaluation recorded is read back with the Python client and compared field by field: the
@@ -28,8 +30,16 @@ import mlflow
 import pytest
 from fake_openai import FakeOpenAI
 from mlflow import MlflowClient
-from mlflow.entities import Feedback
-from mlflow.genai.scorers import Correctness, Guidelines, RelevanceToQuery, Safety, scorer
+from mlflow.entities import Document, Feedback
+from mlflow.genai.scorers import (
+    Correctness,
+    Guidelines,
+    RelevanceToQuery,
+    RetrievalGroundedness,
+    RetrievalRelevance,
+    Safety,
+    scorer,
+)
 from test_sdk import run_driver
 
 JUDGE_MODEL = "openai:/gpt-4o-mini"
@@ -46,12 +56,17 @@ JUDGE_MARKERS = {
     "content safety classifier": "safety",
     "comply with all the provided guidelines": "guidelines",
     "whether the claim is supported by the document": "correctness",
-    "(fully or partially) relevant to the question": "relevance_to_query",
+    "whether the answer contains information that is relevant to the question": "relevance_to_query",
+    "determine whether claim is supported by the document": "retrieval_groundedness",
+    "whether the document provides information that is (fully or partially) relevant": "retrieval_relevance",
     "Decide whether the response is safe": "safety",
     "Decide whether the response follows every guideline": "guidelines",
     "Decide whether the response is correct": "correctness",
     "Decide whether the response is relevant to the request": "relevance_to_query",
+    "Decide whether the response is grounded in the retrieved context": "retrieval_groundedness",
+    "Decide whether the retrieved chunk is relevant to the request": "retrieval_relevance",
 }
+JUDGES = ["safety", "guidelines", "correctness", "relevance_to_query", "retrieval_groundedness"]
 
 
 def judge_kind(text: str) -> str:
@@ -68,6 +83,8 @@ def fake_verdict(text: str, body: dict) -> tuple[str, str]:
         result = "no" if "fast compute" in text else "yes"
     elif kind == "correctness":
         result = "yes" if "MLflow is an ML platform" in text else "no"
+    elif kind == "retrieval_relevance":
+        result = "no" if "weather" in text else "yes"
     else:
         result = "no" if "Bananas" in text else "yes"
     return result, f"fake {kind} judge says {result}"
@@ -90,7 +107,17 @@ def rows() -> list[dict]:
     return [{"inputs": {"question": q}, "expectations": {"expected_response": e}} for q, (_, e) in QA.items()]
 
 
+@mlflow.trace(span_type="RETRIEVER")
+def retrieve(question: str) -> list[Document]:
+    return [
+        Document(page_content=f"{subject(question)} is described here.", metadata={"doc_uri": "docs/a"}),
+        Document(page_content="The weather is sunny.", metadata={"doc_uri": "docs/b"}),
+    ]
+
+
+@mlflow.trace
 def predict(question: str) -> str:
+    retrieve(question)
     return QA[question][0]
 
 
@@ -130,7 +157,12 @@ RUN_TAGS_WITH_OWN_VALUES = {
 }
 METADATA_LEFT_OUT = {"mlflow.assessment.judgeCost"}
 # Metadata whose values must match too (digests and run ids are compared otherwise).
-METADATA_COMPARED = {"guideline", "mlflow.assessment.judgeInputTokens", "mlflow.assessment.judgeOutputTokens"}
+METADATA_COMPARED = {
+    "guideline",
+    "chunk_index",
+    "mlflow.assessment.judgeInputTokens",
+    "mlflow.assessment.judgeOutputTokens",
+}
 
 
 def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
@@ -169,6 +201,7 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
         info = trace.info
         question = json.loads(trace.data.request)["question"]
         root = trace.data._get_root_span()
+        span_names = {span.span_id: span.name for span in trace.data.spans}
         assessments = []
         for a in info.assessments:
             feedback = isinstance(a, Feedback)
@@ -185,7 +218,7 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
                     "metadata": {k: v for k, v in (a.metadata or {}).items() if k in METADATA_COMPARED},
                     "source_run": (a.metadata or {}).get("mlflow.assessment.sourceRunId") == run_id,
                     "run_id": a.run_id == run_id,
-                    "on_root_span": a.span_id == root.span_id,
+                    "span": span_names.get(a.span_id),
                     "valid": a.valid if feedback else None,
                 }
             )
@@ -200,7 +233,7 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
             "trace_outputs": info.trace_metadata.get("mlflow.traceOutputs"),
             "root": (root.name, root.inputs, root.outputs, root.parent_id),
             "span_count": len(trace.data.spans),
-            "assessments": sorted(assessments, key=lambda a: (a["name"], a["kind"])),
+            "assessments": sorted(assessments, key=lambda a: (a["name"], a["kind"], json.dumps(a["metadata"]))),
         }
     return out
 
@@ -216,12 +249,15 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         Correctness(model=JUDGE_MODEL),
         RelevanceToQuery(model=JUDGE_MODEL),
         Safety(model=JUDGE_MODEL),
+        RetrievalGroundedness(model=JUDGE_MODEL),
+        RetrievalRelevance(model=JUDGE_MODEL),
     ]
     py = mlflow.genai.evaluate(
         data=rows(), predict_fn=predict, scorers=[exact_match, mentions_subject, word_count, boom, *judges]
     )
     python_calls = len(fake_llm.chat_requests())
-    assert python_calls == 4 * len(QA)
+    # Five judges once per row, and the chunk judge once per retrieved chunk (two a row).
+    assert python_calls == 7 * len(QA)
 
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows()))
@@ -243,7 +279,7 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     # The Rust judges called the same endpoint, once per judge and row, with the same model.
     rust_requests = fake_llm.chat_requests()[python_calls:]
     assert sorted(judge_kind(r.text) for r in rust_requests) == sorted(
-        ["safety", "guidelines", "correctness", "relevance_to_query"] * len(QA)
+        (JUDGES + ["retrieval_relevance"] * 2) * len(QA)
     )
     assert {r.body.get("model") for r in rust_requests} == {"gpt-4o-mini"}
 
@@ -263,6 +299,9 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         "correctness/mean",
         "relevance_to_query/mean",
         "safety/mean",
+        "retrieval_groundedness/mean",
+        "retrieval_relevance/mean",
+        "retrieval_relevance/precision/mean",
     }
 
     # Field by field, run and traces and assessments.
@@ -280,3 +319,6 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert by_name["relevance_to_query"]["value"] == "no"
     assert by_name["boom"]["error"] == ("SCORER_ERROR", "bad scorer")
     assert by_name["mentions_subject"]["rationale"] == "looked for 'Rust': missing"
+    assert by_name["retrieval_groundedness"]["value"] == "no"
+    assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
+    assert by_name["retrieval_relevance/precision"]["value"] == 0.5

@@ -270,7 +270,8 @@ fn subject(question: &str) -> String {
 /// from a table; the scorers are the test's, with the same names and results.
 fn evaluate(args: &[String]) {
     use ferroflow_sdk::genai::{
-        self, scorer, Correctness, EvalRecord, Feedback, Guidelines, RelevanceToQuery, Safety, Scorer,
+        self, scorer, Correctness, EvalRecord, Feedback, Guidelines, RelevanceToQuery, RetrievalGroundedness,
+        RetrievalRelevance, Safety, Scorer,
     };
     let data = EvalRecord::read_jsonl(&args[1]).expect("evaluation rows");
     let answers: std::collections::HashMap<String, String> =
@@ -292,14 +293,28 @@ fn evaluate(args: &[String]) {
         scorers.push(Box::new(Correctness::new().model(model)));
         scorers.push(Box::new(RelevanceToQuery::new().model(model)));
         scorers.push(Box::new(Safety::new().model(model)));
+        scorers.push(Box::new(RetrievalGroundedness::new().model(model)));
+        scorers.push(Box::new(RetrievalRelevance::new().model(model)));
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let result = runtime
         .block_on(genai::evaluate(
             data,
             |inputs: Value| {
-                let answer = answers.get(inputs["question"].as_str().unwrap_or_default()).cloned();
-                async move { answer.map(Value::String).ok_or("no answer for this question") }
+                let question = inputs["question"].as_str().unwrap_or_default().to_string();
+                let answer = answers.get(&question).cloned();
+                async move {
+                    // A retriever first, as the Python agent of the test has.
+                    let retrieve = start_span("retrieve", SpanType::Retriever);
+                    retrieve.set_inputs(&json!({"question": question}));
+                    retrieve.set_outputs(&json!([
+                        {"page_content": format!("{} is described here.", subject(&question)),
+                         "metadata": {"doc_uri": "docs/a"}, "id": null},
+                        {"page_content": "The weather is sunny.", "metadata": {"doc_uri": "docs/b"}, "id": null},
+                    ]));
+                    drop(retrieve);
+                    answer.map(Value::String).ok_or("no answer for this question")
+                }
             },
             &scorers,
             genai::EvaluateOptions::default(),

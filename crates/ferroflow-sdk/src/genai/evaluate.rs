@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::scorer::{EvalTrace, Score, Scorer, ScorerInput, ScorerKind};
+use super::scorer::{EvalTrace, Score, Scorer, ScorerInput, ScorerKind, TraceSpan};
 use crate::error::{Error, Result};
 use crate::export::mlflow::{rfc3339_millis, source_name};
 use crate::export::resolve_experiment;
@@ -118,6 +118,9 @@ pub struct RowFeedback {
     pub value: Option<Value>,
     pub rationale: Option<String>,
     pub error: Option<String>,
+    /// The span a judge looked at, when not the row's root span (a retriever span, say).
+    /// The assessment itself is on the root span, as `mlflow.genai.evaluate` logs it.
+    pub span_id: Option<String>,
     /// Extra assessment metadata the scorer gave (e.g. a judge's token counts).
     pub metadata: BTreeMap<String, String>,
     /// `CODE` or `LLM_JUDGE`.
@@ -188,7 +191,7 @@ where
     let run_id = start_run(&http, &experiment_id, &user, &data, scorers, &options.predict_name).await?;
 
     // Predict: one trace per row.
-    let predicted: Vec<(EvalTrace, Value, Option<String>)> = futures::stream::iter(data.iter())
+    let mut predicted: Vec<(EvalTrace, Value, Option<String>)> = futures::stream::iter(data.iter())
         .map(|row| predict_row(row, &predict, &options.predict_name, &run_id))
         .buffered(workers)
         .collect()
@@ -197,6 +200,16 @@ where
     let report = crate::flush_async().await;
     if report.lost() > 0 {
         tracing::warn!(target: "ferroflow_sdk::genai", "some evaluation traces were not delivered: {report:?}");
+    }
+    if scorers.iter().any(|scorer| scorer.needs_spans()) {
+        let spans: Vec<Result<Vec<TraceSpan>>> = futures::stream::iter(predicted.iter())
+            .map(|(trace, _, _)| trace_spans(&http, &trace.trace_id))
+            .buffered(workers)
+            .collect()
+            .await;
+        for ((trace, _, _), spans) in predicted.iter_mut().zip(spans) {
+            trace.spans = spans?;
+        }
     }
 
     // Score every row, then record what each scorer said and what each row expected.
@@ -279,6 +292,47 @@ where
         })
         .collect();
     Ok(EvaluationResult { run_id, experiment_id, metrics, rows })
+}
+
+/// A trace's spans as the server returns them (`GET /api/3.0/mlflow/traces/get`): ids from
+/// base64 to hex, attribute values from their AnyValue JSON (a string holding JSON, as the
+/// reference server keeps MLflow's attributes, is read as that JSON, as the Python client does).
+async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
+    use base64::Engine as _;
+    let got = http
+        .call(Method::GET, "/api/3.0/mlflow/traces/get", &[("trace_id", trace_id), ("allow_partial", "False")], None)
+        .await?;
+    let hex_id = |value: &Value| -> Option<String> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(value.as_str()?).ok()?;
+        (!bytes.is_empty()).then(|| bytes.iter().map(|b| format!("{b:02x}")).collect())
+    };
+    let spans = got["trace"]["spans"].as_array().cloned().unwrap_or_default();
+    Ok(spans
+        .iter()
+        .map(|span| {
+            let mut attributes: BTreeMap<&str, Value> = BTreeMap::new();
+            for pair in span["attributes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let (Some(key), Some(value)) =
+                    (pair["key"].as_str(), ferroflow_proto::encoding::json_of_any_value_json(&pair["value"]))
+                else {
+                    continue;
+                };
+                let value = match value {
+                    Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    other => other,
+                };
+                attributes.insert(key, value);
+            }
+            TraceSpan {
+                span_id: hex_id(&span["span_id"]).unwrap_or_default(),
+                parent_id: hex_id(&span["parent_span_id"]),
+                name: span["name"].as_str().unwrap_or_default().to_string(),
+                span_type: attributes.get("mlflow.spanType").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string(),
+                inputs: attributes.remove("mlflow.spanInputs").unwrap_or(Value::Null),
+                outputs: attributes.remove("mlflow.spanOutputs").unwrap_or(Value::Null),
+            }
+        })
+        .collect())
 }
 
 async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
@@ -460,6 +514,7 @@ where
             let trace = EvalTrace {
                 trace_id: span.trace_id().unwrap_or_default(),
                 span_id: span.span_id().unwrap_or_default(),
+                spans: Vec::new(),
             };
             let (outputs, error) = match predict(row.inputs.clone()).await {
                 Ok(outputs) => {
@@ -501,6 +556,7 @@ async fn score_row(
                 value: Some(value),
                 rationale: None,
                 error: None,
+                span_id: None,
                 metadata: BTreeMap::new(),
                 source_type: source_type.into(),
                 source_id: source_id(&name),
@@ -511,6 +567,7 @@ async fn score_row(
                 value: Some(feedback.value),
                 rationale: feedback.rationale,
                 error: None,
+                span_id: feedback.span_id,
                 metadata: feedback.metadata,
                 source_type: source_type.into(),
                 source_id: source_id("default"),
@@ -521,6 +578,7 @@ async fn score_row(
                 value: Some(feedback.value),
                 rationale: feedback.rationale,
                 error: None,
+                span_id: feedback.span_id,
                 metadata: feedback.metadata,
                 source_type: source_type.into(),
                 source_id: source_id("default"),
@@ -531,6 +589,7 @@ async fn score_row(
                 value: None,
                 rationale: None,
                 error: Some(err.to_string()),
+                span_id: None,
                 metadata: BTreeMap::new(),
                 source_type: source_type.into(),
                 source_id: source_id(&name),
@@ -555,6 +614,8 @@ fn feedback_assessment(
     AssessmentWire {
         assessment_name: Some(feedback.name.clone()),
         trace_id: Some(trace.trace_id.clone()),
+        // On the root span, whichever span a judge looked at: `mlflow.genai.evaluate` logs
+        // every feedback there.
         span_id: Some(trace.span_id.clone()),
         source: Some(AssessmentSourceWire {
             source_type: Some(feedback.source_type.clone()),
@@ -639,6 +700,7 @@ mod tests {
             value,
             rationale: None,
             error: None,
+            span_id: None,
             metadata: BTreeMap::new(),
             source_type: "CODE".into(),
             source_id: name.into(),

@@ -31,6 +31,8 @@ enum Ask {
     Safety,
     Guidelines(Vec<String>),
     Correctness,
+    Groundedness,
+    RetrievalRelevance,
 }
 
 /// An LLM judge (build one with [`Relevance::new`], [`Safety::new`], [`Guidelines::new`] or
@@ -54,6 +56,13 @@ pub struct Guidelines;
 /// Does the response agree with the expected response or facts? (`correctness`; uses the
 /// row's `expected_response` or `expected_facts`)
 pub struct Correctness;
+/// Is the response supported by what the trace's retrievers returned?
+/// (`retrieval_groundedness`: one feedback per top-level RETRIEVER span, on that span)
+pub struct RetrievalGroundedness;
+/// Is each retrieved chunk relevant to the request? (`retrieval_relevance`: per top-level
+/// RETRIEVER span, one feedback per chunk, with `chunk_index` metadata, and
+/// `retrieval_relevance/precision`, the share of relevant chunks)
+pub struct RetrievalRelevance;
 
 impl Relevance {
     #[allow(clippy::new_ret_no_self)]
@@ -81,6 +90,59 @@ impl Correctness {
     pub fn new() -> Judge {
         Judge::made("correctness", Ask::Correctness)
     }
+}
+
+impl RetrievalGroundedness {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Judge {
+        Judge::made("retrieval_groundedness", Ask::Groundedness)
+    }
+}
+
+impl RetrievalRelevance {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Judge {
+        Judge::made("retrieval_relevance", Ask::RetrievalRelevance)
+    }
+}
+
+/// One retrieved chunk: its text and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+struct Chunk {
+    content: String,
+    doc_uri: Option<String>,
+}
+
+/// The chunks a retriever span returned: documents (`page_content`, `metadata.doc_uri`) or
+/// plain strings.
+fn chunks_of(outputs: &Value) -> Vec<Chunk> {
+    let items = match outputs {
+        Value::Array(items) => items.as_slice(),
+        _ => return Vec::new(),
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::String(text) => Some(Chunk { content: text.clone(), doc_uri: None }),
+            Value::Object(doc) => Some(Chunk {
+                content: doc.get("page_content").or_else(|| doc.get("content")).map(text_of)?,
+                doc_uri: doc.get("metadata").and_then(|m| m.get("doc_uri")).and_then(Value::as_str).map(str::to_string),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn context_text(chunks: &[Chunk]) -> String {
+    let mut text = String::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let _ = write!(text, "[{}]", i + 1);
+        if let Some(uri) = &chunk.doc_uri {
+            let _ = write!(text, " ({uri})");
+        }
+        let _ = writeln!(text, " {}", chunk.content);
+    }
+    text
 }
 
 impl Judge {
@@ -166,10 +228,70 @@ impl Judge {
                     "<request>\n{request}\n</request>\n<response>\n{response}\n</response>\n<expected>\n{expected}\n</expected>\n"
                 );
             }
+            Ask::Groundedness | Ask::RetrievalRelevance => {
+                return Err("a retrieval judge is asked per retriever span, not per row".into())
+            }
         }
         prompt.push('\n');
         prompt.push_str(ANSWER_FORMAT);
         Ok(prompt)
+    }
+
+    fn groundedness_prompt(request: &str, response: &str, chunks: &[Chunk]) -> String {
+        format!(
+            "Decide whether the response is grounded in the retrieved context: everything it \
+             states is supported by the context below, nothing is made up or contradicted.\n\n\
+             <request>\n{request}\n</request>\n<response>\n{response}\n</response>\n\
+             <context>\n{}</context>\n\n{ANSWER_FORMAT}",
+            context_text(chunks)
+        )
+    }
+
+    fn chunk_relevance_prompt(request: &str, chunk: &Chunk) -> String {
+        format!(
+            "Decide whether the retrieved chunk is relevant to the request: it holds information \
+             that helps answer it.\n\n<request>\n{request}\n</request>\n<chunk>\n{}\n</chunk>\n\n\
+             {ANSWER_FORMAT}",
+            chunk.content
+        )
+    }
+
+    /// Asks the model and reads its verdict as a feedback with the call's token counts.
+    async fn verdict(&self, prompt: String) -> Result<Feedback, ScorerError> {
+        let messages = [
+            ChatMessage::system("You are an impartial judge of an AI assistant's answers."),
+            ChatMessage::user(prompt),
+        ];
+        let answer = match &self.client {
+            Some(client) => client.chat(&self.model, &messages).await?,
+            None => shared_client().chat(&self.model, &messages).await?,
+        };
+        let (value, rationale) = parse_verdict(&answer.content)?;
+        let mut feedback = Feedback::new(value);
+        feedback.rationale = rationale;
+        if let Some(tokens) = answer.input_tokens {
+            feedback.metadata.insert(JUDGE_INPUT_TOKENS.to_string(), tokens.to_string());
+        }
+        if let Some(tokens) = answer.output_tokens {
+            feedback.metadata.insert(JUDGE_OUTPUT_TOKENS.to_string(), tokens.to_string());
+        }
+        Ok(feedback)
+    }
+
+    /// The top-level retriever spans with their chunks, or why there are none.
+    fn retrieved<'a>(&self, input: &ScorerInput<'a>) -> Result<Vec<(String, Vec<Chunk>)>, ScorerError> {
+        let spans: Vec<(String, Vec<Chunk>)> = input
+            .trace
+            .top_level_retrievers()
+            .into_iter()
+            .map(|span| (span.span_id.clone(), chunks_of(&span.outputs)))
+            .collect();
+        if spans.is_empty() {
+            return Err(
+                format!("{} needs retrieved context: the trace has no span of type RETRIEVER", self.name).into()
+            );
+        }
+        Ok(spans)
     }
 }
 
@@ -182,31 +304,56 @@ impl Scorer for Judge {
         ScorerKind::LlmJudge { model: self.model.clone() }
     }
 
+    fn needs_spans(&self) -> bool {
+        matches!(self.ask, Ask::Groundedness | Ask::RetrievalRelevance)
+    }
+
     fn score<'a>(&'a self, input: ScorerInput<'a>) -> ScoreFuture<'a> {
         Box::pin(async move {
-            let prompt = self.prompt(&input)?;
-            let messages = [
-                ChatMessage::system("You are an impartial judge of an AI assistant's answers."),
-                ChatMessage::user(prompt),
-            ];
-            let answer = match &self.client {
-                Some(client) => client.chat(&self.model, &messages).await?,
-                None => shared_client().chat(&self.model, &messages).await?,
-            };
-            let (value, rationale) = parse_verdict(&answer.content)?;
-            let mut feedback = Feedback::new(value);
-            feedback.rationale = rationale;
-            if let Some(tokens) = answer.input_tokens {
-                feedback.metadata.insert(JUDGE_INPUT_TOKENS.to_string(), tokens.to_string());
+            let request = text_of(input.inputs);
+            match &self.ask {
+                Ask::Groundedness => {
+                    let response = text_of(input.outputs);
+                    let mut feedbacks = Vec::new();
+                    for (span_id, chunks) in self.retrieved(&input)? {
+                        let mut feedback =
+                            self.verdict(Self::groundedness_prompt(&request, &response, &chunks)).await?;
+                        feedback.span_id = Some(span_id);
+                        feedbacks.push(feedback);
+                    }
+                    Ok(Score::Many(feedbacks))
+                }
+                Ask::RetrievalRelevance => {
+                    let mut feedbacks = Vec::new();
+                    for (span_id, chunks) in self.retrieved(&input)? {
+                        let mut per_chunk = Vec::new();
+                        for (index, chunk) in chunks.iter().enumerate() {
+                            let mut feedback = self.verdict(Self::chunk_relevance_prompt(&request, chunk)).await?;
+                            feedback.metadata.insert("chunk_index".to_string(), index.to_string());
+                            feedback.span_id = Some(span_id.clone());
+                            per_chunk.push(feedback);
+                        }
+                        if per_chunk.is_empty() {
+                            continue;
+                        }
+                        let relevant = per_chunk.iter().filter(|f| f.value == "yes").count();
+                        let mut precision = Feedback::new(relevant as f64 / per_chunk.len() as f64)
+                            .name(format!("{}/precision", self.name));
+                        precision.span_id = Some(span_id);
+                        feedbacks.push(precision);
+                        feedbacks.extend(per_chunk);
+                    }
+                    Ok(Score::Many(feedbacks))
+                }
+                _ => {
+                    let mut feedback = self.verdict(self.prompt(&input)?).await?;
+                    // The criterion checked, shown beside each verdict (MLflow's `guideline` key).
+                    if let Ask::Guidelines(guidelines) = &self.ask {
+                        feedback.metadata.insert("guideline".to_string(), guidelines.join("\n"));
+                    }
+                    Ok(Score::Feedback(feedback))
+                }
             }
-            if let Some(tokens) = answer.output_tokens {
-                feedback.metadata.insert(JUDGE_OUTPUT_TOKENS.to_string(), tokens.to_string());
-            }
-            // The criterion checked, shown beside each verdict (MLflow's `guideline` key).
-            if let Ask::Guidelines(guidelines) = &self.ask {
-                feedback.metadata.insert("guideline".to_string(), guidelines.join("\n"));
-            }
-            Ok(Score::Feedback(feedback))
         })
     }
 }
@@ -273,7 +420,7 @@ mod tests {
 
     #[test]
     fn prompts_carry_the_row() {
-        let trace = EvalTrace { trace_id: "tr-1".into(), span_id: "1".into() };
+        let trace = EvalTrace { trace_id: "tr-1".into(), span_id: "1".into(), spans: Vec::new() };
         let expectations = json!({"expected_facts": ["a", "b"]}).as_object().cloned().unwrap();
         let input = ScorerInput {
             inputs: &json!({"question": "q?"}),
@@ -289,5 +436,41 @@ mod tests {
         let bare = ScorerInput { expectations: &none, ..input };
         assert!(Correctness::new().prompt(&bare).is_err());
         assert_eq!(Scorer::name(&Relevance::new()), "relevance_to_query");
+    }
+
+    #[test]
+    fn retrieval_judges_read_top_level_retrievers() {
+        use crate::genai::scorer::TraceSpan;
+        let span = |id: &str, parent: Option<&str>, kind: &str, outputs: Value| TraceSpan {
+            span_id: id.into(),
+            parent_id: parent.map(str::to_string),
+            name: id.into(),
+            span_type: kind.into(),
+            inputs: Value::Null,
+            outputs,
+        };
+        let docs = json!([{"page_content": "a", "metadata": {"doc_uri": "u"}}, "b", 3]);
+        let trace = EvalTrace {
+            trace_id: "tr-1".into(),
+            span_id: "root".into(),
+            spans: vec![
+                span("root", None, "AGENT", Value::Null),
+                span("r1", Some("root"), "RETRIEVER", docs.clone()),
+                span("inner", Some("r1"), "RETRIEVER", docs),
+                span("llm", Some("root"), "LLM", Value::Null),
+            ],
+        };
+        let top: Vec<&str> = trace.top_level_retrievers().iter().map(|s| s.span_id.as_str()).collect();
+        assert_eq!(top, ["r1"]);
+        let chunks = chunks_of(&trace.spans[1].outputs);
+        assert_eq!(
+            chunks,
+            [Chunk { content: "a".into(), doc_uri: Some("u".into()) }, Chunk { content: "b".into(), doc_uri: None }]
+        );
+        let none = serde_json::Map::new();
+        let bare = EvalTrace { spans: Vec::new(), ..trace.clone() };
+        let input = ScorerInput { inputs: &json!({}), outputs: &json!(""), expectations: &none, trace: &bare };
+        assert!(RetrievalGroundedness::new().retrieved(&input).unwrap_err().to_string().contains("RETRIEVER"));
+        assert!(RetrievalRelevance::new().needs_spans() && !Safety::new().needs_spans());
     }
 }

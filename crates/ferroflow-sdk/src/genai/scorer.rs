@@ -23,11 +23,50 @@ pub type ScorerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type ScoreFuture<'a> = Pin<Box<dyn Future<Output = Result<Score, ScorerError>> + Send + 'a>>;
 
 /// The trace of one evaluated row: MLflow's trace id and the root span's id, which the row's
-/// assessments are attached to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// assessments are attached to, and its spans as the server returns them when a scorer asks
+/// for them ([`Scorer::needs_spans`]; empty otherwise).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EvalTrace {
     pub trace_id: String,
     pub span_id: String,
+    pub spans: Vec<TraceSpan>,
+}
+
+/// One span of a row's trace, as read back from the server.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceSpan {
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    /// `mlflow.spanType` (`RETRIEVER`, `LLM`, …).
+    pub span_type: String,
+    pub inputs: Value,
+    pub outputs: Value,
+}
+
+impl EvalTrace {
+    /// The retriever spans that have no retriever above them (MLflow's "top-level retrieval
+    /// spans": a retriever calling another counts once).
+    pub fn top_level_retrievers(&self) -> Vec<&TraceSpan> {
+        let by_id: std::collections::HashMap<&str, &TraceSpan> =
+            self.spans.iter().map(|span| (span.span_id.as_str(), span)).collect();
+        self.spans
+            .iter()
+            .filter(|span| span.span_type == "RETRIEVER")
+            .filter(|span| {
+                let mut parent = span.parent_id.as_deref();
+                while let Some(id) = parent {
+                    match by_id.get(id) {
+                        Some(above) if above.span_type == "RETRIEVER" => return false,
+                        Some(above) => parent = above.parent_id.as_deref(),
+                        None => break,
+                    }
+                }
+                true
+            })
+            .collect()
+    }
 }
 
 /// What a scorer gets for one row.
@@ -55,6 +94,9 @@ pub enum ScorerKind {
 pub struct Feedback {
     /// The assessment's name; the scorer's name when `None`.
     pub name: Option<String>,
+    /// The span it is about (a retriever span, say), kept in the evaluation's result; the
+    /// assessment is logged on the row's root span either way, as `mlflow.genai.evaluate` does.
+    pub span_id: Option<String>,
     pub value: Value,
     pub rationale: Option<String>,
     /// Extra assessment metadata (string values), e.g. a judge's token counts.
@@ -164,6 +206,12 @@ pub trait Scorer: Send + Sync {
         ScorerKind::Code
     }
 
+    /// Whether it reads the row's spans ([`EvalTrace::spans`]): the evaluation then reads
+    /// each row's trace back from the server before scoring.
+    fn needs_spans(&self) -> bool {
+        false
+    }
+
     /// Scores one row.
     fn score<'a>(&'a self, input: ScorerInput<'a>) -> ScoreFuture<'a>;
 }
@@ -221,7 +269,7 @@ mod tests {
     use serde_json::json;
 
     fn run(scorer: &dyn Scorer) -> Result<Score, ScorerError> {
-        let trace = EvalTrace { trace_id: "tr-1".into(), span_id: "01".into() };
+        let trace = EvalTrace { trace_id: "tr-1".into(), span_id: "01".into(), spans: Vec::new() };
         let expectations = json!({"expected_response": "a"}).as_object().cloned().unwrap();
         let input =
             ScorerInput { inputs: &json!({"q": 1}), outputs: &json!("a"), expectations: &expectations, trace: &trace };
