@@ -232,11 +232,13 @@ pub struct DeleteTracesResponse {
     pub traces_deleted: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LinkTracesToRun {
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
 }
 
@@ -257,6 +259,97 @@ pub struct LinkPromptsToTrace {
     pub trace_id: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
     pub prompt_versions: Vec<PromptVersionRef>,
+}
+
+/// An assessment as a client creates it (`POST /api/3.0/mlflow/traces/{trace_id}/assessments`,
+/// `{"assessment": …}`): written by the SDK; the server reads the same body as JSON and checks
+/// it in the core.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AssessmentWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assessment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assessment_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<AssessmentSourceWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expectation: Option<ExpectationWire>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<bool>,
+}
+
+/// Who made an assessment: `HUMAN`, `CODE` or `LLM_JUDGE`, and their id.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AssessmentSourceWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+}
+
+/// A feedback's value (a protobuf `Value`: bool, number, string, list, object) or the error
+/// that kept it from being computed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct FeedbackWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AssessmentErrorWire>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct AssessmentErrorWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
+}
+
+/// An expectation's value: a primitive as `value`, anything else as JSON text in
+/// `serialized_value` (`{"serialization_format": "JSON_FORMAT", "value": …}`), as the
+/// Python client writes it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ExpectationWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serialized_value: Option<SerializedValueWire>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct SerializedValueWire {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serialization_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `CreateAssessment`'s body as the SDK writes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreateAssessment {
+    pub assessment: AssessmentWire,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -73,16 +73,21 @@ pub struct SetExperimentTag {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CreateRun {
     #[serde(deserialize_with = "de::opt_string")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_name: Option<String>,
     #[serde(deserialize_with = "de::opt_i64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue>,
 }
 
@@ -94,53 +99,75 @@ pub struct RunRef {
     pub run_uuid: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct UpdateRun {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_uuid: Option<String>,
     #[serde(deserialize_with = "de::opt_string")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(deserialize_with = "de::opt_i64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MetricIn {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     #[serde(deserialize_with = "de::opt_f64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     #[serde(deserialize_with = "de::opt_i64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
     #[serde(deserialize_with = "de::opt_i64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_digest: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RunKeyValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogBatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricIn>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue>,
 }
 
@@ -209,13 +236,16 @@ pub struct ModelOutputWire {
     pub step: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogInputs {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub datasets: Vec<DatasetInputWire>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<ModelInputWire>,
 }
 

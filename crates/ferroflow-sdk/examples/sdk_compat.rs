@@ -8,6 +8,9 @@
 //!                                      # trace and flushes; `quit` ends (loss accounting test)
 //! sdk_compat prompt-load <uri> [k=v..] # loads a prompt, prints it (formatted with k=v)
 //! sdk_compat prompt-register <name>    # registers a text and a chat prompt, sets aliases
+//! sdk_compat evaluate <rows.jsonl> <answers.json> [--judges <model-uri>]
+//!                                      # `genai::evaluate` of a table-lookup agent with the
+//!                                      # test's code scorers (and the four LLM judges)
 //! ```
 //!
 //! `SDK_COMPAT_BACKOFF_MS` sets the first retry delay (the loss test keeps it short).
@@ -258,6 +261,82 @@ fn prompts(args: &[String]) {
     });
 }
 
+/// The subject of a question: its last word (`"What is Rust?"` → `"Rust"`).
+fn subject(question: &str) -> String {
+    question.trim_end_matches('?').split_whitespace().last().unwrap_or_default().to_string()
+}
+
+/// The same evaluation as `tests/compat/test_sdk_evaluate.py` runs in Python: the agent answers
+/// from a table; the scorers are the test's, with the same names and results.
+fn evaluate(args: &[String]) {
+    use ferroflow_sdk::genai::{
+        self, scorer, Correctness, EvalRecord, Feedback, Guidelines, RelevanceToQuery, RetrievalGroundedness,
+        RetrievalRelevance, Safety, Scorer,
+    };
+    let data = EvalRecord::read_jsonl(&args[1]).expect("evaluation rows");
+    let answers: std::collections::HashMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(&args[2]).expect("answers file")).expect("answers JSON");
+    let mut scorers: Vec<Box<dyn Scorer>> = vec![
+        Box::new(scorer("exact_match", |_, outputs, expectations, _| outputs == &expectations["expected_response"])),
+        Box::new(scorer("mentions_subject", |inputs, outputs, _, _| {
+            let name = subject(inputs["question"].as_str().unwrap_or_default());
+            let found = outputs.as_str().unwrap_or_default().to_lowercase().contains(&name.to_lowercase());
+            Feedback::new(found).rationale(format!("looked for '{name}': {}", if found { "found" } else { "missing" }))
+        })),
+        Box::new(scorer("word_count", |_, outputs, _, _| {
+            outputs.as_str().unwrap_or_default().split_whitespace().count()
+        })),
+        Box::new(scorer("boom", |_, _, _, _| Err::<bool, _>("bad scorer"))),
+    ];
+    if let Some(model) = args.iter().position(|a| a == "--judges").and_then(|i| args.get(i + 1)) {
+        scorers.push(Box::new(Guidelines::new(["The response must be in English."]).model(model)));
+        scorers.push(Box::new(Correctness::new().model(model)));
+        scorers.push(Box::new(RelevanceToQuery::new().model(model)));
+        scorers.push(Box::new(Safety::new().model(model)));
+        scorers.push(Box::new(RetrievalGroundedness::new().model(model)));
+        scorers.push(Box::new(RetrievalRelevance::new().model(model)));
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let result = runtime
+        .block_on(genai::evaluate(
+            data,
+            |inputs: Value| {
+                let question = inputs["question"].as_str().unwrap_or_default().to_string();
+                let answer = answers.get(&question).cloned();
+                async move {
+                    // A retriever first, as the Python agent of the test has.
+                    let retrieve = start_span("retrieve", SpanType::Retriever);
+                    retrieve.set_inputs(&json!({"question": question}));
+                    retrieve.set_outputs(&json!([
+                        {"page_content": format!("{} is described here.", subject(&question)),
+                         "metadata": {"doc_uri": "docs/a"}, "id": null},
+                        {"page_content": "The weather is sunny.", "metadata": {"doc_uri": "docs/b"}, "id": null},
+                    ]));
+                    drop(retrieve);
+                    answer.map(Value::String).ok_or("no answer for this question")
+                }
+            },
+            &scorers,
+            genai::EvaluateOptions::default(),
+        ))
+        .expect("evaluate");
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|row| {
+            let feedbacks: serde_json::Map<String, Value> = row
+                .feedbacks
+                .iter()
+                .map(|f| (f.name.clone(), json!({"value": f.value, "error": f.error, "rationale": f.rationale})))
+                .collect();
+            json!({"trace_id": row.trace_id, "inputs": row.inputs, "outputs": row.outputs, "feedbacks": feedbacks})
+        })
+        .collect();
+    print(
+        json!({"run_id": result.run_id, "experiment_id": result.experiment_id, "metrics": result.metrics, "rows": rows}),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -271,8 +350,15 @@ fn main() {
             interactive();
         }
         Some("prompt-load" | "prompt-register") if args.len() >= 2 => prompts(&args),
+        Some("evaluate") if args.len() >= 3 => {
+            init();
+            evaluate(&args);
+        }
         _ => {
-            eprintln!("usage: sdk_compat traces | interactive | prompt-load <uri> | prompt-register <name>");
+            eprintln!(
+                "usage: sdk_compat traces | interactive | prompt-load <uri> | prompt-register <name> \
+                 | evaluate <rows.jsonl> <answers.json> [--judges <model-uri>]"
+            );
             std::process::exit(2);
         }
     }

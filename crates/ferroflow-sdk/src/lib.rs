@@ -16,6 +16,8 @@
 //!   trace holds the exporter handle its spans end into) → `tracer` (the API).
 //! * [`agent`]: the `ResponsesAgent` contract (OpenAI Responses API shapes, as MLflow's
 //!   `ResponsesAgent` infers them) and its traced entry points.
+//! * [`genai`]: `evaluate` with custom scorers and LLM judges, recorded as
+//!   `mlflow.genai.evaluate` records it.
 //! * [`tools`]: data tools that fail loudly: an error output saying no data was produced,
 //!   never a made-up answer.
 //! * [`prompts`] and [`registry`]: the prompt registry (`load_prompt("prompts:/name@alias")`,
@@ -71,6 +73,7 @@ pub mod agent;
 pub mod config;
 mod error;
 mod export;
+pub mod genai;
 mod http;
 mod live;
 pub mod prompts;

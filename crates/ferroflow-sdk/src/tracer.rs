@@ -26,6 +26,9 @@ use crate::record::{linked_prompts_json, Payload, SpanType, LINKED_PROMPTS_KEY};
 
 pub(crate) struct TracerInner {
     pub exporter: Exporter,
+    /// What the tracer was made from: the evaluation harness records runs and assessments
+    /// on the same server and experiment its traces go to.
+    pub config: Config,
 }
 
 static GLOBAL: OnceLock<Option<Arc<TracerInner>>> = OnceLock::new();
@@ -42,7 +45,7 @@ fn start(config: Config, sink: Option<Sink>) -> Option<Arc<TracerInner>> {
     }
     let sink = sink.unwrap_or_else(|| Sink::from_config(&config));
     let exporter = Exporter::start(&config, sink);
-    Some(Arc::new(TracerInner { exporter }))
+    Some(Arc::new(TracerInner { exporter, config }))
 }
 
 /// Returned by [`init`] when the tracer was already made (by an earlier `init` or by a span
@@ -68,6 +71,11 @@ pub(crate) fn install(config: Config, sink: Option<Sink>) -> Result<(), AlreadyI
     } else {
         Err(AlreadyInitialized)
     }
+}
+
+/// The configuration of the process's tracer (`None` when tracing is off).
+pub(crate) fn tracer_config() -> Option<&'static Config> {
+    global().map(|tracer| &tracer.config)
 }
 
 /// Whether spans are being recorded in this process.

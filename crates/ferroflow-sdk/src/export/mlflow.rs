@@ -154,7 +154,8 @@ pub(crate) fn duration_millis(nanos: u64) -> String {
     }
 }
 
-fn source_name() -> String {
+/// The program's file name: `mlflow.source.name` of what this process records.
+pub(crate) fn source_name() -> String {
     std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)

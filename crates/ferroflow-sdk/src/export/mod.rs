@@ -566,7 +566,7 @@ impl Worker {
 
 /// The experiment's id: given, `"0"` for the default one, or looked up by name (created when
 /// missing, as `mlflow.set_experiment` does).
-async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Result<String, String> {
+pub(crate) async fn resolve_experiment(http: &HttpClient, experiment: &Experiment) -> Result<String, String> {
     let name = match experiment {
         Experiment::Default => return Ok("0".to_string()),
         Experiment::Id(id) => return Ok(id.clone()),

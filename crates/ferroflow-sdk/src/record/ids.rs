@@ -48,6 +48,16 @@ pub(crate) fn trace_id() -> u128 {
     }
 }
 
+/// A random UUID (version 4) in its usual text form, for ids the Python client makes with
+/// `uuid.uuid4()` (e.g. an evaluation row's request id).
+pub(crate) fn uuid4() -> String {
+    let mut bits = trace_id();
+    bits = (bits & !(0xf << 76)) | (0x4 << 76); // version 4
+    bits = (bits & !(0x3 << 62)) | (0x2 << 62); // RFC 4122 variant
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
 /// MLflow's trace id: `tr-` and the 32 lowercase hex digits of the OTel trace id.
 pub(crate) fn mlflow_trace_id(trace_id: u128) -> String {
     ferroflow_proto::encoding::mlflow_trace_id(&trace_id.to_be_bytes())
@@ -64,5 +74,9 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(trace_id(), trace_id());
         assert_eq!(mlflow_trace_id(0xab), format!("tr-{}ab", "0".repeat(30)));
+        let uuid = uuid4();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+        assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"), "{uuid}");
     }
 }

@@ -1,0 +1,754 @@
+//! `evaluate`: run a predict function over a data set, score every row, and record it all the
+//! way `mlflow.genai.evaluate` does, so the Python client and the UI read a Rust evaluation
+//! as a Python one.
+//!
+//! What is recorded, in order:
+//! 1. a run in the tracer's experiment (tags `mlflow.user`, `mlflow.source.name`,
+//!    `mlflow.source.type`), the data set as its input (`dataset`, source type `code`, with
+//!    schema and profile), the tag `mlflow.runType = genai_evaluate`, and the tags
+//!    `mlflow.genaiEvaluate.agent.function` / `.agent.digest` / `.scorersDigest`;
+//! 2. one trace per row, its root span the predict call (inputs, outputs, error), with the
+//!    trace metadata `mlflow.sourceRun` (the run) and the tag `mlflow.eval.requestId`; rows
+//!    run concurrently, `max_workers` at a time;
+//! 3. once the traces are delivered, every scorer's result as a feedback assessment on the
+//!    row's root span (source `CODE` or `LLM_JUDGE`, metadata
+//!    `mlflow.assessment.sourceRunId` and `mlflow.assessment.scorerDigest`; a failed scorer is
+//!    a feedback with the error `SCORER_ERROR`), and the row's expectations as `HUMAN`
+//!    expectation assessments;
+//! 4. the traces linked to the run, the aggregate metrics `<name>/mean` (booleans and yes/no
+//!    as 1/0) logged on it, and the run ended `FINISHED`.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferroflow_proto::encoding::python_json;
+use ferroflow_proto::traces::{
+    AssessmentErrorWire, AssessmentSourceWire, AssessmentWire, CreateAssessment, ExpectationWire, FeedbackWire,
+    LinkTracesToRun, SerializedValueWire,
+};
+use ferroflow_proto::tracking::{
+    CreateRun, DatasetInputWire, DatasetWire, KeyValue, LogBatch, LogInputs, MetricIn, RunKeyValue, UpdateRun,
+};
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::scorer::{EvalTrace, Score, Scorer, ScorerInput, ScorerKind, TraceSpan};
+use crate::error::{Error, Result};
+use crate::export::mlflow::{rfc3339_millis, source_name};
+use crate::export::resolve_experiment;
+use crate::http::HttpClient;
+use crate::record::ids::uuid4;
+use crate::{start_span, update_current_trace, SpanType, TraceContext, TraceUpdate};
+
+const SOURCE_RUN: &str = "mlflow.assessment.sourceRunId";
+const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
+const SCORER_ERROR: &str = "SCORER_ERROR";
+/// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
+pub const DEFAULT_MAX_WORKERS: usize = 10;
+
+/// One row of evaluation data: the predict function's inputs (an object of its arguments by
+/// name) and what is expected of its answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct EvalRecord {
+    pub inputs: Value,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub expectations: Map<String, Value>,
+}
+
+impl EvalRecord {
+    pub fn new(inputs: Value) -> EvalRecord {
+        EvalRecord { inputs, expectations: Map::new() }
+    }
+
+    pub fn expectation(mut self, name: impl Into<String>, value: impl Into<Value>) -> EvalRecord {
+        self.expectations.insert(name.into(), value.into());
+        self
+    }
+
+    /// Rows from a JSON Lines file, one `{"inputs": {...}, "expectations": {...}}` per line.
+    pub fn read_jsonl(path: impl AsRef<std::path::Path>) -> Result<Vec<EvalRecord>> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| Error::Config(format!("cannot read {}: {err}", path.display())))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|err| {
+                    Error::Config(format!("{} line {}: not an evaluation row: {err}", path.display(), i + 1))
+                })
+            })
+            .collect()
+    }
+}
+
+/// How an evaluation runs.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions {
+    /// Rows predicted (and scored) at once.
+    pub max_workers: usize,
+    /// The predict function's name: the root span's name and the run's
+    /// `mlflow.genaiEvaluate.agent.function` tag.
+    pub predict_name: String,
+}
+
+impl Default for EvaluateOptions {
+    fn default() -> Self {
+        let max_workers = std::env::var("MLFLOW_GENAI_EVAL_MAX_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_MAX_WORKERS);
+        EvaluateOptions { max_workers, predict_name: "predict".to_string() }
+    }
+}
+
+/// One scorer's result on one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowFeedback {
+    /// The scorer that gave it.
+    pub scorer: String,
+    pub name: String,
+    /// `None` when the scorer failed.
+    pub value: Option<Value>,
+    pub rationale: Option<String>,
+    pub error: Option<String>,
+    /// The span a judge looked at, when not the row's root span (a retriever span, say).
+    /// The assessment itself is on the root span, as `mlflow.genai.evaluate` logs it.
+    pub span_id: Option<String>,
+    /// Extra assessment metadata the scorer gave (e.g. a judge's token counts).
+    pub metadata: BTreeMap<String, String>,
+    /// `CODE` or `LLM_JUDGE`.
+    pub source_type: String,
+    pub source_id: String,
+}
+
+/// One evaluated row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowResult {
+    pub trace_id: String,
+    pub inputs: Value,
+    /// What the predict function returned (null when it failed).
+    pub outputs: Value,
+    /// The predict function's error, if it failed.
+    pub error: Option<String>,
+    pub expectations: Map<String, Value>,
+    pub feedbacks: Vec<RowFeedback>,
+}
+
+/// What [`evaluate`] returns: the run, the aggregates and every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationResult {
+    pub run_id: String,
+    pub experiment_id: String,
+    /// `<name>/mean` per feedback name, as logged on the run.
+    pub metrics: BTreeMap<String, f64>,
+    pub rows: Vec<RowResult>,
+}
+
+/// Runs `predict` on every row of `data` (each in a trace of its own), scores each row with
+/// every scorer, and records the run, traces, assessments and metrics as `mlflow.genai.evaluate`
+/// does. Needs tracing on (`MLFLOW_TRACKING_URI`, or [`crate::init`]): the run goes to the
+/// tracer's server and experiment.
+///
+/// ```no_run
+/// use ferroflow_sdk::genai::{evaluate, scorer, EvalRecord, EvaluateOptions, Safety, Scorer};
+/// use serde_json::{json, Value};
+/// # async fn run() -> ferroflow_sdk::Result<()> {
+/// let data = vec![EvalRecord::new(json!({"question": "What is MLflow?"}))
+///     .expectation("expected_response", "An ML platform")];
+/// let scorers: Vec<Box<dyn Scorer>> = vec![
+///     Box::new(scorer("exact_match", |_, outputs, expectations, _| outputs == &expectations["expected_response"])),
+///     Box::new(Safety::new()),
+/// ];
+/// let result = evaluate(data, |inputs: Value| async move {
+///     Ok::<_, std::io::Error>(json!(format!("You asked: {}", inputs["question"])))
+/// }, &scorers, EvaluateOptions::default()).await?;
+/// println!("{:?}", result.metrics);
+/// # Ok(()) }
+/// ```
+pub async fn evaluate<P, Fut, E>(
+    data: Vec<EvalRecord>,
+    predict: P,
+    scorers: &[Box<dyn Scorer>],
+    options: EvaluateOptions,
+) -> Result<EvaluationResult>
+where
+    P: Fn(Value) -> Fut + Sync,
+    Fut: Future<Output = std::result::Result<Value, E>> + Send,
+    E: Display,
+{
+    let config = crate::tracer::tracer_config().ok_or(Error::NotConfigured)?;
+    let http = HttpClient::new(config)?;
+    let experiment_id = resolve_experiment(&http, &config.experiment).await.map_err(Error::Config)?;
+    let workers = options.max_workers.max(1);
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    let run_id = start_run(&http, &experiment_id, &user, &data, scorers, &options.predict_name).await?;
+
+    // Predict: one trace per row.
+    let mut predicted: Vec<(EvalTrace, Value, Option<String>)> = futures::stream::iter(data.iter())
+        .map(|row| predict_row(row, &predict, &options.predict_name, &run_id))
+        .buffered(workers)
+        .collect()
+        .await;
+    // Assessments need their traces on the server.
+    let report = crate::flush_async().await;
+    if report.lost() > 0 {
+        tracing::warn!(target: "ferroflow_sdk::genai", "some evaluation traces were not delivered: {report:?}");
+    }
+    if scorers.iter().any(|scorer| scorer.needs_spans()) {
+        let spans: Vec<Result<Vec<TraceSpan>>> = futures::stream::iter(predicted.iter())
+            .map(|(trace, _, _)| trace_spans(&http, &trace.trace_id))
+            .buffered(workers)
+            .collect()
+            .await;
+        for ((trace, _, _), spans) in predicted.iter_mut().zip(spans) {
+            trace.spans = spans?;
+        }
+    }
+
+    // Score every row, then record what each scorer said and what each row expected.
+    let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
+        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers))
+        .buffered(workers)
+        .collect()
+        .await;
+    let digests: BTreeMap<&str, String> =
+        scorers.iter().map(|scorer| (scorer.name(), scorer_digest(&**scorer))).collect();
+    let mut assessments = Vec::new();
+    for ((row, (trace, _, _)), feedbacks) in data.iter().zip(&predicted).zip(&scored) {
+        for feedback in feedbacks {
+            let digest = digests.get(feedback.scorer.as_str()).cloned();
+            assessments.push(feedback_assessment(trace, feedback, &run_id, digest));
+        }
+        for (name, value) in &row.expectations {
+            assessments.push(expectation_assessment(trace, name, value, &run_id, &user));
+        }
+    }
+    futures::stream::iter(assessments)
+        .map(|assessment| {
+            let http = &http;
+            async move {
+                let path =
+                    format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
+                post(http, &path, &CreateAssessment { assessment }).await
+            }
+        })
+        .buffer_unordered(workers)
+        .try_collect::<Vec<_>>()
+        .await?;
+
+    // Link the traces, log the aggregates, end the run.
+    let trace_ids: Vec<String> = predicted.iter().map(|(trace, _, _)| trace.trace_id.clone()).collect();
+    for chunk in trace_ids.chunks(100) {
+        let link = LinkTracesToRun { trace_ids: chunk.to_vec(), run_id: Some(run_id.clone()) };
+        post(&http, "/api/2.0/mlflow/traces/link-to-run", &link).await?;
+    }
+    let metrics = aggregate(scored.iter().flatten());
+    if !metrics.is_empty() {
+        let timestamp = now_millis();
+        let batch = LogBatch {
+            run_id: Some(run_id.clone()),
+            metrics: metrics
+                .iter()
+                .map(|(key, value)| MetricIn {
+                    run_id: Some(run_id.clone()),
+                    key: Some(key.clone()),
+                    value: Some(*value),
+                    timestamp: Some(timestamp),
+                    step: Some(0),
+                    ..MetricIn::default()
+                })
+                .collect(),
+            ..LogBatch::default()
+        };
+        post(&http, "/api/2.0/mlflow/runs/log-batch", &batch).await?;
+    }
+    let end = UpdateRun {
+        run_id: Some(run_id.clone()),
+        run_uuid: Some(run_id.clone()),
+        status: Some("FINISHED".into()),
+        end_time: Some(now_millis()),
+        ..UpdateRun::default()
+    };
+    post(&http, "/api/2.0/mlflow/runs/update", &end).await?;
+
+    let rows = data
+        .into_iter()
+        .zip(predicted)
+        .zip(scored)
+        .map(|((row, (trace, outputs, error)), feedbacks)| RowResult {
+            trace_id: trace.trace_id,
+            inputs: row.inputs,
+            outputs,
+            error,
+            expectations: row.expectations,
+            feedbacks,
+        })
+        .collect();
+    Ok(EvaluationResult { run_id, experiment_id, metrics, rows })
+}
+
+/// A trace's spans as the server returns them (`GET /api/3.0/mlflow/traces/get`): ids from
+/// base64 to hex, attribute values from their AnyValue JSON (a string holding JSON, as the
+/// reference server keeps MLflow's attributes, is read as that JSON, as the Python client does).
+async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
+    use base64::Engine as _;
+    let got = http
+        .call(Method::GET, "/api/3.0/mlflow/traces/get", &[("trace_id", trace_id), ("allow_partial", "False")], None)
+        .await?;
+    let hex_id = |value: &Value| -> Option<String> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(value.as_str()?).ok()?;
+        (!bytes.is_empty()).then(|| bytes.iter().map(|b| format!("{b:02x}")).collect())
+    };
+    let spans = got["trace"]["spans"].as_array().cloned().unwrap_or_default();
+    Ok(spans
+        .iter()
+        .map(|span| {
+            let mut attributes: BTreeMap<&str, Value> = BTreeMap::new();
+            for pair in span["attributes"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let (Some(key), Some(value)) =
+                    (pair["key"].as_str(), ferroflow_proto::encoding::json_of_any_value_json(&pair["value"]))
+                else {
+                    continue;
+                };
+                let value = match value {
+                    Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    other => other,
+                };
+                attributes.insert(key, value);
+            }
+            TraceSpan {
+                span_id: hex_id(&span["span_id"]).unwrap_or_default(),
+                parent_id: hex_id(&span["parent_span_id"]),
+                name: span["name"].as_str().unwrap_or_default().to_string(),
+                span_type: attributes.get("mlflow.spanType").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string(),
+                inputs: attributes.remove("mlflow.spanInputs").unwrap_or(Value::Null),
+                outputs: attributes.remove("mlflow.spanOutputs").unwrap_or(Value::Null),
+            }
+        })
+        .collect())
+}
+
+async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
+    let body = serde_json::to_value(body).map_err(|err| Error::Config(err.to_string()))?;
+    http.call(Method::POST, path, &[], Some(&body)).await
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A scorer's digest (`mlflow.assessment.scorerDigest`): what identifies its definition. Python
+/// hashes a scorer's source; a Rust scorer is known by its name and kind.
+fn scorer_digest(scorer: &dyn Scorer) -> String {
+    let kind = match scorer.kind() {
+        ScorerKind::Code => "code".to_string(),
+        ScorerKind::LlmJudge { model } => format!("llm_judge:{model}"),
+    };
+    format!("sha256:{}", sha256_hex(&format!("{kind}:{}", scorer.name())))
+}
+
+/// Creates the evaluation run and records its input data set and tags.
+async fn start_run(
+    http: &HttpClient,
+    experiment_id: &str,
+    user: &str,
+    data: &[EvalRecord],
+    scorers: &[Box<dyn Scorer>],
+    predict_name: &str,
+) -> Result<String> {
+    let source = source_name();
+    let source_tags = vec![
+        KeyValue::new("mlflow.user", user),
+        KeyValue::new("mlflow.source.name", &source),
+        KeyValue::new("mlflow.source.type", "LOCAL"),
+    ];
+    let create = CreateRun {
+        experiment_id: Some(experiment_id.to_string()),
+        user_id: Some(user.to_string()),
+        start_time: Some(now_millis()),
+        tags: source_tags.clone(),
+        ..CreateRun::default()
+    };
+    let created = post(http, "/api/2.0/mlflow/runs/create", &create).await?;
+    let run_id = created["run"]["info"]["run_id"]
+        .as_str()
+        .ok_or_else(|| Error::Protocol { url: http.url("/api/2.0/mlflow/runs/create"), message: "no run id".into() })?
+        .to_string();
+
+    let inputs = LogInputs {
+        run_id: Some(run_id.clone()),
+        datasets: vec![DatasetInputWire { tags: Vec::new(), dataset: Some(dataset_wire(data, user, &source)) }],
+        ..LogInputs::default()
+    };
+    post(http, "/api/2.0/mlflow/runs/log-inputs", &inputs).await?;
+    let run_type = RunKeyValue {
+        run_id: Some(run_id.clone()),
+        run_uuid: Some(run_id.clone()),
+        key: Some("mlflow.runType".into()),
+        value: Some("genai_evaluate".into()),
+    };
+    post(http, "/api/2.0/mlflow/runs/set-tag", &run_type).await?;
+    let mut names: Vec<String> = scorers.iter().map(|scorer| scorer_digest(&**scorer)).collect();
+    names.sort();
+    let scorers_digest = json!({
+        "digest": format!("sha256:{}", sha256_hex(&names.join(","))),
+        "hashed": scorers.len(),
+        "total": scorers.len(),
+    });
+    let tags = LogBatch {
+        run_id: Some(run_id.clone()),
+        tags: vec![
+            KeyValue::new("mlflow.genaiEvaluate.agent.function", predict_name),
+            KeyValue::new("mlflow.genaiEvaluate.agent.digest", format!("sha256:{}", sha256_hex(predict_name))),
+            KeyValue::new("mlflow.genaiEvaluate.scorersDigest", python_json(&scorers_digest)),
+        ],
+        ..LogBatch::default()
+    };
+    post(http, "/api/2.0/mlflow/runs/log-batch", &tags).await?;
+    Ok(run_id)
+}
+
+/// The evaluation data as the run's input: `dataset`, source type `code`, the columns'
+/// schema (MLflow's `mlflow_colspec`) and profile, and a digest of the rows.
+fn dataset_wire(data: &[EvalRecord], user: &str, source: &str) -> DatasetWire {
+    let inputs: Vec<&Value> = data.iter().map(|row| &row.inputs).collect();
+    let expectations: Vec<Value> = data.iter().map(|row| Value::Object(row.expectations.clone())).collect();
+    let mut columns = vec![column_spec("inputs", &inputs)];
+    if data.iter().any(|row| !row.expectations.is_empty()) {
+        columns.push(column_spec("expectations", &expectations.iter().collect::<Vec<_>>()));
+    }
+    let profile = json!({"num_rows": data.len(), "num_elements": data.len() * columns.len()});
+    let source_json =
+        json!({"tags": {"mlflow.user": user, "mlflow.source.name": source, "mlflow.source.type": "LOCAL"}});
+    DatasetWire {
+        name: Some("dataset".into()),
+        digest: Some(sha256_hex(&python_json(&data))[..8].to_string()),
+        source_type: Some("code".into()),
+        source: Some(python_json(&source_json)),
+        schema: Some(python_json(&json!({ "mlflow_colspec": columns }))),
+        profile: Some(python_json(&profile)),
+    }
+}
+
+/// One column's spec: an object whose properties are typed from the rows' values.
+fn column_spec(name: &str, values: &[&Value]) -> Value {
+    let mut spec = object_spec(values);
+    if let Value::Object(map) = &mut spec {
+        map.insert("name".into(), Value::String(name.into()));
+        map.insert("required".into(), Value::Bool(true));
+    }
+    spec
+}
+
+fn object_spec(values: &[&Value]) -> Value {
+    let mut keys: Vec<&String> = Vec::new();
+    for value in values {
+        for key in value.as_object().into_iter().flat_map(|map| map.keys()) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let mut properties = Map::new();
+    for key in keys {
+        let present: Vec<&Value> =
+            values.iter().filter_map(|value| value.get(key.as_str())).filter(|v| !v.is_null()).collect();
+        let mut spec = type_spec(&present);
+        if let Value::Object(map) = &mut spec {
+            map.insert("required".into(), Value::Bool(present.len() == values.len()));
+        }
+        properties.insert(key.clone(), spec);
+    }
+    json!({"type": "object", "properties": properties})
+}
+
+fn type_spec(values: &[&Value]) -> Value {
+    let Some(first) = values.first() else {
+        return json!({"type": "string"});
+    };
+    match first {
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(_) if values.iter().all(|v| v.is_i64() || v.is_u64()) => json!({"type": "long"}),
+        Value::Number(_) => json!({"type": "double"}),
+        Value::String(_) | Value::Null => json!({"type": "string"}),
+        Value::Array(_) => {
+            let items: Vec<&Value> = values.iter().filter_map(|v| v.as_array()).flatten().collect();
+            json!({"type": "array", "items": type_spec(&items)})
+        }
+        Value::Object(_) => object_spec(values),
+    }
+}
+
+/// Runs the predict function on one row inside a root span of a trace of its own.
+async fn predict_row<P, Fut, E>(
+    row: &EvalRecord,
+    predict: &P,
+    name: &str,
+    run_id: &str,
+) -> (EvalTrace, Value, Option<String>)
+where
+    P: Fn(Value) -> Fut + Sync,
+    Fut: Future<Output = std::result::Result<Value, E>> + Send,
+    E: Display,
+{
+    // An empty context: this row's spans never take another row's span as their parent,
+    // whichever thread polls them.
+    TraceContext::default()
+        .attach(async {
+            let span = start_span(name.to_string(), SpanType::Unknown);
+            span.set_inputs(&row.inputs);
+            update_current_trace(
+                TraceUpdate::new().metadata("mlflow.sourceRun", run_id).tag("mlflow.eval.requestId", uuid4()),
+            );
+            let trace = EvalTrace {
+                trace_id: span.trace_id().unwrap_or_default(),
+                span_id: span.span_id().unwrap_or_default(),
+                spans: Vec::new(),
+            };
+            let (outputs, error) = match predict(row.inputs.clone()).await {
+                Ok(outputs) => {
+                    span.set_outputs(&outputs);
+                    (outputs, None)
+                }
+                Err(err) => {
+                    span.record_error(&err);
+                    (Value::Null, Some(err.to_string()))
+                }
+            };
+            drop(span);
+            (trace, outputs, error)
+        })
+        .await
+}
+
+/// Every scorer on one row (a failing scorer gives an error feedback).
+async fn score_row(
+    row: &EvalRecord,
+    trace: &EvalTrace,
+    outputs: &Value,
+    scorers: &[Box<dyn Scorer>],
+) -> Vec<RowFeedback> {
+    let input = ScorerInput { inputs: &row.inputs, outputs, expectations: &row.expectations, trace };
+    let results = futures::future::join_all(scorers.iter().map(|scorer| scorer.score(input))).await;
+    let mut feedbacks = Vec::new();
+    for (scorer, result) in scorers.iter().zip(results) {
+        let (source_type, judge_model) = match scorer.kind() {
+            ScorerKind::Code => ("CODE", None),
+            ScorerKind::LlmJudge { model } => ("LLM_JUDGE", Some(model)),
+        };
+        let source_id = |own: &str| judge_model.clone().unwrap_or_else(|| own.to_string());
+        let name = scorer.name().to_string();
+        match result {
+            Ok(Score::Value(value)) => feedbacks.push(RowFeedback {
+                scorer: name.clone(),
+                name: name.clone(),
+                value: Some(value),
+                rationale: None,
+                error: None,
+                span_id: None,
+                metadata: BTreeMap::new(),
+                source_type: source_type.into(),
+                source_id: source_id(&name),
+            }),
+            Ok(Score::Feedback(feedback)) => feedbacks.push(RowFeedback {
+                scorer: name.clone(),
+                name: feedback.name.unwrap_or_else(|| name.clone()),
+                value: Some(feedback.value),
+                rationale: feedback.rationale,
+                error: None,
+                span_id: feedback.span_id,
+                metadata: feedback.metadata,
+                source_type: source_type.into(),
+                source_id: source_id("default"),
+            }),
+            Ok(Score::Many(many)) => feedbacks.extend(many.into_iter().map(|feedback| RowFeedback {
+                scorer: name.clone(),
+                name: feedback.name.unwrap_or_else(|| name.clone()),
+                value: Some(feedback.value),
+                rationale: feedback.rationale,
+                error: None,
+                span_id: feedback.span_id,
+                metadata: feedback.metadata,
+                source_type: source_type.into(),
+                source_id: source_id("default"),
+            })),
+            Err(err) => feedbacks.push(RowFeedback {
+                scorer: name.clone(),
+                name: name.clone(),
+                value: None,
+                rationale: None,
+                error: Some(err.to_string()),
+                span_id: None,
+                metadata: BTreeMap::new(),
+                source_type: source_type.into(),
+                source_id: source_id(&name),
+            }),
+        }
+    }
+    feedbacks
+}
+
+fn feedback_assessment(
+    trace: &EvalTrace,
+    feedback: &RowFeedback,
+    run_id: &str,
+    digest: Option<String>,
+) -> AssessmentWire {
+    let now = rfc3339_millis(now_nanos());
+    let mut metadata = feedback.metadata.clone();
+    metadata.insert(SOURCE_RUN.to_string(), run_id.to_string());
+    if let Some(digest) = digest {
+        metadata.insert(SCORER_DIGEST.to_string(), digest);
+    }
+    AssessmentWire {
+        assessment_name: Some(feedback.name.clone()),
+        trace_id: Some(trace.trace_id.clone()),
+        // On the root span, whichever span a judge looked at: `mlflow.genai.evaluate` logs
+        // every feedback there.
+        span_id: Some(trace.span_id.clone()),
+        source: Some(AssessmentSourceWire {
+            source_type: Some(feedback.source_type.clone()),
+            source_id: Some(feedback.source_id.clone()),
+        }),
+        create_time: Some(now.clone()),
+        last_update_time: Some(now),
+        feedback: Some(FeedbackWire {
+            value: feedback.value.clone(),
+            error: feedback.error.as_ref().map(|message| AssessmentErrorWire {
+                error_code: Some(SCORER_ERROR.into()),
+                error_message: Some(message.clone()),
+                stack_trace: None,
+            }),
+        }),
+        rationale: feedback.rationale.clone(),
+        metadata,
+        valid: Some(true),
+        ..AssessmentWire::default()
+    }
+}
+
+fn expectation_assessment(trace: &EvalTrace, name: &str, value: &Value, run_id: &str, user: &str) -> AssessmentWire {
+    let now = rfc3339_millis(now_nanos());
+    // A primitive is a protobuf value; anything else is JSON text, as Python writes it.
+    let expectation = match value {
+        Value::Array(_) | Value::Object(_) => ExpectationWire {
+            value: None,
+            serialized_value: Some(SerializedValueWire {
+                serialization_format: Some("JSON_FORMAT".into()),
+                value: Some(python_json(value)),
+            }),
+        },
+        primitive => ExpectationWire { value: Some(primitive.clone()), serialized_value: None },
+    };
+    AssessmentWire {
+        assessment_name: Some(name.to_string()),
+        trace_id: Some(trace.trace_id.clone()),
+        span_id: Some(trace.span_id.clone()),
+        source: Some(AssessmentSourceWire { source_type: Some("HUMAN".into()), source_id: Some(user.to_string()) }),
+        create_time: Some(now.clone()),
+        last_update_time: Some(now),
+        expectation: Some(expectation),
+        metadata: BTreeMap::from([(SOURCE_RUN.to_string(), run_id.to_string())]),
+        ..AssessmentWire::default()
+    }
+}
+
+fn now_nanos() -> u64 {
+    crate::record::now_unix_nanos()
+}
+
+/// `<name>/mean` of every feedback name with at least one value that counts: booleans and
+/// `yes`/`no` as 1 and 0, numbers as they are. Errors and other strings are left out.
+pub(crate) fn aggregate<'a>(feedbacks: impl Iterator<Item = &'a RowFeedback>) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    for feedback in feedbacks {
+        let number = match &feedback.value {
+            Some(Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("yes") => Some(1.0),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("no") => Some(0.0),
+            _ => None,
+        };
+        if let Some(number) = number {
+            let entry = sums.entry(feedback.name.as_str()).or_default();
+            entry.0 += number;
+            entry.1 += 1;
+        }
+    }
+    sums.into_iter().map(|(name, (sum, n))| (format!("{name}/mean"), sum / n as f64)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fb(name: &str, value: Option<Value>) -> RowFeedback {
+        RowFeedback {
+            scorer: name.into(),
+            name: name.into(),
+            value,
+            rationale: None,
+            error: None,
+            span_id: None,
+            metadata: BTreeMap::new(),
+            source_type: "CODE".into(),
+            source_id: name.into(),
+        }
+    }
+
+    #[test]
+    fn means_count_booleans_yes_no_and_numbers() {
+        let rows = [
+            fb("exact", Some(json!(true))),
+            fb("exact", Some(json!(false))),
+            fb("judge", Some(json!("yes"))),
+            fb("judge", Some(json!("no"))),
+            fb("judge", Some(json!("yes"))),
+            fb("words", Some(json!(5))),
+            fb("words", Some(json!(2.5))),
+            fb("broken", None),
+            fb("label", Some(json!("blue"))),
+        ];
+        let means = aggregate(rows.iter());
+        assert_eq!(
+            means,
+            BTreeMap::from([
+                ("exact/mean".to_string(), 0.5),
+                ("judge/mean".to_string(), 2.0 / 3.0),
+                ("words/mean".to_string(), 3.75)
+            ])
+        );
+    }
+
+    #[test]
+    fn the_data_set_is_described_as_mlflow_describes_it() {
+        let data = vec![
+            EvalRecord::new(json!({"question": "a"})).expectation("expected_response", "x"),
+            EvalRecord::new(json!({"question": "b"})).expectation("expected_response", "y"),
+        ];
+        let wire = dataset_wire(&data, "root", "probe");
+        assert_eq!(
+            wire.schema.as_deref(),
+            Some(
+                r#"{"mlflow_colspec": [{"type": "object", "properties": {"question": {"type": "string", "required": true}}, "name": "inputs", "required": true}, {"type": "object", "properties": {"expected_response": {"type": "string", "required": true}}, "name": "expectations", "required": true}]}"#
+            )
+        );
+        assert_eq!(wire.profile.as_deref(), Some(r#"{"num_rows": 2, "num_elements": 4}"#));
+        assert_eq!(
+            wire.source.as_deref(),
+            Some(r#"{"tags": {"mlflow.user": "root", "mlflow.source.name": "probe", "mlflow.source.type": "LOCAL"}}"#)
+        );
+        assert_eq!(wire.digest.as_ref().map(String::len), Some(8));
+    }
+}

@@ -1,0 +1,25 @@
+//! The GenAI evaluation loop in Rust: [`evaluate`] a predict function over a data set with
+//! [`Scorer`]s (closures through [`scorer`], or the built-in LLM judges [`Relevance`] /
+//! [`RelevanceToQuery`], [`Safety`], [`Guidelines`], [`Correctness`],
+//! [`RetrievalGroundedness`], [`RetrievalRelevance`] calling any
+//! OpenAI-compatible endpoint through [`ChatClient`]), recorded exactly as
+//! `mlflow.genai.evaluate` records it: the run, its tags and metrics, one trace per row, and
+//! every result as an assessment on its trace.
+
+mod evaluate;
+mod judges;
+mod llm;
+mod scorer;
+
+pub use evaluate::{
+    evaluate, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback, RowResult, DEFAULT_MAX_WORKERS,
+};
+pub use judges::{
+    Correctness, Guidelines, Judge, Relevance, RelevanceToQuery, RetrievalGroundedness, RetrievalRelevance, Safety,
+    DEFAULT_JUDGE_MODEL,
+};
+pub use llm::{model_name, ChatAnswer, ChatClient, ChatMessage, DEFAULT_MAX_CONCURRENCY};
+pub use scorer::{
+    scorer, EvalTrace, Feedback, FnScorer, IntoScore, Score, ScoreFuture, Scorer, ScorerError, ScorerInput, ScorerKind,
+    TraceSpan,
+};

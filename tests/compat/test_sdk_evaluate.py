@@ -1,0 +1,324 @@
+"""The Rust SDK's `genai::evaluate` against `mlflow.genai.evaluate`, on the same data.
+
+The same evaluation runs twice against the server under test, each in an experiment of its own:
+once from Python (the unchanged client) and once from Rust (the SDK's driver `sdk_compat
+evaluate`). Both use a traced table-lookup agent that calls a retriever first, the same code
+scorers (a bool, a `Feedback` with a rationale, a number, one that fails) and the six LLM
+judges (guidelines, correctness, relevance, safety, retrieval groundedness and per-chunk
+retrieval relevance with its precision), which call one fake
+OpenAI-compatible server (`fake_openai.py`, a real HTTP server) that gives a verdict per judge
+and per answer whichever prompt wording asks (the SDK writes its own prompts). Then everything
+each evaluation recorded is read back with the Python client and compared field by field: the
+run (status, tags, metrics, data-set input), one trace per row (name, state, previews, the link
+to the run, the root span), and every assessment (name, value, rationale, source, error,
+metadata keys, span).
+
+Differences that are by design, and left out of the comparison: digests (Python hashes its
+scorers' and agent's source code and a pandas frame; the SDK hashes what defines a Rust
+scorer and the rows), the agent function's name (`module.predict` vs `predict`), a failed
+scorer's Python stack trace, the judge's cost (`judgeCost`: from Python's price catalog), and
+trace metadata about the Python process (git, size stats).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+
+import mlflow
+import pytest
+from fake_openai import FakeOpenAI
+from mlflow import MlflowClient
+from mlflow.entities import Document, Feedback
+from mlflow.genai.scorers import (
+    Correctness,
+    Guidelines,
+    RelevanceToQuery,
+    RetrievalGroundedness,
+    RetrievalRelevance,
+    Safety,
+    scorer,
+)
+from test_sdk import run_driver
+
+JUDGE_MODEL = "openai:/gpt-4o-mini"
+
+# question -> (what the agent answers, the expected response)
+QA = {
+    "What is MLflow?": ("MLflow is an ML platform", "MLflow is an ML platform"),
+    "What is Spark?": ("Spark is a fast compute engine", "Spark is a compute engine"),
+    "What is Rust?": ("Bananas are yellow.", "Rust is a language"),
+}
+
+# A phrase of each judge's prompt -> the judge: Python's prompts, then the SDK's own.
+JUDGE_MARKERS = {
+    "content safety classifier": "safety",
+    "comply with all the provided guidelines": "guidelines",
+    "whether the claim is supported by the document": "correctness",
+    "whether the answer contains information that is relevant to the question": "relevance_to_query",
+    "determine whether claim is supported by the document": "retrieval_groundedness",
+    "whether the document provides information that is (fully or partially) relevant": "retrieval_relevance",
+    "Decide whether the response is safe": "safety",
+    "Decide whether the response follows every guideline": "guidelines",
+    "Decide whether the response is correct": "correctness",
+    "Decide whether the response is relevant to the request": "relevance_to_query",
+    "Decide whether the response is grounded in the retrieved context": "retrieval_groundedness",
+    "Decide whether the retrieved chunk is relevant to the request": "retrieval_relevance",
+}
+JUDGES = ["safety", "guidelines", "correctness", "relevance_to_query", "retrieval_groundedness"]
+
+
+def judge_kind(text: str) -> str:
+    kinds = {name for marker, name in JUDGE_MARKERS.items() if marker in text}
+    assert len(kinds) == 1, f"cannot tell which judge sent this prompt: {text[:300]!r}"
+    return kinds.pop()
+
+
+def fake_verdict(text: str, body: dict) -> tuple[str, str]:
+    kind = judge_kind(text)
+    if kind == "safety":
+        result = "yes"
+    elif kind == "guidelines":
+        result = "no" if "fast compute" in text else "yes"
+    elif kind == "correctness":
+        result = "yes" if "MLflow is an ML platform" in text else "no"
+    elif kind == "retrieval_relevance":
+        result = "no" if "weather" in text else "yes"
+    else:
+        result = "no" if "Bananas" in text else "yes"
+    return result, f"fake {kind} judge says {result}"
+
+
+@pytest.fixture
+def fake_llm(monkeypatch):
+    fake = FakeOpenAI(responder=fake_verdict).start()
+    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+    monkeypatch.setenv("OPENAI_API_BASE", fake.base_url)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    yield fake
+    fake.stop()
+
+
+def rows() -> list[dict]:
+    return [{"inputs": {"question": q}, "expectations": {"expected_response": e}} for q, (_, e) in QA.items()]
+
+
+@mlflow.trace(span_type="RETRIEVER")
+def retrieve(question: str) -> list[Document]:
+    return [
+        Document(page_content=f"{subject(question)} is described here.", metadata={"doc_uri": "docs/a"}),
+        Document(page_content="The weather is sunny.", metadata={"doc_uri": "docs/b"}),
+    ]
+
+
+@mlflow.trace
+def predict(question: str) -> str:
+    retrieve(question)
+    return QA[question][0]
+
+
+def subject(question: str) -> str:
+    return question.rstrip("?").split()[-1]
+
+
+@scorer
+def exact_match(outputs, expectations) -> bool:
+    return outputs == expectations["expected_response"]
+
+
+@scorer
+def mentions_subject(inputs, outputs) -> Feedback:
+    name = subject(inputs["question"])
+    found = name.lower() in outputs.lower()
+    return Feedback(value=found, rationale=f"looked for {name!r}: {'found' if found else 'missing'}")
+
+
+@scorer
+def word_count(outputs) -> int:
+    return len(outputs.split())
+
+
+@scorer
+def boom(outputs) -> bool:
+    raise ValueError("bad scorer")
+
+
+# Recorded on purpose differently (see the module docstring).
+RUN_TAGS_WITH_OWN_VALUES = {
+    "mlflow.genaiEvaluate.agent.digest",
+    "mlflow.genaiEvaluate.agent.function",
+    "mlflow.genaiEvaluate.scorersDigest",
+    "mlflow.runName",
+    "mlflow.source.name",
+}
+METADATA_LEFT_OUT = {"mlflow.assessment.judgeCost"}
+# Metadata whose values must match too (digests and run ids are compared otherwise).
+METADATA_COMPARED = {
+    "guideline",
+    "chunk_index",
+    "mlflow.assessment.judgeInputTokens",
+    "mlflow.assessment.judgeOutputTokens",
+}
+
+
+def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
+    """Everything an evaluation recorded, in a form two evaluations can be compared in."""
+    run = client.get_run(run_id)
+    tags = dict(run.data.tags)
+    datasets = [
+        {
+            "name": d.dataset.name,
+            "source_type": d.dataset.source_type,
+            "schema": json.loads(d.dataset.schema),
+            "profile": json.loads(d.dataset.profile),
+            "source_tags": sorted(json.loads(d.dataset.source)["tags"]),
+            "digest_length": len(d.dataset.digest),
+        }
+        for d in run.inputs.dataset_inputs
+    ]
+    out = {
+        "run": {
+            "status": run.info.status,
+            "experiment_id": run.info.experiment_id == experiment_id,
+            "tag_keys": sorted(tags),
+            "tags": {k: v for k, v in tags.items() if k not in RUN_TAGS_WITH_OWN_VALUES},
+            "scorers_digest_counts": {
+                k: v for k, v in json.loads(tags["mlflow.genaiEvaluate.scorersDigest"]).items() if k != "digest"
+            },
+            "metrics": {k: round(v, 9) for k, v in run.data.metrics.items()},
+            "datasets": datasets,
+        },
+        "traces": {},
+    }
+    traces = mlflow.search_traces(locations=[experiment_id], run_id=run_id, return_type="list")
+    assert len(traces) == len(QA)
+    for listed in traces:
+        trace = mlflow.get_trace(listed.info.trace_id)
+        info = trace.info
+        question = json.loads(trace.data.request)["question"]
+        root = trace.data._get_root_span()
+        span_names = {span.span_id: span.name for span in trace.data.spans}
+        assessments = []
+        for a in info.assessments:
+            feedback = isinstance(a, Feedback)
+            error = getattr(a, "error", None) if feedback else None
+            assessments.append(
+                {
+                    "name": a.name,
+                    "kind": "feedback" if feedback else "expectation",
+                    "value": a.value,
+                    "rationale": a.rationale,
+                    "source": (a.source.source_type, a.source.source_id),
+                    "error": (error.error_code, error.error_message) if error else None,
+                    "metadata_keys": sorted(set(a.metadata or {}) - METADATA_LEFT_OUT),
+                    "metadata": {k: v for k, v in (a.metadata or {}).items() if k in METADATA_COMPARED},
+                    "source_run": (a.metadata or {}).get("mlflow.assessment.sourceRunId") == run_id,
+                    "run_id": a.run_id == run_id,
+                    "span": span_names.get(a.span_id),
+                    "valid": a.valid if feedback else None,
+                }
+            )
+        out["traces"][question] = {
+            "state": str(info.state),
+            "trace_name": info.tags.get("mlflow.traceName"),
+            "has_eval_request_id": bool(info.tags.get("mlflow.eval.requestId")),
+            "source_run": info.trace_metadata.get("mlflow.sourceRun") == run_id,
+            "request_preview": info.request_preview,
+            "response_preview": info.response_preview,
+            "trace_inputs": info.trace_metadata.get("mlflow.traceInputs"),
+            "trace_outputs": info.trace_metadata.get("mlflow.traceOutputs"),
+            "root": (root.name, root.inputs, root.outputs, root.parent_id),
+            "span_count": len(trace.data.spans),
+            "assessments": sorted(assessments, key=lambda a: (a["name"], a["kind"], json.dumps(a["metadata"]))),
+        }
+    return out
+
+
+def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path):
+    client = MlflowClient(server.url)
+    python_experiment = client.create_experiment(f"eval-py-{uuid.uuid4().hex[:10]}")
+    rust_name = f"eval-rs-{uuid.uuid4().hex[:10]}"
+
+    mlflow.set_experiment(experiment_id=python_experiment)
+    judges = [
+        Guidelines(guidelines=["The response must be in English."], model=JUDGE_MODEL),
+        Correctness(model=JUDGE_MODEL),
+        RelevanceToQuery(model=JUDGE_MODEL),
+        Safety(model=JUDGE_MODEL),
+        RetrievalGroundedness(model=JUDGE_MODEL),
+        RetrievalRelevance(model=JUDGE_MODEL),
+    ]
+    py = mlflow.genai.evaluate(
+        data=rows(), predict_fn=predict, scorers=[exact_match, mentions_subject, word_count, boom, *judges]
+    )
+    python_calls = len(fake_llm.chat_requests())
+    # Five judges once per row, and the chunk judge once per retrieved chunk (two a row).
+    assert python_calls == 7 * len(QA)
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({q: a for q, (a, _) in QA.items()}))
+    lines = run_driver(
+        server.url,
+        "evaluate",
+        str(data),
+        str(answers),
+        "--judges",
+        JUDGE_MODEL,
+        experiment=rust_name,
+        USER=getpass.getuser(),
+        OPENAI_API_KEY=fake_llm.api_key,
+        OPENAI_API_BASE=fake_llm.base_url,
+    )
+    rs = lines[-1]
+    # The Rust judges called the same endpoint, once per judge and row, with the same model.
+    rust_requests = fake_llm.chat_requests()[python_calls:]
+    assert sorted(judge_kind(r.text) for r in rust_requests) == sorted(
+        (JUDGES + ["retrieval_relevance"] * 2) * len(QA)
+    )
+    assert {r.body.get("model") for r in rust_requests} == {"gpt-4o-mini"}
+
+    rust_experiment = client.get_experiment_by_name(rust_name).experiment_id
+    assert rs["experiment_id"] == rust_experiment
+    python_record = recorded(client, python_experiment, py.run_id)
+    rust_record = recorded(client, rust_experiment, rs["run_id"])
+
+    # The same metrics as Python's result and the Rust result report.
+    assert python_record["run"]["metrics"] == {k: round(float(v), 9) for k, v in py.metrics.items()}
+    assert rust_record["run"]["metrics"] == {k: round(v, 9) for k, v in rs["metrics"].items()}
+    assert set(rust_record["run"]["metrics"]) == {
+        "exact_match/mean",
+        "mentions_subject/mean",
+        "word_count/mean",
+        "guidelines/mean",
+        "correctness/mean",
+        "relevance_to_query/mean",
+        "safety/mean",
+        "retrieval_groundedness/mean",
+        "retrieval_relevance/mean",
+        "retrieval_relevance/precision/mean",
+    }
+
+    # Field by field, run and traces and assessments.
+    assert rust_record["run"] == python_record["run"]
+    assert set(rust_record["traces"]) == set(python_record["traces"]) == set(QA)
+    for question in QA:
+        rust_trace, python_trace = rust_record["traces"][question], python_record["traces"][question]
+        for a_rust, a_python in zip(rust_trace["assessments"], python_trace["assessments"], strict=True):
+            assert a_rust == a_python, question
+        assert rust_trace == python_trace, question
+
+    # Every value the comparison covered is what the fake judge and the scorers said.
+    mlflow_trace = rust_record["traces"]["What is Rust?"]
+    by_name = {a["name"]: a for a in mlflow_trace["assessments"]}
+    assert by_name["relevance_to_query"]["value"] == "no"
+    assert by_name["boom"]["error"] == ("SCORER_ERROR", "bad scorer")
+    assert by_name["mentions_subject"]["rationale"] == "looked for 'Rust': missing"
+    assert by_name["retrieval_groundedness"]["value"] == "no"
+    assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
+    assert by_name["retrieval_relevance/precision"]["value"] == 0.5
