@@ -154,3 +154,19 @@ pub async fn logout(
     response.headers_mut().append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, "", &cookie_path(&state), 0));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_paths_of_this_server() {
+        assert_eq!(local_target("", "/experiments/1/traces?filter=x"), "/experiments/1/traces?filter=x");
+        assert_eq!(local_target("/mlflow", "/mlflow/prompts"), "/mlflow/prompts");
+        for elsewhere in
+            ["https://evil.example/", "//evil.example/x", "/\\evil.example", "", "experiments", "/a\r\nSet-Cookie: x=y"]
+        {
+            assert_eq!(local_target("/p", elsewhere), "/p/experiments", "{elsewhere:?}");
+        }
+    }
+}
