@@ -541,3 +541,87 @@ def test_datasets_with_records_and_scorers_with_sampling(ui, server):
     sync_api.expect(scorer_row).to_contain_text("25%")
     sync_api.expect(scorer_row).to_contain_text("trace.status = 'OK'")
     page.screenshot(path=str(_screenshots() / "scorers.png"), full_page=True)
+
+
+def test_sign_in_page_session_cookie_and_per_user_pages(ui, fresh_server, monkeypatch):
+    """With basic-auth the UI signs users in with a form (CSRF-protected) and a session cookie
+    (HttpOnly, SameSite=Strict), shows each only what they may read, and signs them out."""
+    password = "admin-password-1234"
+    monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", password)
+    ini = Path(tempfile.mkdtemp(prefix="ferroflow-auth-")) / "basic_auth.ini"
+    ini.write_text("[mlflow]\ndefault_permission = NO_PERMISSIONS\nadmin_username = admin\n")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(ini))
+    srv = fresh_server(extra_args=("--app-name", "basic-auth"))
+    v2 = srv.url + "/api/2.0/mlflow"
+    for user in ("alice", "bob"):
+        r = requests.post(v2 + "/users/create", json={"username": user, "password": f"{user}-password-1"},
+                          auth=("admin", password))  # fmt: skip
+        assert r.status_code == 200, r.text
+    alices = requests.post(v2 + "/experiments/create", json={"name": "alice-secret"},
+                           auth=("alice", "alice-password-1")).json()["experiment_id"]  # fmt: skip
+    requests.post(v2 + "/experiments/create", json={"name": "bob-own"}, auth=("bob", "bob-password-1"))
+    trace_id = "tr-" + uuid.uuid4().hex
+    info = {
+        "trace_id": trace_id, "request_time": "2026-01-01T00:00:00Z", "execution_duration": "0.1s", "state": "OK",
+        "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": alices}},
+        "trace_metadata": {}, "tags": {"mlflow.traceName": "secret-trace"},
+    }  # fmt: skip
+    r = requests.post(srv.url + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}},
+                      auth=("alice", "alice-password-1"))  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    page = ui.page
+    page.unroute("**/*")  # a server of the test's own
+    context = page.context
+    context.clear_cookies()
+    try:
+        # A page asked for without a session goes to the sign-in form, and back after it.
+        page.goto(f"{srv.url}/experiments/{alices}/traces")
+        assert "/login?next=" in page.url
+        page.fill("form.login input[name=username]", "bob")
+        page.fill("form.login input[name=password]", "not-bobs-password")
+        page.click("form.login button")
+        sync_api.expect(page.get_by_role("alert")).to_contain_text("Wrong username or password.")
+        page.fill("form.login input[name=username]", "bob")
+        page.fill("form.login input[name=password]", "bob-password-1")
+        with page.expect_navigation():
+            page.click("form.login button")
+        assert page.url.endswith(f"/experiments/{alices}/traces")
+        sync_api.expect(page.locator("body")).to_contain_text("You do not have permission")
+        assert "secret-trace" not in page.content()
+        session = [c for c in context.cookies() if c["name"] == "ferroflow_session"]
+        assert len(session) == 1 and session[0]["httpOnly"] is True and session[0]["sameSite"] == "Strict"
+        page.goto(srv.url + "/experiments")
+        sync_api.expect(page.locator("tr", has_text="bob-own")).to_be_visible()
+        assert "alice-secret" not in page.content()
+        # Signing out ends the session: the pages ask to sign in again.
+        page.click("header a.signout")
+        with page.expect_navigation():
+            page.click("form.login button")
+        assert "/login" in page.url
+        page.goto(srv.url + "/experiments")
+        assert "/login?next=" in page.url
+
+        # alice signs in and leaves feedback on her trace through the CSRF-protected form.
+        page.fill("form.login input[name=username]", "alice")
+        page.fill("form.login input[name=password]", "alice-password-1")
+        with page.expect_navigation():
+            page.click("form.login button")
+        page.goto(f"{srv.url}/experiments/{alices}/traces/{trace_id}")
+        sync_api.expect(page.locator("form.feedback input[name=source_id]")).to_have_value("alice")
+        page.fill("form.feedback input[name=name]", "helpful")
+        page.fill("form.feedback input[name=value]", "true")
+        page.click("form.feedback button")
+        sync_api.expect(page.locator("ul.assessments")).to_contain_text("helpful")
+        stored = requests.get(srv.url + f"/api/3.0/mlflow/traces/{trace_id}", auth=("alice", "alice-password-1"))
+        assert [a["assessment_name"] for a in stored.json()["trace"]["trace_info"]["assessments"]] == ["helpful"]
+        # The session signs in the UI only: an API write with the cookie alone is refused.
+        cookie = {c["name"]: c["value"] for c in context.cookies()}["ferroflow_session"]
+        refused = requests.post(v2 + "/experiments/create", json={"name": "by-cookie"},
+                                cookies={"ferroflow_session": cookie})  # fmt: skip
+        assert refused.status_code == 401
+    finally:
+        context.clear_cookies()
+        # The refused sign-in (401) and the refused page (403) are logged by the browser.
+        expected = ("401 (Unauthorized)", "403 (Forbidden)")
+        ui.problems[:] = [p for p in ui.problems if not p.endswith(expected)]

@@ -9,6 +9,13 @@ use maud::{html, Markup, DOCTYPE};
 
 /// A whole page: `crumbs` are (label, link) pairs shown before the title.
 pub fn page(ui: &Ui, title: &str, crumbs: &[(&str, String)], body: Markup) -> Markup {
+    frame(&ui.prefix, ui.sign_in, title, crumbs, body)
+}
+
+/// The frame of every page, for pages outside the router's state too (sign-in): `prefix`
+/// starts every link; `sign_in` adds the sign-out link.
+pub fn frame(prefix: &str, sign_in: bool, title: &str, crumbs: &[(&str, String)], body: Markup) -> Markup {
+    let url = |path: &str| format!("{prefix}{path}");
     html! {
         (DOCTYPE)
         html lang="en" data-prefix=(ui.prefix) {
@@ -19,17 +26,18 @@ pub fn page(ui: &Ui, title: &str, crumbs: &[(&str, String)], body: Markup) -> Ma
                 // No favicon request: an empty data URL (allowed by the policy's img-src).
                 link rel="icon" href="data:,";
                 title { (title) " · ferroflow" }
-                link rel="stylesheet" href=(ui.url(&format!("/static/{}", assets::css_name())));
-                script type="module" src=(ui.url(&format!("/static/{}", assets::js_name()))) {}
+                link rel="stylesheet" href=(url(&format!("/static/{}", assets::css_name())));
+                script type="module" src=(url(&format!("/static/{}", assets::js_name()))) {}
             }
             body {
                 header.top {
-                    a.brand href=(ui.url("/experiments")) { "ferroflow" }
+                    a.brand href=(url("/experiments")) { "ferroflow" }
                     nav {
-                        a href=(ui.url("/experiments")) { "Experiments" }
-                        a href=(ui.url("/prompts")) { "Prompts" }
-                        a href=(ui.url("/models")) { "Models" }
+                        a href=(url("/experiments")) { "Experiments" }
+                        a href=(url("/prompts")) { "Prompts" }
+                        a href=(url("/models")) { "Models" }
                     }
+                    @if sign_in { a.signout href=(url("/logout")) { "Sign out" } }
                 }
                 main {
                     nav.crumbs {
@@ -92,7 +100,7 @@ impl IntoResponse for UiError {
         let body = html! {
             (DOCTYPE)
             html lang="en" {
-                head { meta charset="utf-8"; title { "Error · ferroflow" } }
+                head { meta charset="utf-8"; link rel="icon" href="data:,"; title { "Error · ferroflow" } }
                 body {
                     h1 { "Error" }
                     p.error { (message) }

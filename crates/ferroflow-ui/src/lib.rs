@@ -27,6 +27,8 @@ pub(crate) struct Ui {
     pub artifacts: Arc<dyn ArtifactRepo>,
     /// The server's `--static-prefix` (`/mlflow`) or empty: every link starts with it.
     pub prefix: Arc<str>,
+    /// Whether users sign in (`--app-name basic-auth`): pages offer to sign out.
+    pub sign_in: bool,
 }
 
 impl Ui {
@@ -42,9 +44,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
                    object-src 'none'; base-uri 'none'; frame-ancestors 'self'; form-action 'self'";
 
 /// The UI's routes. `prefix` is the server's static prefix (empty when none); the returned
-/// router is mounted by the caller under that same prefix.
-pub fn router(store: Arc<dyn Store>, artifacts: Arc<dyn ArtifactRepo>, prefix: &str) -> Router {
-    let ui = Ui { store, artifacts, prefix: Arc::from(prefix) };
+/// router is mounted by the caller under that same prefix. With `sign_in`, each request
+/// carries the user's `Access` (the server's auth layer puts it there) and pages show only
+/// what it allows.
+pub fn router(store: Arc<dyn Store>, artifacts: Arc<dyn ArtifactRepo>, prefix: &str, sign_in: bool) -> Router {
+    let ui = Ui { store, artifacts, prefix: Arc::from(prefix), sign_in };
     let pages = Router::new()
         .route("/", get(pages::experiments::root))
         .route("/experiments", get(pages::experiments::list))
@@ -84,10 +88,44 @@ pub fn prefix_root(prefix: &str) -> Router {
     )
 }
 
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+/// The sign-in page: `next` is where a successful sign-in goes, `csrf` the token its form
+/// carries, `message` a failure to show.
+pub fn login_page(prefix: &str, next: &str, csrf: &str, message: Option<&str>) -> maud::Markup {
+    let body = maud::html! {
+        form.login method="post" action=(format!("{prefix}/login")) {
+            @if let Some(message) = message { p.error role="alert" { (message) } }
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="next" value=(next);
+            label { "Username" input name="username" autocomplete="username" required autofocus; }
+            label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+            button type="submit" { "Sign in" }
+        }
+    };
+    layout::frame(prefix, false, "Sign in", &[], body)
+}
+
+/// The sign-out page: one button, posting the user's CSRF token.
+pub fn logout_page(prefix: &str, username: &str, csrf: &str) -> maud::Markup {
+    let body = maud::html! {
+        form.login method="post" action=(format!("{prefix}/logout")) {
+            p { "Signed in as " strong { (username) } "." }
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { "Sign out" }
+        }
+    };
+    layout::frame(prefix, true, "Sign out", &[], body)
+}
+
+/// The UI's security headers, for pages served outside its router (sign-in) too.
+pub fn with_security_headers(response: axum::response::Response) -> axum::response::Response {
+    let mut response = response;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
+}
+
+async fn security_headers(response: axum::response::Response) -> axum::response::Response {
+    with_security_headers(response)
 }

@@ -4,7 +4,7 @@
 //! caller may not read (where MLflow filters silently rather than refusing).
 
 use super::rules::{self, Api, Locate, Matched, Rule};
-use super::{Auth, Caller};
+use super::{Auth, Caller, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::{query_to_json, MAX_RPC_BODY};
 use crate::AppState;
@@ -56,21 +56,40 @@ async fn guard(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
         None => path,
     };
     let matched = rules::find(request.method().as_str(), path);
-    // CORS preflights carry no credentials; the security layer answers them.
-    if request.method() == Method::OPTIONS || matches!(matched, Some(Matched { rule: Rule::Public, .. })) {
+    // CORS preflights carry no credentials; the security layer answers them. The UI's
+    // stylesheet and script are the same for everyone (and the sign-in page needs them).
+    let asset = matched.is_none() && path.starts_with("/static/");
+    if request.method() == Method::OPTIONS || asset || matches!(matched, Some(Matched { rule: Rule::Public, .. })) {
         return Ok(next.run(request).await);
     }
     let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-    let Some(user) =
-        authenticate(auth, request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), peer).await?
-    else {
+    let reading = request.method() == Method::GET || request.method() == Method::HEAD;
+    let mut session = None;
+    let user = match request.headers().get(header::AUTHORIZATION) {
+        Some(value) => authenticate(auth, value.to_str().ok(), peer).await?,
+        None => match cookie(request.headers(), SESSION_COOKIE) {
+            // The web UI's session signs in its pages (forms carry a CSRF token) and the API
+            // reads they link to, never API writes: those need credentials of their own.
+            Some(secret) if reading || matched.as_ref().is_none_or(|m| m.template == "/logout") => {
+                let user = auth.session_user(&secret).await?;
+                session = user.is_some().then_some(secret);
+                user
+            }
+            _ => None,
+        },
+    };
+    let Some(user) = user else {
+        // A browser asking for a UI page goes to the sign-in page instead of a Basic prompt.
+        if matched.is_none() && reading && wants_html(request.headers()) {
+            return Ok(to_login(state, request.uri()));
+        }
         return Ok(unauthenticated());
     };
     // Not an API route: a web UI page (which asks the `Access` what to show) or an unknown
     // route (the router's 404).
     let Some(matched) = matched else {
         let mut request = request;
-        request.extensions_mut().insert(auth.access(user, None));
+        request.extensions_mut().insert(auth.access(user, session.as_deref()));
         return Ok(next.run(request).await);
     };
     let (mut request, params) = read_params(request, &matched).await?;
@@ -78,12 +97,32 @@ async fn guard(state: &AppState, auth: &Arc<Auth>, request: Request, next: Next)
         return Ok(forbidden());
     }
     request.extensions_mut().insert(Caller(user.clone()));
-    request.extensions_mut().insert(auth.access(user.clone(), None));
+    request.extensions_mut().insert(auth.access(user.clone(), session.as_deref()));
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return Ok(response);
     }
     after(auth, &user, &matched, &params, response).await
+}
+
+/// The value of one cookie of the request.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name && !value.is_empty()).then(|| value.to_string())
+    })
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+/// 303 to the sign-in page, which comes back to `uri` afterwards.
+fn to_login(state: &AppState, uri: &axum::http::Uri) -> Response {
+    let prefix = state.config.static_prefix.as_deref().unwrap_or("");
+    let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    axum::response::Redirect::to(&format!("{prefix}/login?next={next}")).into_response()
 }
 
 /// The caller, from `Authorization: Basic …` or `Authorization: Bearer <token>`; `None` when

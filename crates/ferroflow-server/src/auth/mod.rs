@@ -99,12 +99,33 @@ pub struct Auth {
     /// was checked against). Spares an argon2 run per request; a changed stored hash (a new
     /// password) no longer matches, so nothing needs invalidating.
     verified: Mutex<HashMap<String, ([u8; 32], String)>>,
+    /// Web UI sessions: SHA-256 of the cookie's secret → who and since when. Kept in memory:
+    /// a restart signs everyone out of the UI (API credentials are unaffected).
+    sessions: Mutex<HashMap<String, Session>>,
     /// A random key of this process's: CSRF tokens are derived from it.
     secret: [u8; 32],
     /// The hash of a random password, checked when the user does not exist so that the
     /// answer takes as long as for a wrong password (timing tells no names).
     dummy_hash: String,
 }
+
+struct Session {
+    user_id: i64,
+    /// The password hash at sign-in: a new password ends the session.
+    password_hash: String,
+    started: Instant,
+    last_seen: Instant,
+}
+
+/// A UI session ends after this long without a request, or this long after sign-in.
+const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+pub const SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+fn live(session: &Session, now: Instant) -> bool {
+    now.duration_since(session.last_seen) < SESSION_IDLE && now.duration_since(session.started) < SESSION_MAX
+}
+
+/// The name of the UI's session cookie.
+pub const SESSION_COOKIE: &str = "ferroflow_session";
 
 struct Failures {
     count: u32,
@@ -140,7 +161,15 @@ impl Auth {
         let dummy_hash = hash_password(new_token_secret()).await?;
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
-        Ok(Auth { store, settings, failures: Mutex::default(), verified: Mutex::default(), secret, dummy_hash })
+        Ok(Auth {
+            store,
+            settings,
+            failures: Mutex::default(),
+            verified: Mutex::default(),
+            sessions: Mutex::default(),
+            secret,
+            dummy_hash,
+        })
     }
 
     /// What `user` may see, for the handlers and the web UI. `session` is the id of the
@@ -156,6 +185,59 @@ impl Auth {
         }
         let csrf = hex::encode(mac.finalize());
         Access::new(self.store.clone(), user, self.settings.default_permission, csrf, session.is_some())
+    }
+
+    /// Starts a UI session for `user`; the secret to put in the session cookie.
+    pub fn start_session(&self, user: &User) -> String {
+        let secret = new_token_secret();
+        let now = Instant::now();
+        let session =
+            Session { user_id: user.id, password_hash: user.password_hash.clone(), started: now, last_seen: now };
+        let mut sessions = self.lock_sessions();
+        sessions.retain(|_, s| live(s, now));
+        sessions.insert(token_hash(&secret), session);
+        secret
+    }
+
+    /// The user of a live session, as stored now (a deleted user or a new password ends it).
+    pub async fn session_user(&self, secret: &str) -> Result<Option<User>> {
+        let key = token_hash(secret);
+        let (user_id, password_hash) = {
+            let mut sessions = self.lock_sessions();
+            let now = Instant::now();
+            match sessions.get_mut(&key) {
+                Some(session) if live(session, now) => {
+                    session.last_seen = now;
+                    (session.user_id, session.password_hash.clone())
+                }
+                Some(_) => {
+                    sessions.remove(&key);
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
+        };
+        let user = match self.store.get_user_by_id(user_id).await {
+            Ok(user) => user,
+            Err(error) if error.is_not_found() => {
+                self.end_session(secret);
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        if user.password_hash != password_hash {
+            self.end_session(secret);
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    pub fn end_session(&self, secret: &str) {
+        self.lock_sessions().remove(&token_hash(secret));
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The user whose name and password these are, or `None`. Failures for the same user from

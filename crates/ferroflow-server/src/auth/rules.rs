@@ -81,6 +81,11 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (Root, "GET", "/version", Authenticated),
     (Root, "POST", "/v1/traces", Experiment(Update, Header)),
     (Root, "GET", "/get-artifact", Experiment(Read, Run)),
+    // the web UI's sign-in and sign-out
+    (Root, "GET", "/login", Public),
+    (Root, "POST", "/login", Public),
+    (Root, "GET", "/logout", Authenticated),
+    (Root, "POST", "/logout", Authenticated),
     // experiments
     (V2, "GET", "/experiments/get-by-name", Experiment(Read, Name)),
     (V2, "POST", "/experiments/create", Authenticated),

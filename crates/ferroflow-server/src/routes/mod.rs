@@ -11,6 +11,7 @@ mod otlp;
 mod registry;
 mod runs;
 mod server_info;
+mod session;
 mod traces;
 
 use crate::error::endpoint_not_found;
@@ -144,12 +145,14 @@ pub fn router(state: AppState) -> Router {
 
     // The web UI's pages: it knows the prefix only to write its links.
     let prefix = state.config.static_prefix.clone().unwrap_or_default();
-    let ui = ferroflow_ui::router(state.store.clone(), state.artifacts.clone(), &prefix);
+    let ui = ferroflow_ui::router(state.store.clone(), state.artifacts.clone(), &prefix, state.auth.is_some());
 
     Router::new()
         .route("/health", get(server_info::health))
         .route("/version", get(server_info::version))
         .route("/get-artifact", get(artifacts::get_run_artifact))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", get(session::logout_page).post(session::logout))
         .route("/v1/traces", post(otlp::ingest))
         .nest("/api/2.0/mlflow", v2.clone())
         .nest("/ajax-api/2.0/mlflow", v2)
