@@ -18,6 +18,7 @@ mod sql;
 #[cfg(test)]
 mod testsuite;
 mod text_index;
+mod trace_metrics;
 pub(crate) mod traces;
 mod tracking;
 
