@@ -41,6 +41,12 @@ def _at_least_318(server) -> bool:
     return _version(server) >= Version("3.18.0")
 
 
+def _is_reference(server) -> bool:
+    """Whether the server under test is the reference: its HTTP stack (uvicorn, gunicorn or
+    Werkzeug) names itself in a `server` header, which ferroflow does not send."""
+    return bool(requests.get(f"{server.url}/health", timeout=10).headers.get("server"))
+
+
 def _post(server, path: str, body: dict) -> requests.Response:
     return requests.post(f"{server.url}{path}", json=body, timeout=30)
 
@@ -80,9 +86,9 @@ def test_every_response_says_nosniff(server, experiment):
 def test_unknown_api_route_is_endpoint_not_found(server, method, path):
     r = requests.request(method, f"{server.url}{path}", json={}, timeout=10)
     assert r.status_code == 404
-    if _at_least_318(server):
-        # The 3.17.2 reference answers Flask's HTML page here; clients that decode the body
-        # crash on it, so ferroflow answers in MLflow's error shape.
+    if not _is_reference(server):
+        # The reference (3.17.2 and 3.18 alike) answers Flask's HTML page here; clients that
+        # decode the body crash on it, so ferroflow answers in MLflow's error shape (issue 17).
         body = _error(r)
         assert body["error_code"] == "ENDPOINT_NOT_FOUND"
         assert body["error_class"] == "RESOURCE_NOT_FOUND"

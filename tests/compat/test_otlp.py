@@ -424,20 +424,29 @@ def test_otlp_error_answers(server):
     now = time.time_ns()
     good = _request(_span(os.urandom(16), os.urandom(8), "e", start_ns=now, end_ns=now + 1)).SerializeToString()
 
-    r = _post_otlp(server.url, None, good)
+    # The reference's web framework names the missing header in its validation list, before
+    # it looks at the body's type.
+    r = _post_otlp(server.url, None, good, {"Content-Type": "text/plain"})
     assert r.status_code == 422, r.text
-    assert "x-mlflow-experiment-id" in r.json()["detail"]
+    assert r.json() == {
+        "detail": [{"type": "missing", "loc": ["header", "x-mlflow-experiment-id"], "msg": "Field required", "input": None}]
+    }
 
     r = _post_otlp(server.url, eid, good, {"Content-Type": "text/plain"})
     assert r.status_code == 400, r.text
-    assert "detail" in r.json()
+    assert r.json() == {"detail": "Invalid Content-Type: text/plain. Expected: application/x-protobuf or application/json"}
 
     r = _post_otlp(server.url, eid, b"\xff\xfe this is not protobuf \x00\x01\x02")
     assert r.status_code == 400, r.text
-    assert "detail" in r.json()
+    assert r.json() == {"detail": "Invalid OpenTelemetry format"}
 
     r = _post_otlp(server.url, eid, b"not gzip at all", {"Content-Encoding": "gzip"})
     assert r.status_code == 400, r.text
+    assert r.json() == {"detail": "Failed to decompress gzip payload"}
+
+    r = _post_otlp(server.url, eid, b"not deflate at all", {"Content-Encoding": "deflate"})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"detail": "Failed to decompress deflate payload"}
 
     r = requests.post(
         f"{server.url}/v1/traces",
@@ -446,6 +455,7 @@ def test_otlp_error_answers(server):
         timeout=30,
     )
     assert r.status_code == 400, r.text
+    assert r.json() == {"detail": "Invalid OpenTelemetry format"}
 
     r = _post_otlp(server.url, "987654321", good)
     assert r.status_code == 404, r.text

@@ -18,6 +18,7 @@ pub mod search;
 pub mod semconv;
 pub mod store;
 pub mod time;
+pub mod trace_metrics;
 pub mod traces;
 pub mod validation;
 

@@ -413,3 +413,90 @@ pub struct TraceInfoV2Out<'a> {
 pub struct TraceInfoV2Response<'a> {
     pub trace_info: TraceInfoV2Out<'a>,
 }
+
+// ---- trace metrics (`traces/metrics`, `traces/calculate-filter-correlation`) ----
+
+/// One aggregation of a metrics query; enums may come as their names or numbers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricAggregationIn {
+    #[serde(deserialize_with = "de::opt_string")]
+    pub aggregation_type: Option<String>,
+    #[serde(deserialize_with = "de::opt_f64")]
+    pub percentile_value: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QueryTraceMetrics {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub experiment_ids: Vec<String>,
+    #[serde(deserialize_with = "de::opt_string")]
+    pub view_type: Option<String>,
+    pub metric_name: Option<String>,
+    /// Absent is `None`: the field is required.
+    pub aggregations: Option<Vec<MetricAggregationIn>>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub dimensions: Vec<String>,
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub filters: Vec<String>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub time_interval_seconds: Option<i64>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub start_time_ms: Option<i64>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub end_time_ms: Option<i64>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub max_results: Option<i64>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricDataPoint {
+    pub metric_name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "pairs_as_map")]
+    pub dimensions: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "pairs_as_map")]
+    pub values: Vec<(String, de::Double)>,
+}
+
+/// A protobuf map in the order of its entries.
+fn pairs_as_map<S: serde::Serializer, V: Serialize>(pairs: &[(String, V)], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (key, value) in pairs {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueryTraceMetricsResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_points: Vec<MetricDataPoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CalculateTraceFilterCorrelation {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub experiment_ids: Vec<String>,
+    pub filter_string1: Option<String>,
+    pub filter_string2: Option<String>,
+    pub base_filter: Option<String>,
+}
+
+/// NPMI values are left out when undefined, as the reference does.
+#[derive(Debug, Serialize)]
+pub struct CalculateTraceFilterCorrelationResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub npmi: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub npmi_smoothed: Option<f64>,
+    pub filter1_count: i64,
+    pub filter2_count: i64,
+    pub joint_count: i64,
+    pub total_count: i64,
+}

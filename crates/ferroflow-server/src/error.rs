@@ -98,7 +98,7 @@ fn error_class_of(code: ErrorCode) -> Option<(&'static str, &'static str)> {
 /// as the reference server answers it.
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
-    #[error("Invalid Content-Type: {0}. Expected application/x-protobuf or application/json")]
+    #[error("Invalid Content-Type: {0}. Expected: application/x-protobuf or application/json")]
     ContentType(String),
     #[error("Missing required header: x-mlflow-experiment-id")]
     MissingExperiment,
@@ -121,7 +121,15 @@ impl IntoResponse for OtlpError {
                 tracing::debug!(error = %error.message, "OTLP span refused");
                 (StatusCode::UNPROCESSABLE_ENTITY, self.to_string())
             }
-            OtlpError::MissingExperiment => (StatusCode::UNPROCESSABLE_ENTITY, self.to_string()),
+            // The reference's web framework answers a missing required header with its
+            // validation list, not a sentence.
+            OtlpError::MissingExperiment => {
+                let detail = serde_json::json!([{
+                    "type": "missing", "loc": ["header", "x-mlflow-experiment-id"], "msg": "Field required", "input": null,
+                }]);
+                return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "detail": detail })))
+                    .into_response();
+            }
             OtlpError::ContentType(_) | OtlpError::Body(_) => (StatusCode::BAD_REQUEST, self.to_string()),
         };
         (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response()

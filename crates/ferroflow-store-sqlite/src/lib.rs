@@ -17,6 +17,7 @@ mod registry;
 mod span_details;
 mod sql;
 mod text_index;
+mod trace_metrics;
 pub(crate) mod traces;
 mod tracking;
 

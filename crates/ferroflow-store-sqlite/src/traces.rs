@@ -316,7 +316,7 @@ impl SqliteStore {
     }
 }
 
-fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<TraceKey>) -> Result<()> {
+pub(crate) fn push_trace_clause(builder: &mut QueryBuilder<'_, Sqlite>, clause: &Clause<TraceKey>) -> Result<()> {
     let comparator = clause.comparator;
     let value = &clause.value;
     match &clause.key {

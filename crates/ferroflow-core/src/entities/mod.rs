@@ -5,6 +5,7 @@ pub mod evaluation;
 pub mod issues;
 pub mod logged_models;
 pub mod registry;
+pub mod trace_metrics;
 pub mod traces;
 pub mod tracking;
 
@@ -13,6 +14,7 @@ pub use evaluation::*;
 pub use issues::*;
 pub use logged_models::*;
 pub use registry::*;
+pub use trace_metrics::*;
 pub use traces::*;
 pub use tracking::*;
 

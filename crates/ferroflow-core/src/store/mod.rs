@@ -10,6 +10,7 @@ mod issues;
 mod logged_models;
 mod overview;
 mod registry;
+mod trace_metrics;
 mod traces;
 mod tracking;
 
@@ -19,6 +20,7 @@ pub use issues::IssueStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;
 pub use registry::RegistryStore;
+pub use trace_metrics::TraceMetricsStore;
 pub use traces::TraceStore;
 pub use tracking::TrackingStore;
 
@@ -44,6 +46,7 @@ pub trait Store:
     + OverviewStore
     + AuthStore
     + IssueStore
+    + TraceMetricsStore
     + Send
     + Sync
     + 'static
@@ -59,6 +62,7 @@ impl<
             + OverviewStore
             + AuthStore
             + IssueStore
+            + TraceMetricsStore
             + Send
             + Sync
             + 'static,

@@ -205,6 +205,8 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (V3, "GET", "/traces/get", Experiment(Read, Trace("trace_id"))),
     (V3, "GET", "/traces/batchGet", Experiment(Read, Traces("trace_ids"))),
     (V3, "POST", "/traces/batchGetInfos", Experiment(Read, Traces("trace_ids"))),
+    (V3, "POST", "/traces/metrics", Experiment(Read, Each("experiment_ids"))),
+    (V3, "POST", "/traces/calculate-filter-correlation", Experiment(Read, Each("experiment_ids"))),
     (V3, "POST", "/traces/search", Experiment(Read, TraceLocations)),
     (V3, "GET", "/traces/search", Experiment(Read, TraceLocations)),
     (V3, "POST", "/traces/delete-traces", Experiment(Delete, Id("experiment_id"))),

@@ -12,6 +12,7 @@ mod registry;
 mod runs;
 mod server_info;
 mod session;
+mod trace_metrics;
 mod traces;
 
 use crate::error::endpoint_not_found;
@@ -130,6 +131,8 @@ pub fn router(state: AppState) -> Router {
         .route("/traces/get", get(traces::get_trace))
         .route("/traces/batchGet", get(traces::batch_get))
         .route("/traces/batchGetInfos", post(traces::batch_get_infos))
+        .route("/traces/metrics", post(trace_metrics::query))
+        .route("/traces/calculate-filter-correlation", post(trace_metrics::filter_correlation))
         .route("/traces/search", post(traces::search).get(traces::search))
         .route("/traces/delete-traces", post(traces::delete_traces))
         .route("/traces/{trace_id}", get(traces::get_trace_info))

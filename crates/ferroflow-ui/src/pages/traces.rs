@@ -1,13 +1,18 @@
 //! `/experiments/{id}/traces`: the traces table with latency and token charts. `?filter=` is
 //! the `search_traces` grammar (parsed by the core, searched by the store, as the API does);
-//! `?order=latency`, `?range=1h|24h|7d`, `?page=` (the API's page token).
+//! `?order=latency`, `?range=1h|24h|7d`, `?page=` (the API's page token). The charts are the
+//! experiment's trace metrics over the chosen range (average latency and total tokens per time
+//! bucket), read through the same store query as `traces/metrics`.
 
 use crate::format;
 use crate::layout::{self, OrPage, PageResult};
 use crate::pages::experiment_id;
 use crate::Ui;
 use axum::extract::{Path, Query, State};
-use ferroflow_core::entities::{Assessment, TraceInfo, META_TOKEN_USAGE, META_TRACE_SESSION, META_TRACE_USER};
+use ferroflow_core::entities::{
+    Aggregation, Assessment, ExperimentId, TraceInfo, TraceMetric, TraceMetricsQuery, META_TOKEN_USAGE,
+    META_TRACE_SESSION, META_TRACE_USER,
+};
 use ferroflow_core::search::{page_token, traces as grammar};
 use ferroflow_core::store::SearchQuery;
 use ferroflow_core::Result;
@@ -46,6 +51,43 @@ fn range_ms(range: &str) -> Option<i64> {
         "7d" => Some(7 * 86_400_000),
         _ => None,
     }
+}
+
+/// Most buckets a chart draws.
+const MAX_BUCKETS: u64 = 1000;
+
+/// The charts' bucket width and bounds for a range: about sixty buckets, or a day each over
+/// all time.
+fn chart_window(range: &str) -> (i64, Option<i64>, Option<i64>) {
+    let now = ferroflow_core::time::now_millis();
+    match range_ms(range) {
+        Some(window) => ((window / 60).max(1000), Some(now - window), Some(now)),
+        None => (86_400_000, None, None),
+    }
+}
+
+/// One aggregate of a trace metric per time bucket, as `(bucket start, value)` points.
+async fn chart_points(
+    ui: &Ui,
+    experiment: ExperimentId,
+    range: &str,
+    metric: TraceMetric,
+    aggregation: Aggregation,
+) -> Result<Vec<(i64, f64)>> {
+    let (width, start, end) = chart_window(range);
+    let query = TraceMetricsQuery {
+        experiment_ids: vec![experiment],
+        metric,
+        aggregations: vec![aggregation],
+        dimensions: Vec::new(),
+        filters: Vec::new(),
+        time_interval_ms: Some(width),
+        start_time_ms: start,
+        end_time_ms: end,
+        max_results: MAX_BUCKETS,
+    };
+    let rows = ui.store.query_trace_metrics(&query).await?;
+    Ok(rows.into_iter().filter_map(|row| Some((row.bucket_ms?, row.values.first().copied().flatten()?))).collect())
 }
 
 fn build_query(query: &TableQuery) -> Result<SearchQuery<grammar::TraceKey>> {
@@ -115,16 +157,8 @@ pub async fn table(
         Err(e) if e.code == ferroflow_core::ErrorCode::InternalError => return Err(layout::UiError::new(&ui, e)),
         Err(e) => (Vec::new(), None, Some(e.message)),
     };
-    let mut latency: Vec<(i64, f64)> = Vec::new();
-    let mut tokens: Vec<(i64, f64)> = Vec::new();
-    for t in &traces {
-        if let Some(ms) = t.execution_duration {
-            latency.push((t.request_time, ms as f64));
-        }
-        if let Some(total) = total_tokens(t) {
-            tokens.push((t.request_time, total as f64));
-        }
-    }
+    let latency = chart_points(&ui, id, &query.range, TraceMetric::Latency, Aggregation::Avg).await.or_page(&ui)?;
+    let tokens = chart_points(&ui, id, &query.range, TraceMetric::TotalTokens, Aggregation::Sum).await.or_page(&ui)?;
     let here = |page: Option<String>, order: &str| {
         let mut url = form_url(&query.filter, order, &query.range);
         if let Some(size) = query.size {
@@ -155,8 +189,8 @@ pub async fn table(
         }
         @if !traces.is_empty() {
             div.charts {
-                (format::bar_chart("Latency", &latency, format::duration_ms))
-                (format::bar_chart("Tokens", &tokens, |n| format!("{n:.0}")))
+                (format::bar_chart("Average latency", &latency, format::duration_ms))
+                (format::bar_chart("Total tokens", &tokens, |n| format!("{n:.0}")))
             }
         }
         @if traces.is_empty() && error.is_none() {

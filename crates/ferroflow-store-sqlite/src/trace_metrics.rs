@@ -1,0 +1,216 @@
+//! Trace metrics in SQLite: [`TraceMetricsStore`] for [`SqliteStore`]. Each answer is one
+//! statement over the trace rows of the asked experiments (the `traces_metrics` covering index
+//! of migration 0015 holds every column a traces-view metric reads); percentiles interpolate
+//! between the two neighbouring values that a window function numbers within each group.
+
+use crate::error::map_sqlx;
+use crate::traces::push_trace_clause;
+use crate::SqliteStore;
+use ferroflow_core::entities::{
+    Aggregation, CorrelationCounts, CorrelationQuery, MetricRow, TraceDimension, TraceMetric, TraceMetricFilter,
+    TraceMetricsQuery, META_SOURCE_RUN, META_TRACE_SESSION, TAG_TRACE_NAME,
+};
+use ferroflow_core::ids::ExperimentId;
+use ferroflow_core::store::TraceMetricsStore;
+use ferroflow_core::Result;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// The column a metric aggregates.
+fn metric_column(metric: TraceMetric) -> &'static str {
+    match metric {
+        TraceMetric::TraceCount => "t.trace_id",
+        TraceMetric::SessionCount => "t.session_id",
+        TraceMetric::Latency => "t.execution_duration",
+        TraceMetric::InputTokens => "t.input_tokens",
+        TraceMetric::OutputTokens => "t.output_tokens",
+        TraceMetric::TotalTokens => "t.total_tokens",
+        TraceMetric::CacheReadInputTokens => "t.cache_read_input_tokens",
+        TraceMetric::CacheCreationInputTokens => "t.cache_creation_input_tokens",
+    }
+}
+
+fn dimension_column(dimension: TraceDimension) -> &'static str {
+    match dimension {
+        TraceDimension::TraceName => "t.trace_name",
+        TraceDimension::TraceStatus => "t.state",
+    }
+}
+
+fn push_experiments(builder: &mut QueryBuilder<'_, Sqlite>, ids: &[ExperimentId]) {
+    if let [only] = ids {
+        builder.push("t.experiment_id = ").push_bind(only.get());
+    } else {
+        let keys: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+        builder.push("t.experiment_id IN (SELECT value FROM json_each(");
+        builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
+        builder.push("))");
+    }
+}
+
+fn push_filter(builder: &mut QueryBuilder<'_, Sqlite>, filter: &TraceMetricFilter) {
+    match filter {
+        TraceMetricFilter::Status(value) => {
+            builder.push(" AND t.state = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::Tag(key, value) if key == TAG_TRACE_NAME => {
+            builder.push(" AND t.trace_name = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::Metadata(key, value) if key == META_TRACE_SESSION => {
+            builder.push(" AND t.session_id = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::Tag(key, value) => {
+            builder.push(" AND EXISTS (SELECT 1 FROM trace_tags g WHERE g.trace_id = t.trace_id AND g.key = ");
+            builder.push_bind(key.clone()).push(" AND g.value = ").push_bind(value.clone()).push(")");
+        }
+        TraceMetricFilter::Metadata(key, value) => {
+            builder.push(" AND (EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ");
+            builder.push_bind(key.clone()).push(" AND m.value = ").push_bind(value.clone()).push(")");
+            if key == META_SOURCE_RUN {
+                // A trace linked to a run afterwards carries the link, not the metadata.
+                builder
+                    .push(" OR EXISTS (SELECT 1 FROM trace_run_links l WHERE l.trace_id = t.trace_id AND l.run_id = ");
+                builder.push_bind(value.clone()).push(")");
+            }
+            builder.push(")");
+        }
+    }
+}
+
+/// The aggregate over `x` (the metric's value in the inner rows).
+fn push_aggregate(builder: &mut QueryBuilder<'_, Sqlite>, metric: TraceMetric, aggregation: Aggregation, index: usize) {
+    // Every value is a double on the wire.
+    builder.push("CAST(");
+    match aggregation {
+        Aggregation::Count if metric == TraceMetric::SessionCount => builder.push("count(DISTINCT x)"),
+        Aggregation::Count => builder.push("count(x)"),
+        Aggregation::Sum => builder.push("sum(x)"),
+        Aggregation::Avg => builder.push("avg(x)"),
+        Aggregation::Min => builder.push("min(x)"),
+        Aggregation::Max => builder.push("max(x)"),
+        Aggregation::Percentile(_) => builder.push(format!(
+            "(max(CASE WHEN rn = CAST(pos{index} AS INTEGER) THEN x END) + max(pos{index} - CAST(pos{index} AS INTEGER)) * \
+             (coalesce(max(CASE WHEN rn = CAST(pos{index} AS INTEGER) + 1 THEN x END), \
+                       max(CASE WHEN rn = CAST(pos{index} AS INTEGER) THEN x END)) \
+              - max(CASE WHEN rn = CAST(pos{index} AS INTEGER) THEN x END)))"
+        )),
+    };
+    builder.push(" AS REAL)");
+}
+
+#[async_trait::async_trait]
+impl TraceMetricsStore for SqliteStore {
+    async fn query_trace_metrics(&self, query: &TraceMetricsQuery) -> Result<Vec<MetricRow>> {
+        if query.experiment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = metric_column(query.metric);
+        let bucketed = query.time_interval_ms.is_some();
+        // The groups: g0 the bucket start (when bucketed), then each dimension.
+        let mut groups: Vec<String> = Vec::new();
+        if let Some(width) = query.time_interval_ms {
+            groups.push(format!("(t.request_time - ((t.request_time % {width}) + {width}) % {width})"));
+        }
+        groups.extend(query.dimensions.iter().map(|d| dimension_column(*d).to_string()));
+        let group_names: Vec<String> = (0..groups.len()).map(|i| format!("g{i}")).collect();
+        let percentiles = query.aggregations.iter().any(|a| matches!(a, Aggregation::Percentile(_)));
+
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
+        for name in &group_names {
+            builder.push(format!("{name}, "));
+        }
+        for (index, aggregation) in query.aggregations.iter().enumerate() {
+            if index > 0 {
+                builder.push(", ");
+            }
+            push_aggregate(&mut builder, query.metric, *aggregation, index);
+        }
+        builder.push(" FROM (SELECT ");
+        for (expr, name) in groups.iter().zip(&group_names) {
+            builder.push(format!("{expr} AS {name}, "));
+        }
+        builder.push(format!("{column} AS x"));
+        if percentiles {
+            let partition =
+                if groups.is_empty() { String::new() } else { format!("PARTITION BY {}", groups.join(", ")) };
+            builder.push(format!(", row_number() OVER ({partition} ORDER BY {column}) - 1 AS rn"));
+            // Each percentile's position among its group's sorted values, on every row.
+            for (index, aggregation) in query.aggregations.iter().enumerate() {
+                if let Aggregation::Percentile(p) = aggregation {
+                    builder.push(format!(", ({p:?} / 100.0) * (count(*) OVER ({partition}) - 1) AS pos{index}"));
+                }
+            }
+        }
+        builder.push(" FROM traces t WHERE ");
+        push_experiments(&mut builder, &query.experiment_ids);
+        if let Some(start) = query.start_time_ms {
+            builder.push(" AND t.request_time >= ").push_bind(start);
+        }
+        if let Some(end) = query.end_time_ms {
+            builder.push(" AND t.request_time <= ").push_bind(end);
+        }
+        for filter in &query.filters {
+            push_filter(&mut builder, filter);
+        }
+        builder.push(format!(" AND {column} IS NOT NULL"));
+        for dimension in &query.dimensions {
+            builder.push(format!(" AND {} IS NOT NULL", dimension_column(*dimension)));
+        }
+        builder.push(")");
+        if !group_names.is_empty() {
+            builder.push(format!(" GROUP BY {0} ORDER BY {0}", group_names.join(", ")));
+        }
+        builder.push(" LIMIT ").push_bind(query.max_results as i64);
+        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let width = group_names.len();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut index = 0;
+            let bucket_ms = if bucketed {
+                index += 1;
+                row.try_get::<Option<i64>, _>(0).map_err(map_sqlx)?
+            } else {
+                None
+            };
+            let mut dimensions = Vec::with_capacity(query.dimensions.len());
+            while index < width {
+                let value: Option<String> = row.try_get(index).map_err(map_sqlx)?;
+                dimensions.push(value.unwrap_or_default());
+                index += 1;
+            }
+            let values = (0..query.aggregations.len())
+                .map(|i| row.try_get::<Option<f64>, _>(width + i).map_err(map_sqlx))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(MetricRow { bucket_ms, dimensions, values });
+        }
+        Ok(out)
+    }
+
+    async fn trace_filter_correlation(&self, query: &CorrelationQuery) -> Result<CorrelationCounts> {
+        if query.experiment_ids.is_empty() {
+            return Ok(CorrelationCounts::default());
+        }
+        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT count(*), coalesce(sum(f1), 0), coalesce(sum(f2), 0), coalesce(sum(f1 AND f2), 0) FROM (SELECT ",
+        );
+        for (index, clauses) in [&query.filter1, &query.filter2].into_iter().enumerate() {
+            if index > 0 {
+                builder.push(", ");
+            }
+            builder.push("(1 = 1");
+            for clause in clauses.iter() {
+                builder.push(" AND ");
+                push_trace_clause(&mut builder, clause)?;
+            }
+            builder.push(format!(") AS f{}", index + 1));
+        }
+        builder.push(" FROM traces t WHERE ");
+        push_experiments(&mut builder, &query.experiment_ids);
+        for clause in &query.base {
+            builder.push(" AND ");
+            push_trace_clause(&mut builder, clause)?;
+        }
+        builder.push(")");
+        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        Ok(CorrelationCounts { total: row.get(0), filter1: row.get(1), filter2: row.get(2), joint: row.get(3) })
+    }
+}
