@@ -7,6 +7,7 @@
 //! lock (a PostgreSQL advisory lock), so replicas started at the same moment migrate once and
 //! the others wait for it.
 
+mod auth;
 mod error;
 mod logged_models;
 mod pending;

@@ -3,11 +3,10 @@
 //! (never a wrong answer). An area leaves this file when its module lands.
 
 use crate::PostgresStore;
-use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, User};
 use ferroflow_core::entities::*;
 use ferroflow_core::search::datasets::DatasetKey;
 use ferroflow_core::search::traces::TraceKey;
-use ferroflow_core::store::{AuthStore, EvaluationStore, OverviewStore, SearchQuery, TraceStore};
+use ferroflow_core::store::{EvaluationStore, OverviewStore, SearchQuery, TraceStore};
 use ferroflow_core::{Error, ErrorCode, Result};
 use futures::stream::BoxStream;
 
@@ -194,71 +193,5 @@ impl OverviewStore for PostgresStore {
     }
     async fn sessions(&self, _experiment_id: ExperimentId, _max_results: u64) -> Result<Vec<SessionSummary>> {
         Err(pending("overview"))
-    }
-}
-
-#[async_trait::async_trait]
-impl AuthStore for PostgresStore {
-    async fn create_user(&self, _username: &str, _password_hash: &str, _is_admin: bool) -> Result<User> {
-        Err(pending("auth"))
-    }
-    async fn get_user(&self, _username: &str) -> Result<User> {
-        Err(pending("auth"))
-    }
-    async fn get_user_by_id(&self, _user_id: i64) -> Result<User> {
-        Err(pending("auth"))
-    }
-    async fn list_users(&self) -> Result<Vec<User>> {
-        Err(pending("auth"))
-    }
-    async fn count_users(&self) -> Result<u64> {
-        Err(pending("auth"))
-    }
-    async fn update_user_password(&self, _username: &str, _password_hash: &str) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn update_user_admin(&self, _username: &str, _is_admin: bool) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn delete_user(&self, _username: &str) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn grant(
-        &self,
-        _user_id: i64,
-        _resource_type: ResourceType,
-        _resource_id: &str,
-        _permission: Permission,
-    ) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn revoke(&self, _user_id: i64, _resource_type: ResourceType, _resource_id: &str) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn get_grant(
-        &self,
-        _user_id: i64,
-        _resource_type: ResourceType,
-        _resource_id: &str,
-    ) -> Result<Option<Permission>> {
-        Err(pending("auth"))
-    }
-    async fn list_grants(&self, _user_id: i64) -> Result<Vec<Grant>> {
-        Err(pending("auth"))
-    }
-    async fn rename_grants(&self, _resource_type: ResourceType, _old_id: &str, _new_id: &str) -> Result<()> {
-        Err(pending("auth"))
-    }
-    async fn create_token(&self, _user_id: i64, _name: &str, _secret_hash: &str) -> Result<ApiToken> {
-        Err(pending("auth"))
-    }
-    async fn find_token(&self, _secret_hash: &str) -> Result<Option<(ApiToken, User)>> {
-        Err(pending("auth"))
-    }
-    async fn list_tokens(&self, _user_id: i64) -> Result<Vec<ApiToken>> {
-        Err(pending("auth"))
-    }
-    async fn revoke_token(&self, _user_id: i64, _token_id: i64) -> Result<()> {
-        Err(pending("auth"))
     }
 }

@@ -3,9 +3,11 @@
 //! made by [`store_suite!`], with the backend's constructor of a store on a fresh database, so
 //! SQLite and PostgreSQL run the same checks, not copies. Nothing here may touch SQL.
 
+mod auth;
 mod logged_models;
 mod registry;
 
+pub use auth::*;
 pub use logged_models::*;
 pub use registry::*;
 
@@ -530,6 +532,7 @@ macro_rules! store_suite {
             check_registry_search_pages_keep_their_order,
             check_registry_logged_model_sources_resolve_to_their_artifacts,
             check_logged_models_run_metrics_reach_models_and_drive_search,
+            check_auth,
         );
     };
     ($make:path; $($check:ident),+ $(,)?) => {
