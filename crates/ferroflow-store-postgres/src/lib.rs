@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod evaluation;
 mod logged_models;
 mod pending;
 mod registry;

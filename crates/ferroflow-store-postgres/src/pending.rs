@@ -1,12 +1,12 @@
 //! The areas not yet ported to PostgreSQL: every method answers `NOT_IMPLEMENTED` naming the
 //! area, so a PostgreSQL-backed server serves what is ported and says clearly what is not
-//! (never a wrong answer). An area leaves this file when its module lands.
+//! (never a wrong answer). An area leaves this file when its module lands: traces (with
+//! assessments) and the web UI's overview reads remain.
 
 use crate::PostgresStore;
 use ferroflow_core::entities::*;
-use ferroflow_core::search::datasets::DatasetKey;
 use ferroflow_core::search::traces::TraceKey;
-use ferroflow_core::store::{EvaluationStore, OverviewStore, SearchQuery, TraceStore};
+use ferroflow_core::store::{OverviewStore, SearchQuery, TraceStore};
 use ferroflow_core::{Error, ErrorCode, Result};
 use futures::stream::BoxStream;
 
@@ -78,105 +78,6 @@ impl TraceStore for PostgresStore {
     }
     async fn delete_assessment(&self, _trace_id: &TraceId, _assessment_id: &str) -> Result<()> {
         Err(pending("traces"))
-    }
-}
-
-#[async_trait::async_trait]
-impl EvaluationStore for PostgresStore {
-    async fn create_evaluation_dataset(&self, _dataset: &NewEvaluationDataset) -> Result<EvaluationDataset> {
-        Err(pending("evaluation"))
-    }
-    async fn get_evaluation_dataset(&self, _dataset_id: &str) -> Result<EvaluationDataset> {
-        Err(pending("evaluation"))
-    }
-    async fn delete_evaluation_dataset(&self, _dataset_id: &str) -> Result<()> {
-        Err(pending("evaluation"))
-    }
-    async fn search_evaluation_datasets(
-        &self,
-        _experiment_ids: &[ExperimentId],
-        _query: &SearchQuery<DatasetKey>,
-    ) -> Result<Page<EvaluationDataset>> {
-        Err(pending("evaluation"))
-    }
-    async fn set_evaluation_dataset_tags(&self, _dataset_id: &str, _tags: &[Tag]) -> Result<()> {
-        Err(pending("evaluation"))
-    }
-    async fn delete_evaluation_dataset_tag(&self, _dataset_id: &str, _key: &str) -> Result<()> {
-        Err(pending("evaluation"))
-    }
-    async fn upsert_dataset_records(
-        &self,
-        _dataset_id: &str,
-        _records: &[RecordUpsert],
-        _updated_by: Option<&str>,
-    ) -> Result<UpsertCounts> {
-        Err(pending("evaluation"))
-    }
-    async fn get_dataset_records(
-        &self,
-        _dataset_id: &str,
-        _max_results: u64,
-        _after: Option<&RecordCursor>,
-    ) -> Result<RecordPage> {
-        Err(pending("evaluation"))
-    }
-    async fn delete_dataset_records(&self, _dataset_id: &str, _record_ids: &[String]) -> Result<u64> {
-        Err(pending("evaluation"))
-    }
-    async fn get_dataset_experiment_ids(&self, _dataset_id: &str) -> Result<Vec<ExperimentId>> {
-        Err(pending("evaluation"))
-    }
-    async fn add_dataset_to_experiments(
-        &self,
-        _dataset_id: &str,
-        _experiment_ids: &[ExperimentId],
-    ) -> Result<EvaluationDataset> {
-        Err(pending("evaluation"))
-    }
-    async fn remove_dataset_from_experiments(
-        &self,
-        _dataset_id: &str,
-        _experiment_ids: &[ExperimentId],
-    ) -> Result<EvaluationDataset> {
-        Err(pending("evaluation"))
-    }
-    async fn register_scorer(
-        &self,
-        _experiment_id: ExperimentId,
-        _name: &str,
-        _serialized_scorer: &str,
-    ) -> Result<ScorerVersion> {
-        Err(pending("evaluation"))
-    }
-    async fn list_scorers(&self, _experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>> {
-        Err(pending("evaluation"))
-    }
-    async fn list_scorer_versions(&self, _experiment_id: ExperimentId, _name: &str) -> Result<Vec<ScorerVersion>> {
-        Err(pending("evaluation"))
-    }
-    async fn get_scorer(
-        &self,
-        _experiment_id: ExperimentId,
-        _name: &str,
-        _version: Option<i32>,
-    ) -> Result<ScorerVersion> {
-        Err(pending("evaluation"))
-    }
-    async fn delete_scorer(&self, _experiment_id: ExperimentId, _name: &str, _version: Option<i32>) -> Result<()> {
-        Err(pending("evaluation"))
-    }
-    async fn get_online_scoring_configs(&self, _scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>> {
-        Err(pending("evaluation"))
-    }
-    async fn upsert_online_scoring_config(
-        &self,
-        _experiment_id: ExperimentId,
-        _name: &str,
-        _sample_rate: f64,
-        _filter_string: Option<&str>,
-    ) -> Result<OnlineScoringConfig> {
-        Err(pending("evaluation"))
     }
 }
 
