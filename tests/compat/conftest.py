@@ -9,6 +9,11 @@ The server under test is the binary named by ``FERROFLOW_BIN`` (``cargo xtask te
 Any program taking these arguments works, so the suite can be checked against the reference
 server itself: ``FERROFLOW_BIN=.venv/bin/mlflow`` (``mlflow server`` has the same flags).
 
+``FERROFLOW_TEST_BACKEND=postgres`` gives every server started here a PostgreSQL database of its
+own instead (``--backend-store-uri postgresql://…/ff_<uuid>``, which the server creates) on the
+server named by ``FERROFLOW_TEST_POSTGRES_URL`` (an admin URL; ``cargo xtask test`` starts a
+scratch cluster and sets it); the database is dropped when the server's test is done.
+
 Alternatively ``FERROFLOW_TEST_URL=http://127.0.0.1:5099`` runs the suite against a server that
 is already up; tests that need their own server (``fresh_server``) are then skipped. A reference
 server started by hand needs ``MLFLOW_TRUNCATE_LONG_VALUES=false`` in its environment for
@@ -73,6 +78,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _postgres_admin_url() -> str | None:
+    """The admin URL of the PostgreSQL server under test, when the backend is PostgreSQL."""
+    backend = os.environ.get("FERROFLOW_TEST_BACKEND", "sqlite")
+    if backend == "sqlite":
+        return None
+    if backend != "postgres":
+        pytest.exit(f"FERROFLOW_TEST_BACKEND={backend!r}: expected sqlite or postgres", returncode=2)
+    url = os.environ.get("FERROFLOW_TEST_POSTGRES_URL")
+    if not url:
+        pytest.exit(
+            "FERROFLOW_TEST_BACKEND=postgres needs FERROFLOW_TEST_POSTGRES_URL "
+            "(`cargo xtask pg start` prints one; `cargo xtask test` sets it)",
+            returncode=2,
+        )
+    return url
+
+
 def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
     if path is None or not path.exists():
         return "(no log)"
@@ -93,6 +115,12 @@ class Server:
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        # On PostgreSQL: a database of this server's own, made by the server on first start.
+        admin_url = _postgres_admin_url()
+        self.postgres_admin_url = admin_url
+        self.postgres_uri = (
+            f"{admin_url.rsplit('/', 1)[0]}/ff_{uuid.uuid4().hex}" if admin_url else None
+        )
 
     @property
     def url(self) -> str:
@@ -100,7 +128,19 @@ class Server:
 
     @property
     def backend_store_uri(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        return self.postgres_uri or f"sqlite:///{self.db_path}"
+
+    def drop_database(self) -> None:
+        """Drops the server's PostgreSQL database (best effort: `psql` may be missing)."""
+        if not self.postgres_uri or not shutil.which("psql"):
+            return
+        name = self.postgres_uri.rsplit("/", 1)[1]
+        subprocess.run(
+            ["psql", self.postgres_admin_url, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
 
     def start(self) -> "Server":
         assert self.proc is None or self.proc.poll() is not None, "server already running"
@@ -271,6 +311,7 @@ def server(tmp_path_factory):
     finally:
         _LIVE_SERVERS.remove(srv)
         srv.stop()
+        srv.drop_database()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -302,6 +343,7 @@ def fresh_server():
     for srv in made:
         srv.stop(sig=signal.SIGKILL)
         _LIVE_SERVERS.remove(srv)
+        srv.drop_database()
         shutil.rmtree(srv.workdir, ignore_errors=True)
 
 

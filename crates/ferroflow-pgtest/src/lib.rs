@@ -80,6 +80,13 @@ impl Cluster {
         Ok(Cluster { dir: dir.to_path_buf(), port })
     }
 
+    /// True when the cluster under `dir` runs now.
+    pub fn is_running(dir: &Path) -> bool {
+        let data = dir.join("data");
+        data.join("postmaster.pid").exists()
+            && binaries().is_ok_and(|bin| pg_ctl(&bin, is_root(), &data, &["status"]).is_ok())
+    }
+
     /// Stops the cluster under `dir` if it runs (fast shutdown: sessions are ended).
     pub fn stop(dir: &Path) -> io::Result<bool> {
         let data = dir.join("data");

@@ -7,7 +7,9 @@
 //! lock (a PostgreSQL advisory lock), so replicas started at the same moment migrate once and
 //! the others wait for it.
 
+mod auth;
 mod error;
+mod evaluation;
 mod logged_models;
 mod pending;
 mod registry;

@@ -76,6 +76,10 @@ mod suite {
         check_registry_search_pages_keep_their_order,
         check_registry_logged_model_sources_resolve_to_their_artifacts,
         check_logged_models_run_metrics_reach_models_and_drive_search,
+        check_auth,
+        check_evaluation_dataset_story,
+        check_evaluation_search_orders_and_pages,
+        check_evaluation_scorer_story,
     );
 }
 
@@ -87,4 +91,48 @@ fn uris() {
     assert!(!crate::is_postgres_uri("sqlite:///x.db"));
     assert_eq!(crate::normalize_uri("postgresql+psycopg2://u@h/db").unwrap(), "postgresql://u@h/db");
     assert_eq!(crate::redact("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
+}
+
+/// Two stores ("replicas") started at the same moment on one empty database: the migrations
+/// run once (the other waits on the advisory lock), what one writes the other reads at once,
+/// and registrations through both at the same time number 1..N.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_database_behave_as_one() {
+    use ferroflow_core::entities::{NewModelVersion, NewRegisteredModel, Tag};
+    use ferroflow_core::store::{RegistryStore, TrackingStore};
+    let database = ScratchDatabase::new().await;
+    let uri = database.uri();
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(&uri, "mlflow-artifacts:"),
+        PostgresStore::connect(&uri, "mlflow-artifacts:")
+    );
+    let (a, b) = (a.expect("replica a"), b.expect("replica b"));
+
+    let id = a.create_experiment("shared", None, &[Tag::new("k", "v")], "mlflow-artifacts:").await.expect("create");
+    let seen = b.get_experiment_by_name("shared").await.expect("read through the other replica");
+    assert_eq!((seen.experiment_id, seen.tags), (id, vec![Tag::new("k", "v")]));
+    b.rename_experiment(id, "renamed").await.expect("rename");
+    assert_eq!(a.get_experiment(id).await.expect("get").name, "renamed");
+    let taken = b.create_experiment("renamed", None, &[], "mlflow-artifacts:").await.expect_err("taken");
+    assert_eq!(taken.code, ferroflow_core::ErrorCode::ResourceAlreadyExists);
+
+    let model = NewRegisteredModel { name: "m".into(), description: None, tags: Vec::new() };
+    a.create_registered_model(&model).await.expect("model");
+    let requests: Vec<NewModelVersion> = (0..40)
+        .map(|i| NewModelVersion { name: "m".into(), source: format!("s3://b/{i}"), ..Default::default() })
+        .collect();
+    let registrations = requests.iter().enumerate().map(|(i, request)| {
+        let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { replica.create_model_version(request).await }
+    });
+    let mut versions: Vec<i64> =
+        futures::future::join_all(registrations).await.into_iter().map(|v| v.expect("register").version).collect();
+    versions.sort();
+    assert_eq!(versions, (1..=40).collect::<Vec<i64>>());
+    assert_eq!(
+        b.get_model_version_by_alias("m", &ferroflow_core::entities::AliasLookup::Latest).await.unwrap().version,
+        40
+    );
+    a.close().await;
+    b.close().await;
 }

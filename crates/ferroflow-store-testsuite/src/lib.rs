@@ -3,9 +3,17 @@
 //! made by [`store_suite!`], with the backend's constructor of a store on a fresh database, so
 //! SQLite and PostgreSQL run the same checks, not copies. Nothing here may touch SQL.
 
+// The checks still clone `Copy` ids left over from when ids were strings (as the stores' own
+// test modules do).
+#![allow(clippy::clone_on_copy, clippy::cloned_ref_to_slice_refs)]
+
+mod auth;
+mod evaluation;
 mod logged_models;
 mod registry;
 
+pub use auth::*;
+pub use evaluation::*;
 pub use logged_models::*;
 pub use registry::*;
 
@@ -531,6 +539,10 @@ macro_rules! store_suite {
             check_registry_search_pages_keep_their_order,
             check_registry_logged_model_sources_resolve_to_their_artifacts,
             check_logged_models_run_metrics_reach_models_and_drive_search,
+            check_auth,
+            check_evaluation_dataset_story,
+            check_evaluation_search_orders_and_pages,
+            check_evaluation_scorer_story,
         );
     };
     ($make:path; $($check:ident),+ $(,)?) => {
