@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_artifacts::{ObjectStoreRepo, S3Settings};
 use ferroflow_server::auth::{Auth, AuthSettings};
 use ferroflow_server::security::SecurityConfig;
 use ferroflow_server::{AppState, Limits, ServerConfig};
@@ -61,7 +61,9 @@ struct ServerArgs {
     /// Where runs, traces and the registry live: sqlite:///<path> (relative) or sqlite:////<abs path>.
     #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
     backend_store_uri: String,
-    /// Directory (or file:// URI) where served artifacts are stored.
+    /// Where served artifacts are stored: a directory, a file:// URI, or s3://bucket/prefix (an
+    /// S3-compatible store: MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, AWS_DEFAULT_REGION).
     #[arg(long, env = "FERROFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
     artifacts_destination: String,
     /// Artifact root given to new experiments; defaults to `mlflow-artifacts:/` when serving artifacts.
@@ -152,9 +154,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let store = SqliteStore::connect(&args.backend_store_uri, &default_artifact_root)
         .await
         .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
-    let destination = args.artifacts_destination.strip_prefix("file://").unwrap_or(&args.artifacts_destination);
-    let artifacts = ObjectStoreRepo::local(&PathBuf::from(destination))
-        .with_context(|| format!("opening the artifact destination {destination}"))?;
+    let s3 = S3Settings::from_env().context("the S3 settings")?;
+    let artifacts = ObjectStoreRepo::open(&args.artifacts_destination, &s3)
+        .with_context(|| format!("opening the artifact destination {}", args.artifacts_destination))?;
     let auth = match args.app_name.as_deref() {
         None => None,
         Some("basic-auth") => Some(Arc::new(start_auth(&args, &store, &default_artifact_root).await?)),
