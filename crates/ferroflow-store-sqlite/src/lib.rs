@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod evaluation;
+mod import;
 mod logged_models;
 mod overview;
 mod registry;

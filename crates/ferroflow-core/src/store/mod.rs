@@ -6,6 +6,7 @@
 
 mod auth;
 mod evaluation;
+mod import;
 mod logged_models;
 mod overview;
 mod registry;
@@ -14,6 +15,7 @@ mod tracking;
 
 pub use auth::AuthStore;
 pub use evaluation::EvaluationStore;
+pub use import::{ImportStore, ImportedModel, ImportedRun, ImportedVersion};
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;
 pub use registry::RegistryStore;
