@@ -10,6 +10,8 @@ use ferroflow_server::security::SecurityConfig;
 use ferroflow_server::{AppState, Limits, ServerConfig};
 use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
+
+mod import;
 use std::sync::Arc;
 
 // Ingest and search allocate many small strings per span and per record; mimalloc serves
@@ -27,7 +29,30 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the tracking server (MLflow REST API, OTLP ingest, artifact proxy).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
+    /// Copy an MLflow database (and its artifacts) into ferroflow's store. Resumable: run it
+    /// again after an interruption; records already there are skipped.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The MLflow backend store to copy from: sqlite:///<path> (read-only).
+    #[arg(long)]
+    from: String,
+    /// The MLflow artifact root to copy from (a directory or s3://bucket/prefix), into
+    /// --artifacts-destination. Without it artifacts are left where they are.
+    #[arg(long)]
+    artifacts_from: Option<String>,
+    /// The store to copy into, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
+    backend_store_uri: String,
+    /// Where copied artifacts go, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    artifacts_destination: String,
+    /// The artifact root of the Default experiment if the store is new, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_DEFAULT_ARTIFACT_ROOT", default_value = "mlflow-artifacts:")]
+    default_artifact_root: String,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +241,35 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
+    if !args.backend_store_uri.starts_with("sqlite:") {
+        bail!(
+            "unsupported --backend-store-uri '{}': this build stores data in SQLite (sqlite:///<path>)",
+            args.backend_store_uri
+        );
+    }
+    let store = SqliteStore::connect(&args.backend_store_uri, &args.default_artifact_root)
+        .await
+        .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
+    let s3 = S3Settings::from_env().context("the S3 settings")?;
+    let artifacts = ObjectStoreRepo::open(&args.artifacts_destination, &s3)
+        .with_context(|| format!("opening the artifact destination {}", args.artifacts_destination))?;
+    let artifacts_from = match &args.artifacts_from {
+        Some(location) => Some(
+            ObjectStoreRepo::open(location, &s3).with_context(|| format!("opening the artifact source {location}"))?,
+        ),
+        None => None,
+    };
+    let result = import::run(
+        &args.from,
+        import::Target { store: &store, artifacts: &artifacts },
+        artifacts_from.as_ref().map(|repo| repo as &dyn ferroflow_core::artifacts::ArtifactRepo),
+    )
+    .await;
+    store.close().await;
+    result
+}
+
 /// The basic-auth app: its settings from MLflow's ini file and variables, its users in the
 /// database the file names (the tracking store itself when it names none or the same one).
 async fn start_auth(args: &ServerArgs, store: &SqliteStore, default_artifact_root: &str) -> anyhow::Result<Auth> {
@@ -262,6 +316,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     match cli.command {
-        Command::Server(args) => runtime.block_on(run_server(args)),
+        Command::Server(args) => runtime.block_on(run_server(*args)),
+        Command::Import(args) => runtime.block_on(run_import(args)),
     }
 }
