@@ -13,6 +13,9 @@ server itself: ``FERROFLOW_BIN=.venv/bin/mlflow`` (``mlflow server`` has the sam
 own instead (``--backend-store-uri postgresql://…/ff_<uuid>``, which the server creates) on the
 server named by ``FERROFLOW_TEST_POSTGRES_URL`` (an admin URL; ``cargo xtask test`` starts a
 scratch cluster and sets it); the database is dropped when the server's test is done.
+``FERROFLOW_TEST_ARTIFACTS=s3`` runs the whole suite with S3 artifacts: every server started here
+stores them under ``--artifacts-destination s3://<bucket>/<server>`` in an S3 emulator (moto's
+server, started by the ``s3`` fixture on a free port).
 
 Alternatively ``FERROFLOW_TEST_URL=http://127.0.0.1:5099`` runs the suite against a server that
 is already up; tests that need their own server (``fresh_server``) are then skipped. A reference
@@ -24,7 +27,11 @@ Fixtures:
 * ``server`` (session): the shared server; ``.url``, ``.port``, ``.log_path``.
 * ``fresh_server`` (function): a factory, ``srv = fresh_server()``, for tests that need a server
   of their own; ``srv.restart()`` SIGKILLs it and starts it again on the same store.
-  ``fresh_server(extra_args=("--otlp-grpc-port", "N"))`` adds flags to its command line.
+  ``fresh_server(extra_args=("--otlp-grpc-port", "N"))`` adds flags to its command line,
+  ``artifacts_destination="s3://…"`` puts its artifacts there, ``binary=REFERENCE_BIN`` starts
+  the reference ``mlflow server`` instead.
+* ``s3`` (session): the S3 emulator, started on first use; ``.endpoint``, ``.bucket``, ``.env``
+  (the variables a server or client needs to reach it; also set in this process), ``.objects(prefix)``.
 * ``experiment`` (function): a new experiment ``test-<uuid>``, made active; returns its id.
 * ``client``: an ``MlflowClient`` for the shared server.
 """
@@ -36,6 +43,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -72,6 +80,12 @@ SERVER_ENV = {
 }
 
 
+# `s3`: every server started here keeps its artifacts in the S3 emulator (module docs).
+ARTIFACTS_MODE = os.environ.get("FERROFLOW_TEST_ARTIFACTS", "local")
+if ARTIFACTS_MODE not in ("local", "s3"):
+    raise RuntimeError(f"FERROFLOW_TEST_ARTIFACTS={ARTIFACTS_MODE!r}: use local or s3")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -102,15 +116,116 @@ def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text[-lines:])
 
 
-class Server:
-    """One server process on a store of its own (a SQLite file and an artifact directory)."""
+class S3Emulator:
+    """moto's S3 server on a free loopback port, with one bucket."""
 
-    def __init__(self, binary: str, workdir: Path, name: str = "ff", extra_args: tuple = ()):
+    bucket = "ferroflow-test"
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = _free_port()
+        self.log_path = workdir / "s3.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        # An IP address: requests go path-style, as an emulator expects.
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "ferroflow-test",
+            "AWS_SECRET_ACCESS_KEY": "ferroflow-test-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self) -> "S3Emulator":
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the S3 emulator exited:\n{_tail(self.log_path)}")
+            try:
+                requests.get(self.endpoint, timeout=2)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the S3 emulator did not start:\n{_tail(self.log_path)}")
+                time.sleep(0.1)
+        self.client().create_bucket(Bucket=self.bucket)
+        return self
+
+    def client(self):
+        import boto3
+
+        env = self.env
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
+    def objects(self, prefix: str) -> dict:
+        """Key -> (size, ETag) of every object under `prefix`."""
+        found = {}
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found[item["Key"]] = (item["Size"], item["ETag"].strip('"'))
+        return found
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+_S3: S3Emulator | None = None
+
+
+def s3_emulator() -> S3Emulator:
+    """The session's S3 emulator, started on first use; its variables are set in this process
+    too, so the client reaches it when it writes to S3 itself."""
+    global _S3
+    if _S3 is None:
+        _S3 = S3Emulator(Path(tempfile.mkdtemp(prefix="ferroflow-s3-"))).start()
+        os.environ.update(_S3.env)
+    return _S3
+
+
+class Server:
+    """One server process on a store of its own (a SQLite file and an artifact directory, or
+    a prefix of the S3 emulator's bucket when `artifacts_destination` says so or the suite runs
+    with FERROFLOW_TEST_ARTIFACTS=s3)."""
+
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        name: str = "ff",
+        extra_args: tuple = (),
+        artifacts_destination: str | None = None,
+    ):
         self.binary = binary
         self.extra_args = [str(a) for a in extra_args]  # appended to the command line
         self.workdir = workdir
         self.db_path = workdir / f"{name}.db"
         self.artifacts_dir = workdir / "artifacts"
+        if artifacts_destination is None and ARTIFACTS_MODE == "s3":
+            artifacts_destination = f"s3://{s3_emulator().bucket}/{workdir.name}"
+        self.artifacts_destination = artifacts_destination or str(self.artifacts_dir)
+        self.env = dict(s3_emulator().env) if self.artifacts_destination.startswith("s3://") else {}
         self.log_path = workdir / f"{name}.log"
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
@@ -152,7 +267,7 @@ class Server:
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--backend-store-uri", self.backend_store_uri,
-            "--artifacts-destination", str(self.artifacts_dir),
+            "--artifacts-destination", self.artifacts_destination,
             *self.extra_args,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
@@ -164,7 +279,7 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **SERVER_ENV},
+                env={**os.environ, **SERVER_ENV, **self.env},
                 # Its own process group, so that stop() also ends any child it started.
                 start_new_session=True,
             )
@@ -284,6 +399,9 @@ def _binary() -> str:
     return str(Path(path).resolve())
 
 
+# The reference server, for tests that compare with it (same flags as ferroflow's).
+REFERENCE_BIN = str(Path(sys.executable).parent / "mlflow")
+
 # Servers whose log tail goes into the report of a failing test.
 _LIVE_SERVERS: list = []
 
@@ -331,9 +449,9 @@ def fresh_server():
     binary = _binary()
     made: list[Server] = []
 
-    def make(extra_args: tuple = ()) -> Server:
+    def make(extra_args: tuple = (), artifacts_destination: str | None = None, binary: str = binary) -> Server:
         workdir = Path(tempfile.mkdtemp(prefix="ferroflow-fresh-"))
-        srv = Server(binary, workdir, extra_args=extra_args)
+        srv = Server(binary, workdir, extra_args=extra_args, artifacts_destination=artifacts_destination)
         made.append(srv)
         _LIVE_SERVERS.append(srv)
         srv.start()
@@ -345,6 +463,19 @@ def fresh_server():
         _LIVE_SERVERS.remove(srv)
         srv.drop_database()
         shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """The S3 emulator (class `S3Emulator`), shared by the session."""
+    emulator = s3_emulator()
+    yield emulator
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _S3 is not None:
+        _S3.stop()
+        shutil.rmtree(_S3.workdir, ignore_errors=True)
 
 
 @pytest.fixture

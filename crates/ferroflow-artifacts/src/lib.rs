@@ -1,4 +1,5 @@
-//! The artifact repository over `object_store`: a tree of files under relative paths.
+//! The artifact repository over `object_store`: a tree of files under relative paths, on a
+//! local directory or an S3-compatible bucket (`s3.rs`).
 //!
 //! Object stores have no directories; a "directory" is any prefix that has files below it,
 //! which is also how MLflow's listing treats them.
@@ -12,6 +13,16 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, WriteMultipart};
 use std::sync::Arc;
+
+mod s3;
+pub use s3::S3Settings;
+
+/// Upload parts: S3's smallest part (but the last) is 5 MiB; 8 MiB parts keep a 2 GB file well
+/// under the 10,000-part limit.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts in flight at once per upload: the memory an upload can hold is about
+/// `PART_SIZE * (PARTS_IN_FLIGHT + 1)`, whatever the file's size.
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// An [`ArtifactRepo`] on any object store.
 #[derive(Debug, Clone)]
@@ -35,6 +46,23 @@ impl ObjectStoreRepo {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
         ObjectStoreRepo { store, local_root: None }
     }
+
+    /// The repository an artifact location names: `s3://bucket[/prefix]` (an S3-compatible
+    /// bucket, set up by [`S3Settings`]), or a local directory (a path or a `file://` URI).
+    pub fn open(location: &str, s3: &S3Settings) -> Result<Self> {
+        if location.starts_with("s3://") {
+            return Ok(ObjectStoreRepo::new(s3.open(location)?));
+        }
+        if let Some((scheme, _)) = location.split_once("://") {
+            if scheme != "file" {
+                return Err(Error::invalid(format!(
+                    "unsupported artifact location '{location}': use a directory, file:// or s3://"
+                )));
+            }
+        }
+        let directory = location.strip_prefix("file://").unwrap_or(location);
+        ObjectStoreRepo::local(std::path::Path::new(directory))
+    }
 }
 
 fn object_path(path: &str) -> Result<Path> {
@@ -57,10 +85,17 @@ impl ArtifactRepo for ObjectStoreRepo {
     async fn put(&self, path: &str, mut body: BoxStream<'static, Result<Bytes>>) -> Result<()> {
         let location = object_path(path)?;
         let upload = self.store.put_multipart(&location).await.map_err(|e| map_store_error(path, e))?;
-        let mut writer = WriteMultipart::new(upload);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         while let Some(chunk) = body.next().await {
             match chunk {
-                Ok(bytes) => writer.write(&bytes),
+                Ok(bytes) => {
+                    // Back-pressure: the body is read no faster than parts are stored.
+                    if let Err(error) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                        let _ = writer.abort().await;
+                        return Err(map_store_error(path, error));
+                    }
+                    writer.put(bytes);
+                }
                 Err(error) => {
                     let _ = writer.abort().await;
                     return Err(error);

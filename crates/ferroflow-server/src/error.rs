@@ -92,6 +92,51 @@ fn error_class_of(code: ErrorCode) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// A proxied-artifact route on a server started with `--no-serve-artifacts`: 503, in the
+/// reference's two shapes. File downloads and uploads answer `{"detail"}` JSON; the listing and
+/// deletes answer a text that names the route's rule as Flask writes it.
+#[derive(Debug)]
+pub enum ArtifactsNotServed {
+    Detail,
+    Rule(String),
+}
+
+impl ArtifactsNotServed {
+    /// From the request's method and full path (`…/mlflow-artifacts/artifacts[/<path>]`).
+    pub fn for_request(method: &axum::http::Method, path: &str) -> Self {
+        const ROUTE: &str = "/mlflow-artifacts/artifacts";
+        match path.find(ROUTE) {
+            Some(at) if path.len() > at + ROUTE.len() => {
+                if method == axum::http::Method::GET || method == axum::http::Method::PUT {
+                    ArtifactsNotServed::Detail
+                } else {
+                    ArtifactsNotServed::Rule(format!("{}/<path:artifact_path>", &path[..at + ROUTE.len()]))
+                }
+            }
+            Some(_) | None => ArtifactsNotServed::Rule(path.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ArtifactsNotServed {
+    fn into_response(self) -> Response {
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        match self {
+            ArtifactsNotServed::Detail => {
+                let detail = "Artifact serving is disabled. Run `mlflow server` with `--serve-artifacts` to enable.";
+                (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response()
+            }
+            ArtifactsNotServed::Rule(rule) => {
+                let text = format!(
+                    "Endpoint: {rule} disabled due to the mlflow server running with `--no-serve-artifacts`. To \
+                     enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`"
+                );
+                (status, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], text).into_response()
+            }
+        }
+    }
+}
+
 /// A failed `POST /v1/traces`. The endpoint answers in the OTLP/HTTP collector's
 /// `{"detail": ...}` shape for problems with the request itself; a request that was read
 /// but refused by the core (an unknown or inactive experiment, say) keeps MLflow's RPC shape,

@@ -1,12 +1,12 @@
 //! The areas not yet ported to PostgreSQL: every method answers `NOT_IMPLEMENTED` naming the
 //! area, so a PostgreSQL-backed server serves what is ported and says clearly what is not
 //! (never a wrong answer). An area leaves this file when its module lands: traces (with
-//! assessments), issues and the web UI's overview reads remain.
+//! assessments), trace metrics, issues and the web UI's overview reads remain.
 
 use crate::PostgresStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::TraceKey;
-use ferroflow_core::store::{IssueStore, OverviewStore, SearchQuery, TraceStore};
+use ferroflow_core::store::{IssueStore, OverviewStore, SearchQuery, TraceMetricsStore, TraceStore};
 use ferroflow_core::{Error, ErrorCode, Result};
 use futures::stream::BoxStream;
 
@@ -114,5 +114,15 @@ impl IssueStore for PostgresStore {
     }
     async fn search_issues(&self, _search: &IssueSearch) -> Result<IssuePage> {
         Err(pending("issues"))
+    }
+}
+
+#[async_trait::async_trait]
+impl TraceMetricsStore for PostgresStore {
+    async fn query_trace_metrics(&self, _query: &TraceMetricsQuery) -> Result<Vec<MetricRow>> {
+        Err(pending("trace metrics"))
+    }
+    async fn trace_filter_correlation(&self, _query: &CorrelationQuery) -> Result<CorrelationCounts> {
+        Err(pending("trace metrics"))
     }
 }

@@ -18,7 +18,7 @@ pub fn frame(prefix: &str, sign_in: bool, title: &str, crumbs: &[(&str, String)]
     let url = |path: &str| format!("{prefix}{path}");
     html! {
         (DOCTYPE)
-        html lang="en" data-prefix=(ui.prefix) {
+        html lang="en" data-prefix=(prefix) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";

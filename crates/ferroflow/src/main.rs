@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use ferroflow_artifacts::ObjectStoreRepo;
+use ferroflow_artifacts::{ObjectStoreRepo, S3Settings};
 use ferroflow_core::store::Store;
 use ferroflow_server::auth::{Auth, AuthSettings};
 use ferroflow_server::security::SecurityConfig;
@@ -13,6 +13,8 @@ use ferroflow_store_postgres::PostgresStore;
 use ferroflow_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+mod import;
 
 // Ingest and search allocate many small strings per span and per record; mimalloc serves
 // them from per-thread pages instead of glibc's shared arenas.
@@ -29,7 +31,30 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the tracking server (MLflow REST API, OTLP ingest, artifact proxy).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
+    /// Copy an MLflow database (and its artifacts) into ferroflow's store. Resumable: run it
+    /// again after an interruption; records already there are skipped.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The MLflow backend store to copy from: sqlite:///<path> (read-only).
+    #[arg(long)]
+    from: String,
+    /// The MLflow artifact root to copy from (a directory or s3://bucket/prefix), into
+    /// --artifacts-destination. Without it artifacts are left where they are.
+    #[arg(long)]
+    artifacts_from: Option<String>,
+    /// The store to copy into, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
+    backend_store_uri: String,
+    /// Where copied artifacts go, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    artifacts_destination: String,
+    /// The artifact root of the Default experiment if the store is new, as for `ferroflow server`.
+    #[arg(long, env = "FERROFLOW_DEFAULT_ARTIFACT_ROOT", default_value = "mlflow-artifacts:")]
+    default_artifact_root: String,
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +90,9 @@ struct ServerArgs {
     /// postgresql+psycopg2://…), which any number of servers may share.
     #[arg(long, env = "FERROFLOW_BACKEND_STORE_URI", default_value = "sqlite:///ferroflow.db")]
     backend_store_uri: String,
-    /// Directory (or file:// URI) where served artifacts are stored.
+    /// Where served artifacts are stored: a directory, a file:// URI, or s3://bucket/prefix (an
+    /// S3-compatible store: MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, AWS_DEFAULT_REGION).
     #[arg(long, env = "FERROFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
     artifacts_destination: String,
     /// Artifact root given to new experiments; defaults to `mlflow-artifacts:/` when serving artifacts.
@@ -148,9 +175,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         (None, false) => bail!("--default-artifact-root is required with --no-serve-artifacts"),
     };
     let store = Backend::open(&args.backend_store_uri, &default_artifact_root).await?;
-    let destination = args.artifacts_destination.strip_prefix("file://").unwrap_or(&args.artifacts_destination);
-    let artifacts = ObjectStoreRepo::local(&PathBuf::from(destination))
-        .with_context(|| format!("opening the artifact destination {destination}"))?;
+    let s3 = S3Settings::from_env().context("the S3 settings")?;
+    let artifacts = ObjectStoreRepo::open(&args.artifacts_destination, &s3)
+        .with_context(|| format!("opening the artifact destination {}", args.artifacts_destination))?;
     let auth = match args.app_name.as_deref() {
         None => None,
         Some("basic-auth") => Some(Arc::new(start_auth(&args, &store, &default_artifact_root).await?)),
@@ -208,6 +235,35 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
+    if !args.backend_store_uri.starts_with("sqlite:") {
+        bail!(
+            "unsupported --backend-store-uri '{}': this build stores data in SQLite (sqlite:///<path>)",
+            args.backend_store_uri
+        );
+    }
+    let store = SqliteStore::connect(&args.backend_store_uri, &args.default_artifact_root)
+        .await
+        .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
+    let s3 = S3Settings::from_env().context("the S3 settings")?;
+    let artifacts = ObjectStoreRepo::open(&args.artifacts_destination, &s3)
+        .with_context(|| format!("opening the artifact destination {}", args.artifacts_destination))?;
+    let artifacts_from = match &args.artifacts_from {
+        Some(location) => Some(
+            ObjectStoreRepo::open(location, &s3).with_context(|| format!("opening the artifact source {location}"))?,
+        ),
+        None => None,
+    };
+    let result = import::run(
+        &args.from,
+        import::Target { store: &store, artifacts: &artifacts },
+        artifacts_from.as_ref().map(|repo| repo as &dyn ferroflow_core::artifacts::ArtifactRepo),
+    )
+    .await;
+    store.close().await;
+    result
 }
 
 /// The basic-auth app: its settings from MLflow's ini file and variables, its users in the
@@ -308,6 +364,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     match cli.command {
-        Command::Server(args) => runtime.block_on(run_server(args)),
+        Command::Server(args) => runtime.block_on(run_server(*args)),
+        Command::Import(args) => runtime.block_on(run_import(args)),
     }
 }

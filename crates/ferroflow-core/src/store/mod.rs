@@ -6,6 +6,7 @@
 
 mod auth;
 mod evaluation;
+mod import;
 mod issues;
 mod logged_models;
 mod overview;
@@ -16,6 +17,7 @@ mod tracking;
 
 pub use auth::{permission_on, Access, AuthStore};
 pub use evaluation::EvaluationStore;
+pub use import::{ImportStore, ImportedModel, ImportedRun, ImportedVersion};
 pub use issues::IssueStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;

@@ -1,12 +1,13 @@
 //! The proxied artifact service (`/api/2.0/mlflow-artifacts/...`, ../shared/spec/mlflow-rest.md §7): raw bytes in and
 //! out, streamed, and one-level JSON listings with base names.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ArtifactsNotServed};
 use crate::extract::Rpc;
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{OriginalUri, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroflow_core::artifacts::FileInfo;
@@ -16,15 +17,17 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn require_serving(state: &AppState) -> ApiResult<()> {
+/// Layer of the proxy routes: with `--no-serve-artifacts` they answer as the reference does,
+/// before any handler runs.
+pub async fn require_serving(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if state.config.serve_artifacts {
-        Ok(())
-    } else {
-        Err(ApiError(Error::new(
-            ferroflow_core::ErrorCode::NotImplemented,
-            "Artifact serving is disabled on this server (--no-serve-artifacts).",
-        )))
+        return next.run(request).await;
     }
+    let path = match request.extensions().get::<OriginalUri>() {
+        Some(original) => original.path().to_string(),
+        None => request.uri().path().to_string(),
+    };
+    ArtifactsNotServed::for_request(request.method(), &path).into_response()
 }
 
 pub async fn upload(
@@ -32,7 +35,6 @@ pub async fn upload(
     Path(path): Path<String>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
-    require_serving(&state)?;
     validation::artifact_path(&path)?;
     let stream = request
         .into_body()
@@ -91,7 +93,6 @@ fn content_type_of(path: &str) -> &'static str {
 }
 
 pub async fn download(State(state): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
-    require_serving(&state)?;
     validation::artifact_path(&path)?;
     send_artifact(&state, &path).await
 }
@@ -111,7 +112,6 @@ async fn send_artifact(state: &AppState, path: &str) -> ApiResult<Response> {
 }
 
 pub async fn delete(State(state): State<AppState>, Path(path): Path<String>) -> ApiResult<Json<Value>> {
-    require_serving(&state)?;
     state.artifacts.delete(&path).await?;
     Ok(Json(json!({})))
 }
@@ -131,7 +131,6 @@ fn file_json(info: &FileInfo, prefix: &str) -> Value {
 
 /// One level below `path`; base names, `{}` when there is nothing (a file, or no such path).
 pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> ApiResult<Response> {
-    require_serving(&state)?;
     let path = query.path.unwrap_or_default();
     if !path.is_empty() {
         validation::artifact_path(&path)?;

@@ -144,7 +144,8 @@ pub fn router(state: AppState) -> Router {
         );
     let artifacts = Router::new()
         .route("/artifacts", get(artifacts::list))
-        .route("/artifacts/{*path}", get(artifacts::download).put(artifacts::upload).delete(artifacts::delete));
+        .route("/artifacts/{*path}", get(artifacts::download).put(artifacts::upload).delete(artifacts::delete))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), artifacts::require_serving));
 
     // The web UI's pages: it knows the prefix only to write its links.
     let prefix = state.config.static_prefix.clone().unwrap_or_default();

@@ -1,0 +1,49 @@
+//! Writes of records made elsewhere: what `ferroflow import` copies from an MLflow database.
+//! Ids, names and timestamps are kept as they were, which the API's create methods (that make
+//! ids and take the time of the call) cannot do.
+//!
+//! Every method is one transaction and idempotent: a record that is already there is left as it
+//! is and the method answers `false`, so an interrupted import runs again from the start and
+//! skips what it had copied. Traces need no method here: StartTraceV3 and span ingest are
+//! already idempotent upserts that keep the client's ids (`TraceStore`).
+
+use crate::entities::{Experiment, Metric, ModelAlias, ModelVersion, Param, RegisteredModel, RunInfo, Tag};
+use crate::Result;
+
+/// One run as copied: its record, params, tags and every metric value logged (full history;
+/// the latest value per key is worked out by the store as `log_batch` does).
+#[derive(Debug, Clone)]
+pub struct ImportedRun {
+    pub info: RunInfo,
+    pub deleted_time: Option<i64>,
+    pub params: Vec<Param>,
+    pub tags: Vec<Tag>,
+    pub metric_history: Vec<Metric>,
+}
+
+/// One registered model (or prompt) as copied, with every version, deleted ones included so
+/// that numbers are never reused after the copy.
+#[derive(Debug, Clone)]
+pub struct ImportedModel {
+    pub model: RegisteredModel,
+    pub versions: Vec<ImportedVersion>,
+    pub aliases: Vec<ModelAlias>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportedVersion {
+    pub version: ModelVersion,
+    pub storage_location: Option<String>,
+    pub deleted: bool,
+}
+
+#[async_trait::async_trait]
+pub trait ImportStore: Send + Sync {
+    /// An experiment under its own id and name, with its tags. An id or a name already taken
+    /// is `false` (the experiment there stays).
+    async fn import_experiment(&self, experiment: &Experiment) -> Result<bool>;
+    /// A run under its own id, in an experiment imported before.
+    async fn import_run(&self, run: &ImportedRun) -> Result<bool>;
+    /// A registered model with its tags, versions (and their tags) and aliases.
+    async fn import_registered_model(&self, model: &ImportedModel) -> Result<bool>;
+}

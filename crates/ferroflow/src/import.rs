@@ -1,0 +1,581 @@
+//! `ferroflow import`: copies an MLflow database (SQLite, any 3.x schema, read from its
+//! `alembic_version`) into ferroflow's store, and optionally its artifacts.
+//!
+//! Everything is written through the core's store traits (`ImportStore` for records that keep
+//! their ids and times, `TraceStore` for traces), so the target can be any backend. Each record
+//! is one transaction and a record already there is skipped, so an interrupted import is
+//! resumed by running the same command again, and running it twice changes nothing. The
+//! source is opened read-only. At the end a summary compares the source's counts with what the
+//! target holds of them.
+
+use anyhow::{bail, Context};
+use ferroflow_core::artifacts::ArtifactRepo;
+use ferroflow_core::entities::*;
+use ferroflow_core::ids::{ExperimentId, RunId, TraceId};
+use ferroflow_core::store::{ImportStore, ImportedModel, ImportedRun, ImportedVersion, Store};
+use ferroflow_core::time;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// The target: a store and, when artifacts are copied, the repository they go to.
+pub struct Target<'a, S: Store + ImportStore> {
+    pub store: &'a S,
+    pub artifacts: &'a dyn ArtifactRepo,
+}
+
+/// One table's line of the summary.
+#[derive(Debug, Default)]
+struct Tally {
+    name: &'static str,
+    source: u64,
+    copied: u64,
+    skipped: u64,
+    /// What the target holds of the source's records, counted after the copy.
+    in_target: u64,
+}
+
+/// Opens the MLflow database read-only and says which schema it has.
+async fn open_source(uri: &str) -> anyhow::Result<(SqlitePool, String)> {
+    if uri.starts_with("postgresql") || uri.starts_with("mysql") {
+        bail!("unsupported --from '{uri}': this build imports from MLflow SQLite databases (sqlite:///<path>)");
+    }
+    let path = ferroflow_store_sqlite::path_from_uri(uri).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if !std::path::Path::new(&path).is_file() {
+        bail!("no MLflow database at {path}");
+    }
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?.read_only(true);
+    let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+    let version: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_one(&pool)
+        .await
+        .context("reading alembic_version: is this an MLflow database?")?;
+    Ok((pool, version))
+}
+
+async fn has_table(pool: &SqlitePool, table: &str) -> anyhow::Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .bind(table)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+}
+
+async fn has_column(pool: &SqlitePool, table: &str, column: &str) -> anyhow::Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
+        .bind(table)
+        .bind(column)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+}
+
+fn bar(name: &str, length: u64) -> ProgressBar {
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>20} [{bar:40}] {pos}/{len} {per_sec} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+/// Key/value rows of one owner, grouped: `SELECT owner, key, value FROM table`.
+async fn pairs(pool: &SqlitePool, sql: &str, bind: &str) -> anyhow::Result<Vec<Tag>> {
+    let rows = sqlx::query(sql).bind(bind).fetch_all(pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Tag::new(r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default()))
+        .collect())
+}
+
+fn stage(text: Option<String>) -> LifecycleStage {
+    text.as_deref().and_then(LifecycleStage::parse).unwrap_or(LifecycleStage::Active)
+}
+
+pub async fn run<S: Store + ImportStore>(
+    from: &str,
+    target: Target<'_, S>,
+    artifacts_from: Option<&dyn ArtifactRepo>,
+) -> anyhow::Result<()> {
+    let (source, version) = open_source(from).await?;
+    eprintln!("importing from {from} (MLflow schema {version})");
+    let mut tallies = vec![
+        experiments(&source, target.store).await?,
+        runs(&source, target.store).await?,
+        registered_models(&source, target.store).await?,
+        traces(&source, target.store).await?,
+    ];
+    if let Some(from_artifacts) = artifacts_from {
+        tallies.push(copy_artifacts(from_artifacts, target.artifacts).await?);
+    }
+    println!("{:<20} {:>10} {:>10} {:>10} {:>10}", "table", "source", "copied", "skipped", "in target");
+    let mut complete = true;
+    for t in &tallies {
+        println!("{:<20} {:>10} {:>10} {:>10} {:>10}", t.name, t.source, t.copied, t.skipped, t.in_target);
+        complete &= t.in_target == t.source;
+    }
+    if !complete {
+        bail!("the target does not hold every record of the source (see the summary and the warnings above)");
+    }
+    Ok(())
+}
+
+async fn experiments<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let rows = sqlx::query(
+        "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time \
+         FROM experiments ORDER BY experiment_id",
+    )
+    .fetch_all(source)
+    .await?;
+    let mut tally = Tally { name: "experiments", source: rows.len() as u64, ..Tally::default() };
+    let progress = bar(tally.name, tally.source);
+    for row in &rows {
+        let id: i64 = row.get(0);
+        let experiment = Experiment {
+            experiment_id: ExperimentId::from_stored(id),
+            name: row.get(1),
+            artifact_location: row.get::<Option<String>, _>(2).unwrap_or_default(),
+            lifecycle_stage: stage(row.get(3)),
+            creation_time: row.get::<Option<i64>, _>(4).unwrap_or(0),
+            last_update_time: row.get::<Option<i64>, _>(5).unwrap_or(0),
+            tags: pairs(source, "SELECT key, value FROM experiment_tags WHERE experiment_id = ?", &id.to_string())
+                .await?,
+        };
+        if store.import_experiment(&experiment).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    for row in &rows {
+        let id = ExperimentId::from_stored(row.get(0));
+        if store.get_experiment(id).await.is_ok_and(|e| e.name == row.get::<String, _>(1)) {
+            tally.in_target += 1;
+        }
+    }
+    Ok(tally)
+}
+
+async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let rows = sqlx::query(
+        "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, \
+         lifecycle_stage, deleted_time FROM runs ORDER BY start_time, run_uuid",
+    )
+    .fetch_all(source)
+    .await?;
+    let mut tally = Tally { name: "runs", source: rows.len() as u64, ..Tally::default() };
+    let progress = bar(tally.name, tally.source);
+    for row in &rows {
+        let run_id: String = row.get(0);
+        let metrics = sqlx::query("SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?")
+            .bind(&run_id)
+            .fetch_all(source)
+            .await?;
+        let metric_history = metrics
+            .iter()
+            .map(|m| Metric {
+                key: m.get(0),
+                value: if m.get::<bool, _>(4) { f64::NAN } else { m.get(1) },
+                timestamp: m.get(2),
+                step: m.get(3),
+                model_id: None,
+                dataset_name: None,
+                dataset_digest: None,
+                run_id: None,
+            })
+            .collect();
+        let run = ImportedRun {
+            info: RunInfo {
+                run_id: RunId::from_stored(run_id.clone()),
+                experiment_id: ExperimentId::from_stored(row.get::<Option<i64>, _>(1).unwrap_or(0)),
+                run_name: row.get::<Option<String>, _>(2).unwrap_or_default(),
+                user_id: row.get::<Option<String>, _>(3).unwrap_or_default(),
+                status: row
+                    .get::<Option<String>, _>(4)
+                    .as_deref()
+                    .and_then(RunStatus::parse)
+                    .unwrap_or(RunStatus::Finished),
+                start_time: row.get::<Option<i64>, _>(5).unwrap_or(0),
+                end_time: row.get(6),
+                artifact_uri: row.get::<Option<String>, _>(7).unwrap_or_default(),
+                lifecycle_stage: stage(row.get(8)),
+            },
+            deleted_time: row.get(9),
+            params: pairs(source, "SELECT key, value FROM params WHERE run_uuid = ?", &run_id)
+                .await?
+                .into_iter()
+                .map(|t| Param { key: t.key, value: t.value })
+                .collect(),
+            tags: pairs(source, "SELECT key, value FROM tags WHERE run_uuid = ?", &run_id).await?,
+            metric_history,
+        };
+        if store.import_run(&run).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    for row in &rows {
+        if store.get_run(&RunId::from_stored(row.get::<String, _>(0))).await.is_ok() {
+            tally.in_target += 1;
+        }
+    }
+    Ok(tally)
+}
+
+async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let models = sqlx::query(
+        "SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY creation_time, name",
+    )
+    .fetch_all(source)
+    .await?;
+    let mut tally = Tally { name: "registered models", source: models.len() as u64, ..Tally::default() };
+    let storage_location = has_column(source, "model_versions", "storage_location").await?;
+    let progress = bar(tally.name, tally.source);
+    for row in &models {
+        let name: String = row.get(0);
+        let version_rows = sqlx::query(&format!(
+            "SELECT version, creation_time, last_updated_time, description, current_stage, source, run_id, run_link, \
+             {} FROM model_versions WHERE name = ? ORDER BY version",
+            if storage_location { "storage_location" } else { "NULL" }
+        ))
+        .bind(&name)
+        .fetch_all(source)
+        .await?;
+        let mut versions = Vec::with_capacity(version_rows.len());
+        for v in &version_rows {
+            let number: i64 = v.get(0);
+            let stage_text: Option<String> = v.get(4);
+            let tags = sqlx::query("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?")
+                .bind(&name)
+                .bind(number)
+                .fetch_all(source)
+                .await?
+                .iter()
+                .map(|t| Tag::new(t.get::<String, _>(0), t.get::<Option<String>, _>(1).unwrap_or_default()))
+                .collect();
+            let source_uri: String = v.get::<Option<String>, _>(5).unwrap_or_default();
+            // A version made from a logged model names it in its source (`models:/m-…`).
+            let model_id = source_uri.strip_prefix("models:/").filter(|id| id.starts_with("m-")).map(str::to_string);
+            versions.push(ImportedVersion {
+                version: ModelVersion {
+                    name: name.clone(),
+                    version: number,
+                    creation_timestamp: v.get::<Option<i64>, _>(1).unwrap_or(0),
+                    last_updated_timestamp: v.get::<Option<i64>, _>(2).unwrap_or(0),
+                    description: v.get::<Option<String>, _>(3).unwrap_or_default(),
+                    current_stage: stage_text.as_deref().and_then(ModelStage::parse).unwrap_or(ModelStage::None),
+                    source: source_uri,
+                    run_id: v.get::<Option<String>, _>(6).unwrap_or_default(),
+                    run_link: v.get::<Option<String>, _>(7).unwrap_or_default(),
+                    model_id,
+                    tags,
+                    aliases: Vec::new(),
+                },
+                storage_location: v.get(8),
+                // MLflow keeps a deleted version's row with this stage, so numbers are not reused.
+                deleted: stage_text.as_deref() == Some("Deleted_Internal"),
+            });
+        }
+        let aliases = sqlx::query("SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias")
+            .bind(&name)
+            .fetch_all(source)
+            .await?
+            .iter()
+            .map(|a| ModelAlias { alias: a.get(0), version: a.get(1) })
+            .collect();
+        let model = ImportedModel {
+            model: RegisteredModel {
+                name: name.clone(),
+                creation_timestamp: row.get::<Option<i64>, _>(1).unwrap_or(0),
+                last_updated_timestamp: row.get::<Option<i64>, _>(2).unwrap_or(0),
+                description: row.get(3),
+                latest_versions: Vec::new(),
+                tags: pairs(source, "SELECT key, value FROM registered_model_tags WHERE name = ?", &name).await?,
+                aliases: Vec::new(),
+            },
+            versions,
+            aliases,
+        };
+        if store.import_registered_model(&model).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    for row in &models {
+        if store.get_registered_model(&row.get::<String, _>(0)).await.is_ok() {
+            tally.in_target += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// An assessment row as the wire's JSON body, which the core reads as the client's.
+fn assessment_body(row: &sqlx::sqlite::SqliteRow, trace_id: &str) -> Map<String, Value> {
+    let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let mut body = Map::new();
+    body.insert("assessment_id".into(), Value::String(row.get(0)));
+    body.insert("assessment_name".into(), Value::String(row.get(1)));
+    body.insert("trace_id".into(), Value::String(trace_id.to_string()));
+    let mut source = Map::new();
+    source.insert("source_type".into(), Value::String(row.get(5)));
+    if let Some(id) = row.get::<Option<String>, _>(6) {
+        source.insert("source_id".into(), Value::String(id));
+    }
+    body.insert("source".into(), Value::Object(source));
+    body.insert("create_time".into(), Value::String(time::millis_to_rfc3339(row.get(7))));
+    body.insert("last_update_time".into(), Value::String(time::millis_to_rfc3339(row.get(8))));
+    let kind: String = row.get(2);
+    let mut value = Map::new();
+    if let Some(v) = parse(row.get(3)) {
+        value.insert("value".into(), v);
+    }
+    if let Some(error) = parse(row.get(4)) {
+        value.insert("error".into(), error);
+    }
+    body.insert(if kind == "expectation" { "expectation" } else { "feedback" }.into(), Value::Object(value));
+    for (column, at) in [("rationale", 9), ("span_id", 10), ("run_id", 11), ("overrides", 12)] {
+        if let Some(text) = row.get::<Option<String>, _>(at) {
+            body.insert(column.into(), Value::String(text));
+        }
+    }
+    body.insert("valid".into(), Value::Bool(row.get(13)));
+    if let Some(metadata) = parse(row.get(14)) {
+        body.insert("metadata".into(), metadata);
+    }
+    body
+}
+
+async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    if !has_table(source, "trace_info").await? {
+        return Ok(Tally { name: "traces", ..Tally::default() });
+    }
+    let with_spans = has_table(source, "spans").await?;
+    let with_assessments = has_table(source, "assessments").await?;
+    let rows = sqlx::query(
+        "SELECT request_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, \
+         request_preview, response_preview FROM trace_info ORDER BY timestamp_ms, request_id",
+    )
+    .fetch_all(source)
+    .await?;
+    let mut columns = Vec::new();
+    for column in PROMOTED_COLUMNS.iter().chain(TOKEN_COLUMNS).chain(COST_COLUMNS) {
+        if has_column(source, "trace_info", column).await? {
+            columns.push(*column);
+        }
+    }
+    let mut tally = Tally { name: "traces", source: rows.len() as u64, ..Tally::default() };
+    let progress = bar(tally.name, tally.source);
+    for row in &rows {
+        let id: String = row.get(0);
+        let trace_id = TraceId::from_stored(id.clone());
+        let spans: Vec<Value> = if with_spans {
+            sqlx::query_scalar::<_, String>(
+                "SELECT content FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",
+            )
+            .bind(&id)
+            .fetch_all(source)
+            .await?
+            .iter()
+            .map(|c| serde_json::from_str(c))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("a span of trace {id} is not JSON"))?
+        } else {
+            Vec::new()
+        };
+        // Done before (the record and all spans are there): skip.
+        if store.get_trace_info(&trace_id).await.is_ok()
+            && store.span_skeleton(&trace_id).await.map(|s| s.len()).unwrap_or(0) == spans.len()
+        {
+            tally.skipped += 1;
+            progress.inc(1);
+            continue;
+        }
+        let experiment_id = ExperimentId::from_stored(row.get(1));
+        let mut assessments = Vec::new();
+        if with_assessments {
+            let assessment_rows = sqlx::query(
+                "SELECT assessment_id, name, assessment_type, value, error, source_type, source_id, \
+                 created_timestamp, last_updated_timestamp, rationale, span_id, run_id, overrides, valid, \
+                 assessment_metadata FROM assessments WHERE trace_id = ? ORDER BY created_timestamp",
+            )
+            .bind(&id)
+            .fetch_all(source)
+            .await?;
+            for a in &assessment_rows {
+                let assessment = ferroflow_core::assessments::new_assessment(&trace_id, assessment_body(a, &id), true)
+                    .map_err(|e| anyhow::anyhow!("assessment of trace {id}: {}", e.message))?;
+                assessments.push(assessment);
+            }
+        }
+        let (promoted_tags, promoted_metadata) = promoted_columns(source, &columns, &id).await?;
+        let mut tags: Vec<(String, String)> =
+            pairs(source, "SELECT key, value FROM trace_tags WHERE request_id = ?", &id)
+                .await?
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect();
+        let mut metadata: Vec<(String, String)> =
+            pairs(source, "SELECT key, value FROM trace_request_metadata WHERE request_id = ?", &id)
+                .await?
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect();
+        for (promoted, into) in [(promoted_tags, &mut tags), (promoted_metadata, &mut metadata)] {
+            for (key, value) in promoted {
+                into.retain(|(k, _)| k != &key);
+                into.push((key, value));
+            }
+        }
+        let info = TraceInfo {
+            trace_id: trace_id.clone(),
+            experiment_id,
+            client_request_id: row.get(2),
+            request_time: row.get(3),
+            execution_duration: row.get(4),
+            state: TraceState::parse(&row.get::<String, _>(5)).unwrap_or(TraceState::Unspecified),
+            request_preview: row.get(6),
+            response_preview: row.get(7),
+            metadata,
+            tags,
+            assessments,
+        };
+        // The record first, then the spans: spans that arrive after StartTraceV3 never
+        // override the client's record, and a trace whose spans are not all there yet is
+        // done again by the next run.
+        if let Err(error) = store.start_trace(&info).await {
+            // A trace of a deleted experiment cannot be written (no trace can).
+            tracing::warn!(trace = %id, error = %error.message, "trace not imported");
+            progress.inc(1);
+            continue;
+        }
+        if !spans.is_empty() {
+            let document = serde_json::json!({ "spans": spans });
+            let records = ferroflow_server::convert::otlp::records_from_trace_document(&document)
+                .map_err(|e| anyhow::anyhow!("spans of trace {id}: {}", e.message))?;
+            ferroflow_core::traces::ingest_spans(store, experiment_id, None, records)
+                .await
+                .map_err(|e| anyhow::anyhow!("spans of trace {id}: {}", e.message))?;
+        }
+        tally.copied += 1;
+        progress.inc(1);
+    }
+    progress.finish();
+    let ids: Vec<TraceId> = rows.iter().map(|r| TraceId::from_stored(r.get::<String, _>(0))).collect();
+    for chunk in ids.chunks(500) {
+        tally.in_target += store.get_trace_infos(chunk).await.map(|found| found.len() as u64).unwrap_or(0);
+    }
+    Ok(tally)
+}
+
+/// Columns that newer schemas fill instead of a tag or metadata entry (MLflow reads them back
+/// as such): the trace name, the session, token usage and cost.
+const PROMOTED_COLUMNS: &[&str] = &["trace_name", "session_id"];
+const TOKEN_COLUMNS: &[&str] = &[
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_input_tokens_above_1hr",
+];
+const COST_COLUMNS: &[&str] = &["input_cost", "output_cost", "total_cost"];
+
+type Pairs = Vec<(String, String)>;
+
+/// The tag and metadata entries that `columns` (those of the promoted columns the schema has)
+/// stand for, as MLflow writes them back (token usage and cost as Python's JSON).
+async fn promoted_columns(source: &SqlitePool, columns: &[&str], trace_id: &str) -> anyhow::Result<(Pairs, Pairs)> {
+    if columns.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let row = sqlx::query(&format!("SELECT {} FROM trace_info WHERE request_id = ?", columns.join(", ")))
+        .bind(trace_id)
+        .fetch_one(source)
+        .await?;
+    let (mut tags, mut metadata) = (Vec::new(), Vec::new());
+    let mut tokens = Map::new();
+    let mut cost = Map::new();
+    for (at, column) in columns.iter().enumerate() {
+        match *column {
+            "trace_name" => {
+                if let Some(name) = row.get::<Option<String>, _>(at) {
+                    tags.push(("mlflow.traceName".to_string(), name));
+                }
+            }
+            "session_id" => {
+                if let Some(session) = row.get::<Option<String>, _>(at) {
+                    metadata.push(("mlflow.trace.session".to_string(), session));
+                }
+            }
+            c if TOKEN_COLUMNS.contains(&c) => {
+                if let Some(n) = row.get::<Option<i64>, _>(at) {
+                    tokens.insert(c.to_string(), Value::from(n));
+                }
+            }
+            c => {
+                if let Some(x) = row.get::<Option<f64>, _>(at) {
+                    cost.insert(c.to_string(), Value::from(x));
+                }
+            }
+        }
+    }
+    if !tokens.is_empty() {
+        metadata.push(("mlflow.trace.tokenUsage".to_string(), ferroflow_proto::encoding::python_json(&tokens)));
+    }
+    if !cost.is_empty() {
+        metadata.push(("mlflow.trace.cost".to_string(), ferroflow_proto::encoding::python_json(&cost)));
+    }
+    Ok((tags, metadata))
+}
+
+/// Every file below `from`'s root, copied to the same path in `to` unless a file of the same
+/// size is there already. Streams: no file is held in memory.
+async fn copy_artifacts(from: &dyn ArtifactRepo, to: &dyn ArtifactRepo) -> anyhow::Result<Tally> {
+    let mut files: Vec<(String, Option<u64>)> = Vec::new();
+    let mut folders = vec![String::new()];
+    while let Some(folder) = folders.pop() {
+        for entry in from.list(&folder).await.map_err(|e| anyhow::anyhow!("listing {folder}: {}", e.message))? {
+            let path = if folder.is_empty() { entry.path.clone() } else { format!("{folder}/{}", entry.path) };
+            if entry.is_dir {
+                folders.push(path);
+            } else {
+                files.push((path, entry.file_size));
+            }
+        }
+    }
+    files.sort();
+    let mut tally = Tally { name: "artifact files", source: files.len() as u64, ..Tally::default() };
+    let progress = bar(tally.name, tally.source);
+    let mut sizes_there: HashMap<String, HashMap<String, Option<u64>>> = HashMap::new();
+    for (path, size) in &files {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if !sizes_there.contains_key(folder) {
+            let listing = to.list(folder).await.map_err(|e| anyhow::anyhow!("listing {folder}: {}", e.message))?;
+            sizes_there.insert(folder.to_string(), listing.into_iter().map(|f| (f.path, f.file_size)).collect());
+        }
+        if sizes_there[folder].get(name).is_some_and(|there| there == size) {
+            tally.skipped += 1;
+        } else {
+            let body = from.get(path).await.map_err(|e| anyhow::anyhow!("reading {path}: {}", e.message))?;
+            to.put(path, body.stream).await.map_err(|e| anyhow::anyhow!("writing {path}: {}", e.message))?;
+            tally.copied += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    tally.in_target = tally.copied + tally.skipped;
+    Ok(tally)
+}

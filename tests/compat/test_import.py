@@ -1,0 +1,187 @@
+"""`ferroflow import`: a database written by the reference `mlflow server`, with data the real
+client made there, copied into a new ferroflow store (artifacts too), then read back through
+ferroflow by the real client and compared with what the reference served. A second import
+copies nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+from conftest import REFERENCE_BIN, Server, _binary
+
+HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice@example.com")
+
+
+@mlflow.trace(name="agent", span_type="AGENT")
+def _agent(question: str) -> str:
+    with mlflow.start_span(name="llm", span_type="LLM") as span:
+        span.set_inputs({"q": question})
+        span.set_outputs({"a": question.upper()})
+        span.set_attribute("model", "tiny")
+    return "answer: " + question
+
+
+def _populate(url: str, tmp_path: Path) -> dict:
+    """Data of every imported kind, made by the real client; returns names to find it by."""
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    suffix = uuid.uuid4().hex[:6]
+    eid = client.create_experiment(f"imported-{suffix}", tags={"team": "search", "note": "ümlaut"})
+    other = client.create_experiment(f"gone-{suffix}")
+    client.delete_experiment(other)
+    runs = []
+    for i in range(3):
+        run = client.create_run(eid, run_name=f"run-{i}", tags={"kind": "sweep"})
+        rid = run.info.run_id
+        client.log_param(rid, "lr", str(0.1 * (i + 1)))
+        client.log_param(rid, "layers", "4")
+        for step in range(5):
+            client.log_metric(rid, "loss", 1.0 / (step + 1 + i), step=step, timestamp=1_700_000_000_000 + step)
+        client.log_metric(rid, "acc", float("nan"), step=0, timestamp=1_700_000_000_000)
+        status = "FINISHED" if i < 2 else "FAILED"
+        client.set_terminated(rid, status=status, end_time=1_700_000_100_000 + i)
+        runs.append(rid)
+    (tmp_path / "model.txt").write_text("weights v1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.bin").write_bytes(bytes(range(256)) * 4)
+    client.log_artifact(runs[0], str(tmp_path / "model.txt"), artifact_path="model")
+    client.log_artifacts(runs[0], str(tmp_path / "sub"), artifact_path="sub")
+    client.delete_run(runs[2])
+
+    model = f"reg-{suffix}"
+    client.create_registered_model(model, tags={"owner": "ml"}, description="a model")
+    for rid in runs[:2]:
+        client.create_model_version(model, f"runs:/{rid}/model", run_id=rid, tags={"from": rid[:6]})
+    client.create_model_version(model, f"runs:/{runs[0]}/model", run_id=runs[0])
+    client.delete_model_version(model, "3")
+    client.set_registered_model_alias(model, "champion", "2")
+    client.update_model_version(model, "1", description="first")
+
+    prompt = f"prompt-{suffix}"
+    mlflow.genai.register_prompt(prompt, "Hello {{name}}", commit_message="v1")
+    mlflow.genai.register_prompt(prompt, "Hi {{name}}!", commit_message="v2")
+    mlflow.genai.set_prompt_alias(prompt, "production", 1)
+
+    mlflow.set_experiment(experiment_id=eid)
+    traces = []
+    for q in ("alpha", "beta"):
+        _agent(q)
+        traces.append(mlflow.get_last_active_trace_id())
+    mlflow.flush_trace_async_logging()
+    mlflow.log_feedback(trace_id=traces[0], name="quality", value=0.5, source=HUMAN, rationale="meh")
+    mlflow.log_expectation(trace_id=traces[0], name="expected", value={"a": "ALPHA"}, source=HUMAN)
+    mlflow.set_trace_tag(traces[1], "reviewed", "yes")
+    return {"eid": eid, "other": other, "runs": runs, "model": model, "prompt": prompt, "traces": traces}
+
+
+def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
+    """Everything the client reads back of the data `_populate` made."""
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    out: dict = {}
+    for eid in (made["eid"], made["other"]):
+        e = client.get_experiment(eid)
+        out[f"experiment {eid}"] = (e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.tags)
+    for rid in made["runs"]:
+        r = client.get_run(rid)
+        info = r.info
+        out[f"run {rid}"] = (
+            info.run_name, info.experiment_id, info.status, info.start_time, info.end_time,
+            info.artifact_uri, info.lifecycle_stage, info.user_id,
+            r.data.params, {k: str(v) for k, v in r.data.metrics.items()},
+            {k: v for k, v in r.data.tags.items()},
+            [(m.step, m.timestamp, str(m.value)) for m in client.get_metric_history(rid, "loss")],
+        )  # fmt: skip
+    rid = made["runs"][0]
+    out["artifacts"] = sorted((f.path, f.is_dir, f.file_size) for f in client.list_artifacts(rid))
+    out["artifacts sub"] = sorted((f.path, f.file_size) for f in client.list_artifacts(rid, "sub"))
+    dst = Path(client.download_artifacts(rid, "", str(tmp_path / f"dl-{uuid.uuid4().hex[:6]}")))
+    out["artifact bytes"] = sorted((str(p.relative_to(dst)), p.read_bytes()) for p in dst.rglob("*") if p.is_file())
+    m = client.get_registered_model(made["model"])
+    out["model"] = (m.name, m.description, m.creation_timestamp, m.tags, m.aliases)
+    out["versions"] = sorted(
+        (v.version, v.source, v.run_id, v.description, v.tags, v.current_stage, v.creation_timestamp)
+        for v in client.search_model_versions(f"name = '{made['model']}'")
+    )
+    p1 = mlflow.genai.load_prompt(f"prompts:/{made['prompt']}@production")
+    p2 = mlflow.genai.load_prompt(made["prompt"], version=2)
+    out["prompt"] = (p1.version, p1.template, p2.version, p2.template, p2.commit_message)
+    for tid in made["traces"]:
+        t = mlflow.get_trace(tid)
+        info = t.info
+        out[f"trace {tid}"] = (
+            info.experiment_id if hasattr(info, "experiment_id") else None,
+            info.request_time, info.execution_duration, str(info.state),
+            info.request_preview, info.response_preview,
+            {k: v for k, v in info.tags.items() if k != "mlflow.artifactLocation"},
+            sorted((s.name, s.span_type, s.parent_id, s.start_time_ns, s.end_time_ns,
+                    str(s.inputs), str(s.outputs)) for s in t.data.spans),
+            sorted((a.assessment_id, a.name, str(getattr(a, "value", None)), a.rationale, a.valid)
+                   for a in info.assessments),
+        )  # fmt: skip
+    found = mlflow.search_traces(locations=[made["eid"]], return_type="list")
+    out["search traces"] = sorted(t.info.trace_id for t in found)
+    return out
+
+
+def _import(binary: str, source_db: Path, source_artifacts: Path, workdir: Path) -> str:
+    cmd = [
+        binary, "import",
+        "--from", f"sqlite:///{source_db}",
+        "--artifacts-from", str(source_artifacts),
+        "--backend-store-uri", f"sqlite:///{workdir / 'ff.db'}",
+        "--artifacts-destination", str(workdir / "artifacts"),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"import failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _summary(stdout: str) -> dict:
+    rows = {}
+    for line in stdout.splitlines()[1:]:
+        *name, source, copied, skipped, there = line.split()
+        rows[" ".join(name)] = (int(source), int(copied), int(skipped), int(there))
+    return rows
+
+
+def test_import_of_a_reference_database_reads_back_equal(fresh_server, tmp_path):
+    reference = fresh_server(binary=REFERENCE_BIN)
+    made = _populate(reference.url, tmp_path)
+    before = _snapshot(reference.url, made, tmp_path)
+    reference.stop()
+
+    binary = _binary()
+    workdir = Path(tempfile.mkdtemp(prefix="ferroflow-import-"))
+    first = _summary(_import(binary, reference.db_path, reference.artifacts_dir, workdir))
+    for table, (source, copied, skipped, there) in first.items():
+        assert there == source, (table, first)
+    # 2 created + Default; 3 runs; a model and a prompt; 2 traces; every file of the reference.
+    assert first["experiments"] == (3, 3, 0, 3), first
+    assert first["runs"] == (3, 3, 0, 3), first
+    assert first["registered models"] == (2, 2, 0, 2), first
+    assert first["traces"] == (2, 2, 0, 2), first
+    files = sorted(str(p.relative_to(reference.artifacts_dir)) for p in reference.artifacts_dir.rglob("*") if p.is_file())
+    assert first["artifact files"] == (len(files),) * 2 + (0, len(files)), (first, files)
+
+    again = _summary(_import(binary, reference.db_path, reference.artifacts_dir, workdir))
+    assert all(copied == 0 and skipped == source for source, copied, skipped, _ in again.values()), again
+
+    srv = Server(binary, workdir)
+    srv.start()
+    try:
+        after = _snapshot(srv.url, made, tmp_path)
+    finally:
+        srv.stop()
+    for key in before:
+        assert after[key] == before[key], key
+    assert after == before
