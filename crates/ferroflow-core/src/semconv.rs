@@ -92,9 +92,17 @@ fn as_i64(value: &Value) -> Option<i64> {
     }
 }
 
+/// Every attribute the tables above read starts with one of these (checked by a test): a span
+/// with none of them (MLflow's own spans, most of what arrives) is left as it is after one
+/// pass over its keys, instead of a map lookup for each name in the tables.
+const CONVENTION_PREFIXES: &[&str] = &["openinference.", "gen_ai.", "traceloop.", "input.", "output.", "llm."];
+
 /// Fills MLflow's attributes from the conventions a span uses. Returns true if anything was
 /// added.
 pub fn enrich(attributes: &mut Map<String, Value>) -> bool {
+    if !attributes.keys().any(|key| CONVENTION_PREFIXES.iter().any(|prefix| key.starts_with(prefix))) {
+        return false;
+    }
     let mut added = false;
     let mut add = |attributes: &mut Map<String, Value>, key: &str, value: Value| {
         if !attributes.contains_key(key) {
@@ -172,6 +180,18 @@ mod tests {
         }
         let added: Map<String, Value> = attributes.into_iter().filter(|(k, _)| !before.contains_key(k)).collect();
         assert_eq!(Value::Object(added), expected_added);
+    }
+
+    #[test]
+    fn every_table_key_has_a_convention_prefix() {
+        let kinds = ["openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind"];
+        let counters = TOKEN_COUNTERS.iter().flat_map(|(i, o, t)| [Some(*i), Some(*o), *t]).flatten();
+        let keys = kinds.into_iter().chain(INPUT_KEYS.iter().copied()).chain(OUTPUT_KEYS.iter().copied());
+        for key in keys.chain(counters).chain(MODEL_KEYS.iter().copied()).chain(PROVIDER_KEYS.iter().copied()) {
+            assert!(CONVENTION_PREFIXES.iter().any(|p| key.starts_with(p)), "{key} has no listed prefix");
+        }
+        let mut native = json!({"mlflow.spanType": "LLM", "mlflow.spanInputs": {"q": 1}}).as_object().cloned().unwrap();
+        assert!(!enrich(&mut native));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::io;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, Serializer};
 use serde_json::Value;
 
@@ -303,21 +304,170 @@ pub fn any_value(value: &Value) -> AnyValue {
 
 /// A JSON value as the protobuf-JSON of its `AnyValue` in the span read format that GetTrace
 /// returns (`{"string_value": …}`, `{"int_value": …}`, `{"kvlist_value": {"values": […]}}`;
-/// null → `{}`), the same types [`any_value`] gives it.
+/// null → `{}`), the same types [`any_value`] gives it. Written by [`write_any_value_json`].
 pub fn any_value_json(value: &Value) -> Value {
-    use serde_json::json;
-    match value {
-        Value::Null => json!({}),
-        Value::Bool(b) => json!({ "bool_value": b }),
-        Value::Number(n) if n.is_i64() => json!({ "int_value": n }),
-        Value::Number(n) => json!({ "double_value": n }),
-        Value::String(s) => json!({ "string_value": s }),
-        Value::Array(items) => {
-            json!({ "array_value": { "values": items.iter().map(any_value_json).collect::<Vec<_>>() } })
+    let mut out = Vec::new();
+    match AnyValueJson(&mut out).deserialize(value) {
+        Ok(()) => serde_json::from_slice(&out).unwrap_or_else(|_| Value::Object(Default::default())),
+        Err(_) => Value::Object(Default::default()),
+    }
+}
+
+/// Writes the read format of a span's attributes (`[{"key": …, "value": <AnyValue JSON>}, …]`,
+/// as [`any_value_json`] gives each value) from the stored JSON object text of its canonical
+/// attributes, straight from the text: no `Value` is built, so a read costs one pass over
+/// the stored bytes. Fails on text that is not a JSON object.
+pub fn write_attributes_json(out: &mut Vec<u8>, attributes: &str) -> serde_json::Result<()> {
+    let mut deserializer = serde_json::Deserializer::from_str(attributes);
+    AttributesJson(out).deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// Writes what it is fed as the AnyValue JSON of the read format (a `DeserializeSeed`, so
+/// the same code transcodes stored text and `Value`s).
+struct AnyValueJson<'o>(&'o mut Vec<u8>);
+
+/// Writes a JSON object it is fed as the read format's attribute list.
+struct AttributesJson<'o>(&'o mut Vec<u8>);
+
+/// Writes a map key it is fed as a JSON string.
+struct KeyJson<'o>(&'o mut Vec<u8>);
+
+fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// `[{"key": K, "value": V}, …]` from the members of `map` (the attribute list and the body
+/// of a `kvlist_value`).
+fn write_members<'de, A: MapAccess<'de>>(out: &mut Vec<u8>, mut map: A) -> Result<(), A::Error> {
+    out.push(b'[');
+    let mut first = true;
+    loop {
+        let mark = out.len();
+        out.extend_from_slice(if first { b"{\"key\":" } else { b",{\"key\":" });
+        if map.next_key_seed(KeyJson(&mut *out))?.is_none() {
+            out.truncate(mark);
+            break;
         }
-        Value::Object(map) => json!({
-            "kvlist_value": { "values": map.iter().map(|(k, v)| json!({"key": k, "value": any_value_json(v)})).collect::<Vec<_>>() }
-        }),
+        out.extend_from_slice(b",\"value\":");
+        map.next_value_seed(AnyValueJson(&mut *out))?;
+        out.push(b'}');
+        first = false;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+impl<'de> DeserializeSeed<'de> for AnyValueJson<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnyValueJson<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"{}");
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"{}");
+        Ok(())
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        self.0.extend_from_slice(if value { b"{\"bool_value\":true}" } else { b"{\"bool_value\":false}" });
+        Ok(())
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.0.extend_from_slice(b"{\"int_value\":");
+        self.0.extend_from_slice(value.to_string().as_bytes());
+        self.0.push(b'}');
+        Ok(())
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        // Past i64 it is no int64: a double, as `any_value` sends it.
+        let field: &[u8] = if i64::try_from(value).is_ok() { b"{\"int_value\":" } else { b"{\"double_value\":" };
+        self.0.extend_from_slice(field);
+        self.0.extend_from_slice(value.to_string().as_bytes());
+        self.0.push(b'}');
+        Ok(())
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        self.0.extend_from_slice(b"{\"double_value\":");
+        let _ = serde_json::to_writer(&mut *self.0, &value);
+        self.0.push(b'}');
+        Ok(())
+    }
+    fn visit_str<E>(self, value: &str) -> Result<(), E> {
+        self.0.extend_from_slice(b"{\"string_value\":");
+        write_json_str(self.0, value);
+        self.0.push(b'}');
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.0;
+        out.extend_from_slice(b"{\"array_value\":{\"values\":[");
+        let mut first = true;
+        loop {
+            let mark = out.len();
+            if !first {
+                out.push(b',');
+            }
+            if seq.next_element_seed(AnyValueJson(&mut *out))?.is_none() {
+                out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        out.extend_from_slice(b"]}}");
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let out = self.0;
+        out.extend_from_slice(b"{\"kvlist_value\":{\"values\":");
+        write_members(out, map)?;
+        out.extend_from_slice(b"}}");
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for AttributesJson<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttributesJson<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object of span attributes")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        write_members(self.0, map)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KeyJson<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyJson<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, value: &str) -> Result<(), E> {
+        write_json_str(self.0, value);
+        Ok(())
     }
 }
 
@@ -463,6 +613,33 @@ mod tests {
             json!({"kvlist_value": {"values": [{"key": "n", "value": {"int_value": 20}},
                 {"key": "x", "value": {"array_value": {"values": [{"double_value": 0.5}, {}]}}}]}})
         );
+    }
+
+    #[test]
+    fn stored_attributes_transcode_to_the_read_format() {
+        let attributes = json!({"s": "a \"q\" é", "n": -3, "big": u64::MAX, "f": 1.5e300, "b": false,
+            "null": null, "list": [1, "x", [true]], "obj": {"k": {}, "e": []}, "": "empty key"});
+        let text = attributes.to_string();
+        let mut out = Vec::new();
+        write_attributes_json(&mut out, &text).unwrap();
+        let written: Value = serde_json::from_slice(&out).unwrap();
+        let expected: Vec<Value> = attributes
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": any_value_json(v)}))
+            .collect();
+        assert_eq!(written, Value::Array(expected));
+        assert_eq!(written[2]["value"], json!({"double_value": u64::MAX}));
+        assert_eq!(
+            written[6]["value"]["array_value"]["values"][2],
+            json!({"array_value": {"values": [{"bool_value": true}]}})
+        );
+        let mut empty = Vec::new();
+        write_attributes_json(&mut empty, "{}").unwrap();
+        assert_eq!(empty, b"[]");
+        assert!(write_attributes_json(&mut Vec::new(), "[1]").is_err());
+        assert!(write_attributes_json(&mut Vec::new(), "{\"a\": 1} x").is_err());
     }
 
     #[test]

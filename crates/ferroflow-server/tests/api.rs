@@ -175,3 +175,110 @@ async fn concurrent_assessment_updates_over_http_lose_nothing() {
         assert_eq!(read.body["assessment"]["feedback"]["value"], round, "{}", read.body);
     }
 }
+
+/// An OTLP request of one trace: a root and `children` spans under it, each child carrying
+/// `padding` bytes of text in its inputs, started 1 µs apart after the root.
+fn otlp_trace(trace_id: [u8; 16], children: usize, padding: usize) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue, KeyValueList};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let value = |v: Any| Some(AnyValue { value: Some(v) });
+    let kv = |key: &str, v: Any| KeyValue { key: key.into(), value: value(v), ..Default::default() };
+    let span = |index: u64| Span {
+        trace_id: trace_id.to_vec(),
+        span_id: (index + 1).to_be_bytes().to_vec(),
+        parent_span_id: if index == 0 { Vec::new() } else { 1u64.to_be_bytes().to_vec() },
+        name: format!("step \"{index}\""),
+        start_time_unix_nano: 1_700_000_000_000_000_000 + index * 1_000,
+        end_time_unix_nano: 1_700_000_000_000_000_000 + index * 1_000 + 500,
+        attributes: vec![
+            kv("mlflow.spanType", Any::StringValue("\"LLM\"".into())),
+            kv(
+                "mlflow.spanInputs",
+                Any::KvlistValue(KeyValueList {
+                    values: vec![
+                        kv("text", Any::StringValue("é\n".repeat(padding / 3))),
+                        kv("n", Any::IntValue(index as i64)),
+                    ],
+                }),
+            ),
+            kv("ratio", Any::DoubleValue(0.25)),
+        ],
+        ..Default::default()
+    };
+    // Children first, the root last, as a batch span processor sends them.
+    let mut spans: Vec<Span> = (1..=children as u64).map(span).collect();
+    spans.push(span(0));
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    request.encode_to_vec()
+}
+
+/// GetTrace and batchGet write each stored span's read format straight from its stored text:
+/// a small trace comes whole with a Content-Length, one past a megabyte is streamed; both
+/// hold every span in start order with their attributes as typed AnyValues.
+#[tokio::test]
+async fn get_trace_writes_small_traces_whole_and_streams_large_ones() {
+    let app = spawn_app().await;
+    let experiment = app.create_experiment("read-format").await;
+    let (small, large) = ([0x11u8; 16], [0x22u8; 16]);
+    for (trace, children, padding) in [(small, 3, 30), (large, 3000, 600)] {
+        let answer = app
+            .client
+            .post(app.url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("x-mlflow-experiment-id", &experiment)
+            .body(otlp_trace(trace, children, padding))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    for (trace, spans, whole) in [(small, 4, true), (large, 3001, false)] {
+        let trace_id = format!("tr-{}", hex::encode(trace));
+        let answer = app.client.get(app.url(&format!("{API3}/traces/get?trace_id={trace_id}"))).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers().contains_key("content-length"), whole, "{trace_id}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        let trace = &body["trace"];
+        assert_eq!(trace["trace_info"]["trace_id"], json!(trace_id));
+        let list = trace["spans"].as_array().unwrap();
+        assert_eq!(list.len(), spans);
+        let starts: Vec<u64> = list.iter().map(|s| s["start_time_unix_nano"].as_u64().unwrap()).collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "spans in start order");
+        assert!(list[0].get("parent_span_id").is_none());
+        let child = &list[2];
+        assert_eq!(child["name"], json!("step \"2\""));
+        assert_eq!(child["parent_span_id"], json!("AAAAAAAAAAE="));
+        assert_eq!(child["status"], json!({"code": "STATUS_CODE_UNSET"}));
+        let attributes: serde_json::Map<String, serde_json::Value> = child["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["key"].as_str().unwrap().to_string(), a["value"].clone()))
+            .collect();
+        assert_eq!(attributes["mlflow.spanType"], json!({"string_value": "LLM"}));
+        assert_eq!(attributes["ratio"], json!({"double_value": 0.25}));
+        let inputs = &attributes["mlflow.spanInputs"]["kvlist_value"]["values"];
+        assert_eq!(inputs[1], json!({"key": "n", "value": {"int_value": 2}}));
+        assert!(inputs[0]["value"]["string_value"].as_str().unwrap().starts_with("é\né\n"));
+    }
+    let ids = [small, large].map(|t| format!("tr-{}", hex::encode(t)));
+    let answer = app
+        .client
+        .get(app.url(&format!("{API3}/traces/batchGet?trace_ids={}&trace_ids={}", ids[0], ids[1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let counts: Vec<usize> =
+        body["traces"].as_array().unwrap().iter().map(|t| t["spans"].as_array().unwrap().len()).collect();
+    assert_eq!(counts.len(), 2);
+    assert!(counts.contains(&4) && counts.contains(&3001), "{counts:?}");
+}

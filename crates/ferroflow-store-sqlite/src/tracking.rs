@@ -23,6 +23,9 @@ const EXPERIMENT_COLUMNS: &str =
 const RUN_COLUMNS: &str =
     "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 
+/// A run's params and tags as pairs, as `load_params_and_tags` reads them.
+type PairLists = (Vec<(String, String)>, Vec<(String, String)>);
+
 fn stage_of(text: &str) -> LifecycleStage {
     LifecycleStage::parse(text).unwrap_or(LifecycleStage::Active)
 }
@@ -91,26 +94,32 @@ impl SqliteStore {
         Ok(experiments)
     }
 
-    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs: one query
-    /// per child table for the whole page (the ids as one JSON parameter).
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs: a few
+    /// queries for the whole page (the ids as one JSON parameter), never one per run.
     async fn complete_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
         if infos.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<&str> = infos.iter().map(|i| i.run_id.as_str()).collect();
         let list = json_list(&ids);
-        let mut data: HashMap<String, RunData> = HashMap::new();
-        self.load_params(&list, &mut data).await?;
-        self.load_tags(&list, &mut data).await?;
-        self.load_latest_metrics(&list, &mut data).await?;
-        let mut inputs = self.load_inputs(&list).await?;
-        let mut outputs = self.load_outputs(&list).await?;
+        // Independent reads: each on its own read connection, at the same time.
+        let (pairs, mut metrics, mut inputs, mut outputs) = futures::try_join!(
+            self.load_params_and_tags(&list, infos.len()),
+            self.load_latest_metrics(&list),
+            self.load_inputs(&list),
+            self.load_outputs(&list),
+        )?;
         Ok(infos
             .into_iter()
-            .map(|info| {
+            .zip(pairs)
+            .map(|(info, (params, tags))| {
                 let id = info.run_id.as_str();
                 Run {
-                    data: data.remove(id).unwrap_or_default(),
+                    data: RunData {
+                        metrics: metrics.remove(id).unwrap_or_default(),
+                        params: params.into_iter().map(|(key, value)| Param { key, value }).collect(),
+                        tags: tags.into_iter().map(|(key, value)| Tag::new(key, value)).collect(),
+                    },
                     inputs: inputs.remove(id).unwrap_or_default(),
                     outputs: outputs.remove(id).unwrap_or_default(),
                     info,
@@ -119,36 +128,32 @@ impl SqliteStore {
             .collect())
     }
 
-    /// The params of the runs in `list` (a JSON list of ids).
-    async fn load_params(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
-        let rows = sqlx::query(
-            // Rows come in primary-key order, (run, key): no sort needed.
-            "SELECT run_uuid, key, value FROM params WHERE run_uuid IN (SELECT value FROM json_each(?1))",
+    /// The params and tags of the runs in `list` (a JSON list of `count` ids), in its order:
+    /// one JSON row of `[[params], [tags]]` per run, each pair `[key, value]`, concatenated
+    /// from correlated subqueries over the primary keys (so params come in key order) and
+    /// decoded in one pass.
+    async fn load_params_and_tags(&self, list: &str, count: usize) -> Result<Vec<PairLists>> {
+        let text: String = sqlx::query(
+            "SELECT '[' || coalesce(group_concat('[' \
+               || (SELECT coalesce(json_group_array(json_array(p.key, p.value)), '[]') FROM params p WHERE p.run_uuid = j.value) \
+               || ',' \
+               || (SELECT coalesce(json_group_array(json_array(t.key, t.value)), '[]') FROM tags t WHERE t.run_uuid = j.value) \
+               || ']', ','), '') || ']' FROM json_each(?1) j",
         )
         .bind(list)
-        .fetch_all(&self.read)
+        .fetch_one(&self.read)
         .await
-        .context(|| "loading the params of a page of runs")?;
-        for row in rows {
-            data.entry(row.get(0)).or_default().params.push(Param { key: row.get(1), value: row.get(2) });
+        .context(|| "loading the params and tags of a page of runs")?
+        .get(0);
+        let pairs: Vec<PairLists> = serde_json::from_str(&text).map_err(|e| corrupt("params and tags of runs", e))?;
+        if pairs.len() != count {
+            return Err(Error::internal(format!("params and tags of {} runs for {count} ids", pairs.len())));
         }
-        Ok(())
+        Ok(pairs)
     }
 
-    async fn load_tags(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
-        let rows =
-            sqlx::query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (SELECT value FROM json_each(?1))")
-                .bind(list)
-                .fetch_all(&self.read)
-                .await
-                .context(|| "loading the tags of a page of runs")?;
-        for row in rows {
-            data.entry(row.get(0)).or_default().tags.push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
-        }
-        Ok(())
-    }
-
-    async fn load_latest_metrics(&self, list: &str, data: &mut HashMap<String, RunData>) -> Result<()> {
+    async fn load_latest_metrics(&self, list: &str) -> Result<HashMap<String, Vec<Metric>>> {
+        let mut metrics: HashMap<String, Vec<Metric>> = HashMap::new();
         let rows = sqlx::query(
             "SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics \
              WHERE run_uuid IN (SELECT value FROM json_each(?1))",
@@ -158,7 +163,7 @@ impl SqliteStore {
         .await
         .context(|| "loading the latest metrics of a page of runs")?;
         for row in rows {
-            data.entry(row.get(0)).or_default().metrics.push(Metric {
+            metrics.entry(row.get(0)).or_default().push(Metric {
                 key: row.get(1),
                 value: metric_value(row.get(2), row.get::<i64, _>(3) != 0),
                 timestamp: row.get(4),
@@ -169,7 +174,7 @@ impl SqliteStore {
                 run_id: None,
             });
         }
-        Ok(())
+        Ok(metrics)
     }
 
     /// Dataset inputs (in the order they were logged), then model inputs.

@@ -131,34 +131,46 @@ pub fn span_record(mut span: Span) -> Result<SpanRecord> {
     })
 }
 
-fn bytes_of_hex(text: &str) -> Vec<u8> {
-    hex::decode(text).unwrap_or_default()
-}
-
-/// A stored span in the read format of GetTrace / batchGet: OTel `Span` protobuf-JSON with
-/// base64 ids and attributes as AnyValues whose JSON types round-trip.
-pub fn span_json(span: &StoredSpan) -> String {
-    let mut out = Map::with_capacity(12);
-    let trace_id = encoding::otel_trace_id(span.trace_id.as_str()).unwrap_or_default();
-    out.insert("trace_id".into(), Value::String(b64(&trace_id)));
-    out.insert("span_id".into(), Value::String(b64(&bytes_of_hex(span.span_id.as_str()))));
+/// Appends a stored span in the read format of GetTrace / batchGet to `out`: OTel `Span`
+/// protobuf-JSON with base64 ids and attributes as AnyValues whose JSON types round-trip.
+/// Written straight into the response buffer (the attributes transcoded from their stored
+/// text), so a read builds no JSON tree per span. Stored JSON that no longer decodes is an
+/// error.
+pub fn write_span_json(out: &mut Vec<u8>, span: &StoredSpan) -> Result<()> {
+    let broken = |what: &str, e: serde_json::Error| {
+        ferroflow_core::Error::internal(format!("stored {what} of span {} do not decode: {e}", span.span_id))
+    };
+    let quoted = |out: &mut Vec<u8>, text: &str| {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    };
+    let trace_id = span.trace_id.as_str();
+    out.extend_from_slice(b"{\"trace_id\":");
+    write_base64_of_hex(out, trace_id.strip_prefix("tr-").unwrap_or(trace_id));
+    out.extend_from_slice(b",\"span_id\":");
+    write_base64_of_hex(out, span.span_id.as_str());
     if let Some(state) = &span.trace_state {
-        out.insert("trace_state".into(), Value::String(state.clone()));
+        out.extend_from_slice(b",\"trace_state\":");
+        write_json(out, state);
     }
     if let Some(parent) = &span.parent_span_id {
-        out.insert("parent_span_id".into(), Value::String(b64(&bytes_of_hex(parent.as_str()))));
+        out.extend_from_slice(b",\"parent_span_id\":");
+        write_base64_of_hex(out, parent.as_str());
     }
-    out.insert("name".into(), Value::String(span.name.clone()));
-    out.insert("kind".into(), Value::String(span.kind.as_str().to_string()));
-    out.insert("start_time_unix_nano".into(), Value::Number(span.start_time_ns.max(0).into()));
-    out.insert("end_time_unix_nano".into(), Value::Number(span.end_time_ns.max(0).into()));
-    let attributes: Map<String, Value> = serde_json::from_str(&span.attributes).unwrap_or_default();
-    out.insert(
-        "attributes".into(),
-        Value::Array(attributes.iter().map(|(k, v)| json!({"key": k, "value": any_value_json(v)})).collect()),
-    );
+    out.extend_from_slice(b",\"name\":");
+    write_json(out, span.name.as_str());
+    out.extend_from_slice(b",\"kind\":");
+    quoted(out, span.kind.as_str());
+    out.extend_from_slice(b",\"start_time_unix_nano\":");
+    out.extend_from_slice(span.start_time_ns.max(0).to_string().as_bytes());
+    out.extend_from_slice(b",\"end_time_unix_nano\":");
+    out.extend_from_slice(span.end_time_ns.max(0).to_string().as_bytes());
+    out.extend_from_slice(b",\"attributes\":");
+    encoding::write_attributes_json(out, &span.attributes).map_err(|e| broken("attributes", e))?;
+    // Events and links are rare: built as JSON values, then written.
     if !span.events.is_empty() {
-        let events = span
+        let events: Vec<Value> = span
             .events
             .iter()
             .map(|event| {
@@ -171,10 +183,11 @@ pub fn span_json(span: &StoredSpan) -> String {
                 Value::Object(e)
             })
             .collect();
-        out.insert("events".into(), Value::Array(events));
+        out.extend_from_slice(b",\"events\":");
+        write_json(out, &events);
     }
     if !span.links.is_empty() {
-        let links = span
+        let links: Vec<Value> = span
             .links
             .iter()
             .map(|link| {
@@ -182,20 +195,46 @@ pub fn span_json(span: &StoredSpan) -> String {
                        "attributes": key_values_json(&link.attributes)})
             })
             .collect();
-        out.insert("links".into(), Value::Array(links));
+        out.extend_from_slice(b",\"links\":");
+        write_json(out, &links);
     }
-    let mut status = Map::new();
     let code = match span.status {
         SpanStatus::Ok => "STATUS_CODE_OK",
         SpanStatus::Error => "STATUS_CODE_ERROR",
         SpanStatus::Unset => "STATUS_CODE_UNSET",
     };
-    status.insert("code".into(), Value::String(code.to_string()));
+    out.extend_from_slice(b",\"status\":{\"code\":");
+    quoted(out, code);
     if !span.status_message.is_empty() {
-        status.insert("message".into(), Value::String(span.status_message.clone()));
+        out.extend_from_slice(b",\"message\":");
+        write_json(out, span.status_message.as_str());
     }
-    out.insert("status".into(), Value::Object(status));
-    Value::Object(out).to_string()
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// The bytes of an id's hex text as a quoted base64 string (empty when the text is not hex of
+/// at most 32 bytes), without allocating: it runs for every span id of every read.
+fn write_base64_of_hex(out: &mut Vec<u8>, hex_text: &str) {
+    let mut bytes = [0u8; 32];
+    let mut text = [0u8; 44];
+    let length = hex_text.len() / 2;
+    let written = if hex_text.len().is_multiple_of(2)
+        && length <= bytes.len()
+        && hex::decode_to_slice(hex_text, &mut bytes[..length]).is_ok()
+    {
+        base64::engine::general_purpose::STANDARD.encode_slice(&bytes[..length], &mut text).unwrap_or(0)
+    } else {
+        0
+    };
+    out.push(b'"');
+    out.extend_from_slice(&text[..written]);
+    out.push(b'"');
+}
+
+/// The JSON text of a value appended to a buffer (writing into a `Vec` cannot fail).
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Every span of an export request, checked for usable ids. A root span gets the resource's
@@ -415,7 +454,9 @@ mod tests {
             events: a.events.clone(),
             links: a.links.clone(),
         };
-        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
+        let mut text = Vec::new();
+        write_span_json(&mut text, &stored).unwrap();
+        let content: Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(content["trace_id"], json!("gICAgICAgICAgICAgICAgA=="));
         assert_eq!(content["span_id"], json!("AQEBAQEBAQE="));
         assert_eq!(content["status"]["code"], json!("STATUS_CODE_OK"));
@@ -468,7 +509,9 @@ mod tests {
             events: record.events.clone(),
             links: record.links.clone(),
         };
-        let content: Value = serde_json::from_str(&span_json(&stored)).unwrap();
+        let mut text = Vec::new();
+        write_span_json(&mut text, &stored).unwrap();
+        let content: Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(content["trace_state"], json!("vendor=1"));
         assert_eq!(
             content["events"],

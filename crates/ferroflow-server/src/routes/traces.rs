@@ -1,5 +1,6 @@
-//! Trace RPCs (../shared/spec/mlflow-rest.md §8.4–8.8) and assessments (§9). Span lists are streamed from the store
-//! as stored text, so a trace of any size is never built in memory.
+//! Trace RPCs (../shared/spec/mlflow-rest.md §8.4–8.8) and assessments (§9). Span lists are written from the
+//! store's stored text a chunk of spans at a time and streamed past a size, so a trace of any size is never
+//! built in memory.
 
 use crate::convert;
 use crate::error::ApiResult;
@@ -134,28 +135,39 @@ pub async fn get_trace_info(
     Ok(Json(TraceInfoResponse { trace: TraceInfoOnly { trace_info: convert::trace_info(&info) } }).into_response())
 }
 
-/// `{"trace_info": ..., "spans": [...]}` as a stream of bytes.
+/// Spans written into one part of the body at most (the store hands them over in chunks of
+/// about this many; one part per chunk keeps the body's parts few and large).
+const SPANS_PER_PART: usize = 2000;
+
+/// `{"trace_info": ..., "spans": [...]}` as a stream of bytes: each chunk of spans the store
+/// hands over becomes one part, written straight from the stored text.
 fn trace_json(store: Arc<dyn Store>, info: TraceInfo) -> BoxStream<'static, Result<Bytes, Error>> {
     let spans = store.stream_spans(&info.trace_id);
     let head = match serde_json::to_string(&convert::trace_info(&info)) {
         Ok(text) => format!("{{\"trace_info\":{text},\"spans\":["),
         Err(e) => return stream::once(async move { Err(Error::internal(e.to_string())) }).boxed(),
     };
-    let body = spans.enumerate().map(|(index, span)| {
-        span.map(|span| {
-            let text = convert::otlp::span_json(&span);
-            if index == 0 {
-                Bytes::from(text)
-            } else {
-                Bytes::from(format!(",{text}"))
+    let body = spans.ready_chunks(SPANS_PER_PART).enumerate().map(|(index, chunk)| {
+        let mut out = Vec::with_capacity(chunk.len() * SPAN_BYTES);
+        for (position, span) in chunk.into_iter().enumerate() {
+            if index > 0 || position > 0 {
+                out.push(b',');
             }
-        })
+            convert::otlp::write_span_json(&mut out, &span?)?;
+        }
+        Ok(Bytes::from(out))
     });
     stream::once(async move { Ok(Bytes::from(head)) })
         .chain(body)
         .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }))
         .boxed()
 }
+
+/// About the size of one span in the read format, to size a part's buffer up front.
+const SPAN_BYTES: usize = 768;
+
+/// A body up to this size is sent whole, with its length; past it the rest is streamed.
+const WHOLE_BODY_BYTES: usize = 1 << 20;
 
 /// About the size of one trace record on the wire, to size a response buffer up front.
 const RECORD_BYTES: usize = 1024;
@@ -168,9 +180,21 @@ fn json_response<T: Serialize>(value: &T, capacity: usize) -> Result<Response, E
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn json_stream(parts: BoxStream<'static, Result<Bytes, Error>>) -> Response {
-    let body = Body::from_stream(parts.map(|part| part.map_err(|e| std::io::Error::other(e.message))));
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// A JSON body from its parts: sent whole with a `Content-Length` when it ends within
+/// [`WHOLE_BODY_BYTES`] (most traces: one write, and a client reads it in one go instead of
+/// chunk by chunk), else what was gathered and then the rest as it comes, so a trace of any
+/// size is never held in memory. A failure before the first byte is sent is an error answer.
+async fn json_body(mut parts: BoxStream<'static, Result<Bytes, Error>>) -> Result<Response, Error> {
+    let mut head = Vec::new();
+    while let Some(part) = parts.next().await {
+        head.extend_from_slice(&part?);
+        if head.len() > WHOLE_BODY_BYTES {
+            let rest = stream::once(async move { Ok(Bytes::from(head)) }).chain(parts);
+            let body = Body::from_stream(rest.map(|part| part.map_err(|e| std::io::Error::other(e.message))));
+            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], head).into_response())
 }
 
 pub async fn get_trace(State(state): State<AppState>, Rpc(request): Rpc<TraceRef>) -> ApiResult<Response> {
@@ -180,7 +204,7 @@ pub async fn get_trace(State(state): State<AppState>, Rpc(request): Rpc<TraceRef
         .chain(trace_json(state.store.clone(), info))
         .chain(stream::once(async { Ok(Bytes::from_static(b"}")) }))
         .boxed();
-    Ok(json_stream(parts))
+    Ok(json_body(parts).await?)
 }
 
 pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
@@ -195,7 +219,7 @@ pub async fn batch_get(State(state): State<AppState>, Rpc(request): Rpc<TraceIds
         .chain(traces)
         .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }))
         .boxed();
-    Ok(json_stream(parts))
+    Ok(json_body(parts).await?)
 }
 
 pub async fn batch_get_infos(State(state): State<AppState>, Rpc(request): Rpc<TraceIds>) -> ApiResult<Response> {
