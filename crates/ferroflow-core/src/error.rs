@@ -19,6 +19,9 @@ pub enum ErrorCode {
     PermissionDenied,
     Unauthenticated,
     RequestLimitExceeded,
+    /// A request body over its route's size limit (HTTP 413; MLflow has no code of its own for
+    /// it, so the wire name is `REQUEST_LIMIT_EXCEEDED`).
+    PayloadTooLarge,
     InternalError,
     InvalidState,
     NotImplemented,
@@ -38,7 +41,7 @@ impl ErrorCode {
             ErrorCode::ResourceConflict => "RESOURCE_CONFLICT",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
-            ErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            ErrorCode::RequestLimitExceeded | ErrorCode::PayloadTooLarge => "REQUEST_LIMIT_EXCEEDED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::InvalidState => "INVALID_STATE",
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",

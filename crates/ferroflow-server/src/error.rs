@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InternalError | ErrorCode::InvalidState => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +89,7 @@ fn error_class_of(code: ErrorCode) -> Option<(&'static str, &'static str)> {
         ErrorCode::ResourceConflict
         | ErrorCode::Unauthenticated
         | ErrorCode::RequestLimitExceeded
+        | ErrorCode::PayloadTooLarge
         | ErrorCode::NotImplemented => return None,
     })
 }
@@ -150,6 +152,9 @@ pub enum OtlpError {
     /// The body could not be read, decompressed or decoded.
     #[error("{0}")]
     Body(String),
+    /// The body, as sent or once decompressed, is over the route's limit: 413.
+    #[error("{0}")]
+    TooLarge(String),
     /// A span of a decoded body cannot be made an MLflow span (a trace or span id that is not
     /// one): 422 with the reference's text; the reason goes to the log.
     #[error("Cannot convert OpenTelemetry span to MLflow span")]
@@ -176,6 +181,7 @@ impl IntoResponse for OtlpError {
                     .into_response();
             }
             OtlpError::ContentType(_) | OtlpError::Body(_) => (StatusCode::BAD_REQUEST, self.to_string()),
+            OtlpError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
         };
         (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response()
     }

@@ -11,6 +11,23 @@ use serde_json::{Map, Value};
 /// Body limit for RPC messages; artifacts and OTLP have their own routes.
 pub(crate) const MAX_RPC_BODY: usize = 64 * 1024 * 1024;
 
+/// A request body read whole, at most `limit` bytes: past it `PAYLOAD_TOO_LARGE` (413) naming
+/// the limit, any other failure `BAD_REQUEST`.
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize, what: &str) -> Result<axum::body::Bytes, Error> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large =
+            std::error::Error::source(&e).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Error::new(
+                ferroflow_core::ErrorCode::PayloadTooLarge,
+                format!("The request body is larger than the {} MiB limit of {what}.", limit >> 20),
+            )
+        } else {
+            Error::bad_request(format!("Could not read the request body: {e}"))
+        }
+    })
+}
+
 /// An RPC request message of type `T`, from the query string (GET) or the JSON body.
 pub struct Rpc<T>(pub T);
 
@@ -28,9 +45,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Rpc<T> {
                 .map(|v| v.to_ascii_lowercase().contains("json"))
                 .unwrap_or(true);
             let query = request.uri().query().map(query_to_json);
-            let bytes = axum::body::to_bytes(request.into_body(), MAX_RPC_BODY)
-                .await
-                .map_err(|e| Error::bad_request(format!("Could not read the request body: {e}")))?;
+            let bytes = read_body(request.into_body(), MAX_RPC_BODY, "an API request").await?;
             let mut value = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 Value::Object(Map::new())
             } else {

@@ -140,6 +140,27 @@ async fn a_bad_request_body_is_an_mlflow_error_not_a_panic() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_413_and_the_server_goes_on() {
+    let app = spawn_app().await;
+    // 65 MiB of JSON: past the 64 MiB limit of an API request.
+    let name = "x".repeat(65 << 20);
+    let answer = app
+        .client
+        .post(app.url(&format!("{API}/experiments/create")))
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{name}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 413);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error_code"], "REQUEST_LIMIT_EXCEEDED", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("64 MiB"), "{body}");
+    let created = app.post(&format!("{API}/experiments/create"), json!({"name": "after-413"})).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+}
+
+#[tokio::test]
 async fn concurrent_assessment_updates_over_http_lose_nothing() {
     let app = spawn_app().await;
     let experiment = app.create_experiment("assess").await;

@@ -4,13 +4,14 @@
 
 use crate::convert::otlp::span_records;
 use crate::error::OtlpError;
+use crate::extract::read_body;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferroflow_core::ids::{ExperimentId, RunId};
-use ferroflow_core::traces;
+use ferroflow_core::{traces, ErrorCode};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
@@ -24,15 +25,16 @@ enum Encoding {
     Json,
 }
 
-fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<bytes::Bytes, String> {
+fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<bytes::Bytes, OtlpError> {
     let mut out = Vec::new();
-    let limit = MAX_OTLP_BODY as u64;
+    // One byte past the limit tells a body at the limit from one over it.
+    let limit = MAX_OTLP_BODY as u64 + 1;
     match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("identity") => return Ok(body),
         Some("gzip") => {
             flate2::read::MultiGzDecoder::new(&body[..]).take(limit).read_to_end(&mut out).map_err(|e| {
                 tracing::debug!(error = %e, "OTLP gzip body refused");
-                "Failed to decompress gzip payload".to_string()
+                OtlpError::Body("Failed to decompress gzip payload".to_string())
             })?;
         }
         Some("deflate") => {
@@ -41,13 +43,20 @@ fn decompress(encoding: Option<&str>, body: bytes::Bytes) -> Result<bytes::Bytes
                 out.clear();
                 flate2::read::DeflateDecoder::new(&body[..]).take(limit).read_to_end(&mut out).map_err(|e| {
                     tracing::debug!(error = %e, "OTLP deflate body refused");
-                    "Failed to decompress deflate payload".to_string()
+                    OtlpError::Body("Failed to decompress deflate payload".to_string())
                 })?;
             }
         }
-        Some(other) => return Err(format!("Unsupported Content-Encoding: {other}")),
+        Some(other) => return Err(OtlpError::Body(format!("Unsupported Content-Encoding: {other}"))),
+    }
+    if out.len() > MAX_OTLP_BODY {
+        return Err(OtlpError::TooLarge(too_large_text()));
     }
     Ok(out.into())
+}
+
+fn too_large_text() -> String {
+    format!("The request body is larger than the {} MiB limit of an OTLP export.", MAX_OTLP_BODY >> 20)
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -70,10 +79,11 @@ pub async fn ingest(State(state): State<AppState>, request: Request) -> Result<R
         };
     let experiment_id = ExperimentId::parse(experiment_id)?;
     let run_id = header_text(&headers, "x-mlflow-run-id").map(RunId::parse).transpose()?;
-    let body = axum::body::to_bytes(request.into_body(), MAX_OTLP_BODY)
-        .await
-        .map_err(|e| OtlpError::Body(format!("Could not read the request body: {e}")))?;
-    let raw = decompress(header_text(&headers, "content-encoding"), body).map_err(OtlpError::Body)?;
+    let body = read_body(request.into_body(), MAX_OTLP_BODY, "an OTLP export").await.map_err(|e| match e.code {
+        ErrorCode::PayloadTooLarge => OtlpError::TooLarge(too_large_text()),
+        _ => OtlpError::Body(e.message),
+    })?;
+    let raw = decompress(header_text(&headers, "content-encoding"), body)?;
     let decoded = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(&raw[..]).map_err(|e| e.to_string()),
         Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&raw).map_err(|e| e.to_string()),
