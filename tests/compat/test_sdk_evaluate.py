@@ -322,3 +322,69 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert by_name["retrieval_groundedness"]["value"] == "no"
     assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
     assert by_name["retrieval_relevance/precision"]["value"] == 0.5
+
+
+# --- assess: production monitoring of traces that already exist -----------------------------
+
+
+def make_traffic(experiment_id: str) -> dict:
+    """Three requests traced by the Python client: two in prod (one with an empty answer), one in dev."""
+    mlflow.set_experiment(experiment_id=experiment_id)
+    made = {}
+    for question, answer, env in (
+        ("What is MLflow?", "MLflow is an ML platform", "prod"),
+        ("What is Rust?", "", "prod"),
+        ("What is Spark?", "Spark is a compute engine", "dev"),
+    ):
+        with mlflow.start_span(name="agent") as span:
+            span.set_inputs({"question": question})
+            span.set_outputs(answer)
+            mlflow.update_current_trace(tags={"env": env})
+            made[question] = span.trace_id
+    mlflow.flush_trace_async_logging()
+    return made
+
+
+def test_rust_assess_scores_existing_traces_and_checks_thresholds(server, fake_llm, tmp_path):
+    client = MlflowClient(server.url)
+    name = f"assess-{uuid.uuid4().hex[:10]}"
+    experiment = client.create_experiment(name)
+    made = make_traffic(experiment)
+
+    args = ("assess", "tags.env = 'prod'", "-", "has_answer=1.0", "safety=1.0", "--judge", JUDGE_MODEL)
+    report = run_driver(
+        server.url, *args, experiment=name, OPENAI_API_KEY=fake_llm.api_key, OPENAI_API_BASE=fake_llm.base_url
+    )[-1]
+    # Only the prod traces, and the empty answer fails its threshold; safety passes.
+    assert sorted(report["traces"]) == sorted([made["What is MLflow?"], made["What is Rust?"]])
+    assert report["metrics"] == {"has_answer/mean": 0.5, "word_count/mean": 2.5, "safety/mean": 1.0}
+    checks = {c["name"]: (c["mean"], c["passed"]) for c in report["checks"]}
+    assert checks == {"has_answer": (0.5, False), "safety": (1.0, True)}
+    assert report["passed"] is False
+
+    # The feedback is on the traces, as the Python client reads it: no run, the scorer's source.
+    for question, expected in (("What is MLflow?", True), ("What is Rust?", False)):
+        trace = mlflow.get_trace(made[question])
+        named = {a.name: a for a in trace.info.assessments}
+        assert set(named) == {"has_answer", "word_count", "safety"}, question
+        assert named["has_answer"].value is expected
+        assert named["has_answer"].source.source_type == "CODE"
+        assert named["safety"].source.source_type == "LLM_JUDGE"
+        assert named["safety"].source.source_id == JUDGE_MODEL
+        assert named["safety"].span_id == trace.data._get_root_span().span_id
+        assert "mlflow.assessment.sourceRunId" not in (named["has_answer"].metadata or {})
+        assert named["has_answer"].metadata.get("mlflow.assessment.scorerDigest", "").startswith("sha256:")
+    assert mlflow.get_trace(made["What is Spark?"]).info.assessments == []
+
+    # Given inputs and outputs instead: each is traced first, then scored; all pass.
+    rows = [{"inputs": {"question": "q1"}, "outputs": "an answer"}, {"inputs": {"question": "q2"}, "outputs": "two words"}]
+    path = tmp_path / "given.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    given = run_driver(server.url, "assess", "-", str(path), "has_answer=1.0", experiment=name)[-1]
+    assert given["passed"] is True
+    assert given["metrics"] == {"has_answer/mean": 1.0, "word_count/mean": 2.0}
+    for trace_id in given["traces"]:
+        trace = mlflow.get_trace(trace_id)
+        assert trace.info.experiment_id == experiment
+        assert trace.data._get_root_span().name == "assess"
+        assert {a.name for a in trace.info.assessments} == {"has_answer", "word_count"}

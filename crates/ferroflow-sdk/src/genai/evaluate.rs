@@ -224,7 +224,7 @@ where
     for ((row, (trace, _, _)), feedbacks) in data.iter().zip(&predicted).zip(&scored) {
         for feedback in feedbacks {
             let digest = digests.get(feedback.scorer.as_str()).cloned();
-            assessments.push(feedback_assessment(trace, feedback, &run_id, digest));
+            assessments.push(feedback_assessment(trace, feedback, Some(&run_id), digest));
         }
         for (name, value) in &row.expectations {
             assessments.push(expectation_assessment(trace, name, value, &run_id, &user));
@@ -297,7 +297,7 @@ where
 /// A trace's spans as the server returns them (`GET /api/3.0/mlflow/traces/get`): ids from
 /// base64 to hex, attribute values from their AnyValue JSON (a string holding JSON, as the
 /// reference server keeps MLflow's attributes, is read as that JSON, as the Python client does).
-async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
+pub(super) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
     use base64::Engine as _;
     let got = http
         .call(Method::GET, "/api/3.0/mlflow/traces/get", &[("trace_id", trace_id), ("allow_partial", "False")], None)
@@ -335,7 +335,7 @@ async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>
         .collect())
 }
 
-async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
+pub(super) async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
     let body = serde_json::to_value(body).map_err(|err| Error::Config(err.to_string()))?;
     http.call(Method::POST, path, &[], Some(&body)).await
 }
@@ -350,7 +350,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// A scorer's digest (`mlflow.assessment.scorerDigest`): what identifies its definition. Python
 /// hashes a scorer's source; a Rust scorer is known by its name and kind.
-fn scorer_digest(scorer: &dyn Scorer) -> String {
+pub(super) fn scorer_digest(scorer: &dyn Scorer) -> String {
     let kind = match scorer.kind() {
         ScorerKind::Code => "code".to_string(),
         ScorerKind::LlmJudge { model } => format!("llm_judge:{model}"),
@@ -533,7 +533,7 @@ where
 }
 
 /// Every scorer on one row (a failing scorer gives an error feedback).
-async fn score_row(
+pub(super) async fn score_row(
     row: &EvalRecord,
     trace: &EvalTrace,
     outputs: &Value,
@@ -599,15 +599,17 @@ async fn score_row(
     feedbacks
 }
 
-fn feedback_assessment(
+pub(super) fn feedback_assessment(
     trace: &EvalTrace,
     feedback: &RowFeedback,
-    run_id: &str,
+    run_id: Option<&str>,
     digest: Option<String>,
 ) -> AssessmentWire {
     let now = rfc3339_millis(now_nanos());
     let mut metadata = feedback.metadata.clone();
-    metadata.insert(SOURCE_RUN.to_string(), run_id.to_string());
+    if let Some(run_id) = run_id {
+        metadata.insert(SOURCE_RUN.to_string(), run_id.to_string());
+    }
     if let Some(digest) = digest {
         metadata.insert(SCORER_DIGEST.to_string(), digest);
     }
@@ -670,7 +672,7 @@ fn now_nanos() -> u64 {
 
 /// `<name>/mean` of every feedback name with at least one value that counts: booleans and
 /// `yes`/`no` as 1 and 0, numbers as they are. Errors and other strings are left out.
-pub(crate) fn aggregate<'a>(feedbacks: impl Iterator<Item = &'a RowFeedback>) -> BTreeMap<String, f64> {
+pub(super) fn aggregate<'a>(feedbacks: impl Iterator<Item = &'a RowFeedback>) -> BTreeMap<String, f64> {
     let mut sums: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
     for feedback in feedbacks {
         let number = match &feedback.value {
