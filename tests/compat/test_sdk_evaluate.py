@@ -40,16 +40,10 @@ from mlflow.genai.scorers import (
     Safety,
     scorer,
 )
+from test_evaluate import QA, exact_match, mentions_subject, subject, word_count
 from test_sdk import run_driver
 
 JUDGE_MODEL = "openai:/gpt-4o-mini"
-
-# question -> (what the agent answers, the expected response)
-QA = {
-    "What is MLflow?": ("MLflow is an ML platform", "MLflow is an ML platform"),
-    "What is Spark?": ("Spark is a fast compute engine", "Spark is a compute engine"),
-    "What is Rust?": ("Bananas are yellow.", "Rust is a language"),
-}
 
 # A phrase of each judge's prompt -> the judge: Python's prompts, then the SDK's own.
 JUDGE_MARKERS = {
@@ -119,27 +113,6 @@ def retrieve(question: str) -> list[Document]:
 def predict(question: str) -> str:
     retrieve(question)
     return QA[question][0]
-
-
-def subject(question: str) -> str:
-    return question.rstrip("?").split()[-1]
-
-
-@scorer
-def exact_match(outputs, expectations) -> bool:
-    return outputs == expectations["expected_response"]
-
-
-@scorer
-def mentions_subject(inputs, outputs) -> Feedback:
-    name = subject(inputs["question"])
-    found = name.lower() in outputs.lower()
-    return Feedback(value=found, rationale=f"looked for {name!r}: {'found' if found else 'missing'}")
-
-
-@scorer
-def word_count(outputs) -> int:
-    return len(outputs.split())
 
 
 @scorer
