@@ -361,3 +361,40 @@ def test_rust_assess_scores_existing_traces_and_checks_thresholds(server, fake_l
         assert trace.info.experiment_id == experiment
         assert trace.data._get_root_span().name == "assess"
         assert {a.name for a in trace.info.assessments} == {"has_answer", "word_count"}
+
+
+def test_rust_monitor_scores_only_new_traces_and_keeps_its_watermark(server):
+    client = MlflowClient(server.url)
+    name = f"monitor-{uuid.uuid4().hex[:10]}"
+    experiment = client.create_experiment(name)
+    first = make_traffic(experiment)
+
+    def monitor_pass() -> dict:
+        return run_driver(server.url, "monitor", "nightly", "tags.env = 'prod'", "has_answer=1.0", experiment=name)[-1]
+
+    report = monitor_pass()
+    assert sorted(report["traces"]) == sorted([first["What is MLflow?"], first["What is Rust?"]])
+    assert report["passed"] is False  # the empty answer
+    tag = client.get_experiment(experiment).tags["ferroflow.monitor.nightly.watermark"]
+    newest = max(mlflow.get_trace(t).info.request_time for t in report["traces"])
+    assert int(tag) == newest
+
+    # Nothing new: nothing scored, the watermark stays.
+    again = monitor_pass()
+    assert again["traces"] == [] and again["passed"] is False  # no value to average
+    assert client.get_experiment(experiment).tags["ferroflow.monitor.nightly.watermark"] == tag
+
+    # One new prod request: only it is scored, and it passes.
+    mlflow.set_experiment(experiment_id=experiment)
+    with mlflow.start_span(name="agent") as span:
+        span.set_inputs({"question": "What is new?"})
+        span.set_outputs("Something new")
+        mlflow.update_current_trace(tags={"env": "prod"})
+        new_id = span.trace_id
+    mlflow.flush_trace_async_logging()
+    latest = monitor_pass()
+    assert latest["traces"] == [new_id]
+    assert latest["passed"] is True
+    assert {a.name for a in mlflow.get_trace(new_id).info.assessments} == {"has_answer", "word_count"}
+    # The traces of the first pass were not scored twice.
+    assert len(mlflow.get_trace(first["What is MLflow?"]).info.assessments) == 2

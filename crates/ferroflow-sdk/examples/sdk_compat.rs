@@ -14,6 +14,8 @@
 //! sdk_compat assess <filter|-> <rows.jsonl|-> [name=min..] [--judge <model-uri>]
 //!                                      # `genai::assess` of the traces matching the filter
 //!                                      # (or of the given rows) with thresholds
+//! sdk_compat monitor <name> <filter> [name=min..]
+//!                                      # one pass of a `genai::Monitor` with the assess scorers
 //! ```
 //!
 //! `SDK_COMPAT_BACKOFF_MS` sets the first retry delay (the loss test keeps it short).
@@ -390,6 +392,27 @@ fn assess(args: &[String]) {
     print(json!({"passed": report.passed(), "metrics": report.metrics, "checks": checks, "traces": traces}));
 }
 
+fn monitor(args: &[String]) {
+    use ferroflow_sdk::genai::{scorer, AssessOptions, Monitor, Scorer};
+    let scorers: Vec<Box<dyn Scorer>> = vec![
+        Box::new(scorer("has_answer", |_, outputs, _, _| outputs.as_str().is_some_and(|s| !s.trim().is_empty()))),
+        Box::new(scorer("word_count", |_, outputs, _, _| {
+            outputs.as_str().unwrap_or_default().split_whitespace().count()
+        })),
+    ];
+    let mut options = AssessOptions::default();
+    for arg in &args[3..] {
+        if let Some((name, minimum)) = arg.split_once('=') {
+            options = options.threshold(name, minimum.parse::<f64>().expect("a number"));
+        }
+    }
+    let monitor = Monitor::new(&args[1], scorers).filter(&args[2]).options(options);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let report = runtime.block_on(monitor.run_once()).expect("monitor");
+    let traces: Vec<&String> = report.traces.iter().map(|(id, _)| id).collect();
+    print(json!({"passed": report.passed(), "metrics": report.metrics, "traces": traces}));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -403,6 +426,10 @@ fn main() {
             interactive();
         }
         Some("prompt-load" | "prompt-register") if args.len() >= 2 => prompts(&args),
+        Some("monitor") if args.len() >= 3 => {
+            init();
+            monitor(&args);
+        }
         Some("assess") if args.len() >= 3 => {
             init();
             assess(&args);

@@ -230,18 +230,7 @@ where
             assessments.push(expectation_assessment(trace, name, value, &run_id, &user));
         }
     }
-    futures::stream::iter(assessments)
-        .map(|assessment| {
-            let http = &http;
-            async move {
-                let path =
-                    format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
-                post(http, &path, &CreateAssessment { assessment }).await
-            }
-        })
-        .buffer_unordered(workers)
-        .try_collect::<Vec<_>>()
-        .await?;
+    log_assessments(&http, assessments, workers).await?;
 
     // Link the traces, log the aggregates, end the run.
     let trace_ids: Vec<String> = predicted.iter().map(|(trace, _, _)| trace.trace_id.clone()).collect();
@@ -333,6 +322,20 @@ pub(super) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec
             }
         })
         .collect())
+}
+
+/// Creates the assessments, `workers` requests at a time.
+pub(super) async fn log_assessments(http: &HttpClient, assessments: Vec<AssessmentWire>, workers: usize) -> Result<()> {
+    futures::stream::iter(assessments)
+        .map(|assessment| async move {
+            let path =
+                format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
+            post(http, &path, &CreateAssessment { assessment }).await
+        })
+        .buffer_unordered(workers.max(1))
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
@@ -549,6 +552,19 @@ pub(super) async fn score_row(
         };
         let source_id = |own: &str| judge_model.clone().unwrap_or_else(|| own.to_string());
         let name = scorer.name().to_string();
+        // A feedback the scorer made itself: its own name (the scorer's when it has none),
+        // the source `default` for code, as Python records a returned `Feedback`.
+        let given = |feedback: super::scorer::Feedback| RowFeedback {
+            scorer: name.clone(),
+            name: feedback.name.unwrap_or_else(|| name.clone()),
+            value: Some(feedback.value),
+            rationale: feedback.rationale,
+            error: None,
+            span_id: feedback.span_id,
+            metadata: feedback.metadata,
+            source_type: source_type.into(),
+            source_id: source_id("default"),
+        };
         match result {
             Ok(Score::Value(value)) => feedbacks.push(RowFeedback {
                 scorer: name.clone(),
@@ -561,28 +577,8 @@ pub(super) async fn score_row(
                 source_type: source_type.into(),
                 source_id: source_id(&name),
             }),
-            Ok(Score::Feedback(feedback)) => feedbacks.push(RowFeedback {
-                scorer: name.clone(),
-                name: feedback.name.unwrap_or_else(|| name.clone()),
-                value: Some(feedback.value),
-                rationale: feedback.rationale,
-                error: None,
-                span_id: feedback.span_id,
-                metadata: feedback.metadata,
-                source_type: source_type.into(),
-                source_id: source_id("default"),
-            }),
-            Ok(Score::Many(many)) => feedbacks.extend(many.into_iter().map(|feedback| RowFeedback {
-                scorer: name.clone(),
-                name: feedback.name.unwrap_or_else(|| name.clone()),
-                value: Some(feedback.value),
-                rationale: feedback.rationale,
-                error: None,
-                span_id: feedback.span_id,
-                metadata: feedback.metadata,
-                source_type: source_type.into(),
-                source_id: source_id("default"),
-            })),
+            Ok(Score::Feedback(feedback)) => feedbacks.push(given(feedback)),
+            Ok(Score::Many(many)) => feedbacks.extend(many.into_iter().map(given)),
             Err(err) => feedbacks.push(RowFeedback {
                 scorer: name.clone(),
                 name: name.clone(),

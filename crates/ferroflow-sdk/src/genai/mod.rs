@@ -13,7 +13,9 @@ mod judges;
 mod llm;
 mod scorer;
 
-pub use assess::{assess, AssessData, AssessOptions, AssessReport, AssessRow, ThresholdCheck};
+pub use assess::{
+    assess, AssessData, AssessOptions, AssessReport, AssessRow, Monitor, ThresholdCheck, MONITOR_WATERMARK_TAG_PREFIX,
+};
 pub use evaluate::{
     evaluate, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback, RowResult, DEFAULT_MAX_WORKERS,
 };
