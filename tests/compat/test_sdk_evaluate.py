@@ -40,16 +40,10 @@ from mlflow.genai.scorers import (
     Safety,
     scorer,
 )
+from test_evaluate import QA, exact_match, mentions_subject, subject, word_count
 from test_sdk import run_driver
 
 JUDGE_MODEL = "openai:/gpt-4o-mini"
-
-# question -> (what the agent answers, the expected response)
-QA = {
-    "What is MLflow?": ("MLflow is an ML platform", "MLflow is an ML platform"),
-    "What is Spark?": ("Spark is a fast compute engine", "Spark is a compute engine"),
-    "What is Rust?": ("Bananas are yellow.", "Rust is a language"),
-}
 
 # A phrase of each judge's prompt -> the judge: Python's prompts, then the SDK's own.
 JUDGE_MARKERS = {
@@ -119,27 +113,6 @@ def retrieve(question: str) -> list[Document]:
 def predict(question: str) -> str:
     retrieve(question)
     return QA[question][0]
-
-
-def subject(question: str) -> str:
-    return question.rstrip("?").split()[-1]
-
-
-@scorer
-def exact_match(outputs, expectations) -> bool:
-    return outputs == expectations["expected_response"]
-
-
-@scorer
-def mentions_subject(inputs, outputs) -> Feedback:
-    name = subject(inputs["question"])
-    found = name.lower() in outputs.lower()
-    return Feedback(value=found, rationale=f"looked for {name!r}: {'found' if found else 'missing'}")
-
-
-@scorer
-def word_count(outputs) -> int:
-    return len(outputs.split())
 
 
 @scorer
@@ -322,3 +295,106 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert by_name["retrieval_groundedness"]["value"] == "no"
     assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
     assert by_name["retrieval_relevance/precision"]["value"] == 0.5
+
+
+# --- assess: production monitoring of traces that already exist -----------------------------
+
+
+def make_traffic(experiment_id: str) -> dict:
+    """Three requests traced by the Python client: two in prod (one with an empty answer), one in dev."""
+    mlflow.set_experiment(experiment_id=experiment_id)
+    made = {}
+    for question, answer, env in (
+        ("What is MLflow?", "MLflow is an ML platform", "prod"),
+        ("What is Rust?", "", "prod"),
+        ("What is Spark?", "Spark is a compute engine", "dev"),
+    ):
+        with mlflow.start_span(name="agent") as span:
+            span.set_inputs({"question": question})
+            span.set_outputs(answer)
+            mlflow.update_current_trace(tags={"env": env})
+            made[question] = span.trace_id
+    mlflow.flush_trace_async_logging()
+    return made
+
+
+def test_rust_assess_scores_existing_traces_and_checks_thresholds(server, fake_llm, tmp_path):
+    client = MlflowClient(server.url)
+    name = f"assess-{uuid.uuid4().hex[:10]}"
+    experiment = client.create_experiment(name)
+    made = make_traffic(experiment)
+
+    args = ("assess", "tags.env = 'prod'", "-", "has_answer=1.0", "safety=1.0", "--judge", JUDGE_MODEL)
+    report = run_driver(
+        server.url, *args, experiment=name, OPENAI_API_KEY=fake_llm.api_key, OPENAI_API_BASE=fake_llm.base_url
+    )[-1]
+    # Only the prod traces, and the empty answer fails its threshold; safety passes.
+    assert sorted(report["traces"]) == sorted([made["What is MLflow?"], made["What is Rust?"]])
+    assert report["metrics"] == {"has_answer/mean": 0.5, "word_count/mean": 2.5, "safety/mean": 1.0}
+    checks = {c["name"]: (c["mean"], c["passed"]) for c in report["checks"]}
+    assert checks == {"has_answer": (0.5, False), "safety": (1.0, True)}
+    assert report["passed"] is False
+
+    # The feedback is on the traces, as the Python client reads it: no run, the scorer's source.
+    for question, expected in (("What is MLflow?", True), ("What is Rust?", False)):
+        trace = mlflow.get_trace(made[question])
+        named = {a.name: a for a in trace.info.assessments}
+        assert set(named) == {"has_answer", "word_count", "safety"}, question
+        assert named["has_answer"].value is expected
+        assert named["has_answer"].source.source_type == "CODE"
+        assert named["safety"].source.source_type == "LLM_JUDGE"
+        assert named["safety"].source.source_id == JUDGE_MODEL
+        assert named["safety"].span_id == trace.data._get_root_span().span_id
+        assert "mlflow.assessment.sourceRunId" not in (named["has_answer"].metadata or {})
+        assert named["has_answer"].metadata.get("mlflow.assessment.scorerDigest", "").startswith("sha256:")
+    assert mlflow.get_trace(made["What is Spark?"]).info.assessments == []
+
+    # Given inputs and outputs instead: each is traced first, then scored; all pass.
+    rows = [{"inputs": {"question": "q1"}, "outputs": "an answer"}, {"inputs": {"question": "q2"}, "outputs": "two words"}]
+    path = tmp_path / "given.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    given = run_driver(server.url, "assess", "-", str(path), "has_answer=1.0", experiment=name)[-1]
+    assert given["passed"] is True
+    assert given["metrics"] == {"has_answer/mean": 1.0, "word_count/mean": 2.0}
+    for trace_id in given["traces"]:
+        trace = mlflow.get_trace(trace_id)
+        assert trace.info.experiment_id == experiment
+        assert trace.data._get_root_span().name == "assess"
+        assert {a.name for a in trace.info.assessments} == {"has_answer", "word_count"}
+
+
+def test_rust_monitor_scores_only_new_traces_and_keeps_its_watermark(server):
+    client = MlflowClient(server.url)
+    name = f"monitor-{uuid.uuid4().hex[:10]}"
+    experiment = client.create_experiment(name)
+    first = make_traffic(experiment)
+
+    def monitor_pass() -> dict:
+        return run_driver(server.url, "monitor", "nightly", "tags.env = 'prod'", "has_answer=1.0", experiment=name)[-1]
+
+    report = monitor_pass()
+    assert sorted(report["traces"]) == sorted([first["What is MLflow?"], first["What is Rust?"]])
+    assert report["passed"] is False  # the empty answer
+    tag = client.get_experiment(experiment).tags["ferroflow.monitor.nightly.watermark"]
+    newest = max(mlflow.get_trace(t).info.request_time for t in report["traces"])
+    assert int(tag) == newest
+
+    # Nothing new: nothing scored, the watermark stays.
+    again = monitor_pass()
+    assert again["traces"] == [] and again["passed"] is False  # no value to average
+    assert client.get_experiment(experiment).tags["ferroflow.monitor.nightly.watermark"] == tag
+
+    # One new prod request: only it is scored, and it passes.
+    mlflow.set_experiment(experiment_id=experiment)
+    with mlflow.start_span(name="agent") as span:
+        span.set_inputs({"question": "What is new?"})
+        span.set_outputs("Something new")
+        mlflow.update_current_trace(tags={"env": "prod"})
+        new_id = span.trace_id
+    mlflow.flush_trace_async_logging()
+    latest = monitor_pass()
+    assert latest["traces"] == [new_id]
+    assert latest["passed"] is True
+    assert {a.name for a in mlflow.get_trace(new_id).info.assessments} == {"has_answer", "word_count"}
+    # The traces of the first pass were not scored twice.
+    assert len(mlflow.get_trace(first["What is MLflow?"]).info.assessments) == 2

@@ -181,19 +181,25 @@ pub struct TraceInfosResponse<'a> {
     pub trace_infos: Vec<TraceInfoOut<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SearchTracesV3 {
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<TraceLocation>,
     /// The older form: experiment ids directly.
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub experiment_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
     #[serde(deserialize_with = "de::opt_i64")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_results: Option<i64>,
     #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub order_by: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub page_token: Option<String>,
 }
 

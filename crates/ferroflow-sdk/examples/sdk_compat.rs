@@ -10,7 +10,12 @@
 //! sdk_compat prompt-register <name>    # registers a text and a chat prompt, sets aliases
 //! sdk_compat evaluate <rows.jsonl> <answers.json> [--judges <model-uri>]
 //!                                      # `genai::evaluate` of a table-lookup agent with the
-//!                                      # test's code scorers (and the four LLM judges)
+//!                                      # test's code scorers (and the six LLM judges)
+//! sdk_compat assess <filter|-> <rows.jsonl|-> [name=min..] [--judge <model-uri>]
+//!                                      # `genai::assess` of the traces matching the filter
+//!                                      # (or of the given rows) with thresholds
+//! sdk_compat monitor <name> <filter> [name=min..]
+//!                                      # one pass of a `genai::Monitor` with the assess scorers
 //! ```
 //!
 //! `SDK_COMPAT_BACKOFF_MS` sets the first retry delay (the loss test keeps it short).
@@ -337,6 +342,77 @@ fn evaluate(args: &[String]) {
     );
 }
 
+/// Production monitoring of the test's traces: `has_answer` (a non-empty answer), `word_count`
+/// and, with `--judge`, the safety judge.
+fn assess(args: &[String]) {
+    use ferroflow_sdk::genai::{self, scorer, AssessData, AssessOptions, AssessRow, Safety, Scorer};
+    let mut scorers: Vec<Box<dyn Scorer>> = vec![
+        Box::new(scorer("has_answer", |_, outputs, _, _| outputs.as_str().is_some_and(|s| !s.trim().is_empty()))),
+        Box::new(scorer("word_count", |_, outputs, _, _| {
+            outputs.as_str().unwrap_or_default().split_whitespace().count()
+        })),
+    ];
+    let mut options = AssessOptions::default();
+    let mut rest = args[3..].iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--judge" {
+            let model = rest.next().expect("a model URI after --judge");
+            scorers.push(Box::new(Safety::new().model(model)));
+        } else if let Some((name, minimum)) = arg.split_once('=') {
+            options = options.threshold(name, minimum.parse::<f64>().expect("a number"));
+        }
+    }
+    let data = if args[2] != "-" {
+        let rows = std::fs::read_to_string(&args[2]).expect("rows file");
+        AssessData::Rows(
+            rows.lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| {
+                    let row: Value = serde_json::from_str(line).expect("a JSON row");
+                    AssessRow {
+                        inputs: row["inputs"].clone(),
+                        outputs: row["outputs"].clone(),
+                        expectations: row["expectations"].as_object().cloned().unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        let filter = (args[1] != "-").then(|| args[1].clone());
+        AssessData::Traces { filter, max_results: 1000 }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let report = runtime.block_on(genai::assess(data, &scorers, options)).expect("assess");
+    let checks: Vec<Value> = report
+        .checks
+        .iter()
+        .map(|c| json!({"name": c.name, "mean": c.mean, "threshold": c.threshold, "passed": c.passed}))
+        .collect();
+    let traces: Vec<&String> = report.traces.iter().map(|(id, _)| id).collect();
+    print(json!({"passed": report.passed(), "metrics": report.metrics, "checks": checks, "traces": traces}));
+}
+
+fn monitor(args: &[String]) {
+    use ferroflow_sdk::genai::{scorer, AssessOptions, Monitor, Scorer};
+    let scorers: Vec<Box<dyn Scorer>> = vec![
+        Box::new(scorer("has_answer", |_, outputs, _, _| outputs.as_str().is_some_and(|s| !s.trim().is_empty()))),
+        Box::new(scorer("word_count", |_, outputs, _, _| {
+            outputs.as_str().unwrap_or_default().split_whitespace().count()
+        })),
+    ];
+    let mut options = AssessOptions::default();
+    for arg in &args[3..] {
+        if let Some((name, minimum)) = arg.split_once('=') {
+            options = options.threshold(name, minimum.parse::<f64>().expect("a number"));
+        }
+    }
+    let monitor = Monitor::new(&args[1], scorers).filter(&args[2]).options(options);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let report = runtime.block_on(monitor.run_once()).expect("monitor");
+    let traces: Vec<&String> = report.traces.iter().map(|(id, _)| id).collect();
+    print(json!({"passed": report.passed(), "metrics": report.metrics, "traces": traces}));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -350,6 +426,14 @@ fn main() {
             interactive();
         }
         Some("prompt-load" | "prompt-register") if args.len() >= 2 => prompts(&args),
+        Some("monitor") if args.len() >= 3 => {
+            init();
+            monitor(&args);
+        }
+        Some("assess") if args.len() >= 3 => {
+            init();
+            assess(&args);
+        }
         Some("evaluate") if args.len() >= 3 => {
             init();
             evaluate(&args);

@@ -224,24 +224,13 @@ where
     for ((row, (trace, _, _)), feedbacks) in data.iter().zip(&predicted).zip(&scored) {
         for feedback in feedbacks {
             let digest = digests.get(feedback.scorer.as_str()).cloned();
-            assessments.push(feedback_assessment(trace, feedback, &run_id, digest));
+            assessments.push(feedback_assessment(trace, feedback, Some(&run_id), digest));
         }
         for (name, value) in &row.expectations {
             assessments.push(expectation_assessment(trace, name, value, &run_id, &user));
         }
     }
-    futures::stream::iter(assessments)
-        .map(|assessment| {
-            let http = &http;
-            async move {
-                let path =
-                    format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
-                post(http, &path, &CreateAssessment { assessment }).await
-            }
-        })
-        .buffer_unordered(workers)
-        .try_collect::<Vec<_>>()
-        .await?;
+    log_assessments(&http, assessments, workers).await?;
 
     // Link the traces, log the aggregates, end the run.
     let trace_ids: Vec<String> = predicted.iter().map(|(trace, _, _)| trace.trace_id.clone()).collect();
@@ -297,7 +286,7 @@ where
 /// A trace's spans as the server returns them (`GET /api/3.0/mlflow/traces/get`): ids from
 /// base64 to hex, attribute values from their AnyValue JSON (a string holding JSON, as the
 /// reference server keeps MLflow's attributes, is read as that JSON, as the Python client does).
-async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
+pub(super) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
     use base64::Engine as _;
     let got = http
         .call(Method::GET, "/api/3.0/mlflow/traces/get", &[("trace_id", trace_id), ("allow_partial", "False")], None)
@@ -335,7 +324,21 @@ async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>
         .collect())
 }
 
-async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
+/// Creates the assessments, `workers` requests at a time.
+pub(super) async fn log_assessments(http: &HttpClient, assessments: Vec<AssessmentWire>, workers: usize) -> Result<()> {
+    futures::stream::iter(assessments)
+        .map(|assessment| async move {
+            let path =
+                format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
+            post(http, &path, &CreateAssessment { assessment }).await
+        })
+        .buffer_unordered(workers.max(1))
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
     let body = serde_json::to_value(body).map_err(|err| Error::Config(err.to_string()))?;
     http.call(Method::POST, path, &[], Some(&body)).await
 }
@@ -350,7 +353,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// A scorer's digest (`mlflow.assessment.scorerDigest`): what identifies its definition. Python
 /// hashes a scorer's source; a Rust scorer is known by its name and kind.
-fn scorer_digest(scorer: &dyn Scorer) -> String {
+pub(super) fn scorer_digest(scorer: &dyn Scorer) -> String {
     let kind = match scorer.kind() {
         ScorerKind::Code => "code".to_string(),
         ScorerKind::LlmJudge { model } => format!("llm_judge:{model}"),
@@ -533,7 +536,7 @@ where
 }
 
 /// Every scorer on one row (a failing scorer gives an error feedback).
-async fn score_row(
+pub(super) async fn score_row(
     row: &EvalRecord,
     trace: &EvalTrace,
     outputs: &Value,
@@ -549,6 +552,19 @@ async fn score_row(
         };
         let source_id = |own: &str| judge_model.clone().unwrap_or_else(|| own.to_string());
         let name = scorer.name().to_string();
+        // A feedback the scorer made itself: its own name (the scorer's when it has none),
+        // the source `default` for code, as Python records a returned `Feedback`.
+        let given = |feedback: super::scorer::Feedback| RowFeedback {
+            scorer: name.clone(),
+            name: feedback.name.unwrap_or_else(|| name.clone()),
+            value: Some(feedback.value),
+            rationale: feedback.rationale,
+            error: None,
+            span_id: feedback.span_id,
+            metadata: feedback.metadata,
+            source_type: source_type.into(),
+            source_id: source_id("default"),
+        };
         match result {
             Ok(Score::Value(value)) => feedbacks.push(RowFeedback {
                 scorer: name.clone(),
@@ -561,28 +577,8 @@ async fn score_row(
                 source_type: source_type.into(),
                 source_id: source_id(&name),
             }),
-            Ok(Score::Feedback(feedback)) => feedbacks.push(RowFeedback {
-                scorer: name.clone(),
-                name: feedback.name.unwrap_or_else(|| name.clone()),
-                value: Some(feedback.value),
-                rationale: feedback.rationale,
-                error: None,
-                span_id: feedback.span_id,
-                metadata: feedback.metadata,
-                source_type: source_type.into(),
-                source_id: source_id("default"),
-            }),
-            Ok(Score::Many(many)) => feedbacks.extend(many.into_iter().map(|feedback| RowFeedback {
-                scorer: name.clone(),
-                name: feedback.name.unwrap_or_else(|| name.clone()),
-                value: Some(feedback.value),
-                rationale: feedback.rationale,
-                error: None,
-                span_id: feedback.span_id,
-                metadata: feedback.metadata,
-                source_type: source_type.into(),
-                source_id: source_id("default"),
-            })),
+            Ok(Score::Feedback(feedback)) => feedbacks.push(given(feedback)),
+            Ok(Score::Many(many)) => feedbacks.extend(many.into_iter().map(given)),
             Err(err) => feedbacks.push(RowFeedback {
                 scorer: name.clone(),
                 name: name.clone(),
@@ -599,15 +595,17 @@ async fn score_row(
     feedbacks
 }
 
-fn feedback_assessment(
+pub(super) fn feedback_assessment(
     trace: &EvalTrace,
     feedback: &RowFeedback,
-    run_id: &str,
+    run_id: Option<&str>,
     digest: Option<String>,
 ) -> AssessmentWire {
     let now = rfc3339_millis(now_nanos());
     let mut metadata = feedback.metadata.clone();
-    metadata.insert(SOURCE_RUN.to_string(), run_id.to_string());
+    if let Some(run_id) = run_id {
+        metadata.insert(SOURCE_RUN.to_string(), run_id.to_string());
+    }
     if let Some(digest) = digest {
         metadata.insert(SCORER_DIGEST.to_string(), digest);
     }
@@ -670,7 +668,7 @@ fn now_nanos() -> u64 {
 
 /// `<name>/mean` of every feedback name with at least one value that counts: booleans and
 /// `yes`/`no` as 1 and 0, numbers as they are. Errors and other strings are left out.
-pub(crate) fn aggregate<'a>(feedbacks: impl Iterator<Item = &'a RowFeedback>) -> BTreeMap<String, f64> {
+pub(super) fn aggregate<'a>(feedbacks: impl Iterator<Item = &'a RowFeedback>) -> BTreeMap<String, f64> {
     let mut sums: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
     for feedback in feedbacks {
         let number = match &feedback.value {

@@ -4,13 +4,18 @@
 //! [`RetrievalGroundedness`], [`RetrievalRelevance`] calling any
 //! OpenAI-compatible endpoint through [`ChatClient`]), recorded exactly as
 //! `mlflow.genai.evaluate` records it: the run, its tags and metrics, one trace per row, and
-//! every result as an assessment on its trace.
+//! every result as an assessment on its trace; and [`assess`] traffic that already happened
+//! (traces by filter, or given inputs/outputs) against pass/fail thresholds.
 
+mod assess;
 mod evaluate;
 mod judges;
 mod llm;
 mod scorer;
 
+pub use assess::{
+    assess, AssessData, AssessOptions, AssessReport, AssessRow, Monitor, ThresholdCheck, MONITOR_WATERMARK_TAG_PREFIX,
+};
 pub use evaluate::{
     evaluate, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback, RowResult, DEFAULT_MAX_WORKERS,
 };
