@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def _no_server_errors(url: str, *headers: str) -> None:
             "--phases", "coverage,fuzzing", "-n", "3", "--request-timeout", "30", "--no-color"]  # fmt: skip
     for header in headers:
         args += ["-H", header]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=1200)
+    # Its own folder: schemathesis leaves a `.schemathesis/` cache where it runs.
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=tempfile.mkdtemp(prefix="st-"))
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "passed" in done.stdout
 
