@@ -81,6 +81,7 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (Root, "GET", "/version", Authenticated),
     (Root, "POST", "/v1/traces", Experiment(Update, Header)),
     (Root, "GET", "/get-artifact", Experiment(Read, Run)),
+    (Root, "GET", "/api/openapi.json", Public),
     // the web UI's sign-in and sign-out
     (Root, "GET", "/login", Public),
     (Root, "POST", "/login", Public),

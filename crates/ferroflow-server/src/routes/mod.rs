@@ -7,6 +7,7 @@ mod evaluation;
 mod experiments;
 mod issues;
 mod logged_models;
+mod openapi;
 mod otlp;
 mod registry;
 mod runs;
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(server_info::health))
         .route("/version", get(server_info::version))
         .route("/get-artifact", get(artifacts::get_run_artifact))
+        .route("/api/openapi.json", get(openapi::openapi))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", get(session::logout_page).post(session::logout))
         .route("/v1/traces", post(otlp::ingest))
