@@ -11,9 +11,10 @@ mod auth;
 mod error;
 mod evaluation;
 mod logged_models;
-mod pending;
+mod overview;
 mod registry;
 mod sql;
+mod traces;
 mod tracking;
 
 use ferroflow_core::{Error, Result};
