@@ -20,7 +20,7 @@
 //! unless `FERROFLOW_TEST_POSTGRES_URL` names one, `test` starts the scratch cluster
 //! (`cargo xtask pg start`) first, passes its URL down in that variable, and stops it at the
 //! end. `FERROFLOW_TEST_BACKEND=sqlite|postgres` runs the compatibility suite once, on that
-//! backend; unset, it runs on SQLite and then [`POSTGRES_COMPAT_FILES`] again on PostgreSQL.
+//! backend; unset, it runs on SQLite and then again on PostgreSQL.
 //!
 //! Every step streams its output; the command exits non-zero when any step failed. A failing
 //! gate or Rust test does not stop the later steps from running, so one run shows every
@@ -200,21 +200,6 @@ fn status(cmd: &mut Command) -> Result<bool> {
     Ok(status.success())
 }
 
-/// The compatibility files of the areas the PostgreSQL store has ported, run a second time on
-/// PostgreSQL when `FERROFLOW_TEST_BACKEND` is unset (it grows as areas are ported).
-const POSTGRES_COMPAT_FILES: &[&str] = &[
-    "tests/compat/test_tracking.py",
-    "tests/compat/test_registry.py",
-    "tests/compat/test_logged_models.py",
-    "tests/compat/test_prompts.py",
-    "tests/compat/test_datasets.py",
-    "tests/compat/test_scorers.py",
-    "tests/compat/test_errors.py",
-];
-
-/// Tests of those files that need an area the PostgreSQL store has not ported yet (traces).
-const POSTGRES_COMPAT_DESELECTED: &[&str] = &["tests/compat/test_datasets.py::test_evaluate_reads_a_managed_dataset"];
-
 fn test(options: &TestOptions) -> Result<bool> {
     let root = workspace_root();
     let mut results: Vec<(&str, bool)> = Vec::new();
@@ -256,17 +241,10 @@ fn test(options: &TestOptions) -> Result<bool> {
                 let sdk_driver = build_sdk_driver(&root)?;
                 results.push(("sdk examples build", sdk_driver.is_some()));
                 let backend = env::var("FERROFLOW_TEST_BACKEND").ok().filter(|b| !b.is_empty());
-                let ok = python_tests(&root, &bin, sdk_driver.as_deref(), options, backend.as_deref(), &[])?;
+                let ok = python_tests(&root, &bin, sdk_driver.as_deref(), options, backend.as_deref())?;
                 results.push(("python compat tests", ok));
                 if backend.is_none() {
-                    let ok = python_tests(
-                        &root,
-                        &bin,
-                        sdk_driver.as_deref(),
-                        options,
-                        Some("postgres"),
-                        POSTGRES_COMPAT_FILES,
-                    )?;
+                    let ok = python_tests(&root, &bin, sdk_driver.as_deref(), options, Some("postgres"))?;
                     results.push(("python compat tests on PostgreSQL", ok));
                 }
             }
@@ -501,28 +479,17 @@ fn json_string_field(line: &str, key: &str) -> Option<String> {
 
 /// Step 4, second half: the compatibility suite against the built server.
 /// `backend` is `FERROFLOW_TEST_BACKEND` for the run (the suite's default, SQLite, when
-/// `None`); `files` narrows the run to those files, less [`POSTGRES_COMPAT_DESELECTED`] (the
-/// whole suite when empty).
+/// `None`).
 fn python_tests(
     root: &Path,
     bin: &Path,
     sdk_driver: Option<&Path>,
     options: &TestOptions,
     backend: Option<&str>,
-    files: &[&str],
 ) -> Result<bool> {
     let python = root.join(".venv").join("bin").join("python");
     let mut cmd = Command::new(&python);
-    cmd.args(["-m", "pytest"]);
-    if files.is_empty() {
-        cmd.arg("tests/compat");
-    } else {
-        cmd.args(files);
-        for test in POSTGRES_COMPAT_DESELECTED {
-            cmd.args(["--deselect", test]);
-        }
-    }
-    cmd.arg("-q")
+    cmd.args(["-m", "pytest", "tests/compat", "-q"])
         .args(&options.pytest_args)
         .current_dir(root)
         .env("FERROFLOW_BIN", bin)
@@ -535,9 +502,8 @@ fn python_tests(
         cmd.env("FERROFLOW_TEST_BACKEND", backend);
     }
     banner(&format!(
-        "running the compatibility suite{}: .venv/bin/python -m pytest {} -q {}",
+        "running the compatibility suite{}: .venv/bin/python -m pytest tests/compat -q {}",
         backend.map(|b| format!(" on {b}")).unwrap_or_default(),
-        if files.is_empty() { "tests/compat".to_string() } else { files.join(" ") },
         options.pytest_args.iter().map(|a| display_quoted(&a.to_string_lossy())).collect::<Vec<_>>().join(" ")
     ));
     let status = cmd.status().with_context(|| format!("could not start {}", python.display()))?;

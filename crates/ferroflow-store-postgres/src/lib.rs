@@ -11,9 +11,11 @@ mod auth;
 mod error;
 mod evaluation;
 mod logged_models;
+mod overview;
 mod pending;
 mod registry;
 mod sql;
+mod traces;
 mod tracking;
 
 use ferroflow_core::{Error, Result};

@@ -22,7 +22,7 @@ pub fn rows_per_statement(binds_per_row: usize) -> usize {
 
 /// The owner of a child row, bound into its owner columns: a text id (`&str`), an integer id
 /// (`i64`) or two integers (`(i64, i64)`, e.g. a model version).
-pub trait Owner: Copy + Send + Sync {
+pub trait Owner: Copy + Send + Sync + PartialEq {
     /// How many owner columns it fills.
     const COLUMNS: usize;
     fn push<'args>(self, row: &mut Separated<'_, 'args, Postgres, &'static str>)
@@ -72,9 +72,9 @@ pub enum OnConflict {
 
 /// Writes key/value child rows `(owner, key, value)` into `table`, whose columns are
 /// `owner_columns`, `key` and `value` with `(owner_columns, key)` unique: multi-row INSERTs
-/// chunked to PostgreSQL's parameter limit. A key given twice in one call keeps its last value
-/// (PostgreSQL refuses to touch one row twice in one statement, so duplicates are folded
-/// first).
+/// chunked to PostgreSQL's parameter limit. A (owner, key) given twice in one call keeps its
+/// last value (PostgreSQL refuses to touch one row twice in one statement, so duplicates are
+/// folded first).
 pub async fn upsert_pairs<O: Owner>(
     conn: &mut PgConnection,
     table: &str,
@@ -86,18 +86,20 @@ pub async fn upsert_pairs<O: Owner>(
     if rows.is_empty() {
         return Ok(());
     }
-    // Owners are the same within a call's rows in every caller; fold on the key.
-    let mut seen = std::collections::HashMap::new();
+    // Rows of one owner are consecutive in every caller; a key may repeat across owners (the
+    // tags of several traces), so the fold is on (owner, key).
+    let mut seen: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
     let mut folded: Vec<(O, &str, &str)> = Vec::with_capacity(rows.len());
     for &(owner, key, value) in rows {
-        match seen.get(key) {
-            Some(&index) => {
+        let indexes = seen.entry(key).or_default();
+        match indexes.iter().copied().find(|&index| folded[index].0 == owner) {
+            Some(index) => {
                 if on_conflict == OnConflict::Replace {
                     folded[index] = (owner, key, value);
                 }
             }
             None => {
-                seen.insert(key, folded.len());
+                indexes.push(folded.len());
                 folded.push((owner, key, value));
             }
         }

@@ -64,23 +64,7 @@ pub(crate) async fn test_store() -> (ScratchDatabase, PostgresStore) {
 }
 
 mod suite {
-    ferroflow_store_testsuite::store_suite!(
-        super::test_store;
-        check_experiments,
-        check_runs,
-        check_registry_concurrent_registrations_get_distinct_consecutive_versions,
-        check_registry_prompts_are_hidden_unless_asked_for,
-        check_registry_aliases_and_latest,
-        check_registry_children_come_back_in_the_order_they_were_set,
-        check_registry_registering_a_version_touches_its_model,
-        check_registry_search_pages_keep_their_order,
-        check_registry_logged_model_sources_resolve_to_their_artifacts,
-        check_logged_models_run_metrics_reach_models_and_drive_search,
-        check_auth,
-        check_evaluation_dataset_story,
-        check_evaluation_search_orders_and_pages,
-        check_evaluation_scorer_story,
-    );
+    ferroflow_store_testsuite::store_suite!(super::test_store);
 }
 
 #[test]

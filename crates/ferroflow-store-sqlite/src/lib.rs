@@ -15,7 +15,6 @@ mod issues;
 mod logged_models;
 mod overview;
 mod registry;
-mod span_details;
 mod sql;
 mod text_index;
 mod trace_metrics;

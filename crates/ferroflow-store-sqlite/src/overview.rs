@@ -83,7 +83,7 @@ impl OverviewStore for SqliteStore {
         .await
         .context(|| format!("loading span {span_id} of trace {trace_id}"))?
         .ok_or_else(|| Error::not_found(format!("Span {span_id} of trace {trace_id} not found.")))?;
-        let details = crate::span_details::decode(row.get(8), span_id.as_str())?;
+        let details = ferroflow_store_common::span_details::decode(row.get(8), span_id.as_str())?;
         Ok(StoredSpan {
             trace_id: trace_id.clone(),
             span_id: span_id.clone(),

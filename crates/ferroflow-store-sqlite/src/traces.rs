@@ -10,7 +10,7 @@ use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
     rows_per_statement, split_page, upsert_pairs, OnConflict,
 };
-use crate::{span_details, SqliteStore};
+use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
 use ferroflow_core::search::{Clause, Comparator, Literal};
@@ -277,7 +277,11 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
                 .push_bind(tokens.map(|t| t.output_tokens))
                 .push_bind(tokens.map(|t| t.total_tokens))
                 .push_bind(serde_json::to_string(&span.attributes).unwrap_or_else(|_| "{}".into()))
-                .push_bind(span_details::encode(span.trace_state.as_deref(), &span.events, &span.links));
+                .push_bind(ferroflow_store_common::span_details::encode(
+                    span.trace_state.as_deref(),
+                    &span.events,
+                    &span.links,
+                ));
         });
         // A re-sent span replaces itself (exporters retry).
         builder.push(
@@ -601,7 +605,7 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
             .iter()
             .map(|row| {
                 let span_id: String = row.get(1);
-                let details = span_details::decode(row.get(9), &span_id)?;
+                let details = ferroflow_store_common::span_details::decode(row.get(9), &span_id)?;
                 Ok(StoredSpan {
                     trace_id: TraceId::from_stored(trace_id.clone()),
                     start_time_ns: row.get(0),

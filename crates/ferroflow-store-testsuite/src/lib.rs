@@ -517,8 +517,7 @@ pub async fn check_overview(store: &dyn Store) {
 
 /// Makes one `#[tokio::test]` per check, each on a fresh store from `$make` (an async fn
 /// returning `(guard, store)`; the guard, kept alive for the test, owns the database). With no
-/// list, every check of the suite; a backend that has not yet ported every area names the
-/// checks it runs.
+/// list, every check of the suite (what both stores run); a list runs only the checks named.
 #[macro_export]
 macro_rules! store_suite {
     ($make:path) => {
@@ -531,6 +530,7 @@ macro_rules! store_suite {
             check_linked_prompts,
             check_concurrent_assessment_updates_lose_nothing,
             check_overview,
+            check_trace_text_search,
             check_registry_concurrent_registrations_get_distinct_consecutive_versions,
             check_registry_prompts_are_hidden_unless_asked_for,
             check_registry_aliases_and_latest,
@@ -554,4 +554,30 @@ macro_rules! store_suite {
             }
         )+
     };
+}
+
+/// `trace.text` finds a trace by any span's name or attributes, ignoring case, and only that
+/// trace; a deleted trace is no longer found.
+pub async fn check_trace_text_search(store: &dyn Store) {
+    let experiment = new_experiment(store, "text").await;
+    let (needle, other) = ("tr-000000000000000000000000000000c1", "tr-000000000000000000000000000000c2");
+    let attributes =
+        json!({"mlflow.spanInputs": "What is the Capital of Peru?"}).as_object().cloned().unwrap_or_default();
+    let named = SpanRecord { name: "lookup_weather".into(), ..span(needle, "0000000000000002", Map::new()) };
+    let spans = vec![
+        span(needle, "0000000000000001", attributes),
+        named,
+        span(other, "0000000000000001", json!({"k": "plain"}).as_object().cloned().unwrap_or_default()),
+    ];
+    ferroflow_core::traces::ingest_spans(store, experiment, None, spans).await.expect("ingest");
+    let found = TraceId::from_stored(needle);
+    for filter in ["trace.text LIKE '%capital of peru%'", "trace.text ILIKE '%CAPITAL%'", "trace.text LIKE '%weather%'"]
+    {
+        assert_eq!(trace_ids(store, experiment, filter, &[]).await, [found.clone()], "{filter}");
+    }
+    assert!(trace_ids(store, experiment, "trace.text LIKE '%lima%'", &[]).await.is_empty());
+    assert_eq!(trace_ids(store, experiment, "trace.text LIKE '%plain%'", &[]).await.len(), 1);
+    let deleted = store.delete_traces(experiment, &TraceDeletion::Ids(vec![found.clone()])).await.expect("delete");
+    assert_eq!(deleted, 1);
+    assert!(trace_ids(store, experiment, "trace.text LIKE '%weather%'", &[]).await.is_empty());
 }

@@ -16,18 +16,18 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::error::corrupt;
+use crate::corrupt;
 
 /// A span's details, decoded from its `extra` column.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct SpanDetails {
+pub struct SpanDetails {
     pub trace_state: Option<String>,
     pub events: Vec<SpanEvent>,
     pub links: Vec<SpanLink>,
 }
 
 /// The column's text for these details; `None` when the span has none of them.
-pub(crate) fn encode(trace_state: Option<&str>, events: &[SpanEvent], links: &[SpanLink]) -> Option<String> {
+pub fn encode(trace_state: Option<&str>, events: &[SpanEvent], links: &[SpanLink]) -> Option<String> {
     let trace_state = trace_state.filter(|state| !state.is_empty());
     if trace_state.is_none() && events.is_empty() && links.is_empty() {
         return None;
@@ -37,7 +37,7 @@ pub(crate) fn encode(trace_state: Option<&str>, events: &[SpanEvent], links: &[S
 }
 
 /// The details a column holds; text that does not decode is an error naming the span.
-pub(crate) fn decode(text: Option<&str>, span: &str) -> Result<SpanDetails> {
+pub fn decode(text: Option<&str>, span: &str) -> Result<SpanDetails> {
     let Some(text) = text else {
         return Ok(SpanDetails::default());
     };
