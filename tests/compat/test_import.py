@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -155,6 +154,16 @@ def _summary(stdout: str) -> dict:
 
 
 def test_import_of_a_reference_database_reads_back_equal(fresh_server, tmp_path):
+    # The test points the fluent API at its own servers; the suite's server comes back after.
+    shared_uri = mlflow.get_tracking_uri()
+    try:
+        _import_and_compare(fresh_server, tmp_path)
+    finally:
+        mlflow.set_tracking_uri(shared_uri)
+        mlflow.set_experiment(experiment_id="0")
+
+
+def _import_and_compare(fresh_server, tmp_path):
     reference = fresh_server(binary=REFERENCE_BIN)
     made = _populate(reference.url, tmp_path)
     before = _snapshot(reference.url, made, tmp_path)
