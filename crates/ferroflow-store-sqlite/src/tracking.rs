@@ -1,7 +1,8 @@
 //! Experiments and runs in SQLite: [`TrackingStore`] for [`SqliteStore`].
 //!
-//! Reads of many runs load their params, tags, metrics and inputs with one query per table for
-//! the whole page (ids passed as one JSON parameter), never one query per run.
+//! Reads of many runs load their children for the whole page (ids passed as one JSON parameter),
+//! never one query per run: params and tags as one JSON row, metrics and inputs one query per
+//! table, all at once on the read pool.
 
 use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
 use crate::sql::{
