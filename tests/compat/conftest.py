@@ -231,7 +231,8 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         # On PostgreSQL: a database of this server's own, made by the server on first start.
-        admin_url = _postgres_admin_url()
+        # The reference server keeps SQLite (its PostgreSQL driver is not in the test venv).
+        admin_url = None if Path(self.binary).name == "mlflow" else _postgres_admin_url()
         self.postgres_admin_url = admin_url
         self.postgres_uri = (
             f"{admin_url.rsplit('/', 1)[0]}/ff_{uuid.uuid4().hex}" if admin_url else None

@@ -17,6 +17,14 @@ pub struct StoreError {
 /// the context and the cause in the message (which goes to the log, never to the client).
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
+        // PostgreSQL text cannot hold a NUL character (SQLSTATE 22021, or 22P05 where it is
+        // escaped in JSON): the client's value is refused, it is not our failure.
+        if matches!(sqlstate(&error.source).as_deref(), Some("22021" | "22P05")) {
+            return Error::invalid(format!(
+                "{}: a value contains a NUL character, which this PostgreSQL-backed server cannot store",
+                error.context
+            ));
+        }
         match error.source {
             sqlx::Error::RowNotFound => Error::not_found(format!("{}: not found", error.context)),
             _ => Error::internal(error.to_string()),
