@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 
 import pytest
 import requests
 from packaging.version import Version
-
-# The PostgreSQL store answers NOT_IMPLEMENTED for GenAI issues until they are ported to it.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FERROFLOW_TEST_BACKEND") == "postgres", reason="GenAI issues are not on the PostgreSQL store yet"
-)
 
 API3 = "/api/3.0/mlflow"
 

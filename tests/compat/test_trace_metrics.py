@@ -8,7 +8,6 @@ interpolated linearly, as numpy and the reference do), so the same test holds on
 from __future__ import annotations
 
 import math
-import os
 import time
 import uuid
 from datetime import datetime, timezone
@@ -19,11 +18,6 @@ import pytest
 import requests
 from mlflow import MlflowClient
 from mlflow.entities import SpanStatusCode
-
-# The PostgreSQL store answers NOT_IMPLEMENTED for trace metrics until they are ported to it.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FERROFLOW_TEST_BACKEND") == "postgres", reason="trace metrics are not on the PostgreSQL store yet"
-)
 
 API3 = "/api/3.0/mlflow"
 DURATIONS = [120, 50, 800, 300, 75, 1000, 20, 450, 600, 90, 333, 10]

@@ -200,8 +200,7 @@ def test_traces_table_shows_previews_tags_assessments_and_filters(ui, server, ag
     sync_api.expect(first).to_contain_text("correct: true")
     sync_api.expect(first).to_contain_text("alice")
     sync_api.expect(first).to_contain_text("17")  # tokens
-    if os.environ.get("FERROFLOW_TEST_BACKEND") != "postgres":  # no trace metrics there yet: empty charts
-        assert page.locator("figure.chart svg rect").count() >= 2
+    assert page.locator("figure.chart svg rect").count() >= 2
     page.screenshot(path=str(_screenshots() / "traces.png"), full_page=True)
     # Pagination: the page token survives the link (base64 with '=' is percent-encoded).
     page.goto(f"{server.url}/experiments/{agent_data['experiment_id']}/traces?size=1")

@@ -2,6 +2,7 @@
 //! a column, so SQLite and PostgreSQL write and read them identically (and a database copied
 //! from one to the other reads back the same).
 
+pub mod issues;
 pub mod span_details;
 
 /// A stored value that no longer decodes: an error naming what it was, never an empty value.

@@ -10,11 +10,12 @@
 mod auth;
 mod error;
 mod evaluation;
+mod issues;
 mod logged_models;
 mod overview;
-mod pending;
 mod registry;
 mod sql;
+mod trace_metrics;
 mod traces;
 mod tracking;
 

@@ -347,7 +347,7 @@ impl PostgresStore {
     }
 }
 
-fn push_trace_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<TraceKey>) -> Result<()> {
+pub(crate) fn push_trace_clause(builder: &mut QueryBuilder<'_, Postgres>, clause: &Clause<TraceKey>) -> Result<()> {
     let comparator = clause.comparator;
     let value = &clause.value;
     match &clause.key {

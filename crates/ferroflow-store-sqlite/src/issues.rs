@@ -5,9 +5,11 @@ use crate::error::{is_unique_violation, map_sqlx};
 use crate::SqliteStore;
 use ferroflow_core::entities::{Issue, IssueFilterKey, IssueOrderKey, IssuePage, IssueSearch};
 use ferroflow_core::ids::ExperimentId;
-use ferroflow_core::issues::{SEVERITIES, STATUSES};
 use ferroflow_core::store::IssueStore;
 use ferroflow_core::{Error, Result};
+use ferroflow_store_common::issues::{
+    decode_list, decode_metadata, encode_list, encode_metadata, severity_rank_sql, status_rank_sql,
+};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -19,15 +21,7 @@ const COLUMNS: &str = "i.issue_id, i.experiment_id, i.name, i.description, i.sta
 const TRACE_COUNT: &str =
     "(SELECT count(DISTINCT a.trace_id) FROM assessments a WHERE a.kind = 'issue' AND a.name = i.issue_id)";
 
-fn json_list(text: &str) -> Result<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| Error::internal(format!("stored issue list is not JSON: {e}")))
-}
-
 fn issue_of(row: &SqliteRow, with_trace_count: bool, basic: bool) -> Result<Issue> {
-    let metadata: serde_json::Map<String, serde_json::Value> = serde_json::from_str(row.get::<&str, _>(14))
-        .map_err(|e| Error::internal(format!("stored issue metadata is not JSON: {e}")))?;
-    let metadata =
-        metadata.into_iter().map(|(key, value)| (key, value.as_str().unwrap_or_default().to_string())).collect();
     Ok(Issue {
         issue_id: row.get(0),
         experiment_id: ExperimentId::from_stored(row.get(1)),
@@ -35,27 +29,17 @@ fn issue_of(row: &SqliteRow, with_trace_count: bool, basic: bool) -> Result<Issu
         description: if basic { String::new() } else { row.get(3) },
         status: row.get(4),
         severity: row.get(5),
-        root_causes: if basic { Vec::new() } else { json_list(row.get(6))? },
+        root_causes: if basic { Vec::new() } else { decode_list(row.get(6))? },
         source_run_id: row.get(7),
-        categories: json_list(row.get(8))?,
+        categories: decode_list(row.get(8))?,
         created_by: row.get(9),
         created_timestamp: row.get(10),
         last_updated_timestamp: row.get(11),
         last_seen_timestamp: row.get(12),
         last_updated_by: row.get(13),
-        metadata: if basic { Vec::new() } else { metadata },
+        metadata: if basic { Vec::new() } else { decode_metadata(row.get(14))? },
         trace_count: if with_trace_count { Some(row.get(15)) } else { None },
     })
-}
-
-fn metadata_json(entries: &[(String, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> =
-        entries.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    serde_json::Value::Object(map).to_string()
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_string())
 }
 
 async fn load(conn: &mut SqliteConnection, issue_id: &str) -> Result<Issue> {
@@ -66,24 +50,6 @@ async fn load(conn: &mut SqliteConnection, issue_id: &str) -> Result<Issue> {
         .map_err(map_sqlx)?
         .ok_or_else(|| Error::not_found(format!("Issue with ID '{issue_id}' not found")))?;
     issue_of(&row, false, false)
-}
-
-/// Severity as a number (none or unknown lowest), for ordering.
-fn push_severity_rank(builder: &mut QueryBuilder<'_, Sqlite>) {
-    builder.push("(CASE i.severity");
-    for (rank, name) in SEVERITIES.iter().enumerate() {
-        builder.push(format!(" WHEN '{name}' THEN {rank}"));
-    }
-    builder.push(" ELSE -1 END)");
-}
-
-/// Status as a number: pending, rejected, resolved.
-fn push_status_rank(builder: &mut QueryBuilder<'_, Sqlite>) {
-    builder.push("(CASE i.status");
-    for (rank, name) in STATUSES.iter().enumerate() {
-        builder.push(format!(" WHEN '{name}' THEN {rank}"));
-    }
-    builder.push(format!(" ELSE {} END)", STATUSES.len()));
 }
 
 /// An issue lives in an active experiment; a deleted one is as missing as an unknown one.
@@ -141,15 +107,15 @@ impl IssueStore for SqliteStore {
         .bind(&issue.description)
         .bind(&issue.status)
         .bind(&issue.severity)
-        .bind(to_json(&issue.root_causes))
+        .bind(encode_list(&issue.root_causes))
         .bind(&issue.source_run_id)
-        .bind(to_json(&issue.categories))
+        .bind(encode_list(&issue.categories))
         .bind(&issue.created_by)
         .bind(issue.created_timestamp)
         .bind(issue.last_updated_timestamp)
         .bind(issue.last_seen_timestamp)
         .bind(&issue.last_updated_by)
-        .bind(metadata_json(&issue.metadata))
+        .bind(encode_metadata(&issue.metadata))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -184,11 +150,11 @@ impl IssueStore for SqliteStore {
         .bind(&issue.description)
         .bind(&issue.status)
         .bind(&issue.severity)
-        .bind(to_json(&issue.categories))
+        .bind(encode_list(&issue.categories))
         .bind(issue.last_updated_timestamp)
         .bind(issue.last_seen_timestamp)
         .bind(&issue.last_updated_by)
-        .bind(metadata_json(&issue.metadata))
+        .bind(encode_metadata(&issue.metadata))
         .bind(issue_id)
         .execute(&mut *tx)
         .await
@@ -220,7 +186,7 @@ impl IssueStore for SqliteStore {
             for (column, values) in [("status", &search.statuses), ("severity", &search.severities)] {
                 if !values.is_empty() {
                     builder.push(format!(" AND i.{column} IN (SELECT value FROM json_each("));
-                    builder.push_bind(to_json(values)).push("))");
+                    builder.push_bind(encode_list(values)).push("))");
                 }
             }
             if !search.categories.is_empty() {
@@ -229,7 +195,7 @@ impl IssueStore for SqliteStore {
                     " AND EXISTS (SELECT 1 FROM json_each(i.categories) c WHERE lower(trim(c.value)) IN \
                      (SELECT value FROM json_each(",
                 );
-                builder.push_bind(to_json(&wanted)).push(")))");
+                builder.push_bind(encode_list(&wanted)).push(")))");
             }
         };
         let total_count = if search.include_total_count {
@@ -244,7 +210,7 @@ impl IssueStore for SqliteStore {
         push_filters(&mut builder);
         builder.push(" ORDER BY ");
         if search.order_by.is_empty() {
-            push_severity_rank(&mut builder);
+            builder.push(severity_rank_sql("i.severity"));
             builder.push(" DESC");
             if search.include_trace_count {
                 builder.push(format!(", {TRACE_COUNT} DESC"));
@@ -256,8 +222,12 @@ impl IssueStore for SqliteStore {
                 builder.push(", ");
             }
             match key {
-                IssueOrderKey::Severity => push_severity_rank(&mut builder),
-                IssueOrderKey::Status => push_status_rank(&mut builder),
+                IssueOrderKey::Severity => {
+                    builder.push(severity_rank_sql("i.severity"));
+                }
+                IssueOrderKey::Status => {
+                    builder.push(status_rank_sql("i.status"));
+                }
                 IssueOrderKey::Name => {
                     builder.push("lower(i.name)");
                 }

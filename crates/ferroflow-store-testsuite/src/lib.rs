@@ -9,13 +9,17 @@
 
 mod auth;
 mod evaluation;
+mod issues;
 mod logged_models;
 mod registry;
+mod trace_metrics;
 
 pub use auth::*;
 pub use evaluation::*;
+pub use issues::*;
 pub use logged_models::*;
 pub use registry::*;
+pub use trace_metrics::*;
 
 use ferroflow_core::entities::*;
 use ferroflow_core::search;
@@ -543,6 +547,9 @@ macro_rules! store_suite {
             check_evaluation_dataset_story,
             check_evaluation_search_orders_and_pages,
             check_evaluation_scorer_story,
+            check_issues_story,
+            check_issues_search,
+            check_trace_metrics,
         );
     };
     ($make:path; $($check:ident),+ $(,)?) => {

@@ -86,12 +86,7 @@ async fn chart_points(
         end_time_ms: end,
         max_results: MAX_BUCKETS,
     };
-    let rows = match ui.store.query_trace_metrics(&query).await {
-        // A store without trace metrics yet (PostgreSQL today) draws empty charts; the table
-        // above them is what the page is for.
-        Err(e) if e.code == ferroflow_core::ErrorCode::NotImplemented => Vec::new(),
-        other => other?,
-    };
+    let rows = ui.store.query_trace_metrics(&query).await?;
     Ok(rows.into_iter().filter_map(|row| Some((row.bucket_ms?, row.values.first().copied().flatten()?))).collect())
 }
 

@@ -1,0 +1,254 @@
+//! GenAI issues on PostgreSQL: [`IssueStore`] for [`PostgresStore`], the SQLite store's
+//! `issues.rs` in PostgreSQL's dialect. One row per issue; lists and metadata are JSON text in
+//! the format both stores share (`ferroflow_store_common::issues`). An update locks its row
+//! from the read to the commit, so concurrent updates through any server never lose one.
+
+use crate::error::{is_unique_violation, map_sqlx, Context};
+use crate::PostgresStore;
+use ferroflow_core::entities::{Issue, IssueFilterKey, IssueOrderKey, IssuePage, IssueSearch};
+use ferroflow_core::ids::ExperimentId;
+use ferroflow_core::store::IssueStore;
+use ferroflow_core::{Error, Result};
+use ferroflow_store_common::issues::{
+    decode_list, decode_metadata, encode_list, encode_metadata, severity_rank_sql, status_rank_sql,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+
+const COLUMNS: &str = "i.issue_id, i.experiment_id, i.name, i.description, i.status, i.severity, i.root_causes, \
+     i.source_run_id, i.categories, i.created_by, i.created_timestamp, i.last_updated_timestamp, \
+     i.last_seen_timestamp, i.last_updated_by, i.metadata";
+
+/// `issue` assessments name their issue by id; the trace count is of distinct traces.
+const TRACE_COUNT: &str =
+    "(SELECT count(DISTINCT a.trace_id) FROM assessments a WHERE a.kind = 'issue' AND a.name = i.issue_id)";
+
+fn issue_of(row: &PgRow, with_trace_count: bool, basic: bool) -> Result<Issue> {
+    Ok(Issue {
+        issue_id: row.get(0),
+        experiment_id: ExperimentId::from_stored(row.get(1)),
+        name: row.get(2),
+        description: if basic { String::new() } else { row.get(3) },
+        status: row.get(4),
+        severity: row.get(5),
+        root_causes: if basic { Vec::new() } else { decode_list(row.get(6))? },
+        source_run_id: row.get(7),
+        categories: decode_list(row.get(8))?,
+        created_by: row.get(9),
+        created_timestamp: row.get(10),
+        last_updated_timestamp: row.get(11),
+        last_seen_timestamp: row.get(12),
+        last_updated_by: row.get(13),
+        metadata: if basic { Vec::new() } else { decode_metadata(row.get(14))? },
+        trace_count: if with_trace_count { Some(row.get(15)) } else { None },
+    })
+}
+
+/// The issue, its row locked for the transaction when `lock` (an update reads, merges and
+/// writes under that lock).
+async fn load(conn: &mut PgConnection, issue_id: &str, lock: bool) -> Result<Issue> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM issues i WHERE i.issue_id = $1{lock}"))
+        .bind(issue_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .context(|| format!("loading issue {issue_id}"))?
+        .ok_or_else(|| Error::not_found(format!("Issue with ID '{issue_id}' not found")))?;
+    issue_of(&row, false, false)
+}
+
+/// An issue lives in an active experiment; a deleted one is as missing as an unknown one.
+async fn require_live_experiment(conn: &mut PgConnection, experiment_id: ExperimentId) -> Result<()> {
+    let stage: Option<String> = sqlx::query_scalar("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+        .bind(experiment_id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    match stage.as_deref() {
+        Some("active") => Ok(()),
+        _ => Err(Error::not_found(format!("No Experiment with id={experiment_id} exists"))),
+    }
+}
+
+fn already_exists() -> Error {
+    Error::already_exists("Issue ID already exists")
+}
+
+#[async_trait::async_trait]
+impl IssueStore for PostgresStore {
+    async fn create_issue(&self, issue: &Issue) -> Result<Issue> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        require_live_experiment(&mut tx, issue.experiment_id).await?;
+        let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM issues WHERE issue_id = $1")
+            .bind(&issue.issue_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        if taken.is_some() {
+            return Err(already_exists());
+        }
+        if let Some(run_id) = &issue.source_run_id {
+            let run_experiment: Option<i64> = sqlx::query_scalar("SELECT experiment_id FROM runs WHERE run_uuid = $1")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            match run_experiment {
+                None => return Err(Error::not_found(format!("Run with id={run_id} not found"))),
+                Some(id) if id != issue.experiment_id.get() => {
+                    return Err(Error::invalid("Source run must belong to the Issue experiment"))
+                }
+                Some(_) => {}
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO issues (issue_id, experiment_id, name, description, status, severity, root_causes, \
+             source_run_id, categories, created_by, created_timestamp, last_updated_timestamp, \
+             last_seen_timestamp, last_updated_by, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&issue.issue_id)
+        .bind(issue.experiment_id.get())
+        .bind(&issue.name)
+        .bind(&issue.description)
+        .bind(&issue.status)
+        .bind(&issue.severity)
+        .bind(encode_list(&issue.root_causes))
+        .bind(&issue.source_run_id)
+        .bind(encode_list(&issue.categories))
+        .bind(&issue.created_by)
+        .bind(issue.created_timestamp)
+        .bind(issue.last_updated_timestamp)
+        .bind(issue.last_seen_timestamp)
+        .bind(&issue.last_updated_by)
+        .bind(encode_metadata(&issue.metadata))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            // Another server inserted the same id since the check above.
+            Err(error) if is_unique_violation(&error) => return Err(already_exists()),
+            other => other.context(|| format!("creating issue {}", issue.issue_id))?,
+        };
+        let stored = load(&mut tx, &issue.issue_id, false).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(stored)
+    }
+
+    async fn get_issue(&self, issue_id: &str) -> Result<Issue> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        load(&mut conn, issue_id, false).await
+    }
+
+    async fn update_issue(
+        &self,
+        issue_id: &str,
+        update: &(dyn for<'a> Fn(&'a Issue) -> Result<Issue> + Send + Sync),
+    ) -> Result<Issue> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let existing = load(&mut tx, issue_id, true).await?;
+        let issue = update(&existing)?;
+        sqlx::query(
+            "UPDATE issues SET name = $1, description = $2, status = $3, severity = $4, categories = $5, \
+             last_updated_timestamp = $6, last_seen_timestamp = $7, last_updated_by = $8, metadata = $9 \
+             WHERE issue_id = $10",
+        )
+        .bind(&issue.name)
+        .bind(&issue.description)
+        .bind(&issue.status)
+        .bind(&issue.severity)
+        .bind(encode_list(&issue.categories))
+        .bind(issue.last_updated_timestamp)
+        .bind(issue.last_seen_timestamp)
+        .bind(&issue.last_updated_by)
+        .bind(encode_metadata(&issue.metadata))
+        .bind(issue_id)
+        .execute(&mut *tx)
+        .await
+        .context(|| format!("updating issue {issue_id}"))?;
+        let stored = load(&mut tx, issue_id, false).await?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(stored)
+    }
+
+    async fn search_issues(&self, search: &IssueSearch) -> Result<IssuePage> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let push_filters = |builder: &mut QueryBuilder<'_, Postgres>| {
+            builder.push(" FROM issues i WHERE 1 = 1");
+            if let Some(experiment_id) = search.experiment_id {
+                builder.push(" AND i.experiment_id = ").push_bind(experiment_id.get());
+            }
+            for filter in &search.filters {
+                let column = match filter.key {
+                    IssueFilterKey::Status => "i.status",
+                    IssueFilterKey::SourceRunId => "i.source_run_id",
+                };
+                builder.push(format!(" AND {column} {} ", if filter.equal { "=" } else { "!=" }));
+                builder.push_bind(filter.value.clone());
+            }
+            if let Some(name) = &search.name {
+                // A literal substring, whatever its characters: strpos, not LIKE.
+                builder.push(" AND strpos(lower(i.name), lower(").push_bind(name.clone()).push(")) > 0");
+            }
+            for (column, values) in [("status", &search.statuses), ("severity", &search.severities)] {
+                if !values.is_empty() {
+                    builder.push(format!(" AND i.{column} = ANY(")).push_bind(values.clone()).push(")");
+                }
+            }
+            if !search.categories.is_empty() {
+                let wanted: Vec<String> = search.categories.iter().map(|c| c.trim().to_lowercase()).collect();
+                builder.push(
+                    " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(i.categories::jsonb) c(value) \
+                     WHERE lower(trim(c.value)) = ANY(",
+                );
+                builder.push_bind(wanted).push("))");
+            }
+        };
+        let total_count = if search.include_total_count {
+            let mut builder: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*)");
+            push_filters(&mut builder);
+            let count: i64 = builder.build().fetch_one(&mut *conn).await.context(|| "counting issues")?.get(0);
+            Some(count as u64)
+        } else {
+            None
+        };
+        let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {COLUMNS}, {TRACE_COUNT}"));
+        push_filters(&mut builder);
+        builder.push(" ORDER BY ");
+        if search.order_by.is_empty() {
+            builder.push(severity_rank_sql("i.severity")).push(" DESC");
+            if search.include_trace_count {
+                builder.push(format!(", {TRACE_COUNT} DESC"));
+            }
+            builder.push(", i.created_timestamp DESC");
+        }
+        for (index, (key, ascending)) in search.order_by.iter().enumerate() {
+            if index > 0 {
+                builder.push(", ");
+            }
+            builder.push(match key {
+                IssueOrderKey::Severity => severity_rank_sql("i.severity"),
+                IssueOrderKey::Status => status_rank_sql("i.status"),
+                IssueOrderKey::Name => "lower(i.name)".to_string(),
+                IssueOrderKey::CreatedTimestamp => "i.created_timestamp".to_string(),
+                IssueOrderKey::LastUpdatedTimestamp => "i.last_updated_timestamp".to_string(),
+                IssueOrderKey::LastSeenTimestamp => "i.last_seen_timestamp".to_string(),
+            });
+            builder.push(if *ascending { " ASC" } else { " DESC" });
+        }
+        // The id breaks ties, so pages never overlap.
+        builder.push(", i.issue_id DESC LIMIT ").push_bind(search.max_results as i64 + 1);
+        builder.push(" OFFSET ").push_bind(search.offset as i64);
+        let rows = builder.build().fetch_all(&mut *conn).await.context(|| "searching issues")?;
+        let mut issues = rows
+            .iter()
+            .map(|row| issue_of(row, search.include_trace_count, search.basic))
+            .collect::<Result<Vec<_>>>()?;
+        let next_offset = if issues.len() as u64 > search.max_results {
+            issues.truncate(search.max_results as usize);
+            Some(search.offset + search.max_results)
+        } else {
+            None
+        };
+        Ok(IssuePage { issues, next_offset, total_count })
+    }
+}
