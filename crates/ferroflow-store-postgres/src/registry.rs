@@ -14,6 +14,7 @@ use crate::sql::{
 };
 use crate::PostgresStore;
 use ferroflow_core::entities::*;
+use ferroflow_core::ids::{ModelName, TagKey};
 use ferroflow_core::search::registry::{
     ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
 };
@@ -372,7 +373,7 @@ async fn name_taken(conn: &mut PgConnection, model: &NewRegisteredModel) -> Resu
         "SELECT 1 FROM registered_model_tags p JOIN registered_models rm ON rm.id = p.rm_id \
          WHERE rm.name = $1 AND {PROMPT_TAG_MATCH}"
     ))
-    .bind(&model.name)
+    .bind(model.name.as_str())
     .fetch_optional(&mut *conn)
     .await
     .map_err(map_sqlx)?
@@ -588,7 +589,7 @@ impl RegistryStore for PostgresStore {
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
              VALUES ($1, $2, $3, $4) RETURNING id, name, creation_time, last_updated_time, description",
         )
-        .bind(&model.name)
+        .bind(model.name.as_str())
         .bind(now)
         .bind(now)
         .bind(&model.description)
@@ -619,12 +620,14 @@ impl RegistryStore for PostgresStore {
         })
     }
 
-    async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+    async fn get_registered_model(&self, name: &ModelName) -> Result<RegisteredModel> {
+        let name = name.as_str();
         let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
         load_model(&mut conn, name).await
     }
 
-    async fn update_registered_model(&self, name: &str, description: Option<&str>) -> Result<RegisteredModel> {
+    async fn update_registered_model(&self, name: &ModelName, description: Option<&str>) -> Result<RegisteredModel> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("UPDATE registered_models SET description = $1, last_updated_time = $2 WHERE id = $3")
@@ -639,7 +642,9 @@ impl RegistryStore for PostgresStore {
         Ok(updated)
     }
 
-    async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
+    async fn rename_registered_model(&self, name: &ModelName, new_name: &ModelName) -> Result<RegisteredModel> {
+        let new_name = new_name.as_str();
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
@@ -667,7 +672,8 @@ impl RegistryStore for PostgresStore {
         Ok(model)
     }
 
-    async fn delete_registered_model(&self, name: &str) -> Result<()> {
+    async fn delete_registered_model(&self, name: &ModelName) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         // Versions, tags and aliases go with it (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM registered_models WHERE name = $1")
@@ -710,7 +716,7 @@ impl RegistryStore for PostgresStore {
         Ok(Page { items: rows.into_iter().map(model_from_json).collect(), next_offset })
     }
 
-    async fn get_latest_versions(&self, name: &str, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
+    async fn get_latest_versions(&self, name: &ModelName, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
         let model = self.get_registered_model(name).await?;
         Ok(model
             .latest_versions
@@ -719,14 +725,17 @@ impl RegistryStore for PostgresStore {
             .collect())
     }
 
-    async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
+    async fn set_registered_model_tag(&self, name: &ModelName, tag: &Tag) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         upsert_model_tags(&mut tx, rm_id, std::slice::from_ref(tag)).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+    async fn delete_registered_model_tag(&self, name: &ModelName, key: &TagKey) -> Result<()> {
+        let name = name.as_str();
+        let key = key.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_tags WHERE rm_id = $1 AND key = $2")
@@ -740,7 +749,7 @@ impl RegistryStore for PostgresStore {
 
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
-        let name = &new_version.name;
+        let name = new_version.name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         // The model's row stays locked until commit: registrations of one model, through any
         // server, take their numbers one after the other. (An unknown model is reported before
@@ -766,12 +775,19 @@ impl RegistryStore for PostgresStore {
         Ok(inserted_version(name, &row, &new_version.tags))
     }
 
-    async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion> {
+    async fn get_model_version(&self, name: &ModelName, version: i64) -> Result<ModelVersion> {
+        let name = name.as_str();
         let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
         load_version(&mut conn, name, version).await
     }
 
-    async fn update_model_version(&self, name: &str, version: i64, description: Option<&str>) -> Result<ModelVersion> {
+    async fn update_model_version(
+        &self,
+        name: &ModelName,
+        version: i64,
+        description: Option<&str>,
+    ) -> Result<ModelVersion> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
@@ -791,11 +807,12 @@ impl RegistryStore for PostgresStore {
 
     async fn transition_model_version_stage(
         &self,
-        name: &str,
+        name: &ModelName,
         version: i64,
         stage: ModelStage,
         archive_existing: bool,
     ) -> Result<ModelVersion> {
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -828,7 +845,8 @@ impl RegistryStore for PostgresStore {
         Ok(moved)
     }
 
-    async fn delete_model_version(&self, name: &str, version: i64) -> Result<()> {
+    async fn delete_model_version(&self, name: &ModelName, version: i64) -> Result<()> {
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -887,7 +905,8 @@ impl RegistryStore for PostgresStore {
         Ok(Page { items: rows.into_iter().map(version_from_json).collect(), next_offset })
     }
 
-    async fn get_model_version_download_uri(&self, name: &str, version: i64) -> Result<String> {
+    async fn get_model_version_download_uri(&self, name: &ModelName, version: i64) -> Result<String> {
+        let name = name.as_str();
         sqlx::query(
             "SELECT coalesce(v.storage_location, v.source) FROM model_versions v \
              JOIN registered_models rm ON rm.id = v.rm_id WHERE rm.name = $1 AND v.version = $2 AND NOT v.deleted",
@@ -901,14 +920,17 @@ impl RegistryStore for PostgresStore {
         .ok_or_else(|| version_not_found(name, version))
     }
 
-    async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
+    async fn set_model_version_tag(&self, name: &ModelName, version: i64, tag: &Tag) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         upsert_version_tags(&mut tx, rm_id, version, std::slice::from_ref(tag)).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()> {
+    async fn delete_model_version_tag(&self, name: &ModelName, version: i64, key: &TagKey) -> Result<()> {
+        let name = name.as_str();
+        let key = key.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM model_version_tags WHERE rm_id = $1 AND version = $2 AND key = $3")
@@ -921,7 +943,8 @@ impl RegistryStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+    async fn set_registered_model_alias(&self, name: &ModelName, alias: &str, version: i64) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
@@ -937,7 +960,8 @@ impl RegistryStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
+    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &str) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = $1 AND alias = $2")
@@ -949,7 +973,8 @@ impl RegistryStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn get_model_version_by_alias(&self, name: &str, alias: &AliasLookup) -> Result<ModelVersion> {
+    async fn get_model_version_by_alias(&self, name: &ModelName, alias: &AliasLookup) -> Result<ModelVersion> {
+        let name = name.as_str();
         let query = match alias {
             AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
             AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),
