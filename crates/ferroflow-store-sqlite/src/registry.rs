@@ -7,7 +7,7 @@
 //! version + 1" race-free, and use as few statements as they can (each is a hand-off to the
 //! writer's thread).
 
-use crate::error::{is_unique_violation, map_sqlx};
+use crate::error::{is_unique_violation, map_sqlx, stored_enum};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
 };
@@ -168,37 +168,39 @@ type VersionJson = (
     Vec<(i64, String)>,
 );
 
-fn stage_of(text: &str) -> ModelStage {
-    ModelStage::parse(text).unwrap_or(ModelStage::None)
+fn stage_of(text: &str) -> Result<ModelStage> {
+    stored_enum("model version stage", text, ModelStage::parse)
 }
 
 fn model_from_json(
     (name, creation_timestamp, last_updated_timestamp, description, tags, mut aliases, mut latest): ModelJson,
-) -> RegisteredModel {
+) -> Result<RegisteredModel> {
     aliases.sort_unstable_by_key(|(rowid, _, _)| *rowid);
     latest.sort_unstable_by_key(|version| version.0);
     let latest_versions = latest
         .into_iter()
-        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| ModelVersion {
-            name: name.clone(),
-            version,
-            creation_timestamp: created,
-            last_updated_timestamp: updated,
-            description,
-            current_stage: stage_of(&stage),
-            source,
-            run_id,
-            run_link,
-            model_id,
-            tags: tags_in_order(tags),
-            aliases: aliases
-                .iter()
-                .filter(|(_, _, aliased)| *aliased == version)
-                .map(|(_, alias, _)| alias.clone())
-                .collect(),
+        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| {
+            Ok(ModelVersion {
+                name: name.clone(),
+                version,
+                creation_timestamp: created,
+                last_updated_timestamp: updated,
+                description,
+                current_stage: stage_of(&stage)?,
+                source,
+                run_id,
+                run_link,
+                model_id,
+                tags: tags_in_order(tags),
+                aliases: aliases
+                    .iter()
+                    .filter(|(_, _, aliased)| *aliased == version)
+                    .map(|(_, alias, _)| alias.clone())
+                    .collect(),
+            })
         })
-        .collect();
-    RegisteredModel {
+        .collect::<Result<_>>()?;
+    Ok(RegisteredModel {
         name,
         creation_timestamp,
         last_updated_timestamp,
@@ -206,35 +208,35 @@ fn model_from_json(
         latest_versions,
         tags: tags_in_order(tags),
         aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
-    }
+    })
 }
 
 fn version_from_json(
     (name, version, created, updated, description, stage, source, run_id, run_link, model_id, tags, mut aliases): VersionJson,
-) -> ModelVersion {
+) -> Result<ModelVersion> {
     aliases.sort_unstable_by_key(|(rowid, _)| *rowid);
-    ModelVersion {
+    Ok(ModelVersion {
         name,
         version,
         creation_timestamp: created,
         last_updated_timestamp: updated,
         description,
-        current_stage: stage_of(&stage),
+        current_stage: stage_of(&stage)?,
         source,
         run_id,
         run_link,
         model_id,
         tags: tags_in_order(tags),
         aliases: aliases.into_iter().map(|(_, alias)| alias).collect(),
-    }
+    })
 }
 
 fn model_from_row(row: &SqliteRow, column: usize) -> Result<RegisteredModel> {
-    serde_json::from_str(row.get::<&str, _>(column)).map(model_from_json).map_err(bad_json)
+    serde_json::from_str(row.get::<&str, _>(column)).map_err(bad_json).and_then(model_from_json)
 }
 
 fn version_from_row(row: &SqliteRow, column: usize) -> Result<ModelVersion> {
-    serde_json::from_str(row.get::<&str, _>(column)).map(version_from_json).map_err(bad_json)
+    serde_json::from_str(row.get::<&str, _>(column)).map_err(bad_json).and_then(version_from_json)
 }
 
 /// Tags as a multi-row upsert leaves them: first-set order, last value wins.
@@ -342,21 +344,21 @@ fn insert_version<'q>(
 
 /// The version [`insert_version`] returned. Its tags are the request's, and a new number never
 /// had an alias (numbers are not reused, and deleting a version drops its aliases).
-fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> ModelVersion {
-    ModelVersion {
+fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> Result<ModelVersion> {
+    Ok(ModelVersion {
         name: name.to_string(),
         version: row.get(1),
         creation_timestamp: row.get(2),
         last_updated_timestamp: row.get(3),
         description: row.get(4),
-        current_stage: stage_of(row.get::<&str, _>(5)),
+        current_stage: stage_of(row.get::<&str, _>(5))?,
         source: row.get(6),
         run_id: row.get(7),
         run_link: row.get(8),
         model_id: row.get(9),
         tags: upserted(tags),
         aliases: Vec::new(),
-    }
+    })
 }
 
 pub(crate) async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
@@ -714,7 +716,7 @@ impl RegistryStore for SqliteStore {
         let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
         let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        Ok(Page { items: rows.into_iter().map(model_from_json).collect(), next_offset })
+        Ok(Page { items: rows.into_iter().map(model_from_json).collect::<Result<_>>()?, next_offset })
     }
 
     async fn get_latest_versions(&self, name: &ModelName, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
@@ -761,7 +763,7 @@ impl RegistryStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?
                 .ok_or_else(|| model_not_found(name))?;
-            return Ok(inserted_version(name, &row, &new_version.tags));
+            return inserted_version(name, &row, &new_version.tags);
         }
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         if source != ModelSource::Other || new_version.model_id.is_some() {
@@ -780,7 +782,7 @@ impl RegistryStore for SqliteStore {
             record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
         tx.commit().await.map_err(map_sqlx)?;
-        Ok(inserted_version(name, &row, &new_version.tags))
+        inserted_version(name, &row, &new_version.tags)
     }
 
     async fn get_model_version(&self, name: &ModelName, version: i64) -> Result<ModelVersion> {
@@ -908,7 +910,7 @@ impl RegistryStore for SqliteStore {
         let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
         let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        Ok(Page { items: rows.into_iter().map(version_from_json).collect(), next_offset })
+        Ok(Page { items: rows.into_iter().map(version_from_json).collect::<Result<_>>()?, next_offset })
     }
 
     async fn get_model_version_download_uri(&self, name: &ModelName, version: i64) -> Result<String> {
