@@ -386,6 +386,42 @@ def test_error_invalid_values(client, server, path, body):
     assert [v.version for v in client.search_model_versions(f"name = '{name}'")] == ["1"]
 
 
+@pytest.mark.parametrize("key", ["../k", "a//b", "bad!"])
+@pytest.mark.parametrize("path, body", [("registered-models/delete-tag", {}), ("model-versions/delete-tag", {"version": "1"})])
+def test_error_delete_tag_with_invalid_key(client, server, path, body, key):
+    # The key of a delete is held to the rule of a key being set, as the reference does (a run's
+    # tag delete is not: there such a key simply names no tag).
+    name = unique()
+    client.create_registered_model(name, tags={"k": "v"})
+    client.create_model_version(name, "s3://bucket/model", tags={"k": "v"})
+    r = requests.delete(api(server, path), json={"name": name, "key": key, **body})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert client.get_registered_model(name).tags == {"k": "v"}
+    assert client.get_model_version(name, "1").tags == {"k": "v"}
+
+
+@pytest.mark.parametrize("path, body", [("registered-models/delete-tag", {}), ("model-versions/delete-tag", {"version": "1"})])
+def test_delete_tag_by_an_over_long_key_is_a_no_op(client, server, path, body):
+    # Only a set is held to the 250-character limit; the reference deletes by any longer key.
+    name = unique()
+    client.create_registered_model(name, tags={"k": "v"})
+    client.create_model_version(name, "s3://bucket/model", tags={"k": "v"})
+    r = requests.delete(api(server, path), json={"name": name, "key": "k" * 251, **body})
+    assert r.status_code == 200, r.text
+    assert client.get_registered_model(name).tags == {"k": "v"}
+
+
+@pytest.mark.parametrize("new_name", ["a/b", "a:b", "..", "  "])
+def test_error_rename_to_invalid_name(client, server, new_name):
+    name = unique()
+    client.create_registered_model(name)
+    r = requests.post(api(server, "registered-models/rename"), json={"name": name, "new_name": new_name})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert client.get_registered_model(name).name == name
+
+
 def test_tag_value_at_the_limit_is_kept(client):
     name = unique()
     client.create_registered_model(name)

@@ -1,8 +1,8 @@
-//! Identifiers: the newtypes every layer past the wire carries, and the ids the server mints,
-//! in MLflow's formats (`../shared/spec/mlflow-rest.md` §3.1).
+//! Identifiers and names: the newtypes every layer past the wire carries, and the ids the server
+//! mints, in MLflow's formats (`../shared/spec/mlflow-rest.md` §3.1).
 //!
-//! An id newtype is made by its `parse` function (at the boundary, from what a client sent)
-//! or by `from_stored` (by a store, from its own rows); past that, nothing re-validates it.
+//! A newtype is made by its `parse` function (at the boundary, from what a client sent) or by
+//! `from_stored` (by a store, from its own rows); past that, nothing re-validates it.
 //! One mistake gets one error code wherever it is made: an id that cannot be an id is
 //! `INVALID_PARAMETER_VALUE`; a well-formed id that names nothing is
 //! `RESOURCE_DOES_NOT_EXIST` from the store.
@@ -148,6 +148,47 @@ impl SpanId {
             return Err(Error::invalid(format!("Invalid span id '{text}': expected 16 lowercase hex characters.")));
         }
         Ok(SpanId(text.to_string()))
+    }
+}
+
+/// A registered model (or prompt) name: not blank, no `/` or `:`, not `.` or `..` (names
+/// become path segments of `models:/<name>/<version>` URIs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelName(String);
+string_id!(ModelName);
+
+impl ModelName {
+    /// `parameter` is the request field the name came in (`name`, `new_name`), named by the
+    /// message for a blank one.
+    pub fn parse(parameter: &str, text: &str) -> Result<Self> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid(format!("Missing value for required parameter '{parameter}'.")));
+        }
+        if text.contains('/') || text.contains(':') {
+            return Err(Error::invalid(format!("Invalid model name '{text}'. Names cannot contain '/' or ':'.")));
+        }
+        if text == "." || text == ".." {
+            return Err(Error::invalid(format!(
+                "Invalid value \"{text}\" for parameter '{parameter}': names may be treated as file paths and must \
+                 not resolve to another name."
+            )));
+        }
+        Ok(ModelName(text.to_string()))
+    }
+}
+
+/// The key of a registered model or model version tag, as `delete-tag` names it: MLflow's tag
+/// name form (letters, digits, `_ - . / :` and spaces, a normal relative path), the form
+/// `validation::registry_tag` also checks when the tag is set; the length limit is only a
+/// set's (MLflow deletes by a longer key without complaint).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TagKey(String);
+string_id!(TagKey);
+
+impl TagKey {
+    pub fn parse(text: &str) -> Result<Self> {
+        crate::validation::entity_key_form("tag key", text)?;
+        Ok(TagKey(text.to_string()))
     }
 }
 

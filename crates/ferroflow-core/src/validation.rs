@@ -48,8 +48,15 @@ pub fn trace_tag(key: &str, value: &str) -> Result<()> {
 }
 
 /// Names of params, metrics and tags: letters, digits, `_ - . / :` and spaces, and they must
-/// stay the same name when treated as a file path.
+/// stay the same name when treated as a file path; at most 250 characters.
 pub fn entity_key(what: &str, key: &str) -> Result<()> {
+    entity_key_form(what, key)?;
+    max_length(what, key, MAX_ENTITY_KEY_LENGTH)
+}
+
+/// The form of an entity key without its length limit: what MLflow checks of a key that names
+/// a registry tag to delete.
+pub fn entity_key_form(what: &str, key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::invalid(format!("{what} must not be empty.")));
     }
@@ -65,7 +72,7 @@ pub fn entity_key(what: &str, key: &str) -> Result<()> {
             "Invalid {what} '{key}': names may be treated as file paths and must not resolve to another name."
         )));
     }
-    max_length(what, key, MAX_ENTITY_KEY_LENGTH)
+    Ok(())
 }
 
 /// True when a `/`-separated name has no empty, `.` or `..` segments and no leading slash.
@@ -205,24 +212,6 @@ pub const PROMPT_SOURCE_PLACEHOLDERS: &[&str] = &["dummy-source", "prompt-templa
 pub const MAX_RESULTS_SEARCH_REGISTERED_MODELS: i64 = 1000;
 pub const MAX_RESULTS_SEARCH_MODEL_VERSIONS: i64 = 200_000;
 pub const MAX_RESULTS_SEARCH_LOGGED_MODELS: i64 = 1000;
-
-/// Registered model (and prompt) names: not blank, no `/` or `:`, and not `.` or `..` (names
-/// become path segments of `models:/` URIs).
-pub fn model_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() {
-        return Err(Error::invalid("Missing value for required parameter 'name'."));
-    }
-    if name.contains('/') || name.contains(':') {
-        return Err(Error::invalid(format!("Invalid model name '{name}'. Names cannot contain '/' or ':'.")));
-    }
-    if name == "." || name == ".." {
-        return Err(Error::invalid(format!(
-            "Invalid value \"{name}\" for parameter 'name': names may be treated as file paths and must not \
-             resolve to another name."
-        )));
-    }
-    Ok(())
-}
 
 /// A model version number as the wire carries it: a decimal string.
 pub fn model_version(version: &str) -> Result<i64> {
@@ -633,12 +622,24 @@ mod registry_tests {
 
     #[test]
     fn model_names() {
-        assert_eq!(message(model_name("my_agent")), "ok");
-        assert_eq!(message(model_name("qa-prompt.v2 x")), "ok");
-        assert!(message(model_name("  ")).contains("Missing value for required parameter 'name'"));
-        assert!(message(model_name("a/b")).contains("cannot contain '/' or ':'"));
-        assert!(message(model_name("a:b")).contains("cannot contain '/' or ':'"));
-        assert!(message(model_name("..")).contains("file paths"));
+        let parse = |name: &str| message(crate::ids::ModelName::parse("name", name).map(|_| ()));
+        assert_eq!(parse("my_agent"), "ok");
+        assert_eq!(parse("qa-prompt.v2 x"), "ok");
+        assert!(parse("  ").contains("Missing value for required parameter 'name'"));
+        assert!(parse("a/b").contains("cannot contain '/' or ':'"));
+        assert!(parse("a:b").contains("cannot contain '/' or ':'"));
+        assert!(parse("..").contains("file paths"));
+    }
+
+    #[test]
+    fn tag_keys() {
+        let parse = |key: &str| message(crate::ids::TagKey::parse(key).map(|_| ()));
+        assert_eq!(parse("mlflow.prompt.text"), "ok");
+        assert!(parse("../x").contains("file paths"));
+        assert!(parse("a//b").contains("file paths"));
+        assert!(parse("bad!").contains("Invalid tag key 'bad!'"));
+        // A delete names the key without the length limit of a set, as MLflow checks it.
+        assert_eq!(parse(&"k".repeat(251)), "ok");
     }
 
     #[test]

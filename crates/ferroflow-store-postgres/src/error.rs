@@ -51,9 +51,7 @@ pub fn map_sqlx(error: sqlx::Error) -> Error {
 
 /// Stored data that does not decode: an internal error naming what it was, never an empty
 /// value.
-pub fn corrupt(what: impl std::fmt::Display, error: impl std::fmt::Display) -> Error {
-    Error::internal(format!("corrupt stored {what}: {error}"))
-}
+pub use ferroflow_store_common::{corrupt, stored_enum};
 
 /// True when the error is a UNIQUE/PRIMARY KEY violation (SQLSTATE 23505).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {

@@ -5,7 +5,7 @@
 //! the run endpoints) whose `model_id` names the model. A page of models loads its tags, params
 //! and metrics with one query per table.
 
-use crate::error::map_sqlx;
+use crate::error::{map_sqlx, stored_enum};
 use crate::sql::{
     metric_value, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs,
     OnConflict,
@@ -28,21 +28,21 @@ fn not_found(model_id: &str) -> Error {
     Error::not_found(format!("Logged model with ID '{model_id}' not found."))
 }
 
-fn model_from_row(row: &PgRow) -> LoggedModel {
-    LoggedModel {
+fn model_from_row(row: &PgRow) -> Result<LoggedModel> {
+    Ok(LoggedModel {
         model_id: row.get(0),
         experiment_id: ExperimentId::from_stored(row.get(1)),
         name: row.get(2),
         creation_timestamp: row.get(3),
         last_updated_timestamp: row.get(4),
         artifact_uri: row.get(5),
-        status: LoggedModelStatus::parse(row.get::<&str, _>(6)).unwrap_or(LoggedModelStatus::Pending),
+        status: stored_enum("logged model status", row.get::<&str, _>(6), LoggedModelStatus::parse)?,
         model_type: row.get(7),
         source_run_id: row.get(8),
         tags: Vec::new(),
         params: Vec::new(),
         metrics: Vec::new(),
-    }
+    })
 }
 
 /// Fills tags, params and metrics of a page of models.
@@ -114,7 +114,7 @@ async fn load(conn: &mut PgConnection, model_id: &str, allow_deleted: bool) -> R
         .await
         .map_err(map_sqlx)?
         .ok_or_else(|| not_found(model_id))?;
-    let models = complete(conn, vec![model_from_row(&row)]).await?;
+    let models = complete(conn, vec![model_from_row(&row)?]).await?;
     models.into_iter().next().ok_or_else(|| not_found(model_id))
 }
 
@@ -337,7 +337,7 @@ impl LoggedModelStore for PostgresStore {
         let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
         let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
         let (models, next_offset) =
-            split_page(rows.iter().map(model_from_row).collect(), search.max_results, search.offset);
+            split_page(rows.iter().map(model_from_row).collect::<Result<_>>()?, search.max_results, search.offset);
         Ok(Page { items: complete(&mut conn, models).await?, next_offset })
     }
 

@@ -83,6 +83,7 @@ fn uris() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_database_behave_as_one() {
     use ferroflow_core::entities::{NewModelVersion, NewRegisteredModel, Tag};
+    use ferroflow_core::ids::ModelName;
     use ferroflow_core::store::{RegistryStore, TrackingStore};
     let database = ScratchDatabase::new().await;
     let uri = database.uri();
@@ -100,11 +101,10 @@ async fn two_replicas_on_one_database_behave_as_one() {
     let taken = b.create_experiment("renamed", None, &[], "mlflow-artifacts:").await.expect_err("taken");
     assert_eq!(taken.code, ferroflow_core::ErrorCode::ResourceAlreadyExists);
 
-    let model = NewRegisteredModel { name: "m".into(), description: None, tags: Vec::new() };
+    let model = NewRegisteredModel { name: ModelName::from_stored("m"), description: None, tags: Vec::new() };
     a.create_registered_model(&model).await.expect("model");
-    let requests: Vec<NewModelVersion> = (0..40)
-        .map(|i| NewModelVersion { name: "m".into(), source: format!("s3://b/{i}"), ..Default::default() })
-        .collect();
+    let requests: Vec<NewModelVersion> =
+        (0..40).map(|i| NewModelVersion::new(ModelName::from_stored("m"), format!("s3://b/{i}"))).collect();
     let registrations = requests.iter().enumerate().map(|(i, request)| {
         let replica = if i % 2 == 0 { a.clone() } else { b.clone() };
         async move { replica.create_model_version(request).await }
@@ -114,7 +114,10 @@ async fn two_replicas_on_one_database_behave_as_one() {
     versions.sort();
     assert_eq!(versions, (1..=40).collect::<Vec<i64>>());
     assert_eq!(
-        b.get_model_version_by_alias("m", &ferroflow_core::entities::AliasLookup::Latest).await.unwrap().version,
+        b.get_model_version_by_alias(&ModelName::from_stored("m"), &ferroflow_core::entities::AliasLookup::Latest)
+            .await
+            .unwrap()
+            .version,
         40
     );
     a.close().await;

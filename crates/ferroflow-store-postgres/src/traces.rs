@@ -9,7 +9,7 @@
 //! case-insensitive match on span names and attributes through `pg_trgm` GIN indexes, kept by
 //! PostgreSQL in the writing transaction: no background indexer, nothing for replicas to share.
 
-use crate::error::{corrupt, map_sqlx, Context};
+use crate::error::{corrupt, map_sqlx, stored_enum, Context};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on, rows_per_statement,
     split_page, upsert_pairs, OnConflict,
@@ -76,7 +76,7 @@ struct TraceRecord(
 struct AssessmentRecord(String, String, String, Option<String>, i64, Option<String>, i64, i64, Map<String, Value>);
 
 impl TraceRecord {
-    fn into_trace(self) -> TraceInfo {
+    fn into_trace(self) -> Result<TraceInfo> {
         let TraceRecord(
             trace_id,
             experiment_id,
@@ -103,25 +103,25 @@ impl TraceRecord {
         tags.retain(|(key, _)| !stored_tags.iter().any(|(k, _)| k == key));
         tags.extend(stored_tags);
         let trace_id = TraceId::from_stored(trace_id);
-        let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect();
-        TraceInfo {
+        let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect::<Result<_>>()?;
+        Ok(TraceInfo {
             experiment_id: ExperimentId::from_stored(experiment_id),
             client_request_id,
             request_time,
             execution_duration,
-            state: TraceState::parse(&state).unwrap_or(TraceState::Unspecified),
+            state: stored_enum("trace state", &state, TraceState::parse)?,
             request_preview,
             response_preview,
             metadata,
             tags,
             assessments,
             trace_id,
-        }
+        })
     }
 }
 
 impl AssessmentRecord {
-    fn into_assessment(self, trace_id: &TraceId) -> Assessment {
+    fn into_assessment(self, trace_id: &TraceId) -> Result<Assessment> {
         let AssessmentRecord(
             assessment_id,
             name,
@@ -133,18 +133,18 @@ impl AssessmentRecord {
             last_update_time,
             body,
         ) = self;
-        Assessment {
+        Ok(Assessment {
             assessment_id,
             trace_id: trace_id.clone(),
             name,
-            kind: AssessmentKind::parse(&kind).unwrap_or(AssessmentKind::Feedback),
+            kind: stored_enum("assessment kind", &kind, AssessmentKind::parse)?,
             value_text,
             valid: valid != 0,
             overrides,
             create_time,
             last_update_time,
             body,
-        }
+        })
     }
 }
 
@@ -153,8 +153,8 @@ fn decode_traces(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<TraceInfo>> {
     rows.iter()
         .map(|row| {
             serde_json::from_str::<TraceRecord>(row.get::<&str, _>(0))
-                .map(TraceRecord::into_trace)
-                .map_err(|e| corrupt("trace record", e))
+                .map_err(|e| corrupt("trace record", e))?
+                .into_trace()
         })
         .collect()
 }
@@ -166,7 +166,7 @@ fn assessment_from_row(row: &sqlx::postgres::PgRow) -> Result<Assessment> {
         assessment_id: row.get(0),
         trace_id: TraceId::from_stored(row.get::<String, _>(1)),
         name: row.get(2),
-        kind: AssessmentKind::parse(row.get::<&str, _>(3)).unwrap_or(AssessmentKind::Feedback),
+        kind: stored_enum("assessment kind", row.get::<&str, _>(3), AssessmentKind::parse)?,
         value_text: row.get(4),
         valid: row.get::<i32, _>(5) != 0,
         overrides: row.get(6),

@@ -5,7 +5,7 @@
 //! Reads of many runs load their params, tags, metrics and inputs with one query per table for
 //! the whole page (ids bound as one array), never one query per run.
 
-use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
+use crate::error::{corrupt, is_unique_violation, map_sqlx, stored_enum, Context};
 use crate::sql::{
     metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement, split_page, tag_rows,
     upsert_pairs, OnConflict,
@@ -25,34 +25,34 @@ const EXPERIMENT_COLUMNS: &str =
 const RUN_COLUMNS: &str =
     "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 
-fn stage_of(text: &str) -> LifecycleStage {
-    LifecycleStage::parse(text).unwrap_or(LifecycleStage::Active)
+fn stage_of(text: &str) -> Result<LifecycleStage> {
+    stored_enum("lifecycle stage", text, LifecycleStage::parse)
 }
 
-fn experiment_from_row(row: &sqlx::postgres::PgRow) -> Experiment {
-    Experiment {
+fn experiment_from_row(row: &sqlx::postgres::PgRow) -> Result<Experiment> {
+    Ok(Experiment {
         experiment_id: ExperimentId::from_stored(row.get(0)),
         name: row.get(1),
         artifact_location: row.get(2),
-        lifecycle_stage: stage_of(row.get::<&str, _>(3)),
+        lifecycle_stage: stage_of(row.get::<&str, _>(3))?,
         creation_time: row.get(4),
         last_update_time: row.get(5),
         tags: Vec::new(),
-    }
+    })
 }
 
-fn run_info_from_row(row: &sqlx::postgres::PgRow) -> RunInfo {
-    RunInfo {
+fn run_info_from_row(row: &sqlx::postgres::PgRow) -> Result<RunInfo> {
+    Ok(RunInfo {
         run_id: RunId::from_stored(row.get::<String, _>(0)),
         experiment_id: ExperimentId::from_stored(row.get(1)),
         run_name: row.get(2),
         user_id: row.get(3),
-        status: RunStatus::parse(row.get::<&str, _>(4)).unwrap_or(RunStatus::Running),
+        status: stored_enum("run status", row.get::<&str, _>(4), RunStatus::parse)?,
         start_time: row.get(5),
         end_time: row.get(6),
         artifact_uri: row.get(7),
-        lifecycle_stage: stage_of(row.get::<&str, _>(8)),
-    }
+        lifecycle_stage: stage_of(row.get::<&str, _>(8))?,
+    })
 }
 
 fn experiment_not_found(id: ExperimentId) -> Error {
@@ -560,7 +560,7 @@ impl TrackingStore for PostgresStore {
             .await
             .map_err(map_sqlx)?
             .ok_or_else(|| experiment_not_found(experiment_id))?;
-        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments.into_iter().next().ok_or_else(|| experiment_not_found(experiment_id))
     }
 
@@ -571,7 +571,7 @@ impl TrackingStore for PostgresStore {
             .await
             .map_err(map_sqlx)?
             .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
-        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments
             .into_iter()
             .next()
@@ -631,7 +631,7 @@ impl TrackingStore for PostgresStore {
         push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.pool).await.map_err(map_sqlx)?;
         let (experiments, next_offset) =
-            split_page(rows.iter().map(experiment_from_row).collect(), query.max_results, query.offset);
+            split_page(rows.iter().map(experiment_from_row).collect::<Result<_>>()?, query.max_results, query.offset);
         Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
     }
 
@@ -787,7 +787,7 @@ impl TrackingStore for PostgresStore {
             .await
             .context(|| format!("loading run {run_id}"))?
             .ok_or_else(|| run_not_found(run_id))?;
-        let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
+        let runs = self.complete_runs(vec![run_info_from_row(&row)?]).await?;
         runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
     }
 
@@ -819,7 +819,7 @@ impl TrackingStore for PostgresStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        let info = run_info_from_row(&row);
+        let info = run_info_from_row(&row)?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(info)
     }
@@ -899,7 +899,7 @@ impl TrackingStore for PostgresStore {
         push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.pool).await.context(|| "searching runs")?;
         let (infos, next_offset) =
-            split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
+            split_page(rows.iter().map(run_info_from_row).collect::<Result<_>>()?, query.max_results, query.offset);
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })
     }
 

@@ -49,9 +49,7 @@ pub fn map_sqlx(error: sqlx::Error) -> Error {
 
 /// Stored data that does not decode (JSON the store wrote, damaged since): an internal error
 /// naming what it was, never an empty value.
-pub fn corrupt(what: impl std::fmt::Display, error: impl std::fmt::Display) -> Error {
-    Error::internal(format!("corrupt stored {what}: {error}"))
-}
+pub use ferroflow_store_common::{corrupt, stored_enum};
 
 /// True when the error is a UNIQUE/PRIMARY KEY violation.
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {

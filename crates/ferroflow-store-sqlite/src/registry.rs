@@ -7,12 +7,13 @@
 //! version + 1" race-free, and use as few statements as they can (each is a hand-off to the
 //! writer's thread).
 
-use crate::error::{is_unique_violation, map_sqlx};
+use crate::error::{is_unique_violation, map_sqlx, stored_enum};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
 };
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
+use ferroflow_core::ids::{ModelName, TagKey};
 use ferroflow_core::search::registry::{
     ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
 };
@@ -167,37 +168,39 @@ type VersionJson = (
     Vec<(i64, String)>,
 );
 
-fn stage_of(text: &str) -> ModelStage {
-    ModelStage::parse(text).unwrap_or(ModelStage::None)
+fn stage_of(text: &str) -> Result<ModelStage> {
+    stored_enum("model version stage", text, ModelStage::parse)
 }
 
 fn model_from_json(
     (name, creation_timestamp, last_updated_timestamp, description, tags, mut aliases, mut latest): ModelJson,
-) -> RegisteredModel {
+) -> Result<RegisteredModel> {
     aliases.sort_unstable_by_key(|(rowid, _, _)| *rowid);
     latest.sort_unstable_by_key(|version| version.0);
     let latest_versions = latest
         .into_iter()
-        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| ModelVersion {
-            name: name.clone(),
-            version,
-            creation_timestamp: created,
-            last_updated_timestamp: updated,
-            description,
-            current_stage: stage_of(&stage),
-            source,
-            run_id,
-            run_link,
-            model_id,
-            tags: tags_in_order(tags),
-            aliases: aliases
-                .iter()
-                .filter(|(_, _, aliased)| *aliased == version)
-                .map(|(_, alias, _)| alias.clone())
-                .collect(),
+        .map(|(version, created, updated, description, stage, source, run_id, run_link, model_id, tags)| {
+            Ok(ModelVersion {
+                name: name.clone(),
+                version,
+                creation_timestamp: created,
+                last_updated_timestamp: updated,
+                description,
+                current_stage: stage_of(&stage)?,
+                source,
+                run_id,
+                run_link,
+                model_id,
+                tags: tags_in_order(tags),
+                aliases: aliases
+                    .iter()
+                    .filter(|(_, _, aliased)| *aliased == version)
+                    .map(|(_, alias, _)| alias.clone())
+                    .collect(),
+            })
         })
-        .collect();
-    RegisteredModel {
+        .collect::<Result<_>>()?;
+    Ok(RegisteredModel {
         name,
         creation_timestamp,
         last_updated_timestamp,
@@ -205,35 +208,35 @@ fn model_from_json(
         latest_versions,
         tags: tags_in_order(tags),
         aliases: aliases.into_iter().map(|(_, alias, version)| ModelAlias { alias, version }).collect(),
-    }
+    })
 }
 
 fn version_from_json(
     (name, version, created, updated, description, stage, source, run_id, run_link, model_id, tags, mut aliases): VersionJson,
-) -> ModelVersion {
+) -> Result<ModelVersion> {
     aliases.sort_unstable_by_key(|(rowid, _)| *rowid);
-    ModelVersion {
+    Ok(ModelVersion {
         name,
         version,
         creation_timestamp: created,
         last_updated_timestamp: updated,
         description,
-        current_stage: stage_of(&stage),
+        current_stage: stage_of(&stage)?,
         source,
         run_id,
         run_link,
         model_id,
         tags: tags_in_order(tags),
         aliases: aliases.into_iter().map(|(_, alias)| alias).collect(),
-    }
+    })
 }
 
 fn model_from_row(row: &SqliteRow, column: usize) -> Result<RegisteredModel> {
-    serde_json::from_str(row.get::<&str, _>(column)).map(model_from_json).map_err(bad_json)
+    serde_json::from_str(row.get::<&str, _>(column)).map_err(bad_json).and_then(model_from_json)
 }
 
 fn version_from_row(row: &SqliteRow, column: usize) -> Result<ModelVersion> {
-    serde_json::from_str(row.get::<&str, _>(column)).map(version_from_json).map_err(bad_json)
+    serde_json::from_str(row.get::<&str, _>(column)).map_err(bad_json).and_then(version_from_json)
 }
 
 /// Tags as a multi-row upsert leaves them: first-set order, last value wins.
@@ -341,21 +344,21 @@ fn insert_version<'q>(
 
 /// The version [`insert_version`] returned. Its tags are the request's, and a new number never
 /// had an alias (numbers are not reused, and deleting a version drops its aliases).
-fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> ModelVersion {
-    ModelVersion {
+fn inserted_version(name: &str, row: &sqlx::sqlite::SqliteRow, tags: &[Tag]) -> Result<ModelVersion> {
+    Ok(ModelVersion {
         name: name.to_string(),
         version: row.get(1),
         creation_timestamp: row.get(2),
         last_updated_timestamp: row.get(3),
         description: row.get(4),
-        current_stage: stage_of(row.get::<&str, _>(5)),
+        current_stage: stage_of(row.get::<&str, _>(5))?,
         source: row.get(6),
         run_id: row.get(7),
         run_link: row.get(8),
         model_id: row.get(9),
         tags: upserted(tags),
         aliases: Vec::new(),
-    }
+    })
 }
 
 pub(crate) async fn upsert_model_tags(conn: &mut SqliteConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
@@ -378,7 +381,7 @@ async fn name_taken(conn: &mut SqliteConnection, model: &NewRegisteredModel) -> 
         "SELECT 1 FROM registered_model_tags p JOIN registered_models rm ON rm.id = p.rm_id \
          WHERE rm.name = ? AND {PROMPT_TAG_MATCH}"
     ))
-    .bind(&model.name)
+    .bind(model.name.as_str())
     .fetch_optional(&mut *conn)
     .await
     .map_err(map_sqlx)?
@@ -594,7 +597,7 @@ impl RegistryStore for SqliteStore {
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
              VALUES (?, ?, ?, ?) RETURNING id, name, creation_time, last_updated_time, description",
         )
-        .bind(&model.name)
+        .bind(model.name.as_str())
         .bind(now)
         .bind(now)
         .bind(&model.description)
@@ -620,12 +623,14 @@ impl RegistryStore for SqliteStore {
         })
     }
 
-    async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+    async fn get_registered_model(&self, name: &ModelName) -> Result<RegisteredModel> {
+        let name = name.as_str();
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         load_model(&mut conn, name).await
     }
 
-    async fn update_registered_model(&self, name: &str, description: Option<&str>) -> Result<RegisteredModel> {
+    async fn update_registered_model(&self, name: &ModelName, description: Option<&str>) -> Result<RegisteredModel> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE id = ?")
@@ -640,7 +645,9 @@ impl RegistryStore for SqliteStore {
         Ok(updated)
     }
 
-    async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
+    async fn rename_registered_model(&self, name: &ModelName, new_name: &ModelName) -> Result<RegisteredModel> {
+        let new_name = new_name.as_str();
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
@@ -668,7 +675,8 @@ impl RegistryStore for SqliteStore {
         Ok(model)
     }
 
-    async fn delete_registered_model(&self, name: &str) -> Result<()> {
+    async fn delete_registered_model(&self, name: &ModelName) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         // Versions, tags and aliases go with it (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM registered_models WHERE name = ?")
@@ -708,10 +716,10 @@ impl RegistryStore for SqliteStore {
         let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
         let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        Ok(Page { items: rows.into_iter().map(model_from_json).collect(), next_offset })
+        Ok(Page { items: rows.into_iter().map(model_from_json).collect::<Result<_>>()?, next_offset })
     }
 
-    async fn get_latest_versions(&self, name: &str, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
+    async fn get_latest_versions(&self, name: &ModelName, stages: &[ModelStage]) -> Result<Vec<ModelVersion>> {
         let model = self.get_registered_model(name).await?;
         Ok(model
             .latest_versions
@@ -720,14 +728,17 @@ impl RegistryStore for SqliteStore {
             .collect())
     }
 
-    async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
+    async fn set_registered_model_tag(&self, name: &ModelName, tag: &Tag) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         upsert_model_tags(&mut tx, rm_id, std::slice::from_ref(tag)).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+    async fn delete_registered_model_tag(&self, name: &ModelName, key: &TagKey) -> Result<()> {
+        let name = name.as_str();
+        let key = key.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_tags WHERE rm_id = ? AND key = ?")
@@ -741,7 +752,7 @@ impl RegistryStore for SqliteStore {
 
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
-        let name = &new_version.name;
+        let name = new_version.name.as_str();
         let source = ModelSource::parse(&new_version.source);
         if source == ModelSource::Other && new_version.model_id.is_none() && new_version.tags.is_empty() {
             // The common registration is one statement (the model's update time follows by
@@ -752,7 +763,7 @@ impl RegistryStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?
                 .ok_or_else(|| model_not_found(name))?;
-            return Ok(inserted_version(name, &row, &new_version.tags));
+            return inserted_version(name, &row, &new_version.tags);
         }
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         if source != ModelSource::Other || new_version.model_id.is_some() {
@@ -771,15 +782,22 @@ impl RegistryStore for SqliteStore {
             record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
         tx.commit().await.map_err(map_sqlx)?;
-        Ok(inserted_version(name, &row, &new_version.tags))
+        inserted_version(name, &row, &new_version.tags)
     }
 
-    async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion> {
+    async fn get_model_version(&self, name: &ModelName, version: i64) -> Result<ModelVersion> {
+        let name = name.as_str();
         let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
         load_version(&mut conn, name, version).await
     }
 
-    async fn update_model_version(&self, name: &str, version: i64, description: Option<&str>) -> Result<ModelVersion> {
+    async fn update_model_version(
+        &self,
+        name: &ModelName,
+        version: i64,
+        description: Option<&str>,
+    ) -> Result<ModelVersion> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("UPDATE model_versions SET description = ?, last_updated_time = ? WHERE rm_id = ? AND version = ?")
@@ -797,11 +815,12 @@ impl RegistryStore for SqliteStore {
 
     async fn transition_model_version_stage(
         &self,
-        name: &str,
+        name: &ModelName,
         version: i64,
         stage: ModelStage,
         archive_existing: bool,
     ) -> Result<ModelVersion> {
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -834,7 +853,8 @@ impl RegistryStore for SqliteStore {
         Ok(moved)
     }
 
-    async fn delete_model_version(&self, name: &str, version: i64) -> Result<()> {
+    async fn delete_model_version(&self, name: &ModelName, version: i64) -> Result<()> {
+        let name = name.as_str();
         let now = time::now_millis();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -890,10 +910,11 @@ impl RegistryStore for SqliteStore {
         let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
         let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
-        Ok(Page { items: rows.into_iter().map(version_from_json).collect(), next_offset })
+        Ok(Page { items: rows.into_iter().map(version_from_json).collect::<Result<_>>()?, next_offset })
     }
 
-    async fn get_model_version_download_uri(&self, name: &str, version: i64) -> Result<String> {
+    async fn get_model_version_download_uri(&self, name: &ModelName, version: i64) -> Result<String> {
+        let name = name.as_str();
         sqlx::query(
             "SELECT coalesce(v.storage_location, v.source) FROM model_versions v \
              JOIN registered_models rm ON rm.id = v.rm_id WHERE rm.name = ? AND v.version = ? AND v.deleted = 0",
@@ -907,14 +928,17 @@ impl RegistryStore for SqliteStore {
         .ok_or_else(|| version_not_found(name, version))
     }
 
-    async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
+    async fn set_model_version_tag(&self, name: &ModelName, version: i64, tag: &Tag) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         upsert_version_tags(&mut tx, rm_id, version, std::slice::from_ref(tag)).await?;
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()> {
+    async fn delete_model_version_tag(&self, name: &ModelName, version: i64, key: &TagKey) -> Result<()> {
+        let name = name.as_str();
+        let key = key.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM model_version_tags WHERE rm_id = ? AND version = ? AND key = ?")
@@ -927,7 +951,8 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
+    async fn set_registered_model_alias(&self, name: &ModelName, alias: &str, version: i64) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
@@ -943,7 +968,8 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
+    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &str) -> Result<()> {
+        let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = ? AND alias = ?")
@@ -955,7 +981,8 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn get_model_version_by_alias(&self, name: &str, alias: &AliasLookup) -> Result<ModelVersion> {
+    async fn get_model_version_by_alias(&self, name: &ModelName, alias: &AliasLookup) -> Result<ModelVersion> {
+        let name = name.as_str();
         let query = match alias {
             AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
             AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),

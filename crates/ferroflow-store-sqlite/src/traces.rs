@@ -5,7 +5,7 @@
 //! page of traces and, for each, its tags, metadata and assessments come back as one JSON row
 //! (see [`TRACE_RECORD`]), decoded straight into typed records.
 
-use crate::error::{corrupt, map_sqlx, Context};
+use crate::error::{corrupt, map_sqlx, stored_enum, Context};
 use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
     rows_per_statement, split_page, upsert_pairs, OnConflict,
@@ -66,7 +66,7 @@ struct TraceRecord(
 struct AssessmentRecord(String, String, String, Option<String>, i64, Option<String>, i64, i64, Map<String, Value>);
 
 impl TraceRecord {
-    fn into_trace(self) -> TraceInfo {
+    fn into_trace(self) -> Result<TraceInfo> {
         let TraceRecord(
             trace_id,
             experiment_id,
@@ -93,25 +93,25 @@ impl TraceRecord {
         tags.retain(|(key, _)| !stored_tags.iter().any(|(k, _)| k == key));
         tags.extend(stored_tags);
         let trace_id = TraceId::from_stored(trace_id);
-        let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect();
-        TraceInfo {
+        let assessments = assessments.into_iter().map(|a| a.into_assessment(&trace_id)).collect::<Result<_>>()?;
+        Ok(TraceInfo {
             experiment_id: ExperimentId::from_stored(experiment_id),
             client_request_id,
             request_time,
             execution_duration,
-            state: TraceState::parse(&state).unwrap_or(TraceState::Unspecified),
+            state: stored_enum("trace state", &state, TraceState::parse)?,
             request_preview,
             response_preview,
             metadata,
             tags,
             assessments,
             trace_id,
-        }
+        })
     }
 }
 
 impl AssessmentRecord {
-    fn into_assessment(self, trace_id: &TraceId) -> Assessment {
+    fn into_assessment(self, trace_id: &TraceId) -> Result<Assessment> {
         let AssessmentRecord(
             assessment_id,
             name,
@@ -123,25 +123,25 @@ impl AssessmentRecord {
             last_update_time,
             body,
         ) = self;
-        Assessment {
+        Ok(Assessment {
             assessment_id,
             trace_id: trace_id.clone(),
             name,
-            kind: AssessmentKind::parse(&kind).unwrap_or(AssessmentKind::Feedback),
+            kind: stored_enum("assessment kind", &kind, AssessmentKind::parse)?,
             value_text,
             valid: valid != 0,
             overrides,
             create_time,
             last_update_time,
             body,
-        }
+        })
     }
 }
 
 /// The records of a JSON array of [`TRACE_RECORD`]s.
 fn decode_traces(text: &str) -> Result<Vec<TraceInfo>> {
     let records: Vec<TraceRecord> = serde_json::from_str(text).map_err(|e| corrupt("trace records", e))?;
-    Ok(records.into_iter().map(TraceRecord::into_trace).collect())
+    records.into_iter().map(TraceRecord::into_trace).collect()
 }
 
 fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Assessment> {
@@ -151,7 +151,7 @@ fn assessment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Assessment> {
         assessment_id: row.get(0),
         trace_id: TraceId::from_stored(row.get::<String, _>(1)),
         name: row.get(2),
-        kind: AssessmentKind::parse(row.get::<&str, _>(3)).unwrap_or(AssessmentKind::Feedback),
+        kind: stored_enum("assessment kind", row.get::<&str, _>(3), AssessmentKind::parse)?,
         value_text: row.get(4),
         valid: row.get::<i64, _>(5) != 0,
         overrides: row.get(6),
@@ -1467,5 +1467,33 @@ mod tests {
             .unwrap();
         let read: Result<Vec<StoredSpan>> = store.stream_spans(&tid("tr-e")).try_collect().await;
         assert!(read.unwrap_err().to_string().contains("0000000000000002"));
+    }
+
+    /// An enum column holding a value the store never writes is corruption: an internal error
+    /// naming what it was, never a default answered as if it were stored.
+    #[tokio::test]
+    async fn an_unknown_stored_enum_value_is_an_error() {
+        use ferroflow_core::store::TrackingStore;
+        let (_dir, store) = store().await;
+        let root = span("tr-c", "0000000000000001", None, "root");
+        ferroflow_core::traces::ingest_spans(&store, ExperimentId::DEFAULT, None, vec![root]).await.unwrap();
+        sqlx::query("UPDATE traces SET state = 'BOGUS'").execute(&store.write).await.unwrap();
+        let error = store.get_trace_info(&tid("tr-c")).await.unwrap_err();
+        assert_eq!(error.code, ferroflow_core::ErrorCode::InternalError);
+        assert!(error.message.contains("trace state") && error.message.contains("BOGUS"), "{}", error.message);
+
+        let run = store
+            .create_run(&NewRun {
+                experiment_id: ExperimentId::DEFAULT,
+                user_id: "u".into(),
+                run_name: None,
+                start_time: 1,
+                tags: Vec::new(),
+            })
+            .await
+            .unwrap();
+        sqlx::query("UPDATE runs SET status = 'NOPE'").execute(&store.write).await.unwrap();
+        let error = store.get_run(&run.info.run_id).await.unwrap_err();
+        assert!(error.message.contains("run status") && error.message.contains("NOPE"), "{}", error.message);
     }
 }

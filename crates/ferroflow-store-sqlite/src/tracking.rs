@@ -4,7 +4,7 @@
 //! never one query per run: params and tags as one JSON row, metrics and inputs one query per
 //! table, all at once on the read pool.
 
-use crate::error::{corrupt, is_unique_violation, map_sqlx, Context};
+use crate::error::{corrupt, is_unique_violation, map_sqlx, stored_enum, Context};
 use crate::sql::{
     json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
     split_page, tag_rows, upsert_pairs, OnConflict,
@@ -27,34 +27,34 @@ const RUN_COLUMNS: &str =
 /// A run's params and tags as pairs, as `load_params_and_tags` reads them.
 type PairLists = (Vec<(String, String)>, Vec<(String, String)>);
 
-fn stage_of(text: &str) -> LifecycleStage {
-    LifecycleStage::parse(text).unwrap_or(LifecycleStage::Active)
+fn stage_of(text: &str) -> Result<LifecycleStage> {
+    stored_enum("lifecycle stage", text, LifecycleStage::parse)
 }
 
-fn experiment_from_row(row: &sqlx::sqlite::SqliteRow) -> Experiment {
-    Experiment {
+fn experiment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Experiment> {
+    Ok(Experiment {
         experiment_id: ExperimentId::from_stored(row.get(0)),
         name: row.get(1),
         artifact_location: row.get(2),
-        lifecycle_stage: stage_of(row.get::<&str, _>(3)),
+        lifecycle_stage: stage_of(row.get::<&str, _>(3))?,
         creation_time: row.get(4),
         last_update_time: row.get(5),
         tags: Vec::new(),
-    }
+    })
 }
 
-fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> RunInfo {
-    RunInfo {
+fn run_info_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunInfo> {
+    Ok(RunInfo {
         run_id: RunId::from_stored(row.get::<String, _>(0)),
         experiment_id: ExperimentId::from_stored(row.get(1)),
         run_name: row.get(2),
         user_id: row.get(3),
-        status: RunStatus::parse(row.get::<&str, _>(4)).unwrap_or(RunStatus::Running),
+        status: stored_enum("run status", row.get::<&str, _>(4), RunStatus::parse)?,
         start_time: row.get(5),
         end_time: row.get(6),
         artifact_uri: row.get(7),
-        lifecycle_stage: stage_of(row.get::<&str, _>(8)),
-    }
+        lifecycle_stage: stage_of(row.get::<&str, _>(8))?,
+    })
 }
 
 fn experiment_not_found(id: ExperimentId) -> Error {
@@ -563,7 +563,7 @@ impl TrackingStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .ok_or_else(|| experiment_not_found(experiment_id))?;
-        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments.into_iter().next().ok_or_else(|| experiment_not_found(experiment_id))
     }
 
@@ -574,7 +574,7 @@ impl TrackingStore for SqliteStore {
             .await
             .map_err(map_sqlx)?
             .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
-        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)]).await?;
+        let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments
             .into_iter()
             .next()
@@ -634,7 +634,7 @@ impl TrackingStore for SqliteStore {
         push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
         let (experiments, next_offset) =
-            split_page(rows.iter().map(experiment_from_row).collect(), query.max_results, query.offset);
+            split_page(rows.iter().map(experiment_from_row).collect::<Result<_>>()?, query.max_results, query.offset);
         Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
     }
 
@@ -788,7 +788,7 @@ impl TrackingStore for SqliteStore {
             .await
             .context(|| format!("loading run {run_id}"))?
             .ok_or_else(|| run_not_found(run_id))?;
-        let runs = self.complete_runs(vec![run_info_from_row(&row)]).await?;
+        let runs = self.complete_runs(vec![run_info_from_row(&row)?]).await?;
         runs.into_iter().next().ok_or_else(|| run_not_found(run_id))
     }
 
@@ -820,7 +820,7 @@ impl TrackingStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx)?;
-        let info = run_info_from_row(&row);
+        let info = run_info_from_row(&row)?;
         tx.commit().await.map_err(map_sqlx)?;
         Ok(info)
     }
@@ -900,7 +900,7 @@ impl TrackingStore for SqliteStore {
         push_page(&mut builder, query.max_results, query.offset);
         let rows = builder.build().fetch_all(&self.read).await.context(|| "searching runs")?;
         let (infos, next_offset) =
-            split_page(rows.iter().map(run_info_from_row).collect(), query.max_results, query.offset);
+            split_page(rows.iter().map(run_info_from_row).collect::<Result<_>>()?, query.max_results, query.offset);
         Ok(Page { items: self.complete_runs(infos).await?, next_offset })
     }
 

@@ -4,19 +4,26 @@
 
 use crate::pause_ms;
 use ferroflow_core::entities::*;
+use ferroflow_core::ids::ModelName;
 use ferroflow_core::search::registry as grammar;
 use ferroflow_core::search::registry::PromptScope;
 use ferroflow_core::store::{SearchQuery, Store};
+
+/// A model name as the server's convert layer parses it.
+fn name(text: &str) -> ModelName {
+    ModelName::parse("name", text).unwrap()
+}
+
 fn new_model(name: &str, tags: &[(&str, &str)]) -> NewRegisteredModel {
     NewRegisteredModel {
-        name: name.to_string(),
+        name: self::name(name),
         description: None,
         tags: tags.iter().map(|(k, v)| Tag::new(*k, *v)).collect(),
     }
 }
 
 fn new_version(name: &str, source: &str) -> NewModelVersion {
-    NewModelVersion { name: name.to_string(), source: source.to_string(), ..Default::default() }
+    NewModelVersion::new(self::name(name), source)
 }
 
 async fn model_names(store: &dyn Store, filter: &str) -> Vec<String> {
@@ -36,8 +43,8 @@ pub async fn check_registry_concurrent_registrations_get_distinct_consecutive_ve
     versions.sort();
     assert_eq!(versions, (1..=50).collect::<Vec<i64>>());
     // A deleted number is never given again.
-    store.delete_model_version("m", 50).await.unwrap();
-    assert!(store.get_model_version("m", 50).await.unwrap_err().is_not_found());
+    store.delete_model_version(&name("m"), 50).await.unwrap();
+    assert!(store.get_model_version(&name("m"), 50).await.unwrap_err().is_not_found());
     assert_eq!(store.create_model_version(&new_version("m", "s3://b/x")).await.unwrap().version, 51);
 }
 
@@ -56,23 +63,24 @@ pub async fn check_registry_prompts_are_hidden_unless_asked_for(store: &dyn Stor
 
 pub async fn check_registry_aliases_and_latest(store: &dyn Store) {
     store.create_registered_model(&new_model("m", &[])).await.unwrap();
-    let latest = store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap_err();
+    let latest = store.get_model_version_by_alias(&name("m"), &AliasLookup::Latest).await.unwrap_err();
     assert!(latest.is_not_found());
     for _ in 0..3 {
         store.create_model_version(&new_version("m", "s3://b")).await.unwrap();
     }
-    store.set_registered_model_alias("m", "champion", 2).await.unwrap();
-    let by_alias = store.get_model_version_by_alias("m", &AliasLookup::Named("champion".into())).await.unwrap();
+    store.set_registered_model_alias(&name("m"), "champion", 2).await.unwrap();
+    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("champion".into())).await.unwrap();
     assert_eq!((by_alias.version, by_alias.aliases.clone()), (2, vec!["champion".to_string()]));
-    assert_eq!(store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap().version, 3);
-    let model = store.get_registered_model("m").await.unwrap();
+    assert_eq!(store.get_model_version_by_alias(&name("m"), &AliasLookup::Latest).await.unwrap().version, 3);
+    let model = store.get_registered_model(&name("m")).await.unwrap();
     assert_eq!(model.aliases, vec![ModelAlias { alias: "champion".into(), version: 2 }]);
     assert_eq!(model.latest_versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3]);
-    store.delete_registered_model_alias("m", "champion").await.unwrap();
-    let unknown = store.get_model_version_by_alias("m", &AliasLookup::Named("champion".into())).await.unwrap_err();
+    store.delete_registered_model_alias(&name("m"), "champion").await.unwrap();
+    let unknown =
+        store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("champion".into())).await.unwrap_err();
     assert_eq!(unknown.code, ferroflow_core::ErrorCode::InvalidParameterValue);
     assert_eq!(unknown.message, "Registered model alias champion not found.");
-    assert!(store.set_registered_model_alias("m", "x", 9).await.unwrap_err().is_not_found());
+    assert!(store.set_registered_model_alias(&name("m"), "x", 9).await.unwrap_err().is_not_found());
 }
 
 pub async fn check_registry_children_come_back_in_the_order_they_were_set(store: &dyn Store) {
@@ -80,22 +88,22 @@ pub async fn check_registry_children_come_back_in_the_order_they_were_set(store:
     let pairs = |tags: &[Tag]| tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect::<Vec<_>>();
     let expected = vec![("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())];
     assert_eq!(pairs(&created.tags), expected);
-    assert_eq!(pairs(&store.get_registered_model("m").await.unwrap().tags), expected);
+    assert_eq!(pairs(&store.get_registered_model(&name("m")).await.unwrap().tags), expected);
     for _ in 0..4 {
         let version =
             NewModelVersion { tags: vec![Tag::new("z", "1"), Tag::new("y", "1")], ..new_version("m", "s3://b") };
         let created = store.create_model_version(&version).await.unwrap();
         assert_eq!(pairs(&created.tags), [("z".to_string(), "1".to_string()), ("y".to_string(), "1".to_string())]);
     }
-    store.set_model_version_tag("m", 2, &Tag::new("z", "2")).await.unwrap();
-    store.transition_model_version_stage("m", 1, ModelStage::Staging, false).await.unwrap();
-    store.transition_model_version_stage("m", 2, ModelStage::Production, false).await.unwrap();
-    store.delete_model_version("m", 4).await.unwrap();
+    store.set_model_version_tag(&name("m"), 2, &Tag::new("z", "2")).await.unwrap();
+    store.transition_model_version_stage(&name("m"), 1, ModelStage::Staging, false).await.unwrap();
+    store.transition_model_version_stage(&name("m"), 2, ModelStage::Production, false).await.unwrap();
+    store.delete_model_version(&name("m"), 4).await.unwrap();
     for alias in ["zeta", "alpha"] {
-        store.set_registered_model_alias("m", alias, 2).await.unwrap();
+        store.set_registered_model_alias(&name("m"), alias, 2).await.unwrap();
     }
-    store.set_registered_model_alias("m", "other", 3).await.unwrap();
-    let model = store.get_registered_model("m").await.unwrap();
+    store.set_registered_model_alias(&name("m"), "other", 3).await.unwrap();
+    let model = store.get_registered_model(&name("m")).await.unwrap();
     let latest: Vec<_> =
         model.latest_versions.iter().map(|v| (v.version, v.current_stage, v.aliases.clone())).collect();
     assert_eq!(
@@ -109,11 +117,11 @@ pub async fn check_registry_children_come_back_in_the_order_they_were_set(store:
     assert_eq!(pairs(&model.latest_versions[1].tags)[0], ("z".to_string(), "2".to_string()));
     let aliases: Vec<_> = model.aliases.iter().map(|a| (a.alias.as_str(), a.version)).collect();
     assert_eq!(aliases, [("zeta", 2), ("alpha", 2), ("other", 3)]);
-    let by_alias = store.get_model_version_by_alias("m", &AliasLookup::Named("alpha".into())).await.unwrap();
+    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("alpha".into())).await.unwrap();
     assert_eq!((by_alias.version, by_alias.aliases), (2, vec!["zeta".to_string(), "alpha".to_string()]));
     // `latest` is the highest live version: 4 is deleted.
-    assert_eq!(store.get_model_version_by_alias("m", &AliasLookup::Latest).await.unwrap().version, 3);
-    let missing = store.get_model_version_by_alias("nope", &AliasLookup::Latest).await.unwrap_err();
+    assert_eq!(store.get_model_version_by_alias(&name("m"), &AliasLookup::Latest).await.unwrap().version, 3);
+    let missing = store.get_model_version_by_alias(&name("nope"), &AliasLookup::Latest).await.unwrap_err();
     assert!(missing.is_not_found());
 }
 
@@ -122,13 +130,13 @@ pub async fn check_registry_registering_a_version_touches_its_model(store: &dyn 
     pause_ms(3);
     let plain = store.create_model_version(&new_version("m", "s3://b")).await.unwrap();
     assert!(plain.creation_timestamp > model.last_updated_timestamp);
-    let touched = store.get_registered_model("m").await.unwrap();
+    let touched = store.get_registered_model(&name("m")).await.unwrap();
     assert_eq!(touched.last_updated_timestamp, plain.creation_timestamp);
     assert_eq!(touched.creation_timestamp, model.creation_timestamp);
     pause_ms(3);
     let tagged = NewModelVersion { tags: vec![Tag::new("k", "v")], ..new_version("m", "s3://b") };
     let tagged = store.create_model_version(&tagged).await.unwrap();
-    assert_eq!(store.get_registered_model("m").await.unwrap().last_updated_timestamp, tagged.creation_timestamp);
+    assert_eq!(store.get_registered_model(&name("m")).await.unwrap().last_updated_timestamp, tagged.creation_timestamp);
     assert!(store.create_model_version(&new_version("nope", "s3://b")).await.unwrap_err().is_not_found());
 }
 
@@ -180,7 +188,7 @@ pub async fn check_registry_logged_model_sources_resolve_to_their_artifacts(stor
         .unwrap();
     assert_eq!(version.run_id, "r1");
     assert_eq!(version.model_id.as_deref(), Some(logged.model_id.as_str()));
-    let uri = store.get_model_version_download_uri("m", 1).await.unwrap();
+    let uri = store.get_model_version_download_uri(&name("m"), 1).await.unwrap();
     assert_eq!(uri, format!("mlflow-artifacts:/{experiment}/models/{}/artifacts", logged.model_id));
     let tagged = store.get_logged_model(&logged.model_id, false).await.unwrap();
     let recorded = tagged.tags.iter().find(|tag| tag.key == MODEL_VERSIONS_TAG_KEY).unwrap();

@@ -11,7 +11,7 @@
 use anyhow::{bail, Context};
 use ferroflow_core::artifacts::ArtifactRepo;
 use ferroflow_core::entities::*;
-use ferroflow_core::ids::{ExperimentId, RunId, TraceId};
+use ferroflow_core::ids::{ExperimentId, ModelName, RunId, TraceId};
 use ferroflow_core::store::{ImportStore, ImportedModel, ImportedRun, ImportedVersion, Store};
 use ferroflow_core::time;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -315,7 +315,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
     }
     progress.finish();
     for row in &models {
-        if store.get_registered_model(&row.get::<String, _>(0)).await.is_ok() {
+        if store.get_registered_model(&ModelName::from_stored(row.get::<String, _>(0))).await.is_ok() {
             tally.in_target += 1;
         }
     }

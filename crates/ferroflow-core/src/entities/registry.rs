@@ -4,6 +4,7 @@
 //! they need no entity of their own.
 
 use super::Tag;
+use crate::ids::ModelName;
 
 /// The tag that makes a registered model (and each of its versions) a prompt.
 pub const PROMPT_TAG_KEY: &str = "mlflow.prompt.is_prompt";
@@ -90,17 +91,17 @@ pub struct ModelVersion {
 }
 
 /// What `registered-models/create` asks for, after validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewRegisteredModel {
-    pub name: String,
+    pub name: ModelName,
     pub description: Option<String>,
     pub tags: Vec<Tag>,
 }
 
 /// What `model-versions/create` asks for, after validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewModelVersion {
-    pub name: String,
+    pub name: ModelName,
     pub source: String,
     pub run_id: Option<String>,
     pub run_link: Option<String>,
@@ -110,6 +111,19 @@ pub struct NewModelVersion {
 }
 
 impl NewModelVersion {
+    /// A version of `name` from `source`, with nothing else set.
+    pub fn new(name: ModelName, source: impl Into<String>) -> Self {
+        NewModelVersion {
+            name,
+            source: source.into(),
+            run_id: None,
+            run_link: None,
+            description: None,
+            model_id: None,
+            tags: Vec::new(),
+        }
+    }
+
     /// A prompt version is one whose `mlflow.prompt.is_prompt` tag is `true`; with a key given
     /// twice the last value wins, as in the reference.
     pub fn is_prompt(&self) -> bool {

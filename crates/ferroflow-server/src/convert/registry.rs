@@ -1,16 +1,25 @@
 //! Model registry and prompts: wire ⇄ domain. Requests come out validated.
 
 use ferroflow_core::entities as domain;
+use ferroflow_core::ids::{ModelName, TagKey};
 use ferroflow_core::validation;
 use ferroflow_core::{Error, Result};
 use ferroflow_proto::registry as wire;
 use ferroflow_proto::tracking::KeyValue;
 
 /// The `name` of a request: present and a valid registered model name.
-pub fn registry_name(name: Option<&str>) -> Result<&str> {
-    let name = validation::required("name", name)?;
-    validation::model_name(name)?;
-    Ok(name)
+pub fn registry_name(name: Option<&str>) -> Result<ModelName> {
+    model_name("name", name)
+}
+
+/// A registered model name carried in the request field `parameter` (`name`, `new_name`).
+pub fn model_name(parameter: &str, name: Option<&str>) -> Result<ModelName> {
+    ModelName::parse(parameter, validation::required(parameter, name)?)
+}
+
+/// The `key` of a registry `delete-tag`: present and a valid tag name, as when it is set.
+pub fn registry_tag_key(key: Option<&str>) -> Result<TagKey> {
+    TagKey::parse(validation::required("key", key)?)
 }
 
 /// The `version` of a request: present and an integer.
@@ -46,7 +55,7 @@ pub fn model_stage(stage: Option<&str>) -> Result<domain::ModelStage> {
 
 pub fn new_registered_model(request: &wire::CreateRegisteredModel) -> Result<domain::NewRegisteredModel> {
     Ok(domain::NewRegisteredModel {
-        name: registry_name(request.name.as_deref())?.to_string(),
+        name: registry_name(request.name.as_deref())?,
         description: request.description.clone(),
         tags: registry_tags(&request.tags)?,
     })
@@ -55,7 +64,7 @@ pub fn new_registered_model(request: &wire::CreateRegisteredModel) -> Result<dom
 pub fn new_model_version(request: &wire::CreateModelVersion) -> Result<domain::NewModelVersion> {
     let non_empty = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
     let version = domain::NewModelVersion {
-        name: registry_name(request.name.as_deref())?.to_string(),
+        name: registry_name(request.name.as_deref())?,
         source: validation::required("source", request.source.as_deref())?.to_string(),
         run_id: non_empty(&request.run_id),
         run_link: non_empty(&request.run_link),

@@ -28,7 +28,7 @@ pub async fn get_model(
     Rpc(request): Rpc<RegisteredModelRef>,
 ) -> ApiResult<Json<RegisteredModelResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let model = state.store.get_registered_model(name).await?;
+    let model = state.store.get_registered_model(&name).await?;
     Ok(Json(RegisteredModelResponse { registered_model: convert::registered_model(model) }))
 }
 
@@ -37,7 +37,7 @@ pub async fn update_model(
     Rpc(request): Rpc<UpdateRegisteredModel>,
 ) -> ApiResult<Json<RegisteredModelResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let model = state.store.update_registered_model(name, request.description.as_deref()).await?;
+    let model = state.store.update_registered_model(&name, request.description.as_deref()).await?;
     Ok(Json(RegisteredModelResponse { registered_model: convert::registered_model(model) }))
 }
 
@@ -46,9 +46,8 @@ pub async fn rename_model(
     Rpc(request): Rpc<RenameRegisteredModel>,
 ) -> ApiResult<Json<RegisteredModelResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let new_name = validation::required("new_name", request.new_name.as_deref())?;
-    validation::model_name(new_name)?;
-    let model = state.store.rename_registered_model(name, new_name).await?;
+    let new_name = convert::model_name("new_name", request.new_name.as_deref())?;
+    let model = state.store.rename_registered_model(&name, &new_name).await?;
     Ok(Json(RegisteredModelResponse { registered_model: convert::registered_model(model) }))
 }
 
@@ -57,7 +56,7 @@ pub async fn delete_model(
     Rpc(request): Rpc<RegisteredModelRef>,
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    state.store.delete_registered_model(name).await?;
+    state.store.delete_registered_model(&name).await?;
     Ok(Json(Empty {}))
 }
 
@@ -92,7 +91,7 @@ pub async fn latest_versions(
 ) -> ApiResult<Json<ModelVersionsResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let stages = request.stages.iter().map(|stage| convert::model_stage(Some(stage))).collect::<Result<Vec<_>, _>>()?;
-    let versions = state.store.get_latest_versions(name, &stages).await?;
+    let versions = state.store.get_latest_versions(&name, &stages).await?;
     Ok(Json(ModelVersionsResponse {
         model_versions: versions.into_iter().map(convert::model_version).collect(),
         next_page_token: None,
@@ -105,7 +104,7 @@ pub async fn set_model_tag(
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let tag = convert::registry_tag(request.key.as_deref(), request.value.as_deref())?;
-    state.store.set_registered_model_tag(name, &tag).await?;
+    state.store.set_registered_model_tag(&name, &tag).await?;
     Ok(Json(Empty {}))
 }
 
@@ -114,8 +113,8 @@ pub async fn delete_model_tag(
     Rpc(request): Rpc<RegisteredModelTag>,
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let key = validation::required("key", request.key.as_deref())?;
-    state.store.delete_registered_model_tag(name, key).await?;
+    let key = convert::registry_tag_key(request.key.as_deref())?;
+    state.store.delete_registered_model_tag(&name, &key).await?;
     Ok(Json(Empty {}))
 }
 
@@ -170,7 +169,7 @@ pub async fn get_version(
 ) -> ApiResult<Json<ModelVersionResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
-    let version = state.store.get_model_version(name, number).await?;
+    let version = state.store.get_model_version(&name, number).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }
 
@@ -180,7 +179,7 @@ pub async fn update_version(
 ) -> ApiResult<Json<ModelVersionResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
-    let version = state.store.update_model_version(name, number, request.description.as_deref()).await?;
+    let version = state.store.update_model_version(&name, number, request.description.as_deref()).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }
 
@@ -192,7 +191,7 @@ pub async fn transition_stage(
     let number = convert::registry_version(request.version.as_deref())?;
     let stage = convert::model_stage(request.stage.as_deref())?;
     let archive = request.archive_existing_versions.unwrap_or(false);
-    let version = state.store.transition_model_version_stage(name, number, stage, archive).await?;
+    let version = state.store.transition_model_version_stage(&name, number, stage, archive).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }
 
@@ -202,7 +201,7 @@ pub async fn delete_version(
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
-    state.store.delete_model_version(name, number).await?;
+    state.store.delete_model_version(&name, number).await?;
     Ok(Json(Empty {}))
 }
 
@@ -237,7 +236,7 @@ pub async fn download_uri(
 ) -> ApiResult<Json<DownloadUriResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
-    let artifact_uri = state.store.get_model_version_download_uri(name, number).await?;
+    let artifact_uri = state.store.get_model_version_download_uri(&name, number).await?;
     Ok(Json(DownloadUriResponse { artifact_uri }))
 }
 
@@ -248,7 +247,7 @@ pub async fn set_version_tag(
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
     let tag = convert::registry_tag(request.key.as_deref(), request.value.as_deref())?;
-    state.store.set_model_version_tag(name, number, &tag).await?;
+    state.store.set_model_version_tag(&name, number, &tag).await?;
     Ok(Json(Empty {}))
 }
 
@@ -258,8 +257,8 @@ pub async fn delete_version_tag(
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let number = convert::registry_version(request.version.as_deref())?;
-    let key = validation::required("key", request.key.as_deref())?;
-    state.store.delete_model_version_tag(name, number, key).await?;
+    let key = convert::registry_tag_key(request.key.as_deref())?;
+    state.store.delete_model_version_tag(&name, number, &key).await?;
     Ok(Json(Empty {}))
 }
 
@@ -271,7 +270,7 @@ pub async fn set_alias(
     let alias = validation::required("alias", request.alias.as_deref())?;
     validation::settable_model_alias(alias)?;
     let number = convert::registry_version(request.version.as_deref())?;
-    state.store.set_registered_model_alias(name, alias, number).await?;
+    state.store.set_registered_model_alias(&name, alias, number).await?;
     Ok(Json(Empty {}))
 }
 
@@ -282,7 +281,7 @@ pub async fn delete_alias(
     let name = convert::registry_name(request.name.as_deref())?;
     let alias = validation::required("alias", request.alias.as_deref())?;
     validation::model_alias(alias)?;
-    state.store.delete_registered_model_alias(name, alias).await?;
+    state.store.delete_registered_model_alias(&name, alias).await?;
     Ok(Json(Empty {}))
 }
 
@@ -292,6 +291,6 @@ pub async fn get_by_alias(
 ) -> ApiResult<Json<ModelVersionResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
     let alias = validation::alias_lookup(request.alias.as_deref().unwrap_or(""))?;
-    let version = state.store.get_model_version_by_alias(name, &alias).await?;
+    let version = state.store.get_model_version_by_alias(&name, &alias).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }

@@ -9,6 +9,7 @@ use crate::layout::{self, OrPage, PageResult};
 use crate::Ui;
 use axum::extract::{Path, Query, State};
 use ferroflow_core::entities::{ModelVersion, RegisteredModel};
+use ferroflow_core::ids::ModelName;
 use ferroflow_core::search::registry::{ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelOrderKey};
 use ferroflow_core::search::{Clause, Comparator, Literal, OrderBy};
 use ferroflow_core::store::SearchQuery;
@@ -102,7 +103,8 @@ fn template(version: &ModelVersion) -> &str {
 }
 
 pub async fn prompt(State(ui): State<Ui>, Path(name): Path<String>, Query(query): Query<PromptQuery>) -> PageResult {
-    let model = ui.store.get_registered_model(&name).await.or_page(&ui)?;
+    let model_name = ModelName::parse("name", &name).or_page(&ui)?;
+    let model = ui.store.get_registered_model(&model_name).await.or_page(&ui)?;
     let all = versions(&ui, PromptScope::Prompts, &name).await.or_page(&ui)?;
     let base = ui.url(&format!("/prompts/{}", crate::pages::traces::percent(&name)));
     let picked: Vec<i64> = query.diff.split(',').filter_map(|v| v.trim().parse().ok()).collect();
@@ -148,7 +150,8 @@ pub async fn prompt(State(ui): State<Ui>, Path(name): Path<String>, Query(query)
 }
 
 pub async fn model(State(ui): State<Ui>, Path(name): Path<String>) -> PageResult {
-    let model = ui.store.get_registered_model(&name).await.or_page(&ui)?;
+    let model_name = ModelName::parse("name", &name).or_page(&ui)?;
+    let model = ui.store.get_registered_model(&model_name).await.or_page(&ui)?;
     let all = versions(&ui, PromptScope::Models, &name).await.or_page(&ui)?;
     let body = html! {
         @if let Some(d) = &model.description { p { (d) } }
