@@ -1,11 +1,15 @@
 //! Trace-metric rules that need no storage: MLflow's metric, aggregation and dimension tables
-//! of the traces view and their messages, the `filters` grammar, the names of values and time
-//! buckets in an answer, and the NPMI of two filters' counts.
+//! of the traces, spans and assessments views and their messages, the `filters` grammar, the
+//! names of values and time buckets in an answer, what a span's attributes tell the spans view
+//! (model, provider, costs), and the NPMI of two filters' counts.
 
-use crate::entities::{Aggregation, CorrelationCounts, MetricView, TraceDimension, TraceMetric, TraceMetricFilter};
+use crate::entities::{
+    Aggregation, CorrelationCounts, MetricView, SpanAnalytics, TraceDimension, TraceMetric, TraceMetricFilter,
+};
 use crate::search::filter::{self, ParseOptions};
 use crate::search::{Comparator, Literal};
 use crate::{Error, Result};
+use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -47,12 +51,49 @@ fn python_list(items: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// A metric of the traces view, by its name.
-pub fn trace_metric(name: &str) -> Result<TraceMetric> {
-    TRACE_METRICS.iter().find(|(n, _)| *n == name).map(|(_, metric)| *metric).ok_or_else(|| {
-        let names: Vec<&str> = TRACE_METRICS.iter().map(|(n, _)| *n).collect();
+const SPAN_METRICS: &[(&str, TraceMetric)] = &[
+    ("span_count", TraceMetric::SpanCount),
+    ("latency", TraceMetric::SpanLatency),
+    ("input_cost", TraceMetric::SpanInputCost),
+    ("output_cost", TraceMetric::SpanOutputCost),
+    ("total_cost", TraceMetric::SpanTotalCost),
+];
+
+const ASSESSMENT_METRICS: &[(&str, TraceMetric)] =
+    &[("assessment_count", TraceMetric::AssessmentCount), ("assessment_value", TraceMetric::AssessmentValue)];
+
+fn metrics_of(view: MetricView) -> &'static [(&'static str, TraceMetric)] {
+    match view {
+        MetricView::Traces => TRACE_METRICS,
+        MetricView::Spans => SPAN_METRICS,
+        MetricView::Assessments => ASSESSMENT_METRICS,
+    }
+}
+
+/// A metric of `view`, by its name.
+pub fn metric(view: MetricView, name: &str) -> Result<TraceMetric> {
+    let table = metrics_of(view);
+    table.iter().find(|(n, _)| *n == name).map(|(_, metric)| *metric).ok_or_else(|| {
+        let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
         Error::invalid(format!("metric_name must be one of {}, got '{name}'", python_list(&names)))
     })
+}
+
+/// The view a metric belongs to.
+pub fn view_of(metric: TraceMetric) -> MetricView {
+    use TraceMetric::*;
+    match metric {
+        TraceCount
+        | SessionCount
+        | Latency
+        | InputTokens
+        | OutputTokens
+        | TotalTokens
+        | CacheReadInputTokens
+        | CacheCreationInputTokens => MetricView::Traces,
+        SpanCount | SpanLatency | SpanInputCost | SpanOutputCost | SpanTotalCost => MetricView::Spans,
+        AssessmentCount | AssessmentValue => MetricView::Assessments,
+    }
 }
 
 impl Aggregation {
@@ -104,28 +145,54 @@ pub fn aggregation(type_name: &str, percentile: Option<f64>) -> Result<Aggregati
     Ok(parsed)
 }
 
+// Both tables are sorted by name: MLflow's messages list them sorted.
 fn allowed_aggregations(metric: TraceMetric) -> &'static [&'static str] {
+    use TraceMetric::*;
     match metric {
-        TraceMetric::TraceCount | TraceMetric::SessionCount => &["COUNT"],
-        TraceMetric::Latency => &["AVG", "MAX", "MIN", "PERCENTILE"],
-        _ => &["AVG", "MAX", "MIN", "PERCENTILE", "SUM"],
+        TraceCount | SessionCount | SpanCount | AssessmentCount => &["COUNT"],
+        Latency | SpanLatency | AssessmentValue => &["AVG", "MAX", "MIN", "PERCENTILE"],
+        InputTokens
+        | OutputTokens
+        | TotalTokens
+        | CacheReadInputTokens
+        | CacheCreationInputTokens
+        | SpanInputCost
+        | SpanOutputCost
+        | SpanTotalCost => &["AVG", "MAX", "MIN", "PERCENTILE", "SUM"],
     }
 }
 
 fn allowed_dimensions(metric: TraceMetric) -> &'static [&'static str] {
+    use TraceMetric::*;
     match metric {
-        TraceMetric::TraceCount => &["trace_name", "trace_status"],
-        TraceMetric::SessionCount => &[],
-        _ => &["trace_name"],
+        TraceCount => &["trace_name", "trace_status"],
+        SessionCount => &[],
+        Latency | InputTokens | OutputTokens | TotalTokens | CacheReadInputTokens | CacheCreationInputTokens => {
+            &["trace_name"]
+        }
+        SpanCount => &["span_model_name", "span_model_provider", "span_name", "span_status", "span_type"],
+        SpanLatency => &["span_name", "span_status"],
+        SpanInputCost | SpanOutputCost | SpanTotalCost => &["span_model_name", "span_model_provider"],
+        AssessmentCount => &["assessment_name", "assessment_value"],
+        AssessmentValue => &["assessment_name"],
     }
 }
 
+const DIMENSIONS: &[(&str, TraceDimension)] = &[
+    ("trace_name", TraceDimension::TraceName),
+    ("trace_status", TraceDimension::TraceStatus),
+    ("span_name", TraceDimension::SpanName),
+    ("span_type", TraceDimension::SpanType),
+    ("span_status", TraceDimension::SpanStatus),
+    ("span_model_name", TraceDimension::SpanModelName),
+    ("span_model_provider", TraceDimension::SpanModelProvider),
+    ("assessment_name", TraceDimension::AssessmentName),
+    ("assessment_value", TraceDimension::AssessmentValue),
+];
+
 impl TraceDimension {
     pub fn as_str(self) -> &'static str {
-        match self {
-            TraceDimension::TraceName => "trace_name",
-            TraceDimension::TraceStatus => "trace_status",
-        }
+        DIMENSIONS.iter().find(|(_, d)| *d == self).map_or("", |(name, _)| name)
     }
 }
 
@@ -158,13 +225,12 @@ pub fn check_query(
             python_list(allowed)
         )));
     }
-    Ok(dimensions
-        .iter()
-        .map(|name| if name == "trace_name" { TraceDimension::TraceName } else { TraceDimension::TraceStatus })
-        .collect())
+    // Every name passed the metric's table, which only holds names of `DIMENSIONS`.
+    Ok(dimensions.iter().filter_map(|name| DIMENSIONS.iter().find(|(n, _)| n == name).map(|(_, d)| *d)).collect())
 }
 
-/// One `filters` entry of the traces view: a single `=` comparison with a quoted value.
+/// One `filters` entry of `view`: a single `=` comparison with a quoted value; `span.` filters
+/// only in the spans view, `assessment.` filters only in the assessments view.
 pub fn parse_filter(text: &str, view: MetricView) -> Result<TraceMetricFilter> {
     let clauses = filter::parse(text, ParseOptions { allow_double_quoted_values: true })?;
     let clause = match clauses.as_slice() {
@@ -224,20 +290,68 @@ pub fn parse_filter(text: &str, view: MetricView) -> Result<TraceMetricFilter> {
             clause.value.as_text().unwrap_or_default()
         )));
     };
-    if view_type != "trace" {
-        let plural = if view_type == "span" { MetricView::Spans } else { MetricView::Assessments };
+    let own_view = match view_type {
+        "span" => Some(MetricView::Spans),
+        "assessment" => Some(MetricView::Assessments),
+        _ => None,
+    };
+    if let Some(own) = own_view.filter(|own| *own != view) {
         return Err(Error::invalid(format!(
             "Filtering by {view_type} is only supported for {} view type, got {}",
-            plural.as_str(),
+            own.as_str(),
             view.as_str()
         )));
     }
     let key = key.unwrap_or("").trim_matches('`').to_string();
-    Ok(match entity {
-        "status" => TraceMetricFilter::Status(value.clone()),
-        "tag" => TraceMetricFilter::Tag(key, value.clone()),
-        _ => TraceMetricFilter::Metadata(key, value.clone()),
+    let value = value.clone();
+    Ok(match (view_type, entity) {
+        ("span", "name") => TraceMetricFilter::SpanName(value),
+        ("span", "status") => TraceMetricFilter::SpanStatus(value),
+        ("span", _) => TraceMetricFilter::SpanType(value),
+        ("assessment", "name") => TraceMetricFilter::AssessmentName(value),
+        ("assessment", _) => TraceMetricFilter::AssessmentType(value),
+        (_, "status") => TraceMetricFilter::Status(value),
+        (_, "tag") => TraceMetricFilter::Tag(key, value),
+        _ => TraceMetricFilter::Metadata(key, value),
     })
+}
+
+/// Model names and providers are cut to this many characters, as MLflow stores them.
+const MODEL_DIMENSION_MAX_CHARS: usize = 500;
+
+/// What the spans view reads from a span's attributes (MLflow's canonical form): the model
+/// (`mlflow.llm.model`) and provider (`mlflow.llm.provider`), a string as it is and any other
+/// value as its JSON text, cut to 500 characters; the costs (`mlflow.llm.cost`, an object
+/// with `input_cost`, `output_cost`, `total_cost`), each a finite number or a string that reads
+/// as one (booleans and anything else count as no cost).
+pub fn span_analytics(attributes: &Map<String, Value>) -> SpanAnalytics {
+    let dimension = |key: &str| {
+        let text = match attributes.get(key)? {
+            Value::Null => return None,
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some(match text.char_indices().nth(MODEL_DIMENSION_MAX_CHARS) {
+            Some((cut, _)) => text[..cut].to_string(),
+            None => text,
+        })
+    };
+    let cost = attributes.get("mlflow.llm.cost").and_then(Value::as_object);
+    let amount = |key: &str| {
+        let number = match cost?.get(key)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        number.filter(|n| n.is_finite())
+    };
+    SpanAnalytics {
+        model_name: dimension("mlflow.llm.model"),
+        model_provider: dimension("mlflow.llm.provider"),
+        input_cost: amount("input_cost"),
+        output_cost: amount("output_cost"),
+        total_cost: amount("total_cost"),
+    }
 }
 
 /// A bucket's start as Python's `datetime.isoformat()` writes it in UTC: `2026-01-02T03:00:00+00:00`.
@@ -300,7 +414,10 @@ mod tests {
 
     #[test]
     fn checks_use_mlflows_messages() {
-        assert!(trace_metric("bogus").unwrap_err().message.starts_with("metric_name must be one of ['trace_count', "));
+        assert!(metric(MetricView::Traces, "bogus")
+            .unwrap_err()
+            .message
+            .starts_with("metric_name must be one of ['trace_count', "));
         let err = check_query(TraceMetric::TraceCount, &[Aggregation::Sum], &[]).unwrap_err();
         assert_eq!(err.message, "Found invalid aggregation_type(s): ['SUM']. Supported aggregation types: ['COUNT']");
         let err = check_query(TraceMetric::Latency, &[Aggregation::Avg], &["trace_status".into()]).unwrap_err();
@@ -320,6 +437,44 @@ mod tests {
         assert!(parse_filter("trace.tag = 'x'", traces).unwrap_err().message.contains("requires a key"));
         let two = parse_filter("trace.status = 'OK' AND trace.tag.a = 'b'", traces).unwrap_err();
         assert_eq!(two.message, "Invalid clause(s) in filter string: AND");
+    }
+
+    #[test]
+    fn spans_and_assessments_views_have_their_own_tables() {
+        assert_eq!(metric(MetricView::Spans, "latency").unwrap(), TraceMetric::SpanLatency);
+        let err = metric(MetricView::Assessments, "latency").unwrap_err();
+        assert_eq!(err.message, "metric_name must be one of ['assessment_count', 'assessment_value'], got 'latency'");
+        let err = check_query(TraceMetric::SpanLatency, &[Aggregation::Avg], &["span_type".into()]).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Found invalid dimension(s): ['span_type']. Supported dimensions: ['span_name', 'span_status']"
+        );
+        let dims =
+            check_query(TraceMetric::SpanCount, &[Aggregation::Count], &["span_model_name".into(), "span_type".into()]);
+        assert_eq!(dims.unwrap(), vec![TraceDimension::SpanModelName, TraceDimension::SpanType]);
+        assert_eq!(TraceDimension::AssessmentValue.as_str(), "assessment_value");
+        let spans = MetricView::Spans;
+        assert_eq!(parse_filter("span.type = 'LLM'", spans).unwrap(), TraceMetricFilter::SpanType("LLM".into()));
+        assert_eq!(parse_filter("trace.status = 'OK'", spans).unwrap(), TraceMetricFilter::Status("OK".into()));
+        let err = parse_filter("assessment.name = 'x'", spans).unwrap_err();
+        assert_eq!(err.message, "Filtering by assessment is only supported for ASSESSMENTS view type, got SPANS");
+        assert_eq!(
+            parse_filter("assessment.type = 'feedback'", MetricView::Assessments).unwrap(),
+            TraceMetricFilter::AssessmentType("feedback".into())
+        );
+    }
+
+    #[test]
+    fn span_analytics_read_model_and_cost_attributes() {
+        let attributes = serde_json::json!({
+            "mlflow.llm.model": "m".repeat(600), "mlflow.llm.provider": 7,
+            "mlflow.llm.cost": {"input_cost": 0.5, "output_cost": "0.25", "total_cost": true},
+        });
+        let found = span_analytics(attributes.as_object().unwrap());
+        assert_eq!(found.model_name.as_deref().map(str::len), Some(500));
+        assert_eq!(found.model_provider.as_deref(), Some("7"));
+        assert_eq!((found.input_cost, found.output_cost, found.total_cost), (Some(0.5), Some(0.25), None));
+        assert_eq!(span_analytics(&Map::new()), SpanAnalytics::default());
     }
 
     #[test]

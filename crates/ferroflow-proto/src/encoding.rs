@@ -29,6 +29,16 @@ pub fn python_json<T: Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// `json.dumps(value)` with Python's defaults (`ensure_ascii=True`: non-ASCII characters as
+/// `\uXXXX` escapes), as MLflow stores JSON text it made itself.
+pub fn python_json_ascii<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    if write_python_json(&mut out, value, true).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// The length in bytes of `json.dumps(value)` with Python's defaults (`ensure_ascii=True`:
 /// non-ASCII characters as `\uXXXX` escapes), without building the text.
 pub fn python_json_ascii_len<T: Serialize + ?Sized>(value: &T) -> usize {

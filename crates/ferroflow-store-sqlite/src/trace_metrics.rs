@@ -1,23 +1,48 @@
 //! Trace metrics in SQLite: [`TraceMetricsStore`] for [`SqliteStore`]. Each answer is one
 //! statement over the trace rows of the asked experiments (the `traces_metrics` covering index
-//! of migration 0015 holds every column a traces-view metric reads); percentiles interpolate
-//! between the two neighbouring values that a window function numbers within each group.
+//! of migration 0015 holds every column a traces-view metric reads), joined to their spans
+//! (spans view: model, provider and costs are columns of migration 0016) or their valid
+//! assessments (assessments view: the value is read from the stored body); percentiles
+//! interpolate between the two neighbouring values that a window function numbers within each
+//! group.
 
 use crate::error::map_sqlx;
 use crate::traces::push_trace_clause;
 use crate::SqliteStore;
 use ferroflow_core::entities::{
-    Aggregation, CorrelationCounts, CorrelationQuery, MetricRow, TraceDimension, TraceMetric, TraceMetricFilter,
-    TraceMetricsQuery, META_SOURCE_RUN, META_TRACE_SESSION, TAG_TRACE_NAME,
+    Aggregation, CorrelationCounts, CorrelationQuery, MetricRow, MetricView, TraceDimension, TraceMetric,
+    TraceMetricFilter, TraceMetricsQuery, META_SOURCE_RUN, META_TRACE_SESSION, TAG_TRACE_NAME,
 };
 use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::store::TraceMetricsStore;
+use ferroflow_core::trace_metrics::view_of;
 use ferroflow_core::Result;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-/// The column a metric aggregates.
-fn metric_column(metric: TraceMetric) -> &'static str {
-    match metric {
+/// An assessment's value as JSON text, as MLflow keeps it: a feedback's or an expectation's
+/// value (`null` when it has none; an expectation's serialized value parsed), an issue whole.
+const ASSESSMENT_VALUE_JSON: &str = "(CASE a.kind \
+    WHEN 'feedback' THEN coalesce(a.body -> '$.feedback.value', 'null') \
+    WHEN 'expectation' THEN coalesce(a.body -> '$.expectation.value', \
+        CASE WHEN json_valid(a.body ->> '$.expectation.serialized_value.value') \
+            THEN json(a.body ->> '$.expectation.serialized_value.value') END, 'null') \
+    ELSE a.body -> '$.issue' END)";
+
+/// An assessment's value as a number, as MLflow aggregates it: true/`"yes"` 1, false/`"no"` 0
+/// (case and surrounding white space aside), a number itself, anything else none.
+fn assessment_number() -> String {
+    let v = ASSESSMENT_VALUE_JSON;
+    format!(
+        "(CASE json_type({v}) WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 \
+         WHEN 'integer' THEN CAST({v} AS REAL) WHEN 'real' THEN CAST({v} AS REAL) \
+         WHEN 'text' THEN CASE lower(trim({v} ->> '$', ' ' || char(9, 10, 11, 12, 13))) \
+             WHEN 'yes' THEN 1.0 WHEN 'no' THEN 0.0 END END)"
+    )
+}
+
+/// The value a metric aggregates.
+fn metric_column(metric: TraceMetric) -> String {
+    let column = match metric {
         TraceMetric::TraceCount => "t.trace_id",
         TraceMetric::SessionCount => "t.session_id",
         TraceMetric::Latency => "t.execution_duration",
@@ -26,13 +51,72 @@ fn metric_column(metric: TraceMetric) -> &'static str {
         TraceMetric::TotalTokens => "t.total_tokens",
         TraceMetric::CacheReadInputTokens => "t.cache_read_input_tokens",
         TraceMetric::CacheCreationInputTokens => "t.cache_creation_input_tokens",
-    }
+        TraceMetric::SpanCount => "s.span_id",
+        // Whole milliseconds, truncated (integer division), as MLflow computes it.
+        TraceMetric::SpanLatency => "((s.end_time_ns - s.start_time_ns) / 1000000)",
+        TraceMetric::SpanInputCost => "s.input_cost",
+        TraceMetric::SpanOutputCost => "s.output_cost",
+        TraceMetric::SpanTotalCost => "s.total_cost",
+        TraceMetric::AssessmentCount => "a.assessment_id",
+        TraceMetric::AssessmentValue => return assessment_number(),
+    };
+    column.to_string()
 }
 
 fn dimension_column(dimension: TraceDimension) -> &'static str {
     match dimension {
         TraceDimension::TraceName => "t.trace_name",
         TraceDimension::TraceStatus => "t.state",
+        TraceDimension::SpanName => "s.name",
+        TraceDimension::SpanType => "s.span_type",
+        TraceDimension::SpanStatus => "s.status",
+        TraceDimension::SpanModelName => "s.model_name",
+        TraceDimension::SpanModelProvider => "s.model_provider",
+        TraceDimension::AssessmentName => "a.name",
+        TraceDimension::AssessmentValue => ASSESSMENT_VALUE_JSON,
+    }
+}
+
+/// The rows a view counts: the traces, their spans, or their valid assessments.
+fn view_rows(view: MetricView) -> &'static str {
+    match view {
+        MetricView::Traces => "traces t",
+        MetricView::Spans => "traces t JOIN spans s ON s.trace_key = t.trace_key",
+        MetricView::Assessments => "traces t JOIN assessments a ON a.trace_id = t.trace_id AND a.valid = 1",
+    }
+}
+
+/// The time a row is bucketed by, in milliseconds: the span's start for spans, else the trace's.
+fn row_time_ms(view: MetricView) -> &'static str {
+    match view {
+        MetricView::Spans => "(s.start_time_ns / 1000000)",
+        _ => "t.request_time",
+    }
+}
+
+/// The time bounds, inclusive: on the trace's start time, except for span costs, which are
+/// bounded by the span's own start (every nanosecond of the last millisecond included).
+fn push_time_bounds(builder: &mut QueryBuilder<'_, Sqlite>, query: &TraceMetricsQuery) {
+    let span_time =
+        matches!(query.metric, TraceMetric::SpanInputCost | TraceMetric::SpanOutputCost | TraceMetric::SpanTotalCost);
+    if span_time {
+        if let Some(start) = query.start_time_ms {
+            builder.push(" AND s.start_time_ns >= ").push_bind(start.saturating_mul(1_000_000));
+        }
+        if let Some(end) = query.end_time_ms {
+            match end.checked_add(1).and_then(|e| e.checked_mul(1_000_000)) {
+                Some(bound) => builder.push(" AND s.start_time_ns < ").push_bind(bound),
+                None if end < 0 => builder.push(" AND 0"),
+                None => builder,
+            };
+        }
+        return;
+    }
+    if let Some(start) = query.start_time_ms {
+        builder.push(" AND t.request_time >= ").push_bind(start);
+    }
+    if let Some(end) = query.end_time_ms {
+        builder.push(" AND t.request_time <= ").push_bind(end);
     }
 }
 
@@ -73,6 +157,21 @@ fn push_filter(builder: &mut QueryBuilder<'_, Sqlite>, filter: &TraceMetricFilte
             }
             builder.push(")");
         }
+        TraceMetricFilter::SpanName(value) => {
+            builder.push(" AND s.name = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::SpanStatus(value) => {
+            builder.push(" AND s.status = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::SpanType(value) => {
+            builder.push(" AND s.span_type = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::AssessmentName(value) => {
+            builder.push(" AND a.name = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::AssessmentType(value) => {
+            builder.push(" AND a.kind = ").push_bind(value.clone());
+        }
     }
 }
 
@@ -103,12 +202,14 @@ impl TraceMetricsStore for SqliteStore {
         if query.experiment_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let view = view_of(query.metric);
         let column = metric_column(query.metric);
         let bucketed = query.time_interval_ms.is_some();
         // The groups: g0 the bucket start (when bucketed), then each dimension.
         let mut groups: Vec<String> = Vec::new();
         if let Some(width) = query.time_interval_ms {
-            groups.push(format!("(t.request_time - ((t.request_time % {width}) + {width}) % {width})"));
+            let time = row_time_ms(view);
+            groups.push(format!("({time} - (({time} % {width}) + {width}) % {width})"));
         }
         groups.extend(query.dimensions.iter().map(|d| dimension_column(*d).to_string()));
         let group_names: Vec<String> = (0..groups.len()).map(|i| format!("g{i}")).collect();
@@ -140,14 +241,9 @@ impl TraceMetricsStore for SqliteStore {
                 }
             }
         }
-        builder.push(" FROM traces t WHERE ");
+        builder.push(format!(" FROM {} WHERE ", view_rows(view)));
         push_experiments(&mut builder, &query.experiment_ids);
-        if let Some(start) = query.start_time_ms {
-            builder.push(" AND t.request_time >= ").push_bind(start);
-        }
-        if let Some(end) = query.end_time_ms {
-            builder.push(" AND t.request_time <= ").push_bind(end);
-        }
+        push_time_bounds(&mut builder, query);
         for filter in &query.filters {
             push_filter(&mut builder, filter);
         }

@@ -15,7 +15,7 @@ use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
 use ferroflow_core::search::{Clause, Comparator, Literal};
 use ferroflow_core::store::{SearchQuery, TraceStore};
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{trace_metrics, Error, Result};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -256,13 +256,16 @@ async fn insert_root_metadata(conn: &mut SqliteConnection, traces: &[TraceSpans]
 }
 
 async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)]) -> Result<()> {
-    for chunk in spans.chunks(rows_per_statement(15)) {
+    for chunk in spans.chunks(rows_per_statement(20)) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
-             start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
+             start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra, \
+             model_name, model_provider, input_cost, output_cost, total_cost) ",
         );
         builder.push_values(chunk, |mut b, (trace_key, span)| {
             let tokens = span.token_usage;
+            // What the spans view of trace metrics groups and sums by (migration 0016).
+            let analytics = trace_metrics::span_analytics(&span.attributes);
             b.push_bind(*trace_key)
                 .push_bind(span.span_id.as_str())
                 .push_bind(span.parent_span_id.as_ref().map(SpanId::as_str))
@@ -281,7 +284,12 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
                     span.trace_state.as_deref(),
                     &span.events,
                     &span.links,
-                ));
+                ))
+                .push_bind(analytics.model_name)
+                .push_bind(analytics.model_provider)
+                .push_bind(analytics.input_cost)
+                .push_bind(analytics.output_cost)
+                .push_bind(analytics.total_cost);
         });
         // A re-sent span replaces itself (exporters retry).
         builder.push(
@@ -290,7 +298,9 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
              status_message = excluded.status_message, \
              start_time_ns = excluded.start_time_ns, end_time_ns = excluded.end_time_ns, \
              input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, \
-             total_tokens = excluded.total_tokens, attributes = excluded.attributes, extra = excluded.extra",
+             total_tokens = excluded.total_tokens, attributes = excluded.attributes, extra = excluded.extra, \
+             model_name = excluded.model_name, model_provider = excluded.model_provider, \
+             input_cost = excluded.input_cost, output_cost = excluded.output_cost, total_cost = excluded.total_cost",
         );
         builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
     }

@@ -5,7 +5,8 @@ use crate::ids::ExperimentId;
 use crate::search::traces::TraceKey;
 use crate::search::Clause;
 
-/// What a metric is computed over; only traces are served (see `trace_metrics::view`).
+/// What a metric is computed over: one row per trace, per span (of the experiments' traces) or
+/// per valid assessment (of their traces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricView {
     Traces,
@@ -13,7 +14,8 @@ pub enum MetricView {
     Assessments,
 }
 
-/// A metric of the traces view, each read from one column of the trace.
+/// A metric of any view (`trace_metrics::view_of` says which): the traces view's read a column
+/// of the trace, the spans view's a span's, the assessments view's an assessment's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceMetric {
     TraceCount,
@@ -24,6 +26,19 @@ pub enum TraceMetric {
     TotalTokens,
     CacheReadInputTokens,
     CacheCreationInputTokens,
+    /// Spans view: the number of spans.
+    SpanCount,
+    /// Spans view: a span's duration in whole milliseconds (truncated).
+    SpanLatency,
+    /// Spans view: the costs a span's `mlflow.llm.cost` attribute reports.
+    SpanInputCost,
+    SpanOutputCost,
+    SpanTotalCost,
+    /// Assessments view: the number of valid assessments.
+    AssessmentCount,
+    /// Assessments view: a valid assessment's value as a number (`true`/`"yes"` 1, `false`/`"no"`
+    /// 0, a finite number itself; other values have none).
+    AssessmentValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,14 +57,31 @@ pub enum Aggregation {
 pub enum TraceDimension {
     TraceName,
     TraceStatus,
+    SpanName,
+    SpanType,
+    SpanStatus,
+    SpanModelName,
+    SpanModelProvider,
+    AssessmentName,
+    /// The assessment's value as JSON text (the store's; the wire writes it as Python's
+    /// `json.dumps` does).
+    AssessmentValue,
 }
 
-/// One `filters` entry: `trace.status = 'OK'`, `trace.tag.<key> = 'v'`, `trace.metadata.<key> = 'v'`.
+/// One `filters` entry: `trace.status = 'OK'`, `trace.tag.<key> = 'v'`, `trace.metadata.<key> = 'v'`
+/// (any view); `span.name|status|type = 'v'` (spans view); `assessment.name|type = 'v'`
+/// (assessments view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceMetricFilter {
     Status(String),
     Tag(String, String),
     Metadata(String, String),
+    SpanName(String),
+    SpanStatus(String),
+    SpanType(String),
+    AssessmentName(String),
+    /// `feedback`, `expectation` or `issue`.
+    AssessmentType(String),
 }
 
 #[derive(Debug, Clone)]
@@ -61,7 +93,9 @@ pub struct TraceMetricsQuery {
     pub filters: Vec<TraceMetricFilter>,
     /// Bucket width; the buckets start at multiples of it since the epoch.
     pub time_interval_ms: Option<i64>,
-    /// Inclusive bounds on the trace's start time.
+    /// Inclusive bounds on the trace's start time (for the span cost metrics, on the span's
+    /// start time, to the last nanosecond of `end_time_ms`). Buckets group traces and
+    /// assessments by the trace's start time, spans by their own.
     pub start_time_ms: Option<i64>,
     pub end_time_ms: Option<i64>,
     pub max_results: u64,
@@ -91,4 +125,15 @@ pub struct CorrelationCounts {
     pub filter1: i64,
     pub filter2: i64,
     pub joint: i64,
+}
+
+/// What the spans view reads of a span besides its own fields, taken from its attributes when
+/// it is stored: the model it called and the costs it reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanAnalytics {
+    pub model_name: Option<String>,
+    pub model_provider: Option<String>,
+    pub input_cost: Option<f64>,
+    pub output_cost: Option<f64>,
+    pub total_cost: Option<f64>,
 }

@@ -1,5 +1,5 @@
-//! `POST /api/3.0/mlflow/traces/metrics` (aggregates of an experiment's traces, over time
-//! buckets and dimensions) and `POST …/traces/calculate-filter-correlation` (the NPMI of two
+//! `POST /api/3.0/mlflow/traces/metrics` (aggregates of an experiment's traces, spans or
+//! assessments, over time buckets and dimensions) and `POST …/traces/calculate-filter-correlation` (the NPMI of two
 //! trace filters). Both are computed by the store in SQL; this layer checks the request as the
 //! reference does and names the answer's values.
 
@@ -8,12 +8,13 @@ use crate::extract::Rpc;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use ferroflow_core::entities::{CorrelationQuery, MetricView, TraceMetricsQuery};
+use ferroflow_core::entities::{CorrelationQuery, TraceDimension, TraceMetricsQuery};
 use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::search::traces as grammar;
 use ferroflow_core::trace_metrics as rules;
 use ferroflow_core::{validation, Error};
 use ferroflow_proto::de::Double;
+use ferroflow_proto::encoding::python_json_ascii;
 use ferroflow_proto::traces::*;
 
 fn required_list<'a>(field: &str, values: &'a [String]) -> Result<&'a [String], Error> {
@@ -36,12 +37,7 @@ pub async fn query(
         .iter()
         .map(|a| rules::aggregation(a.aggregation_type.as_deref().unwrap_or(""), a.percentile_value))
         .collect::<Result<Vec<_>, _>>()?;
-    if view != MetricView::Traces {
-        return Err(
-            Error::invalid(format!("view_type {} is not supported by this server; use TRACES", view.as_str())).into()
-        );
-    }
-    let metric = rules::trace_metric(metric_name)?;
+    let metric = rules::metric(view, metric_name)?;
     let dimensions = rules::check_query(metric, &aggregations, &request.dimensions)?;
     let time_interval_seconds = request.time_interval_seconds.filter(|s| *s != 0);
     if time_interval_seconds.is_some() && (request.start_time_ms.is_none() || request.end_time_ms.is_none()) {
@@ -68,7 +64,12 @@ pub async fn query(
             if let Some(ms) = row.bucket_ms {
                 named.push(("time_bucket".to_string(), rules::bucket_label(ms)));
             }
-            named.extend(dimensions.iter().map(|d| d.as_str().to_string()).zip(row.dimensions));
+            named.extend(
+                dimensions
+                    .iter()
+                    .zip(row.dimensions)
+                    .map(|(d, value)| (d.as_str().to_string(), wire_dimension(*d, value))),
+            );
             let values: Vec<(String, Double)> = labels
                 .iter()
                 .zip(row.values)
@@ -82,6 +83,18 @@ pub async fn query(
         })
         .collect();
     Ok(Json(QueryTraceMetricsResponse { data_points, next_page_token: None }))
+}
+
+/// A dimension's value as the reference writes it: an assessment's value is the text of Python's
+/// `json.dumps` (`"yes"` quoted, `1.0`, `{"k": "\u00e9"}`); the store gives it as JSON text.
+fn wire_dimension(dimension: TraceDimension, value: String) -> String {
+    match dimension {
+        TraceDimension::AssessmentValue => match serde_json::from_str::<serde_json::Value>(&value) {
+            Ok(parsed) => python_json_ascii(&parsed),
+            Err(_) => value,
+        },
+        _ => value,
+    }
 }
 
 pub async fn filter_correlation(
