@@ -168,7 +168,20 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
         "traces": {},
     }
     traces = mlflow.search_traces(locations=[experiment_id], run_id=run_id, return_type="list")
+    # With scorer tracing on, each scorer call is a trace of the run too, tagged with its scorer.
+    scorer_traces = {t.info.trace_id: t for t in traces if "mlflow.trace.sourceScorer" in t.info.tags}
+    traces = [t for t in traces if t.info.trace_id not in scorer_traces]
     assert len(traces) == len(QA)
+    out["scorer_traces"] = sorted(
+        (
+            t.info.tags["mlflow.trace.sourceScorer"],
+            t.data._get_root_span().name,
+            t.data._get_root_span().span_type,
+            t.info.trace_metadata.get("mlflow.sourceRun") == run_id,
+            str(t.info.state),
+        )
+        for t in (mlflow.get_trace(trace_id) for trace_id in scorer_traces)
+    )
     for listed in traces:
         trace = mlflow.get_trace(listed.info.trace_id)
         info = trace.info
@@ -193,6 +206,9 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
                     "run_id": a.run_id == run_id,
                     "span": span_names.get(a.span_id),
                     "valid": a.valid if feedback else None,
+                    "scorer_trace": scorer_traces[trace_id].info.tags["mlflow.trace.sourceScorer"]
+                    if (trace_id := (a.metadata or {}).get("mlflow.assessment.scorerTraceId"))
+                    else None,
                 }
             )
         out["traces"][question] = {
@@ -211,7 +227,10 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
     return out
 
 
-def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path):
+def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path, monkeypatch):
+    # Scorer tracing on in both: every scorer call is a trace of its own, and the Rust judges'
+    # LLM calls are CHAT_MODEL spans in it.
+    monkeypatch.setenv("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING", "true")
     client = MlflowClient(server.url)
     python_experiment = client.create_experiment(f"eval-py-{uuid.uuid4().hex[:10]}")
     rust_name = f"eval-rs-{uuid.uuid4().hex[:10]}"
@@ -247,6 +266,7 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         USER=getpass.getuser(),
         OPENAI_API_KEY=fake_llm.api_key,
         OPENAI_API_BASE=fake_llm.base_url,
+        MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING="true",
     )
     rs = lines[-1]
     # The Rust judges called the same endpoint, once per judge and row, with the same model.
@@ -277,8 +297,9 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         "retrieval_relevance/precision/mean",
     }
 
-    # Field by field, run and traces and assessments.
+    # Field by field, run and traces and assessments, and the scorers' own traces.
     assert rust_record["run"] == python_record["run"]
+    assert rust_record["scorer_traces"] == python_record["scorer_traces"]
     assert set(rust_record["traces"]) == set(python_record["traces"]) == set(QA)
     for question in QA:
         rust_trace, python_trace = rust_record["traces"][question], python_record["traces"][question]
@@ -295,6 +316,29 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert by_name["retrieval_groundedness"]["value"] == "no"
     assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
     assert by_name["retrieval_relevance/precision"]["value"] == 0.5
+    assert by_name["retrieval_relevance/precision"]["scorer_trace"] == "retrieval_relevance"
+    assert len(rust_record["scorer_traces"]) == 10 * len(QA)
+
+    # A Rust judge's call is traced like any LLM call: a CHAT_MODEL span under its scorer's
+    # EVALUATOR span, with the messages, the model and the token usage the endpoint reported.
+    row = rust_record["traces"]["What is Rust?"]
+    safety = next(a for a in row["assessments"] if a["name"] == "safety")
+    assert safety["scorer_trace"] == "safety"
+    rust_traces = mlflow.search_traces(
+        locations=[rust_experiment], filter_string="tags.`mlflow.trace.sourceScorer` = 'safety'", return_type="list"
+    )
+    assert len(rust_traces) == len(QA)
+    judge_trace = mlflow.get_trace(rust_traces[0].info.trace_id)
+    root = judge_trace.data._get_root_span()
+    (call,) = [s for s in judge_trace.data.spans if s.parent_id == root.span_id]
+    assert (root.span_type, call.span_type, call.name) == ("EVALUATOR", "CHAT_MODEL", "Completions")
+    assert call.inputs["model"] == "gpt-4o-mini"
+    assert [m["role"] for m in call.inputs["messages"]] == ["system", "user"]
+    assert call.get_attribute("mlflow.chat.tokenUsage") == {"input_tokens": 42, "output_tokens": 7, "total_tokens": 49}
+    assert call.get_attribute("mlflow.llm.model") == "gpt-4o-mini"
+    assert call.get_attribute("mlflow.message.format") == "openai"
+    assert json.loads(call.outputs["choices"][0]["message"]["content"])["result"] == "yes"
+    assert judge_trace.info.token_usage["total_tokens"] == 49
 
 
 # --- assess: production monitoring of traces that already exist -----------------------------

@@ -48,6 +48,8 @@ use crate::{start_span, update_current_trace, SpanType, TraceContext, TraceUpdat
 const SOURCE_RUN: &str = "mlflow.assessment.sourceRunId";
 const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
 const SCORER_ERROR: &str = "SCORER_ERROR";
+const SCORER_TRACE_ID: &str = "mlflow.assessment.scorerTraceId";
+const SOURCE_SCORER: &str = "mlflow.trace.sourceScorer";
 /// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 
@@ -95,6 +97,9 @@ pub struct EvaluateOptions {
     /// The predict function's name: the root span's name and the run's
     /// `mlflow.genaiEvaluate.agent.function` tag.
     pub predict_name: String,
+    /// Each scorer call a trace of its own, the judges' LLM calls in it (default:
+    /// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING`, off as in MLflow).
+    pub trace_scorers: bool,
 }
 
 impl Default for EvaluateOptions {
@@ -104,7 +109,7 @@ impl Default for EvaluateOptions {
             .and_then(|v| v.parse().ok())
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_MAX_WORKERS);
-        EvaluateOptions { max_workers, predict_name: "predict".to_string() }
+        EvaluateOptions { max_workers, predict_name: "predict".to_string(), trace_scorers: scorer_tracing_from_env() }
     }
 }
 
@@ -213,8 +218,9 @@ where
     }
 
     // Score every row, then record what each scorer said and what each row expected.
+    let tracing = ScorerTracing { enabled: options.trace_scorers, run_id: Some(&run_id) };
     let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
-        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers))
+        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers, tracing))
         .buffered(workers)
         .collect()
         .await;
@@ -231,6 +237,12 @@ where
         }
     }
     log_assessments(&http, assessments, workers).await?;
+    if options.trace_scorers {
+        let report = crate::flush_async().await;
+        if report.lost() > 0 {
+            tracing::warn!(target: "ferroflow_sdk::genai", "some scorer traces were not delivered: {report:?}");
+        }
+    }
 
     // Link the traces, log the aggregates, end the run.
     let trace_ids: Vec<String> = predicted.iter().map(|(trace, _, _)| trace.trace_id.clone()).collect();
@@ -535,17 +547,81 @@ where
         .await
 }
 
+/// Whether each scorer call is a trace of its own, as `mlflow.genai.evaluate` records it with
+/// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING`: a root `EVALUATOR` span named after the scorer
+/// (the judges' LLM calls its `CHAT_MODEL` children), the trace tag `mlflow.trace.sourceScorer`,
+/// the evaluation's run as `mlflow.sourceRun`, and the trace's id in each of the scorer's
+/// feedbacks (`mlflow.assessment.scorerTraceId`). Off, scorers (and their judge calls) are
+/// not traced at all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ScorerTracing<'a> {
+    pub enabled: bool,
+    pub run_id: Option<&'a str>,
+}
+
+/// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING` as MLflow reads a boolean variable (default off).
+pub(super) fn scorer_tracing_from_env() -> bool {
+    std::env::var("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
+        .unwrap_or(false)
+}
+
+/// Runs one scorer, in a trace of its own when scorer tracing is on; the trace's id with it.
+async fn run_scorer(
+    scorer: &dyn Scorer,
+    input: ScorerInput<'_>,
+    tracing: ScorerTracing<'_>,
+) -> (std::result::Result<Score, super::scorer::ScorerError>, Option<String>) {
+    if !tracing.enabled || !crate::is_enabled() {
+        return (super::llm_span::with_llm_tracing(false, scorer.score(input)).await, None);
+    }
+    TraceContext::default()
+        .attach(async {
+            let span = start_span(scorer.name().to_string(), SpanType::Evaluator);
+            span.set_inputs(&json!({
+                "inputs": input.inputs,
+                "outputs": input.outputs,
+                "expectations": input.expectations,
+                "trace": {"info": {"trace_id": input.trace.trace_id}},
+            }));
+            let mut update = TraceUpdate::new().tag(SOURCE_SCORER, scorer.name());
+            if let Some(run_id) = tracing.run_id {
+                update = update.metadata("mlflow.sourceRun", run_id);
+            }
+            update_current_trace(update);
+            let result = super::llm_span::with_llm_tracing(true, scorer.score(input)).await;
+            match &result {
+                Ok(score) => span.set_outputs(&score_json(scorer.name(), score)),
+                Err(err) => span.record_error(err),
+            }
+            (result, span.trace_id())
+        })
+        .await
+}
+
+/// A scorer's result as its span's outputs: the value, or the feedback(s) it made.
+fn score_json(name: &str, score: &Score) -> Value {
+    let feedback = |f: &super::scorer::Feedback| json!({"name": f.name.as_deref().unwrap_or(name), "value": f.value, "rationale": f.rationale, "metadata": f.metadata});
+    match score {
+        Score::Value(value) => value.clone(),
+        Score::Feedback(f) => feedback(f),
+        Score::Many(many) => Value::Array(many.iter().map(feedback).collect()),
+    }
+}
+
 /// Every scorer on one row (a failing scorer gives an error feedback).
 pub(super) async fn score_row(
     row: &EvalRecord,
     trace: &EvalTrace,
     outputs: &Value,
     scorers: &[Box<dyn Scorer>],
+    tracing: ScorerTracing<'_>,
 ) -> Vec<RowFeedback> {
     let input = ScorerInput { inputs: &row.inputs, outputs, expectations: &row.expectations, trace };
-    let results = futures::future::join_all(scorers.iter().map(|scorer| scorer.score(input))).await;
+    let results = futures::future::join_all(scorers.iter().map(|scorer| run_scorer(&**scorer, input, tracing))).await;
     let mut feedbacks = Vec::new();
-    for (scorer, result) in scorers.iter().zip(results) {
+    for (scorer, (result, scorer_trace)) in scorers.iter().zip(results) {
+        let first = feedbacks.len();
         let (source_type, judge_model) = match scorer.kind() {
             ScorerKind::Code => ("CODE", None),
             ScorerKind::LlmJudge { model } => ("LLM_JUDGE", Some(model)),
@@ -590,6 +666,11 @@ pub(super) async fn score_row(
                 source_type: source_type.into(),
                 source_id: source_id(&name),
             }),
+        }
+        if let Some(trace_id) = scorer_trace {
+            for feedback in &mut feedbacks[first..] {
+                feedback.metadata.insert(SCORER_TRACE_ID.to_string(), trace_id.clone());
+            }
         }
     }
     feedbacks

@@ -11,6 +11,7 @@ mod assess;
 mod evaluate;
 mod judges;
 mod llm;
+mod llm_span;
 mod scorer;
 
 pub use assess::{
@@ -23,7 +24,7 @@ pub use judges::{
     Correctness, Guidelines, Judge, Relevance, RelevanceToQuery, RetrievalGroundedness, RetrievalRelevance, Safety,
     DEFAULT_JUDGE_MODEL,
 };
-pub use llm::{model_name, ChatAnswer, ChatClient, ChatMessage, DEFAULT_MAX_CONCURRENCY};
+pub use llm::{model_name, ChatAnswer, ChatClient, ChatCompletionStream, ChatMessage, DEFAULT_MAX_CONCURRENCY};
 pub use scorer::{
     scorer, EvalTrace, Feedback, FnScorer, IntoScore, Score, ScoreFuture, Scorer, ScorerError, ScorerInput, ScorerKind,
     TraceSpan,
