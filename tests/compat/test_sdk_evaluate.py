@@ -97,6 +97,20 @@ def fake_llm(monkeypatch):
     fake.stop()
 
 
+@pytest.fixture
+def scorer_tracing(monkeypatch):
+    """Scorer tracing on; trace export synchronous, since the harness tags each scorer trace
+    right after it ends (with async export the tag can reach the server before the trace)."""
+    from mlflow.tracing.provider import reset
+
+    monkeypatch.setenv("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    reset()
+    yield
+    monkeypatch.undo()
+    reset()
+
+
 def rows() -> list[dict]:
     return [{"inputs": {"question": q}, "expectations": {"expected_response": e}} for q, (_, e) in QA.items()]
 
@@ -227,10 +241,9 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
     return out
 
 
-def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path, monkeypatch):
+def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path, scorer_tracing):
     # Scorer tracing on in both: every scorer call is a trace of its own, and the Rust judges'
     # LLM calls are CHAT_MODEL spans in it.
-    monkeypatch.setenv("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING", "true")
     client = MlflowClient(server.url)
     python_experiment = client.create_experiment(f"eval-py-{uuid.uuid4().hex[:10]}")
     rust_name = f"eval-rs-{uuid.uuid4().hex[:10]}"
