@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import subprocess
 import uuid
 
 import mlflow
@@ -41,7 +42,7 @@ from mlflow.genai.scorers import (
     scorer,
 )
 from test_evaluate import QA, exact_match, mentions_subject, subject, word_count
-from test_sdk import run_driver
+from test_sdk import _driver, _env, run_driver
 
 JUDGE_MODEL = "openai:/gpt-4o-mini"
 
@@ -352,6 +353,94 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert call.get_attribute("mlflow.message.format") == "openai"
     assert json.loads(call.outputs["choices"][0]["message"]["content"])["result"] == "yes"
     assert judge_trace.info.token_usage["total_tokens"] == 49
+
+
+# --- data from a stored evaluation dataset, and a ResponsesAgent as the predict function -----
+
+
+def dataset_input(client: MlflowClient, run_id: str) -> list[tuple]:
+    return [
+        (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema, d.dataset.profile)
+        for d in client.get_run(run_id).inputs.dataset_inputs
+    ]
+
+
+def test_rust_evaluate_reads_a_stored_dataset(server, tmp_path):
+    from mlflow.genai import datasets
+
+    client = MlflowClient(server.url)
+    python_experiment = client.create_experiment(f"eval-ds-py-{uuid.uuid4().hex[:10]}")
+    rust_name = f"eval-ds-rs-{uuid.uuid4().hex[:10]}"
+    name = f"qa-{uuid.uuid4().hex[:10]}"
+    stored = datasets.create_dataset(name=name, experiment_id=python_experiment)
+    stored.merge_records(rows())
+
+    mlflow.set_experiment(experiment_id=python_experiment)
+    py = mlflow.genai.evaluate(data=datasets.get_dataset(name=name), predict_fn=predict, scorers=[exact_match, word_count])
+
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({q: a for q, (a, _) in QA.items()}))
+    by_name = run_driver(server.url, "evaluate", f"dataset:{name}", str(answers), experiment=rust_name)[-1]
+    by_id = run_driver(server.url, "evaluate", f"dataset-id:{stored.dataset_id}", str(answers), experiment=rust_name)[-1]
+
+    # The run's input is the stored dataset, described as the Python client describes it.
+    python_input = dataset_input(client, py.run_id)
+    assert python_input[0][2] == "mlflow_evaluation_dataset"
+    assert json.loads(python_input[0][3]) == {"dataset_id": stored.dataset_id}
+    assert dataset_input(client, by_name["run_id"]) == python_input
+    assert dataset_input(client, by_id["run_id"]) == python_input
+
+    # Every record was a row, with its expectations; the shared scorers agree with Python's.
+    for result in (by_name, by_id):
+        assert sorted(row["inputs"]["question"] for row in result["rows"]) == sorted(QA)
+        for key in ("exact_match/mean", "word_count/mean"):
+            assert result["metrics"][key] == pytest.approx(py.metrics[key]), key
+        for row in result["rows"]:
+            trace = mlflow.get_trace(row["trace_id"])
+            expected = {a.name: a.value for a in trace.info.assessments if not isinstance(a, Feedback)}
+            assert expected == {"expected_response": QA[row["inputs"]["question"]][1]}
+
+    # A dataset that does not exist is an error, not an empty evaluation.
+    proc = subprocess.run(
+        [_driver(), "evaluate", "dataset:no-such-dataset", str(answers)],
+        env=_env(server.url, rust_name),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "no-such-dataset" in proc.stderr
+
+
+def test_rust_evaluate_a_responses_agent(server, tmp_path):
+    client = MlflowClient(server.url)
+    name = f"eval-agent-{uuid.uuid4().hex[:10]}"
+    data = tmp_path / "agent_rows.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"inputs": {"input": [{"role": "user", "content": q}]}, "expectations": {"expected_response": e}})
+            + "\n"
+            for q, (_, e) in QA.items()
+        )
+    )
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({q: a for q, (a, _) in QA.items()}))
+    result = run_driver(server.url, "evaluate", str(data), str(answers), "--agent", experiment=name)[-1]
+
+    right = sum(a == e for a, e in QA.values()) / len(QA)
+    assert result["metrics"]["agent_answer/mean"] == pytest.approx(right)
+    experiment = client.get_experiment_by_name(name).experiment_id
+    traces = mlflow.search_traces(locations=[experiment], run_id=result["run_id"], return_type="list")
+    assert len(traces) == len(QA)
+    for listed in traces:
+        trace = mlflow.get_trace(listed.info.trace_id)
+        root = trace.data._get_root_span()
+        (agent,) = [s for s in trace.data.spans if s.parent_id == root.span_id]
+        assert (agent.name, agent.span_type) == ("predict", "AGENT")
+        question = root.inputs["input"][0]["content"]
+        assert agent.inputs["request"]["input"][0]["content"] == question
+        assert root.outputs["output"][0]["content"][0]["text"] == QA[question][0]
+        named = {a.name: a.value for a in trace.info.assessments}
+        assert named["agent_answer"] is (QA[question][0] == QA[question][1])
 
 
 # --- assess: production monitoring of traces that already exist -----------------------------

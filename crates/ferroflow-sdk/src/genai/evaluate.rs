@@ -89,6 +89,140 @@ impl EvalRecord {
     }
 }
 
+/// What [`evaluate`] runs over: rows in memory (a `Vec<EvalRecord>` converts), a JSON Lines
+/// file, or an evaluation dataset stored in the tracking server, by name or id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalData {
+    Records(Vec<EvalRecord>),
+    /// One `{"inputs": {...}, "expectations": {...}}` per line.
+    Jsonl(std::path::PathBuf),
+    /// An evaluation dataset (`mlflow.genai.datasets`), logged as the run's input the way
+    /// `mlflow.genai.evaluate` logs a managed dataset.
+    Dataset(DatasetRef),
+}
+
+/// An evaluation dataset named by its id (`d-…`) or its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetRef {
+    Id(String),
+    Name(String),
+}
+
+impl EvalData {
+    pub fn jsonl(path: impl Into<std::path::PathBuf>) -> EvalData {
+        EvalData::Jsonl(path.into())
+    }
+    pub fn dataset_id(id: impl Into<String>) -> EvalData {
+        EvalData::Dataset(DatasetRef::Id(id.into()))
+    }
+    pub fn dataset_name(name: impl Into<String>) -> EvalData {
+        EvalData::Dataset(DatasetRef::Name(name.into()))
+    }
+}
+
+impl From<Vec<EvalRecord>> for EvalData {
+    fn from(records: Vec<EvalRecord>) -> EvalData {
+        EvalData::Records(records)
+    }
+}
+
+/// The rows to evaluate and the data set input the run records for them.
+struct LoadedData {
+    records: Vec<EvalRecord>,
+    /// The stored dataset's own description; `None`: described from the rows.
+    dataset: Option<DatasetWire>,
+}
+
+/// Reads the rows: from the file, or from the server's dataset (every page of its records).
+async fn load_data(http: &HttpClient, data: EvalData) -> Result<LoadedData> {
+    let dataset = match data {
+        EvalData::Records(records) => return Ok(LoadedData { records, dataset: None }),
+        EvalData::Jsonl(path) => return Ok(LoadedData { records: EvalRecord::read_jsonl(path)?, dataset: None }),
+        EvalData::Dataset(DatasetRef::Id(id)) => {
+            let path = format!("/api/3.0/mlflow/datasets/{id}");
+            http.call(Method::GET, &path, &[], None).await?["dataset"].take()
+        }
+        EvalData::Dataset(DatasetRef::Name(name)) => {
+            // As the Python client looks a dataset up by name.
+            let filter = format!("name = \"{}\"", name.replace('"', "\\\""));
+            let body = json!({"filter_string": filter, "max_results": 2});
+            let found = http.call(Method::POST, "/api/3.0/mlflow/datasets/search", &[], Some(&body)).await?;
+            match found["datasets"].as_array().map(Vec::as_slice) {
+                Some([one]) => one.clone(),
+                Some([]) | None => {
+                    return Err(Error::Api {
+                        status: 404,
+                        code: crate::ErrorCode::parse("RESOURCE_DOES_NOT_EXIST"),
+                        message: format!("no evaluation dataset named {name:?}"),
+                    })
+                }
+                Some(_) => {
+                    return Err(Error::Config(format!(
+                        "several evaluation datasets are named {name:?}: name one by its id"
+                    )))
+                }
+            }
+        }
+    };
+    let id = dataset["dataset_id"].as_str().unwrap_or_default().to_string();
+    let mut records = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let path = format!("/api/3.0/mlflow/datasets/{id}/records");
+        let mut query = vec![("max_results", "1000")];
+        if let Some(token) = &page_token {
+            query.push(("page_token", token));
+        }
+        let page = http.call(Method::GET, &path, &query, None).await?;
+        // The records travel as JSON text inside the message.
+        let rows: Vec<Value> = match &page["records"] {
+            Value::String(text) => serde_json::from_str(text)
+                .map_err(|err| Error::Protocol { url: http.url(&path), message: format!("records: {err}") })?,
+            Value::Array(rows) => rows.clone(),
+            _ => Vec::new(),
+        };
+        records.extend(rows.into_iter().map(|mut row| EvalRecord {
+            inputs: row["inputs"].take(),
+            expectations: match row["expectations"].take() {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }));
+        page_token = page["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        if page_token.is_none() {
+            break;
+        }
+    }
+    let text = |key: &str| dataset[key].as_str().map(str::to_string);
+    let wire = DatasetWire {
+        name: text("name"),
+        digest: text("digest"),
+        source_type: Some("mlflow_evaluation_dataset".into()),
+        source: Some(python_json(&json!({ "dataset_id": id }))),
+        schema: text("schema"),
+        profile: text("profile"),
+    };
+    Ok(LoadedData { records, dataset: Some(wire) })
+}
+
+/// A [`ResponsesAgent`](crate::agent::ResponsesAgent) as [`evaluate`]'s predict function: each
+/// row's inputs are the agent's request (`{"input": [...]}`, as `mlflow.genai.evaluate` passes
+/// them to an agent's `predict`), its outputs the agent's response; the agent's `predict` span
+/// is a child of the row's.
+pub fn agent_predict<'a, A: crate::agent::ResponsesAgent>(
+    agent: &'a A,
+) -> impl Fn(Value) -> futures::future::BoxFuture<'a, std::result::Result<Value, crate::agent::AgentError>> + Sync {
+    move |inputs: Value| {
+        Box::pin(async move {
+            use crate::agent::ResponsesAgentExt as _;
+            let request: crate::agent::ResponsesAgentRequest = serde_json::from_value(inputs)
+                .map_err(|err| format!("the row's inputs are not a ResponsesAgent request: {err}"))?;
+            let response = agent.invoke(request).await?;
+            Ok(serde_json::to_value(&response)?)
+        })
+    }
+}
+
 /// How an evaluation runs.
 #[derive(Debug, Clone)]
 pub struct EvaluateOptions {
@@ -178,7 +312,7 @@ pub struct EvaluationResult {
 /// # Ok(()) }
 /// ```
 pub async fn evaluate<P, Fut, E>(
-    data: Vec<EvalRecord>,
+    data: impl Into<EvalData>,
     predict: P,
     scorers: &[Box<dyn Scorer>],
     options: EvaluateOptions,
@@ -191,9 +325,10 @@ where
     let config = crate::tracer::tracer_config().ok_or(Error::NotConfigured)?;
     let http = HttpClient::new(config)?;
     let experiment_id = resolve_experiment(&http, &config.experiment).await.map_err(Error::Config)?;
+    let LoadedData { records: data, dataset } = load_data(&http, data.into()).await?;
     let workers = options.max_workers.max(1);
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let run_id = start_run(&http, &experiment_id, &user, &data, scorers, &options.predict_name).await?;
+    let run_id = start_run(&http, &experiment_id, &user, &data, dataset, scorers, &options.predict_name).await?;
 
     // Predict: one trace per row.
     let mut predicted: Vec<(EvalTrace, Value, Option<String>)> = futures::stream::iter(data.iter())
@@ -379,6 +514,7 @@ async fn start_run(
     experiment_id: &str,
     user: &str,
     data: &[EvalRecord],
+    dataset: Option<DatasetWire>,
     scorers: &[Box<dyn Scorer>],
     predict_name: &str,
 ) -> Result<String> {
@@ -403,7 +539,10 @@ async fn start_run(
 
     let inputs = LogInputs {
         run_id: Some(run_id.clone()),
-        datasets: vec![DatasetInputWire { tags: Vec::new(), dataset: Some(dataset_wire(data, user, &source)) }],
+        datasets: vec![DatasetInputWire {
+            tags: Vec::new(),
+            dataset: Some(dataset.unwrap_or_else(|| dataset_wire(data, user, &source))),
+        }],
         ..LogInputs::default()
     };
     post(http, "/api/2.0/mlflow/runs/log-inputs", &inputs).await?;

@@ -18,7 +18,8 @@ pub use assess::{
     assess, AssessData, AssessOptions, AssessReport, AssessRow, Monitor, ThresholdCheck, MONITOR_WATERMARK_TAG_PREFIX,
 };
 pub use evaluate::{
-    evaluate, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback, RowResult, DEFAULT_MAX_WORKERS,
+    agent_predict, evaluate, DatasetRef, EvalData, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback,
+    RowResult, DEFAULT_MAX_WORKERS,
 };
 pub use judges::{
     Correctness, Guidelines, Judge, Relevance, RelevanceToQuery, RetrievalGroundedness, RetrievalRelevance, Safety,
