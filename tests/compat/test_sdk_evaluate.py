@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import subprocess
 import uuid
 
 import mlflow
@@ -41,7 +42,7 @@ from mlflow.genai.scorers import (
     scorer,
 )
 from test_evaluate import QA, exact_match, mentions_subject, subject, word_count
-from test_sdk import run_driver
+from test_sdk import _driver, _env, run_driver
 
 JUDGE_MODEL = "openai:/gpt-4o-mini"
 
@@ -95,6 +96,20 @@ def fake_llm(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def scorer_tracing(monkeypatch):
+    """Scorer tracing on; trace export synchronous, since the harness tags each scorer trace
+    right after it ends (with async export the tag can reach the server before the trace)."""
+    from mlflow.tracing.provider import reset
+
+    monkeypatch.setenv("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    reset()
+    yield
+    monkeypatch.undo()
+    reset()
 
 
 def rows() -> list[dict]:
@@ -168,7 +183,20 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
         "traces": {},
     }
     traces = mlflow.search_traces(locations=[experiment_id], run_id=run_id, return_type="list")
+    # With scorer tracing on, each scorer call is a trace of the run too, tagged with its scorer.
+    scorer_traces = {t.info.trace_id: t for t in traces if "mlflow.trace.sourceScorer" in t.info.tags}
+    traces = [t for t in traces if t.info.trace_id not in scorer_traces]
     assert len(traces) == len(QA)
+    out["scorer_traces"] = sorted(
+        (
+            t.info.tags["mlflow.trace.sourceScorer"],
+            t.data._get_root_span().name,
+            t.data._get_root_span().span_type,
+            t.info.trace_metadata.get("mlflow.sourceRun") == run_id,
+            str(t.info.state),
+        )
+        for t in (mlflow.get_trace(trace_id) for trace_id in scorer_traces)
+    )
     for listed in traces:
         trace = mlflow.get_trace(listed.info.trace_id)
         info = trace.info
@@ -193,6 +221,9 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
                     "run_id": a.run_id == run_id,
                     "span": span_names.get(a.span_id),
                     "valid": a.valid if feedback else None,
+                    "scorer_trace": scorer_traces[trace_id].info.tags["mlflow.trace.sourceScorer"]
+                    if (trace_id := (a.metadata or {}).get("mlflow.assessment.scorerTraceId"))
+                    else None,
                 }
             )
         out["traces"][question] = {
@@ -211,7 +242,9 @@ def recorded(client: MlflowClient, experiment_id: str, run_id: str) -> dict:
     return out
 
 
-def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path):
+def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tmp_path, scorer_tracing):
+    # Scorer tracing on in both: every scorer call is a trace of its own, and the Rust judges'
+    # LLM calls are CHAT_MODEL spans in it.
     client = MlflowClient(server.url)
     python_experiment = client.create_experiment(f"eval-py-{uuid.uuid4().hex[:10]}")
     rust_name = f"eval-rs-{uuid.uuid4().hex[:10]}"
@@ -247,6 +280,7 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         USER=getpass.getuser(),
         OPENAI_API_KEY=fake_llm.api_key,
         OPENAI_API_BASE=fake_llm.base_url,
+        MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING="true",
     )
     rs = lines[-1]
     # The Rust judges called the same endpoint, once per judge and row, with the same model.
@@ -277,8 +311,9 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
         "retrieval_relevance/precision/mean",
     }
 
-    # Field by field, run and traces and assessments.
+    # Field by field, run and traces and assessments, and the scorers' own traces.
     assert rust_record["run"] == python_record["run"]
+    assert rust_record["scorer_traces"] == python_record["scorer_traces"]
     assert set(rust_record["traces"]) == set(python_record["traces"]) == set(QA)
     for question in QA:
         rust_trace, python_trace = rust_record["traces"][question], python_record["traces"][question]
@@ -295,6 +330,117 @@ def test_rust_evaluate_records_what_python_evaluate_records(server, fake_llm, tm
     assert by_name["retrieval_groundedness"]["value"] == "no"
     assert by_name["retrieval_groundedness"]["span"] == "predict"  # on the root, as Python logs it
     assert by_name["retrieval_relevance/precision"]["value"] == 0.5
+    assert by_name["retrieval_relevance/precision"]["scorer_trace"] == "retrieval_relevance"
+    assert len(rust_record["scorer_traces"]) == 10 * len(QA)
+
+    # A Rust judge's call is traced like any LLM call: a CHAT_MODEL span under its scorer's
+    # EVALUATOR span, with the messages, the model and the token usage the endpoint reported.
+    row = rust_record["traces"]["What is Rust?"]
+    safety = next(a for a in row["assessments"] if a["name"] == "safety")
+    assert safety["scorer_trace"] == "safety"
+    rust_traces = mlflow.search_traces(
+        locations=[rust_experiment], filter_string="tags.`mlflow.trace.sourceScorer` = 'safety'", return_type="list"
+    )
+    assert len(rust_traces) == len(QA)
+    judge_trace = mlflow.get_trace(rust_traces[0].info.trace_id)
+    root = judge_trace.data._get_root_span()
+    (call,) = [s for s in judge_trace.data.spans if s.parent_id == root.span_id]
+    assert (root.span_type, call.span_type, call.name) == ("EVALUATOR", "CHAT_MODEL", "Completions")
+    assert call.inputs["model"] == "gpt-4o-mini"
+    assert [m["role"] for m in call.inputs["messages"]] == ["system", "user"]
+    assert call.get_attribute("mlflow.chat.tokenUsage") == {"input_tokens": 42, "output_tokens": 7, "total_tokens": 49}
+    assert call.get_attribute("mlflow.llm.model") == "gpt-4o-mini"
+    assert call.get_attribute("mlflow.message.format") == "openai"
+    assert json.loads(call.outputs["choices"][0]["message"]["content"])["result"] == "yes"
+    assert judge_trace.info.token_usage["total_tokens"] == 49
+
+
+# --- data from a stored evaluation dataset, and a ResponsesAgent as the predict function -----
+
+
+def dataset_input(client: MlflowClient, run_id: str) -> list[tuple]:
+    return [
+        (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source, d.dataset.schema, d.dataset.profile)
+        for d in client.get_run(run_id).inputs.dataset_inputs
+    ]
+
+
+def test_rust_evaluate_reads_a_stored_dataset(server, tmp_path):
+    from mlflow.genai import datasets
+
+    client = MlflowClient(server.url)
+    python_experiment = client.create_experiment(f"eval-ds-py-{uuid.uuid4().hex[:10]}")
+    rust_name = f"eval-ds-rs-{uuid.uuid4().hex[:10]}"
+    name = f"qa-{uuid.uuid4().hex[:10]}"
+    stored = datasets.create_dataset(name=name, experiment_id=python_experiment)
+    stored.merge_records(rows())
+
+    mlflow.set_experiment(experiment_id=python_experiment)
+    py = mlflow.genai.evaluate(data=datasets.get_dataset(name=name), predict_fn=predict, scorers=[exact_match, word_count])
+
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({q: a for q, (a, _) in QA.items()}))
+    by_name = run_driver(server.url, "evaluate", f"dataset:{name}", str(answers), experiment=rust_name)[-1]
+    by_id = run_driver(server.url, "evaluate", f"dataset-id:{stored.dataset_id}", str(answers), experiment=rust_name)[-1]
+
+    # The run's input is the stored dataset, described as the Python client describes it.
+    python_input = dataset_input(client, py.run_id)
+    assert python_input[0][2] == "mlflow_evaluation_dataset"
+    assert json.loads(python_input[0][3]) == {"dataset_id": stored.dataset_id}
+    assert dataset_input(client, by_name["run_id"]) == python_input
+    assert dataset_input(client, by_id["run_id"]) == python_input
+
+    # Every record was a row, with its expectations; the shared scorers agree with Python's.
+    for result in (by_name, by_id):
+        assert sorted(row["inputs"]["question"] for row in result["rows"]) == sorted(QA)
+        for key in ("exact_match/mean", "word_count/mean"):
+            assert result["metrics"][key] == pytest.approx(py.metrics[key]), key
+        for row in result["rows"]:
+            trace = mlflow.get_trace(row["trace_id"])
+            expected = {a.name: a.value for a in trace.info.assessments if not isinstance(a, Feedback)}
+            assert expected == {"expected_response": QA[row["inputs"]["question"]][1]}
+
+    # A dataset that does not exist is an error, not an empty evaluation.
+    proc = subprocess.run(
+        [_driver(), "evaluate", "dataset:no-such-dataset", str(answers)],
+        env=_env(server.url, rust_name),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "no-such-dataset" in proc.stderr
+
+
+def test_rust_evaluate_a_responses_agent(server, tmp_path):
+    client = MlflowClient(server.url)
+    name = f"eval-agent-{uuid.uuid4().hex[:10]}"
+    data = tmp_path / "agent_rows.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"inputs": {"input": [{"role": "user", "content": q}]}, "expectations": {"expected_response": e}})
+            + "\n"
+            for q, (_, e) in QA.items()
+        )
+    )
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({q: a for q, (a, _) in QA.items()}))
+    result = run_driver(server.url, "evaluate", str(data), str(answers), "--agent", experiment=name)[-1]
+
+    right = sum(a == e for a, e in QA.values()) / len(QA)
+    assert result["metrics"]["agent_answer/mean"] == pytest.approx(right)
+    experiment = client.get_experiment_by_name(name).experiment_id
+    traces = mlflow.search_traces(locations=[experiment], run_id=result["run_id"], return_type="list")
+    assert len(traces) == len(QA)
+    for listed in traces:
+        trace = mlflow.get_trace(listed.info.trace_id)
+        root = trace.data._get_root_span()
+        (agent,) = [s for s in trace.data.spans if s.parent_id == root.span_id]
+        assert (agent.name, agent.span_type) == ("predict", "AGENT")
+        question = root.inputs["input"][0]["content"]
+        assert agent.inputs["request"]["input"][0]["content"] == question
+        assert root.outputs["output"][0]["content"][0]["text"] == QA[question][0]
+        named = {a.name: a.value for a in trace.info.assessments}
+        assert named["agent_answer"] is (QA[question][0] == QA[question][1])
 
 
 # --- assess: production monitoring of traces that already exist -----------------------------

@@ -8,9 +8,12 @@
 //!                                      # trace and flushes; `quit` ends (loss accounting test)
 //! sdk_compat prompt-load <uri> [k=v..] # loads a prompt, prints it (formatted with k=v)
 //! sdk_compat prompt-register <name>    # registers a text and a chat prompt, sets aliases
-//! sdk_compat evaluate <rows.jsonl> <answers.json> [--judges <model-uri>]
+//! sdk_compat evaluate <rows.jsonl|dataset:<name>|dataset-id:<id>> <answers.json>
+//!                    [--judges <model-uri>] [--agent]
 //!                                      # `genai::evaluate` of a table-lookup agent with the
-//!                                      # test's code scorers (and the six LLM judges)
+//!                                      # test's code scorers (and the six LLM judges); data
+//!                                      # from a file or a stored evaluation dataset; with
+//!                                      # `--agent` the agent is a `ResponsesAgent`
 //! sdk_compat assess <filter|-> <rows.jsonl|-> [name=min..] [--judge <model-uri>]
 //!                                      # `genai::assess` of the traces matching the filter
 //!                                      # (or of the given rows) with thresholds
@@ -271,14 +274,39 @@ fn subject(question: &str) -> String {
     question.trim_end_matches('?').split_whitespace().last().unwrap_or_default().to_string()
 }
 
+/// The table-lookup agent as a `ResponsesAgent`: the answer to the last user message.
+struct LookupAgent {
+    answers: std::collections::HashMap<String, String>,
+}
+
+impl ferroflow_sdk::agent::ResponsesAgent for LookupAgent {
+    async fn predict(
+        &self,
+        request: ferroflow_sdk::agent::ResponsesAgentRequest,
+    ) -> Result<ferroflow_sdk::agent::ResponsesAgentResponse, ferroflow_sdk::agent::AgentError> {
+        let question = request.last_user_text().unwrap_or_default();
+        let answer = self.answers.get(&question).ok_or("no answer for this question")?;
+        Ok(ferroflow_sdk::agent::ResponsesAgentResponse::new(vec![ferroflow_sdk::agent::text_output_item(
+            answer.clone(),
+            "msg-1",
+        )]))
+    }
+}
+
 /// The same evaluation as `tests/compat/test_sdk_evaluate.py` runs in Python: the agent answers
 /// from a table; the scorers are the test's, with the same names and results.
 fn evaluate(args: &[String]) {
     use ferroflow_sdk::genai::{
-        self, scorer, Correctness, EvalRecord, Feedback, Guidelines, RelevanceToQuery, RetrievalGroundedness,
+        self, scorer, Correctness, EvalData, Feedback, Guidelines, RelevanceToQuery, RetrievalGroundedness,
         RetrievalRelevance, Safety, Scorer,
     };
-    let data = EvalRecord::read_jsonl(&args[1]).expect("evaluation rows");
+    let data = if let Some(name) = args[1].strip_prefix("dataset:") {
+        EvalData::dataset_name(name)
+    } else if let Some(id) = args[1].strip_prefix("dataset-id:") {
+        EvalData::dataset_id(id)
+    } else {
+        EvalData::jsonl(&args[1])
+    };
     let answers: std::collections::HashMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(&args[2]).expect("answers file")).expect("answers JSON");
     let mut scorers: Vec<Box<dyn Scorer>> = vec![
@@ -302,8 +330,14 @@ fn evaluate(args: &[String]) {
         scorers.push(Box::new(RetrievalRelevance::new().model(model)));
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let result = runtime
-        .block_on(genai::evaluate(
+    let result = if args.iter().any(|a| a == "--agent") {
+        scorers.push(Box::new(scorer("agent_answer", |_, outputs, expectations, _| {
+            outputs["output"][0]["content"][0]["text"] == expectations["expected_response"]
+        })));
+        let agent = LookupAgent { answers: answers.clone() };
+        runtime.block_on(genai::evaluate(data, genai::agent_predict(&agent), &scorers, Default::default()))
+    } else {
+        runtime.block_on(genai::evaluate(
             data,
             |inputs: Value| {
                 let question = inputs["question"].as_str().unwrap_or_default().to_string();
@@ -324,7 +358,8 @@ fn evaluate(args: &[String]) {
             &scorers,
             genai::EvaluateOptions::default(),
         ))
-        .expect("evaluate");
+    }
+    .expect("evaluate");
     let rows: Vec<Value> = result
         .rows
         .iter()

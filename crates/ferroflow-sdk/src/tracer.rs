@@ -105,6 +105,17 @@ pub fn start_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Sp
     Span { span: SpanRef { inner: Some(inner) }, frame: Some(frame) }
 }
 
+/// A span that is a child of the current one (or the root of a new trace) but does not
+/// become current itself: spans started while it is open are not its children. What an LLM
+/// call's span is (MLflow's autolog starts those without context); it ends when dropped.
+pub(crate) fn start_detached_span(name: impl Into<Cow<'static, str>>, span_type: SpanType) -> Span {
+    let Some(tracer) = global() else {
+        return Span::disabled();
+    };
+    let inner = new_span(&tracer.exporter, name.into(), span_type, None, None);
+    Span { span: SpanRef { inner: Some(inner) }, frame: None }
+}
+
 /// The innermost open span of the caller's context (a no-op handle when there is none), to set
 /// attributes from inside a `#[trace]` function.
 pub fn current_span() -> SpanRef {

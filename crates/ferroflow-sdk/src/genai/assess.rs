@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::evaluate::{
-    aggregate, feedback_assessment, log_assessments, post, score_row, scorer_digest, trace_spans, EvalRecord,
+    aggregate, feedback_assessment, log_assessments, post, score_row, scorer_digest, scorer_tracing_from_env,
+    trace_spans, EvalRecord, ScorerTracing,
 };
 use super::scorer::{EvalTrace, Scorer};
 use super::{RowFeedback, DEFAULT_MAX_WORKERS};
@@ -52,11 +53,18 @@ pub struct AssessOptions {
     /// is below it, or when there is no value to average.
     pub thresholds: BTreeMap<String, f64>,
     pub max_workers: usize,
+    /// Each scorer call a trace of its own, the judges' LLM calls in it (default:
+    /// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING`, off as in MLflow).
+    pub trace_scorers: bool,
 }
 
 impl Default for AssessOptions {
     fn default() -> Self {
-        AssessOptions { thresholds: BTreeMap::new(), max_workers: DEFAULT_MAX_WORKERS }
+        AssessOptions {
+            thresholds: BTreeMap::new(),
+            max_workers: DEFAULT_MAX_WORKERS,
+            trace_scorers: scorer_tracing_from_env(),
+        }
     }
 }
 
@@ -142,7 +150,9 @@ pub async fn assess(data: AssessData, scorers: &[Box<dyn Scorer>], options: Asse
     };
 
     let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(rows.iter())
-        .map(|(trace, record, outputs)| score_row(record, trace, outputs, scorers))
+        .map(|(trace, record, outputs)| {
+            score_row(record, trace, outputs, scorers, ScorerTracing { enabled: options.trace_scorers, run_id: None })
+        })
         .buffered(workers)
         .collect()
         .await;
@@ -158,6 +168,9 @@ pub async fn assess(data: AssessData, scorers: &[Box<dyn Scorer>], options: Asse
         })
         .collect();
     log_assessments(&http, assessments, workers).await?;
+    if options.trace_scorers {
+        crate::flush_async().await;
+    }
 
     let metrics = aggregate(scored.iter().flatten());
     let checks = options

@@ -48,6 +48,8 @@ use crate::{start_span, update_current_trace, SpanType, TraceContext, TraceUpdat
 const SOURCE_RUN: &str = "mlflow.assessment.sourceRunId";
 const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
 const SCORER_ERROR: &str = "SCORER_ERROR";
+const SCORER_TRACE_ID: &str = "mlflow.assessment.scorerTraceId";
+const SOURCE_SCORER: &str = "mlflow.trace.sourceScorer";
 /// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 
@@ -87,6 +89,140 @@ impl EvalRecord {
     }
 }
 
+/// What [`evaluate`] runs over: rows in memory (a `Vec<EvalRecord>` converts), a JSON Lines
+/// file, or an evaluation dataset stored in the tracking server, by name or id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalData {
+    Records(Vec<EvalRecord>),
+    /// One `{"inputs": {...}, "expectations": {...}}` per line.
+    Jsonl(std::path::PathBuf),
+    /// An evaluation dataset (`mlflow.genai.datasets`), logged as the run's input the way
+    /// `mlflow.genai.evaluate` logs a managed dataset.
+    Dataset(DatasetRef),
+}
+
+/// An evaluation dataset named by its id (`d-…`) or its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetRef {
+    Id(String),
+    Name(String),
+}
+
+impl EvalData {
+    pub fn jsonl(path: impl Into<std::path::PathBuf>) -> EvalData {
+        EvalData::Jsonl(path.into())
+    }
+    pub fn dataset_id(id: impl Into<String>) -> EvalData {
+        EvalData::Dataset(DatasetRef::Id(id.into()))
+    }
+    pub fn dataset_name(name: impl Into<String>) -> EvalData {
+        EvalData::Dataset(DatasetRef::Name(name.into()))
+    }
+}
+
+impl From<Vec<EvalRecord>> for EvalData {
+    fn from(records: Vec<EvalRecord>) -> EvalData {
+        EvalData::Records(records)
+    }
+}
+
+/// The rows to evaluate and the data set input the run records for them.
+struct LoadedData {
+    records: Vec<EvalRecord>,
+    /// The stored dataset's own description; `None`: described from the rows.
+    dataset: Option<DatasetWire>,
+}
+
+/// Reads the rows: from the file, or from the server's dataset (every page of its records).
+async fn load_data(http: &HttpClient, data: EvalData) -> Result<LoadedData> {
+    let dataset = match data {
+        EvalData::Records(records) => return Ok(LoadedData { records, dataset: None }),
+        EvalData::Jsonl(path) => return Ok(LoadedData { records: EvalRecord::read_jsonl(path)?, dataset: None }),
+        EvalData::Dataset(DatasetRef::Id(id)) => {
+            let path = format!("/api/3.0/mlflow/datasets/{id}");
+            http.call(Method::GET, &path, &[], None).await?["dataset"].take()
+        }
+        EvalData::Dataset(DatasetRef::Name(name)) => {
+            // As the Python client looks a dataset up by name.
+            let filter = format!("name = \"{}\"", name.replace('"', "\\\""));
+            let body = json!({"filter_string": filter, "max_results": 2});
+            let found = http.call(Method::POST, "/api/3.0/mlflow/datasets/search", &[], Some(&body)).await?;
+            match found["datasets"].as_array().map(Vec::as_slice) {
+                Some([one]) => one.clone(),
+                Some([]) | None => {
+                    return Err(Error::Api {
+                        status: 404,
+                        code: crate::ErrorCode::parse("RESOURCE_DOES_NOT_EXIST"),
+                        message: format!("no evaluation dataset named {name:?}"),
+                    })
+                }
+                Some(_) => {
+                    return Err(Error::Config(format!(
+                        "several evaluation datasets are named {name:?}: name one by its id"
+                    )))
+                }
+            }
+        }
+    };
+    let id = dataset["dataset_id"].as_str().unwrap_or_default().to_string();
+    let mut records = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let path = format!("/api/3.0/mlflow/datasets/{id}/records");
+        let mut query = vec![("max_results", "1000")];
+        if let Some(token) = &page_token {
+            query.push(("page_token", token));
+        }
+        let page = http.call(Method::GET, &path, &query, None).await?;
+        // The records travel as JSON text inside the message.
+        let rows: Vec<Value> = match &page["records"] {
+            Value::String(text) => serde_json::from_str(text)
+                .map_err(|err| Error::Protocol { url: http.url(&path), message: format!("records: {err}") })?,
+            Value::Array(rows) => rows.clone(),
+            _ => Vec::new(),
+        };
+        records.extend(rows.into_iter().map(|mut row| EvalRecord {
+            inputs: row["inputs"].take(),
+            expectations: match row["expectations"].take() {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }));
+        page_token = page["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        if page_token.is_none() {
+            break;
+        }
+    }
+    let text = |key: &str| dataset[key].as_str().map(str::to_string);
+    let wire = DatasetWire {
+        name: text("name"),
+        digest: text("digest"),
+        source_type: Some("mlflow_evaluation_dataset".into()),
+        source: Some(python_json(&json!({ "dataset_id": id }))),
+        schema: text("schema"),
+        profile: text("profile"),
+    };
+    Ok(LoadedData { records, dataset: Some(wire) })
+}
+
+/// A [`ResponsesAgent`](crate::agent::ResponsesAgent) as [`evaluate`]'s predict function: each
+/// row's inputs are the agent's request (`{"input": [...]}`, as `mlflow.genai.evaluate` passes
+/// them to an agent's `predict`), its outputs the agent's response; the agent's `predict` span
+/// is a child of the row's.
+pub fn agent_predict<'a, A: crate::agent::ResponsesAgent>(
+    agent: &'a A,
+) -> impl Fn(Value) -> futures::future::BoxFuture<'a, std::result::Result<Value, crate::agent::AgentError>> + Sync {
+    move |inputs: Value| {
+        Box::pin(async move {
+            use crate::agent::ResponsesAgentExt as _;
+            let request: crate::agent::ResponsesAgentRequest = serde_json::from_value(inputs)
+                .map_err(|err| format!("the row's inputs are not a ResponsesAgent request: {err}"))?;
+            let response = agent.invoke(request).await?;
+            Ok(serde_json::to_value(&response)?)
+        })
+    }
+}
+
 /// How an evaluation runs.
 #[derive(Debug, Clone)]
 pub struct EvaluateOptions {
@@ -95,6 +231,9 @@ pub struct EvaluateOptions {
     /// The predict function's name: the root span's name and the run's
     /// `mlflow.genaiEvaluate.agent.function` tag.
     pub predict_name: String,
+    /// Each scorer call a trace of its own, the judges' LLM calls in it (default:
+    /// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING`, off as in MLflow).
+    pub trace_scorers: bool,
 }
 
 impl Default for EvaluateOptions {
@@ -104,7 +243,7 @@ impl Default for EvaluateOptions {
             .and_then(|v| v.parse().ok())
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_MAX_WORKERS);
-        EvaluateOptions { max_workers, predict_name: "predict".to_string() }
+        EvaluateOptions { max_workers, predict_name: "predict".to_string(), trace_scorers: scorer_tracing_from_env() }
     }
 }
 
@@ -173,7 +312,7 @@ pub struct EvaluationResult {
 /// # Ok(()) }
 /// ```
 pub async fn evaluate<P, Fut, E>(
-    data: Vec<EvalRecord>,
+    data: impl Into<EvalData>,
     predict: P,
     scorers: &[Box<dyn Scorer>],
     options: EvaluateOptions,
@@ -186,9 +325,10 @@ where
     let config = crate::tracer::tracer_config().ok_or(Error::NotConfigured)?;
     let http = HttpClient::new(config)?;
     let experiment_id = resolve_experiment(&http, &config.experiment).await.map_err(Error::Config)?;
+    let LoadedData { records: data, dataset } = load_data(&http, data.into()).await?;
     let workers = options.max_workers.max(1);
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let run_id = start_run(&http, &experiment_id, &user, &data, scorers, &options.predict_name).await?;
+    let run_id = start_run(&http, &experiment_id, &user, &data, dataset, scorers, &options.predict_name).await?;
 
     // Predict: one trace per row.
     let mut predicted: Vec<(EvalTrace, Value, Option<String>)> = futures::stream::iter(data.iter())
@@ -213,8 +353,9 @@ where
     }
 
     // Score every row, then record what each scorer said and what each row expected.
+    let tracing = ScorerTracing { enabled: options.trace_scorers, run_id: Some(&run_id) };
     let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
-        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers))
+        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers, tracing))
         .buffered(workers)
         .collect()
         .await;
@@ -231,6 +372,12 @@ where
         }
     }
     log_assessments(&http, assessments, workers).await?;
+    if options.trace_scorers {
+        let report = crate::flush_async().await;
+        if report.lost() > 0 {
+            tracing::warn!(target: "ferroflow_sdk::genai", "some scorer traces were not delivered: {report:?}");
+        }
+    }
 
     // Link the traces, log the aggregates, end the run.
     let trace_ids: Vec<String> = predicted.iter().map(|(trace, _, _)| trace.trace_id.clone()).collect();
@@ -367,6 +514,7 @@ async fn start_run(
     experiment_id: &str,
     user: &str,
     data: &[EvalRecord],
+    dataset: Option<DatasetWire>,
     scorers: &[Box<dyn Scorer>],
     predict_name: &str,
 ) -> Result<String> {
@@ -391,7 +539,10 @@ async fn start_run(
 
     let inputs = LogInputs {
         run_id: Some(run_id.clone()),
-        datasets: vec![DatasetInputWire { tags: Vec::new(), dataset: Some(dataset_wire(data, user, &source)) }],
+        datasets: vec![DatasetInputWire {
+            tags: Vec::new(),
+            dataset: Some(dataset.unwrap_or_else(|| dataset_wire(data, user, &source))),
+        }],
         ..LogInputs::default()
     };
     post(http, "/api/2.0/mlflow/runs/log-inputs", &inputs).await?;
@@ -535,17 +686,81 @@ where
         .await
 }
 
+/// Whether each scorer call is a trace of its own, as `mlflow.genai.evaluate` records it with
+/// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING`: a root `EVALUATOR` span named after the scorer
+/// (the judges' LLM calls its `CHAT_MODEL` children), the trace tag `mlflow.trace.sourceScorer`,
+/// the evaluation's run as `mlflow.sourceRun`, and the trace's id in each of the scorer's
+/// feedbacks (`mlflow.assessment.scorerTraceId`). Off, scorers (and their judge calls) are
+/// not traced at all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ScorerTracing<'a> {
+    pub enabled: bool,
+    pub run_id: Option<&'a str>,
+}
+
+/// `MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING` as MLflow reads a boolean variable (default off).
+pub(super) fn scorer_tracing_from_env() -> bool {
+    std::env::var("MLFLOW_GENAI_EVAL_ENABLE_SCORER_TRACING")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
+        .unwrap_or(false)
+}
+
+/// Runs one scorer, in a trace of its own when scorer tracing is on; the trace's id with it.
+async fn run_scorer(
+    scorer: &dyn Scorer,
+    input: ScorerInput<'_>,
+    tracing: ScorerTracing<'_>,
+) -> (std::result::Result<Score, super::scorer::ScorerError>, Option<String>) {
+    if !tracing.enabled || !crate::is_enabled() {
+        return (super::llm_span::with_llm_tracing(false, scorer.score(input)).await, None);
+    }
+    TraceContext::default()
+        .attach(async {
+            let span = start_span(scorer.name().to_string(), SpanType::Evaluator);
+            span.set_inputs(&json!({
+                "inputs": input.inputs,
+                "outputs": input.outputs,
+                "expectations": input.expectations,
+                "trace": {"info": {"trace_id": input.trace.trace_id}},
+            }));
+            let mut update = TraceUpdate::new().tag(SOURCE_SCORER, scorer.name());
+            if let Some(run_id) = tracing.run_id {
+                update = update.metadata("mlflow.sourceRun", run_id);
+            }
+            update_current_trace(update);
+            let result = super::llm_span::with_llm_tracing(true, scorer.score(input)).await;
+            match &result {
+                Ok(score) => span.set_outputs(&score_json(scorer.name(), score)),
+                Err(err) => span.record_error(err),
+            }
+            (result, span.trace_id())
+        })
+        .await
+}
+
+/// A scorer's result as its span's outputs: the value, or the feedback(s) it made.
+fn score_json(name: &str, score: &Score) -> Value {
+    let feedback = |f: &super::scorer::Feedback| json!({"name": f.name.as_deref().unwrap_or(name), "value": f.value, "rationale": f.rationale, "metadata": f.metadata});
+    match score {
+        Score::Value(value) => value.clone(),
+        Score::Feedback(f) => feedback(f),
+        Score::Many(many) => Value::Array(many.iter().map(feedback).collect()),
+    }
+}
+
 /// Every scorer on one row (a failing scorer gives an error feedback).
 pub(super) async fn score_row(
     row: &EvalRecord,
     trace: &EvalTrace,
     outputs: &Value,
     scorers: &[Box<dyn Scorer>],
+    tracing: ScorerTracing<'_>,
 ) -> Vec<RowFeedback> {
     let input = ScorerInput { inputs: &row.inputs, outputs, expectations: &row.expectations, trace };
-    let results = futures::future::join_all(scorers.iter().map(|scorer| scorer.score(input))).await;
+    let results = futures::future::join_all(scorers.iter().map(|scorer| run_scorer(&**scorer, input, tracing))).await;
     let mut feedbacks = Vec::new();
-    for (scorer, result) in scorers.iter().zip(results) {
+    for (scorer, (result, scorer_trace)) in scorers.iter().zip(results) {
+        let first = feedbacks.len();
         let (source_type, judge_model) = match scorer.kind() {
             ScorerKind::Code => ("CODE", None),
             ScorerKind::LlmJudge { model } => ("LLM_JUDGE", Some(model)),
@@ -590,6 +805,11 @@ pub(super) async fn score_row(
                 source_type: source_type.into(),
                 source_id: source_id(&name),
             }),
+        }
+        if let Some(trace_id) = scorer_trace {
+            for feedback in &mut feedbacks[first..] {
+                feedback.metadata.insert(SCORER_TRACE_ID.to_string(), trace_id.clone());
+            }
         }
     }
     feedbacks

@@ -11,19 +11,21 @@ mod assess;
 mod evaluate;
 mod judges;
 mod llm;
+mod llm_span;
 mod scorer;
 
 pub use assess::{
     assess, AssessData, AssessOptions, AssessReport, AssessRow, Monitor, ThresholdCheck, MONITOR_WATERMARK_TAG_PREFIX,
 };
 pub use evaluate::{
-    evaluate, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback, RowResult, DEFAULT_MAX_WORKERS,
+    agent_predict, evaluate, DatasetRef, EvalData, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback,
+    RowResult, DEFAULT_MAX_WORKERS,
 };
 pub use judges::{
     Correctness, Guidelines, Judge, Relevance, RelevanceToQuery, RetrievalGroundedness, RetrievalRelevance, Safety,
     DEFAULT_JUDGE_MODEL,
 };
-pub use llm::{model_name, ChatAnswer, ChatClient, ChatMessage, DEFAULT_MAX_CONCURRENCY};
+pub use llm::{model_name, ChatAnswer, ChatClient, ChatCompletionStream, ChatMessage, DEFAULT_MAX_CONCURRENCY};
 pub use scorer::{
     scorer, EvalTrace, Feedback, FnScorer, IntoScore, Score, ScoreFuture, Scorer, ScorerError, ScorerInput, ScorerKind,
     TraceSpan,
