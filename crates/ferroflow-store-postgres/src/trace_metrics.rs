@@ -3,23 +3,47 @@
 //! of the asked experiments. SQLite keeps a trace's name, session and token counts on its row
 //! (triggers); here [`push_metric_traces`] reads them from the tag and metadata rows by their
 //! primary keys, so no copy can go stale across servers. Percentiles are `percentile_cont`,
-//! the same linear interpolation between neighbours as SQLite's window-function form.
+//! the same linear interpolation between neighbours as SQLite's window-function form. The spans
+//! view joins the traces to their spans (model, provider and costs are columns of migration
+//! 0009), the assessments view to their valid assessments (the value read from the stored body).
 
 use crate::error::Context;
 use crate::traces::push_trace_clause;
 use crate::PostgresStore;
 use ferroflow_core::entities::{
-    Aggregation, CorrelationCounts, CorrelationQuery, MetricRow, TraceDimension, TraceMetric, TraceMetricFilter,
-    TraceMetricsQuery, META_SOURCE_RUN, META_TOKEN_USAGE, META_TRACE_SESSION, TAG_TRACE_NAME,
+    Aggregation, CorrelationCounts, CorrelationQuery, MetricRow, MetricView, TraceDimension, TraceMetric,
+    TraceMetricFilter, TraceMetricsQuery, META_SOURCE_RUN, META_TOKEN_USAGE, META_TRACE_SESSION, TAG_TRACE_NAME,
 };
 use ferroflow_core::ids::ExperimentId;
 use ferroflow_core::store::TraceMetricsStore;
+use ferroflow_core::trace_metrics::view_of;
 use ferroflow_core::Result;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-/// The column a metric aggregates (of [`push_metric_traces`]'s rows).
-fn metric_column(metric: TraceMetric) -> &'static str {
-    match metric {
+/// An assessment's value as JSON (type `json`, so the text is the stored one, keys in the
+/// client's order), as MLflow keeps it: a feedback's or an expectation's value (`null` when it
+/// has none; an expectation's serialized value parsed), an issue whole.
+const ASSESSMENT_VALUE_JSON: &str = "(CASE a.kind \
+    WHEN 'feedback' THEN coalesce(a.body::json #> '{feedback,value}', 'null'::json) \
+    WHEN 'expectation' THEN coalesce(a.body::json #> '{expectation,value}', \
+        ferroflow_try_json(a.body::json #>> '{expectation,serialized_value,value}'), 'null'::json) \
+    ELSE a.body::json -> 'issue' END)";
+
+/// An assessment's value as a number, as MLflow aggregates it: true/`"yes"` 1, false/`"no"` 0
+/// (case and surrounding white space aside), a number itself, anything else none.
+fn assessment_number() -> String {
+    let v = ASSESSMENT_VALUE_JSON;
+    format!(
+        "(CASE json_typeof({v}) WHEN 'boolean' THEN CASE WHEN ({v})::text = 'true' THEN 1.0 ELSE 0.0 END \
+         WHEN 'number' THEN (({v})::text)::double precision \
+         WHEN 'string' THEN CASE lower(btrim({v} #>> '{{}}', E' \\t\\n\\x0b\\f\\r')) \
+             WHEN 'yes' THEN 1.0 WHEN 'no' THEN 0.0 END END)"
+    )
+}
+
+/// The value a metric aggregates (of [`push_metric_traces`]'s rows, joined per the view).
+fn metric_column(metric: TraceMetric) -> String {
+    let column = match metric {
         TraceMetric::TraceCount => "t.trace_id",
         TraceMetric::SessionCount => "t.session_id",
         TraceMetric::Latency => "t.execution_duration",
@@ -28,13 +52,66 @@ fn metric_column(metric: TraceMetric) -> &'static str {
         TraceMetric::TotalTokens => "t.total_tokens",
         TraceMetric::CacheReadInputTokens => "t.cache_read_input_tokens",
         TraceMetric::CacheCreationInputTokens => "t.cache_creation_input_tokens",
+        TraceMetric::SpanCount => "s.span_id",
+        // Whole milliseconds, truncated (integer division), as MLflow computes it.
+        TraceMetric::SpanLatency => "((s.end_time_ns - s.start_time_ns) / 1000000)",
+        TraceMetric::SpanInputCost => "s.input_cost",
+        TraceMetric::SpanOutputCost => "s.output_cost",
+        TraceMetric::SpanTotalCost => "s.total_cost",
+        TraceMetric::AssessmentCount => "a.assessment_id",
+        TraceMetric::AssessmentValue => return assessment_number(),
+    };
+    column.to_string()
+}
+
+fn dimension_column(dimension: TraceDimension) -> String {
+    let column = match dimension {
+        TraceDimension::TraceName => "t.trace_name",
+        TraceDimension::TraceStatus => "t.state",
+        TraceDimension::SpanName => "s.name",
+        TraceDimension::SpanType => "s.span_type",
+        TraceDimension::SpanStatus => "s.status",
+        TraceDimension::SpanModelName => "s.model_name",
+        TraceDimension::SpanModelProvider => "s.model_provider",
+        TraceDimension::AssessmentName => "a.name",
+        TraceDimension::AssessmentValue => return format!("({ASSESSMENT_VALUE_JSON})::text"),
+    };
+    column.to_string()
+}
+
+/// The rows a view adds to the traces: their spans, or their valid assessments.
+fn view_join(view: MetricView) -> &'static str {
+    match view {
+        MetricView::Traces => "",
+        MetricView::Spans => " JOIN spans s ON s.trace_key = t.trace_key",
+        MetricView::Assessments => " JOIN assessments a ON a.trace_id = t.trace_id AND a.valid = 1",
     }
 }
 
-fn dimension_column(dimension: TraceDimension) -> &'static str {
-    match dimension {
-        TraceDimension::TraceName => "t.trace_name",
-        TraceDimension::TraceStatus => "t.state",
+/// The time a row is bucketed by, in milliseconds: the span's start for spans, else the trace's.
+fn row_time_ms(view: MetricView) -> &'static str {
+    match view {
+        MetricView::Spans => "(s.start_time_ns / 1000000)",
+        _ => "t.request_time",
+    }
+}
+
+/// Span costs are bounded by the span's own start (every nanosecond of the last millisecond
+/// included), every other metric by the trace's start.
+fn bounds_on_span_start(metric: TraceMetric) -> bool {
+    matches!(metric, TraceMetric::SpanInputCost | TraceMetric::SpanOutputCost | TraceMetric::SpanTotalCost)
+}
+
+fn push_span_time_bounds(builder: &mut QueryBuilder<'_, Postgres>, query: &TraceMetricsQuery) {
+    if let Some(start) = query.start_time_ms {
+        builder.push(" AND s.start_time_ns >= ").push_bind(start.saturating_mul(1_000_000));
+    }
+    if let Some(end) = query.end_time_ms {
+        match end.checked_add(1).and_then(|e| e.checked_mul(1_000_000)) {
+            Some(bound) => builder.push(" AND s.start_time_ns < ").push_bind(bound),
+            None if end < 0 => builder.push(" AND false"),
+            None => builder,
+        };
     }
 }
 
@@ -57,11 +134,13 @@ fn push_metric_traces(builder: &mut QueryBuilder<'_, Postgres>, query: &TraceMet
     builder.push_bind(META_TOKEN_USAGE);
     builder.push(" WHERE ");
     push_experiments(builder, &query.experiment_ids);
-    if let Some(start) = query.start_time_ms {
-        builder.push(" AND t.request_time >= ").push_bind(start);
-    }
-    if let Some(end) = query.end_time_ms {
-        builder.push(" AND t.request_time <= ").push_bind(end);
+    if !bounds_on_span_start(query.metric) {
+        if let Some(start) = query.start_time_ms {
+            builder.push(" AND t.request_time >= ").push_bind(start);
+        }
+        if let Some(end) = query.end_time_ms {
+            builder.push(" AND t.request_time <= ").push_bind(end);
+        }
     }
     builder.push(") t");
 }
@@ -97,6 +176,21 @@ fn push_filter(builder: &mut QueryBuilder<'_, Postgres>, filter: &TraceMetricFil
             }
             builder.push(")");
         }
+        TraceMetricFilter::SpanName(value) => {
+            builder.push(" AND s.name = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::SpanStatus(value) => {
+            builder.push(" AND s.status = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::SpanType(value) => {
+            builder.push(" AND s.span_type = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::AssessmentName(value) => {
+            builder.push(" AND a.name = ").push_bind(value.clone());
+        }
+        TraceMetricFilter::AssessmentType(value) => {
+            builder.push(" AND a.kind = ").push_bind(value.clone());
+        }
     }
 }
 
@@ -125,14 +219,16 @@ impl TraceMetricsStore for PostgresStore {
         if query.experiment_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let view = view_of(query.metric);
         let column = metric_column(query.metric);
         let bucketed = query.time_interval_ms.is_some();
         // The groups: g0 the bucket start (when bucketed), then each dimension.
         let mut groups: Vec<String> = Vec::new();
         if let Some(width) = query.time_interval_ms {
-            groups.push(format!("(t.request_time - ((t.request_time % {width}) + {width}) % {width})"));
+            let time = row_time_ms(view);
+            groups.push(format!("({time} - (({time} % {width}) + {width}) % {width})"));
         }
-        groups.extend(query.dimensions.iter().map(|d| dimension_column(*d).to_string()));
+        groups.extend(query.dimensions.iter().map(|d| dimension_column(*d)));
         let group_names: Vec<String> = (0..groups.len()).map(|i| format!("g{i}")).collect();
 
         let mut builder: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
@@ -151,7 +247,11 @@ impl TraceMetricsStore for PostgresStore {
         }
         builder.push(format!("{column} AS x FROM "));
         push_metric_traces(&mut builder, query);
+        builder.push(view_join(view));
         builder.push(" WHERE 1 = 1");
+        if bounds_on_span_start(query.metric) {
+            push_span_time_bounds(&mut builder, query);
+        }
         for filter in &query.filters {
             push_filter(&mut builder, filter);
         }
@@ -159,7 +259,7 @@ impl TraceMetricsStore for PostgresStore {
         for dimension in &query.dimensions {
             builder.push(format!(" AND {} IS NOT NULL", dimension_column(*dimension)));
         }
-        builder.push(") s");
+        builder.push(") m");
         if !group_names.is_empty() {
             builder.push(format!(" GROUP BY {0} ORDER BY {0}", group_names.join(", ")));
         }

@@ -19,7 +19,7 @@ use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
 use ferroflow_core::search::{Clause, Comparator, Literal};
 use ferroflow_core::store::{SearchQuery, TraceStore};
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{trace_metrics, Error, Result};
 use ferroflow_store_common::span_details;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -287,13 +287,16 @@ async fn insert_spans(conn: &mut PgConnection, spans: &[(i64, &SpanRecord)]) -> 
     });
     spans.dedup_by(|a, b| a.1 == b.1 && a.2.span_id == b.2.span_id);
     let spans: Vec<(i64, &SpanRecord)> = spans.into_iter().map(|(_, key, span)| (key, span)).collect();
-    for chunk in spans.chunks(rows_per_statement(15)) {
+    for chunk in spans.chunks(rows_per_statement(20)) {
         let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO spans (trace_key, span_id, parent_span_id, name, span_type, kind, status, status_message, \
-             start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra) ",
+             start_time_ns, end_time_ns, input_tokens, output_tokens, total_tokens, attributes, extra, \
+             model_name, model_provider, input_cost, output_cost, total_cost) ",
         );
         builder.push_values(chunk, |mut b, (trace_key, span)| {
             let tokens = span.token_usage;
+            // What the spans view of trace metrics groups and sums by (migration 0009).
+            let analytics = trace_metrics::span_analytics(&span.attributes);
             b.push_bind(*trace_key)
                 .push_bind(span.span_id.as_str())
                 .push_bind(span.parent_span_id.as_ref().map(SpanId::as_str))
@@ -308,7 +311,12 @@ async fn insert_spans(conn: &mut PgConnection, spans: &[(i64, &SpanRecord)]) -> 
                 .push_bind(tokens.map(|t| t.output_tokens))
                 .push_bind(tokens.map(|t| t.total_tokens))
                 .push_bind(serde_json::to_string(&span.attributes).unwrap_or_else(|_| "{}".into()))
-                .push_bind(span_details::encode(span.trace_state.as_deref(), &span.events, &span.links));
+                .push_bind(span_details::encode(span.trace_state.as_deref(), &span.events, &span.links))
+                .push_bind(analytics.model_name)
+                .push_bind(analytics.model_provider)
+                .push_bind(analytics.input_cost)
+                .push_bind(analytics.output_cost)
+                .push_bind(analytics.total_cost);
         });
         // A re-sent span replaces itself (exporters retry).
         builder.push(
@@ -317,7 +325,9 @@ async fn insert_spans(conn: &mut PgConnection, spans: &[(i64, &SpanRecord)]) -> 
              status_message = EXCLUDED.status_message, \
              start_time_ns = EXCLUDED.start_time_ns, end_time_ns = EXCLUDED.end_time_ns, \
              input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens, \
-             total_tokens = EXCLUDED.total_tokens, attributes = EXCLUDED.attributes, extra = EXCLUDED.extra",
+             total_tokens = EXCLUDED.total_tokens, attributes = EXCLUDED.attributes, extra = EXCLUDED.extra, \
+             model_name = EXCLUDED.model_name, model_provider = EXCLUDED.model_provider, \
+             input_cost = EXCLUDED.input_cost, output_cost = EXCLUDED.output_cost, total_cost = EXCLUDED.total_cost",
         );
         builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
     }
