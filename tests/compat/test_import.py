@@ -19,11 +19,6 @@ from mlflow.entities import AssessmentSource, AssessmentSourceType
 
 from conftest import REFERENCE_BIN, Server, _binary
 
-# `ferroflow import` writes into SQLite only so far.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FERROFLOW_TEST_BACKEND") == "postgres", reason="import into PostgreSQL is not supported yet"
-)
-
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice@example.com")
 
 
@@ -63,6 +58,16 @@ def _populate(url: str, tmp_path: Path) -> dict:
     client.log_artifacts(runs[0], str(tmp_path / "sub"), artifact_path="sub")
     client.delete_run(runs[2])
 
+    logged = mlflow.initialize_logged_model(
+        name="agent-v1", source_run_id=runs[0], experiment_id=eid, model_type="agent",
+        params={"alpha": "0.5", "prompt": "be brief"}, tags={"stage": "dev"},
+    )  # fmt: skip
+    mlflow.finalize_logged_model(logged.model_id, "READY")
+    client.log_metric(runs[0], "score", 0.9, step=1, timestamp=1_700_000_000_500, model_id=logged.model_id)
+    client.log_metric(runs[0], "score", 0.95, step=2, timestamp=1_700_000_000_600, model_id=logged.model_id)
+    dropped = mlflow.initialize_logged_model(name="dropped", experiment_id=eid)
+    client.delete_logged_model(dropped.model_id)
+
     model = f"reg-{suffix}"
     client.create_registered_model(model, tags={"owner": "ml"}, description="a model")
     for rid in runs[:2]:
@@ -86,7 +91,10 @@ def _populate(url: str, tmp_path: Path) -> dict:
     mlflow.log_feedback(trace_id=traces[0], name="quality", value=0.5, source=HUMAN, rationale="meh")
     mlflow.log_expectation(trace_id=traces[0], name="expected", value={"a": "ALPHA"}, source=HUMAN)
     mlflow.set_trace_tag(traces[1], "reviewed", "yes")
-    return {"eid": eid, "other": other, "runs": runs, "model": model, "prompt": prompt, "traces": traces}
+    return {
+        "eid": eid, "other": other, "runs": runs, "model": model, "prompt": prompt, "traces": traces,
+        "logged models": [logged.model_id, dropped.model_id],
+    }  # fmt: skip
 
 
 def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
@@ -112,6 +120,15 @@ def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
     out["artifacts sub"] = sorted((f.path, f.file_size) for f in client.list_artifacts(rid, "sub"))
     dst = Path(client.download_artifacts(rid, "", str(tmp_path / f"dl-{uuid.uuid4().hex[:6]}")))
     out["artifact bytes"] = sorted((str(p.relative_to(dst)), p.read_bytes()) for p in dst.rglob("*") if p.is_file())
+    for model_id in made["logged models"][:1]:  # the other is deleted
+        lm = client.get_logged_model(model_id)
+        out[f"logged model {model_id}"] = (
+            lm.name, lm.experiment_id, str(lm.status), lm.creation_timestamp, lm.last_updated_timestamp,
+            lm.artifact_location, lm.model_type, lm.source_run_id, lm.params, lm.tags,
+            sorted((m.key, m.value, m.step, m.timestamp, m.run_id) for m in lm.metrics or []),
+        )  # fmt: skip
+    found = client.search_logged_models(experiment_ids=[made["eid"]])
+    out["search logged models"] = sorted(lm.model_id for lm in found)
     m = client.get_registered_model(made["model"])
     out["model"] = (m.name, m.description, m.creation_timestamp, m.tags, m.aliases)
     out["versions"] = sorted(
@@ -139,22 +156,27 @@ def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
     return out
 
 
-def _import(binary: str, source_db: Path, source_artifacts: Path, workdir: Path) -> str:
+def _import(target: Server, source_db: Path, source_artifacts: Path) -> str:
+    """Imports into the store and artifact destination `target` serves (SQLite, or a database of
+    its own on PostgreSQL in that pass of the suite)."""
     cmd = [
-        binary, "import",
+        target.binary, "import",
         "--from", f"sqlite:///{source_db}",
         "--artifacts-from", str(source_artifacts),
-        "--backend-store-uri", f"sqlite:///{workdir / 'ff.db'}",
-        "--artifacts-destination", str(workdir / "artifacts"),
+        "--backend-store-uri", target.backend_store_uri,
+        "--artifacts-destination", target.artifacts_destination,
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, **target.env}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=target.workdir)
     assert done.returncode == 0, f"import failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 def _summary(stdout: str) -> dict:
     rows = {}
-    for line in stdout.splitlines()[1:]:
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["table", "source"])
+    for line in lines[header + 1 :]:
         *name, source, copied, skipped, there = line.split()
         rows[" ".join(name)] = (int(source), int(copied), int(skipped), int(there))
     return rows
@@ -176,28 +198,32 @@ def _import_and_compare(fresh_server, tmp_path):
     before = _snapshot(reference.url, made, tmp_path)
     reference.stop()
 
-    binary = _binary()
-    workdir = Path(tempfile.mkdtemp(prefix="ferroflow-import-"))
-    first = _summary(_import(binary, reference.db_path, reference.artifacts_dir, workdir))
+    srv = Server(_binary(), Path(tempfile.mkdtemp(prefix="ferroflow-import-")))
+    try:
+        _import_into(srv, reference, made, before)
+    finally:
+        srv.stop()
+        srv.drop_database()
+
+
+def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> None:
+    first = _summary(_import(srv, reference.db_path, reference.artifacts_dir))
     for table, (source, copied, skipped, there) in first.items():
         assert there == source, (table, first)
     # 2 created + Default; 3 runs; a model and a prompt; 2 traces; every file of the reference.
     assert first["experiments"] == (3, 3, 0, 3), first
     assert first["runs"] == (3, 3, 0, 3), first
+    assert first["logged models"] == (2, 2, 0, 2), first
     assert first["registered models"] == (2, 2, 0, 2), first
     assert first["traces"] == (2, 2, 0, 2), first
     files = sorted(str(p.relative_to(reference.artifacts_dir)) for p in reference.artifacts_dir.rglob("*") if p.is_file())
     assert first["artifact files"] == (len(files),) * 2 + (0, len(files)), (first, files)
 
-    again = _summary(_import(binary, reference.db_path, reference.artifacts_dir, workdir))
+    again = _summary(_import(srv, reference.db_path, reference.artifacts_dir))
     assert all(copied == 0 and skipped == source for source, copied, skipped, _ in again.values()), again
 
-    srv = Server(binary, workdir)
     srv.start()
-    try:
-        after = _snapshot(srv.url, made, tmp_path)
-    finally:
-        srv.stop()
+    after = _snapshot(srv.url, made, srv.workdir)
     for key in before:
         assert after[key] == before[key], key
     assert after == before

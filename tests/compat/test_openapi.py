@@ -50,19 +50,11 @@ def test_the_document_lists_every_route(server):
     assert sum(len(ops) for ops in paths.values()) > 120
 
 
-# Known gap: on the PostgreSQL store schemathesis still finds a 5xx (under investigation).
-ON_POSTGRES = pytest.mark.skipif(
-    os.environ.get("FERROFLOW_TEST_BACKEND") == "postgres", reason="a 5xx on PostgreSQL is still open"
-)
-
-
-@ON_POSTGRES
 def test_schemathesis_finds_no_server_error(fresh_server):
     srv = fresh_server()
     _no_server_errors(srv.url)
 
 
-@ON_POSTGRES
 def test_schemathesis_finds_no_server_error_with_auth(fresh_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
     srv = fresh_server(extra_args=("--app-name", "basic-auth"))

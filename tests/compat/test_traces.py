@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -441,6 +442,31 @@ def test_search_filter_errors(corpus, server, bad):
     )
     assert r.status_code == 400, r.text
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("pattern", ["(", "a{2,1}", "[z-a]", "(?P<n>a)"])
+def test_search_with_a_bad_regular_expression_is_a_clear_400(corpus, server, pattern):
+    """An RLIKE pattern that does not compile is the client's error, on every backend and
+    whether or not the experiment has traces (PostgreSQL compiles it before reading a row);
+    `(?P<n>a)` is valid for the SQLite store's regex syntax but not for PostgreSQL's."""
+    if Path(os.environ.get("FERROFLOW_BIN", "")).name == "mlflow":
+        pytest.skip("ferroflow checks the pattern itself; the reference leaves it to its database")
+    empty = MlflowClient(server.url).create_experiment(f"no-traces-{uuid.uuid4().hex[:8]}")
+    for eid in (corpus["eid"], empty):
+        r = requests.post(
+            f"{server.url}/api/3.0/mlflow/traces/search",
+            json={
+                "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": eid}}],
+                "filter": f"name RLIKE '{pattern}'",
+            },
+            timeout=30,
+        )
+        if pattern == "(?P<n>a)" and r.status_code == 200:
+            continue
+        assert r.status_code == 400, (eid, r.text)
+        body = r.json()
+        assert body["error_code"] == "INVALID_PARAMETER_VALUE", body
+        assert "Invalid regular expression" in body["message"], body
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,15 @@ impl From<StoreError> for Error {
                 error.context
             ));
         }
+        // SQLSTATE 2201B: a filter's RLIKE pattern that PostgreSQL's regular expressions do not
+        // read (the core has checked it with the SQLite store's syntax; the two differ a little).
+        if sqlstate(&error.source).as_deref() == Some("2201B") {
+            let reason = match &error.source {
+                sqlx::Error::Database(db) => db.message().to_string(),
+                other => other.to_string(),
+            };
+            return Error::invalid(format!("Invalid regular expression in filter: {reason}"));
+        }
         match error.source {
             sqlx::Error::RowNotFound => Error::not_found(format!("{}: not found", error.context)),
             _ => Error::internal(error.to_string()),

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod evaluation;
+mod import;
 mod issues;
 mod logged_models;
 mod overview;

@@ -360,11 +360,11 @@ fn inserted_version(name: &str, row: &sqlx::postgres::PgRow, tags: &[Tag]) -> Re
     })
 }
 
-async fn upsert_model_tags(conn: &mut PgConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
+pub(crate) async fn upsert_model_tags(conn: &mut PgConnection, rm_id: i64, tags: &[Tag]) -> Result<()> {
     upsert_pairs(conn, "registered_model_tags", &["rm_id"], &tag_rows(rm_id, tags), OnConflict::Replace).await
 }
 
-async fn upsert_version_tags(conn: &mut PgConnection, rm_id: i64, version: i64, tags: &[Tag]) -> Result<()> {
+pub(crate) async fn upsert_version_tags(conn: &mut PgConnection, rm_id: i64, version: i64, tags: &[Tag]) -> Result<()> {
     let rows = tag_rows((rm_id, version), tags);
     upsert_pairs(conn, "model_version_tags", &["rm_id", "version"], &rows, OnConflict::Replace).await
 }

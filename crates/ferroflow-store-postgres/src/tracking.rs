@@ -287,7 +287,7 @@ pub(crate) async fn require_active_experiment(
 }
 
 /// Writes run tags, keeping `runs.name` equal to the `mlflow.runName` tag.
-async fn upsert_run_tags(conn: &mut PgConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
+pub(crate) async fn upsert_run_tags(conn: &mut PgConnection, run_id: &str, tags: &[Tag]) -> Result<()> {
     if tags.is_empty() {
         return Ok(());
     }
@@ -303,7 +303,7 @@ async fn upsert_run_tags(conn: &mut PgConnection, run_id: &str, tags: &[Tag]) ->
     Ok(())
 }
 
-async fn insert_params(conn: &mut PgConnection, run_id: &str, params: &[Param]) -> Result<()> {
+pub(crate) async fn insert_params(conn: &mut PgConnection, run_id: &str, params: &[Param]) -> Result<()> {
     if params.is_empty() {
         return Ok(());
     }
@@ -337,7 +337,7 @@ fn metric_is_newer(candidate: &Metric, current: &Metric) -> bool {
             && candidate.value.total_cmp(&current.value).is_gt())
 }
 
-async fn insert_metrics(conn: &mut PgConnection, run_id: &str, metrics: &[Metric]) -> Result<()> {
+pub(crate) async fn insert_metrics(conn: &mut PgConnection, run_id: &str, metrics: &[Metric]) -> Result<()> {
     if metrics.is_empty() {
         return Ok(());
     }

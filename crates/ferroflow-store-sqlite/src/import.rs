@@ -7,7 +7,7 @@ use crate::registry::{upsert_model_tags, upsert_version_tags};
 use crate::sql::{tag_rows, upsert_pairs, OnConflict};
 use crate::tracking::{insert_metrics, insert_params, upsert_run_tags};
 use crate::SqliteStore;
-use ferroflow_core::entities::Experiment;
+use ferroflow_core::entities::{Experiment, LoggedModel};
 use ferroflow_core::store::{ImportStore, ImportedModel, ImportedRun};
 use ferroflow_core::Result;
 use sqlx::Row;
@@ -158,6 +158,46 @@ impl ImportStore for SqliteStore {
                 .await
                 .map_err(map_sqlx)?;
         }
+        tx.commit().await.context(doing)?;
+        Ok(true)
+    }
+
+    async fn import_logged_model(&self, model: &LoggedModel, deleted: bool) -> Result<bool> {
+        let model_id = model.model_id.as_str();
+        let doing = || format!("importing logged model {model_id}");
+        let mut tx = self.write.begin().await.context(doing)?;
+        let inserted = sqlx::query(
+            "INSERT INTO logged_models (model_id, experiment_id, name, artifact_location, creation_time, \
+             last_updated_time, status, model_type, source_run_id, lifecycle_stage) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(model_id)
+        .bind(model.experiment_id.get())
+        .bind(&model.name)
+        .bind(&model.artifact_uri)
+        .bind(model.creation_timestamp)
+        .bind(model.last_updated_timestamp)
+        .bind(model.status.as_short())
+        .bind(&model.model_type)
+        .bind(&model.source_run_id)
+        .bind(if deleted { "deleted" } else { "active" })
+        .execute(&mut *tx)
+        .await
+        .context(doing)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        upsert_pairs(
+            &mut tx,
+            "logged_model_tags",
+            &["model_id"],
+            &tag_rows(model_id, &model.tags),
+            OnConflict::Replace,
+        )
+        .await?;
+        let params: Vec<(&str, &str, &str)> =
+            model.params.iter().map(|p| (model_id, p.key.as_str(), p.value.as_str())).collect();
+        upsert_pairs(&mut tx, "logged_model_params", &["model_id"], &params, OnConflict::Replace).await?;
         tx.commit().await.context(doing)?;
         Ok(true)
     }

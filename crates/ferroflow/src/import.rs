@@ -107,6 +107,7 @@ pub async fn run<S: Store + ImportStore>(
     let mut tallies = vec![
         experiments(&source, target.store).await?,
         runs(&source, target.store).await?,
+        logged_models(&source, target.store).await?,
         registered_models(&source, target.store).await?,
         traces(&source, target.store).await?,
     ];
@@ -171,6 +172,7 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
     .fetch_all(source)
     .await?;
     let mut tally = Tally { name: "runs", source: rows.len() as u64, ..Tally::default() };
+    let model_metrics = has_table(source, "logged_model_metrics").await?;
     let progress = bar(tally.name, tally.source);
     for row in &rows {
         let run_id: String = row.get(0);
@@ -178,17 +180,22 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
             .bind(&run_id)
             .fetch_all(source)
             .await?;
+        let of_models = if model_metrics { model_metrics_of_run(source, &run_id).await? } else { HashMap::new() };
         let metric_history = metrics
             .iter()
-            .map(|m| Metric {
-                key: m.get(0),
-                value: if m.get::<bool, _>(4) { f64::NAN } else { m.get(1) },
-                timestamp: m.get(2),
-                step: m.get(3),
-                model_id: None,
-                dataset_name: None,
-                dataset_digest: None,
-                run_id: None,
+            .map(|m| {
+                let (key, stored, timestamp, step): (String, f64, i64, i64) = (m.get(0), m.get(1), m.get(2), m.get(3));
+                let model = of_models.get(&(key.clone(), timestamp, step, stored.to_bits()));
+                Metric {
+                    key,
+                    value: if m.get::<bool, _>(4) { f64::NAN } else { stored },
+                    timestamp,
+                    step,
+                    model_id: model.map(|(id, _, _)| id.clone()),
+                    dataset_name: model.and_then(|(_, name, _)| name.clone()),
+                    dataset_digest: model.and_then(|(_, _, digest)| digest.clone()),
+                    run_id: None,
+                }
             })
             .collect();
         let run = ImportedRun {
@@ -226,6 +233,89 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
     progress.finish();
     for row in &rows {
         if store.get_run(&RunId::from_stored(row.get::<String, _>(0))).await.is_ok() {
+            tally.in_target += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// A metric's identity in a run's history: key, time, step and stored value (bits).
+type MetricKey = (String, i64, i64, u64);
+
+/// The metrics of a run that MLflow also wrote against a logged model (`logged_model_metrics`,
+/// a second copy of the run's row): ferroflow keeps one row naming the model, so the run's
+/// history rows are matched to them and carry the model's id and dataset.
+async fn model_metrics_of_run(
+    source: &SqlitePool,
+    run_id: &str,
+) -> anyhow::Result<HashMap<MetricKey, (String, Option<String>, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT metric_name, metric_timestamp_ms, metric_step, metric_value, model_id, dataset_name, dataset_digest \
+         FROM logged_model_metrics WHERE run_id = ?",
+    )
+    .bind(run_id)
+    .fetch_all(source)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let value: f64 = r.get::<Option<f64>, _>(3).unwrap_or(0.0);
+            ((r.get(0), r.get(1), r.get(2), value.to_bits()), (r.get(4), r.get(5), r.get(6)))
+        })
+        .collect())
+}
+
+/// MLflow 3's logged models with their params and tags (their metrics came with the runs).
+async fn logged_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let mut tally = Tally { name: "logged models", ..Tally::default() };
+    if !has_table(source, "logged_models").await? {
+        return Ok(tally);
+    }
+    let rows = sqlx::query(
+        "SELECT model_id, experiment_id, name, artifact_location, creation_timestamp_ms, last_updated_timestamp_ms, \
+         status, lifecycle_stage, model_type, source_run_id FROM logged_models ORDER BY creation_timestamp_ms, model_id",
+    )
+    .fetch_all(source)
+    .await?;
+    tally.source = rows.len() as u64;
+    let progress = bar(tally.name, tally.source);
+    for row in &rows {
+        let model_id: String = row.get(0);
+        let status: i64 = row.get::<Option<i64>, _>(6).unwrap_or(1);
+        let model = LoggedModel {
+            model_id: model_id.clone(),
+            experiment_id: ExperimentId::from_stored(row.get::<Option<i64>, _>(1).unwrap_or(0)),
+            name: row.get(2),
+            creation_timestamp: row.get::<Option<i64>, _>(4).unwrap_or(0),
+            last_updated_timestamp: row.get::<Option<i64>, _>(5).unwrap_or(0),
+            artifact_uri: row.get::<Option<String>, _>(3).unwrap_or_default(),
+            status: LoggedModelStatus::parse(&status.to_string()).unwrap_or(LoggedModelStatus::Pending),
+            model_type: row.get::<Option<String>, _>(8).unwrap_or_default(),
+            source_run_id: row.get::<Option<String>, _>(9).unwrap_or_default(),
+            tags: pairs(source, "SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ?", &model_id)
+                .await?,
+            params: pairs(
+                source,
+                "SELECT param_key, param_value FROM logged_model_params WHERE model_id = ?",
+                &model_id,
+            )
+            .await?
+            .into_iter()
+            .map(|t| Param { key: t.key, value: t.value })
+            .collect(),
+            metrics: Vec::new(),
+        };
+        let deleted = stage(row.get(7)) == LifecycleStage::Deleted;
+        if store.import_logged_model(&model, deleted).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    for row in &rows {
+        if store.get_logged_model(&row.get::<String, _>(0), true).await.is_ok() {
             tally.in_target += 1;
         }
     }

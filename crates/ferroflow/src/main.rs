@@ -238,15 +238,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
-    if !args.backend_store_uri.starts_with("sqlite:") {
-        bail!(
-            "unsupported --backend-store-uri '{}': this build stores data in SQLite (sqlite:///<path>)",
-            args.backend_store_uri
-        );
-    }
-    let store = SqliteStore::connect(&args.backend_store_uri, &args.default_artifact_root)
-        .await
-        .with_context(|| format!("opening the store at {}", args.backend_store_uri))?;
+    let store = Backend::open(&args.backend_store_uri, &args.default_artifact_root).await?;
     let s3 = S3Settings::from_env().context("the S3 settings")?;
     let artifacts = ObjectStoreRepo::open(&args.artifacts_destination, &s3)
         .with_context(|| format!("opening the artifact destination {}", args.artifacts_destination))?;
@@ -256,12 +248,15 @@ async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let result = import::run(
-        &args.from,
-        import::Target { store: &store, artifacts: &artifacts },
-        artifacts_from.as_ref().map(|repo| repo as &dyn ferroflow_core::artifacts::ArtifactRepo),
-    )
-    .await;
+    let artifacts_from = artifacts_from.as_ref().map(|repo| repo as &dyn ferroflow_core::artifacts::ArtifactRepo);
+    let result = match &store {
+        Backend::Sqlite(store) => {
+            import::run(&args.from, import::Target { store, artifacts: &artifacts }, artifacts_from).await
+        }
+        Backend::Postgres(store) => {
+            import::run(&args.from, import::Target { store, artifacts: &artifacts }, artifacts_from).await
+        }
+    };
     store.close().await;
     result
 }

@@ -554,6 +554,20 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// An `RLIKE` pattern must compile before it reaches a store: a store evaluates it inside its
+/// query, where a bad pattern fails the whole search (PostgreSQL even with no rows to match).
+/// The `regex` crate's syntax is the SQLite store's; PostgreSQL refuses the few patterns it
+/// reads differently with the same error code.
+pub fn check_regex(pattern: &str) -> Result<()> {
+    regex::Regex::new(pattern).map(|_| ()).map_err(|error| {
+        let text = error.to_string();
+        // The crate's message draws the pattern with a caret; its last line says what is wrong.
+        let reason = text.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
+        let reason = reason.trim().trim_start_matches("error: ");
+        Error::invalid(format!("Invalid regular expression '{pattern}' in filter: {reason}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

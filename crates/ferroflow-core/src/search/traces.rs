@@ -7,7 +7,7 @@
 //! the store decides where to look.
 
 use super::filter::{self, check_clause, comparators, ParseOptions, RawClause, RawOrderBy, ValueKind};
-use super::{Clause, Comparator, OrderBy};
+use super::{Clause, Comparator, Literal, OrderBy};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +209,9 @@ fn typed_clause(raw: RawClause) -> Result<Clause<TraceKey>> {
             TraceKey::IssueId
         }
     };
+    if let (RLike, Literal::Str(pattern)) = (raw.comparator, &raw.value) {
+        filter::check_regex(pattern)?;
+    }
     Ok(Clause { key, comparator: raw.comparator, value: raw.value })
 }
 
@@ -304,6 +307,16 @@ mod tests {
         check("feedback.score = 1", "Feedback(\"score\") = Num(1.0)");
         check("expectation.answer LIKE '%Paris%'", "Expectation(\"answer\") LIKE Str(\"%Paris%\")");
         check("issue.id = 'iss-1'", "IssueId = Str(\"iss-1\")");
+    }
+
+    #[test]
+    fn rlike_patterns_must_compile() {
+        check_error("name RLIKE '('", "Invalid regular expression '(' in filter: unclosed group");
+        check_error("tag.t RLIKE 'a{2,1}'", "Invalid regular expression 'a{2,1}' in filter");
+        check_error("feedback.q RLIKE '[z-a]'", "Invalid regular expression '[z-a]' in filter");
+        check("name RLIKE '[[:alpha:]]+'", "Attribute(Name) RLIKE Str(\"[[:alpha:]]+\")");
+        // LIKE patterns are not regular expressions.
+        check("name LIKE '(%'", "Attribute(Name) LIKE Str(\"(%\")");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! skips what it had copied. Traces need no method here: StartTraceV3 and span ingest are
 //! already idempotent upserts that keep the client's ids (`TraceStore`).
 
-use crate::entities::{Experiment, Metric, ModelAlias, ModelVersion, Param, RegisteredModel, RunInfo, Tag};
+use crate::entities::{
+    Experiment, LoggedModel, Metric, ModelAlias, ModelVersion, Param, RegisteredModel, RunInfo, Tag,
+};
 use crate::Result;
 
 /// One run as copied: its record, params, tags and every metric value logged (full history;
@@ -46,4 +48,8 @@ pub trait ImportStore: Send + Sync {
     async fn import_run(&self, run: &ImportedRun) -> Result<bool>;
     /// A registered model with its tags, versions (and their tags) and aliases.
     async fn import_registered_model(&self, model: &ImportedModel) -> Result<bool>;
+    /// A logged model under its own id, times and artifact location, with its params and tags
+    /// (`model.metrics` is not read: its metrics arrive with its run's history, in rows that
+    /// name it); `deleted` keeps a deleted one deleted.
+    async fn import_logged_model(&self, model: &LoggedModel, deleted: bool) -> Result<bool>;
 }
