@@ -264,11 +264,11 @@ pub fn settable_model_alias(alias: &str) -> Result<()> {
 /// The alias of a lookup: `latest` (any case) is resolved by the server, anything else must be
 /// a valid alias name.
 pub fn alias_lookup(alias: &str) -> Result<crate::entities::AliasLookup> {
-    model_alias(alias)?;
-    if alias.eq_ignore_ascii_case("latest") {
+    let alias = crate::ids::AliasName::parse(alias)?;
+    if alias.as_str().eq_ignore_ascii_case("latest") {
         return Ok(crate::entities::AliasLookup::Latest);
     }
-    Ok(crate::entities::AliasLookup::Named(alias.to_string()))
+    Ok(crate::entities::AliasLookup::Named(alias))
 }
 
 /// The `source` of a new model version. Prompt versions must use a placeholder; other sources
@@ -669,9 +669,12 @@ mod registry_tests {
     fn alias_lookups() {
         assert_eq!(alias_lookup("latest").ok(), Some(AliasLookup::Latest));
         assert_eq!(alias_lookup("LATEST").ok(), Some(AliasLookup::Latest));
-        assert_eq!(alias_lookup("champion").ok(), Some(AliasLookup::Named("champion".into())));
+        assert_eq!(
+            alias_lookup("champion").ok(),
+            Some(AliasLookup::Named(crate::ids::AliasName::from_stored("champion")))
+        );
         // Looking up a version-like alias is allowed; it simply names no alias.
-        assert_eq!(alias_lookup("v1").ok(), Some(AliasLookup::Named("v1".into())));
+        assert_eq!(alias_lookup("v1").ok(), Some(AliasLookup::Named(crate::ids::AliasName::from_stored("v1"))));
         assert!(alias_lookup("bad alias").is_err());
     }
 
