@@ -47,6 +47,13 @@ pub fn trace_tag(key: &str, value: &str) -> Result<()> {
     max_length(&format!("Trace tag value of '{key}'"), value, MAX_TRACE_TAG_VAL_LENGTH)
 }
 
+/// A trace tag set by itself (`PATCH traces/{id}/tags`): MLflow also holds its key to the tag
+/// name form there, which the tags of a StartTraceV3 record are not held to.
+pub fn set_trace_tag(key: &str, value: &str) -> Result<()> {
+    entity_key_form("trace tag key", key)?;
+    trace_tag(key, value)
+}
+
 /// Names of params, metrics and tags: letters, digits, `_ - . / :` and spaces, and they must
 /// stay the same name when treated as a file path; at most 250 characters.
 pub fn entity_key(what: &str, key: &str) -> Result<()> {
@@ -638,6 +645,9 @@ mod registry_tests {
         assert!(parse("../x").contains("file paths"));
         assert!(parse("a//b").contains("file paths"));
         assert!(parse("bad!").contains("Invalid tag key 'bad!'"));
+        assert!(message(set_trace_tag("../x", "v")).contains("file paths"));
+        assert_eq!(message(set_trace_tag("a b:c-d_e.f/g", "v")), "ok");
+        assert_eq!(message(trace_tag("../x", "v")), "ok");
         // A delete names the key without the length limit of a set, as MLflow checks it.
         assert_eq!(parse(&"k".repeat(251)), "ok");
     }
