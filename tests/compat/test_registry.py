@@ -422,6 +422,16 @@ def test_error_rename_to_invalid_name(client, server, new_name):
     assert client.get_registered_model(name).name == name
 
 
+@pytest.mark.parametrize("query", [{}, {"alias": ""}])
+def test_error_get_by_alias_without_alias(client, server, query):
+    name = unique()
+    client.create_registered_model(name)
+    r = requests.get(api(server, "registered-models/alias"), params={"name": name, **query})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Missing value for required parameter 'alias'" in r.json()["message"]
+
+
 def test_tag_value_at_the_limit_is_kept(client):
     name = unique()
     client.create_registered_model(name)

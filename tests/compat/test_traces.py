@@ -574,6 +574,19 @@ def test_trace_tags(experiment):
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
+@pytest.mark.parametrize("key", ["bad!", "a//b", "/x", "x/", "a/./b", "../x"])
+def test_set_trace_tag_with_invalid_key(experiment, key):
+    # A tag set by itself is held to MLflow's tag name form (StartTraceV3's tags are not), as
+    # the reference does; nothing is written.
+    _simple("odd-key")
+    trace_id = mlflow.get_last_active_trace_id()
+    _trace(trace_id)
+    with pytest.raises(MlflowException) as info:
+        MlflowClient().set_trace_tag(trace_id, key, "v")
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert key not in _trace(trace_id).info.tags
+
+
 def test_get_missing_trace():
     missing = "tr-" + uuid.uuid4().hex
     assert mlflow.get_trace(missing, silent=True) is None

@@ -177,6 +177,24 @@ impl ModelName {
     }
 }
 
+/// A registered model alias: letters, digits, `_` and `-`, at most 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AliasName(String);
+string_id!(AliasName);
+
+impl AliasName {
+    /// An alias as a delete names it.
+    pub fn parse(text: &str) -> Result<Self> {
+        crate::validation::model_alias(text)?;
+        Ok(AliasName(text.to_string()))
+    }
+    /// An alias a client may set: a valid name that is not reserved (`validation::settable_model_alias`).
+    pub fn parse_settable(text: &str) -> Result<Self> {
+        crate::validation::settable_model_alias(text)?;
+        Ok(AliasName(text.to_string()))
+    }
+}
+
 /// The key of a registered model or model version tag, as `delete-tag` names it: MLflow's tag
 /// name form (letters, digits, `_ - . / :` and spaces, a normal relative path), the form
 /// `validation::registry_tag` also checks when the tag is set; the length limit is only a

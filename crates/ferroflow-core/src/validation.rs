@@ -47,6 +47,13 @@ pub fn trace_tag(key: &str, value: &str) -> Result<()> {
     max_length(&format!("Trace tag value of '{key}'"), value, MAX_TRACE_TAG_VAL_LENGTH)
 }
 
+/// A trace tag set by itself (`PATCH traces/{id}/tags`): MLflow also holds its key to the tag
+/// name form there, which the tags of a StartTraceV3 record are not held to.
+pub fn set_trace_tag(key: &str, value: &str) -> Result<()> {
+    entity_key_form("trace tag key", key)?;
+    trace_tag(key, value)
+}
+
 /// Names of params, metrics and tags: letters, digits, `_ - . / :` and spaces, and they must
 /// stay the same name when treated as a file path; at most 250 characters.
 pub fn entity_key(what: &str, key: &str) -> Result<()> {
@@ -264,11 +271,11 @@ pub fn settable_model_alias(alias: &str) -> Result<()> {
 /// The alias of a lookup: `latest` (any case) is resolved by the server, anything else must be
 /// a valid alias name.
 pub fn alias_lookup(alias: &str) -> Result<crate::entities::AliasLookup> {
-    model_alias(alias)?;
-    if alias.eq_ignore_ascii_case("latest") {
+    let alias = crate::ids::AliasName::parse(alias)?;
+    if alias.as_str().eq_ignore_ascii_case("latest") {
         return Ok(crate::entities::AliasLookup::Latest);
     }
-    Ok(crate::entities::AliasLookup::Named(alias.to_string()))
+    Ok(crate::entities::AliasLookup::Named(alias))
 }
 
 /// The `source` of a new model version. Prompt versions must use a placeholder; other sources
@@ -638,6 +645,9 @@ mod registry_tests {
         assert!(parse("../x").contains("file paths"));
         assert!(parse("a//b").contains("file paths"));
         assert!(parse("bad!").contains("Invalid tag key 'bad!'"));
+        assert!(message(set_trace_tag("../x", "v")).contains("file paths"));
+        assert_eq!(message(set_trace_tag("a b:c-d_e.f/g", "v")), "ok");
+        assert_eq!(message(trace_tag("../x", "v")), "ok");
         // A delete names the key without the length limit of a set, as MLflow checks it.
         assert_eq!(parse(&"k".repeat(251)), "ok");
     }
@@ -669,9 +679,12 @@ mod registry_tests {
     fn alias_lookups() {
         assert_eq!(alias_lookup("latest").ok(), Some(AliasLookup::Latest));
         assert_eq!(alias_lookup("LATEST").ok(), Some(AliasLookup::Latest));
-        assert_eq!(alias_lookup("champion").ok(), Some(AliasLookup::Named("champion".into())));
+        assert_eq!(
+            alias_lookup("champion").ok(),
+            Some(AliasLookup::Named(crate::ids::AliasName::from_stored("champion")))
+        );
         // Looking up a version-like alias is allowed; it simply names no alias.
-        assert_eq!(alias_lookup("v1").ok(), Some(AliasLookup::Named("v1".into())));
+        assert_eq!(alias_lookup("v1").ok(), Some(AliasLookup::Named(crate::ids::AliasName::from_stored("v1"))));
         assert!(alias_lookup("bad alias").is_err());
     }
 

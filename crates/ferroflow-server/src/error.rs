@@ -163,6 +163,17 @@ pub enum OtlpError {
     Core(#[from] Error),
 }
 
+impl OtlpError {
+    /// A body that could not be read: over the limit (`PAYLOAD_TOO_LARGE`, answered with the
+    /// route's own `too_large` text) or broken in transit.
+    pub fn reading_body(error: Error, too_large: impl FnOnce() -> String) -> Self {
+        match error.code {
+            ErrorCode::PayloadTooLarge => OtlpError::TooLarge(too_large()),
+            _ => OtlpError::Body(error.message),
+        }
+    }
+}
+
 impl IntoResponse for OtlpError {
     fn into_response(self) -> Response {
         let (status, detail) = match self {

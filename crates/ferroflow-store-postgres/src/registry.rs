@@ -14,7 +14,7 @@ use crate::sql::{
 };
 use crate::PostgresStore;
 use ferroflow_core::entities::*;
-use ferroflow_core::ids::{ModelName, TagKey};
+use ferroflow_core::ids::{AliasName, ModelName, TagKey};
 use ferroflow_core::search::registry::{
     ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
 };
@@ -945,7 +945,8 @@ impl RegistryStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_registered_model_alias(&self, name: &ModelName, alias: &str, version: i64) -> Result<()> {
+    async fn set_registered_model_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<()> {
+        let alias = alias.as_str();
         let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -962,7 +963,8 @@ impl RegistryStore for PostgresStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &str) -> Result<()> {
+    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
+        let alias = alias.as_str();
         let name = name.as_str();
         let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
@@ -979,7 +981,7 @@ impl RegistryStore for PostgresStore {
         let name = name.as_str();
         let query = match alias {
             AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
-            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),
+            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias.as_str()),
         };
         let row = query
             .bind(name)

@@ -13,7 +13,7 @@ use crate::sql::{
 };
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
-use ferroflow_core::ids::{ModelName, TagKey};
+use ferroflow_core::ids::{AliasName, ModelName, TagKey};
 use ferroflow_core::search::registry::{
     ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
 };
@@ -951,7 +951,8 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn set_registered_model_alias(&self, name: &ModelName, alias: &str, version: i64) -> Result<()> {
+    async fn set_registered_model_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<()> {
+        let alias = alias.as_str();
         let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = live_version(&mut tx, name, version).await?;
@@ -968,7 +969,8 @@ impl RegistryStore for SqliteStore {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &str) -> Result<()> {
+    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
+        let alias = alias.as_str();
         let name = name.as_str();
         let mut tx = self.write.begin().await.map_err(map_sqlx)?;
         let rm_id = registered_model_id(&mut tx, name).await?;
@@ -985,7 +987,7 @@ impl RegistryStore for SqliteStore {
         let name = name.as_str();
         let query = match alias {
             AliasLookup::Latest => sqlx::query(&LATEST_VERSION_SQL),
-            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias),
+            AliasLookup::Named(alias) => sqlx::query(&VERSION_BY_ALIAS_SQL).bind(alias.as_str()),
         };
         let row = query
             .bind(name)

@@ -268,9 +268,8 @@ async fn require_experiment(conn: &mut SqliteConnection, experiment_id: Experime
 }
 
 /// The one check that an experiment may take new children (runs, traces, logged models,
-/// scorers): it exists and is active. `key` is its parsed id and `experiment_id` the id as the
-/// client wrote it; `purpose` ends the message (e.g. `" to log traces"`). Returns the
-/// experiment's artifact location.
+/// scorers): it exists and is active. `purpose` ends the message (e.g. `" to log traces"`).
+/// Returns the experiment's artifact location.
 pub(crate) async fn require_active_experiment(
     conn: &mut SqliteConnection,
     experiment_id: ExperimentId,

@@ -4,7 +4,7 @@
 
 use crate::pause_ms;
 use ferroflow_core::entities::*;
-use ferroflow_core::ids::ModelName;
+use ferroflow_core::ids::{AliasName, ModelName};
 use ferroflow_core::search::registry as grammar;
 use ferroflow_core::search::registry::PromptScope;
 use ferroflow_core::store::{SearchQuery, Store};
@@ -12,6 +12,11 @@ use ferroflow_core::store::{SearchQuery, Store};
 /// A model name as the server's convert layer parses it.
 fn name(text: &str) -> ModelName {
     ModelName::parse("name", text).unwrap()
+}
+
+/// An alias as the server's convert layer parses it.
+fn alias(text: &str) -> AliasName {
+    AliasName::parse(text).unwrap()
 }
 
 fn new_model(name: &str, tags: &[(&str, &str)]) -> NewRegisteredModel {
@@ -68,19 +73,19 @@ pub async fn check_registry_aliases_and_latest(store: &dyn Store) {
     for _ in 0..3 {
         store.create_model_version(&new_version("m", "s3://b")).await.unwrap();
     }
-    store.set_registered_model_alias(&name("m"), "champion", 2).await.unwrap();
-    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("champion".into())).await.unwrap();
+    store.set_registered_model_alias(&name("m"), &alias("champion"), 2).await.unwrap();
+    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named(alias("champion"))).await.unwrap();
     assert_eq!((by_alias.version, by_alias.aliases.clone()), (2, vec!["champion".to_string()]));
     assert_eq!(store.get_model_version_by_alias(&name("m"), &AliasLookup::Latest).await.unwrap().version, 3);
     let model = store.get_registered_model(&name("m")).await.unwrap();
     assert_eq!(model.aliases, vec![ModelAlias { alias: "champion".into(), version: 2 }]);
     assert_eq!(model.latest_versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3]);
-    store.delete_registered_model_alias(&name("m"), "champion").await.unwrap();
+    store.delete_registered_model_alias(&name("m"), &alias("champion")).await.unwrap();
     let unknown =
-        store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("champion".into())).await.unwrap_err();
+        store.get_model_version_by_alias(&name("m"), &AliasLookup::Named(alias("champion"))).await.unwrap_err();
     assert_eq!(unknown.code, ferroflow_core::ErrorCode::InvalidParameterValue);
     assert_eq!(unknown.message, "Registered model alias champion not found.");
-    assert!(store.set_registered_model_alias(&name("m"), "x", 9).await.unwrap_err().is_not_found());
+    assert!(store.set_registered_model_alias(&name("m"), &alias("x"), 9).await.unwrap_err().is_not_found());
 }
 
 pub async fn check_registry_children_come_back_in_the_order_they_were_set(store: &dyn Store) {
@@ -100,9 +105,9 @@ pub async fn check_registry_children_come_back_in_the_order_they_were_set(store:
     store.transition_model_version_stage(&name("m"), 2, ModelStage::Production, false).await.unwrap();
     store.delete_model_version(&name("m"), 4).await.unwrap();
     for alias in ["zeta", "alpha"] {
-        store.set_registered_model_alias(&name("m"), alias, 2).await.unwrap();
+        store.set_registered_model_alias(&name("m"), &self::alias(alias), 2).await.unwrap();
     }
-    store.set_registered_model_alias(&name("m"), "other", 3).await.unwrap();
+    store.set_registered_model_alias(&name("m"), &alias("other"), 3).await.unwrap();
     let model = store.get_registered_model(&name("m")).await.unwrap();
     let latest: Vec<_> =
         model.latest_versions.iter().map(|v| (v.version, v.current_stage, v.aliases.clone())).collect();
@@ -117,7 +122,7 @@ pub async fn check_registry_children_come_back_in_the_order_they_were_set(store:
     assert_eq!(pairs(&model.latest_versions[1].tags)[0], ("z".to_string(), "2".to_string()));
     let aliases: Vec<_> = model.aliases.iter().map(|a| (a.alias.as_str(), a.version)).collect();
     assert_eq!(aliases, [("zeta", 2), ("alpha", 2), ("other", 3)]);
-    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named("alpha".into())).await.unwrap();
+    let by_alias = store.get_model_version_by_alias(&name("m"), &AliasLookup::Named(alias("alpha"))).await.unwrap();
     assert_eq!((by_alias.version, by_alias.aliases), (2, vec!["zeta".to_string(), "alpha".to_string()]));
     // `latest` is the highest live version: 4 is deleted.
     assert_eq!(store.get_model_version_by_alias(&name("m"), &AliasLookup::Latest).await.unwrap().version, 3);

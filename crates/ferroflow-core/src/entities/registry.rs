@@ -4,7 +4,7 @@
 //! they need no entity of their own.
 
 use super::Tag;
-use crate::ids::ModelName;
+use crate::ids::{AliasName, ModelName};
 
 /// The tag that makes a registered model (and each of its versions) a prompt.
 pub const PROMPT_TAG_KEY: &str = "mlflow.prompt.is_prompt";
@@ -136,7 +136,7 @@ impl NewModelVersion {
 pub enum AliasLookup {
     /// `latest` in any case: the highest live version, resolved by the server.
     Latest,
-    Named(String),
+    Named(AliasName),
 }
 
 /// Where a model version's files are, as `model-versions/create` names them in `source`.

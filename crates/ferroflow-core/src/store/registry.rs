@@ -2,7 +2,7 @@
 
 use super::SearchQuery;
 use crate::entities::*;
-use crate::ids::{ModelName, TagKey};
+use crate::ids::{AliasName, ModelName, TagKey};
 use crate::search::registry::{
     ModelVersionKey, ModelVersionOrderKey, PromptScope, RegisteredModelKey, RegisteredModelOrderKey,
 };
@@ -73,9 +73,9 @@ pub trait RegistryStore: Send + Sync {
     async fn delete_model_version_tag(&self, name: &ModelName, version: i64, key: &TagKey) -> Result<()>;
 
     /// Points `alias` at `version` (moving it if it pointed elsewhere).
-    async fn set_registered_model_alias(&self, name: &ModelName, alias: &str, version: i64) -> Result<()>;
+    async fn set_registered_model_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<()>;
     /// Deleting an absent alias of an existing model is not an error.
-    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &str) -> Result<()>;
+    async fn delete_registered_model_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()>;
     /// An unknown alias is `INVALID_PARAMETER_VALUE` "Registered model alias X not found.";
     /// `latest` with no live version is `RESOURCE_DOES_NOT_EXIST`.
     async fn get_model_version_by_alias(&self, name: &ModelName, alias: &AliasLookup) -> Result<ModelVersion>;

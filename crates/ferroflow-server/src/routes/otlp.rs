@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferroflow_core::ids::{ExperimentId, RunId};
-use ferroflow_core::{traces, ErrorCode};
+use ferroflow_core::traces;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
@@ -79,10 +79,9 @@ pub async fn ingest(State(state): State<AppState>, request: Request) -> Result<R
         };
     let experiment_id = ExperimentId::parse(experiment_id)?;
     let run_id = header_text(&headers, "x-mlflow-run-id").map(RunId::parse).transpose()?;
-    let body = read_body(request.into_body(), MAX_OTLP_BODY, "an OTLP export").await.map_err(|e| match e.code {
-        ErrorCode::PayloadTooLarge => OtlpError::TooLarge(too_large_text()),
-        _ => OtlpError::Body(e.message),
-    })?;
+    let body = read_body(request.into_body(), MAX_OTLP_BODY, "an OTLP export")
+        .await
+        .map_err(|e| OtlpError::reading_body(e, too_large_text))?;
     let raw = decompress(header_text(&headers, "content-encoding"), body)?;
     let decoded = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(&raw[..]).map_err(|e| e.to_string()),

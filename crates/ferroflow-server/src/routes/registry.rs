@@ -8,6 +8,7 @@ use crate::extract::Rpc;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
+use ferroflow_core::ids::AliasName;
 use ferroflow_core::search::{page_token, registry as grammar};
 use ferroflow_core::store::SearchQuery;
 use ferroflow_core::validation;
@@ -267,10 +268,9 @@ pub async fn set_alias(
     Rpc(request): Rpc<RegisteredModelAlias>,
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let alias = validation::required("alias", request.alias.as_deref())?;
-    validation::settable_model_alias(alias)?;
+    let alias = AliasName::parse_settable(validation::required("alias", request.alias.as_deref())?)?;
     let number = convert::registry_version(request.version.as_deref())?;
-    state.store.set_registered_model_alias(&name, alias, number).await?;
+    state.store.set_registered_model_alias(&name, &alias, number).await?;
     Ok(Json(Empty {}))
 }
 
@@ -279,9 +279,8 @@ pub async fn delete_alias(
     Rpc(request): Rpc<RegisteredModelAlias>,
 ) -> ApiResult<Json<Empty>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let alias = validation::required("alias", request.alias.as_deref())?;
-    validation::model_alias(alias)?;
-    state.store.delete_registered_model_alias(&name, alias).await?;
+    let alias = AliasName::parse(validation::required("alias", request.alias.as_deref())?)?;
+    state.store.delete_registered_model_alias(&name, &alias).await?;
     Ok(Json(Empty {}))
 }
 
@@ -290,7 +289,7 @@ pub async fn get_by_alias(
     Rpc(request): Rpc<RegisteredModelAlias>,
 ) -> ApiResult<Json<ModelVersionResponse>> {
     let name = convert::registry_name(request.name.as_deref())?;
-    let alias = validation::alias_lookup(request.alias.as_deref().unwrap_or(""))?;
+    let alias = validation::alias_lookup(validation::required("alias", request.alias.as_deref())?)?;
     let version = state.store.get_model_version_by_alias(&name, &alias).await?;
     Ok(Json(ModelVersionResponse { model_version: convert::model_version(version) }))
 }

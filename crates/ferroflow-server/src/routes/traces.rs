@@ -272,7 +272,7 @@ pub async fn set_tag(
     let trace_id = TraceId::parse(&trace_id)?;
     let key = validation::required("key", request.key.as_deref())?;
     let value = request.value.unwrap_or_default();
-    validation::trace_tag(key, &value)?;
+    validation::set_trace_tag(key, &value)?;
     state.store.set_trace_tag(&trace_id, key, &value).await?;
     Ok(Json(Empty {}))
 }
