@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -282,7 +284,8 @@ FEEDBACK = [
     (0, "score", 0.8),
     (1, "score", 1),
     (2, "score", 0.25),
-    (3, "score", {"k": "\u00e9", "n": [1, 2]}),
+    # One key: the order the reference gives an object's keys comes from protobuf's map.
+    (3, "score", {"k": ["\u00e9", 2]}),
     (5, "score", None),
 ]
 
@@ -330,6 +333,27 @@ def _log_spans_and_assessments(url: str, base_ms: int) -> str:
     return experiment_id
 
 
+def _log_in_own_process(url: str, base_ms: int) -> str:
+    """`_log_spans_and_assessments` in a fresh Python process: the client's tracing set-up (its
+    exporter and what it learnt of a server) belongs to the first tracking URI it met. Export is
+    synchronous there: the reference loses spans when two exports of one trace race."""
+    code = (
+        "import sys, test_trace_metrics as t; "
+        "print(t._log_spans_and_assessments(sys.argv[1], int(sys.argv[2])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url, str(base_ms)],
+        cwd=Path(__file__).parent,
+        env={**os.environ, "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def side_by_side(server):
     """((ferroflow url, experiment id), (reference url, experiment id), base time in ms)."""
@@ -340,8 +364,8 @@ def side_by_side(server):
     reference.start()
     base_ms = (int(time.time()) // 7200) * 7200 * 1000 - 2 * 86_400_000
     try:
-        ours = _log_spans_and_assessments(server.url, base_ms)
-        theirs = _log_spans_and_assessments(reference.url, base_ms)
+        ours = _log_in_own_process(server.url, base_ms)
+        theirs = _log_in_own_process(reference.url, base_ms)
         yield (server.url, ours), (reference.url, theirs), base_ms
     finally:
         mlflow.set_tracking_uri(server.url)
