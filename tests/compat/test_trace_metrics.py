@@ -3,21 +3,34 @@
 Twelve traces with known start times, durations, names, states, tags and token usage are logged
 with the real client; every expectation is computed here from those numbers (percentiles
 interpolated linearly, as numpy and the reference do), so the same test holds on the reference.
+
+The spans and assessments views are checked side by side: the same traces (spans of several
+types, models, providers, costs and statuses) and assessments (several names and values, one
+overridden) are logged by the real client into the server under test and into a reference
+server started here, and every query's answer (or refusal) must be the reference's.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import mlflow
 
 import pytest
 import requests
 from mlflow import MlflowClient
-from mlflow.entities import SpanStatusCode
+from mlflow.entities import AssessmentSource, SpanStatusCode
+
+from conftest import REFERENCE_BIN, Server
 
 API3 = "/api/3.0/mlflow"
 DURATIONS = [120, 50, 800, 300, 75, 1000, 20, 450, 600, 90, 333, 10]
@@ -250,3 +263,185 @@ def test_filter_correlation(server, logged):
     assert based["total_count"] == len(universe)
     assert based["filter1_count"] == len([i for i in universe if _name(i) == "chat"])
     assert based["filter2_count"] == len([i for i in universe if not _errored(i)])
+
+
+# ---- Spans and assessments views, against the reference ----
+
+SPAN_TRACES = 6
+HUMAN = AssessmentSource(source_type="HUMAN", source_id="reviewer")
+# (trace index, name, value) of the feedback; values of several JSON types, "yes"/"no" in any case.
+FEEDBACK = [
+    (0, "correct", True),
+    (1, "correct", False),
+    (2, "correct", " Yes "),
+    (3, "correct", "no"),
+    (4, "correct", "maybe"),
+    (0, "score", 0.8),
+    (1, "score", 1),
+    (2, "score", 0.25),
+    # One key: the order the reference gives an object's keys comes from protobuf's map.
+    (3, "score", {"k": ["\u00e9", 2]}),
+    (5, "score", None),
+]
+
+
+def _log_spans_and_assessments(url: str, base_ms: int) -> str:
+    """Logs the same traces and assessments into the server at `url`; returns the experiment id."""
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    experiment_id = client.create_experiment(f"views-{uuid.uuid4().hex}")
+    # The exporter sends spans to the tracking store of the active experiment.
+    mlflow.set_experiment(experiment_id=experiment_id)
+    ids = []
+    for i in range(SPAN_TRACES):
+        start_ns = (base_ms + i * STEP_MS) * 1_000_000
+        root = mlflow.start_span_no_context(name="agent", span_type="AGENT", start_time_ns=start_ns, inputs={"q": i})
+        llm = mlflow.start_span_no_context(
+            name="llm", span_type="CHAT_MODEL", parent_span=root, start_time_ns=start_ns + 1_000_000, inputs={"m": i}
+        )
+        # Model names no price table knows, so neither server computes a cost of its own.
+        llm.set_attribute("mlflow.llm.model", f"acme-model-{i % 2}")
+        if i % 3 != 2:
+            llm.set_attribute("mlflow.llm.provider", "acme")
+        if i != 4:
+            llm.set_attribute(
+                "mlflow.llm.cost", {"input_cost": 0.5 * i, "output_cost": 0.125, "total_cost": 0.5 * i + 0.125}
+            )
+        if i == 3:
+            llm.set_status(SpanStatusCode.ERROR)
+        llm.end(end_time_ns=start_ns + (12 + 7 * i) * 1_000_000 + 123)
+        if i % 2 == 0:
+            tool = mlflow.start_span_no_context(
+                name="search", span_type="TOOL", parent_span=root, start_time_ns=start_ns + 40_000_000
+            )
+            tool.end(end_time_ns=start_ns + (45 + i) * 1_000_000)
+        root.end(end_time_ns=start_ns + (100 + 30 * i) * 1_000_000)
+        ids.append(root.trace_id)
+    mlflow.flush_trace_async_logging()
+    for i, name, value in FEEDBACK:
+        mlflow.log_feedback(trace_id=ids[i], name=name, value=value, source=HUMAN)
+    mlflow.log_expectation(trace_id=ids[0], name="expected", value="paris", source=HUMAN)
+    mlflow.log_expectation(trace_id=ids[1], name="expected", value={"city": "rome"}, source=HUMAN)
+    # An overridden feedback no longer counts; its replacement does.
+    replaced = mlflow.log_feedback(trace_id=ids[5], name="correct", value=False, source=HUMAN)
+    mlflow.override_feedback(trace_id=ids[5], assessment_id=replaced.assessment_id, value=True, source=HUMAN)
+    return experiment_id
+
+
+def _log_in_own_process(url: str, base_ms: int) -> str:
+    """`_log_spans_and_assessments` in a fresh Python process: the client's tracing set-up (its
+    exporter and what it learnt of a server) belongs to the first tracking URI it met. Export is
+    synchronous there: the reference loses spans when two exports of one trace race."""
+    code = (
+        "import sys, test_trace_metrics as t; "
+        "print(t._log_spans_and_assessments(sys.argv[1], int(sys.argv[2])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url, str(base_ms)],
+        cwd=Path(__file__).parent,
+        env={**os.environ, "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def side_by_side(server):
+    """((ferroflow url, experiment id), (reference url, experiment id), base time in ms)."""
+    if os.environ.get("FERROFLOW_TEST_URL"):
+        pytest.skip("starts a reference server of its own (FERROFLOW_TEST_URL is set)")
+    workdir = Path(tempfile.mkdtemp(prefix="ferroflow-reference-"))
+    reference = Server(REFERENCE_BIN, workdir, name="reference")
+    reference.start()
+    base_ms = (int(time.time()) // 7200) * 7200 * 1000 - 2 * 86_400_000
+    try:
+        ours = _log_in_own_process(server.url, base_ms)
+        theirs = _log_in_own_process(reference.url, base_ms)
+        yield (server.url, ours), (reference.url, theirs), base_ms
+    finally:
+        mlflow.set_tracking_uri(server.url)
+        reference.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _views_query(base_ms: int) -> list[dict]:
+    """The queries both servers answer: (view, metric, aggregations, extra fields)."""
+    window = {"start_time_ms": base_ms, "end_time_ms": base_ms + 86_400_000}
+    span_dims = ["span_name", "span_type", "span_status", "span_model_name", "span_model_provider"]
+    stats = [_agg("AVG"), _agg("MIN"), _agg("MAX"), _agg("PERCENTILE", 50), _agg("PERCENTILE", 95)]
+    costs = [_agg("SUM"), _agg("AVG"), _agg("MIN"), _agg("MAX"), _agg("PERCENTILE", 90)]
+    return [
+        ("SPANS", "span_count", [_agg("COUNT")], {}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"dimensions": span_dims}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"dimensions": ["span_type"], "filters": ["span.status = 'OK'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["span.name = 'llm'", "trace.status = 'OK'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["span.type = 'TOOL'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"time_interval_seconds": 3600, **window}),
+        ("SPANS", "latency", stats, {}),
+        ("SPANS", "latency", stats, {"dimensions": ["span_name", "span_status"]}),
+        ("SPANS", "latency", [_agg("AVG")], {"time_interval_seconds": 3600, **window}),
+        ("SPANS", "latency", [_agg("MAX")], {"start_time_ms": base_ms + STEP_MS, "end_time_ms": base_ms + 3 * STEP_MS}),
+        ("SPANS", "input_cost", costs, {}),
+        ("SPANS", "output_cost", costs, {"dimensions": ["span_model_name"]}),
+        ("SPANS", "total_cost", costs, {"dimensions": ["span_model_name", "span_model_provider"]}),
+        ("SPANS", "total_cost", [_agg("SUM")], {"time_interval_seconds": 1800, **window}),
+        ("SPANS", "total_cost", [_agg("SUM")], {"start_time_ms": base_ms + STEP_MS, "end_time_ms": base_ms + 2 * STEP_MS}),
+        ("SPANS", "total_cost", [_agg("SUM")], {"filters": ["span.status = 'ERROR'"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"dimensions": ["assessment_name"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"dimensions": ["assessment_name", "assessment_value"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"filters": ["assessment.type = 'expectation'"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"filters": ["assessment.name = 'score'"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"time_interval_seconds": 3600, **window}),
+        ("ASSESSMENTS", "assessment_value", stats, {"dimensions": ["assessment_name"]}),
+        ("ASSESSMENTS", "assessment_value", [_agg("AVG")], {"filters": ["assessment.name = 'correct'"]}),
+        ("ASSESSMENTS", "assessment_value", [_agg("AVG")], {"start_time_ms": base_ms, "end_time_ms": base_ms + 2 * STEP_MS}),
+        # Refused, with the reference's message.
+        ("SPANS", "trace_count", [_agg("COUNT")], {}),
+        ("ASSESSMENTS", "latency", [_agg("AVG")], {}),
+        ("SPANS", "latency", [_agg("SUM")], {}),
+        ("SPANS", "input_cost", [_agg("SUM")], {"dimensions": ["span_name"]}),
+        ("SPANS", "latency", [_agg("AVG")], {"dimensions": ["span_type"]}),
+        ("ASSESSMENTS", "assessment_value", [_agg("COUNT")], {}),
+        ("ASSESSMENTS", "assessment_value", [_agg("AVG")], {"dimensions": ["assessment_value"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["assessment.name = 'x'"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"filters": ["span.name = 'x'"]}),
+        ("TRACES", "trace_count", [_agg("COUNT")], {"filters": ["assessment.type = 'feedback'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["span.name.x = 'llm'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["span.kind = 'llm'"]}),
+        ("ASSESSMENTS", "assessment_count", [_agg("COUNT")], {"filters": ["assessment.value = 'x'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"filters": ["span.name != 'llm'"]}),
+        ("SPANS", "span_count", [_agg("COUNT")], {"time_interval_seconds": 60}),
+    ]
+
+
+def _comparable(response: requests.Response) -> tuple:
+    """A response as the comparison sees it: the status, then the points (values rounded to
+    absorb summation order) or the error's code and message."""
+    body = response.json()
+    if response.status_code != 200:
+        return response.status_code, body.get("error_code"), body.get("message")
+    points = [
+        (p["metric_name"], p.get("dimensions", {}), {k: round(v, 9) for k, v in p["values"].items()})
+        for p in body.get("data_points", [])
+    ]
+    return response.status_code, points
+
+
+@pytest.mark.parametrize("index", range(len(_views_query(0))))
+def test_spans_and_assessments_views_match_the_reference(side_by_side, index):
+    (ours_url, ours_id), (ref_url, ref_id), base_ms = side_by_side
+    view, metric, aggregations, extra = _views_query(base_ms)[index]
+    answers = []
+    for url, experiment_id in ((ours_url, ours_id), (ref_url, ref_id)):
+        body = {"experiment_ids": [experiment_id], "view_type": view, "metric_name": metric, "aggregations": aggregations}
+        answers.append(_comparable(requests.post(f"{url}{API3}/traces/metrics", json={**body, **extra}, timeout=60)))
+    ours, reference = answers
+    assert ours == reference, f"\nours:      {ours}\nreference: {reference}"
+    if ours[0] == 200 and not extra.get("filters"):
+        # Something to compare: the data set reaches every unfiltered query.
+        assert ours[1], (view, metric, extra)

@@ -43,7 +43,8 @@ fn assessment_number() -> String {
 /// The value a metric aggregates.
 fn metric_column(metric: TraceMetric) -> String {
     let column = match metric {
-        TraceMetric::TraceCount => "t.trace_id",
+        // The row id: in every index, so a count reads no table row.
+        TraceMetric::TraceCount => "t.trace_key",
         TraceMetric::SessionCount => "t.session_id",
         TraceMetric::Latency => "t.execution_duration",
         TraceMetric::InputTokens => "t.input_tokens",
@@ -51,7 +52,7 @@ fn metric_column(metric: TraceMetric) -> String {
         TraceMetric::TotalTokens => "t.total_tokens",
         TraceMetric::CacheReadInputTokens => "t.cache_read_input_tokens",
         TraceMetric::CacheCreationInputTokens => "t.cache_creation_input_tokens",
-        TraceMetric::SpanCount => "s.span_id",
+        TraceMetric::SpanCount => "s.span_key",
         // Whole milliseconds, truncated (integer division), as MLflow computes it.
         TraceMetric::SpanLatency => "((s.end_time_ns - s.start_time_ns) / 1000000)",
         TraceMetric::SpanInputCost => "s.input_cost",

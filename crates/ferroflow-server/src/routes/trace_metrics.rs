@@ -1,7 +1,8 @@
 //! `POST /api/3.0/mlflow/traces/metrics` (aggregates of an experiment's traces, spans or
-//! assessments, over time buckets and dimensions) and `POST …/traces/calculate-filter-correlation` (the NPMI of two
-//! trace filters). Both are computed by the store in SQL; this layer checks the request as the
-//! reference does and names the answer's values.
+//! assessments, over time buckets and dimensions) and
+//! `POST …/traces/calculate-filter-correlation` (the NPMI of two trace filters). Both are
+//! computed by the store in SQL; this layer checks the request as the reference does and names
+//! the answer's values.
 
 use crate::error::ApiResult;
 use crate::extract::Rpc;
