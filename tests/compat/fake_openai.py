@@ -103,11 +103,14 @@ class FakeOpenAI:
                 request = ChatRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with fake._lock:
                     fake.requests.append(request)
-                if self.path.rstrip("/") != "/v1/chat/completions":
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/v1/responses"):
                     self._reply(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
                     return
                 if request.headers.get("authorization") != f"Bearer {fake.api_key}":
                     self._reply(401, {"error": {"message": "bad api key", "type": "invalid_request_error"}})
+                    return
+                if self.path.rstrip("/") == "/v1/responses":
+                    self._responses(body)
                     return
                 try:
                     if fake.completer is not None:
@@ -137,6 +140,36 @@ class FakeOpenAI:
                         "object": "chat.completion",
                         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                         "usage": USAGE,
+                    },
+                )
+
+            def _responses(self, body: dict) -> None:
+                """The Responses API, not streamed: the completer's text as one output message."""
+                message = fake.completer({"messages": [{"role": "user", "content": body.get("input")}]})
+                self._reply(
+                    200,
+                    {
+                        "id": f"resp_{uuid.uuid4().hex[:24]}",
+                        "object": "response",
+                        "created_at": int(time.time()),
+                        "model": body.get("model", "fake-model"),
+                        "status": "completed",
+                        "output": [
+                            {
+                                "type": "message",
+                                "id": "msg_1",
+                                "role": "assistant",
+                                "status": "completed",
+                                "content": [{"type": "output_text", "text": message.get("content") or "", "annotations": []}],
+                            }
+                        ],
+                        "usage": {
+                            "input_tokens": 42,
+                            "input_tokens_details": {"cached_tokens": 0},
+                            "output_tokens": 7,
+                            "output_tokens_details": {"reasoning_tokens": 0},
+                            "total_tokens": 49,
+                        },
                     },
                 )
 

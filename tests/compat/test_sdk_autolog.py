@@ -3,7 +3,8 @@
 The SDK's driver (`sdk_compat autolog`) calls a fake OpenAI-compatible server (`fake_openai.py`,
 a real HTTP server) through the SDK's own chat client and, built with the `async-openai`
 feature as `cargo xtask test` builds it, through the `async-openai` crate: each time one call
-whose answer is a tool call, then a streamed call, under an AGENT span. Every call must read
+whose answer is a tool call, then a streamed call (and, through async-openai, a Responses API
+call), under an AGENT span. Every call must read
 back as MLflow's OpenAI autolog records one: a CHAT_MODEL span named `Completions`, the request
 as inputs, its parameters as attributes, `mlflow.chat.tools`, the model, the completion as
 outputs (a streamed answer put back together) and the token usage in `mlflow.chat.tokenUsage`.
@@ -59,15 +60,28 @@ def test_rust_llm_calls_are_traced_as_chat_model_spans(server, fake_model):
     assert scenarios["async-openai"]["streamed"] == "Hello from the fake model"
     requests = fake_model.chat_requests()
     assert len(requests) == 4
-    assert all(r.headers["authorization"] == f"Bearer {fake_model.api_key}" for r in requests)
+    assert all(r.headers["authorization"] == f"Bearer {fake_model.api_key}" for r in fake_model.requests)
+    assert len(fake_model.requests) == 5  # and one Responses API call
 
     for scenario, line in scenarios.items():
         trace = mlflow.get_trace(line["trace_id"])
         root = trace.data._get_root_span()
         assert root.span_type == "AGENT", scenario
-        calls = [s for s in trace.data.spans if s.parent_id == root.span_id]
-        assert [(s.name, s.span_type) for s in calls] == [("Completions", "CHAT_MODEL")] * 2, scenario
-        tool_call, streamed = sorted(calls, key=lambda s: s.start_time_ns)
+        calls = sorted((s for s in trace.data.spans if s.parent_id == root.span_id), key=lambda s: s.start_time_ns)
+        names = [("Completions", "CHAT_MODEL")] * 2
+        if scenario == "async-openai":
+            # A Responses API call too.
+            names.append(("Responses", "CHAT_MODEL"))
+            responses = calls.pop()
+            assert responses.inputs == {"model": "gpt-4o-mini", "input": "Say hello"}
+            assert responses.outputs["output"][0]["content"][0]["text"] == "Hello from the fake model"
+            assert responses.get_attribute("mlflow.llm.model") == "gpt-4o-mini"
+            assert responses.get_attribute("mlflow.chat.tokenUsage") == USAGE
+            assert line["response"]["output"][0]["content"][0]["text"] == "Hello from the fake model"
+        assert [(s.name, s.span_type) for s in [*calls, *([responses] if scenario == "async-openai" else [])]] == (
+            names
+        ), scenario
+        tool_call, streamed = calls
 
         # The call answered with a tool call: messages in, parameters and tools as attributes.
         assert tool_call.inputs["messages"] == [{"role": "user", "content": "What is 1 + 2?"}], scenario
@@ -92,5 +106,6 @@ def test_rust_llm_calls_are_traced_as_chat_model_spans(server, fake_model):
         assert streamed.get_attribute("mlflow.chat.tokenUsage") == USAGE, scenario
 
         # The trace sums its calls' usage, as for a Python trace.
-        assert trace.info.token_usage == {k: 2 * v for k, v in USAGE.items()}, scenario
-        assert json.loads(trace.info.trace_metadata["mlflow.trace.tokenUsage"])["total_tokens"] == 98
+        calls_made = len(names)
+        assert trace.info.token_usage == {k: calls_made * v for k, v in USAGE.items()}, scenario
+        assert json.loads(trace.info.trace_metadata["mlflow.trace.tokenUsage"])["total_tokens"] == 49 * calls_made

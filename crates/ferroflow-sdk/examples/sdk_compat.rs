@@ -507,7 +507,12 @@ fn autolog(args: &[String]) {
                 text.push_str(choice.delta.content.as_deref().unwrap_or_default());
             }
         }
-        print(json!({"scenario": "async-openai", "trace_id": agent.trace_id(), "answer": answer, "streamed": text}));
+        let request: async_openai::types::responses::CreateResponse =
+            serde_json::from_value(json!({"model": "gpt-4o-mini", "input": "Say hello"})).expect("a request");
+        let response = client.responses().create(request).await.expect("a response");
+        let response = serde_json::to_value(&response).expect("JSON");
+        print(json!({"scenario": "async-openai", "trace_id": agent.trace_id(), "answer": answer, "streamed": text,
+                     "response": response}));
     }));
     let report = ferroflow_sdk::flush();
     print(json!({"scenario": "done", "lost": report.lost()}));
