@@ -66,11 +66,16 @@ def child_env(url: str, experiment: str, fake: FakeOpenAI, workers: int) -> dict
 
 def run_child(cmd: list[str], env: dict) -> dict:
     """Runs one side; its JSON line, wall seconds and peak RSS (MiB)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()
+    # Output to files, not pipes: nobody reads a pipe while we wait, and a child whose
+    # progress bar fills one would block forever.
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{err[-3000:]}")
     line = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
