@@ -8,11 +8,12 @@
 //!    requirements it was made from), and installs Debian's `chromium` (for the web UI's
 //!    browser tests) when `/usr/bin/chromium` is missing;
 //! 2. runs the gates: `cargo fmt --all --check` and
-//!    `cargo clippy --workspace --all-targets -- -D warnings` (a formatting difference or a
+//!    `cargo clippy --workspace --all-targets --features ferroflow-sdk/async-openai -- -D warnings`
+//!    (the SDK's optional feature is linted, tested and built each time; a formatting difference or a
 //!    clippy warning fails the command like a failing test);
 //! 3. runs the Rust tests, with `cargo nextest run` when nextest is installed, else `cargo test`;
 //! 4. builds the server (`cargo build -p ferroflow`) and the Rust SDK's examples
-//!    (`cargo build -p ferroflow-sdk --examples`), and runs the compatibility suite
+//!    (`cargo build -p ferroflow-sdk --examples --features ferroflow-sdk/async-openai`), and runs the compatibility suite
 //!    `tests/compat` with the real `mlflow` client, the server's path in `FERROFLOW_BIN` and the
 //!    SDK's driver `sdk_compat` in `FERROFLOW_SDK_COMPAT_BIN`.
 //!
@@ -284,7 +285,7 @@ const GATES: &[Gate] = &[
     },
     Gate {
         step: "gate: cargo clippy -D warnings",
-        args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        args: &["clippy", "--workspace", "--all-targets", "--features", SDK_FEATURES, "--", "-D", "warnings"],
         fix: "fix the warnings above (`cargo clippy --workspace --all-targets` lists them)",
     },
 ];
@@ -384,9 +385,9 @@ fn rust_tests(root: &Path) -> Result<bool> {
         .status()
         .is_ok_and(|s| s.success());
     let args: &[&str] = if has_nextest {
-        &["nextest", "run", "--workspace", "--no-fail-fast"]
+        &["nextest", "run", "--workspace", "--features", SDK_FEATURES, "--no-fail-fast"]
     } else {
-        &["test", "--workspace", "--no-fail-fast"]
+        &["test", "--workspace", "--features", SDK_FEATURES, "--no-fail-fast"]
     };
     banner(&format!("running the Rust tests: cargo {}", args.join(" ")));
     status(Command::new(cargo()).args(args).current_dir(root))
@@ -422,13 +423,25 @@ fn build_server(root: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(bin))
 }
 
+/// The SDK's optional features, built, linted and tested everywhere (the same set each time, so
+/// the SDK is compiled once): LLM-call tracing through the `async-openai` crate.
+const SDK_FEATURES: &str = "ferroflow-sdk/async-openai";
+
 /// Builds the SDK's examples and returns the path of `sdk_compat` (`None` if the build failed).
 fn build_sdk_driver(root: &Path) -> Result<Option<PathBuf>> {
     let mut cmd = Command::new(cargo());
-    cmd.args(["build", "-p", "ferroflow-sdk", "--examples", "--message-format=json-render-diagnostics"])
-        .current_dir(root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "build",
+        "-p",
+        "ferroflow-sdk",
+        "--examples",
+        "--features",
+        SDK_FEATURES,
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(root)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     let output = cmd.output().with_context(|| format!("could not start {cmd:?}"))?;
     if !output.status.success() {
         eprintln!("xtask: cargo build -p ferroflow-sdk --examples failed: {}", output.status);

@@ -14,6 +14,9 @@
 //!                                      # test's code scorers (and the six LLM judges); data
 //!                                      # from a file or a stored evaluation dataset; with
 //!                                      # `--agent` the agent is a `ResponsesAgent`
+//! sdk_compat autolog <base-url>          # LLM calls through the SDK's chat client (and, with
+//!                                      # the `async-openai` feature, through that crate),
+//!                                      # plain and streamed, under one agent span each
 //! sdk_compat assess <filter|-> <rows.jsonl|-> [name=min..] [--judge <model-uri>]
 //!                                      # `genai::assess` of the traces matching the filter
 //!                                      # (or of the given rows) with thresholds
@@ -448,6 +451,73 @@ fn monitor(args: &[String]) {
     print(json!({"passed": report.passed(), "metrics": report.metrics, "traces": traces}));
 }
 
+/// The LLM calls of an agent, traced automatically: one trace per client, an AGENT span with a
+/// call that gets a tool call back, then a streamed call.
+fn autolog(args: &[String]) {
+    use ferroflow_sdk::genai::ChatClient;
+    let base = args[1].clone();
+    let key = std::env::var("OPENAI_API_KEY").ok();
+    let tools = json!([{"type": "function", "function": {
+        "name": "add", "description": "Add two numbers",
+        "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}}}]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = ChatClient::new(&base, key.clone());
+    let (trace_id, answer, streamed) = runtime.block_on(TraceContext::default().attach(async {
+        let agent = start_span("own-client-agent", SpanType::Agent);
+        let answer = client
+            .chat_completion(&json!({
+                "model": "gpt-4o-mini", "temperature": 0.2, "tools": tools,
+                "messages": [{"role": "user", "content": "What is 1 + 2?"}],
+            }))
+            .await
+            .expect("chat completion");
+        let stream = client
+            .chat_completion_stream(&json!({
+                "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}],
+            }))
+            .await
+            .expect("streamed chat completion");
+        let streamed = stream.completion().await.expect("the stream");
+        (agent.trace_id(), answer, streamed)
+    }));
+    print(json!({"scenario": "own", "trace_id": trace_id, "answer": answer, "streamed": streamed}));
+    #[cfg(feature = "async-openai")]
+    runtime.block_on(TraceContext::default().attach(async {
+        use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
+        use futures::StreamExt;
+        let config =
+            async_openai::config::OpenAIConfig::new().with_api_base(&base).with_api_key(key.unwrap_or_default());
+        let client = ferroflow_sdk::genai::openai::instrument(async_openai::Client::with_config(config));
+        let agent = start_span("async-openai-agent", SpanType::Agent);
+        let request: CreateChatCompletionRequest = serde_json::from_value(json!({
+            "model": "gpt-4o-mini", "temperature": 0.2, "tools": tools,
+            "messages": [{"role": "user", "content": "What is 1 + 2?"}],
+        }))
+        .expect("a request");
+        let answer: CreateChatCompletionResponse = client.chat().create(request).await.expect("chat completion");
+        let request: CreateChatCompletionRequest = serde_json::from_value(json!({
+            "model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "Say hello"}],
+        }))
+        .expect("a request");
+        let mut stream = client.chat().create_stream(request).await.expect("streamed chat completion");
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            for choice in chunk.expect("a chunk").choices {
+                text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+            }
+        }
+        let request: async_openai::types::responses::CreateResponse =
+            serde_json::from_value(json!({"model": "gpt-4o-mini", "input": "Say hello"})).expect("a request");
+        let response = client.responses().create(request).await.expect("a response");
+        let response = serde_json::to_value(&response).expect("JSON");
+        print(json!({"scenario": "async-openai", "trace_id": agent.trace_id(), "answer": answer, "streamed": text,
+                     "response": response}));
+    }));
+    let report = ferroflow_sdk::flush();
+    print(json!({"scenario": "done", "lost": report.lost()}));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -464,6 +534,10 @@ fn main() {
         Some("monitor") if args.len() >= 3 => {
             init();
             monitor(&args);
+        }
+        Some("autolog") if args.len() >= 2 => {
+            init();
+            autolog(&args);
         }
         Some("assess") if args.len() >= 3 => {
             init();

@@ -112,6 +112,29 @@ pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> Error {
 mod tests {
     use super::*;
 
+    /// `https://` works out of the box: the request gets as far as the TLS handshake (here
+    /// with a peer that is not TLS), where a client without TLS refuses the scheme itself.
+    #[tokio::test]
+    async fn https_tracking_uris_are_supported_by_default() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            }
+        });
+        let config = Config::builder().tracking_uri(format!("https://{address}")).build();
+        let http = HttpClient::new(&config).unwrap();
+        let err = http.call(Method::GET, "/api/2.0/mlflow/experiments/get", &[], None).await.unwrap_err();
+        let Error::Transport { source, .. } = &err else { panic!("not a transport error: {err}") };
+        // Without TLS the connector answers "invalid URL, scheme is not http"; with it, the
+        // handshake fails on the peer's plain-text answer.
+        let chain = format!("{source:?}");
+        assert!(!chain.contains("scheme is not http"), "HTTPS is not built in: {chain}");
+        assert!(chain.contains("InvalidContentType") || chain.contains("InvalidMessage"), "{chain}");
+    }
+
     #[test]
     fn error_bodies_become_codes() {
         let err = api_error(StatusCode::NOT_FOUND, br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "nope"}"#);

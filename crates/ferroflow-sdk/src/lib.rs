@@ -4,8 +4,9 @@
 //!
 //! # Map
 //!
-//! * [`config`]: settings from `MLFLOW_TRACKING_URI`, `MLFLOW_EXPERIMENT_NAME`/`_ID`,
-//!   `MLFLOW_TRACKING_TOKEN` or `_USERNAME`/`_PASSWORD`, or from [`Config::builder`].
+//! * [`config`]: settings from `MLFLOW_TRACKING_URI` (`http://` or `https://`),
+//!   `MLFLOW_EXPERIMENT_NAME`/`_ID`, `MLFLOW_TRACKING_TOKEN` or `_USERNAME`/`_PASSWORD` (sent on
+//!   every request), or from [`Config::builder`].
 //! * Tracing: [`macro@trace`] on sync and async functions, [`start_span`] guards,
 //!   [`current_span`], [`update_current_trace`], [`TraceContext`] to hand the current span
 //!   to a spawned task or thread, and [`flush`] with its [`FlushReport`]. Inside, in layers that
@@ -17,7 +18,8 @@
 //! * [`agent`]: the `ResponsesAgent` contract (OpenAI Responses API shapes, as MLflow's
 //!   `ResponsesAgent` infers them) and its traced entry points.
 //! * [`genai`]: `evaluate` with custom scorers and LLM judges, recorded as
-//!   `mlflow.genai.evaluate` records it.
+//!   `mlflow.genai.evaluate` records it; LLM calls traced as CHAT_MODEL spans (the SDK's own
+//!   OpenAI-compatible `ChatClient`, and the `async-openai` crate with that cargo feature).
 //! * [`tools`]: data tools that fail loudly: an error output saying no data was produced,
 //!   never a made-up answer.
 //! * [`prompts`] and [`registry`]: the prompt registry (`load_prompt("prompts:/name@alias")`,

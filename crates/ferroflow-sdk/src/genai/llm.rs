@@ -167,7 +167,7 @@ impl ChatClient {
             Ok((response, permit)) => Ok(ChatCompletionStream {
                 url: self.url(),
                 response,
-                buffer: Vec::new(),
+                parser: llm_span::SseParser::default(),
                 pending: std::collections::VecDeque::new(),
                 chunks: Vec::new(),
                 span: Some(span),
@@ -237,7 +237,7 @@ impl ChatClient {
 pub struct ChatCompletionStream {
     url: String,
     response: reqwest::Response,
-    buffer: Vec<u8>,
+    parser: llm_span::SseParser,
     pending: std::collections::VecDeque<Value>,
     chunks: Vec<Value>,
     span: Option<Span>,
@@ -265,17 +265,16 @@ impl ChatCompletionStream {
             }
             match self.response.chunk().await {
                 Ok(Some(bytes)) => {
-                    self.buffer.extend_from_slice(&bytes);
-                    if let Err(err) = self.take_events() {
+                    let events = self.parser.push(&bytes);
+                    if let Err(err) = self.take_events(events) {
                         self.done = true;
                         self.end(Some(&err));
                         return Some(Err(err));
                     }
                 }
                 Ok(None) => {
-                    // A last event without its blank line still counts.
-                    self.buffer.extend_from_slice(b"\n\n");
-                    let taken = self.take_events();
+                    let events = self.parser.finish();
+                    let taken = self.take_events(events);
                     self.done = true;
                     if let Err(err) = taken {
                         self.end(Some(&err));
@@ -306,24 +305,9 @@ impl ChatCompletionStream {
         futures::stream::unfold(self, |mut stream| async move { stream.next().await.map(|chunk| (chunk, stream)) })
     }
 
-    /// Moves the complete server-sent events out of the buffer into `pending`.
-    fn take_events(&mut self) -> Result<()> {
-        while let Some(end) = find_event_end(&self.buffer) {
-            let event: Vec<u8> = self.buffer.drain(..end.0 + end.1).take(end.0).collect();
-            let text = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = text
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|data| data.strip_prefix(' ').unwrap_or(data))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            let data = data.join("\n");
-            if data.trim() == "[DONE]" {
-                self.done = true;
-                continue;
-            }
+    /// Parses the events' data into `pending` chunks.
+    fn take_events(&mut self, events: Vec<String>) -> Result<()> {
+        for data in events {
             let chunk: Value = serde_json::from_str(&data).map_err(|err| Error::Protocol {
                 url: self.url.clone(),
                 message: format!("a chunk is not JSON: {err}"),
@@ -335,6 +319,9 @@ impl ChatCompletionStream {
                 });
             }
             self.pending.push_back(chunk);
+        }
+        if self.parser.done {
+            self.done = true;
         }
         Ok(())
     }
@@ -356,17 +343,6 @@ impl ChatCompletionStream {
 impl Drop for ChatCompletionStream {
     fn drop(&mut self) {
         self.end(None);
-    }
-}
-
-/// Where the first complete event of a server-sent-events buffer ends: its length and the
-/// length of the blank line after it.
-fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
     }
 }
 

@@ -22,6 +22,9 @@ const MODEL: &str = "mlflow.llm.model";
 
 /// The span name of a chat-completions call (MLflow names it after the OpenAI client's class).
 pub(crate) const CHAT_COMPLETIONS: &str = "Completions";
+/// The span name of a Responses API call.
+#[cfg(feature = "async-openai")]
+pub(crate) const RESPONSES: &str = "Responses";
 
 // Whether LLM calls made by the current task are traced: the evaluation harness turns it off
 // for its scorers when scorer tracing is off, so judge calls leave no stray traces.
@@ -93,6 +96,58 @@ pub(crate) fn token_usage(usage: Option<&Value>) -> Option<TokenUsage> {
     let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
     let total = usage.get("total_tokens").and_then(Value::as_u64).unwrap_or(input + output);
     Some(TokenUsage { input_tokens: input, output_tokens: output, total_tokens: total })
+}
+
+/// The data of server-sent events as their bytes arrive, in any cut: the text of each
+/// complete event's `data:` lines, up to `data: [DONE]`.
+#[derive(Debug, Default)]
+pub(crate) struct SseParser {
+    buffer: Vec<u8>,
+    /// `data: [DONE]` was read.
+    pub done: bool,
+}
+
+impl SseParser {
+    /// Adds `bytes`; the data of the events they complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.buffer.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some((length, separator)) = event_end(&self.buffer) {
+            let event: Vec<u8> = self.buffer.drain(..length + separator).take(length).collect();
+            let text = String::from_utf8_lossy(&event);
+            let data: Vec<&str> = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|data| data.strip_prefix(' ').unwrap_or(data))
+                .collect();
+            if data.is_empty() || self.done {
+                continue;
+            }
+            let data = data.join("\n");
+            if data.trim() == "[DONE]" {
+                self.done = true;
+            } else {
+                events.push(data);
+            }
+        }
+        events
+    }
+
+    /// The end of the body: a last event without its blank line still counts.
+    pub fn finish(&mut self) -> Vec<String> {
+        self.push(b"\n\n")
+    }
+}
+
+/// Where the first complete event of a buffer ends: its length and the length of the blank
+/// line after it.
+fn event_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// One chat completion made of the chunks of a streamed answer: each choice's content
@@ -250,6 +305,19 @@ mod tests {
             json!([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "add", "arguments": "{\"a\": 1}"}}])
         );
         assert_eq!(completion["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn events_are_read_in_any_cut() {
+        let mut parser = SseParser::default();
+        assert!(parser.push(b"data: {\"a\"").is_empty());
+        assert_eq!(parser.push(b": 1}\r\n\r\nevent: x\ndata: 2\n\ndata: [DO"), ["{\"a\": 1}", "2"]);
+        assert!(!parser.done);
+        assert!(parser.push(b"NE]\n\ndata: late\n\n").is_empty());
+        assert!(parser.done);
+        let mut tail = SseParser::default();
+        assert_eq!(tail.push(b"data: 3"), Vec::<String>::new());
+        assert_eq!(tail.finish(), ["3"]);
     }
 
     #[test]

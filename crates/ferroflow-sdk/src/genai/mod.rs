@@ -12,6 +12,8 @@ mod evaluate;
 mod judges;
 mod llm;
 mod llm_span;
+#[cfg(feature = "async-openai")]
+pub mod openai;
 mod scorer;
 
 pub use assess::{
