@@ -7,17 +7,21 @@ use serde::{Deserialize, Serialize};
 
 // ---- requests ----
 
-#[derive(Debug, Default, Deserialize)]
+/// Serialize: the SDK sends it (`ferroflow_sdk::models::log_agent`).
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CreateLoggedModel {
-    #[serde(deserialize_with = "de::opt_string")]
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
     pub experiment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_run_id: Option<String>,
-    #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(deserialize_with = "de::vec_or_one", skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue>,
-    #[serde(deserialize_with = "de::vec_or_one")]
+    #[serde(deserialize_with = "de::vec_or_one", skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue>,
 }
 
@@ -29,11 +33,11 @@ pub struct GetLoggedModel {
     pub allow_deleted: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct FinalizeLoggedModel {
     /// The enum name (`LOGGED_MODEL_READY`) or its number.
-    #[serde(deserialize_with = "de::opt_string")]
+    #[serde(deserialize_with = "de::opt_string", skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 
@@ -87,7 +91,8 @@ pub struct SearchLoggedModels {
 // ---- responses ----
 
 /// `model_type` and `source_run_id` are printed even when empty, as the reference does.
-#[derive(Debug, Serialize)]
+/// Deserialize: the SDK reads it back (`ferroflow_sdk::models`).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LoggedModelInfo {
     pub model_id: String,
     pub experiment_id: String,
@@ -98,25 +103,27 @@ pub struct LoggedModelInfo {
     pub status: String,
     pub model_type: String,
     pub source_run_id: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue>,
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct LoggedModelData {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<KeyValue>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Not read back by the SDK (left empty when deserialized).
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<Metric>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LoggedModel {
     pub info: LoggedModelInfo,
+    #[serde(default)]
     pub data: LoggedModelData,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LoggedModelResponse {
     pub model: LoggedModel,
 }

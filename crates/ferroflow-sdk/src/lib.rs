@@ -20,6 +20,11 @@
 //! * [`genai`]: `evaluate` with custom scorers and LLM judges, recorded as
 //!   `mlflow.genai.evaluate` records it; LLM calls traced as CHAT_MODEL spans (the SDK's own
 //!   OpenAI-compatible `ChatClient`, and the `async-openai` crate with that cargo feature).
+//! * [`serve`]: `serve(agent, addr)`, any `ResponsesAgent` behind MLflow's `/invocations`
+//!   contract and the OpenAI Responses API (`/responses`), one trace per request.
+//! * [`models`]: log a served agent as a logged model with the inferred ResponsesAgent
+//!   signature, register it, and `load_agent("models:/name@alias")` back as a `ResponsesAgent`.
+//! * [`check`]: the agent checklist behind `ferroflow check`.
 //! * [`tools`]: data tools that fail loudly: an error output saying no data was produced,
 //!   never a made-up answer.
 //! * [`prompts`] and [`registry`]: the prompt registry (`load_prompt("prompts:/name@alias")`,
@@ -72,15 +77,18 @@
 extern crate self as ferroflow_sdk;
 
 pub mod agent;
+pub mod check;
 pub mod config;
 mod error;
 mod export;
 pub mod genai;
 mod http;
 mod live;
+pub mod models;
 pub mod prompts;
 mod record;
 pub mod registry;
+pub mod serve;
 pub mod tools;
 mod tracer;
 #[cfg(test)]

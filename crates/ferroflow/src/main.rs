@@ -35,6 +35,26 @@ enum Command {
     /// Copy an MLflow database (and its artifacts) into ferroflow's store. Resumable: run it
     /// again after an interruption; records already there are skipped.
     Import(ImportArgs),
+    /// Check a served agent against the ResponsesAgent checklist (input key, response and
+    /// stream shapes, signature, trace, failing data tools). Prints each item ✓/✗ with the
+    /// reason; exits 1 if any fails.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The agent: models:/<name>@<alias>, models:/<name>/<version>, models:/<model_id> (its
+    /// logged model gives the endpoint; needs MLFLOW_TRACKING_URI) or http(s)://host:port.
+    target: String,
+    /// An ordinary question to ask.
+    #[arg(long, default_value = "Hello!")]
+    question: String,
+    /// A question that makes one of the agent's data tools fail (without it, that item is skipped).
+    #[arg(long)]
+    failing_question: Option<String>,
+    /// Seconds to wait for a trace to reach the tracking server.
+    #[arg(long, default_value_t = 15)]
+    trace_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -361,5 +381,19 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(run_server(*args)),
         Command::Import(args) => runtime.block_on(run_import(args)),
+        Command::Check(args) => {
+            let options = ferroflow_sdk::check::CheckOptions {
+                question: args.question,
+                failing_question: args.failing_question,
+                trace_timeout: std::time::Duration::from_secs(args.trace_timeout),
+                ..Default::default()
+            };
+            let report = runtime.block_on(ferroflow_sdk::check::run(&args.target, &options));
+            println!("{report}");
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -433,7 +433,7 @@ where
 /// A trace's spans as the server returns them (`GET /api/3.0/mlflow/traces/get`): ids from
 /// base64 to hex, attribute values from their AnyValue JSON (a string holding JSON, as the
 /// reference server keeps MLflow's attributes, is read as that JSON, as the Python client does).
-pub(super) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
+pub(crate) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec<TraceSpan>> {
     use base64::Engine as _;
     let got = http
         .call(Method::GET, "/api/3.0/mlflow/traces/get", &[("trace_id", trace_id), ("allow_partial", "False")], None)
@@ -466,6 +466,11 @@ pub(super) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec
                 span_type: attributes.get("mlflow.spanType").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string(),
                 inputs: attributes.remove("mlflow.spanInputs").unwrap_or(Value::Null),
                 outputs: attributes.remove("mlflow.spanOutputs").unwrap_or(Value::Null),
+                status: match &span["status"]["code"] {
+                    Value::String(code) => code.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                },
             }
         })
         .collect())

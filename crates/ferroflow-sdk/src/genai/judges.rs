@@ -448,6 +448,7 @@ mod tests {
             span_type: kind.into(),
             inputs: Value::Null,
             outputs,
+            status: String::new(),
         };
         let docs = json!([{"page_content": "a", "metadata": {"doc_uri": "u"}}, "b", 3]);
         let trace = EvalTrace {

@@ -19,6 +19,7 @@ mod scorer;
 pub use assess::{
     assess, AssessData, AssessOptions, AssessReport, AssessRow, Monitor, ThresholdCheck, MONITOR_WATERMARK_TAG_PREFIX,
 };
+pub(crate) use evaluate::trace_spans;
 pub use evaluate::{
     agent_predict, evaluate, DatasetRef, EvalData, EvalRecord, EvaluateOptions, EvaluationResult, RowFeedback,
     RowResult, DEFAULT_MAX_WORKERS,

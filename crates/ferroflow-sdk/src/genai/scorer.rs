@@ -43,6 +43,15 @@ pub struct TraceSpan {
     pub span_type: String,
     pub inputs: Value,
     pub outputs: Value,
+    /// The status code as the server wrote it (`STATUS_CODE_OK`, `STATUS_CODE_ERROR`, …).
+    pub status: String,
+}
+
+impl TraceSpan {
+    /// Whether the span ended in error.
+    pub fn is_error(&self) -> bool {
+        self.status.contains("ERROR") || self.status == "2"
+    }
 }
 
 impl EvalTrace {
