@@ -5,6 +5,7 @@ app answers: 401 with the Basic challenge without credentials, 403 without permi
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -679,3 +680,65 @@ def test_role_routes_answer_in_the_reference_shapes(fresh_server, monkeypatch):
     # Without the auth app the routes do not exist.
     plain = fresh_server()
     assert requests.get(plain.url + "/api/3.0/mlflow/roles/list").status_code == 404
+
+
+def _sign_in(url: str, user: str, password: str, headers: dict | None = None) -> requests.Response:
+    """Signs in through the web UI's form (its CSRF token from the page and its cookie)."""
+    browser = requests.Session()
+    page = browser.get(url + "/login", headers=headers, timeout=30)
+    token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    form = {"username": user, "password": password, "csrf": token, "next": "/experiments"}
+    return browser.post(url + "/login", data=form, headers=headers, allow_redirects=False, timeout=30)
+
+
+def _signed_in(url: str, cookie: str) -> bool:
+    page = requests.get(url + "/experiments", cookies={"ferroflow_session": cookie}, allow_redirects=False, timeout=30)
+    assert page.status_code in (200, 401), page.status_code
+    return page.status_code == 200
+
+
+def test_ui_sessions_survive_a_restart_and_work_on_every_server(fresh_server, monkeypatch):
+    _ferroflow_only()
+    from conftest import _LIVE_SERVERS, Server  # a second server on the first one's store
+
+    srv = _auth_server(fresh_server, monkeypatch)
+    v2 = srv.url + "/api/2.0/mlflow"
+    assert requests.post(v2 + "/users/create", json={"username": "alice", "password": ALICE[1]}, auth=ADMIN).ok
+    signed = _sign_in(srv.url, *ALICE)
+    assert signed.status_code in (302, 303), signed.text
+    session_cookie = next(c for c in signed.headers["Set-Cookie"].split(", ") if c.startswith("ferroflow_session="))
+    assert "HttpOnly" in session_cookie and "SameSite=Strict" in session_cookie and "Secure" not in session_cookie
+    cookie = signed.cookies["ferroflow_session"]
+    assert _signed_in(srv.url, cookie)
+    assert not _signed_in(srv.url, "ffat_" + "0" * 64)
+    # Behind a TLS proxy (X-Forwarded-Proto: https) the cookies are HTTPS-only.
+    proxied = _sign_in(srv.url, *ALICE, headers={"X-Forwarded-Proto": "https"})
+    assert all("Secure" in c for c in proxied.headers["Set-Cookie"].split(", ") if "Path=" in c)
+
+    # The session is in the store, not the process: a restart keeps it.
+    srv.restart()
+    assert _signed_in(srv.url, cookie)
+
+    # A second server on the same store accepts it, and a sign-out form shown by one server
+    # may be posted to the other (the CSRF token is the same on both).
+    other = Server(srv.binary, srv.workdir, name="other", extra_args=tuple(srv.extra_args))
+    other.db_path, other.postgres_uri = srv.db_path, srv.postgres_uri
+    _LIVE_SERVERS.append(other)
+    try:
+        other.start()
+        assert _signed_in(other.url, cookie)
+        logout = requests.get(srv.url + "/logout", cookies={"ferroflow_session": cookie}, timeout=30)
+        token = logout.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        done = requests.post(other.url + "/logout", data={"csrf": token}, cookies={"ferroflow_session": cookie},
+                             allow_redirects=False, timeout=30)  # fmt: skip
+        assert done.status_code in (302, 303), done.text
+        assert not _signed_in(srv.url, cookie) and not _signed_in(other.url, cookie)
+        # A new password ends the sessions started with the old one, on every server.
+        fresh = _sign_in(other.url, *ALICE).cookies["ferroflow_session"]
+        assert _signed_in(srv.url, fresh)
+        change = {"username": "alice", "password": "alice-password-2"}
+        assert requests.patch(v2 + "/users/update-password", json=change, auth=ADMIN).ok
+        assert not _signed_in(srv.url, fresh) and not _signed_in(other.url, fresh)
+    finally:
+        other.stop(sig=signal.SIGKILL)
+        _LIVE_SERVERS.remove(other)

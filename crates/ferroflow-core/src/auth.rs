@@ -160,6 +160,17 @@ pub struct ApiToken {
     pub creation_time: i64,
 }
 
+/// A web UI session as stored: only the hash of the cookie's secret is kept, with a
+/// fingerprint of the user's password hash at sign-in (a new password ends the session) and
+/// its times (milliseconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub user_id: i64,
+    pub password_fingerprint: String,
+    pub started: i64,
+    pub last_seen: i64,
+}
+
 /// The rules on a new user's name and password (the admin's password included).
 pub fn validate_new_user(username: &str, password: &str) -> Result<()> {
     if username.is_empty() || password.is_empty() {

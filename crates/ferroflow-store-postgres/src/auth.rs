@@ -1,10 +1,11 @@
-//! The basic-auth app's users, grants, roles and API tokens in PostgreSQL: [`AuthStore`] for
-//! [`PostgresStore`] (`migrations/0004_auth.sql`, roles in `0010_auth_roles.sql`), the SQLite
-//! store's in PostgreSQL's dialect.
+//! The basic-auth app's users, grants, roles, API tokens and web UI sessions in PostgreSQL:
+//! [`AuthStore`] for [`PostgresStore`] (`migrations/0004_auth.sql`, roles in
+//! `0010_auth_roles.sql`, sessions in `0011_auth_sessions.sql`), the SQLite store's in
+//! PostgreSQL's dialect.
 
 use crate::error::{is_unique_violation, map_sqlx, Context};
 use crate::PostgresStore;
-use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
 use ferroflow_core::roles::{Role, RoleAssignment, RoleGrant, RolePermission};
 use ferroflow_core::store::AuthStore;
 use ferroflow_core::{time, Error, Result};
@@ -312,6 +313,75 @@ impl AuthStore for PostgresStore {
         }
         Ok(())
     }
+
+    async fn create_session(&self, secret_hash: &str, session: &UiSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_sessions (secret_hash, user_id, password_fingerprint, started, last_seen) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(secret_hash)
+        .bind(session.user_id)
+        .bind(&session.password_fingerprint)
+        .bind(session.started)
+        .bind(session.last_seen)
+        .execute(&self.pool)
+        .await
+        .context(|| format!("starting a session of user #{}", session.user_id))?;
+        Ok(())
+    }
+
+    async fn find_session(&self, secret_hash: &str) -> Result<Option<(UiSession, User)>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.password_fingerprint, s.started, s.last_seen, \
+             u.id, u.username, u.password_hash, u.is_admin \
+             FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .context(|| "looking up a session")?;
+        Ok(row.map(|row| {
+            (
+                UiSession {
+                    user_id: row.get(0),
+                    password_fingerprint: row.get(1),
+                    started: row.get(2),
+                    last_seen: row.get(3),
+                },
+                User { id: row.get(4), username: row.get(5), password_hash: row.get(6), is_admin: row.get(7) },
+            )
+        }))
+    }
+
+    async fn touch_session(&self, secret_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE auth_sessions SET last_seen = GREATEST(last_seen, $1) WHERE secret_hash = $2")
+            .bind(now)
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .context(|| "recording a session's request")?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, secret_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .context(|| "ending a session")?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, idle_before: i64, started_before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_sessions WHERE last_seen < $1 OR started < $2")
+            .bind(idle_before)
+            .bind(started_before)
+            .execute(&self.pool)
+            .await
+            .context(|| "removing expired sessions")?;
+        Ok(done.rows_affected())
+    }
+
     async fn create_role(&self, name: &str, workspace: &str, description: Option<&str>) -> Result<Role> {
         let id = sqlx::query_scalar::<_, i64>(
             "INSERT INTO auth_roles (name, workspace, description) VALUES ($1, $2, $3) RETURNING id",

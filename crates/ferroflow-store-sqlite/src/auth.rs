@@ -1,11 +1,12 @@
-//! The basic-auth app's users, grants, roles and API tokens in SQLite: [`AuthStore`] for
-//! [`SqliteStore`] (`migrations/0013_auth.sql`, roles in `0016_auth_roles.sql`). A role comes
-//! back with its permission rows in one statement (a JSON array built by a subquery).
+//! The basic-auth app's users, grants, roles, API tokens and web UI sessions in SQLite:
+//! [`AuthStore`] for [`SqliteStore`] (`migrations/0013_auth.sql`, roles in
+//! `0016_auth_roles.sql`, sessions in `0017_auth_sessions.sql`). A role comes back with its
+//! permission rows in one statement (a JSON array built by a subquery).
 
 use crate::error::map_sqlx;
 use crate::error::{is_unique_violation, Context};
 use crate::SqliteStore;
-use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
 use ferroflow_core::roles::{Role, RoleAssignment, RoleGrant, RolePermission};
 use ferroflow_core::store::AuthStore;
 use ferroflow_core::{time, Error, Result};
@@ -311,6 +312,74 @@ impl AuthStore for SqliteStore {
             return Err(Error::not_found(format!("Token with id={token_id} not found")));
         }
         Ok(())
+    }
+
+    async fn create_session(&self, secret_hash: &str, session: &UiSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_sessions (secret_hash, user_id, password_fingerprint, started, last_seen) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(secret_hash)
+        .bind(session.user_id)
+        .bind(&session.password_fingerprint)
+        .bind(session.started)
+        .bind(session.last_seen)
+        .execute(&self.write)
+        .await
+        .context(|| format!("starting a session of user #{}", session.user_id))?;
+        Ok(())
+    }
+
+    async fn find_session(&self, secret_hash: &str) -> Result<Option<(UiSession, User)>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.password_fingerprint, s.started, s.last_seen, \
+             u.id, u.username, u.password_hash, u.is_admin \
+             FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.secret_hash = ?",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.read)
+        .await
+        .context(|| "looking up a session")?;
+        Ok(row.map(|row| {
+            (
+                UiSession {
+                    user_id: row.get(0),
+                    password_fingerprint: row.get(1),
+                    started: row.get(2),
+                    last_seen: row.get(3),
+                },
+                User { id: row.get(4), username: row.get(5), password_hash: row.get(6), is_admin: row.get(7) },
+            )
+        }))
+    }
+
+    async fn touch_session(&self, secret_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE auth_sessions SET last_seen = max(last_seen, ?) WHERE secret_hash = ?")
+            .bind(now)
+            .bind(secret_hash)
+            .execute(&self.write)
+            .await
+            .context(|| "recording a session's request")?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, secret_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_sessions WHERE secret_hash = ?")
+            .bind(secret_hash)
+            .execute(&self.write)
+            .await
+            .context(|| "ending a session")?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, idle_before: i64, started_before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_sessions WHERE last_seen < ? OR started < ?")
+            .bind(idle_before)
+            .bind(started_before)
+            .execute(&self.write)
+            .await
+            .context(|| "removing expired sessions")?;
+        Ok(done.rows_affected())
     }
 
     async fn create_role(&self, name: &str, workspace: &str, description: Option<&str>) -> Result<Role> {

@@ -1,8 +1,8 @@
 //! Auth checks: users (a taken name is `RESOURCE_ALREADY_EXISTS`), grants (replaced, renamed,
 //! revoked), tokens (found by their secret's hash, revoked only by their owner) and roles
-//! (rows, assignments, what a user holds through them; deletes cascade).
+//! (rows, assignments, what a user holds through them; deletes cascade), UI sessions.
 
-use ferroflow_core::auth::{Permission, ResourceType};
+use ferroflow_core::auth::{Permission, ResourceType, UiSession};
 use ferroflow_core::store::Store;
 use ferroflow_core::ErrorCode;
 
@@ -116,4 +116,35 @@ pub async fn check_roles(store: &dyn Store) {
     store.assign_role(user.id, other.id).await.unwrap();
     store.delete_user("r-user").await.unwrap();
     assert!(store.list_role_users(other.id).await.unwrap().is_empty());
+}
+
+/// UI sessions: found with their user by the secret's hash, touched, ended; expired ones
+/// (idle or too old) removed; a deleted user's sessions go with them.
+pub async fn check_sessions(store: &dyn Store) {
+    let user = store.create_user("s-user", "h", false).await.unwrap();
+    let session = |started: i64, last_seen: i64| UiSession {
+        user_id: user.id,
+        password_fingerprint: "fp".into(),
+        started,
+        last_seen,
+    };
+    store.create_session("live", &session(1_000, 1_000)).await.unwrap();
+    store.create_session("idle", &session(1_000, 1_500)).await.unwrap();
+    store.create_session("old", &session(10, 5_000)).await.unwrap();
+    let (found, owner) = store.find_session("live").await.unwrap().expect("session");
+    assert_eq!((found, owner.username.as_str()), (session(1_000, 1_000), "s-user"));
+    assert!(store.find_session("nope").await.unwrap().is_none());
+    store.touch_session("live", 4_000).await.unwrap();
+    // A late touch never moves last_seen back.
+    store.touch_session("live", 3_000).await.unwrap();
+    assert_eq!(store.find_session("live").await.unwrap().unwrap().0.last_seen, 4_000);
+    assert_eq!(store.delete_expired_sessions(2_000, 100).await.unwrap(), 2);
+    assert!(store.find_session("idle").await.unwrap().is_none());
+    assert!(store.find_session("old").await.unwrap().is_none());
+    store.delete_session("live").await.unwrap();
+    store.delete_session("live").await.unwrap();
+    assert!(store.find_session("live").await.unwrap().is_none());
+    store.create_session("again", &session(1_000, 1_000)).await.unwrap();
+    store.delete_user("s-user").await.unwrap();
+    assert!(store.find_session("again").await.unwrap().is_none());
 }

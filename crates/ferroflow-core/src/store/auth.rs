@@ -1,6 +1,6 @@
 //! Users, their grants, roles and API tokens (the basic-auth app).
 
-use crate::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use crate::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
 use crate::roles::{Role, RoleAssignment, RoleGrant, RolePermission, DEFAULT_WORKSPACE};
 use crate::Result;
 use std::sync::Arc;
@@ -48,6 +48,20 @@ pub trait AuthStore: Send + Sync {
     async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
     /// Revokes one of the user's tokens; `RESOURCE_DOES_NOT_EXIST` when it is not theirs.
     async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<()>;
+
+    // ---- web UI sessions (kept here, not in a server's memory: they outlive a restart and
+    // every replica on the database accepts them) ----
+    /// Stores a new session under the hash of its secret.
+    async fn create_session(&self, secret_hash: &str, session: &UiSession) -> Result<()>;
+    /// The session with this secret's hash and its user, if any.
+    async fn find_session(&self, secret_hash: &str) -> Result<Option<(UiSession, User)>>;
+    /// Records a request of the session's at `now` (ms).
+    async fn touch_session(&self, secret_hash: &str, now: i64) -> Result<()>;
+    /// Ends one session (nothing when there is none).
+    async fn delete_session(&self, secret_hash: &str) -> Result<()>;
+    /// Removes the sessions last seen before `idle_before` or started before `started_before`
+    /// (ms); how many.
+    async fn delete_expired_sessions(&self, idle_before: i64, started_before: i64) -> Result<u64>;
 
     // ---- roles (checked by `crate::roles` before they get here) ----
     /// A taken (workspace, name) is `RESOURCE_ALREADY_EXISTS`.
