@@ -5,6 +5,7 @@ app answers: 401 with the Basic challenge without credentials, 403 without permi
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -493,3 +494,251 @@ def test_the_web_ui_shows_only_what_the_user_may_read(fresh_server, monkeypatch)
     assert r.status_code in (302, 303), r.text
     trace = requests.get(v3 + f"/traces/{secret_trace}", auth=ALICE).json()["trace"]["trace_info"]
     assert [a["assessment_name"] for a in trace["assessments"]] == ["quality"]
+
+
+# Roles (RBAC) as MLflow 3.18's auth app serves them. The suite's reference server is 3.17.2,
+# which has no role routes, so these tests run against ferroflow only and assert on the shapes
+# and statuses learned from the 3.18.0 sources: mlflow/server/auth/entities.py (Role,
+# RolePermission, UserRoleAssignment `to_json`), __init__.py (the role handlers and their
+# validators: who may call what) and sqlalchemy_store.py (not-found and already-exists cases,
+# the reserved `__user_` prefix, how role grants fold with direct ones).
+ROLE_KEYS = {"id", "name", "workspace", "description", "permissions"}
+ROLE_PERMISSION_KEYS = {"id", "role_id", "resource_type", "resource_pattern", "permission"}
+ASSIGNMENT_KEYS = {"id", "user_id", "role_id"}
+
+
+def test_roles_through_the_real_client(fresh_server, monkeypatch):
+    _ferroflow_only()
+    # The client reads this file too (it needs `database_uri` there).
+    ini = "[mlflow]\ndefault_permission = NO_PERMISSIONS\ndatabase_uri = sqlite:///basic_auth.db\nadmin_username = admin\n"
+    srv = _auth_server(fresh_server, monkeypatch, ini)
+    _as(monkeypatch, *ADMIN)
+    users = mlflow.server.get_app_client("basic-auth", tracking_uri=srv.url)
+    users.create_user(*ALICE)
+    users.create_user(*BOB)
+    client = MlflowClient(srv.url)
+    _as(monkeypatch, *ALICE)
+    exp_id = client.create_experiment("alice-roles")
+    run_id = client.create_run(exp_id).info.run_id
+
+    # bob has nothing (default NO_PERMISSIONS) until a role gives him something.
+    _as(monkeypatch, *BOB)
+    with pytest.raises(MlflowException) as denied:
+        client.get_experiment(exp_id)
+    assert _status(denied) == 403
+    with pytest.raises(MlflowException) as denied:
+        users.create_role(workspace="default", name="sneaky")
+    assert _status(denied) == 403
+
+    _as(monkeypatch, *ADMIN)
+    role = users.create_role(workspace="default", name="editors", description="edit every experiment")
+    assert (role.name, role.workspace, role.description, role.permissions) == (
+        "editors", "default", "edit every experiment", [])
+    with pytest.raises(MlflowException) as taken:
+        users.create_role(workspace="default", name="editors")
+    assert taken.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as reserved:
+        users.create_role(workspace="default", name="__user_99__")
+    assert _status(reserved) == 400
+    # Only the default workspace exists here.
+    with pytest.raises(MlflowException) as elsewhere:
+        users.create_role(workspace="team-a", name="editors")
+    assert _status(elsewhere) == 400 and "does not exist" in str(elsewhere.value)
+
+    row = users.add_role_permission(role.id, "experiment", "*", "EDIT")
+    assert (row.role_id, row.resource_type, row.resource_pattern, row.permission) == (role.id, "experiment", "*", "EDIT")
+    with pytest.raises(MlflowException) as wildcard_only:
+        users.add_role_permission(role.id, "run", "some-run", "READ")
+    assert _status(wildcard_only) == 400
+    with pytest.raises(MlflowException) as bad_level:
+        users.add_role_permission(role.id, "workspace", "*", "READ")
+    assert _status(bad_level) == 400
+    assignment = users.assign_role("bob", role.id)
+    assert assignment.role_id == role.id and assignment.user_id == users.get_user("bob").id
+    with pytest.raises(MlflowException) as twice:
+        users.assign_role("bob", role.id)
+    assert twice.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert [r.name for r in users.list_user_roles("bob")] == ["editors"]
+    assert [a.user_id for a in users.list_role_users(role.id)] == [assignment.user_id]
+    assert [p.id for p in users.list_role_permissions(role.id)] == [row.id]
+    assert [r.name for r in users.list_roles("default")] == ["editors"]
+    assert users.get_role(role.id).permissions[0].permission == "EDIT"
+
+    # Through the role bob may read and log, not delete (EDIT).
+    _as(monkeypatch, *BOB)
+    assert client.get_experiment(exp_id).name == "alice-roles"
+    client.log_metric(run_id, "m", 1.0)
+    with pytest.raises(MlflowException) as denied:
+        client.delete_experiment(exp_id)
+    assert _status(denied) == 403
+    assert users.get_user_permission("bob", "experiment", exp_id).permission == "EDIT"
+    # A holder of a role may read it and list the roles of its workspace, not all roles.
+    assert users.get_role(role.id).name == "editors"
+    assert [r.name for r in users.list_roles("default")] == ["editors"]
+    with pytest.raises(MlflowException) as denied:
+        users.list_all_roles()
+    assert _status(denied) == 403
+    with pytest.raises(MlflowException) as denied:
+        users.update_role(role.id, name="mine")
+    assert _status(denied) == 403
+
+    # A DENY row on the one experiment wins over the wildcard EDIT, and over a direct grant.
+    _as(monkeypatch, *ADMIN)
+    deny = users.add_role_permission(role.id, "experiment", exp_id, "DENY")
+    users.grant_user_permission("bob", "experiment", exp_id, "MANAGE")
+    _as(monkeypatch, *BOB)
+    with pytest.raises(MlflowException) as denied:
+        client.get_experiment(exp_id)
+    assert _status(denied) == 403
+    assert client.search_runs([exp_id]) == []
+    _as(monkeypatch, *ADMIN)
+    users.remove_role_permission(deny.id)
+    users.revoke_user_permission("bob", "experiment", exp_id)
+    assert users.update_role_permission(row.id, "READ").permission == "READ"
+    _as(monkeypatch, *BOB)
+    assert client.get_experiment(exp_id).name == "alice-roles"
+    with pytest.raises(MlflowException) as denied:
+        client.log_metric(run_id, "m", 2.0)
+    assert _status(denied) == 403
+
+    # A workspace admin (MANAGE on the workspace slot) manages roles and every resource.
+    _as(monkeypatch, *ADMIN)
+    admins = users.create_role(workspace="default", name="ws-admins")
+    users.add_role_permission(admins.id, "workspace", "*", "MANAGE")
+    users.assign_role("bob", admins.id)
+    _as(monkeypatch, *BOB)
+    client.delete_experiment(exp_id)
+    client.restore_experiment(exp_id)
+    renamed = users.update_role(role.id, name="readers", description="read every experiment")
+    assert (renamed.name, renamed.description) == ("readers", "read every experiment")
+    users.assign_role("alice", role.id)
+    assert [r.name for r in users.list_user_roles("alice")] == ["readers"]
+    users.unassign_role("alice", role.id)
+
+    # Unassigning, then deleting a role takes its grants away.
+    _as(monkeypatch, *ADMIN)
+    users.unassign_role("bob", admins.id)
+    with pytest.raises(MlflowException) as gone:
+        users.unassign_role("bob", admins.id)
+    assert _status(gone) == 404
+    users.delete_role(role.id)
+    with pytest.raises(MlflowException) as gone:
+        users.get_role(role.id)
+    assert _status(gone) == 404
+    _as(monkeypatch, *BOB)
+    with pytest.raises(MlflowException) as denied:
+        client.get_experiment(exp_id)
+    assert _status(denied) == 403
+
+
+def test_role_routes_answer_in_the_reference_shapes(fresh_server, monkeypatch):
+    _ferroflow_only()
+    srv = _auth_server(fresh_server, monkeypatch)
+    v2, v3 = srv.url + "/api/2.0/mlflow", srv.url + "/api/3.0/mlflow"
+    for user, password in (ALICE, BOB):
+        assert requests.post(v2 + "/users/create", json={"username": user, "password": password}, auth=ADMIN).ok
+    made = requests.post(v3 + "/roles/create", json={"name": "r1", "workspace": "default"}, auth=ADMIN)
+    assert made.status_code == 200, made.text
+    role = made.json()["role"]
+    assert set(role) == ROLE_KEYS and role["description"] is None and role["permissions"] == []
+    added = requests.post(v3 + "/roles/permissions/add", auth=ADMIN, json={
+        "role_id": role["id"], "resource_type": "experiment", "resource_pattern": "0", "permission": "USE"})
+    assert added.status_code == 200, added.text
+    assert set(added.json()["role_permission"]) == ROLE_PERMISSION_KEYS
+    assigned = requests.post(v3 + "/roles/assign", json={"username": "alice", "role_id": role["id"]}, auth=ADMIN)
+    assert set(assigned.json()["assignment"]) == ASSIGNMENT_KEYS
+    got = requests.get(v3 + "/roles/get", params={"role_id": role["id"]}, auth=ADMIN).json()["role"]
+    assert set(got["permissions"][0]) == ROLE_PERMISSION_KEYS
+    listed = requests.get(v3 + "/roles/users/list", params={"role_id": role["id"]}, auth=ADMIN).json()
+    assert [set(a) for a in listed["assignments"]] == [ASSIGNMENT_KEYS]
+    # users/list carries each user's roles; users/permissions/list the rows of each role.
+    everyone = requests.get(v2 + "/users/list", auth=ADMIN).json()["users"]
+    assert [r["name"] for u in everyone if u["username"] == "alice" for r in u["roles"]] == ["r1"]
+    rows = requests.get(v3 + "/users/permissions/list", params={"username": "alice"}, auth=ALICE).json()
+    assert [(r["role_name"], r["resource_pattern"], r["permission"]) for r in rows["permissions"]][-1] == (
+        "r1", "0", "USE")
+    # Statuses: missing role 404 for an admin, 403 for others (existence is not told);
+    # malformed ids 400; empty deletes answer {}.
+    assert requests.get(v3 + "/roles/get", params={"role_id": 999}, auth=ADMIN).status_code == 404
+    assert requests.get(v3 + "/roles/get", params={"role_id": 999}, auth=BOB).status_code == 403
+    assert requests.get(v3 + "/roles/get", params={"role_id": "x"}, auth=BOB).status_code == 400
+    assert requests.get(v3 + "/roles/get", auth=BOB).status_code == 400
+    assert requests.get(v3 + "/roles/get", params={"role_id": "x"}, auth=ADMIN).status_code == 400
+    assert requests.get(v3 + "/roles/get", params={"role_id": role["id"]}, auth=BOB).status_code == 403
+    assert requests.get(v3 + "/roles/get", params={"role_id": role["id"]}, auth=ALICE).status_code == 200
+    assert requests.patch(v3 + "/roles/update", json={"role_id": role["id"]}, auth=ADMIN).status_code == 400
+    assert requests.get(v3 + "/users/roles/list", params={"username": "alice"}, auth=BOB).status_code == 403
+    assert requests.get(v3 + "/users/roles/list", params={"username": "alice"}, auth=ALICE).status_code == 200
+    assert requests.get(v3 + "/roles/list", auth=ALICE).status_code == 403
+    assert requests.get(v3 + "/roles/list", params={"workspace": "default"}, auth=BOB).status_code == 403
+    update = requests.patch(v3 + "/roles/permissions/update", auth=ADMIN,
+                            json={"role_permission_id": added.json()["role_permission"]["id"], "permission": "NOPE"})
+    assert update.status_code == 400
+    removed = requests.delete(v3 + "/roles/delete", json={"role_id": role["id"]}, auth=ADMIN)
+    assert removed.status_code == 200 and removed.json() == {}
+    assert requests.get(v3 + "/users/roles/list", params={"username": "alice"}, auth=ADMIN).json() == {"roles": []}
+    # Without the auth app the routes do not exist.
+    plain = fresh_server()
+    assert requests.get(plain.url + "/api/3.0/mlflow/roles/list").status_code == 404
+
+
+def _sign_in(url: str, user: str, password: str, headers: dict | None = None) -> requests.Response:
+    """Signs in through the web UI's form (its CSRF token from the page and its cookie)."""
+    browser = requests.Session()
+    page = browser.get(url + "/login", headers=headers, timeout=30)
+    token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    form = {"username": user, "password": password, "csrf": token, "next": "/experiments"}
+    return browser.post(url + "/login", data=form, headers=headers, allow_redirects=False, timeout=30)
+
+
+def _signed_in(url: str, cookie: str) -> bool:
+    page = requests.get(url + "/experiments", cookies={"ferroflow_session": cookie}, allow_redirects=False, timeout=30)
+    assert page.status_code in (200, 401), page.status_code
+    return page.status_code == 200
+
+
+def test_ui_sessions_survive_a_restart_and_work_on_every_server(fresh_server, monkeypatch):
+    _ferroflow_only()
+    from conftest import _LIVE_SERVERS, Server  # a second server on the first one's store
+
+    srv = _auth_server(fresh_server, monkeypatch)
+    v2 = srv.url + "/api/2.0/mlflow"
+    assert requests.post(v2 + "/users/create", json={"username": "alice", "password": ALICE[1]}, auth=ADMIN).ok
+    signed = _sign_in(srv.url, *ALICE)
+    assert signed.status_code in (302, 303), signed.text
+    session_cookie = next(c for c in signed.headers["Set-Cookie"].split(", ") if c.startswith("ferroflow_session="))
+    assert "HttpOnly" in session_cookie and "SameSite=Strict" in session_cookie and "Secure" not in session_cookie
+    cookie = signed.cookies["ferroflow_session"]
+    assert _signed_in(srv.url, cookie)
+    assert not _signed_in(srv.url, "ffat_" + "0" * 64)
+    # Behind a TLS proxy (X-Forwarded-Proto: https) the cookies are HTTPS-only.
+    proxied = _sign_in(srv.url, *ALICE, headers={"X-Forwarded-Proto": "https"})
+    assert all("Secure" in c for c in proxied.headers["Set-Cookie"].split(", ") if "Path=" in c)
+
+    # The session is in the store, not the process: a restart keeps it.
+    srv.restart()
+    assert _signed_in(srv.url, cookie)
+
+    # A second server on the same store accepts it, and a sign-out form shown by one server
+    # may be posted to the other (the CSRF token is the same on both).
+    other = Server(srv.binary, srv.workdir, name="other", extra_args=tuple(srv.extra_args))
+    other.db_path, other.postgres_uri = srv.db_path, srv.postgres_uri
+    _LIVE_SERVERS.append(other)
+    try:
+        other.start()
+        assert _signed_in(other.url, cookie)
+        logout = requests.get(srv.url + "/logout", cookies={"ferroflow_session": cookie}, timeout=30)
+        token = logout.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        done = requests.post(other.url + "/logout", data={"csrf": token}, cookies={"ferroflow_session": cookie},
+                             allow_redirects=False, timeout=30)  # fmt: skip
+        assert done.status_code in (302, 303), done.text
+        assert not _signed_in(srv.url, cookie) and not _signed_in(other.url, cookie)
+        # A new password ends the sessions started with the old one, on every server.
+        fresh = _sign_in(other.url, *ALICE).cookies["ferroflow_session"]
+        assert _signed_in(srv.url, fresh)
+        change = {"username": "alice", "password": "alice-password-2"}
+        assert requests.patch(v2 + "/users/update-password", json=change, auth=ADMIN).ok
+        assert not _signed_in(srv.url, fresh) and not _signed_in(other.url, fresh)
+    finally:
+        other.stop(sig=signal.SIGKILL)
+        _LIVE_SERVERS.remove(other)

@@ -1,6 +1,6 @@
 //! Users and permissions of the basic-auth app: the permission levels, the resources that
-//! carry grants, and the one rule that turns a user, their grant and the server's default into
-//! what they may do. The server authenticates and asks; the store keeps users and grants.
+//! carry grants, and the rules on users' names and passwords (how grants fold into a permission is
+//! `roles::resolve_permission`). The server authenticates and asks; the store keeps users and grants.
 
 use crate::{Error, Result};
 
@@ -68,6 +68,15 @@ impl Permission {
     }
     pub fn can_manage(self) -> bool {
         self.rank() >= 4
+    }
+
+    /// The higher of two levels (the first on a tie; DENY and NO_PERMISSIONS are the lowest).
+    pub fn max_of(self, other: Permission) -> Permission {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// Whether this level allows `need`.
@@ -151,13 +160,15 @@ pub struct ApiToken {
     pub creation_time: i64,
 }
 
-/// What `user` may do on a resource where their own grant is `grant`: admins everything, a
-/// grant (DENY included) over the server's default, the default otherwise.
-pub fn effective_permission(user: &User, grant: Option<Permission>, default: Permission) -> Permission {
-    if user.is_admin {
-        return Permission::Manage;
-    }
-    grant.unwrap_or(default)
+/// A web UI session as stored: only the hash of the cookie's secret is kept, with a
+/// fingerprint of the user's password hash at sign-in (a new password ends the session) and
+/// its times (milliseconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSession {
+    pub user_id: i64,
+    pub password_fingerprint: String,
+    pub started: i64,
+    pub last_seen: i64,
 }
 
 /// The rules on a new user's name and password (the admin's password included).
@@ -185,10 +196,6 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 mod tests {
     use super::*;
 
-    fn user(is_admin: bool) -> User {
-        User { id: 1, username: "u".into(), password_hash: String::new(), is_admin }
-    }
-
     #[test]
     fn levels_allow_what_mlflow_says() {
         assert!(Permission::Read.allows(Need::Read) && !Permission::Read.allows(Need::Use));
@@ -197,14 +204,6 @@ mod tests {
         assert!(Permission::Manage.allows(Need::Manage));
         assert!(!Permission::Deny.allows(Need::Read));
         assert!(!Permission::NoPermissions.allows(Need::Read));
-    }
-
-    #[test]
-    fn admins_beat_deny_grants_beat_the_default() {
-        assert_eq!(effective_permission(&user(true), Some(Permission::Deny), Permission::Read), Permission::Manage);
-        assert_eq!(effective_permission(&user(false), Some(Permission::Deny), Permission::Read), Permission::Deny);
-        assert_eq!(effective_permission(&user(false), None, Permission::Read), Permission::Read);
-        assert_eq!(effective_permission(&user(false), Some(Permission::Edit), Permission::Read), Permission::Edit);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod evaluation;
 pub mod ids;
 pub mod issues;
+pub mod roles;
 pub mod search;
 pub mod semconv;
 pub mod store;

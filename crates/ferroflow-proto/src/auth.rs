@@ -1,5 +1,5 @@
-//! Wire shapes of the basic-auth app (users, per-user permissions) as MLflow's
-//! `AuthServiceClient` sends and reads them, and ferroflow's API tokens.
+//! Wire shapes of the basic-auth app (users, per-user permissions, roles) as MLflow's
+//! `AuthServiceClient` and 3.18's role routes send and read them, and ferroflow's API tokens.
 
 use crate::de;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,71 @@ pub struct RevokeToken {
     pub token_id: Option<i64>,
 }
 
+/// `roles/create`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CreateRole {
+    pub name: Option<String>,
+    pub workspace: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `roles/get`, `roles/delete`, `roles/permissions/list`, `roles/users/list`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RoleRef {
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub role_id: Option<i64>,
+}
+
+/// `roles/list`: `workspace` may repeat.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListRoles {
+    #[serde(deserialize_with = "de::vec_or_one")]
+    pub workspace: Vec<String>,
+}
+
+/// `roles/update`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UpdateRole {
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub role_id: Option<i64>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `roles/permissions/add`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AddRolePermission {
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub role_id: Option<i64>,
+    pub resource_type: Option<String>,
+    #[serde(deserialize_with = "de::opt_string")]
+    pub resource_pattern: Option<String>,
+    pub permission: Option<String>,
+}
+
+/// `roles/permissions/remove` (no `permission`) and `roles/permissions/update`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RolePermissionRef {
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub role_permission_id: Option<i64>,
+    pub permission: Option<String>,
+}
+
+/// `roles/assign`, `roles/unassign`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RoleAssignmentRef {
+    pub username: Option<String>,
+    #[serde(deserialize_with = "de::opt_i64")]
+    pub role_id: Option<i64>,
+}
+
 // ---- responses ----
 
 #[derive(Debug, Serialize)]
@@ -74,13 +139,69 @@ pub struct CurrentUserResponse {
     pub is_basic_auth: bool,
 }
 
-/// One row of `users/list`: a user and their roles (ferroflow has no roles yet: always empty).
+/// One row of `users/list`: a user and the roles they hold.
 #[derive(Debug, Serialize)]
 pub struct ListedUser {
     pub id: i64,
     pub username: String,
     pub is_admin: bool,
-    pub roles: Vec<serde_json::Value>,
+    pub roles: Vec<Role>,
+}
+
+/// A role with its permission rows (`description` is `null` when there is none).
+#[derive(Debug, Serialize)]
+pub struct Role {
+    pub id: i64,
+    pub name: String,
+    pub workspace: String,
+    pub description: Option<String>,
+    pub permissions: Vec<RolePermission>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolePermission {
+    pub id: i64,
+    pub role_id: i64,
+    pub resource_type: String,
+    pub resource_pattern: String,
+    pub permission: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleAssignment {
+    pub id: i64,
+    pub user_id: i64,
+    pub role_id: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleResponse {
+    pub role: Role,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListRolesResponse {
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolePermissionResponse {
+    pub role_permission: RolePermission,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListRolePermissionsResponse {
+    pub role_permissions: Vec<RolePermission>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleAssignmentResponse {
+    pub assignment: RoleAssignment,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListRoleUsersResponse {
+    pub assignments: Vec<RoleAssignment>,
 }
 
 #[derive(Debug, Serialize)]

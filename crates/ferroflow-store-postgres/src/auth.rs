@@ -1,13 +1,61 @@
-//! The basic-auth app's users, grants and API tokens in PostgreSQL: [`AuthStore`] for
-//! [`PostgresStore`] (`migrations/0004_auth.sql`), the SQLite store's in PostgreSQL's dialect.
+//! The basic-auth app's users, grants, roles, API tokens and web UI sessions in PostgreSQL:
+//! [`AuthStore`] for [`PostgresStore`] (`migrations/0004_auth.sql`, roles in
+//! `0010_auth_roles.sql`, sessions in `0011_auth_sessions.sql`), the SQLite store's in
+//! PostgreSQL's dialect.
 
-use crate::error::{is_unique_violation, Context};
+use crate::error::{is_unique_violation, map_sqlx, Context};
 use crate::PostgresStore;
-use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
+use ferroflow_core::roles::{Role, RoleAssignment, RoleGrant, RolePermission};
 use ferroflow_core::store::AuthStore;
 use ferroflow_core::{time, Error, Result};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+
+/// A role's columns and its rows as one JSON array `[[id, type, pattern, permission], …]`.
+const ROLE_COLUMNS: &str = "r.id, r.name, r.workspace, r.description, \
+     COALESCE((SELECT json_agg(json_build_array(p.id, p.resource_type, p.resource_pattern, p.permission) ORDER BY p.id) \
+      FROM auth_role_permissions p WHERE p.role_id = r.id), '[]')::text";
+
+fn role_from_row(row: &PgRow) -> Result<Role> {
+    let id: i64 = row.get(0);
+    let rows: String = row.get(4);
+    let rows: Vec<(i64, String, String, String)> =
+        serde_json::from_str(&rows).map_err(|e| crate::error::corrupt("role permissions", e))?;
+    let permissions = rows
+        .into_iter()
+        .map(|(row_id, resource_type, resource_pattern, permission)| {
+            Ok(RolePermission {
+                id: row_id,
+                role_id: id,
+                resource_type,
+                resource_pattern,
+                permission: stored_permission(&permission)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(Role { id, name: row.get(1), workspace: row.get(2), description: row.get(3), permissions })
+}
+
+fn role_not_found(role_id: i64) -> Error {
+    Error::not_found(format!("Role with id={role_id} not found"))
+}
+
+fn role_permission_not_found(role_permission_id: i64) -> Error {
+    Error::not_found(format!("Role permission with id={role_permission_id} not found"))
+}
+
+fn role_permission_from_row(row: &PgRow) -> Result<RolePermission> {
+    Ok(RolePermission {
+        id: row.get(0),
+        role_id: row.get(1),
+        resource_type: row.get(2),
+        resource_pattern: row.get(3),
+        permission: stored_permission(row.get(4))?,
+    })
+}
+
+const ROLE_PERMISSION_COLUMNS: &str = "id, role_id, resource_type, resource_pattern, permission";
 
 const USER_COLUMNS: &str = "id, username, password_hash, is_admin";
 
@@ -264,5 +312,366 @@ impl AuthStore for PostgresStore {
             return Err(Error::not_found(format!("Token with id={token_id} not found")));
         }
         Ok(())
+    }
+
+    async fn create_session(&self, secret_hash: &str, session: &UiSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_sessions (secret_hash, user_id, password_fingerprint, started, last_seen) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(secret_hash)
+        .bind(session.user_id)
+        .bind(&session.password_fingerprint)
+        .bind(session.started)
+        .bind(session.last_seen)
+        .execute(&self.pool)
+        .await
+        .context(|| format!("starting a session of user #{}", session.user_id))?;
+        Ok(())
+    }
+
+    async fn find_session(&self, secret_hash: &str) -> Result<Option<(UiSession, User)>> {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.password_fingerprint, s.started, s.last_seen, \
+             u.id, u.username, u.password_hash, u.is_admin \
+             FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.secret_hash = $1",
+        )
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .context(|| "looking up a session")?;
+        Ok(row.map(|row| {
+            (
+                UiSession {
+                    user_id: row.get(0),
+                    password_fingerprint: row.get(1),
+                    started: row.get(2),
+                    last_seen: row.get(3),
+                },
+                User { id: row.get(4), username: row.get(5), password_hash: row.get(6), is_admin: row.get(7) },
+            )
+        }))
+    }
+
+    async fn touch_session(&self, secret_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE auth_sessions SET last_seen = GREATEST(last_seen, $1) WHERE secret_hash = $2")
+            .bind(now)
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .context(|| "recording a session's request")?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, secret_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .context(|| "ending a session")?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, idle_before: i64, started_before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM auth_sessions WHERE last_seen < $1 OR started < $2")
+            .bind(idle_before)
+            .bind(started_before)
+            .execute(&self.pool)
+            .await
+            .context(|| "removing expired sessions")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_role(&self, name: &str, workspace: &str, description: Option<&str>) -> Result<Role> {
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO auth_roles (name, workspace, description) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(workspace)
+        .bind(description)
+        .fetch_one(&self.pool)
+        .await;
+        match id {
+            Ok(id) => Ok(Role {
+                id,
+                name: name.to_string(),
+                workspace: workspace.to_string(),
+                description: description.map(str::to_string),
+                permissions: Vec::new(),
+            }),
+            Err(error) if is_unique_violation(&error) => {
+                Err(Error::already_exists(format!("Role (name={name}, workspace={workspace}) already exists.")))
+            }
+            Err(error) => Err(error).context(|| format!("creating role {name}")),
+        }
+    }
+
+    async fn get_role(&self, role_id: i64) -> Result<Role> {
+        let row = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM auth_roles r WHERE r.id = $1"))
+            .bind(role_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| format!("loading role #{role_id}"))?;
+        row.as_ref().map(role_from_row).transpose()?.ok_or_else(|| role_not_found(role_id))
+    }
+
+    async fn list_roles(&self, workspaces: Option<&[String]>) -> Result<Vec<Role>> {
+        let rows = match workspaces {
+            None => {
+                sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM auth_roles r ORDER BY r.id"))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(names) => {
+                sqlx::query(&format!(
+                    "SELECT {ROLE_COLUMNS} FROM auth_roles r WHERE r.workspace = ANY($1) ORDER BY r.id"
+                ))
+                .bind(names)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .context(|| "listing roles")?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    async fn update_role(&self, role_id: i64, name: Option<&str>, description: Option<&str>) -> Result<Role> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let workspace: Option<String> = sqlx::query_scalar("SELECT workspace FROM auth_roles WHERE id = $1")
+            .bind(role_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(|| format!("loading role #{role_id}"))?;
+        let workspace = workspace.ok_or_else(|| role_not_found(role_id))?;
+        if let Some(name) = name {
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM auth_roles WHERE workspace = $1 AND name = $2 AND id <> $3")
+                    .bind(&workspace)
+                    .bind(name)
+                    .bind(role_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context(|| format!("checking the role name {name}"))?;
+            if taken.is_some() {
+                return Err(Error::already_exists(format!(
+                    "Role with name={name} already exists in workspace={workspace}"
+                )));
+            }
+        }
+        sqlx::query(
+            "UPDATE auth_roles SET name = coalesce($1, name), description = coalesce($2, description) WHERE id = $3",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(role_id)
+        .execute(&mut *tx)
+        .await
+        .context(|| format!("updating role #{role_id}"))?;
+        let row = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM auth_roles r WHERE r.id = $1"))
+            .bind(role_id)
+            .fetch_one(&mut *tx)
+            .await
+            .context(|| format!("loading role #{role_id}"))?;
+        let role = role_from_row(&row)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(role)
+    }
+
+    async fn delete_role(&self, role_id: i64) -> Result<()> {
+        // Its rows and assignments go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM auth_roles WHERE id = $1")
+            .bind(role_id)
+            .execute(&self.pool)
+            .await
+            .context(|| format!("deleting role #{role_id}"))?;
+        if done.rows_affected() == 0 {
+            return Err(role_not_found(role_id));
+        }
+        Ok(())
+    }
+
+    async fn add_role_permission(
+        &self,
+        role_id: i64,
+        resource_type: &str,
+        resource_pattern: &str,
+        permission: Permission,
+    ) -> Result<RolePermission> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_roles WHERE id = $1")
+            .bind(role_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(|| format!("loading role #{role_id}"))?;
+        exists.ok_or_else(|| role_not_found(role_id))?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO auth_role_permissions (role_id, resource_type, resource_pattern, permission) \
+             VALUES ($1, $2, $3, $4) RETURNING {ROLE_PERMISSION_COLUMNS}"
+        ))
+        .bind(role_id)
+        .bind(resource_type)
+        .bind(resource_pattern)
+        .bind(permission.as_str())
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            Err(error) if is_unique_violation(&error) => {
+                return Err(Error::already_exists(format!(
+                    "Role permission (role_id={role_id}, resource_type={resource_type}, \
+                     resource_pattern={resource_pattern}) already exists."
+                )))
+            }
+            Err(error) => return Err(error).context(|| format!("adding a permission to role #{role_id}")),
+        };
+        let added = role_permission_from_row(&row)?;
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(added)
+    }
+
+    async fn get_role_permission(&self, role_permission_id: i64) -> Result<RolePermission> {
+        let row = sqlx::query(&format!("SELECT {ROLE_PERMISSION_COLUMNS} FROM auth_role_permissions WHERE id = $1"))
+            .bind(role_permission_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context(|| format!("loading role permission #{role_permission_id}"))?;
+        row.as_ref()
+            .map(role_permission_from_row)
+            .transpose()?
+            .ok_or_else(|| role_permission_not_found(role_permission_id))
+    }
+
+    async fn remove_role_permission(&self, role_permission_id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM auth_role_permissions WHERE id = $1")
+            .bind(role_permission_id)
+            .execute(&self.pool)
+            .await
+            .context(|| format!("removing role permission #{role_permission_id}"))?;
+        if done.rows_affected() == 0 {
+            return Err(role_permission_not_found(role_permission_id));
+        }
+        Ok(())
+    }
+
+    async fn update_role_permission(&self, role_permission_id: i64, permission: Permission) -> Result<RolePermission> {
+        let row = sqlx::query(&format!(
+            "UPDATE auth_role_permissions SET permission = $1 WHERE id = $2 RETURNING {ROLE_PERMISSION_COLUMNS}"
+        ))
+        .bind(permission.as_str())
+        .bind(role_permission_id)
+        .fetch_optional(&self.pool)
+        .await
+        .context(|| format!("updating role permission #{role_permission_id}"))?;
+        row.as_ref()
+            .map(role_permission_from_row)
+            .transpose()?
+            .ok_or_else(|| role_permission_not_found(role_permission_id))
+    }
+
+    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<RoleAssignment> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(|| format!("loading user #{user_id}"))?;
+        user.ok_or_else(|| Error::not_found(format!("User with id={user_id} not found")))?;
+        let role: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_roles WHERE id = $1")
+            .bind(role_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context(|| format!("loading role #{role_id}"))?;
+        role.ok_or_else(|| role_not_found(role_id))?;
+        let id = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO auth_role_assignments (user_id, role_id) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(role_id)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match id {
+            Ok(id) => id,
+            Err(error) if is_unique_violation(&error) => {
+                return Err(Error::already_exists(format!(
+                    "User role assignment (user_id={user_id}, role_id={role_id}) already exists"
+                )))
+            }
+            Err(error) => return Err(error).context(|| format!("assigning role #{role_id}")),
+        };
+        tx.commit().await.map_err(map_sqlx)?;
+        Ok(RoleAssignment { id, user_id, role_id })
+    }
+
+    async fn unassign_role(&self, user_id: i64, role_id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM auth_role_assignments WHERE user_id = $1 AND role_id = $2")
+            .bind(user_id)
+            .bind(role_id)
+            .execute(&self.pool)
+            .await
+            .context(|| format!("unassigning role #{role_id}"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "User role assignment (user_id={user_id}, role_id={role_id}) not found"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn list_user_roles(&self, user_id: i64) -> Result<Vec<Role>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM auth_roles r \
+             JOIN auth_role_assignments a ON a.role_id = r.id WHERE a.user_id = $1 ORDER BY r.id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| format!("listing the roles of user #{user_id}"))?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    async fn list_role_users(&self, role_id: i64) -> Result<Vec<RoleAssignment>> {
+        // The role's existence and its assignments, in one statement: one row with NULLs when
+        // the role has nobody, none when there is no role.
+        let rows = sqlx::query(
+            "SELECT a.id, a.user_id FROM auth_roles r LEFT JOIN auth_role_assignments a ON a.role_id = r.id \
+             WHERE r.id = $1 ORDER BY a.id",
+        )
+        .bind(role_id)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| format!("listing the users of role #{role_id}"))?;
+        if rows.is_empty() {
+            return Err(role_not_found(role_id));
+        }
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let id: Option<i64> = row.get(0);
+                let user_id: Option<i64> = row.get(1);
+                Some(RoleAssignment { id: id?, user_id: user_id?, role_id })
+            })
+            .collect())
+    }
+
+    async fn role_grants(&self, user_id: i64, workspace: &str) -> Result<Vec<RoleGrant>> {
+        let rows = sqlx::query(
+            "SELECT p.resource_type, p.resource_pattern, p.permission FROM auth_role_assignments a \
+             JOIN auth_roles r ON r.id = a.role_id JOIN auth_role_permissions p ON p.role_id = r.id \
+             WHERE a.user_id = $1 AND r.workspace = $2",
+        )
+        .bind(user_id)
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await
+        .context(|| format!("loading the role grants of user #{user_id}"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoleGrant {
+                    resource_type: row.get(0),
+                    resource_pattern: row.get(1),
+                    permission: stored_permission(row.get(2))?,
+                })
+            })
+            .collect()
     }
 }

@@ -544,6 +544,8 @@ macro_rules! store_suite {
             check_registry_logged_model_sources_resolve_to_their_artifacts,
             check_logged_models_run_metrics_reach_models_and_drive_search,
             check_auth,
+            check_roles,
+            check_sessions,
             check_evaluation_dataset_story,
             check_evaluation_search_orders_and_pages,
             check_evaluation_scorer_story,

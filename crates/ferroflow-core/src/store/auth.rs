@@ -1,6 +1,7 @@
-//! Users, their grants and their API tokens (the basic-auth app).
+//! Users, their grants, roles and API tokens (the basic-auth app).
 
-use crate::auth::{ApiToken, Grant, Permission, ResourceType, User};
+use crate::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
+use crate::roles::{Role, RoleAssignment, RoleGrant, RolePermission, DEFAULT_WORKSPACE};
 use crate::Result;
 use std::sync::Arc;
 
@@ -47,9 +48,57 @@ pub trait AuthStore: Send + Sync {
     async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
     /// Revokes one of the user's tokens; `RESOURCE_DOES_NOT_EXIST` when it is not theirs.
     async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<()>;
+
+    // ---- web UI sessions (kept here, not in a server's memory: they outlive a restart and
+    // every replica on the database accepts them) ----
+    /// Stores a new session under the hash of its secret.
+    async fn create_session(&self, secret_hash: &str, session: &UiSession) -> Result<()>;
+    /// The session with this secret's hash and its user, if any.
+    async fn find_session(&self, secret_hash: &str) -> Result<Option<(UiSession, User)>>;
+    /// Records a request of the session's at `now` (ms).
+    async fn touch_session(&self, secret_hash: &str, now: i64) -> Result<()>;
+    /// Ends one session (nothing when there is none).
+    async fn delete_session(&self, secret_hash: &str) -> Result<()>;
+    /// Removes the sessions last seen before `idle_before` or started before `started_before`
+    /// (ms); how many.
+    async fn delete_expired_sessions(&self, idle_before: i64, started_before: i64) -> Result<u64>;
+
+    // ---- roles (checked by `crate::roles` before they get here) ----
+    /// A taken (workspace, name) is `RESOURCE_ALREADY_EXISTS`.
+    async fn create_role(&self, name: &str, workspace: &str, description: Option<&str>) -> Result<Role>;
+    /// A missing role is `RESOURCE_DOES_NOT_EXIST` "Role with id=<id> not found".
+    async fn get_role(&self, role_id: i64) -> Result<Role>;
+    /// Every role (`None`) or those of the given workspaces, by id.
+    async fn list_roles(&self, workspaces: Option<&[String]>) -> Result<Vec<Role>>;
+    /// Renames and/or redescribes a role; a name taken in its workspace is `RESOURCE_ALREADY_EXISTS`.
+    async fn update_role(&self, role_id: i64, name: Option<&str>, description: Option<&str>) -> Result<Role>;
+    /// Deletes a role with its rows and assignments.
+    async fn delete_role(&self, role_id: i64) -> Result<()>;
+    /// Adds a row; the role must exist, and a (type, pattern) it already has is
+    /// `RESOURCE_ALREADY_EXISTS`.
+    async fn add_role_permission(
+        &self,
+        role_id: i64,
+        resource_type: &str,
+        resource_pattern: &str,
+        permission: Permission,
+    ) -> Result<RolePermission>;
+    async fn get_role_permission(&self, role_permission_id: i64) -> Result<RolePermission>;
+    async fn remove_role_permission(&self, role_permission_id: i64) -> Result<()>;
+    async fn update_role_permission(&self, role_permission_id: i64, permission: Permission) -> Result<RolePermission>;
+    /// Both must exist; assigning twice is `RESOURCE_ALREADY_EXISTS`.
+    async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<RoleAssignment>;
+    async fn unassign_role(&self, user_id: i64, role_id: i64) -> Result<()>;
+    /// The roles a user holds, by id.
+    async fn list_user_roles(&self, user_id: i64) -> Result<Vec<Role>>;
+    /// Who holds a role (the role must exist), by assignment id.
+    async fn list_role_users(&self, role_id: i64) -> Result<Vec<RoleAssignment>>;
+    /// Every row of every role the user holds in `workspace`: what permission checks fold.
+    async fn role_grants(&self, user_id: i64, workspace: &str) -> Result<Vec<RoleGrant>>;
 }
 
-/// What `user` may do on one resource: their grant on it (DENY included) over the server's
+/// What `user` may do on one resource: their direct grant on it and the rows of their roles
+/// in the default workspace, folded by [`crate::roles::resolve_permission`] with the server's
 /// default; admins everything. A registered model and a prompt share one name space, so a
 /// grant of either kind on the name counts for both.
 pub async fn permission_on(
@@ -71,7 +120,8 @@ pub async fn permission_on(
         }
         _ => store.get_grant(user.id, resource_type, resource_id).await?,
     };
-    Ok(crate::auth::effective_permission(user, grant, default_permission))
+    let roles = store.role_grants(user.id, DEFAULT_WORKSPACE).await?;
+    Ok(crate::roles::resolve_permission(user, grant, &roles, default_permission, resource_type, resource_id))
 }
 
 /// One signed-in user's view of the server, as the auth layer decides it: the server puts it

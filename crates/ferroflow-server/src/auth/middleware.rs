@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ferroflow_core::auth::{Permission, ResourceType, User};
 use ferroflow_core::ids::{ExperimentId, RunId, TraceId};
+use ferroflow_core::roles::RolePermission;
 use ferroflow_core::store::permission_on;
 use ferroflow_core::{Error, Result};
 use serde_json::{Map, Value};
@@ -399,7 +400,96 @@ async fn allowed(
             // A wildcard grant belongs to no resource: only admins make one.
             id != "*" && resource_permission(auth, user, resource_type, &id).await?.can_manage()
         }
+        Rule::ManageRoles => match role_workspace(auth, params).await? {
+            Some(workspace) => admin_workspaces(auth, user.id).await?.contains(&workspace),
+            None => false,
+        },
+        Rule::ViewRoles => match role_workspace(auth, params).await? {
+            Some(workspace) => role_workspaces(auth, user.id).await?.contains(&workspace),
+            None => false,
+        },
+        Rule::ListRoles => {
+            let asked: Vec<String> =
+                texts(param(params, "workspace")).into_iter().filter(|w| !w.trim().is_empty()).collect();
+            let held = role_workspaces(auth, user.id).await?;
+            !asked.is_empty() && asked.iter().all(|w| held.contains(w))
+        }
+        Rule::ViewUserRoles => match param(params, "username").and_then(text) {
+            Some(name) if name == user.username => true,
+            Some(name) => match found(auth.store.get_user(&name).await)? {
+                Some(target) => {
+                    let administered = admin_workspaces(auth, user.id).await?;
+                    role_workspaces(auth, target.id).await?.iter().any(|w| administered.contains(w))
+                }
+                None => false,
+            },
+            None => false,
+        },
     })
+}
+
+/// An integer parameter of a role request; a malformed one is a 400 before anything is looked
+/// up (so the answer does not tell whether some other id exists).
+fn int_param(params: &Map<String, Value>, name: &str) -> Result<Option<i64>> {
+    let Some(value) = param(params, name) else { return Ok(None) };
+    let parsed = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    parsed.map(Some).ok_or_else(|| Error::invalid(format!("Parameter '{name}' must be an integer. Got: {value}")))
+}
+
+/// The workspace a role request acts in, from every identifier it carries (`role_id`,
+/// `role_permission_id`, `workspace`); `None` (refused) when one names nothing or they
+/// disagree, so that a caller cannot act in one workspace while authorized in another.
+async fn role_workspace(auth: &Auth, params: &Map<String, Value>) -> Result<Option<String>> {
+    let role_permission_id = int_param(params, "role_permission_id")?;
+    let role_id = int_param(params, "role_id")?;
+    let workspace = match param(params, "workspace") {
+        None => None,
+        Some(Value::String(w)) if !w.trim().is_empty() => Some(w.clone()),
+        Some(_) => return Err(Error::invalid("Parameter 'workspace' must be a non-empty string.")),
+    };
+    if role_permission_id.is_none() && role_id.is_none() && workspace.is_none() {
+        return Err(Error::invalid("Request must include one of: role_id, role_permission_id, workspace."));
+    }
+    let mut role_ids: Vec<i64> = role_id.into_iter().collect();
+    if let Some(id) = role_permission_id {
+        match found(auth.store.get_role_permission(id).await)? {
+            Some(row) => role_ids.push(row.role_id),
+            None => return Ok(None),
+        }
+    }
+    role_ids.sort_unstable();
+    role_ids.dedup();
+    let mut workspaces: Vec<String> = workspace.into_iter().collect();
+    for id in role_ids {
+        match found(auth.store.get_role(id).await)? {
+            Some(role) => workspaces.push(role.workspace),
+            None => return Ok(None),
+        }
+    }
+    workspaces.sort_unstable();
+    workspaces.dedup();
+    Ok(if workspaces.len() == 1 { workspaces.pop() } else { None })
+}
+
+/// The workspaces the user holds any role in.
+async fn role_workspaces(auth: &Auth, user_id: i64) -> Result<Vec<String>> {
+    Ok(auth.store.list_user_roles(user_id).await?.into_iter().map(|role| role.workspace).collect())
+}
+
+/// The workspaces the user administers (a role there with MANAGE on `(workspace, *)`).
+pub(crate) async fn admin_workspaces(auth: &Auth, user_id: i64) -> Result<Vec<String>> {
+    Ok(auth
+        .store
+        .list_user_roles(user_id)
+        .await?
+        .into_iter()
+        .filter(|role| role.permissions.iter().any(RolePermission::makes_workspace_admin))
+        .map(|role| role.workspace)
+        .collect())
 }
 
 /// After a successful request: creators get MANAGE, renames carry grants along, and searches

@@ -1,8 +1,10 @@
 //! The basic-auth app (`--app-name basic-auth`): who is calling and whether they may.
 //!
 //! [`Auth`] holds the settings and the user store, hashes and checks passwords (argon2, in a
-//! blocking task, compared in constant time by the hash's verifier) and API tokens (stored as
-//! SHA-256), and slows down repeated failed logins per user and address. `middleware` runs
+//! blocking task, compared in constant time by the hash's verifier), API tokens and the web
+//! UI's sessions (both stored as the SHA-256 of their secret, in the auth store: sessions
+//! survive a restart and every server on the database accepts them), and slows down repeated
+//! failed logins per user and address. `middleware` runs
 //! before every route: it authenticates, looks the route up in `rules` (the table that says
 //! what each route needs) and answers 401/403 itself; `routes/auth.rs` serves the users API.
 
@@ -12,7 +14,7 @@ pub(crate) mod rules;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use ferroflow_core::auth::{validate_new_user, Permission, User};
+use ferroflow_core::auth::{validate_new_user, Permission, UiSession, User};
 use ferroflow_core::store::{Access, Store};
 use ferroflow_core::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -99,29 +101,24 @@ pub struct Auth {
     /// was checked against). Spares an argon2 run per request; a changed stored hash (a new
     /// password) no longer matches, so nothing needs invalidating.
     verified: Mutex<HashMap<String, ([u8; 32], String)>>,
-    /// Web UI sessions: SHA-256 of the cookie's secret → who and since when. Kept in memory:
-    /// a restart signs everyone out of the UI (API credentials are unaffected).
-    sessions: Mutex<HashMap<String, Session>>,
-    /// A random key of this process's: CSRF tokens are derived from it.
-    secret: [u8; 32],
     /// The hash of a random password, checked when the user does not exist so that the
     /// answer takes as long as for a wrong password (timing tells no names).
     dummy_hash: String,
 }
 
-struct Session {
-    user_id: i64,
-    /// The password hash at sign-in: a new password ends the session.
-    password_hash: String,
-    started: Instant,
-    last_seen: Instant,
-}
-
 /// A UI session ends after this long without a request, or this long after sign-in.
 const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
 pub const SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
-fn live(session: &Session, now: Instant) -> bool {
-    now.duration_since(session.last_seen) < SESSION_IDLE && now.duration_since(session.started) < SESSION_MAX
+/// A session's `last_seen` is written at most this often (not one write per page).
+const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What a session keeps of the password hash at sign-in: a new password no longer matches.
+fn password_fingerprint(password_hash: &str) -> String {
+    hex::encode(Sha256::digest(format!("ferroflow-session:{password_hash}").as_bytes()))
 }
 
 /// The name of the UI's session cookie.
@@ -159,85 +156,71 @@ impl Auth {
             Err(error) => return Err(error),
         }
         let dummy_hash = hash_password(new_token_secret()).await?;
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        Ok(Auth {
-            store,
-            settings,
-            failures: Mutex::default(),
-            verified: Mutex::default(),
-            sessions: Mutex::default(),
-            secret,
-            dummy_hash,
-        })
+        let auth = Auth { store, settings, failures: Mutex::default(), verified: Mutex::default(), dummy_hash };
+        auth.remove_expired_sessions().await?;
+        Ok(auth)
     }
 
-    /// What `user` may see, for the handlers and the web UI. `session` is the id of the
+    /// What `user` may see, for the handlers and the web UI. `session` is the secret of the
     /// user's UI session when they came with its cookie: the CSRF token of their forms is
     /// derived from it (else from the user and their password hash, which a new password
-    /// changes).
+    /// changes). Both are secrets no other site knows, and the same on every server, so a
+    /// form shown by one replica may be posted to another.
     pub fn access(&self, user: User, session: Option<&str>) -> Access {
-        let mut mac = Sha256::new();
-        mac.update(self.secret);
-        match session {
-            Some(session) => mac.update(format!("session:{session}")),
-            None => mac.update(format!("user:{}:{}", user.id, user.password_hash)),
-        }
-        let csrf = hex::encode(mac.finalize());
+        let source = match session {
+            Some(session) => format!("ferroflow-csrf:session:{session}"),
+            None => format!("ferroflow-csrf:user:{}:{}", user.id, user.password_hash),
+        };
+        let csrf = hex::encode(Sha256::digest(source.as_bytes()));
         Access::new(self.store.clone(), user, self.settings.default_permission, csrf, session.is_some())
     }
 
-    /// Starts a UI session for `user`; the secret to put in the session cookie.
-    pub fn start_session(&self, user: &User) -> String {
+    /// Starts a UI session for `user` in the store; the secret to put in the session cookie.
+    /// Expired sessions are removed on the way.
+    pub async fn start_session(&self, user: &User) -> Result<String> {
+        self.remove_expired_sessions().await?;
         let secret = new_token_secret();
-        let now = Instant::now();
-        let session =
-            Session { user_id: user.id, password_hash: user.password_hash.clone(), started: now, last_seen: now };
-        let mut sessions = self.lock_sessions();
-        sessions.retain(|_, s| live(s, now));
-        sessions.insert(token_hash(&secret), session);
-        secret
+        let now = ferroflow_core::time::now_millis();
+        let session = UiSession {
+            user_id: user.id,
+            password_fingerprint: password_fingerprint(&user.password_hash),
+            started: now,
+            last_seen: now,
+        };
+        self.store.create_session(&token_hash(&secret), &session).await?;
+        Ok(secret)
     }
 
-    /// The user of a live session, as stored now (a deleted user or a new password ends it).
+    /// Removes the sessions idle or older than their limits.
+    async fn remove_expired_sessions(&self) -> Result<()> {
+        let now = ferroflow_core::time::now_millis();
+        let removed = self.store.delete_expired_sessions(now - millis(SESSION_IDLE), now - millis(SESSION_MAX)).await?;
+        if removed > 0 {
+            tracing::debug!(removed, "removed expired UI sessions");
+        }
+        Ok(())
+    }
+
+    /// The user of a live session, as stored now (a deleted user, a new password or an
+    /// expired session ends it).
     pub async fn session_user(&self, secret: &str) -> Result<Option<User>> {
         let key = token_hash(secret);
-        let (user_id, password_hash) = {
-            let mut sessions = self.lock_sessions();
-            let now = Instant::now();
-            match sessions.get_mut(&key) {
-                Some(session) if live(session, now) => {
-                    session.last_seen = now;
-                    (session.user_id, session.password_hash.clone())
-                }
-                Some(_) => {
-                    sessions.remove(&key);
-                    return Ok(None);
-                }
-                None => return Ok(None),
-            }
-        };
-        let user = match self.store.get_user_by_id(user_id).await {
-            Ok(user) => user,
-            Err(error) if error.is_not_found() => {
-                self.end_session(secret);
-                return Ok(None);
-            }
-            Err(error) => return Err(error),
-        };
-        if user.password_hash != password_hash {
-            self.end_session(secret);
+        let Some((session, user)) = self.store.find_session(&key).await? else { return Ok(None) };
+        let now = ferroflow_core::time::now_millis();
+        let expired = now - session.last_seen >= millis(SESSION_IDLE) || now - session.started >= millis(SESSION_MAX);
+        let fingerprint = password_fingerprint(&user.password_hash);
+        if expired || !bool::from(fingerprint.as_bytes().ct_eq(session.password_fingerprint.as_bytes())) {
+            self.store.delete_session(&key).await?;
             return Ok(None);
+        }
+        if now - session.last_seen >= millis(SESSION_TOUCH_EVERY) {
+            self.store.touch_session(&key, now).await?;
         }
         Ok(Some(user))
     }
 
-    pub fn end_session(&self, secret: &str) {
-        self.lock_sessions().remove(&token_hash(secret));
-    }
-
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub async fn end_session(&self, secret: &str) -> Result<()> {
+        self.store.delete_session(&token_hash(secret)).await
     }
 
     /// The user whose name and password these are, or `None`. Failures for the same user from

@@ -68,6 +68,15 @@ pub enum Rule {
     RegisteredModel(Need),
     /// MANAGE on the resource of a grant or revoke (`resource_type`, `resource_id`).
     ManageResource,
+    /// Role administration: admins, or admins of the workspace the request's role (by
+    /// `role_id` or `role_permission_id`) or `workspace` is in.
+    ManageRoles,
+    /// Reading a role: admins, or users holding a role in its workspace.
+    ViewRoles,
+    /// Listing roles: admins, or users holding a role in every `workspace` asked for.
+    ListRoles,
+    /// One user's roles: admins, the user, or an admin of a workspace the user has a role in.
+    ViewUserRoles,
 }
 
 use Api::*;
@@ -174,6 +183,20 @@ pub const RULES: &[(Api, &str, &str, Rule)] = &[
     (V3, "POST", "/users/tokens/create", Authenticated),
     (V3, "GET", "/users/tokens/list", Authenticated),
     (V3, "DELETE", "/users/tokens/revoke", Authenticated),
+    (V3, "GET", "/users/roles/list", ViewUserRoles),
+    // roles (RBAC)
+    (V3, "POST", "/roles/create", ManageRoles),
+    (V3, "GET", "/roles/get", ViewRoles),
+    (V3, "GET", "/roles/list", ListRoles),
+    (V3, "PATCH", "/roles/update", ManageRoles),
+    (V3, "DELETE", "/roles/delete", ManageRoles),
+    (V3, "POST", "/roles/permissions/add", ManageRoles),
+    (V3, "DELETE", "/roles/permissions/remove", ManageRoles),
+    (V3, "GET", "/roles/permissions/list", ViewRoles),
+    (V3, "PATCH", "/roles/permissions/update", ManageRoles),
+    (V3, "POST", "/roles/assign", ManageRoles),
+    (V3, "DELETE", "/roles/unassign", ManageRoles),
+    (V3, "GET", "/roles/users/list", ManageRoles),
     // server info, datasets, scorers
     (V3, "GET", "/server-info", Public),
     (V3, "POST", "/datasets/create", Experiment(Update, Each("experiment_ids"))),

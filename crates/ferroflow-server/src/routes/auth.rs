@@ -3,7 +3,8 @@
 //! (`/api/3.0/mlflow/users/tokens/*`). Who may call each route is in `auth/rules.rs`; these
 //! handlers only do the work. Without `--app-name basic-auth` the routes do not exist (404).
 
-use crate::auth::middleware::{resource_permission, unsupported_by_user_permission_api};
+use super::roles::role_out;
+use crate::auth::middleware::{admin_workspaces, resource_permission, unsupported_by_user_permission_api};
 use crate::auth::{hash_password, new_token_secret, token_hash, Auth, Caller};
 use crate::error::ApiResult;
 use crate::extract::Rpc;
@@ -13,35 +14,30 @@ use axum::http::{header, Request};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ferroflow_core::auth::{validate_new_user, validate_password, Permission, ResourceType, User};
+use ferroflow_core::roles::{DEFAULT_WORKSPACE, RESERVED_ROLE_PREFIX};
 use ferroflow_core::{validation, Error, ErrorCode};
 use ferroflow_proto::auth as wire;
 use std::sync::Arc;
 
-fn user_out(user: &User) -> wire::User {
+pub(super) fn user_out(user: &User) -> wire::User {
     wire::User { id: user.id, username: user.username.clone(), is_admin: user.is_admin }
 }
 
 /// The auth app; a server without one answers these routes as unknown ones.
-macro_rules! auth_or_404 {
-    ($state:expr) => {
-        match &$state.auth {
-            Some(auth) => Arc::clone(auth),
-            None => {
-                return Err(
-                    Error::new(ErrorCode::EndpointNotFound, "Authentication is not enabled on this server.").into()
-                )
-            }
-        }
-    };
+pub(super) fn enabled(state: &AppState) -> Result<Arc<Auth>, Error> {
+    state
+        .auth
+        .clone()
+        .ok_or_else(|| Error::new(ErrorCode::EndpointNotFound, "Authentication is not enabled on this server."))
 }
 
 /// The signed-in caller the auth layer put on the request.
-fn caller(extension: Option<Extension<Caller>>) -> Result<User, Error> {
+pub(super) fn caller(extension: Option<Extension<Caller>>) -> Result<User, Error> {
     extension.map(|Extension(Caller(user))| user).ok_or_else(|| Error::internal("no caller on an authenticated route"))
 }
 
 pub async fn create_user(State(state): State<AppState>, request: Request<axum::body::Body>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     // MLflow answers a form post here with a plain 400, not an RPC error.
     let is_json = request
         .headers()
@@ -66,27 +62,36 @@ pub async fn create_user(State(state): State<AppState>, request: Request<axum::b
 }
 
 pub async fn get_user(State(state): State<AppState>, Rpc(request): Rpc<wire::UserRef>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let username = validation::required("username", request.username.as_deref())?;
     let user = auth.store.get_user(username).await?;
     Ok(Json(wire::UserResponse { user: user_out(&user) }).into_response())
 }
 
 pub async fn current_user(State(state): State<AppState>, me: Option<Extension<Caller>>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let user = caller(me)?;
     // Fresh from the store: the admin flag may have changed since the credentials were read.
     let user = auth.store.get_user(&user.username).await?;
     Ok(Json(wire::CurrentUserResponse { user: user_out(&user), is_basic_auth: true }).into_response())
 }
 
-pub async fn list_users(State(state): State<AppState>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
-    let users = auth.store.list_users().await?;
-    let users = users
-        .iter()
-        .map(|u| wire::ListedUser { id: u.id, username: u.username.clone(), is_admin: u.is_admin, roles: Vec::new() })
-        .collect();
+pub async fn list_users(State(state): State<AppState>, me: Option<Extension<Caller>>) -> ApiResult<Response> {
+    let auth = enabled(&state)?;
+    let caller = caller(me)?;
+    // Each user's roles as the caller may see them: all for admins and for one's own row,
+    // else those in workspaces the caller administers.
+    let administered = if caller.is_admin { Vec::new() } else { admin_workspaces(&auth, caller.id).await? };
+    let mut users = Vec::new();
+    for user in auth.store.list_users().await? {
+        let roles = auth.store.list_user_roles(user.id).await?;
+        let roles = roles
+            .iter()
+            .filter(|role| caller.is_admin || user.id == caller.id || administered.contains(&role.workspace))
+            .map(role_out)
+            .collect();
+        users.push(wire::ListedUser { id: user.id, username: user.username, is_admin: user.is_admin, roles });
+    }
     Ok(Json(wire::ListUsersResponse { users }).into_response())
 }
 
@@ -95,7 +100,7 @@ pub async fn update_password(
     me: Option<Extension<Caller>>,
     Rpc(request): Rpc<wire::UserPassword>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     let username = validation::required("username", request.username.as_deref())?;
     let password = validation::required("password", request.password.as_deref())?;
@@ -125,7 +130,7 @@ pub async fn update_admin(
     State(state): State<AppState>,
     Rpc(request): Rpc<wire::UpdateUserAdmin>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let username = validation::required("username", request.username.as_deref())?;
     let is_admin =
         request.is_admin.ok_or_else(|| Error::invalid("Missing value for required parameter 'is_admin'."))?;
@@ -138,7 +143,7 @@ pub async fn delete_user(
     me: Option<Extension<Caller>>,
     Rpc(request): Rpc<wire::UserRef>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     let username = validation::required("username", request.username.as_deref())?;
     if username == caller.username {
@@ -165,7 +170,7 @@ pub async fn grant_permission(
     State(state): State<AppState>,
     Rpc(request): Rpc<wire::UserResourcePermission>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
     let permission = Permission::parse(validation::required("permission", request.permission.as_deref())?)?;
     // A grant is made once; changing it is a revoke and a new grant, as in MLflow.
@@ -185,7 +190,7 @@ pub async fn revoke_permission(
     State(state): State<AppState>,
     Rpc(request): Rpc<wire::UserResourcePermission>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
     auth.store.revoke(user.id, resource_type, &resource_id).await.map_err(|error| {
         if error.is_not_found() {
@@ -205,7 +210,7 @@ pub async fn get_permission(
     State(state): State<AppState>,
     Rpc(request): Rpc<wire::UserResourcePermission>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let (user, resource_type, resource_id) = target(&auth, &request).await?;
     if resource_type == ResourceType::Prompt {
         return Err(unsupported_by_user_permission_api(resource_type).into());
@@ -218,30 +223,41 @@ pub async fn get_permission(
 
 async fn permission_rows(auth: &Auth, user: &User) -> Result<wire::ListUserPermissionsResponse, Error> {
     let grants = auth.store.list_grants(user.id).await?;
-    // Direct grants appear as the rows of the user's own role, as MLflow lists them.
-    let permissions = grants
+    // Direct grants appear as the rows of the user's own role (`__user_<id>__`, which is not
+    // a stored role here: id 0), then the rows of each role the user holds, as MLflow lists them.
+    let mut permissions: Vec<wire::PermissionRow> = grants
         .into_iter()
         .map(|grant| wire::PermissionRow {
             role_id: 0,
-            role_name: format!("__user_{}__", user.id),
-            workspace: "default".into(),
+            role_name: format!("{RESERVED_ROLE_PREFIX}{}__", user.id),
+            workspace: DEFAULT_WORKSPACE.into(),
             resource_type: grant.resource_type.as_str().into(),
             resource_pattern: grant.resource_id,
             permission: grant.permission.as_str().into(),
         })
         .collect();
+    for role in auth.store.list_user_roles(user.id).await? {
+        permissions.extend(role.permissions.into_iter().map(|row| wire::PermissionRow {
+            role_id: role.id,
+            role_name: role.name.clone(),
+            workspace: role.workspace.clone(),
+            resource_type: row.resource_type,
+            resource_pattern: row.resource_pattern,
+            permission: row.permission.as_str().into(),
+        }));
+    }
     Ok(wire::ListUserPermissionsResponse { is_admin: user.is_admin, permissions })
 }
 
 pub async fn list_permissions(State(state): State<AppState>, Rpc(request): Rpc<wire::UserRef>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let username = validation::required("username", request.username.as_deref())?;
     let user = auth.store.get_user(username).await?;
     Ok(Json(permission_rows(&auth, &user).await?).into_response())
 }
 
 pub async fn current_permissions(State(state): State<AppState>, me: Option<Extension<Caller>>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     Ok(Json(permission_rows(&auth, &caller).await?).into_response())
 }
@@ -255,7 +271,7 @@ pub async fn create_token(
     me: Option<Extension<Caller>>,
     Rpc(request): Rpc<wire::CreateToken>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     let name = request.name.unwrap_or_default();
     if name.chars().count() > 255 {
@@ -267,7 +283,7 @@ pub async fn create_token(
 }
 
 pub async fn list_tokens(State(state): State<AppState>, me: Option<Extension<Caller>>) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     let tokens = auth.store.list_tokens(caller.id).await?;
     Ok(Json(wire::ListTokensResponse { tokens: tokens.iter().map(token_out).collect() }).into_response())
@@ -278,7 +294,7 @@ pub async fn revoke_token(
     me: Option<Extension<Caller>>,
     Rpc(request): Rpc<wire::RevokeToken>,
 ) -> ApiResult<Response> {
-    let auth = auth_or_404!(state);
+    let auth = enabled(&state)?;
     let caller = caller(me)?;
     let token_id =
         request.token_id.ok_or_else(|| Error::invalid("Missing value for required parameter 'token_id'."))?;

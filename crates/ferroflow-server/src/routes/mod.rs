@@ -10,6 +10,7 @@ mod logged_models;
 mod openapi;
 mod otlp;
 mod registry;
+mod roles;
 mod runs;
 mod server_info;
 mod session;
@@ -105,6 +106,20 @@ pub fn router(state: AppState) -> Router {
         .route("/users/tokens/create", post(auth::create_token))
         .route("/users/tokens/list", get(auth::list_tokens))
         .route("/users/tokens/revoke", delete(auth::revoke_token))
+        // Roles (RBAC), 404 unless the server runs the basic-auth app.
+        .route("/users/roles/list", get(roles::list_user_roles))
+        .route("/roles/create", post(roles::create_role))
+        .route("/roles/get", get(roles::get_role))
+        .route("/roles/list", get(roles::list_roles))
+        .route("/roles/update", patch(roles::update_role))
+        .route("/roles/delete", delete(roles::delete_role))
+        .route("/roles/permissions/add", post(roles::add_permission))
+        .route("/roles/permissions/remove", delete(roles::remove_permission))
+        .route("/roles/permissions/list", get(roles::list_permissions))
+        .route("/roles/permissions/update", patch(roles::update_permission))
+        .route("/roles/assign", post(roles::assign))
+        .route("/roles/unassign", delete(roles::unassign))
+        .route("/roles/users/list", get(roles::list_role_users))
         .route("/datasets/create", post(evaluation::create_dataset))
         .route("/datasets/search", post(evaluation::search_datasets).get(evaluation::search_datasets))
         .route("/datasets/{dataset_id}", get(evaluation::get_dataset).delete(evaluation::delete_dataset))

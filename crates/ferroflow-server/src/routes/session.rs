@@ -1,6 +1,7 @@
 //! The web UI's sign-in and sign-out with `--app-name basic-auth`: `GET /login` shows the
 //! form, `POST /login` checks the password (slowed down after failures, as every login is)
-//! and starts a session whose cookie is `HttpOnly` and `SameSite=Strict`; `/logout` ends it.
+//! and starts a session (kept in the auth store) whose cookie is `HttpOnly`, `SameSite=Strict`
+//! and, when the request came over HTTPS through a proxy, `Secure`; `/logout` ends it.
 //! Every form carries a CSRF token: the sign-in form one it also set as a cookie of its own
 //! (double submit), the sign-out form the session's. Without the auth app the pages redirect
 //! to the experiments.
@@ -33,8 +34,29 @@ fn local_target(prefix: &str, next: &str) -> String {
     }
 }
 
-fn cookie_header(name: &str, value: &str, path: &str, max_age_s: u64) -> HeaderValue {
-    let text = format!("{name}={value}; Path={path}; Max-Age={max_age_s}; HttpOnly; SameSite=Strict");
+/// Whether the browser reached us over HTTPS: ferroflow serves plain HTTP, so this is what a
+/// TLS-terminating proxy in front says (`X-Forwarded-Proto: https`, or `Forwarded: proto=https`).
+/// A client that sends it itself only makes its own cookies HTTPS-only.
+fn over_https(headers: &HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split([';', ',']).any(|pair| {
+            pair.split_once('=').is_some_and(|(k, value)| {
+                k.trim().eq_ignore_ascii_case("proto") && value.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+        })
+    });
+    forwarded_proto || forwarded
+}
+
+/// A cookie of ours: `HttpOnly`, `SameSite=Strict`, and `Secure` when the request came over HTTPS.
+fn cookie_header(name: &str, value: &str, path: &str, max_age_s: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path={path}; Max-Age={max_age_s}; HttpOnly; SameSite=Strict{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -70,22 +92,34 @@ pub struct LoginForm {
 }
 
 /// The sign-in page, with a new CSRF token in its form and in a cookie.
-fn login_form(state: &AppState, next: &str, message: Option<&str>, status: StatusCode) -> Response {
+fn login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let prefix = prefix(state);
     let token = new_token_secret();
     let page = ferroflow_ui::login_page(&prefix, &local_target(&prefix, next), &token, message);
     let mut response = ferroflow_ui::with_security_headers((status, page).into_response());
     let path = format!("{prefix}/login");
-    response.headers_mut().append(header::SET_COOKIE, cookie_header(LOGIN_COOKIE, &token, &path, 3600));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie_header(LOGIN_COOKIE, &token, &path, 3600, over_https(headers)));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-pub async fn login_page(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     if state.auth.is_none() {
         return Redirect::to(&format!("{}/experiments", prefix(&state))).into_response();
     }
-    login_form(&state, &query.next, None, StatusCode::OK)
+    login_form(&state, &headers, &query.next, None, StatusCode::OK)
 }
 
 pub async fn login(
@@ -100,7 +134,7 @@ pub async fn login(
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same(&expected, &form.csrf) {
         let message = "The sign-in form expired or did not come from this site; please try again.";
-        return login_form(&state, &form.next, Some(message), StatusCode::FORBIDDEN);
+        return login_form(&state, &headers, &form.next, Some(message), StatusCode::FORBIDDEN);
     }
     let peer = peer.map(|Extension(PeerAddr(address))| address.ip());
     let user = match auth.login(&form.username, &form.password, peer).await {
@@ -108,16 +142,22 @@ pub async fn login(
         Err(error) => return crate::error::ApiError(error).into_response(),
     };
     let Some(user) = user else {
-        return login_form(&state, &form.next, Some("Wrong username or password."), StatusCode::UNAUTHORIZED);
+        return login_form(&state, &headers, &form.next, Some("Wrong username or password."), StatusCode::UNAUTHORIZED);
     };
-    let secret = auth.start_session(&user);
+    let secret = match auth.start_session(&user).await {
+        Ok(secret) => secret,
+        Err(error) => return crate::error::ApiError(error).into_response(),
+    };
     let prefix = prefix(&state);
     let mut response = Redirect::to(&local_target(&prefix, &form.next)).into_response();
     let max_age = crate::auth::SESSION_MAX.as_secs();
+    let secure = over_https(&headers);
     response
         .headers_mut()
-        .append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, &secret, &cookie_path(&state), max_age));
-    response.headers_mut().append(header::SET_COOKIE, cookie_header(LOGIN_COOKIE, "", &format!("{prefix}/login"), 0));
+        .append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, &secret, &cookie_path(&state), max_age, secure));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie_header(LOGIN_COOKIE, "", &format!("{prefix}/login"), 0, secure));
     response
 }
 
@@ -148,16 +188,34 @@ pub async fn logout(
         return (StatusCode::FORBIDDEN, "This form expired or did not come from this site.").into_response();
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
-        auth.end_session(&secret);
+        if let Err(error) = auth.end_session(&secret).await {
+            return crate::error::ApiError(error).into_response();
+        }
     }
     let mut response = Redirect::to(&format!("{}/login", prefix(&state))).into_response();
-    response.headers_mut().append(header::SET_COOKIE, cookie_header(SESSION_COOKIE, "", &cookie_path(&state), 0));
+    let cleared = cookie_header(SESSION_COOKIE, "", &cookie_path(&state), 0, over_https(&headers));
+    response.headers_mut().append(header::SET_COOKIE, cleared);
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookies_are_secure_when_a_proxy_says_https() {
+        let mut headers = HeaderMap::new();
+        assert!(!over_https(&headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert!(over_https(&headers));
+        let text = cookie_header("c", "v", "/", 60, true);
+        assert!(text.to_str().unwrap().ends_with("HttpOnly; SameSite=Strict; Secure"));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!over_https(&headers));
+        headers.insert(header::FORWARDED, HeaderValue::from_static("for=1.2.3.4;proto=https;host=x"));
+        assert!(over_https(&headers));
+    }
 
     #[test]
     fn sign_in_returns_only_to_paths_of_this_server() {

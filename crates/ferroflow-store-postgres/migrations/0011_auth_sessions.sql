@@ -1,0 +1,14 @@
+-- The web UI's sign-in sessions: the SHA-256 of the cookie's secret (never the secret), the
+-- user, a fingerprint of their password hash at sign-in (a new password ends the session) and
+-- the times the session started and was last seen (ms since the epoch). Kept in the store so
+-- that sessions survive a restart and every server on the database accepts them.
+-- Never edit a migration once it has landed: add a new file.
+CREATE TABLE auth_sessions (
+    secret_hash          TEXT COLLATE "C" PRIMARY KEY,
+    user_id              BIGINT NOT NULL REFERENCES auth_users(id) ON DELETE CASCADE,
+    password_fingerprint TEXT NOT NULL,
+    started              BIGINT NOT NULL,
+    last_seen            BIGINT NOT NULL
+);
+CREATE INDEX auth_sessions_last_seen ON auth_sessions (last_seen);
+CREATE INDEX auth_sessions_user ON auth_sessions (user_id);
