@@ -238,7 +238,9 @@ fn test(options: &TestOptions) -> Result<bool> {
             Some(bin) => {
                 results.push(("server build", true));
                 // The Rust SDK's compatibility driver, run by tests/compat/test_sdk.py.
-                banner("building the SDK examples: cargo build -p ferroflow-sdk --examples");
+                banner(&format!(
+                    "building the SDK examples: cargo build -p ferroflow-sdk --examples --features {SDK_FEATURES}"
+                ));
                 let sdk_driver = build_sdk_driver(&root)?;
                 results.push(("sdk examples build", sdk_driver.is_some()));
                 let backend = env::var("FERROFLOW_TEST_BACKEND").ok().filter(|b| !b.is_empty());

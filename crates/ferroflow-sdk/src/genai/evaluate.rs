@@ -50,6 +50,8 @@ const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
 const SCORER_ERROR: &str = "SCORER_ERROR";
 const SCORER_TRACE_ID: &str = "mlflow.assessment.scorerTraceId";
 const SOURCE_SCORER: &str = "mlflow.trace.sourceScorer";
+/// Assessment requests of one row in flight at once (rows themselves run `max_workers` at a time).
+const ROW_ASSESSMENTS_IN_FLIGHT: usize = 4;
 /// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 
@@ -352,26 +354,31 @@ where
         }
     }
 
-    // Score every row, then record what each scorer said and what each row expected.
+    // Score every row and record what each scorer said and what the row expected, each row's
+    // assessments sent as soon as it is scored, while the next rows are still being judged.
     let tracing = ScorerTracing { enabled: options.trace_scorers, run_id: Some(&run_id) };
-    let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
-        .map(|(row, (trace, outputs, _))| score_row(row, trace, outputs, scorers, tracing))
-        .buffered(workers)
-        .collect()
-        .await;
     let digests: BTreeMap<&str, String> =
         scorers.iter().map(|scorer| (scorer.name(), scorer_digest(&**scorer))).collect();
-    let mut assessments = Vec::new();
-    for ((row, (trace, _, _)), feedbacks) in data.iter().zip(&predicted).zip(&scored) {
-        for feedback in feedbacks {
-            let digest = digests.get(feedback.scorer.as_str()).cloned();
-            assessments.push(feedback_assessment(trace, feedback, Some(&run_id), digest));
-        }
-        for (name, value) in &row.expectations {
-            assessments.push(expectation_assessment(trace, name, value, &run_id, &user));
-        }
-    }
-    log_assessments(&http, assessments, workers).await?;
+    let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
+        .map(|(row, (trace, outputs, _))| {
+            let (http, digests, run_id, user) = (&http, &digests, &run_id, &user);
+            async move {
+                let feedbacks = score_row(row, trace, outputs, scorers, tracing).await;
+                let mut assessments = Vec::with_capacity(feedbacks.len() + row.expectations.len());
+                for feedback in &feedbacks {
+                    let digest = digests.get(feedback.scorer.as_str()).cloned();
+                    assessments.push(feedback_assessment(trace, feedback, Some(run_id), digest));
+                }
+                for (name, value) in &row.expectations {
+                    assessments.push(expectation_assessment(trace, name, value, run_id, user));
+                }
+                log_assessments(http, assessments, ROW_ASSESSMENTS_IN_FLIGHT).await?;
+                Ok::<_, Error>(feedbacks)
+            }
+        })
+        .buffered(workers)
+        .try_collect()
+        .await?;
     if options.trace_scorers {
         let report = crate::flush_async().await;
         if report.lost() > 0 {
