@@ -1,7 +1,7 @@
 //! Trace metrics in SQLite: [`TraceMetricsStore`] for [`SqliteStore`]. Each answer is one
 //! statement over the trace rows of the asked experiments (the `traces_metrics` covering index
 //! of migration 0015 holds every column a traces-view metric reads), joined to their spans
-//! (spans view: model, provider and costs are columns of migration 0016) or their valid
+//! (spans view: model, provider and costs are columns of migration 0018) or their valid
 //! assessments (assessments view: the value is read from the stored body); percentiles
 //! interpolate between the two neighbouring values that a window function numbers within each
 //! group.

@@ -264,7 +264,7 @@ async fn insert_spans(conn: &mut SqliteConnection, spans: &[(i64, &SpanRecord)])
         );
         builder.push_values(chunk, |mut b, (trace_key, span)| {
             let tokens = span.token_usage;
-            // What the spans view of trace metrics groups and sums by (migration 0016).
+            // What the spans view of trace metrics groups and sums by (migration 0018).
             let analytics = trace_metrics::span_analytics(&span.attributes);
             b.push_bind(*trace_key)
                 .push_bind(span.span_id.as_str())
