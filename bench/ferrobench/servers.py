@@ -305,6 +305,9 @@ def reference_spec() -> ServerSpec:
 
 
 def ferroflow_spec(binary: Path) -> ServerSpec:
+    # The server runs in its scratch directory: a relative --binary means the caller's directory.
+    binary = Path(binary).resolve()
+
     def cmd(port: int, tmp: Path) -> list[str]:
         return [
             str(binary), "server",
