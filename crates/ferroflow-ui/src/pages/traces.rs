@@ -147,18 +147,27 @@ pub async fn table(
     let experiment = ui.store.get_experiment(id).await.or_page(&ui)?;
     let crumbs = [("Experiments", ui.url("/experiments"))];
     // A bad filter shows the store's message above the form, not an error page.
-    let page = match build_query(&query) {
-        Ok(search) => ui.store.search_traces(&[id], &search).await.map(Some),
-        Err(e) => Err(e),
+    let search = async {
+        match build_query(&query) {
+            Ok(search) => ui.store.search_traces(&[id], &search).await.map(Some),
+            Err(e) => Err(e),
+        }
     };
+    // The table and the two charts are independent reads: asked at once, the page waits for the
+    // slowest of them rather than their sum (the store's read pool has several connections).
+    let (page, latency, tokens) = futures::join!(
+        search,
+        chart_points(&ui, id, &query.range, TraceMetric::Latency, Aggregation::Avg),
+        chart_points(&ui, id, &query.range, TraceMetric::TotalTokens, Aggregation::Sum),
+    );
     let (traces, next, error) = match page {
         Ok(Some(page)) => (page.items, page.next_offset, None),
         Ok(None) => (Vec::new(), None, None),
         Err(e) if e.code == ferroflow_core::ErrorCode::InternalError => return Err(layout::UiError::new(&ui, e)),
         Err(e) => (Vec::new(), None, Some(e.message)),
     };
-    let latency = chart_points(&ui, id, &query.range, TraceMetric::Latency, Aggregation::Avg).await.or_page(&ui)?;
-    let tokens = chart_points(&ui, id, &query.range, TraceMetric::TotalTokens, Aggregation::Sum).await.or_page(&ui)?;
+    let latency = latency.or_page(&ui)?;
+    let tokens = tokens.or_page(&ui)?;
     let here = |page: Option<String>, order: &str| {
         let mut url = form_url(&query.filter, order, &query.range);
         if let Some(size) = query.size {
