@@ -306,3 +306,46 @@ def test_log_register_and_load_a_rust_agent(server, start_agent, client):
     assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "Order 7 is processing."
     [direct] = run_call(server.url, agent.url, "hello")
     assert message_text(direct["output"][-1]) == "echo: hello"
+
+
+def test_a_python_callers_trace_context_makes_the_agent_join_its_trace(served):
+    """MLflow's distributed tracing: the caller sends `traceparent`; the agent's spans land in
+    the caller's trace, under the caller's span, and make no trace of their own."""
+    from mlflow.tracing import get_tracing_context_headers_for_http_request
+
+    agent, name = served
+    mlflow.set_experiment(name)
+    with mlflow.start_span("client-root") as span:
+        headers = get_tracing_context_headers_for_http_request()
+        assert "traceparent" in headers
+        r = requests.post(f"{agent.url}/invocations", json={"input": ORDER_42}, headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+    mlflow.flush_trace_async_logging()
+    trace = wait_trace(span.trace_id, spans=3)
+    by_name = {s.name: s for s in trace.data.spans}
+    assert set(by_name) == {"client-root", "predict", "order_status"}, list(by_name)
+    assert by_name["client-root"].parent_id is None
+    assert (by_name["predict"].parent_id, by_name["predict"].span_type) == (by_name["client-root"].span_id, "AGENT")
+    assert by_name["order_status"].parent_id == by_name["predict"].span_id
+
+
+def test_a_rust_callers_remote_agent_carries_its_trace_context(server, served):
+    agent, name = served
+    proc = subprocess.run(
+        [example("serve_agent"), "call", agent.url, "Where is order 42?", "--traced"],
+        env=_env(server.url, name),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert message_text(lines[0]["output"][-1]) == "Order 42 is shipped."
+    trace_id = lines[-1]["trace_id"]
+    trace = wait_trace(trace_id, spans=3)
+    by_name = {s.name: s for s in trace.data.spans}
+    assert set(by_name) == {"client", "predict", "order_status"}, list(by_name)
+    assert by_name["client"].parent_id is None
+    assert by_name["predict"].parent_id == by_name["client"].span_id
+    assert by_name["order_status"].parent_id == by_name["predict"].span_id
+    assert trace.info.state == "OK"

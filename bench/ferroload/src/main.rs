@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: ferroload [--addr 127.0.0.1:5000] [--experiment-id ID] [--connections 4] \
-[--spans-per-request 500] [--spans-per-trace 10] [--seconds 15] [--max-spans N] [--server-pid PID] [--json]";
+[--spans-per-request 500] [--spans-per-trace 10] [--seconds 15] [--max-spans N] [--server-pid PID] [--tagged] [--json]";
 
 struct Args {
     addr: String,
@@ -35,6 +35,9 @@ struct Args {
     seconds: f64,
     max_spans: u64,
     server_pid: Option<u32>,
+    /// Roots carry a trace tag `env` (`prod` on every fourth trace, else `dev`), so tag filters
+    /// have something to select.
+    tagged: bool,
     json: bool,
 }
 
@@ -48,12 +51,14 @@ fn parse_args() -> Result<Args, String> {
         seconds: 15.0,
         max_spans: u64::MAX,
         server_pid: None,
+        tagged: false,
         json: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--json" {
-            args.json = true;
+        if flag == "--json" || flag == "--tagged" {
+            args.json |= flag == "--json";
+            args.tagged |= flag == "--tagged";
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -152,19 +157,23 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(spans: usize, spans_per_trace: usize) -> Batch {
+    fn new(spans: usize, spans_per_trace: usize, tagged: bool) -> Batch {
         let spans: Vec<Span> = (0..spans)
             .map(|i| {
                 let position = position_in_trace(i, spans_per_trace);
                 // The MLflow exporter's attributes, JSON-encoded strings as it sends them.
                 let (name, span_type) = if position == 0 { ("agent", "AGENT") } else { ("llm", "LLM") };
-                let attributes = vec![
+                let mut attributes = vec![
                     string("mlflow.traceRequestId", ""),
                     string("mlflow.spanType", format!("\"{span_type}\"")),
                     string("mlflow.spanInputs", format!("{{\"question\": \"what is mlflow? ({position})\"}}")),
                     string("mlflow.spanOutputs", "\"MLflow is an open source platform for the ML lifecycle\""),
                     string("mlflow.spanFunctionName", format!("\"{name}\"")),
                 ];
+                if tagged && position == 0 {
+                    let env = if (i / spans_per_trace).is_multiple_of(4) { "prod" } else { "dev" };
+                    attributes.push(string("mlflow.traceTag.env", env));
+                }
                 Span {
                     name: name.into(),
                     kind: SpanKind::Internal as i32,
@@ -286,10 +295,10 @@ fn main() {
         .map(|index| {
             let (stop, issued, barrier) = (stop.clone(), issued.clone(), barrier.clone());
             let (addr, experiment_id) = (args.addr.clone(), experiment_id.clone());
-            let (spans, per_trace) = (args.spans_per_request, args.spans_per_trace);
+            let (spans, per_trace, tagged) = (args.spans_per_request, args.spans_per_trace, args.tagged);
             std::thread::spawn(move || {
                 let prefix = seed.rotate_left(17) ^ ((index as u64 + 1) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-                let mut batch = Batch::new(spans, per_trace);
+                let mut batch = Batch::new(spans, per_trace, tagged);
                 let mut body = Vec::with_capacity(spans * 400);
                 let headers =
                     [("Content-Type", "application/x-protobuf"), ("x-mlflow-experiment-id", experiment_id.as_str())];

@@ -15,7 +15,7 @@
 //! serve_agent [--port N]                  # 0 (the default) picks a free port
 //!             [--flaw no-output|bad-stream|tool-answers-anyway]
 //!             [--register NAME [--alias A]... [--no-signature]]
-//! serve_agent call <models:/name@alias | http://endpoint> <question> [--stream]
+//! serve_agent call <models:/name@alias | http://endpoint> <question> [--stream] [--traced]
 //! ```
 //!
 //! It prints one JSON line `{"listening": "http://127.0.0.1:<port>"}` once it accepts requests.
@@ -23,7 +23,9 @@
 //! (`MLFLOW_EXPERIMENT_NAME`), with the ResponsesAgent signature and its serving endpoint,
 //! registers it as a version of model NAME and points each `--alias` at it; it prints
 //! `{"model_id", "version", "aliases"}`. `call` loads an agent with `load_agent` and prints its
-//! response (or, with `--stream`, each event) as JSON lines.
+//! response (or, with `--stream`, each event) as JSON lines; with `--traced` the call runs
+//! under a span `client` (the served agent's spans join its trace) and a last line
+//! `{"trace_id": ...}` names the trace.
 //!
 //! The flaws make deliberately broken agents for `ferroflow check`: `no-output` answers with
 //! no output items, `bad-stream` streams events missing their fields, `tool-answers-anyway`
@@ -35,7 +37,7 @@ use ferroflow_sdk::agent::{
     ResponsesAgentRequest, ResponsesAgentResponse, ResponsesAgentStreamEvent,
 };
 use ferroflow_sdk::tools::run_data_tool;
-use ferroflow_sdk::Config;
+use ferroflow_sdk::{Config, SpanType};
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 
@@ -141,7 +143,7 @@ fn stream_events(output: Vec<Item>, flaw: Flaw) -> Vec<ResponsesAgentStreamEvent
 fn usage() -> ! {
     eprintln!(
         "usage: serve_agent [--port N] [--flaw no-output|bad-stream|tool-answers-anyway] \
-         [--register NAME [--alias A].. [--no-signature]]\n       serve_agent call <uri> <question> [--stream]"
+         [--register NAME [--alias A].. [--no-signature]]\n       serve_agent call <uri> <question> [--stream] [--traced]"
     );
     std::process::exit(2)
 }
@@ -150,6 +152,9 @@ async fn call(args: &[String]) -> Result<(), AgentError> {
     let [uri, question, rest @ ..] = args else { usage() };
     let agent = ferroflow_sdk::models::load_agent(uri).await?;
     let request = ResponsesAgentRequest::user_text(question.as_str());
+    // Under a span of its own, the call carries a `traceparent`: the served agent's spans join
+    // this trace.
+    let span = rest.iter().any(|a| a == "--traced").then(|| ferroflow_sdk::start_span("client", SpanType::Chain));
     if rest.iter().any(|a| a == "--stream") {
         let mut events = std::pin::pin!(agent.predict_stream(request));
         while let Some(event) = events.next().await {
@@ -157,6 +162,12 @@ async fn call(args: &[String]) -> Result<(), AgentError> {
         }
     } else {
         println!("{}", serde_json::to_string(&agent.predict(request).await?)?);
+    }
+    if let Some(span) = span {
+        let trace_id = span.trace_id();
+        span.end();
+        ferroflow_sdk::flush();
+        println!("{}", serde_json::json!({ "trace_id": trace_id }));
     }
     Ok(())
 }

@@ -101,7 +101,7 @@ pub use config::{Auth, Config, ConfigBuilder, Experiment, ExportTarget};
 pub use error::{Error, ErrorCode, Result};
 pub use export::FlushReport;
 pub use ferroflow_sdk_macros::trace;
-pub use live::context::{in_current_context, TraceContext};
+pub use live::context::{current_traceparent, in_current_context, TraceContext};
 pub use live::span::{Span, SpanRef};
 pub use record::{SpanType, TokenUsage};
 pub use tracer::{

@@ -13,6 +13,9 @@
 //! (or `invoke_stream`) with the `openai` message format. With the header
 //! `x-mlflow-return-trace-id: true` the trace id comes back in the response's
 //! `metadata.trace_id` (or, streaming, as one more event `{"trace_id": ...}` before `[DONE]`).
+//! A request with a W3C `traceparent` header (as [`crate::RemoteAgent`] and MLflow's
+//! `get_tracing_context_headers_for_http_request` send) is not a trace of its own: its spans
+//! join the caller's trace, under the caller's span.
 //!
 //! A request that is not JSON, has no `input`, or has fields of the wrong type is a 400 whose
 //! body says why: `{"detail": "...", "error": {"message": "...", "type": "invalid_request_error"}}`
@@ -34,7 +37,7 @@ use crate::agent::{
     AgentError, ResponsesAgent, ResponsesAgentExt, ResponsesAgentRequest, ResponsesAgentResponse,
     ResponsesAgentStreamEvent,
 };
-use crate::current_span;
+use crate::{current_span, TraceContext};
 
 /// The header asking for the trace id in the answer (MLflow's agent-server spelling).
 pub const RETURN_TRACE_HEADER: &str = "x-mlflow-return-trace-id";
@@ -152,11 +155,16 @@ async fn handle<A: ResponsesAgent + 'static>(
     };
     let return_trace_id =
         headers.get(RETURN_TRACE_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::from_traceparent)
+        .unwrap_or_default();
     if parsed.stream {
-        return stream_response(agent, parsed.request, return_trace_id);
+        return stream_response(agent, parsed.request, return_trace_id, parent);
     }
     let traced = Traced { agent: &*agent, trace_id: Mutex::default() };
-    match traced.invoke(parsed.request).await {
+    match parent.attach(traced.invoke(parsed.request)).await {
         Ok(response) => {
             let mut value = serde_json::to_value(&response).unwrap_or(Value::Null);
             if return_trace_id {
@@ -179,9 +187,10 @@ fn stream_response<A: ResponsesAgent + 'static>(
     agent: Arc<A>,
     request: ResponsesAgentRequest,
     return_trace_id: bool,
+    parent: TraceContext,
 ) -> Response {
     let (sender, receiver) = futures::channel::mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
+    tokio::spawn(parent.attach(async move {
         let mut sender = sender;
         let traced = Traced { agent: &*agent, trace_id: Mutex::default() };
         let mut events = std::pin::pin!(traced.invoke_stream(request));
@@ -200,7 +209,7 @@ fn stream_response<A: ResponsesAgent + 'static>(
             }
         }
         let _ = futures::SinkExt::send(&mut sender, sse("[DONE]")).await;
-    });
+    }));
     let body = Body::from_stream(receiver.map(Ok::<_, Infallible>));
     ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }

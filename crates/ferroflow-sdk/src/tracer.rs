@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::export::{Exporter, FlushReport, Sink};
 use crate::live::context::{
-    current_frame, current_span_inner, panic_message, poll_in_frame, with_current_frame, Frame,
+    current_frame, current_span_inner, panic_message, poll_in_frame, with_current_frame, Base, Frame,
 };
 use crate::live::new_span;
 use crate::live::span::{set_attribute_value, Span, SpanRef};
@@ -369,7 +369,7 @@ pub async fn instrument<F: std::future::Future>(span: &FnSpan, body: F) -> F::Ou
     let Some(inner) = &span.span.inner else {
         return body.await;
     };
-    let frame = Arc::new(Frame::with_base(Some(inner.clone())));
+    let frame = Arc::new(Frame::with_base(Base::Local(inner.clone())));
     let on_panic = |payload: &(dyn std::any::Any + Send)| {
         inner.record_exception("panic", &panic_message(payload));
     };

@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 use serde_json::{json, Value};
 
 use crate::export::{Captured, Sink};
-use crate::{start_span, trace, update_current_trace, SpanType, TraceContext, TraceUpdate};
+use crate::{current_traceparent, start_span, trace, update_current_trace, SpanType, TraceContext, TraceUpdate};
 
 pub(crate) fn captured() -> Arc<Mutex<Captured>> {
     static CAPTURED: OnceLock<Arc<Mutex<Captured>>> = OnceLock::new();
@@ -367,4 +367,35 @@ fn dropped_guards_end_their_spans_one_way() {
     let cancelled = by_name(&spans, "never_finishes");
     assert_eq!(cancelled.events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["cancelled"]);
     assert_eq!(cancelled.status.as_ref().unwrap().code, 1);
+}
+
+#[tokio::test]
+async fn spans_under_a_traceparent_join_the_callers_trace() {
+    captured();
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+    let header = format!("00-{TRACE}-{PARENT}-01");
+    let remote = TraceContext::from_traceparent(&header).expect("tracing is on in tests");
+    assert_eq!(remote.traceparent().as_deref(), Some(header.as_str()));
+    assert!(current_traceparent().is_none(), "no span open here");
+
+    let served = remote.attach(async {
+        let span = start_span("served", SpanType::Agent);
+        // An outgoing call made here names this span as the parent.
+        let expected = format!("00-{TRACE}-{}-01", span.span_id().unwrap());
+        assert_eq!(current_traceparent(), Some(expected.clone()));
+        assert_eq!(TraceContext::current().traceparent(), Some(expected));
+        tokio::task::yield_now().await;
+        double(21)
+    });
+    assert_eq!(served.await, 42);
+
+    let (spans, info) = trace_of(&format!("tr-{TRACE}"));
+    let served = by_name(&spans, "served");
+    let tool = by_name(&spans, "double");
+    assert_eq!(to_hex(&served.trace_id), TRACE);
+    assert_eq!(to_hex(&served.parent_span_id), PARENT, "the caller's span is the parent");
+    assert_eq!(tool.parent_span_id, served.span_id);
+    assert!(info.is_none(), "the caller's process owns the trace record");
+    assert!(TraceContext::from_traceparent("00-zz-00f067aa0ba902b7-01").is_none());
 }

@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
 
-use crate::live::context::{enter, Frame};
+use crate::live::context::{enter, Base, Frame};
 use crate::tracer::{instrument, FnMeta, FnSpan};
 use crate::SpanType;
 
@@ -92,7 +92,7 @@ pub trait ResponsesAgentExt: ResponsesAgent {
         request: ResponsesAgentRequest,
     ) -> impl Stream<Item = Result<ResponsesAgentStreamEvent, AgentError>> + Send {
         let span = FnSpan::start(&PREDICT_STREAM, |inputs| inputs.insert("request", &request));
-        let frame = span.span.inner.as_ref().map(|inner| Arc::new(Frame::with_base(Some(inner.clone()))));
+        let frame = span.span.inner.as_ref().map(|inner| Arc::new(Frame::with_base(Base::Local(inner.clone()))));
         let inner = match &frame {
             Some(frame) => {
                 let _entered = enter(frame);

@@ -416,8 +416,14 @@ impl RemoteAgent {
         &self.endpoint
     }
 
+    /// Posts to `/invocations`, with the caller's trace context as a `traceparent` header so the
+    /// served agent's spans join the caller's trace.
     async fn post(&self, request: &ResponsesAgentRequest) -> Result<reqwest::Response, AgentError> {
-        let response = self.http.post(format!("{}/invocations", self.endpoint)).json(request).send().await?;
+        let mut builder = self.http.post(format!("{}/invocations", self.endpoint)).json(request);
+        if let Some(traceparent) = crate::live::context::current_traceparent() {
+            builder = builder.header("traceparent", traceparent);
+        }
+        let response = builder.send().await?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
