@@ -3,7 +3,7 @@
 //! `0010_auth_roles.sql`, sessions in `0011_auth_sessions.sql`), the SQLite store's in
 //! PostgreSQL's dialect.
 
-use crate::error::{is_unique_violation, map_sqlx, Context};
+use crate::error::{is_unique_violation, Context};
 use crate::PostgresStore;
 use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
 use ferroflow_core::roles::{Role, RoleAssignment, RoleGrant, RolePermission};
@@ -436,7 +436,7 @@ impl AuthStore for PostgresStore {
     }
 
     async fn update_role(&self, role_id: i64, name: Option<&str>, description: Option<&str>) -> Result<Role> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("updating role #{role_id}"))?;
         let workspace: Option<String> = sqlx::query_scalar("SELECT workspace FROM auth_roles WHERE id = $1")
             .bind(role_id)
             .fetch_optional(&mut *tx)
@@ -473,7 +473,7 @@ impl AuthStore for PostgresStore {
             .await
             .context(|| format!("loading role #{role_id}"))?;
         let role = role_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating role #{role_id}"))?;
         Ok(role)
     }
 
@@ -497,7 +497,7 @@ impl AuthStore for PostgresStore {
         resource_pattern: &str,
         permission: Permission,
     ) -> Result<RolePermission> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("adding a permission to role #{role_id}"))?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_roles WHERE id = $1")
             .bind(role_id)
             .fetch_optional(&mut *tx)
@@ -525,7 +525,7 @@ impl AuthStore for PostgresStore {
             Err(error) => return Err(error).context(|| format!("adding a permission to role #{role_id}")),
         };
         let added = role_permission_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("adding a permission to role #{role_id}"))?;
         Ok(added)
     }
 
@@ -569,7 +569,7 @@ impl AuthStore for PostgresStore {
     }
 
     async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<RoleAssignment> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("assigning role #{role_id}"))?;
         let user: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(&mut *tx)
@@ -598,7 +598,7 @@ impl AuthStore for PostgresStore {
             }
             Err(error) => return Err(error).context(|| format!("assigning role #{role_id}")),
         };
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("assigning role #{role_id}"))?;
         Ok(RoleAssignment { id, user_id, role_id })
     }
 

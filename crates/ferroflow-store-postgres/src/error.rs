@@ -53,11 +53,6 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
-/// Maps a sqlx error that needs no more context than the store it came from.
-pub fn map_sqlx(error: sqlx::Error) -> Error {
-    StoreError { context: "postgres store".into(), source: error }.into()
-}
-
 /// Stored data that does not decode: an internal error naming what it was, never an empty
 /// value.
 pub use ferroflow_store_common::{corrupt, stored_enum};
@@ -72,5 +67,38 @@ pub fn sqlstate(error: &sqlx::Error) -> Option<String> {
     match error {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::ErrorCode;
+
+    #[test]
+    fn store_errors_say_what_failed() {
+        let mapped: Error = Err::<(), _>(sqlx::Error::PoolTimedOut).context(|| "loading trace tr-1").unwrap_err();
+        assert_eq!(mapped.code, ErrorCode::InternalError);
+        assert!(mapped.message.starts_with("loading trace tr-1: "), "{}", mapped.message);
+        let missing = Err::<(), _>(sqlx::Error::RowNotFound).context(|| "loading run r").unwrap_err();
+        assert!(missing.is_not_found());
+        assert_eq!(missing.message, "loading run r: not found");
+    }
+
+    /// A statement that fails for real says what the store was doing, and for whom.
+    #[tokio::test]
+    async fn a_failed_statement_names_its_operation() {
+        use ferroflow_core::entities::Tag;
+        use ferroflow_core::ids::ExperimentId;
+        use ferroflow_core::store::TrackingStore;
+        let (_database, store) = crate::tests::test_store().await;
+        sqlx::query("DROP TABLE experiment_tags CASCADE").execute(&store.pool).await.expect("drop");
+        let error = store.delete_experiment_tag(ExperimentId::DEFAULT, "k").await.expect_err("no table");
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert!(error.message.starts_with("deleting tag k of experiment 0: "), "{}", error.message);
+        assert!(error.message.contains("experiment_tags"), "{}", error.message);
+        let error = store.set_experiment_tag(ExperimentId::DEFAULT, &Tag::new("k", "v")).await.expect_err("no table");
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert!(error.message.starts_with("writing experiment_tags of 0: "), "{}", error.message);
     }
 }

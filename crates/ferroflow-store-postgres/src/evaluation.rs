@@ -8,7 +8,7 @@
 //! per chunk, and recomputes the dataset's schema, profile and digest from stored columns,
 //! never by loading every record. Pages of datasets load their tags with one query.
 
-use crate::error::{corrupt, map_sqlx};
+use crate::error::{corrupt, Context};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
 };
@@ -144,7 +144,7 @@ async fn require_experiments(conn: &mut PgConnection, experiment_ids: &[Experime
         .bind(&keys)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading experiments {keys:?}"))?;
     let found: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     if let Some(missing) = experiment_ids.iter().zip(&keys).find(|(_, key)| !found.contains(key)) {
         return Err(experiment_not_found(*missing.0));
@@ -166,7 +166,7 @@ async fn require_dataset(conn: &mut PgConnection, dataset_id: &str) -> Result<(S
         .bind(dataset_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading dataset {dataset_id}"))?
         .ok_or_else(|| dataset_not_found(dataset_id))?;
     Ok((row.get(0), row.get(1)))
 }
@@ -176,7 +176,7 @@ async fn load_dataset(conn: &mut PgConnection, dataset_id: &str) -> Result<Evalu
         .bind(dataset_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading dataset {dataset_id}"))?
         .ok_or_else(|| dataset_not_found(dataset_id))?;
     let mut datasets = fill_tags(conn, vec![dataset_from_row(&row)]).await?;
     datasets.pop().ok_or_else(|| dataset_not_found(dataset_id))
@@ -195,7 +195,7 @@ async fn fill_tags(conn: &mut PgConnection, mut datasets: Vec<EvaluationDataset>
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "loading the tags of a page of datasets")?;
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
     for row in rows {
         tags.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
@@ -212,7 +212,7 @@ async fn experiment_ids_of(conn: &mut PgConnection, dataset_id: &str) -> Result<
             .bind(dataset_id)
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("loading experiments of dataset {dataset_id}"))?;
     Ok(rows.iter().map(|row| ExperimentId::from_stored(row.get(0))).collect())
 }
 
@@ -231,7 +231,7 @@ async fn link_experiments(conn: &mut PgConnection, dataset_id: &str, keys: &[i64
         .bind(key)
         .execute(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("linking dataset {dataset_id} to experiment {key}"))?;
     }
     Ok(())
 }
@@ -265,7 +265,7 @@ async fn write_records(conn: &mut PgConnection, records: &[DatasetRecord]) -> Re
              expectations = EXCLUDED.expectations, tags = EXCLUDED.tags, content_hash = EXCLUDED.content_hash, \
              last_update_time = EXCLUDED.last_update_time, last_updated_by = EXCLUDED.last_updated_by",
         );
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| format!("writing {} dataset records", records.len()))?;
     }
     Ok(())
 }
@@ -276,7 +276,7 @@ async fn content_hashes(conn: &mut PgConnection, dataset_id: &str) -> Result<Vec
         .bind(dataset_id)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading record hashes of dataset {dataset_id}"))?;
     Ok(rows.iter().map(|row| row.get::<i64, _>(0) as u64).collect())
 }
 
@@ -322,7 +322,7 @@ impl EvaluationStore for PostgresStore {
             .created_by
             .clone()
             .or_else(|| new.tags.iter().rev().find(|tag| tag.key == USER_TAG).map(|tag| tag.value.clone()));
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("creating dataset {dataset_id}"))?;
         let keys = require_experiments(&mut tx, &new.experiment_ids).await?;
         sqlx::query(
             "INSERT INTO evaluation_datasets (dataset_id, name, schema, profile, digest, created_time, \
@@ -337,29 +337,29 @@ impl EvaluationStore for PostgresStore {
         .bind(&created_by)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("creating dataset {dataset_id}"))?;
         upsert_tags(&mut tx, &dataset_id, &new.tags).await?;
         link_experiments(&mut tx, &dataset_id, &keys).await?;
         let mut dataset = load_dataset(&mut tx, &dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, &dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating dataset {dataset_id}"))?;
         Ok(dataset)
     }
 
     async fn get_evaluation_dataset(&self, dataset_id: &str) -> Result<EvaluationDataset> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| format!("loading dataset {dataset_id}"))?;
         load_dataset(&mut conn, dataset_id).await
     }
 
     async fn delete_evaluation_dataset(&self, dataset_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting dataset {dataset_id}"))?;
         // Records, tags and experiment links go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM evaluation_datasets WHERE dataset_id = $1")
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("deleting dataset {dataset_id}"))
     }
 
     async fn search_evaluation_datasets(
@@ -395,29 +395,29 @@ impl EvaluationStore for PostgresStore {
         // The reference breaks ties by id, newest-looking first.
         builder.push("d.dataset_id DESC");
         push_page(&mut builder, query.max_results, query.offset);
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| "searching datasets")?;
+        let rows = builder.build().fetch_all(&mut *conn).await.context(|| "searching datasets")?;
         let (datasets, next_offset) =
             split_page(rows.iter().map(dataset_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: fill_tags(&mut conn, datasets).await?, next_offset })
     }
 
     async fn set_evaluation_dataset_tags(&self, dataset_id: &str, tags: &[Tag]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("setting tags of dataset {dataset_id}"))?;
         require_dataset(&mut tx, dataset_id).await?;
         upsert_tags(&mut tx, dataset_id, tags).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tags of dataset {dataset_id}"))
     }
 
     async fn delete_evaluation_dataset_tag(&self, dataset_id: &str, key: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting tag {key} of dataset {dataset_id}"))?;
         sqlx::query("DELETE FROM evaluation_dataset_tags WHERE dataset_id = $1 AND key = $2")
             .bind(dataset_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of dataset {dataset_id}"))
     }
 
     async fn upsert_dataset_records(
@@ -428,7 +428,7 @@ impl EvaluationStore for PostgresStore {
     ) -> Result<UpsertCounts> {
         let now = time::now_millis();
         let keys: Vec<String> = records.iter().map(|record| rules::input_key(&record.inputs)).collect();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("upserting records of dataset {dataset_id}"))?;
         let (name, schema) = require_dataset(&mut tx, dataset_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records \
@@ -438,7 +438,7 @@ impl EvaluationStore for PostgresStore {
         .bind(&keys)
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("upserting records of dataset {dataset_id}"))?;
         let existing: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let plan = rules::plan_upsert(dataset_id, existing, records, updated_by, now);
         write_records(&mut tx, &plan.records).await?;
@@ -455,8 +455,8 @@ impl EvaluationStore for PostgresStore {
         .bind(dataset_id)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        .context(|| format!("upserting records of dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("upserting records of dataset {dataset_id}"))?;
         Ok(plan.counts)
     }
 
@@ -466,7 +466,7 @@ impl EvaluationStore for PostgresStore {
         max_results: u64,
         after: Option<&RecordCursor>,
     ) -> Result<RecordPage> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| format!("loading records of dataset {dataset_id}"))?;
         require_dataset(&mut conn, dataset_id).await?;
         let mut builder: QueryBuilder<Postgres> =
             QueryBuilder::new(format!("SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records WHERE dataset_id = "));
@@ -483,7 +483,11 @@ impl EvaluationStore for PostgresStore {
         }
         builder.push(" ORDER BY created_time, dataset_record_id LIMIT ");
         builder.push_bind((max_results + 1) as i64);
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let rows = builder
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .context(|| format!("loading records of dataset {dataset_id}"))?;
         let mut records: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let next = if records.len() as u64 > max_results {
             records.truncate(max_results as usize);
@@ -498,7 +502,7 @@ impl EvaluationStore for PostgresStore {
     }
 
     async fn delete_dataset_records(&self, dataset_id: &str, record_ids: &[String]) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting records of dataset {dataset_id}"))?;
         let (name, _) = require_dataset(&mut tx, dataset_id).await?;
         let deleted = sqlx::query(
             "DELETE FROM evaluation_dataset_records \
@@ -508,7 +512,7 @@ impl EvaluationStore for PostgresStore {
         .bind(record_ids)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("deleting records of dataset {dataset_id}"))?
         .rows_affected();
         if deleted > 0 {
             // The schema keeps the keys it has seen; the count and digest follow the records.
@@ -522,14 +526,14 @@ impl EvaluationStore for PostgresStore {
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting records of dataset {dataset_id}"))?;
         }
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("deleting records of dataset {dataset_id}"))?;
         Ok(deleted)
     }
 
     async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<ExperimentId>> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| format!("loading experiments of dataset {dataset_id}"))?;
         require_dataset(&mut conn, dataset_id).await?;
         experiment_ids_of(&mut conn, dataset_id).await
     }
@@ -539,7 +543,7 @@ impl EvaluationStore for PostgresStore {
         dataset_id: &str,
         experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("adding dataset {dataset_id} to experiments"))?;
         require_dataset(&mut tx, dataset_id).await?;
         let keys = require_experiments(&mut tx, experiment_ids).await?;
         link_experiments(&mut tx, dataset_id, &keys).await?;
@@ -548,10 +552,10 @@ impl EvaluationStore for PostgresStore {
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("adding dataset {dataset_id} to experiments"))?;
         let mut dataset = load_dataset(&mut tx, dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("adding dataset {dataset_id} to experiments"))?;
         Ok(dataset)
     }
 
@@ -561,7 +565,7 @@ impl EvaluationStore for PostgresStore {
         experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
         let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("removing dataset {dataset_id} from experiments"))?;
         require_dataset(&mut tx, dataset_id).await?;
         let removed = sqlx::query(
             "DELETE FROM evaluation_dataset_experiments \
@@ -571,7 +575,7 @@ impl EvaluationStore for PostgresStore {
         .bind(&keys)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("removing dataset {dataset_id} from experiments"))?
         .rows_affected();
         if removed > 0 {
             sqlx::query("UPDATE evaluation_datasets SET last_update_time = $1 WHERE dataset_id = $2")
@@ -579,11 +583,11 @@ impl EvaluationStore for PostgresStore {
                 .bind(dataset_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("removing dataset {dataset_id} from experiments"))?;
         }
         let mut dataset = load_dataset(&mut tx, dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("removing dataset {dataset_id} from experiments"))?;
         Ok(dataset)
     }
 
@@ -594,7 +598,8 @@ impl EvaluationStore for PostgresStore {
         serialized_scorer: &str,
     ) -> Result<ScorerVersion> {
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         // The scorer's row, made if missing, stays locked until commit: registrations of one
         // scorer through any server take their version numbers one after the other.
@@ -607,14 +612,14 @@ impl EvaluationStore for PostgresStore {
         .bind(name)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
         let scorer_id: String =
             sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = $1 AND scorer_name = $2 FOR UPDATE")
                 .bind(key)
                 .bind(name)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?
                 .get(0);
         let version: i32 = sqlx::query(
             "INSERT INTO scorer_versions (scorer_id, scorer_version, serialized_scorer, creation_time) \
@@ -626,9 +631,9 @@ impl EvaluationStore for PostgresStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?
         .get(0);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
         Ok(ScorerVersion {
             experiment_id,
             scorer_name: name.to_string(),
@@ -640,7 +645,7 @@ impl EvaluationStore for PostgresStore {
     }
 
     async fn list_scorers(&self, experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| "listing scorers")?;
         let mut keys = Vec::with_capacity(experiment_ids.len());
         for experiment_id in experiment_ids {
             keys.push(require_active_experiment(&mut conn, *experiment_id).await?);
@@ -654,12 +659,16 @@ impl EvaluationStore for PostgresStore {
         .bind(&keys)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "listing scorers")?;
         Ok(rows.iter().map(scorer_from_row).collect())
     }
 
     async fn list_scorer_versions(&self, experiment_id: ExperimentId, name: &str) -> Result<Vec<ScorerVersion>> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context(|| format!("listing versions of scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
@@ -669,7 +678,7 @@ impl EvaluationStore for PostgresStore {
         .bind(name)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("listing versions of scorer {name} in experiment {experiment_id}"))?;
         if rows.is_empty() {
             return Err(scorer_not_found(name, experiment_id, None));
         }
@@ -677,7 +686,8 @@ impl EvaluationStore for PostgresStore {
     }
 
     async fn get_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<ScorerVersion> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn =
+            self.pool.acquire().await.context(|| format!("loading scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(format!(
             "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
@@ -695,13 +705,14 @@ impl EvaluationStore for PostgresStore {
             .build()
             .fetch_optional(&mut *conn)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading scorer {name} in experiment {experiment_id}"))?
             .ok_or_else(|| scorer_not_found(name, experiment_id, version))?;
         Ok(scorer_from_row(&row))
     }
 
     async fn delete_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let scorer_id: String =
             sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = $1 AND scorer_name = $2")
@@ -709,7 +720,7 @@ impl EvaluationStore for PostgresStore {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                 .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
                 .get(0);
         let deleted = match version {
@@ -718,14 +729,14 @@ impl EvaluationStore for PostgresStore {
                 .bind(version)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                 .rows_affected(),
             None => {
                 let versions = sqlx::query("DELETE FROM scorer_versions WHERE scorer_id = $1")
                     .bind(&scorer_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?
+                    .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                     .rows_affected();
                 // Every version gone: the name is free again, with a new id next time, and its
                 // online config goes too (ON DELETE CASCADE).
@@ -733,14 +744,14 @@ impl EvaluationStore for PostgresStore {
                     .bind(&scorer_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?;
+                    .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?;
                 versions
             }
         };
         if deleted == 0 {
             return Err(scorer_not_found(name, experiment_id, version));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting scorer {name} in experiment {experiment_id}"))
     }
 
     async fn get_online_scoring_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>> {
@@ -754,7 +765,7 @@ impl EvaluationStore for PostgresStore {
         .bind(scorer_ids)
         .fetch_all(&self.pool)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading online scoring configs")?;
         Ok(rows.iter().map(online_config_from_row).collect())
     }
 
@@ -765,7 +776,10 @@ impl EvaluationStore for PostgresStore {
         sample_rate: f64,
         filter_string: Option<&str>,
     ) -> Result<OnlineScoringConfig> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| {
+                format!("setting the online scoring config of scorer {name} in experiment {experiment_id}")
+            })?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let scorer_id: String = sqlx::query(
             "SELECT s.scorer_id FROM scorers s WHERE s.experiment_id = $1 AND s.scorer_name = $2 \
@@ -775,7 +789,7 @@ impl EvaluationStore for PostgresStore {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?
         .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
         .get(0);
         // Replaced, not edited: the client reads a new config id as a new configuration.
@@ -783,7 +797,7 @@ impl EvaluationStore for PostgresStore {
             .bind(&scorer_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
         let config = OnlineScoringConfig {
             online_scoring_config_id: ids::new_hex_id(),
             scorer_id,
@@ -802,8 +816,10 @@ impl EvaluationStore for PostgresStore {
         .bind(&config.filter_string)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
+        tx.commit()
+            .await
+            .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
         Ok(config)
     }
 }

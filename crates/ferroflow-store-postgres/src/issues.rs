@@ -3,7 +3,7 @@
 //! the format both stores share (`ferroflow_store_common::issues`). An update locks its row
 //! from the read to the commit, so concurrent updates through any server never lose one.
 
-use crate::error::{is_unique_violation, map_sqlx, Context};
+use crate::error::{is_unique_violation, Context};
 use crate::PostgresStore;
 use ferroflow_core::entities::{Issue, IssueFilterKey, IssueOrderKey, IssuePage, IssueSearch};
 use ferroflow_core::ids::ExperimentId;
@@ -63,7 +63,7 @@ async fn require_live_experiment(conn: &mut PgConnection, experiment_id: Experim
         .bind(experiment_id.get())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading experiment {experiment_id}"))?;
     match stage.as_deref() {
         Some("active") => Ok(()),
         _ => Err(Error::not_found(format!("No Experiment with id={experiment_id} exists"))),
@@ -77,13 +77,13 @@ fn already_exists() -> Error {
 #[async_trait::async_trait]
 impl IssueStore for PostgresStore {
     async fn create_issue(&self, issue: &Issue) -> Result<Issue> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("creating issue {}", issue.issue_id))?;
         require_live_experiment(&mut tx, issue.experiment_id).await?;
         let taken: Option<i32> = sqlx::query_scalar("SELECT 1 FROM issues WHERE issue_id = $1")
             .bind(&issue.issue_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("creating issue {}", issue.issue_id))?;
         if taken.is_some() {
             return Err(already_exists());
         }
@@ -92,7 +92,7 @@ impl IssueStore for PostgresStore {
                 .bind(run_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("loading run {run_id}"))?;
             match run_experiment {
                 None => return Err(Error::not_found(format!("Run with id={run_id} not found"))),
                 Some(id) if id != issue.experiment_id.get() => {
@@ -130,12 +130,12 @@ impl IssueStore for PostgresStore {
             other => other.context(|| format!("creating issue {}", issue.issue_id))?,
         };
         let stored = load(&mut tx, &issue.issue_id, false).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating issue {}", issue.issue_id))?;
         Ok(stored)
     }
 
     async fn get_issue(&self, issue_id: &str) -> Result<Issue> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| format!("loading issue {issue_id}"))?;
         load(&mut conn, issue_id, false).await
     }
 
@@ -144,7 +144,7 @@ impl IssueStore for PostgresStore {
         issue_id: &str,
         update: &(dyn for<'a> Fn(&'a Issue) -> Result<Issue> + Send + Sync),
     ) -> Result<Issue> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("updating issue {issue_id}"))?;
         let existing = load(&mut tx, issue_id, true).await?;
         let issue = update(&existing)?;
         sqlx::query(
@@ -166,12 +166,12 @@ impl IssueStore for PostgresStore {
         .await
         .context(|| format!("updating issue {issue_id}"))?;
         let stored = load(&mut tx, issue_id, false).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating issue {issue_id}"))?;
         Ok(stored)
     }
 
     async fn search_issues(&self, search: &IssueSearch) -> Result<IssuePage> {
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| "searching issues")?;
         let push_filters = |builder: &mut QueryBuilder<'_, Postgres>| {
             builder.push(" FROM issues i WHERE 1 = 1");
             if let Some(experiment_id) = search.experiment_id {

@@ -26,7 +26,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use error::map_sqlx;
+use error::Context;
 
 /// The PostgreSQL implementation of [`ferroflow_core::store::Store`].
 #[derive(Clone)]
@@ -103,7 +103,7 @@ impl PostgresStore {
         .bind(now)
         .execute(&self.pool)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "creating the Default experiment")?;
         Ok(())
     }
 

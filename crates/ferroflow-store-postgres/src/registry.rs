@@ -8,7 +8,7 @@
 //! (`FOR UPDATE`), so registrations through any number of servers queue on that row and never
 //! collide; the primary key (model, version) would refuse a duplicate regardless.
 
-use crate::error::{is_unique_violation, map_sqlx, stored_enum};
+use crate::error::{is_unique_violation, stored_enum, Context};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
 };
@@ -257,7 +257,7 @@ async fn registered_model_id(conn: &mut PgConnection, name: &str) -> Result<i64>
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading registered model {name}"))?
         .map(|row| row.get(0))
         .ok_or_else(|| model_not_found(name))
 }
@@ -272,7 +272,7 @@ async fn live_version(conn: &mut PgConnection, name: &str, version: i64) -> Resu
     .bind(name)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(map_sqlx)?
+    .context(|| format!("loading version {version} of registered model {name}"))?
     .ok_or_else(|| model_not_found(name))?;
     match row.get::<Option<i64>, _>(1) {
         Some(_) => Ok(row.get(0)),
@@ -286,7 +286,7 @@ async fn touch_model(conn: &mut PgConnection, rm_id: i64, now: i64) -> Result<()
         .bind(rm_id)
         .execute(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("updating the time of registered model #{rm_id}"))?;
     Ok(())
 }
 
@@ -295,7 +295,7 @@ async fn load_model(conn: &mut PgConnection, name: &str) -> Result<RegisteredMod
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading registered model {name}"))?
         .ok_or_else(|| model_not_found(name))?;
     model_from_row(&row, 0)
 }
@@ -306,7 +306,7 @@ async fn load_version(conn: &mut PgConnection, name: &str, version: i64) -> Resu
         .bind(version)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading version {version} of registered model {name}"))?
         .ok_or_else(|| version_not_found(name, version))?;
     version_from_row(&row, 0)
 }
@@ -378,7 +378,7 @@ async fn name_taken(conn: &mut PgConnection, model: &NewRegisteredModel) -> Resu
     .bind(model.name.as_str())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(map_sqlx)?
+    .context(|| format!("creating registered model {}", model.name.as_str()))?
     .is_some();
     let entity = |is_prompt: bool| if is_prompt { "Prompt" } else { "Registered Model" };
     let (old, new) = (entity(existing_is_prompt), entity(is_prompt_tagged(&model.tags)));
@@ -407,7 +407,7 @@ async fn resolve_source(
                 .bind(&model_id)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("loading logged model {model_id}"))?
                 .ok_or_else(|| invalid_source(&version.source, "model_id"))?;
             if run_id.is_none() {
                 run_id = Some(row.get::<String, _>(1)).filter(|id| !id.is_empty());
@@ -423,7 +423,7 @@ async fn resolve_source(
             .bind(number)
             .fetch_optional(&mut *conn)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading version {number} of registered model {name}"))?
             .ok_or_else(|| invalid_source(&version.source, "name and version"))?;
             Some(row.get::<String, _>(0))
         }
@@ -435,7 +435,7 @@ async fn resolve_source(
                 .bind(model_id)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("loading logged model {model_id}"))?
                 .map(|row| row.get::<String, _>(0))
                 .filter(|id| !id.is_empty());
         }
@@ -455,7 +455,7 @@ async fn record_version_on_logged_model(
         .bind(model_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading logged model {model_id}"))?;
     if exists.is_none() {
         return Ok(());
     }
@@ -464,7 +464,7 @@ async fn record_version_on_logged_model(
         .bind(MODEL_VERSIONS_TAG_KEY)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading tag {MODEL_VERSIONS_TAG_KEY} of logged model {model_id}"))?
         .map(|row| row.get(0));
     // A tag someone overwrote with non-JSON is replaced rather than failing the registration.
     let mut entries: Vec<serde_json::Value> =
@@ -586,7 +586,8 @@ fn version_order_sql(order_by: &[OrderBy<ModelVersionOrderKey>], name_column: &s
 impl RegistryStore for PostgresStore {
     async fn create_registered_model(&self, model: &NewRegisteredModel) -> Result<RegisteredModel> {
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("creating registered model {}", model.name.as_str()))?;
         let inserted = sqlx::query(
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
              VALUES ($1, $2, $3, $4) RETURNING id, name, creation_time, last_updated_time, description",
@@ -603,13 +604,17 @@ impl RegistryStore for PostgresStore {
             // on a connection of its own.
             Err(e) if is_unique_violation(&e) => {
                 drop(tx);
-                let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .context(|| format!("creating registered model {}", model.name.as_str()))?;
                 return Err(name_taken(&mut conn, model).await?);
             }
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("creating registered model {}", model.name.as_str())),
         };
         upsert_model_tags(&mut tx, row.get(0), &model.tags).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating registered model {}", model.name.as_str()))?;
         // A new model has no versions or aliases yet; its tags are the request's.
         Ok(RegisteredModel {
             name: row.get(1),
@@ -624,13 +629,13 @@ impl RegistryStore for PostgresStore {
 
     async fn get_registered_model(&self, name: &ModelName) -> Result<RegisteredModel> {
         let name = name.as_str();
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.pool.acquire().await.context(|| format!("loading registered model {name}"))?;
         load_model(&mut conn, name).await
     }
 
     async fn update_registered_model(&self, name: &ModelName, description: Option<&str>) -> Result<RegisteredModel> {
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("updating registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("UPDATE registered_models SET description = $1, last_updated_time = $2 WHERE id = $3")
             .bind(description)
@@ -638,9 +643,9 @@ impl RegistryStore for PostgresStore {
             .bind(rm_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("updating registered model {name}"))?;
         let updated = load_model(&mut tx, name).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating registered model {name}"))?;
         Ok(updated)
     }
 
@@ -648,7 +653,7 @@ impl RegistryStore for PostgresStore {
         let new_name = new_name.as_str();
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("renaming registered model {name} to {new_name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         let renamed = sqlx::query("UPDATE registered_models SET name = $1, last_updated_time = $2 WHERE id = $3")
             .bind(new_name)
@@ -661,32 +666,32 @@ impl RegistryStore for PostgresStore {
             Err(e) if is_unique_violation(&e) => {
                 return Err(Error::already_exists(format!("Registered Model (name={new_name}) already exists.")))
             }
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("renaming registered model {name} to {new_name}")),
         }
         sqlx::query("UPDATE model_versions SET last_updated_time = $1 WHERE rm_id = $2 AND NOT deleted")
             .bind(now)
             .bind(rm_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("renaming registered model {name} to {new_name}"))?;
         let model = load_model(&mut tx, new_name).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("renaming registered model {name} to {new_name}"))?;
         Ok(model)
     }
 
     async fn delete_registered_model(&self, name: &ModelName) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting registered model {name}"))?;
         // Versions, tags and aliases go with it (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM registered_models WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting registered model {name}"))?;
         if deleted.rows_affected() == 0 {
             return Err(model_not_found(name));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting registered model {name}"))
     }
 
     async fn search_registered_models(
@@ -712,7 +717,7 @@ impl RegistryStore for PostgresStore {
         builder.push(&order);
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") rm");
-        let row = builder.build().fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.pool).await.context(|| "searching registered models")?;
         let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
         Ok(Page { items: rows.into_iter().map(model_from_json).collect::<Result<_>>()?, next_offset })
@@ -729,30 +734,31 @@ impl RegistryStore for PostgresStore {
 
     async fn set_registered_model_tag(&self, name: &ModelName, tag: &Tag) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("setting tag {} of registered model {name}", tag.key))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         upsert_model_tags(&mut tx, rm_id, std::slice::from_ref(tag)).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tag {} of registered model {name}", tag.key))
     }
 
     async fn delete_registered_model_tag(&self, name: &ModelName, key: &TagKey) -> Result<()> {
         let name = name.as_str();
         let key = key.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting tag {key} of registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_tags WHERE rm_id = $1 AND key = $2")
             .bind(rm_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of registered model {name}"))
     }
 
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
         let now = time::now_millis();
         let name = new_version.name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("creating a version of registered model {name}"))?;
         // The model's row stays locked until commit: registrations of one model, through any
         // server, take their numbers one after the other. (An unknown model is reported before
         // a source that does not resolve.)
@@ -760,26 +766,27 @@ impl RegistryStore for PostgresStore {
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("creating a version of registered model {name}"))?
             .ok_or_else(|| model_not_found(name))?;
         let (storage_location, run_id) = resolve_source(&mut tx, new_version).await?;
         let row = insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("creating a version of registered model {name}"))?
             .ok_or_else(|| model_not_found(name))?;
         let (rm_id, version): (i64, i64) = (row.get(0), row.get(1));
         upsert_version_tags(&mut tx, rm_id, version, &new_version.tags).await?;
         if let Some(model_id) = new_version.model_id.as_deref().filter(|_| !new_version.is_prompt()) {
             record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating a version of registered model {name}"))?;
         inserted_version(name, &row, &new_version.tags)
     }
 
     async fn get_model_version(&self, name: &ModelName, version: i64) -> Result<ModelVersion> {
         let name = name.as_str();
-        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        let mut conn =
+            self.pool.acquire().await.context(|| format!("loading version {version} of registered model {name}"))?;
         load_version(&mut conn, name, version).await
     }
 
@@ -790,7 +797,8 @@ impl RegistryStore for PostgresStore {
         description: Option<&str>,
     ) -> Result<ModelVersion> {
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("updating version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
             "UPDATE model_versions SET description = $1, last_updated_time = $2 WHERE rm_id = $3 AND version = $4",
@@ -801,9 +809,9 @@ impl RegistryStore for PostgresStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("updating version {version} of registered model {name}"))?;
         let updated = load_version(&mut tx, name, version).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating version {version} of registered model {name}"))?;
         Ok(updated)
     }
 
@@ -816,7 +824,10 @@ impl RegistryStore for PostgresStore {
     ) -> Result<ModelVersion> {
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| {
+                format!("moving version {version} of registered model {name} to stage {}", stage.as_str())
+            })?;
         let rm_id = live_version(&mut tx, name, version).await?;
         if archive_existing {
             sqlx::query(
@@ -829,7 +840,7 @@ impl RegistryStore for PostgresStore {
             .bind(stage.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         }
         sqlx::query(
             "UPDATE model_versions SET current_stage = $1, last_updated_time = $2 WHERE rm_id = $3 AND version = $4",
@@ -840,24 +851,27 @@ impl RegistryStore for PostgresStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         touch_model(&mut tx, rm_id, now).await?;
         let moved = load_version(&mut tx, name, version).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit()
+            .await
+            .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         Ok(moved)
     }
 
     async fn delete_model_version(&self, name: &ModelName, version: i64) -> Result<()> {
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("deleting version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = $1 AND version = $2")
             .bind(rm_id)
             .bind(version)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting version {version} of registered model {name}"))?;
         sqlx::query(
             "UPDATE model_versions SET deleted = TRUE, last_updated_time = $1, description = '', source = $2, \
                  storage_location = NULL, run_id = $3, run_link = $4 \
@@ -871,9 +885,9 @@ impl RegistryStore for PostgresStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("deleting version {version} of registered model {name}"))?;
         touch_model(&mut tx, rm_id, now).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting version {version} of registered model {name}"))
     }
 
     async fn search_model_versions(
@@ -901,7 +915,7 @@ impl RegistryStore for PostgresStore {
         builder.push(version_order_sql(&query.order_by, "rm.name"));
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") v");
-        let row = builder.build().fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.pool).await.context(|| "searching model versions")?;
         let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
         Ok(Page { items: rows.into_iter().map(version_from_json).collect::<Result<_>>()?, next_offset })
@@ -917,23 +931,31 @@ impl RegistryStore for PostgresStore {
         .bind(version)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading version {version} of registered model {name}"))?
         .map(|row| row.get(0))
         .ok_or_else(|| version_not_found(name, version))
     }
 
     async fn set_model_version_tag(&self, name: &ModelName, version: i64, tag: &Tag) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context(|| format!("setting tag {} of version {version} of registered model {name}", tag.key))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         upsert_version_tags(&mut tx, rm_id, version, std::slice::from_ref(tag)).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tag {} of version {version} of registered model {name}", tag.key))
     }
 
     async fn delete_model_version_tag(&self, name: &ModelName, version: i64, key: &TagKey) -> Result<()> {
         let name = name.as_str();
         let key = key.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context(|| format!("deleting tag {key} of version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM model_version_tags WHERE rm_id = $1 AND version = $2 AND key = $3")
             .bind(rm_id)
@@ -941,14 +963,14 @@ impl RegistryStore for PostgresStore {
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of version {version} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of version {version} of registered model {name}"))
     }
 
     async fn set_registered_model_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<()> {
         let alias = alias.as_str();
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("setting alias {alias} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
             "INSERT INTO registered_model_aliases (rm_id, alias, version) VALUES ($1, $2, $3) \
@@ -959,22 +981,23 @@ impl RegistryStore for PostgresStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+        .context(|| format!("setting alias {alias} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("setting alias {alias} of registered model {name}"))
     }
 
     async fn delete_registered_model_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
         let alias = alias.as_str();
         let name = name.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("deleting alias {alias} of registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = $1 AND alias = $2")
             .bind(rm_id)
             .bind(alias)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting alias {alias} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting alias {alias} of registered model {name}"))
     }
 
     async fn get_model_version_by_alias(&self, name: &ModelName, alias: &AliasLookup) -> Result<ModelVersion> {
@@ -987,7 +1010,7 @@ impl RegistryStore for PostgresStore {
             .bind(name)
             .fetch_optional(&self.pool)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading an alias of registered model {name}"))?
             .ok_or_else(|| model_not_found(name))?;
         let live: bool = row.get(1);
         match (row.get::<Option<i64>, _>(0), alias) {

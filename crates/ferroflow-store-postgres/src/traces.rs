@@ -9,7 +9,7 @@
 //! case-insensitive match on span names and attributes through `pg_trgm` GIN indexes, kept by
 //! PostgreSQL in the writing transaction: no background indexer, nothing for replicas to share.
 
-use crate::error::{corrupt, map_sqlx, stored_enum, Context};
+use crate::error::{corrupt, stored_enum, Context};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on, rows_per_statement,
     split_page, upsert_pairs, OnConflict,
@@ -246,7 +246,11 @@ async fn upsert_trace_rows(
          root_seen = greatest(traces.root_seen, EXCLUDED.root_seen) \
          RETURNING trace_id, trace_key",
     );
-    let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+    let rows = builder
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .context(|| format!("writing the rows of {} traces", traces.len()))?;
     keys.extend(rows.iter().map(|row| (row.get(0), row.get(1))));
     Ok(())
 }
@@ -272,7 +276,7 @@ async fn insert_root_metadata(conn: &mut PgConnection, traces: &[TraceSpans]) ->
             ") v (trace_id, key, value) JOIN traces t ON t.trace_id = v.trace_id WHERE t.finalized = 0 \
              ON CONFLICT DO NOTHING",
         );
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| "inserting the root metadata of traces")?;
     }
     Ok(())
 }
@@ -329,7 +333,7 @@ async fn insert_spans(conn: &mut PgConnection, spans: &[(i64, &SpanRecord)]) -> 
              model_name = EXCLUDED.model_name, model_provider = EXCLUDED.model_provider, \
              input_cost = EXCLUDED.input_cost, output_cost = EXCLUDED.output_cost, total_cost = EXCLUDED.total_cost",
         );
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| format!("inserting {} spans", spans.len()))?;
     }
     Ok(())
 }
@@ -680,7 +684,7 @@ impl TraceStore for PostgresStore {
                     b.push_bind(trace.trace_id.as_str()).push_bind(run_id);
                 });
                 builder.push(" ON CONFLICT DO NOTHING");
-                builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+                builder.build().execute(&mut *tx).await.context(|| format!("linking traces to run {run_id}"))?;
             }
         }
         let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
@@ -729,13 +733,13 @@ impl TraceStore for PostgresStore {
             .bind(&ids)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("summing the token usage of {} traces", ids.len()))?;
         }
         tx.commit().await.context(ingesting)
     }
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("starting trace {}", info.trace_id))?;
         let experiment_key = active_experiment(&mut tx, info.experiment_id).await?;
         sqlx::query(
             "INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, \
@@ -755,7 +759,7 @@ impl TraceStore for PostgresStore {
         .bind(&info.response_preview)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("starting trace {}", info.trace_id))?;
         let tags: Vec<(String, String)> =
             info.tags.iter().filter(|(k, _)| !SYSTEM_TRACE_TAGS.contains(&k.as_str())).cloned().collect();
         set_trace_pairs(&mut tx, "trace_tags", info.trace_id.as_str(), &tags).await?;
@@ -765,7 +769,7 @@ impl TraceStore for PostgresStore {
         for assessment in &info.assessments {
             insert_assessment(&mut tx, assessment, true).await?;
         }
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("starting trace {}", info.trace_id))?;
         self.get_trace_info(&info.trace_id).await
     }
 
@@ -824,31 +828,31 @@ impl TraceStore for PostgresStore {
 
     async fn set_trace_tag(&self, trace_id: &TraceId, key: &str, value: &str) -> Result<()> {
         let trace_id = trace_id.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("setting tag {key} of trace {trace_id}"))?;
         require_trace(&mut tx, trace_id).await?;
         set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(key.to_string(), value.to_string())]).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tag {key} of trace {trace_id}"))
     }
 
     async fn delete_trace_tag(&self, trace_id: &TraceId, key: &str) -> Result<()> {
         let trace_id = trace_id.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting tag {key} of trace {trace_id}"))?;
         require_trace(&mut tx, trace_id).await?;
         let result = sqlx::query("DELETE FROM trace_tags WHERE trace_id = $1 AND key = $2")
             .bind(trace_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting tag {key} of trace {trace_id}"))?;
         if result.rows_affected() == 0 {
             return Err(Error::not_found(format!("No trace tag with key '{key}' for trace with ID '{trace_id}'")));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting tag {key} of trace {trace_id}"))
     }
 
     async fn delete_traces(&self, experiment_id: ExperimentId, which: &TraceDeletion) -> Result<u64> {
         let key = experiment_id.get();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("deleting traces of experiment {experiment_id}"))?;
         let ids: Vec<String> = match which {
             TraceDeletion::Ids(ids) => {
                 sqlx::query("SELECT trace_id FROM traces WHERE experiment_id = $1 AND trace_id = ANY($2)")
@@ -856,7 +860,7 @@ impl TraceStore for PostgresStore {
                     .bind(ids.iter().map(TraceId::as_str).collect::<Vec<_>>())
                     .fetch_all(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?
+                    .context(|| format!("deleting traces of experiment {experiment_id}"))?
                     .into_iter()
                     .map(|r| r.get(0))
                     .collect()
@@ -870,7 +874,7 @@ impl TraceStore for PostgresStore {
             .bind(max_traces.unwrap_or(i64::MAX))
             .fetch_all(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("deleting traces of experiment {experiment_id}"))?
             .into_iter()
             .map(|r| r.get(0))
             .collect(),
@@ -883,25 +887,25 @@ impl TraceStore for PostgresStore {
             .bind(list)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting traces of experiment {experiment_id}"))?;
         // Tags, metadata, assessments and run links go with their trace (ON DELETE CASCADE).
         sqlx::query("DELETE FROM traces WHERE trace_id = ANY($1)")
             .bind(list)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
+            .context(|| format!("deleting traces of experiment {experiment_id}"))?;
+        tx.commit().await.context(|| format!("deleting traces of experiment {experiment_id}"))?;
         Ok(ids.len() as u64)
     }
 
     async fn link_traces_to_run(&self, trace_ids: &[TraceId], run_id: &RunId) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("linking traces to run {run_id}"))?;
         let run = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = $1")
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("linking traces to run {run_id}"))?;
         if run.is_none() {
             return Err(Error::not_found(format!("Run with id={run_id} not found")));
         }
@@ -916,7 +920,7 @@ impl TraceStore for PostgresStore {
             .bind(run_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("linking traces to run {run_id}"))?;
             sqlx::query(
                 "INSERT INTO pending_trace_run_links (trace_id, run_id) \
                  SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM traces WHERE trace_id = $1) ON CONFLICT DO NOTHING",
@@ -925,9 +929,9 @@ impl TraceStore for PostgresStore {
             .bind(run_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("linking traces to run {run_id}"))?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("linking traces to run {run_id}"))
     }
 
     async fn link_prompts(
@@ -936,22 +940,25 @@ impl TraceStore for PostgresStore {
         merge: &(dyn for<'a> Fn(Option<&'a str>) -> Result<String> + Send + Sync),
     ) -> Result<()> {
         let trace_id = trace_id.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.pool.begin().await.context(|| format!("linking prompts to trace {trace_id}"))?;
         require_trace(&mut tx, trace_id).await?;
         let existing: Option<String> = sqlx::query("SELECT value FROM trace_tags WHERE trace_id = $1 AND key = $2")
             .bind(trace_id)
             .bind(TAG_LINKED_PROMPTS)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("linking prompts to trace {trace_id}"))?
             .map(|r| r.get(0));
         let text = merge(existing.as_deref())?;
         set_trace_pairs(&mut tx, "trace_tags", trace_id, &[(TAG_LINKED_PROMPTS.to_string(), text)]).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("linking prompts to trace {trace_id}"))
     }
 
     async fn create_assessment(&self, assessment: &Assessment) -> Result<Assessment> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| {
+                format!("creating assessment {} of trace {}", assessment.assessment_id, assessment.trace_id)
+            })?;
         require_trace(&mut tx, assessment.trace_id.as_str()).await?;
         if let Some(old) = &assessment.overrides {
             let updated = sqlx::query("UPDATE assessments SET valid = 0 WHERE assessment_id = $1 AND trace_id = $2")
@@ -959,7 +966,9 @@ impl TraceStore for PostgresStore {
                 .bind(assessment.trace_id.as_str())
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| {
+                    format!("creating assessment {} of trace {}", assessment.assessment_id, assessment.trace_id)
+                })?;
             if updated.rows_affected() == 0 {
                 return Err(Error::not_found(format!(
                     "Assessment with ID '{old}' not found for trace '{}'",
@@ -970,7 +979,9 @@ impl TraceStore for PostgresStore {
             set_body_valid(&mut tx, assessment.trace_id.as_str(), old, false).await?;
         }
         insert_assessment(&mut tx, assessment, false).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit()
+            .await
+            .context(|| format!("creating assessment {} of trace {}", assessment.assessment_id, assessment.trace_id))?;
         self.get_assessment(&assessment.trace_id, &assessment.assessment_id).await
     }
 
@@ -983,7 +994,7 @@ impl TraceStore for PostgresStore {
         .bind(trace_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading assessment {assessment_id} of trace {trace_id}"))?
         .ok_or_else(|| {
             Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
         })?;
@@ -1001,14 +1012,15 @@ impl TraceStore for PostgresStore {
             || Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"));
         // The row stays locked from the read to the commit: concurrent updates, through any
         // server, apply one after the other and none is lost.
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("updating assessment {assessment_id} of trace {trace_id}"))?;
         let select = format!("SELECT {ASSESSMENT_COLUMNS} FROM assessments WHERE assessment_id = $1 AND trace_id = $2");
         let row = sqlx::query(&format!("{select} FOR UPDATE"))
             .bind(assessment_id)
             .bind(trace_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("updating assessment {assessment_id} of trace {trace_id}"))?
             .ok_or_else(not_found)?;
         let assessment = update(&assessment_from_row(&row)?)?;
         sqlx::query(
@@ -1025,24 +1037,29 @@ impl TraceStore for PostgresStore {
         .bind(trace_id)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        let row =
-            sqlx::query(&select).bind(assessment_id).bind(trace_id).fetch_one(&mut *tx).await.map_err(map_sqlx)?;
+        .context(|| format!("updating assessment {assessment_id} of trace {trace_id}"))?;
+        let row = sqlx::query(&select)
+            .bind(assessment_id)
+            .bind(trace_id)
+            .fetch_one(&mut *tx)
+            .await
+            .context(|| format!("updating assessment {assessment_id} of trace {trace_id}"))?;
         let stored = assessment_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating assessment {assessment_id} of trace {trace_id}"))?;
         Ok(stored)
     }
 
     async fn delete_assessment(&self, trace_id: &TraceId, assessment_id: &str) -> Result<()> {
         let trace_id = trace_id.as_str();
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.pool.begin().await.context(|| format!("deleting assessment {assessment_id} of trace {trace_id}"))?;
         let overrides: Option<String> =
             sqlx::query("SELECT overrides FROM assessments WHERE assessment_id = $1 AND trace_id = $2")
                 .bind(assessment_id)
                 .bind(trace_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("deleting assessment {assessment_id} of trace {trace_id}"))?
                 .ok_or_else(|| {
                     Error::not_found(format!("Assessment with ID '{assessment_id}' not found for trace '{trace_id}'"))
                 })?
@@ -1052,12 +1069,12 @@ impl TraceStore for PostgresStore {
             .bind(trace_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting assessment {assessment_id} of trace {trace_id}"))?;
         // An override that goes away gives the overridden assessment back its validity.
         if let Some(previous) = overrides {
             set_body_valid(&mut tx, trace_id, &previous, true).await?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting assessment {assessment_id} of trace {trace_id}"))
     }
 }
 
@@ -1069,7 +1086,7 @@ async fn require_trace(conn: &mut PgConnection, trace_id: &str) -> Result<()> {
         .bind(trace_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading trace {trace_id}"))?;
     if found.is_none() {
         return Err(trace_not_found(trace_id));
     }
@@ -1084,7 +1101,7 @@ async fn set_body_valid(conn: &mut PgConnection, trace_id: &str, assessment_id: 
         .bind(assessment_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading assessment {assessment_id} of trace {trace_id}"))?;
     let Some(row) = row else { return Ok(()) };
     let mut body: Map<String, Value> = serde_json::from_str(row.get::<&str, _>(0))
         .map_err(|e| corrupt(format_args!("body of assessment {assessment_id}"), e))?;
@@ -1096,7 +1113,7 @@ async fn set_body_valid(conn: &mut PgConnection, trace_id: &str, assessment_id: 
         .bind(assessment_id)
         .execute(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("updating the validity of assessment {assessment_id} of trace {trace_id}"))?;
     Ok(())
 }
 
@@ -1122,6 +1139,7 @@ async fn insert_assessment(conn: &mut PgConnection, assessment: &Assessment, ign
         Err(e) if crate::error::is_unique_violation(&e) => {
             Err(Error::already_exists(format!("Assessment with ID '{}' already exists.", assessment.assessment_id)))
         }
-        Err(e) => Err(map_sqlx(e)),
+        Err(e) => Err(e)
+            .context(|| format!("inserting assessment {} of trace {}", assessment.assessment_id, assessment.trace_id)),
     }
 }

@@ -3,7 +3,6 @@
 //! `0016_auth_roles.sql`, sessions in `0017_auth_sessions.sql`). A role comes back with its
 //! permission rows in one statement (a JSON array built by a subquery).
 
-use crate::error::map_sqlx;
 use crate::error::{is_unique_violation, Context};
 use crate::SqliteStore;
 use ferroflow_core::auth::{ApiToken, Grant, Permission, ResourceType, UiSession, User};
@@ -438,7 +437,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn update_role(&self, role_id: i64, name: Option<&str>, description: Option<&str>) -> Result<Role> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("updating role #{role_id}"))?;
         let workspace: Option<String> = sqlx::query_scalar("SELECT workspace FROM auth_roles WHERE id = ?")
             .bind(role_id)
             .fetch_optional(&mut *tx)
@@ -475,7 +474,7 @@ impl AuthStore for SqliteStore {
             .await
             .context(|| format!("loading role #{role_id}"))?;
         let role = role_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating role #{role_id}"))?;
         Ok(role)
     }
 
@@ -499,7 +498,7 @@ impl AuthStore for SqliteStore {
         resource_pattern: &str,
         permission: Permission,
     ) -> Result<RolePermission> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("adding a permission to role #{role_id}"))?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_roles WHERE id = ?")
             .bind(role_id)
             .fetch_optional(&mut *tx)
@@ -527,7 +526,7 @@ impl AuthStore for SqliteStore {
             Err(error) => return Err(error).context(|| format!("adding a permission to role #{role_id}")),
         };
         let added = role_permission_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("adding a permission to role #{role_id}"))?;
         Ok(added)
     }
 
@@ -571,7 +570,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn assign_role(&self, user_id: i64, role_id: i64) -> Result<RoleAssignment> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("assigning role #{role_id}"))?;
         let user: Option<i64> = sqlx::query_scalar("SELECT id FROM auth_users WHERE id = ?")
             .bind(user_id)
             .fetch_optional(&mut *tx)
@@ -600,7 +599,7 @@ impl AuthStore for SqliteStore {
             }
             Err(error) => return Err(error).context(|| format!("assigning role #{role_id}")),
         };
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("assigning role #{role_id}"))?;
         Ok(RoleAssignment { id, user_id, role_id })
     }
 

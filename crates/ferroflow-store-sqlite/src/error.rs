@@ -42,11 +42,6 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
-/// Maps a sqlx error that needs no more context than the SQLite store it came from.
-pub fn map_sqlx(error: sqlx::Error) -> Error {
-    StoreError::new("sqlite store", error).into()
-}
-
 /// Stored data that does not decode (JSON the store wrote, damaged since): an internal error
 /// naming what it was, never an empty value.
 pub use ferroflow_store_common::{corrupt, stored_enum};
@@ -71,5 +66,22 @@ mod tests {
         assert!(mapped.message.starts_with("loading trace tr-1: "), "{}", mapped.message);
         let missing: Error = StoreError::new("loading run r", sqlx::Error::RowNotFound).into();
         assert!(missing.is_not_found());
+    }
+
+    /// A statement that fails for real says what the store was doing, and for whom.
+    #[tokio::test]
+    async fn a_failed_statement_names_its_operation() {
+        use ferroflow_core::entities::Tag;
+        use ferroflow_core::ids::ExperimentId;
+        use ferroflow_core::store::TrackingStore;
+        let (_dir, store) = crate::test_store().await;
+        sqlx::query("DROP TABLE experiment_tags").execute(&store.write).await.expect("drop");
+        let error = store.delete_experiment_tag(ExperimentId::DEFAULT, "k").await.expect_err("no table");
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert!(error.message.starts_with("deleting tag k of experiment 0: "), "{}", error.message);
+        assert!(error.message.contains("experiment_tags"), "{}", error.message);
+        let error = store.set_experiment_tag(ExperimentId::DEFAULT, &Tag::new("k", "v")).await.expect_err("no table");
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert!(error.message.starts_with("writing experiment_tags of 0: "), "{}", error.message);
     }
 }

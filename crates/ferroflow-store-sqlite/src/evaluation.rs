@@ -7,7 +7,7 @@
 //! per chunk, and recomputes the dataset's schema, profile and digest from stored columns,
 //! never by loading every record. Pages of datasets load their tags with one query.
 
-use crate::error::{corrupt, map_sqlx};
+use crate::error::{corrupt, Context};
 use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs,
     OnConflict,
@@ -145,7 +145,7 @@ async fn require_experiments(conn: &mut SqliteConnection, experiment_ids: &[Expe
             .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("loading experiments {keys:?}"))?;
     let found: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     if let Some(missing) = experiment_ids.iter().zip(&keys).find(|(_, key)| !found.contains(key)) {
         return Err(experiment_not_found(*missing.0));
@@ -165,7 +165,7 @@ async fn require_dataset(conn: &mut SqliteConnection, dataset_id: &str) -> Resul
         .bind(dataset_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading dataset {dataset_id}"))?
         .ok_or_else(|| dataset_not_found(dataset_id))?;
     Ok((row.get(0), row.get(1)))
 }
@@ -175,7 +175,7 @@ async fn load_dataset(conn: &mut SqliteConnection, dataset_id: &str) -> Result<E
         .bind(dataset_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading dataset {dataset_id}"))?
         .ok_or_else(|| dataset_not_found(dataset_id))?;
     let mut datasets = fill_tags(conn, vec![dataset_from_row(&row)]).await?;
     datasets.pop().ok_or_else(|| dataset_not_found(dataset_id))
@@ -197,7 +197,7 @@ async fn fill_tags(
     .bind(json_list(&ids))
     .fetch_all(&mut *conn)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "loading the tags of a page of datasets")?;
     let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
     for row in rows {
         tags.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
@@ -214,7 +214,7 @@ async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Res
             .bind(dataset_id)
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("loading experiments of dataset {dataset_id}"))?;
     Ok(rows.iter().map(|row| ExperimentId::from_stored(row.get(0))).collect())
 }
 
@@ -230,7 +230,7 @@ async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &
             .bind(key)
             .execute(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("linking dataset {dataset_id} to experiment {key}"))?;
     }
     Ok(())
 }
@@ -264,7 +264,7 @@ async fn write_records(conn: &mut SqliteConnection, records: &[DatasetRecord]) -
              expectations = excluded.expectations, tags = excluded.tags, content_hash = excluded.content_hash, \
              last_update_time = excluded.last_update_time, last_updated_by = excluded.last_updated_by",
         );
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| format!("writing {} dataset records", records.len()))?;
     }
     Ok(())
 }
@@ -275,7 +275,7 @@ async fn content_hashes(conn: &mut SqliteConnection, dataset_id: &str) -> Result
         .bind(dataset_id)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading record hashes of dataset {dataset_id}"))?;
     Ok(rows.iter().map(|row| row.get::<i64, _>(0) as u64).collect())
 }
 
@@ -321,7 +321,7 @@ impl EvaluationStore for SqliteStore {
             .created_by
             .clone()
             .or_else(|| new.tags.iter().rev().find(|tag| tag.key == USER_TAG).map(|tag| tag.value.clone()));
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("creating dataset {dataset_id}"))?;
         let keys = require_experiments(&mut tx, &new.experiment_ids).await?;
         sqlx::query(
             "INSERT INTO evaluation_datasets (dataset_id, name, schema, profile, digest, created_time, \
@@ -336,29 +336,29 @@ impl EvaluationStore for SqliteStore {
         .bind(&created_by)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("creating dataset {dataset_id}"))?;
         upsert_tags(&mut tx, &dataset_id, &new.tags).await?;
         link_experiments(&mut tx, &dataset_id, &keys).await?;
         let mut dataset = load_dataset(&mut tx, &dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, &dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating dataset {dataset_id}"))?;
         Ok(dataset)
     }
 
     async fn get_evaluation_dataset(&self, dataset_id: &str) -> Result<EvaluationDataset> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading dataset {dataset_id}"))?;
         load_dataset(&mut conn, dataset_id).await
     }
 
     async fn delete_evaluation_dataset(&self, dataset_id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting dataset {dataset_id}"))?;
         // Records, tags and experiment links go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM evaluation_datasets WHERE dataset_id = ?")
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("deleting dataset {dataset_id}"))
     }
 
     async fn search_evaluation_datasets(
@@ -394,29 +394,29 @@ impl EvaluationStore for SqliteStore {
         // The reference breaks ties by id, newest-looking first.
         builder.push("d.dataset_id DESC");
         push_page(&mut builder, query.max_results, query.offset);
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| "searching datasets")?;
+        let rows = builder.build().fetch_all(&mut *conn).await.context(|| "searching datasets")?;
         let (datasets, next_offset) =
             split_page(rows.iter().map(dataset_from_row).collect(), query.max_results, query.offset);
         Ok(Page { items: fill_tags(&mut conn, datasets).await?, next_offset })
     }
 
     async fn set_evaluation_dataset_tags(&self, dataset_id: &str, tags: &[Tag]) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("setting tags of dataset {dataset_id}"))?;
         require_dataset(&mut tx, dataset_id).await?;
         upsert_tags(&mut tx, dataset_id, tags).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tags of dataset {dataset_id}"))
     }
 
     async fn delete_evaluation_dataset_tag(&self, dataset_id: &str, key: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting tag {key} of dataset {dataset_id}"))?;
         sqlx::query("DELETE FROM evaluation_dataset_tags WHERE dataset_id = ? AND key = ?")
             .bind(dataset_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of dataset {dataset_id}"))
     }
 
     async fn upsert_dataset_records(
@@ -427,7 +427,7 @@ impl EvaluationStore for SqliteStore {
     ) -> Result<UpsertCounts> {
         let now = time::now_millis();
         let keys: Vec<String> = records.iter().map(|record| rules::input_key(&record.inputs)).collect();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("upserting records of dataset {dataset_id}"))?;
         let (name, schema) = require_dataset(&mut tx, dataset_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records \
@@ -437,7 +437,7 @@ impl EvaluationStore for SqliteStore {
         .bind(json_list(&keys))
         .fetch_all(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("upserting records of dataset {dataset_id}"))?;
         let existing: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let plan = rules::plan_upsert(dataset_id, existing, records, updated_by, now);
         write_records(&mut tx, &plan.records).await?;
@@ -454,8 +454,8 @@ impl EvaluationStore for SqliteStore {
         .bind(dataset_id)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        .context(|| format!("upserting records of dataset {dataset_id}"))?;
+        tx.commit().await.context(|| format!("upserting records of dataset {dataset_id}"))?;
         Ok(plan.counts)
     }
 
@@ -465,7 +465,7 @@ impl EvaluationStore for SqliteStore {
         max_results: u64,
         after: Option<&RecordCursor>,
     ) -> Result<RecordPage> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading records of dataset {dataset_id}"))?;
         require_dataset(&mut conn, dataset_id).await?;
         let mut builder: QueryBuilder<Sqlite> =
             QueryBuilder::new(format!("SELECT {RECORD_COLUMNS} FROM evaluation_dataset_records WHERE dataset_id = "));
@@ -482,7 +482,11 @@ impl EvaluationStore for SqliteStore {
         }
         builder.push(" ORDER BY created_time, dataset_record_id LIMIT ");
         builder.push_bind((max_results + 1) as i64);
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let rows = builder
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .context(|| format!("loading records of dataset {dataset_id}"))?;
         let mut records: Vec<DatasetRecord> = rows.iter().map(record_from_row).collect::<Result<_>>()?;
         let next = if records.len() as u64 > max_results {
             records.truncate(max_results as usize);
@@ -497,7 +501,7 @@ impl EvaluationStore for SqliteStore {
     }
 
     async fn delete_dataset_records(&self, dataset_id: &str, record_ids: &[String]) -> Result<u64> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting records of dataset {dataset_id}"))?;
         let (name, _) = require_dataset(&mut tx, dataset_id).await?;
         let deleted = sqlx::query(
             "DELETE FROM evaluation_dataset_records \
@@ -507,7 +511,7 @@ impl EvaluationStore for SqliteStore {
         .bind(json_list(record_ids))
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("deleting records of dataset {dataset_id}"))?
         .rows_affected();
         if deleted > 0 {
             // The schema keeps the keys it has seen; the count and digest follow the records.
@@ -521,14 +525,14 @@ impl EvaluationStore for SqliteStore {
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting records of dataset {dataset_id}"))?;
         }
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("deleting records of dataset {dataset_id}"))?;
         Ok(deleted)
     }
 
     async fn get_dataset_experiment_ids(&self, dataset_id: &str) -> Result<Vec<ExperimentId>> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading experiments of dataset {dataset_id}"))?;
         require_dataset(&mut conn, dataset_id).await?;
         experiment_ids_of(&mut conn, dataset_id).await
     }
@@ -538,7 +542,7 @@ impl EvaluationStore for SqliteStore {
         dataset_id: &str,
         experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("adding dataset {dataset_id} to experiments"))?;
         require_dataset(&mut tx, dataset_id).await?;
         let keys = require_experiments(&mut tx, experiment_ids).await?;
         link_experiments(&mut tx, dataset_id, &keys).await?;
@@ -547,10 +551,10 @@ impl EvaluationStore for SqliteStore {
             .bind(dataset_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("adding dataset {dataset_id} to experiments"))?;
         let mut dataset = load_dataset(&mut tx, dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("adding dataset {dataset_id} to experiments"))?;
         Ok(dataset)
     }
 
@@ -560,7 +564,7 @@ impl EvaluationStore for SqliteStore {
         experiment_ids: &[ExperimentId],
     ) -> Result<EvaluationDataset> {
         let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("removing dataset {dataset_id} from experiments"))?;
         require_dataset(&mut tx, dataset_id).await?;
         let removed = sqlx::query(
             "DELETE FROM evaluation_dataset_experiments \
@@ -570,7 +574,7 @@ impl EvaluationStore for SqliteStore {
         .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("removing dataset {dataset_id} from experiments"))?
         .rows_affected();
         if removed > 0 {
             sqlx::query("UPDATE evaluation_datasets SET last_update_time = ? WHERE dataset_id = ?")
@@ -578,11 +582,11 @@ impl EvaluationStore for SqliteStore {
                 .bind(dataset_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("removing dataset {dataset_id} from experiments"))?;
         }
         let mut dataset = load_dataset(&mut tx, dataset_id).await?;
         dataset.experiment_ids = Some(experiment_ids_of(&mut tx, dataset_id).await?);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("removing dataset {dataset_id} from experiments"))?;
         Ok(dataset)
     }
 
@@ -593,7 +597,8 @@ impl EvaluationStore for SqliteStore {
         serialized_scorer: &str,
     ) -> Result<ScorerVersion> {
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let existing: Option<String> =
             sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
@@ -601,7 +606,7 @@ impl EvaluationStore for SqliteStore {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?
                 .map(|row| row.get(0));
         let scorer_id = match existing {
             Some(scorer_id) => scorer_id,
@@ -614,7 +619,7 @@ impl EvaluationStore for SqliteStore {
                     .bind(name)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?;
+                    .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
                 scorer_id
             }
         };
@@ -628,9 +633,9 @@ impl EvaluationStore for SqliteStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("registering scorer {name} in experiment {experiment_id}"))?
         .get(0);
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("registering scorer {name} in experiment {experiment_id}"))?;
         Ok(ScorerVersion {
             experiment_id,
             scorer_name: name.to_string(),
@@ -642,7 +647,7 @@ impl EvaluationStore for SqliteStore {
     }
 
     async fn list_scorers(&self, experiment_ids: &[ExperimentId]) -> Result<Vec<ScorerVersion>> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| "listing scorers")?;
         let mut keys = Vec::with_capacity(experiment_ids.len());
         for experiment_id in experiment_ids {
             keys.push(require_active_experiment(&mut conn, *experiment_id).await?);
@@ -656,12 +661,16 @@ impl EvaluationStore for SqliteStore {
         .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "listing scorers")?;
         Ok(rows.iter().map(scorer_from_row).collect())
     }
 
     async fn list_scorer_versions(&self, experiment_id: ExperimentId, name: &str) -> Result<Vec<ScorerVersion>> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self
+            .read
+            .acquire()
+            .await
+            .context(|| format!("listing versions of scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let rows = sqlx::query(&format!(
             "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
@@ -671,7 +680,7 @@ impl EvaluationStore for SqliteStore {
         .bind(name)
         .fetch_all(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("listing versions of scorer {name} in experiment {experiment_id}"))?;
         if rows.is_empty() {
             return Err(scorer_not_found(name, experiment_id, None));
         }
@@ -679,7 +688,8 @@ impl EvaluationStore for SqliteStore {
     }
 
     async fn get_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<ScorerVersion> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn =
+            self.read.acquire().await.context(|| format!("loading scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut conn, experiment_id).await?;
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {SCORER_COLUMNS} FROM scorers s JOIN scorer_versions v ON v.scorer_id = s.scorer_id \
@@ -697,13 +707,14 @@ impl EvaluationStore for SqliteStore {
             .build()
             .fetch_optional(&mut *conn)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading scorer {name} in experiment {experiment_id}"))?
             .ok_or_else(|| scorer_not_found(name, experiment_id, version))?;
         Ok(scorer_from_row(&row))
     }
 
     async fn delete_scorer(&self, experiment_id: ExperimentId, name: &str, version: Option<i32>) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let scorer_id: String =
             sqlx::query("SELECT scorer_id FROM scorers WHERE experiment_id = ? AND scorer_name = ?")
@@ -711,7 +722,7 @@ impl EvaluationStore for SqliteStore {
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                 .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
                 .get(0);
         let deleted = match version {
@@ -720,14 +731,14 @@ impl EvaluationStore for SqliteStore {
                 .bind(version)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                 .rows_affected(),
             None => {
                 let versions = sqlx::query("DELETE FROM scorer_versions WHERE scorer_id = ?")
                     .bind(&scorer_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?
+                    .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?
                     .rows_affected();
                 // Every version gone: the name is free again, with a new id next time, and its
                 // online config goes too (ON DELETE CASCADE).
@@ -735,14 +746,14 @@ impl EvaluationStore for SqliteStore {
                     .bind(&scorer_id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(map_sqlx)?;
+                    .context(|| format!("deleting scorer {name} in experiment {experiment_id}"))?;
                 versions
             }
         };
         if deleted == 0 {
             return Err(scorer_not_found(name, experiment_id, version));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting scorer {name} in experiment {experiment_id}"))
     }
 
     async fn get_online_scoring_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineScoringConfig>> {
@@ -756,7 +767,7 @@ impl EvaluationStore for SqliteStore {
         .bind(json_list(scorer_ids))
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading online scoring configs")?;
         Ok(rows.iter().map(online_config_from_row).collect())
     }
 
@@ -767,7 +778,10 @@ impl EvaluationStore for SqliteStore {
         sample_rate: f64,
         filter_string: Option<&str>,
     ) -> Result<OnlineScoringConfig> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| {
+                format!("setting the online scoring config of scorer {name} in experiment {experiment_id}")
+            })?;
         let key = require_active_experiment(&mut tx, experiment_id).await?;
         let scorer_id: String = sqlx::query(
             "SELECT s.scorer_id FROM scorers s WHERE s.experiment_id = ? AND s.scorer_name = ? \
@@ -777,7 +791,7 @@ impl EvaluationStore for SqliteStore {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?
         .ok_or_else(|| scorer_not_found(name, experiment_id, None))?
         .get(0);
         // Replaced, not edited: the client reads a new config id as a new configuration.
@@ -785,7 +799,7 @@ impl EvaluationStore for SqliteStore {
             .bind(&scorer_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
         let config = OnlineScoringConfig {
             online_scoring_config_id: ids::new_hex_id(),
             scorer_id,
@@ -804,8 +818,10 @@ impl EvaluationStore for SqliteStore {
         .bind(&config.filter_string)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
+        tx.commit()
+            .await
+            .context(|| format!("setting the online scoring config of scorer {name} in experiment {experiment_id}"))?;
         Ok(config)
     }
 }

@@ -2,7 +2,7 @@
 //! writer transaction, skipped when already there (`INSERT OR IGNORE` on the record's key
 //! decides, so a second import changes nothing).
 
-use crate::error::{map_sqlx, Context};
+use crate::error::Context;
 use crate::registry::{upsert_model_tags, upsert_version_tags};
 use crate::sql::{tag_rows, upsert_pairs, OnConflict};
 use crate::tracking::{insert_metrics, insert_params, upsert_run_tags};
@@ -156,7 +156,7 @@ impl ImportStore for SqliteStore {
                 .bind(alias.version)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(doing)?;
         }
         tx.commit().await.context(doing)?;
         Ok(true)

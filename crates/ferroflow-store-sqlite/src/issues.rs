@@ -1,7 +1,7 @@
 //! GenAI issues in SQLite: [`IssueStore`] for [`SqliteStore`]. One row per issue; lists and
 //! metadata are JSON text columns.
 
-use crate::error::{is_unique_violation, map_sqlx};
+use crate::error::{is_unique_violation, Context};
 use crate::SqliteStore;
 use ferroflow_core::entities::{Issue, IssueFilterKey, IssueOrderKey, IssuePage, IssueSearch};
 use ferroflow_core::ids::ExperimentId;
@@ -47,7 +47,7 @@ async fn load(conn: &mut SqliteConnection, issue_id: &str) -> Result<Issue> {
         .bind(issue_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading issue {issue_id}"))?
         .ok_or_else(|| Error::not_found(format!("Issue with ID '{issue_id}' not found")))?;
     issue_of(&row, false, false)
 }
@@ -58,7 +58,7 @@ async fn require_live_experiment(conn: &mut SqliteConnection, experiment_id: Exp
         .bind(experiment_id.get())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading experiment {experiment_id}"))?;
     match stage.as_deref() {
         Some("active") => Ok(()),
         _ => Err(Error::not_found(format!("No Experiment with id={experiment_id} exists"))),
@@ -72,13 +72,13 @@ fn already_exists() -> Error {
 #[async_trait::async_trait]
 impl IssueStore for SqliteStore {
     async fn create_issue(&self, issue: &Issue) -> Result<Issue> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("creating issue {}", issue.issue_id))?;
         require_live_experiment(&mut tx, issue.experiment_id).await?;
         let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM issues WHERE issue_id = ?")
             .bind(&issue.issue_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("creating issue {}", issue.issue_id))?;
         if taken.is_some() {
             return Err(already_exists());
         }
@@ -87,7 +87,7 @@ impl IssueStore for SqliteStore {
                 .bind(run_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("loading run {run_id}"))?;
             match run_experiment {
                 None => return Err(Error::not_found(format!("Run with id={run_id} not found"))),
                 Some(id) if id != issue.experiment_id.get() => {
@@ -120,15 +120,15 @@ impl IssueStore for SqliteStore {
         .await;
         match inserted {
             Err(error) if is_unique_violation(&error) => return Err(already_exists()),
-            other => other.map_err(map_sqlx)?,
+            other => other.context(|| format!("creating issue {}", issue.issue_id))?,
         };
         let stored = load(&mut tx, &issue.issue_id).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating issue {}", issue.issue_id))?;
         Ok(stored)
     }
 
     async fn get_issue(&self, issue_id: &str) -> Result<Issue> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading issue {issue_id}"))?;
         load(&mut conn, issue_id).await
     }
 
@@ -138,7 +138,7 @@ impl IssueStore for SqliteStore {
         update: &(dyn for<'a> Fn(&'a Issue) -> Result<Issue> + Send + Sync),
     ) -> Result<Issue> {
         // The one writer connection serializes updates: read, merge and write cannot interleave.
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("updating issue {issue_id}"))?;
         let existing = load(&mut tx, issue_id).await?;
         let issue = update(&existing)?;
         sqlx::query(
@@ -158,14 +158,14 @@ impl IssueStore for SqliteStore {
         .bind(issue_id)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("updating issue {issue_id}"))?;
         let stored = load(&mut tx, issue_id).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating issue {issue_id}"))?;
         Ok(stored)
     }
 
     async fn search_issues(&self, search: &IssueSearch) -> Result<IssuePage> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| "searching issues")?;
         let push_filters = |builder: &mut QueryBuilder<'_, Sqlite>| {
             builder.push(" FROM issues i WHERE 1 = 1");
             if let Some(experiment_id) = search.experiment_id {
@@ -201,7 +201,7 @@ impl IssueStore for SqliteStore {
         let total_count = if search.include_total_count {
             let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT count(*)");
             push_filters(&mut builder);
-            let count: i64 = builder.build().fetch_one(&mut *conn).await.map_err(map_sqlx)?.get(0);
+            let count: i64 = builder.build().fetch_one(&mut *conn).await.context(|| "counting issues")?.get(0);
             Some(count as u64)
         } else {
             None
@@ -246,7 +246,7 @@ impl IssueStore for SqliteStore {
         // The id breaks ties, so pages never overlap.
         builder.push(", i.issue_id DESC LIMIT ").push_bind(search.max_results as i64 + 1);
         builder.push(" OFFSET ").push_bind(search.offset as i64);
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&mut *conn).await.context(|| "searching issues")?;
         let mut issues = rows
             .iter()
             .map(|row| issue_of(row, search.include_trace_count, search.basic))

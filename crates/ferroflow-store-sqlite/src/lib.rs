@@ -27,7 +27,7 @@ use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use error::map_sqlx;
+use error::Context;
 
 /// The SQLite implementation of [`ferroflow_core::store::Store`].
 #[derive(Clone)]
@@ -73,7 +73,7 @@ impl SqliteStore {
             )));
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(map_sqlx)?
+            .context(|| format!("parsing the SQLite path {path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL in WAL mode: a commit survives a killed process; only an OS crash may
@@ -102,7 +102,7 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options.clone().pragma("cache_size", "-32000").pragma("wal_autocheckpoint", "16384"))
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("opening the writer connection to {path}"))?;
         sqlx::migrate!("./migrations")
             .run(&write)
             .await
@@ -114,7 +114,7 @@ impl SqliteStore {
             .idle_timeout(Some(Duration::from_secs(60)))
             .connect_with(options.clone().read_only(true))
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("opening the read connections to {path}"))?;
         let store = SqliteStore { write, read, last_span_ingest: Default::default() };
         store.ensure_default_experiment(default_artifact_root).await?;
         tokio::spawn(checkpoint_in_background(options, store.write.clone()));
@@ -137,7 +137,7 @@ impl SqliteStore {
         .bind(now)
         .execute(&self.write)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "creating the Default experiment")?;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! the run endpoints) whose `model_id` names the model. A page of models loads its tags, params
 //! and metrics with one query per table.
 
-use crate::error::{map_sqlx, stored_enum};
+use crate::error::{stored_enum, Context};
 use crate::sql::{
     json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows,
     upsert_pairs, OnConflict,
@@ -59,7 +59,7 @@ async fn complete(conn: &mut SqliteConnection, mut models: Vec<LoggedModel>) -> 
     .bind(&list)
     .fetch_all(&mut *conn)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "loading the tags of a page of logged models")?;
     for row in rows {
         tags.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
     }
@@ -71,7 +71,7 @@ async fn complete(conn: &mut SqliteConnection, mut models: Vec<LoggedModel>) -> 
     .bind(&list)
     .fetch_all(&mut *conn)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "loading the params of a page of logged models")?;
     for row in rows {
         params.entry(row.get(0)).or_default().push(Param { key: row.get(1), value: row.get(2) });
     }
@@ -83,7 +83,7 @@ async fn complete(conn: &mut SqliteConnection, mut models: Vec<LoggedModel>) -> 
     .bind(&list)
     .fetch_all(&mut *conn)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "loading the metrics of a page of logged models")?;
     for row in rows {
         let model_id: String = row.get(0);
         metrics.entry(model_id.clone()).or_default().push(Metric {
@@ -111,7 +111,7 @@ async fn load(conn: &mut SqliteConnection, model_id: &str, allow_deleted: bool) 
         .bind(model_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading logged model {model_id}"))?
         .ok_or_else(|| not_found(model_id))?;
     let models = complete(conn, vec![model_from_row(&row)?]).await?;
     models.into_iter().next().ok_or_else(|| not_found(model_id))
@@ -123,7 +123,7 @@ async fn require(conn: &mut SqliteConnection, model_id: &str) -> Result<()> {
         .bind(model_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading logged model {model_id}"))?
         .map(|_| ())
         .ok_or_else(|| not_found(model_id))
 }
@@ -251,7 +251,11 @@ impl LoggedModelStore for SqliteStore {
     async fn create_logged_model(&self, model: &NewLoggedModel) -> Result<LoggedModel> {
         let experiment_key = model.experiment_id.get();
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self
+            .write
+            .begin()
+            .await
+            .context(|| format!("creating a logged model in experiment {}", model.experiment_id))?;
         let location = require_active_experiment(&mut tx, model.experiment_id, "").await?;
         let model_id = ids::new_logged_model_id();
         let artifact_location = format!("{}/models/{model_id}/artifacts", location.trim_end_matches('/'));
@@ -272,21 +276,21 @@ impl LoggedModelStore for SqliteStore {
         .bind(model.source_run_id.as_deref().unwrap_or(""))
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("creating logged model {model_id}"))?;
         upsert_params(&mut tx, &model_id, &model.params).await?;
         upsert_tags(&mut tx, &model_id, &model.tags).await?;
         let created = load(&mut tx, &model_id, false).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating logged model {model_id}"))?;
         Ok(created)
     }
 
     async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> Result<LoggedModel> {
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading logged model {model_id}"))?;
         load(&mut conn, model_id, allow_deleted).await
     }
 
     async fn finalize_logged_model(&self, model_id: &str, status: LoggedModelStatus) -> Result<LoggedModel> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("finalizing logged model {model_id}"))?;
         require(&mut tx, model_id).await?;
         sqlx::query("UPDATE logged_models SET status = ?, last_updated_time = ? WHERE model_id = ?")
             .bind(status.as_short())
@@ -294,9 +298,9 @@ impl LoggedModelStore for SqliteStore {
             .bind(model_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("finalizing logged model {model_id}"))?;
         let finalized = load(&mut tx, model_id, true).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("finalizing logged model {model_id}"))?;
         Ok(finalized)
     }
 
@@ -333,51 +337,51 @@ impl LoggedModelStore for SqliteStore {
         // The id last makes the order total, so pages neither repeat nor skip models.
         builder.push("lm.model_id ASC");
         push_page(&mut builder, search.max_results, search.offset);
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
-        let rows = builder.build().fetch_all(&mut *conn).await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| "searching logged models")?;
+        let rows = builder.build().fetch_all(&mut *conn).await.context(|| "searching logged models")?;
         let (models, next_offset) =
             split_page(rows.iter().map(model_from_row).collect::<Result<_>>()?, search.max_results, search.offset);
         Ok(Page { items: complete(&mut conn, models).await?, next_offset })
     }
 
     async fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("setting tags of logged model {model_id}"))?;
         require(&mut tx, model_id).await?;
         upsert_tags(&mut tx, model_id, tags).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tags of logged model {model_id}"))
     }
 
     async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting tag {key} of logged model {model_id}"))?;
         require(&mut tx, model_id).await?;
         let deleted = sqlx::query("DELETE FROM logged_model_tags WHERE model_id = ? AND key = ?")
             .bind(model_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting tag {key} of logged model {model_id}"))?;
         if deleted.rows_affected() == 0 {
             return Err(Error::not_found(format!("No tag with key '{key}' found for model with ID '{model_id}'.")));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting tag {key} of logged model {model_id}"))
     }
 
     async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting logged model {model_id}"))?;
         require(&mut tx, model_id).await?;
         sqlx::query("UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_time = ? WHERE model_id = ?")
             .bind(time::now_millis())
             .bind(model_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting logged model {model_id}"))?;
+        tx.commit().await.context(|| format!("deleting logged model {model_id}"))
     }
 
     async fn log_logged_model_params(&self, model_id: &str, params: &[Param]) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("logging params of logged model {model_id}"))?;
         require(&mut tx, model_id).await?;
         upsert_params(&mut tx, model_id, params).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("logging params of logged model {model_id}"))
     }
 }

@@ -7,7 +7,7 @@
 //! version + 1" race-free, and use as few statements as they can (each is a hand-off to the
 //! writer's thread).
 
-use crate::error::{is_unique_violation, map_sqlx, stored_enum};
+use crate::error::{is_unique_violation, stored_enum, Context};
 use crate::sql::{
     push_numeric_comparison, push_page, push_string_comparison, split_page, tag_rows, upsert_pairs, OnConflict,
 };
@@ -257,7 +257,7 @@ async fn registered_model_id(conn: &mut SqliteConnection, name: &str) -> Result<
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading registered model {name}"))?
         .map(|row| row.get(0))
         .ok_or_else(|| model_not_found(name))
 }
@@ -272,7 +272,7 @@ async fn live_version(conn: &mut SqliteConnection, name: &str, version: i64) -> 
     .bind(name)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(map_sqlx)?
+    .context(|| format!("loading version {version} of registered model {name}"))?
     .ok_or_else(|| model_not_found(name))?;
     match row.get::<Option<i64>, _>(1) {
         Some(_) => Ok(row.get(0)),
@@ -286,7 +286,7 @@ async fn touch_model(conn: &mut SqliteConnection, rm_id: i64, now: i64) -> Resul
         .bind(rm_id)
         .execute(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("updating the time of registered model #{rm_id}"))?;
     Ok(())
 }
 
@@ -295,7 +295,7 @@ async fn load_model(conn: &mut SqliteConnection, name: &str) -> Result<Registere
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading registered model {name}"))?
         .ok_or_else(|| model_not_found(name))?;
     model_from_row(&row, 0)
 }
@@ -306,7 +306,7 @@ async fn load_version(conn: &mut SqliteConnection, name: &str, version: i64) -> 
         .bind(version)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading version {version} of registered model {name}"))?
         .ok_or_else(|| version_not_found(name, version))?;
     version_from_row(&row, 0)
 }
@@ -384,7 +384,7 @@ async fn name_taken(conn: &mut SqliteConnection, model: &NewRegisteredModel) -> 
     .bind(model.name.as_str())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(map_sqlx)?
+    .context(|| format!("creating registered model {}", model.name.as_str()))?
     .is_some();
     let entity = |is_prompt: bool| if is_prompt { "Prompt" } else { "Registered Model" };
     let (old, new) = (entity(existing_is_prompt), entity(is_prompt_tagged(&model.tags)));
@@ -413,7 +413,7 @@ async fn resolve_source(
                 .bind(&model_id)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("loading logged model {model_id}"))?
                 .ok_or_else(|| invalid_source(&version.source, "model_id"))?;
             if run_id.is_none() {
                 run_id = Some(row.get::<String, _>(1)).filter(|id| !id.is_empty());
@@ -429,7 +429,7 @@ async fn resolve_source(
             .bind(number)
             .fetch_optional(&mut *conn)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading version {number} of registered model {name}"))?
             .ok_or_else(|| invalid_source(&version.source, "name and version"))?;
             Some(row.get::<String, _>(0))
         }
@@ -441,7 +441,7 @@ async fn resolve_source(
                 .bind(model_id)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("loading logged model {model_id}"))?
                 .map(|row| row.get::<String, _>(0))
                 .filter(|id| !id.is_empty());
         }
@@ -461,7 +461,7 @@ async fn record_version_on_logged_model(
         .bind(model_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading logged model {model_id}"))?;
     if exists.is_none() {
         return Ok(());
     }
@@ -470,7 +470,7 @@ async fn record_version_on_logged_model(
         .bind(MODEL_VERSIONS_TAG_KEY)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading tag {MODEL_VERSIONS_TAG_KEY} of logged model {model_id}"))?
         .map(|row| row.get(0));
     // A tag someone overwrote with non-JSON is replaced rather than failing the registration.
     let mut entries: Vec<serde_json::Value> =
@@ -592,7 +592,8 @@ fn version_order_sql(order_by: &[OrderBy<ModelVersionOrderKey>], name_column: &s
 impl RegistryStore for SqliteStore {
     async fn create_registered_model(&self, model: &NewRegisteredModel) -> Result<RegisteredModel> {
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("creating registered model {}", model.name.as_str()))?;
         let inserted = sqlx::query(
             "INSERT INTO registered_models (name, creation_time, last_updated_time, description) \
              VALUES (?, ?, ?, ?) RETURNING id, name, creation_time, last_updated_time, description",
@@ -607,10 +608,10 @@ impl RegistryStore for SqliteStore {
             Ok(row) => row,
             // A failed statement does not end the transaction, so the message can still look.
             Err(e) if is_unique_violation(&e) => return Err(name_taken(&mut tx, model).await?),
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("creating registered model {}", model.name.as_str())),
         };
         upsert_model_tags(&mut tx, row.get(0), &model.tags).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating registered model {}", model.name.as_str()))?;
         // A new model has no versions or aliases yet; its tags are the request's.
         Ok(RegisteredModel {
             name: row.get(1),
@@ -625,13 +626,13 @@ impl RegistryStore for SqliteStore {
 
     async fn get_registered_model(&self, name: &ModelName) -> Result<RegisteredModel> {
         let name = name.as_str();
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn = self.read.acquire().await.context(|| format!("loading registered model {name}"))?;
         load_model(&mut conn, name).await
     }
 
     async fn update_registered_model(&self, name: &ModelName, description: Option<&str>) -> Result<RegisteredModel> {
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("updating registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE id = ?")
             .bind(description)
@@ -639,9 +640,9 @@ impl RegistryStore for SqliteStore {
             .bind(rm_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("updating registered model {name}"))?;
         let updated = load_model(&mut tx, name).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating registered model {name}"))?;
         Ok(updated)
     }
 
@@ -649,7 +650,7 @@ impl RegistryStore for SqliteStore {
         let new_name = new_name.as_str();
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("renaming registered model {name} to {new_name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         let renamed = sqlx::query("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE id = ?")
             .bind(new_name)
@@ -662,32 +663,32 @@ impl RegistryStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => {
                 return Err(Error::already_exists(format!("Registered Model (name={new_name}) already exists.")))
             }
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("renaming registered model {name} to {new_name}")),
         }
         sqlx::query("UPDATE model_versions SET last_updated_time = ? WHERE rm_id = ? AND deleted = 0")
             .bind(now)
             .bind(rm_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("renaming registered model {name} to {new_name}"))?;
         let model = load_model(&mut tx, new_name).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("renaming registered model {name} to {new_name}"))?;
         Ok(model)
     }
 
     async fn delete_registered_model(&self, name: &ModelName) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting registered model {name}"))?;
         // Versions, tags and aliases go with it (ON DELETE CASCADE).
         let deleted = sqlx::query("DELETE FROM registered_models WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting registered model {name}"))?;
         if deleted.rows_affected() == 0 {
             return Err(model_not_found(name));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting registered model {name}"))
     }
 
     async fn search_registered_models(
@@ -713,7 +714,7 @@ impl RegistryStore for SqliteStore {
         builder.push(&order);
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") rm");
-        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.read).await.context(|| "searching registered models")?;
         let rows: Vec<ModelJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
         Ok(Page { items: rows.into_iter().map(model_from_json).collect::<Result<_>>()?, next_offset })
@@ -730,24 +731,25 @@ impl RegistryStore for SqliteStore {
 
     async fn set_registered_model_tag(&self, name: &ModelName, tag: &Tag) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("setting tag {} of registered model {name}", tag.key))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         upsert_model_tags(&mut tx, rm_id, std::slice::from_ref(tag)).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tag {} of registered model {name}", tag.key))
     }
 
     async fn delete_registered_model_tag(&self, name: &ModelName, key: &TagKey) -> Result<()> {
         let name = name.as_str();
         let key = key.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting tag {key} of registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_tags WHERE rm_id = ? AND key = ?")
             .bind(rm_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of registered model {name}"))
     }
 
     async fn create_model_version(&self, new_version: &NewModelVersion) -> Result<ModelVersion> {
@@ -761,11 +763,11 @@ impl RegistryStore for SqliteStore {
             let row = insert_version(name, now, new_version, None, run_id)
                 .fetch_optional(&self.write)
                 .await
-                .map_err(map_sqlx)?
+                .context(|| format!("creating a version of registered model {name}"))?
                 .ok_or_else(|| model_not_found(name))?;
             return inserted_version(name, &row, &new_version.tags);
         }
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("creating a version of registered model {name}"))?;
         if source != ModelSource::Other || new_version.model_id.is_some() {
             // An unknown model is reported before a source that does not resolve.
             registered_model_id(&mut tx, name).await?;
@@ -774,20 +776,21 @@ impl RegistryStore for SqliteStore {
         let row = insert_version(name, now, new_version, storage_location.as_deref(), run_id.as_deref())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("creating a version of registered model {name}"))?
             .ok_or_else(|| model_not_found(name))?;
         let (rm_id, version): (i64, i64) = (row.get(0), row.get(1));
         upsert_version_tags(&mut tx, rm_id, version, &new_version.tags).await?;
         if let Some(model_id) = new_version.model_id.as_deref().filter(|_| !new_version.is_prompt()) {
             record_version_on_logged_model(&mut tx, model_id, name, version).await?;
         }
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating a version of registered model {name}"))?;
         inserted_version(name, &row, &new_version.tags)
     }
 
     async fn get_model_version(&self, name: &ModelName, version: i64) -> Result<ModelVersion> {
         let name = name.as_str();
-        let mut conn = self.read.acquire().await.map_err(map_sqlx)?;
+        let mut conn =
+            self.read.acquire().await.context(|| format!("loading version {version} of registered model {name}"))?;
         load_version(&mut conn, name, version).await
     }
 
@@ -798,7 +801,8 @@ impl RegistryStore for SqliteStore {
         description: Option<&str>,
     ) -> Result<ModelVersion> {
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("updating version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("UPDATE model_versions SET description = ?, last_updated_time = ? WHERE rm_id = ? AND version = ?")
             .bind(description.unwrap_or(""))
@@ -807,9 +811,9 @@ impl RegistryStore for SqliteStore {
             .bind(version)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("updating version {version} of registered model {name}"))?;
         let updated = load_version(&mut tx, name, version).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating version {version} of registered model {name}"))?;
         Ok(updated)
     }
 
@@ -822,7 +826,10 @@ impl RegistryStore for SqliteStore {
     ) -> Result<ModelVersion> {
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| {
+                format!("moving version {version} of registered model {name} to stage {}", stage.as_str())
+            })?;
         let rm_id = live_version(&mut tx, name, version).await?;
         if archive_existing {
             sqlx::query(
@@ -835,7 +842,7 @@ impl RegistryStore for SqliteStore {
             .bind(stage.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         }
         sqlx::query(
             "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE rm_id = ? AND version = ?",
@@ -846,24 +853,27 @@ impl RegistryStore for SqliteStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         touch_model(&mut tx, rm_id, now).await?;
         let moved = load_version(&mut tx, name, version).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit()
+            .await
+            .context(|| format!("moving version {version} of registered model {name} to stage {}", stage.as_str()))?;
         Ok(moved)
     }
 
     async fn delete_model_version(&self, name: &ModelName, version: i64) -> Result<()> {
         let name = name.as_str();
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("deleting version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = ? AND version = ?")
             .bind(rm_id)
             .bind(version)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting version {version} of registered model {name}"))?;
         sqlx::query(
             "UPDATE model_versions SET deleted = 1, last_updated_time = ?, description = '', source = ?, \
                  storage_location = NULL, run_id = ?, run_link = ? \
@@ -877,9 +887,9 @@ impl RegistryStore for SqliteStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("deleting version {version} of registered model {name}"))?;
         touch_model(&mut tx, rm_id, now).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting version {version} of registered model {name}"))
     }
 
     async fn search_model_versions(
@@ -907,7 +917,7 @@ impl RegistryStore for SqliteStore {
         builder.push(version_order_sql(&query.order_by, "rm.name"));
         push_page(&mut builder, query.max_results, query.offset);
         builder.push(") v");
-        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.read).await.context(|| "searching model versions")?;
         let rows: Vec<VersionJson> = serde_json::from_str(row.get::<&str, _>(0)).map_err(bad_json)?;
         let (rows, next_offset) = split_page(rows, query.max_results, query.offset);
         Ok(Page { items: rows.into_iter().map(version_from_json).collect::<Result<_>>()?, next_offset })
@@ -923,23 +933,31 @@ impl RegistryStore for SqliteStore {
         .bind(version)
         .fetch_optional(&self.read)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading version {version} of registered model {name}"))?
         .map(|row| row.get(0))
         .ok_or_else(|| version_not_found(name, version))
     }
 
     async fn set_model_version_tag(&self, name: &ModelName, version: i64, tag: &Tag) -> Result<()> {
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self
+            .write
+            .begin()
+            .await
+            .context(|| format!("setting tag {} of version {version} of registered model {name}", tag.key))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         upsert_version_tags(&mut tx, rm_id, version, std::slice::from_ref(tag)).await?;
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("setting tag {} of version {version} of registered model {name}", tag.key))
     }
 
     async fn delete_model_version_tag(&self, name: &ModelName, version: i64, key: &TagKey) -> Result<()> {
         let name = name.as_str();
         let key = key.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self
+            .write
+            .begin()
+            .await
+            .context(|| format!("deleting tag {key} of version {version} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query("DELETE FROM model_version_tags WHERE rm_id = ? AND version = ? AND key = ?")
             .bind(rm_id)
@@ -947,14 +965,15 @@ impl RegistryStore for SqliteStore {
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting tag {key} of version {version} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting tag {key} of version {version} of registered model {name}"))
     }
 
     async fn set_registered_model_alias(&self, name: &ModelName, alias: &AliasName, version: i64) -> Result<()> {
         let alias = alias.as_str();
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("setting alias {alias} of registered model {name}"))?;
         let rm_id = live_version(&mut tx, name, version).await?;
         sqlx::query(
             "INSERT INTO registered_model_aliases (rm_id, alias, version) VALUES (?, ?, ?) \
@@ -965,22 +984,23 @@ impl RegistryStore for SqliteStore {
         .bind(version)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+        .context(|| format!("setting alias {alias} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("setting alias {alias} of registered model {name}"))
     }
 
     async fn delete_registered_model_alias(&self, name: &ModelName, alias: &AliasName) -> Result<()> {
         let alias = alias.as_str();
         let name = name.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("deleting alias {alias} of registered model {name}"))?;
         let rm_id = registered_model_id(&mut tx, name).await?;
         sqlx::query("DELETE FROM registered_model_aliases WHERE rm_id = ? AND alias = ?")
             .bind(rm_id)
             .bind(alias)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("deleting alias {alias} of registered model {name}"))?;
+        tx.commit().await.context(|| format!("deleting alias {alias} of registered model {name}"))
     }
 
     async fn get_model_version_by_alias(&self, name: &ModelName, alias: &AliasLookup) -> Result<ModelVersion> {
@@ -993,7 +1013,7 @@ impl RegistryStore for SqliteStore {
             .bind(name)
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading an alias of registered model {name}"))?
             .ok_or_else(|| model_not_found(name))?;
         let live: bool = row.get(1);
         match (row.get::<Option<i64>, _>(0), alias) {

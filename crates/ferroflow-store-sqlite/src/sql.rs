@@ -4,7 +4,7 @@
 //! User-supplied keys and values are always bound as parameters, never spliced into SQL text:
 //! only column and table names chosen by the code are formatted in.
 
-use crate::error::map_sqlx;
+use crate::error::Context;
 use ferroflow_core::search::{Comparator, Literal};
 use ferroflow_core::{Error, Result};
 use sqlx::query_builder::Separated;
@@ -23,7 +23,7 @@ pub fn rows_per_statement(binds_per_row: usize) -> usize {
 
 /// The owner of a child row, bound into its owner columns: a text id (`&str`), an integer id
 /// (`i64`) or two integers (`(i64, i64)`, e.g. a model version).
-pub trait Owner: Copy + Send + Sync {
+pub trait Owner: Copy + Send + Sync + PartialEq + std::fmt::Debug {
     /// How many owner columns it fills.
     const COLUMNS: usize;
     fn push<'args>(self, row: &mut Separated<'_, 'args, Sqlite, &'static str>)
@@ -99,9 +99,17 @@ pub async fn upsert_pairs<O: Owner>(
             row.push_bind(key).push_bind(value);
         });
         builder.push(format!(" ON CONFLICT ({owners}, key) DO {action}"));
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| writing(table, chunk))?;
     }
     Ok(())
+}
+
+/// What a failed [`upsert_pairs`] statement was writing: the table and its rows' owner
+/// ("writing experiment_tags of 0"), for the error's context.
+fn writing<O: Owner>(table: &str, rows: &[(O, &str, &str)]) -> String {
+    let first = rows[0].0;
+    let more = if rows.iter().all(|row| row.0 == first) { "" } else { " and others" };
+    format!("writing {table} of {first:?}{more}")
 }
 
 /// `(owner, key, value)` rows for [`upsert_pairs`] from one owner's tags.

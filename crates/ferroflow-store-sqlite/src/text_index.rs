@@ -9,7 +9,7 @@
 //! checks the pattern itself on those traces' spans: results are exact and always complete,
 //! however far the indexer lags.
 
-use crate::error::map_sqlx;
+use crate::error::Context;
 use ferroflow_core::{Error, Result};
 use futures::TryStreamExt;
 use rustc_hash::FxHashSet;
@@ -228,11 +228,11 @@ fn text_row(row: &sqlx::sqlite::SqliteRow) -> TextRow {
 /// how many spans it read. Reads come from one snapshot of the read pool; only the inserts
 /// take the writer.
 pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result<u64> {
-    let mut snapshot = read.begin().await.map_err(map_sqlx)?;
+    let mut snapshot = read.begin().await.context(|| "indexing trace text")?;
     let mark: i64 = sqlx::query("SELECT indexed_key FROM span_text_progress WHERE id = 0")
         .fetch_one(&mut *snapshot)
         .await
-        .map_err(map_sqlx)?
+        .context(|| "loading the trace text mark")?
         .get(0);
     let rows = spans_past(&mut snapshot, mark).await?;
     let read_spans = rows.len() as u64;
@@ -250,12 +250,12 @@ pub(crate) async fn index_batch(read: &SqlitePool, write: &SqlitePool) -> Result
     }
     drop(snapshot);
 
-    let mut tx = write.begin().await.map_err(map_sqlx)?;
+    let mut tx = write.begin().await.context(|| "indexing trace text")?;
     forget_documents(&mut tx, &stale_traces).await?;
     keep_live_traces(&mut tx, &mut docs).await?;
     insert_documents(&mut tx, &docs).await?;
     advance_marks(&mut tx, last, &stale).await?;
-    tx.commit().await.map_err(map_sqlx)?;
+    tx.commit().await.context(|| "indexing trace text")?;
     Ok(read_spans.max(stale.len() as u64))
 }
 
@@ -267,7 +267,9 @@ async fn spans_past(snapshot: &mut SqliteConnection, mark: i64) -> Result<Vec<Te
         sqlx::query("SELECT span_key, trace_key, name, attributes FROM spans WHERE span_key > ? ORDER BY span_key")
             .bind(mark)
             .fetch(&mut *snapshot);
-    while let Some(row) = stream.try_next().await.map_err(map_sqlx)? {
+    while let Some(row) =
+        stream.try_next().await.context(|| format!("reading spans past {mark} for the trace text index"))?
+    {
         let row = text_row(&row);
         bytes += row.name.len() + row.attributes.len();
         rows.push(row);
@@ -284,7 +286,7 @@ async fn stale_entries(snapshot: &mut SqliteConnection) -> Result<Vec<(i64, i64)
         .bind(BATCH_STALE)
         .fetch_all(&mut *snapshot)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading stale trace text entries")?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
@@ -303,7 +305,7 @@ async fn stale_document(snapshot: &mut SqliteConnection, trace_key: i64, mark: i
         .bind(BATCH_SPANS as i64)
         .fetch_all(&mut *snapshot)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading spans of trace #{trace_key} for the trace text index"))?
         .iter()
         .map(text_row)
         .collect();
@@ -340,12 +342,12 @@ async fn forget_documents(tx: &mut SqliteConnection, stale_traces: &FxHashSet<i6
     .bind(&stale_list)
     .execute(&mut *tx)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "removing trace text documents of stale traces")?;
     sqlx::query("DELETE FROM trace_text_docs WHERE trace_key IN (SELECT value FROM json_each(?))")
         .bind(&stale_list)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "removing trace text documents of stale traces")?;
     Ok(())
 }
 
@@ -357,7 +359,7 @@ async fn keep_live_traces(tx: &mut SqliteConnection, docs: &mut Vec<Doc>) -> Res
             .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()))
             .fetch_all(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| "checking which indexed traces still exist")?
             .iter()
             .map(|row| row.get(0))
             .collect();
@@ -374,7 +376,7 @@ async fn insert_documents(tx: &mut SqliteConnection, docs: &[Doc]) -> Result<()>
     let mut next_doc: i64 = sqlx::query("SELECT coalesce(max(doc), 0) + 1 FROM trace_text_docs")
         .fetch_one(&mut *tx)
         .await
-        .map_err(map_sqlx)?
+        .context(|| "numbering trace text documents")?
         .get(0);
     for chunk in docs.chunks(100) {
         let first = next_doc;
@@ -394,7 +396,7 @@ async fn insert_documents(tx: &mut SqliteConnection, docs: &[Doc]) -> Result<()>
         builder.push_values(words.iter().enumerate(), |mut b, (i, text)| {
             b.push_bind(first + i as i64).push_bind(text.as_str());
         });
-        builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *tx).await.context(|| "inserting trace text documents")?;
         let members: Vec<(i64, i64)> = chunk
             .iter()
             .enumerate()
@@ -405,7 +407,7 @@ async fn insert_documents(tx: &mut SqliteConnection, docs: &[Doc]) -> Result<()>
             builder.push_values(members, |mut b, (doc, key)| {
                 b.push_bind(*doc).push_bind(*key);
             });
-            builder.build().execute(&mut *tx).await.map_err(map_sqlx)?;
+            builder.build().execute(&mut *tx).await.context(|| "inserting trace text document members")?;
         }
     }
     Ok(())
@@ -417,13 +419,13 @@ async fn advance_marks(tx: &mut SqliteConnection, last: i64, stale: &[(i64, i64)
         .bind(last)
         .execute(&mut *tx)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "advancing the trace text mark")?;
     if let Some(seen) = stale.iter().map(|(id, _)| *id).max() {
         sqlx::query("DELETE FROM trace_text_stale WHERE id <= ?")
             .bind(seen)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| "clearing stale trace text entries")?;
     }
     Ok(())
 }
@@ -436,7 +438,7 @@ async fn lag(read: &SqlitePool) -> Result<i64> {
     )
     .fetch_one(read)
     .await
-    .map_err(map_sqlx)?;
+    .context(|| "measuring the trace text index lag")?;
     Ok(row.get(0))
 }
 

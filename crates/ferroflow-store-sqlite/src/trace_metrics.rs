@@ -6,7 +6,7 @@
 //! interpolate between the two neighbouring values that a window function numbers within each
 //! group.
 
-use crate::error::map_sqlx;
+use crate::error::Context;
 use crate::traces::push_trace_clause;
 use crate::SqliteStore;
 use ferroflow_core::entities::{
@@ -257,25 +257,25 @@ impl TraceMetricsStore for SqliteStore {
             builder.push(format!(" GROUP BY {0} ORDER BY {0}", group_names.join(", ")));
         }
         builder.push(" LIMIT ").push_bind(query.max_results as i64);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&self.read).await.context(|| "querying trace metrics")?;
         let width = group_names.len();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut index = 0;
             let bucket_ms = if bucketed {
                 index += 1;
-                row.try_get::<Option<i64>, _>(0).map_err(map_sqlx)?
+                row.try_get::<Option<i64>, _>(0).context(|| "reading a metric bucket")?
             } else {
                 None
             };
             let mut dimensions = Vec::with_capacity(query.dimensions.len());
             while index < width {
-                let value: Option<String> = row.try_get(index).map_err(map_sqlx)?;
+                let value: Option<String> = row.try_get(index).context(|| "reading a metric dimension")?;
                 dimensions.push(value.unwrap_or_default());
                 index += 1;
             }
             let values = (0..query.aggregations.len())
-                .map(|i| row.try_get::<Option<f64>, _>(width + i).map_err(map_sqlx))
+                .map(|i| row.try_get::<Option<f64>, _>(width + i).context(|| "reading a metric value"))
                 .collect::<Result<Vec<_>>>()?;
             out.push(MetricRow { bucket_ms, dimensions, values });
         }
@@ -307,7 +307,7 @@ impl TraceMetricsStore for SqliteStore {
             push_trace_clause(&mut builder, clause)?;
         }
         builder.push(")");
-        let row = builder.build().fetch_one(&self.read).await.map_err(map_sqlx)?;
+        let row = builder.build().fetch_one(&self.read).await.context(|| "counting a filter correlation")?;
         Ok(CorrelationCounts { total: row.get(0), filter1: row.get(1), filter2: row.get(2), joint: row.get(3) })
     }
 }

@@ -4,7 +4,7 @@
 //! never one query per run: params and tags as one JSON row, metrics and inputs one query per
 //! table, all at once on the read pool.
 
-use crate::error::{corrupt, is_unique_violation, map_sqlx, stored_enum, Context};
+use crate::error::{corrupt, is_unique_violation, stored_enum, Context};
 use crate::sql::{
     json_list, metric_value, push_numeric_comparison, push_page, push_string_comparison, rows_per_statement,
     split_page, tag_rows, upsert_pairs, OnConflict,
@@ -79,7 +79,7 @@ impl SqliteStore {
         .bind(list)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| "loading the tags of a page of experiments")?;
         for row in rows {
             out.entry(row.get(0)).or_default().push(Tag::new(row.get::<String, _>(1), row.get::<String, _>(2)));
         }
@@ -244,7 +244,7 @@ async fn require_active_run(conn: &mut SqliteConnection, run_id: &str) -> Result
         .bind(run_id)
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading run {run_id}"))?
         .ok_or_else(|| run_not_found(run_id))?;
     let stage: String = row.get(0);
     if stage != "active" {
@@ -262,7 +262,7 @@ async fn require_experiment(conn: &mut SqliteConnection, experiment_id: Experime
     .bind(experiment_id.get())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(map_sqlx)?
+    .context(|| format!("loading experiment {experiment_id}"))?
     .ok_or_else(|| experiment_not_found(experiment_id))?;
     Ok((row.get(0), row.get(1), row.get(2)))
 }
@@ -279,7 +279,7 @@ pub(crate) async fn require_active_experiment(
         .bind(experiment_id.get())
         .fetch_optional(&mut *conn)
         .await
-        .map_err(map_sqlx)?
+        .context(|| format!("loading experiment {experiment_id}"))?
         .ok_or_else(|| experiment_not_found(experiment_id))?;
     let stage: &str = row.get(0);
     if stage != "active" {
@@ -302,7 +302,7 @@ pub(crate) async fn upsert_run_tags(conn: &mut SqliteConnection, run_id: &str, t
             .bind(run_id)
             .execute(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("updating the name of run {run_id}"))?;
     }
     Ok(())
 }
@@ -318,7 +318,7 @@ pub(crate) async fn insert_params(conn: &mut SqliteConnection, run_id: &str, par
             .bind(json_list(&keys))
             .fetch_all(&mut *conn)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("loading params of run {run_id}"))?;
     let existing: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
     for param in params {
         if let Some(old) = existing.get(&param.key) {
@@ -362,7 +362,7 @@ pub(crate) async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, me
                 .push_bind(&m.dataset_name)
                 .push_bind(&m.dataset_digest);
         });
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| format!("inserting metrics of run {run_id}"))?;
     }
     // Reduce to one candidate per key before touching latest_metrics.
     let mut latest: HashMap<&str, &Metric> = HashMap::new();
@@ -393,7 +393,7 @@ pub(crate) async fn insert_metrics(conn: &mut SqliteConnection, run_id: &str, me
              WHERE (excluded.step, excluded.timestamp, coalesce(excluded.value, 0)) > \
                    (latest_metrics.step, latest_metrics.timestamp, coalesce(latest_metrics.value, 0))",
         );
-        builder.build().execute(&mut *conn).await.map_err(map_sqlx)?;
+        builder.build().execute(&mut *conn).await.context(|| format!("updating latest metrics of run {run_id}"))?;
     }
     Ok(())
 }
@@ -523,7 +523,7 @@ impl TrackingStore for SqliteStore {
         default_artifact_root: &str,
     ) -> Result<ExperimentId> {
         let now = time::now_millis();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("creating experiment {name}"))?;
         let inserted = sqlx::query(
             "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
              VALUES (?, '', 'active', ?, ?) RETURNING experiment_id",
@@ -538,7 +538,7 @@ impl TrackingStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => {
                 return Err(Error::already_exists(format!("Experiment(name={name}) already exists.")));
             }
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("creating experiment {name}")),
         };
         let location = match artifact_location {
             Some(location) if !location.is_empty() => location.to_string(),
@@ -549,9 +549,9 @@ impl TrackingStore for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("creating experiment {name}"))?;
         upsert_pairs(&mut tx, "experiment_tags", &["experiment_id"], &tag_rows(id, tags), OnConflict::Replace).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating experiment {name}"))?;
         Ok(ExperimentId::from_stored(id))
     }
 
@@ -560,7 +560,7 @@ impl TrackingStore for SqliteStore {
             .bind(experiment_id.get())
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading experiment {experiment_id}"))?
             .ok_or_else(|| experiment_not_found(experiment_id))?;
         let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments.into_iter().next().ok_or_else(|| experiment_not_found(experiment_id))
@@ -571,7 +571,7 @@ impl TrackingStore for SqliteStore {
             .bind(name)
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("loading experiment {name}"))?
             .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
         let experiments = self.fill_experiment_tags(vec![experiment_from_row(&row)?]).await?;
         experiments
@@ -631,14 +631,14 @@ impl TrackingStore for SqliteStore {
         }
         builder.push("e.creation_time DESC, e.experiment_id ASC");
         push_page(&mut builder, query.max_results, query.offset);
-        let rows = builder.build().fetch_all(&self.read).await.map_err(map_sqlx)?;
+        let rows = builder.build().fetch_all(&self.read).await.context(|| "searching experiments")?;
         let (experiments, next_offset) =
             split_page(rows.iter().map(experiment_from_row).collect::<Result<_>>()?, query.max_results, query.offset);
         Ok(Page { items: self.fill_experiment_tags(experiments).await?, next_offset })
     }
 
     async fn rename_experiment(&self, experiment_id: ExperimentId, new_name: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("renaming experiment {experiment_id}"))?;
         let (key, stage, _) = require_experiment(&mut tx, experiment_id).await?;
         if stage != "active" {
             return Err(Error::invalid("Cannot rename a non-active experiment."));
@@ -654,13 +654,14 @@ impl TrackingStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => {
                 return Err(Error::already_exists(format!("Experiment(name={new_name}) already exists.")));
             }
-            Err(e) => return Err(map_sqlx(e)),
+            Err(e) => return Err(e).context(|| format!("renaming experiment {experiment_id}")),
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("renaming experiment {experiment_id}"))
     }
 
     async fn set_experiment_lifecycle(&self, experiment_id: ExperimentId, stage: LifecycleStage) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("marking experiment {experiment_id} {}", stage.as_str()))?;
         let (key, current, _) = require_experiment(&mut tx, experiment_id).await?;
         if key == 0 && stage == LifecycleStage::Deleted {
             return Err(Error::invalid("Cannot delete the default experiment '0'."));
@@ -682,7 +683,7 @@ impl TrackingStore for SqliteStore {
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("marking experiment {experiment_id} {}", stage.as_str()))?;
         // Runs follow their experiment, as in MLflow.
         let deleted_time = if stage == LifecycleStage::Deleted { Some(now) } else { None };
         sqlx::query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?")
@@ -691,12 +692,13 @@ impl TrackingStore for SqliteStore {
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("marking experiment {experiment_id} {}", stage.as_str()))?;
+        tx.commit().await.context(|| format!("marking experiment {experiment_id} {}", stage.as_str()))
     }
 
     async fn set_experiment_tag(&self, experiment_id: ExperimentId, tag: &Tag) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("setting tag {} of experiment {experiment_id}", tag.key))?;
         let key = experiment_id.get();
         require_active_experiment(&mut tx, experiment_id, "").await?;
         let rows = tag_rows(key, std::slice::from_ref(tag));
@@ -706,27 +708,29 @@ impl TrackingStore for SqliteStore {
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("setting tag {} of experiment {experiment_id}", tag.key))?;
+        tx.commit().await.context(|| format!("setting tag {} of experiment {experiment_id}", tag.key))
     }
 
     async fn delete_experiment_tag(&self, experiment_id: ExperimentId, key: &str) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("deleting tag {key} of experiment {experiment_id}"))?;
         let (id, _, _) = require_experiment(&mut tx, experiment_id).await?;
         let result = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")
             .bind(id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting tag {key} of experiment {experiment_id}"))?;
         if result.rows_affected() == 0 {
             return Err(Error::not_found(format!("No tag with name: {key} in experiment with id {experiment_id}")));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting tag {key} of experiment {experiment_id}"))
     }
 
     async fn create_run(&self, new_run: &NewRun) -> Result<Run> {
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx =
+            self.write.begin().await.context(|| format!("creating a run in experiment {}", new_run.experiment_id))?;
         let experiment_key = new_run.experiment_id.get();
         let location = require_active_experiment(&mut tx, new_run.experiment_id, "").await?;
         let run_id = ids::RunId::new();
@@ -752,13 +756,13 @@ impl TrackingStore for SqliteStore {
             .bind(&artifact_uri)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("creating run {run_id}"))?;
         let mut tags = new_run.tags.clone();
         if !tags.iter().any(|t| t.key == "mlflow.runName") {
             tags.push(Tag::new("mlflow.runName", run_name.clone()));
         }
         upsert_run_tags(&mut tx, run_id.as_str(), &tags).await?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("creating run {run_id}"))?;
         let mut sorted = tags;
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(Run {
@@ -793,7 +797,7 @@ impl TrackingStore for SqliteStore {
 
     async fn update_run(&self, run_id: &RunId, update: &RunUpdate) -> Result<RunInfo> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("updating run {run_id}"))?;
         require_active_run(&mut tx, run_id).await?;
         if let Some(status) = update.status {
             sqlx::query("UPDATE runs SET status = ? WHERE run_uuid = ?")
@@ -801,7 +805,7 @@ impl TrackingStore for SqliteStore {
                 .bind(run_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("updating run {run_id}"))?;
         }
         if let Some(end_time) = update.end_time {
             sqlx::query("UPDATE runs SET end_time = ? WHERE run_uuid = ?")
@@ -809,7 +813,7 @@ impl TrackingStore for SqliteStore {
                 .bind(run_id)
                 .execute(&mut *tx)
                 .await
-                .map_err(map_sqlx)?;
+                .context(|| format!("updating run {run_id}"))?;
         }
         if let Some(name) = update.run_name.as_deref().filter(|n| !n.is_empty()) {
             upsert_run_tags(&mut tx, run_id, &[Tag::new("mlflow.runName", name)]).await?;
@@ -818,20 +822,20 @@ impl TrackingStore for SqliteStore {
             .bind(run_id)
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("updating run {run_id}"))?;
         let info = run_info_from_row(&row)?;
-        tx.commit().await.map_err(map_sqlx)?;
+        tx.commit().await.context(|| format!("updating run {run_id}"))?;
         Ok(info)
     }
 
     async fn set_run_lifecycle(&self, run_id: &RunId, stage: LifecycleStage) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("marking run {run_id} {}", stage.as_str()))?;
         let exists = sqlx::query("SELECT 1 FROM runs WHERE run_uuid = ?")
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("marking run {run_id} {}", stage.as_str()))?;
         if exists.is_none() {
             return Err(run_not_found(run_id));
         }
@@ -842,8 +846,8 @@ impl TrackingStore for SqliteStore {
             .bind(run_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
-        tx.commit().await.map_err(map_sqlx)
+            .context(|| format!("marking run {run_id} {}", stage.as_str()))?;
+        tx.commit().await.context(|| format!("marking run {run_id} {}", stage.as_str()))
     }
 
     async fn log_batch(&self, run_id: &RunId, batch: &RunBatch) -> Result<()> {
@@ -859,18 +863,18 @@ impl TrackingStore for SqliteStore {
 
     async fn delete_run_tag(&self, run_id: &RunId, key: &str) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("deleting tag {key} of run {run_id}"))?;
         require_active_run(&mut tx, run_id).await?;
         let result = sqlx::query("DELETE FROM tags WHERE run_uuid = ? AND key = ?")
             .bind(run_id)
             .bind(key)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("deleting tag {key} of run {run_id}"))?;
         if result.rows_affected() == 0 {
             return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("deleting tag {key} of run {run_id}"))
     }
 
     async fn search_runs(
@@ -915,7 +919,7 @@ impl TrackingStore for SqliteStore {
             .bind(run_id)
             .fetch_optional(&self.read)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("loading the history of metric {key} of run {run_id}"))?;
         if exists.is_none() {
             return Err(run_not_found(run_id));
         }
@@ -929,7 +933,7 @@ impl TrackingStore for SqliteStore {
         .bind(offset as i64)
         .fetch_all(&self.read)
         .await
-        .map_err(map_sqlx)?;
+        .context(|| format!("loading the history of metric {key} of run {run_id}"))?;
         let metrics: Vec<Metric> = rows
             .iter()
             .map(|row| Metric {
@@ -949,7 +953,7 @@ impl TrackingStore for SqliteStore {
 
     async fn log_inputs(&self, run_id: &RunId, datasets: &[DatasetInput], model_ids: &[String]) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("logging inputs of run {run_id}"))?;
         let experiment = require_active_run(&mut tx, run_id).await?;
         for input in datasets {
             let d = &input.dataset;
@@ -969,7 +973,7 @@ impl TrackingStore for SqliteStore {
             .bind(&d.profile)
             .fetch_one(&mut *tx)
             .await
-            .map_err(map_sqlx)?
+            .context(|| format!("logging inputs of run {run_id}"))?
             .get(0);
             let tags: Vec<(&str, &str)> = input.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
             sqlx::query(
@@ -982,7 +986,7 @@ impl TrackingStore for SqliteStore {
             .bind(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()))
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("logging inputs of run {run_id}"))?;
         }
         for model_id in model_ids {
             sqlx::query(
@@ -993,14 +997,14 @@ impl TrackingStore for SqliteStore {
             .bind(model_id)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("logging inputs of run {run_id}"))?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("logging inputs of run {run_id}"))
     }
 
     async fn log_outputs(&self, run_id: &RunId, outputs: &[ModelOutput]) -> Result<()> {
         let run_id = run_id.as_str();
-        let mut tx = self.write.begin().await.map_err(map_sqlx)?;
+        let mut tx = self.write.begin().await.context(|| format!("logging outputs of run {run_id}"))?;
         require_active_run(&mut tx, run_id).await?;
         for output in outputs {
             sqlx::query(
@@ -1012,8 +1016,8 @@ impl TrackingStore for SqliteStore {
             .bind(output.step)
             .execute(&mut *tx)
             .await
-            .map_err(map_sqlx)?;
+            .context(|| format!("logging outputs of run {run_id}"))?;
         }
-        tx.commit().await.map_err(map_sqlx)
+        tx.commit().await.context(|| format!("logging outputs of run {run_id}"))
     }
 }
