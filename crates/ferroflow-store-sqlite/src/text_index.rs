@@ -158,9 +158,44 @@ pub(crate) fn push_index_condition(builder: &mut QueryBuilder<'_, Sqlite>, text:
     builder.push("))");
 }
 
+/// How a `trace.text` condition finds its traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextPlan {
+    /// Only traces the index names (or it has not reached) are checked; used as a filter on
+    /// rows read in another order, or as the set a page is read from.
+    Indexed,
+    /// Every trace read is checked with the pattern itself: for a page read newest first and a
+    /// pattern so common that the page fills after a few traces, skipping the index is cheaper
+    /// than collecting the hundreds of thousands of traces it names.
+    Scan,
+}
+
+/// Documents past which a pattern counts as common (see [`text_plan`]). A page read from the
+/// index's candidates costs about one pattern check per candidate (32 traces a document); one
+/// read newest first costs about `page / share of matching traces` checks. The two meet near
+/// the square root of page × traces: a few hundred documents for 100 traces of a million.
+const RARE_DOCS: i64 = if cfg!(test) { 2 } else { 256 };
+
+/// Whether a page ordered newest first should read the index's candidates (a rare pattern:
+/// [`TextPlan::Indexed`], with the experiment condition kept off the time index) or scan
+/// newest first ([`TextPlan::Scan`]). Counts the pattern's documents up to [`RARE_DOCS`].
+pub(crate) async fn text_plan(pool: &SqlitePool, pattern: &str) -> Result<TextPlan> {
+    let Some(query) = match_query(pattern) else {
+        return Ok(TextPlan::Scan); // nothing the index can narrow
+    };
+    let docs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM trace_text WHERE trace_text MATCH ? LIMIT ?)")
+            .bind(query)
+            .bind(RARE_DOCS)
+            .fetch_one(pool)
+            .await
+            .context(|| format!("counting the text index's documents for {pattern}"))?;
+    Ok(if docs < RARE_DOCS { TextPlan::Indexed } else { TextPlan::Scan })
+}
+
 /// `trace.text LIKE|ILIKE '<pattern>'` as a condition on the trace row `t`.
-pub(crate) fn push_text_condition(builder: &mut QueryBuilder<'_, Sqlite>, pattern: &str) {
-    if let Some(query) = match_query(pattern) {
+pub(crate) fn push_text_condition(builder: &mut QueryBuilder<'_, Sqlite>, pattern: &str, plan: TextPlan) {
+    if let (TextPlan::Indexed, Some(query)) = (plan, match_query(pattern)) {
         builder.push(
             "(t.trace_key IN (SELECT d.trace_key FROM trace_text_docs d WHERE d.doc IN \
              (SELECT rowid FROM trace_text WHERE trace_text MATCH ",

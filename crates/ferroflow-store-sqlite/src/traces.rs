@@ -10,6 +10,7 @@ use crate::sql::{
     json_list, push_numeric_comparison, push_page, push_string_comparison, push_string_comparison_on,
     rows_per_statement, split_page, upsert_pairs, OnConflict,
 };
+use crate::text_index::{text_plan, TextPlan};
 use crate::SqliteStore;
 use ferroflow_core::entities::*;
 use ferroflow_core::search::traces::{SpanField, TraceAttribute, TraceKey};
@@ -374,7 +375,17 @@ fn push_attribute_clause(
         TraceAttribute::Name => push_pair_clause(builder, "trace_tags", TAG_TRACE_NAME, comparator, value),
         TraceAttribute::RunId => push_run_id_clause(builder, comparator, value),
         TraceAttribute::Prompt => push_prompt_clause(builder, value),
-        TraceAttribute::Text => push_text_search(builder, comparator, value),
+        TraceAttribute::Text => push_text_search(builder, comparator, value, TextPlan::Indexed),
+    }
+}
+
+/// The pattern of a `trace.text LIKE|ILIKE` clause.
+fn text_pattern(clause: &Clause<TraceKey>) -> Option<String> {
+    match (&clause.key, clause.comparator) {
+        (TraceKey::Attribute(TraceAttribute::Text), Comparator::Like | Comparator::ILike) => {
+            clause.value.as_text().map(|pattern| pattern.to_string())
+        }
+        _ => None,
     }
 }
 
@@ -544,12 +555,17 @@ fn push_membership(
 }
 
 /// `trace.text LIKE '%x%'`: through the full-text index (see [`crate::text_index`]).
-fn push_text_search(builder: &mut QueryBuilder<'_, Sqlite>, comparator: Comparator, value: &Literal) -> Result<()> {
+fn push_text_search(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    comparator: Comparator,
+    value: &Literal,
+    plan: TextPlan,
+) -> Result<()> {
     let pattern = value.as_text().ok_or_else(|| Error::invalid("trace.text expects a string pattern"))?;
     if !matches!(comparator, Comparator::Like | Comparator::ILike) {
         return Err(Error::invalid("trace.text supports only LIKE and ILIKE"));
     }
-    crate::text_index::push_text_condition(builder, &pattern);
+    crate::text_index::push_text_condition(builder, &pattern, plan);
     Ok(())
 }
 
@@ -783,6 +799,18 @@ impl TraceStore for SqliteStore {
         query: &SearchQuery<TraceKey>,
     ) -> Result<Page<TraceInfo>> {
         let keys: Vec<i64> = experiment_ids.iter().map(|id| id.get()).collect();
+        // A text clause picks its plan by how common its pattern is (see `text_plan`); one
+        // rare pattern makes the page come from the index's few candidates, so the experiment
+        // condition must then not drive the read through the time index.
+        let mut plans = Vec::with_capacity(query.clauses.len());
+        for clause in &query.clauses {
+            plans.push(match text_pattern(clause) {
+                Some(pattern) => Some(text_plan(&self.read, &pattern).await?),
+                None => None,
+            });
+        }
+        let from_candidates = plans.contains(&Some(TextPlan::Indexed));
+        let experiment_column = if from_candidates { "+t.experiment_id" } else { "t.experiment_id" };
         // One statement: the page (max_results + 1 rows) is selected in order by a subquery
         // that SQLite runs as a co-routine, and the records with all their children come back
         // concatenated in that order as one JSON row: one hand-off to the connection's thread.
@@ -793,16 +821,19 @@ impl TraceStore for SqliteStore {
         if let [only] = keys.as_slice() {
             // One experiment (the common case): the time index then gives the order, and the
             // page stops after max_results rows instead of sorting every match.
-            builder.push("t.experiment_id = ");
+            builder.push(format!("{experiment_column} = "));
             builder.push_bind(*only);
         } else {
-            builder.push("t.experiment_id IN (SELECT value FROM json_each(");
+            builder.push(format!("{experiment_column} IN (SELECT value FROM json_each("));
             builder.push_bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".into()));
             builder.push("))");
         }
-        for clause in &query.clauses {
+        for (clause, plan) in query.clauses.iter().zip(plans) {
             builder.push(" AND ");
-            push_trace_clause(&mut builder, clause)?;
+            match plan {
+                Some(plan) => push_text_search(&mut builder, clause.comparator, &clause.value, plan)?,
+                None => push_trace_clause(&mut builder, clause)?,
+            }
         }
         builder.push(" ORDER BY ");
         for item in &query.order_by {
@@ -1174,6 +1205,37 @@ mod tests {
             .collect();
         ids.sort();
         ids
+    }
+
+    #[tokio::test]
+    async fn common_patterns_scan_newest_first_and_rare_ones_read_the_index() {
+        use crate::text_index::{index_batch, text_plan, TextPlan};
+        let (_dir, store) = store().await;
+        // Three indexing passes, so "common" is in three documents and each "only-N" in one.
+        for pass in 0..3 {
+            let trace = format!("tr-{pass}");
+            let spans =
+                vec![span(&trace, &format!("000000000000000{}", pass + 1), None, &format!("common only-{pass}"))];
+            ferroflow_core::traces::ingest_spans(&store, ExperimentId::DEFAULT, None, spans).await.unwrap();
+            assert_eq!(index_batch(&store.read, &store.write).await.unwrap(), 1);
+        }
+        assert_eq!(text_plan(&store.read, "%common%").await.unwrap(), TextPlan::Scan);
+        assert_eq!(text_plan(&store.read, "%only-1%").await.unwrap(), TextPlan::Indexed);
+        assert_eq!(text_plan(&store.read, "%zebra%").await.unwrap(), TextPlan::Indexed);
+        assert_eq!(text_plan(&store.read, "%x%").await.unwrap(), TextPlan::Scan, "no trigram: nothing to narrow");
+        // Either way the answer is the same: every match, nothing else.
+        assert_eq!(text_search(&store, "%common%").await, vec!["tr-0", "tr-1", "tr-2"]);
+        assert_eq!(text_search(&store, "%ONLY-1%").await, vec!["tr-1"]);
+        assert!(text_search(&store, "%zebra%").await.is_empty());
+        // A rare and a common pattern together: the rare one drives, the common one checks.
+        let query = SearchQuery {
+            clauses: grammar::parse_filter("trace.text LIKE '%common%' AND trace.text LIKE '%only-2%'").unwrap(),
+            order_by: Vec::new(),
+            max_results: 100,
+            offset: 0,
+        };
+        let page = store.search_traces(&[ExperimentId::DEFAULT], &query).await.unwrap();
+        assert_eq!(page.items.iter().map(|t| t.trace_id.as_ref()).collect::<Vec<_>>(), vec!["tr-2"]);
     }
 
     #[tokio::test]
