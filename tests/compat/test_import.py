@@ -1,11 +1,12 @@
 """`ferroflow import`: a database written by the reference `mlflow server`, with data the real
-client made there, copied into a new ferroflow store (artifacts too), then read back through
-ferroflow by the real client and compared with what the reference served. A second import
-copies nothing.
+client made there (evaluation datasets and registered scorers included), copied into a new
+ferroflow store (artifacts too), then read back through ferroflow by the real client and
+compared with what the reference served. A second import copies nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -16,6 +17,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import AssessmentSource, AssessmentSourceType
+from mlflow.genai import datasets as genai_datasets
+from mlflow.genai.scorers import RegexMatch
 
 from conftest import REFERENCE_BIN, Server, _binary
 
@@ -91,10 +94,39 @@ def _populate(url: str, tmp_path: Path) -> dict:
     mlflow.log_feedback(trace_id=traces[0], name="quality", value=0.5, source=HUMAN, rationale="meh")
     mlflow.log_expectation(trace_id=traces[0], name="expected", value={"a": "ALPHA"}, source=HUMAN)
     mlflow.set_trace_tag(traces[1], "reviewed", "yes")
+
+    # An evaluation dataset linked to two experiments, with tags and records: by hand (outputs,
+    # expectations, tags), updated by a second merge, and one made from a trace.
+    dataset = genai_datasets.create_dataset(
+        name=f"qa-{suffix}", experiment_id=[eid, "0"], tags={"stage": "dev", "team": "ml"}
+    )
+    dataset.merge_records([
+        {"inputs": {"question": "What is MLflow?"}, "expectations": {"expected_response": "A platform"},
+         "tags": {"t": "1"}},
+        {"inputs": {"question": "What is Spark?", "n": 2}, "outputs": {"answer": "An engine", "score": 0.5}},
+        {"inputs": {"question": "Nothing?"}, "outputs": None, "expectations": {"nested": {"a": [1, 2, None]}}},
+    ])  # fmt: skip
+    dataset.merge_records([{"inputs": {"question": "What is MLflow?"}, "expectations": {"extra": True}}])
+    dataset.merge_records([mlflow.get_trace(traces[0])])
+    genai_datasets.set_dataset_tags(dataset_id=dataset.dataset_id, tags={"reviewed": "yes"})
+
+    # A registered scorer with two versions (a built-in one: the reference server refuses
+    # custom code unless told to accept it).
+    scorer = f"starts_with_{suffix}"
+    RegexMatch(pattern="^answer").register(name=scorer, experiment_id=eid)
+    RegexMatch(pattern="^A").register(name=scorer, experiment_id=eid)
     return {
         "eid": eid, "other": other, "runs": runs, "model": model, "prompt": prompt, "traces": traces,
-        "logged models": [logged.model_id, dropped.model_id],
+        "logged models": [logged.model_id, dropped.model_id], "dataset": dataset.dataset_id,
+        "scorer": scorer,
     }  # fmt: skip
+
+
+def dataset_records(ds) -> list:
+    """A dataset's records: the entity has them as `records`; the `mlflow.genai` wrapper of
+    newer clients keeps the entity inside."""
+    entity = getattr(ds, "_mlflow_dataset", None) or ds
+    return entity.records
 
 
 def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
@@ -153,6 +185,29 @@ def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
         )  # fmt: skip
     found = mlflow.search_traces(locations=[made["eid"]], return_type="list")
     out["search traces"] = sorted(t.info.trace_id for t in found)
+
+    ds = genai_datasets.get_dataset(dataset_id=made["dataset"])
+    out["dataset"] = (
+        ds.name, ds.digest, ds.created_time, ds.last_update_time, ds.created_by, ds.last_updated_by,
+        ds.tags, ds.schema, ds.profile, sorted(ds.experiment_ids),
+    )  # fmt: skip
+    out["dataset records"] = sorted(
+        (r.dataset_record_id, json.dumps(r.inputs, sort_keys=True), json.dumps(r.outputs, sort_keys=True),
+         json.dumps(r.expectations, sort_keys=True), r.tags, r.source.to_dict() if r.source else None,
+         r.source_id, r.source_type, r.created_time, r.last_update_time, r.created_by, r.last_updated_by)
+        for r in dataset_records(ds)
+    )  # fmt: skip
+    for eid in (made["eid"], "0"):
+        found = genai_datasets.search_datasets(experiment_ids=[eid])
+        out[f"datasets of {eid}"] = sorted(d.dataset_id for d in found if d.dataset_id == made["dataset"])
+    store = client._tracking_client.store
+    out["scorer versions"] = [
+        (v.scorer_name, v.scorer_version, v._serialized_scorer, v.creation_time, v.scorer_id, str(v.experiment_id))
+        for v in store.list_scorer_versions(made["eid"], made["scorer"])
+    ]  # fmt: skip
+    latest = store.get_scorer(made["eid"], made["scorer"])
+    out["scorer"] = (latest.scorer_version, latest.scorer_id, latest._serialized_scorer)
+    out["scorers"] = sorted((v.scorer_name, v.scorer_version) for v in store.list_scorers(made["eid"]))
     return out
 
 
@@ -216,6 +271,8 @@ def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> No
     assert first["logged models"] == (2, 2, 0, 2), first
     assert first["registered models"] == (2, 2, 0, 2), first
     assert first["traces"] == (2, 2, 0, 2), first
+    assert first["evaluation datasets"] == (1, 1, 0, 1), first
+    assert first["scorers"] == (1, 1, 0, 1), first
     files = sorted(str(p.relative_to(reference.artifacts_dir)) for p in reference.artifacts_dir.rglob("*") if p.is_file())
     assert first["artifact files"] == (len(files),) * 2 + (0, len(files)), (first, files)
 
@@ -227,3 +284,12 @@ def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> No
     for key in before:
         assert after[key] == before[key], key
     assert after == before
+    # What the import copied is the store's own: it takes new records and versions as usual.
+    mlflow.set_tracking_uri(srv.url)
+    dataset = genai_datasets.get_dataset(dataset_id=made["dataset"])
+    dataset.merge_records([{"inputs": {"question": "New?"}}])
+    assert len(dataset_records(genai_datasets.get_dataset(dataset_id=made["dataset"]))) == len(before["dataset records"]) + 1
+    v3 = RegexMatch(pattern="^B").register(name=made["scorer"], experiment_id=made["eid"])
+    store = MlflowClient(srv.url)._tracking_client.store
+    latest = store.get_scorer(made["eid"], made["scorer"])
+    assert (latest.scorer_version, latest.scorer_id) == (3, before["scorer"][1]), (v3, latest)

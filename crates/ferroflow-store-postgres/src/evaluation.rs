@@ -216,12 +216,12 @@ async fn experiment_ids_of(conn: &mut PgConnection, dataset_id: &str) -> Result<
     Ok(rows.iter().map(|row| ExperimentId::from_stored(row.get(0))).collect())
 }
 
-async fn upsert_tags(conn: &mut PgConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
+pub(crate) async fn upsert_tags(conn: &mut PgConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
     let rows = tag_rows(dataset_id, tags);
     upsert_pairs(conn, "evaluation_dataset_tags", &["dataset_id"], &rows, OnConflict::Replace).await
 }
 
-async fn link_experiments(conn: &mut PgConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
+pub(crate) async fn link_experiments(conn: &mut PgConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
     for key in keys {
         sqlx::query(
             "INSERT INTO evaluation_dataset_experiments (dataset_id, experiment_id) VALUES ($1, $2) \
@@ -238,7 +238,7 @@ async fn link_experiments(conn: &mut PgConnection, dataset_id: &str, keys: &[i64
 
 /// Writes new and changed records: new ones are inserted, known ids get their mutable
 /// fields replaced (creation fields, inputs and source never change on update).
-async fn write_records(conn: &mut PgConnection, records: &[DatasetRecord]) -> Result<()> {
+pub(crate) async fn write_records(conn: &mut PgConnection, records: &[DatasetRecord]) -> Result<()> {
     for chunk in records.chunks(RECORD_ROWS_PER_STATEMENT) {
         let mut builder: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO evaluation_dataset_records (dataset_record_id, dataset_id, input_key, inputs, outputs, \
@@ -271,7 +271,7 @@ async fn write_records(conn: &mut PgConnection, records: &[DatasetRecord]) -> Re
 }
 
 /// The content hashes of every record of the dataset: enough for its profile and digest.
-async fn content_hashes(conn: &mut PgConnection, dataset_id: &str) -> Result<Vec<u64>> {
+pub(crate) async fn content_hashes(conn: &mut PgConnection, dataset_id: &str) -> Result<Vec<u64>> {
     let rows = sqlx::query("SELECT content_hash FROM evaluation_dataset_records WHERE dataset_id = $1")
         .bind(dataset_id)
         .fetch_all(&mut *conn)

@@ -218,12 +218,12 @@ async fn experiment_ids_of(conn: &mut SqliteConnection, dataset_id: &str) -> Res
     Ok(rows.iter().map(|row| ExperimentId::from_stored(row.get(0))).collect())
 }
 
-async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
+pub(crate) async fn upsert_tags(conn: &mut SqliteConnection, dataset_id: &str, tags: &[Tag]) -> Result<()> {
     let rows = tag_rows(dataset_id, tags);
     upsert_pairs(conn, "evaluation_dataset_tags", &["dataset_id"], &rows, OnConflict::Replace).await
 }
 
-async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
+pub(crate) async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &[i64]) -> Result<()> {
     for key in keys {
         sqlx::query("INSERT OR IGNORE INTO evaluation_dataset_experiments (dataset_id, experiment_id) VALUES (?, ?)")
             .bind(dataset_id)
@@ -237,7 +237,7 @@ async fn link_experiments(conn: &mut SqliteConnection, dataset_id: &str, keys: &
 
 /// Writes new and changed records: new ones are inserted, known ids get their mutable
 /// fields replaced (creation fields, inputs and source never change on update).
-async fn write_records(conn: &mut SqliteConnection, records: &[DatasetRecord]) -> Result<()> {
+pub(crate) async fn write_records(conn: &mut SqliteConnection, records: &[DatasetRecord]) -> Result<()> {
     for chunk in records.chunks(RECORD_ROWS_PER_STATEMENT) {
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO evaluation_dataset_records (dataset_record_id, dataset_id, input_key, inputs, outputs, \
@@ -270,7 +270,7 @@ async fn write_records(conn: &mut SqliteConnection, records: &[DatasetRecord]) -
 }
 
 /// The content hashes of every record of the dataset: enough for its profile and digest.
-async fn content_hashes(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<u64>> {
+pub(crate) async fn content_hashes(conn: &mut SqliteConnection, dataset_id: &str) -> Result<Vec<u64>> {
     let rows = sqlx::query("SELECT content_hash FROM evaluation_dataset_records WHERE dataset_id = ?")
         .bind(dataset_id)
         .fetch_all(&mut *conn)

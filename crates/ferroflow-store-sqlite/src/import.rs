@@ -3,14 +3,28 @@
 //! decides, so a second import changes nothing).
 
 use crate::error::Context;
+use crate::evaluation::{content_hashes, link_experiments, upsert_tags, write_records};
 use crate::registry::{upsert_model_tags, upsert_version_tags};
 use crate::sql::{tag_rows, upsert_pairs, OnConflict};
 use crate::tracking::{insert_metrics, insert_params, upsert_run_tags};
 use crate::SqliteStore;
 use ferroflow_core::entities::{Experiment, LoggedModel};
-use ferroflow_core::store::{ImportStore, ImportedModel, ImportedRun};
+use ferroflow_core::evaluation as rules;
+use ferroflow_core::store::{ImportStore, ImportedDataset, ImportedModel, ImportedRun, ImportedScorer};
 use ferroflow_core::Result;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
+
+/// Those of `keys` that name an experiment the store has, in their order.
+async fn existing_experiments(conn: &mut SqliteConnection, keys: &[i64], doing: &str) -> Result<Vec<i64>> {
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT experiment_id FROM experiments WHERE experiment_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(serde_json::to_string(keys).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(&mut *conn)
+    .await
+    .context(|| doing.to_string())?;
+    Ok(keys.iter().copied().filter(|key| found.contains(key)).collect())
+}
 
 #[async_trait::async_trait]
 impl ImportStore for SqliteStore {
@@ -200,5 +214,106 @@ impl ImportStore for SqliteStore {
         upsert_pairs(&mut tx, "logged_model_params", &["model_id"], &params, OnConflict::Replace).await?;
         tx.commit().await.context(doing)?;
         Ok(true)
+    }
+
+    async fn import_evaluation_dataset(&self, imported: &ImportedDataset) -> Result<bool> {
+        let dataset = &imported.dataset;
+        let dataset_id = dataset.dataset_id.as_str();
+        let doing = format!("importing evaluation dataset {dataset_id}");
+        let mut tx = self.write.begin().await.context(|| doing.clone())?;
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO evaluation_datasets (dataset_id, name, schema, profile, digest, created_time, \
+             last_update_time, created_by, last_updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(dataset_id)
+        .bind(&dataset.name)
+        .bind(&dataset.schema)
+        .bind(&dataset.profile)
+        .bind(&dataset.digest)
+        .bind(dataset.created_time)
+        .bind(dataset.last_update_time)
+        .bind(&dataset.created_by)
+        .bind(&dataset.last_updated_by)
+        .execute(&mut *tx)
+        .await
+        .context(|| doing.clone())?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        upsert_tags(&mut tx, dataset_id, &dataset.tags).await?;
+        let keys: Vec<i64> = dataset.experiment_ids.iter().flatten().map(|id| id.get()).collect();
+        let keys = existing_experiments(&mut tx, &keys, &doing).await?;
+        link_experiments(&mut tx, dataset_id, &keys).await?;
+        write_records(&mut tx, &imported.records).await?;
+        if dataset.digest.is_empty() {
+            let hashes = content_hashes(&mut tx, dataset_id).await?;
+            sqlx::query("UPDATE evaluation_datasets SET digest = ? WHERE dataset_id = ?")
+                .bind(rules::dataset_digest(&dataset.name, &hashes))
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await
+                .context(|| doing.clone())?;
+        }
+        tx.commit().await.context(|| doing.clone())?;
+        Ok(true)
+    }
+
+    async fn import_scorer(&self, scorer: &ImportedScorer) -> Result<bool> {
+        let scorer_id = scorer.scorer_id.as_str();
+        let doing = || format!("importing scorer {scorer_id} ({})", scorer.scorer_name);
+        let mut tx = self.write.begin().await.context(doing)?;
+        // Ignored on either key: the id, or the experiment's name for a scorer.
+        let inserted =
+            sqlx::query("INSERT OR IGNORE INTO scorers (scorer_id, experiment_id, scorer_name) VALUES (?, ?, ?)")
+                .bind(scorer_id)
+                .bind(scorer.experiment_id.get())
+                .bind(&scorer.scorer_name)
+                .execute(&mut *tx)
+                .await
+                .context(doing)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for version in &scorer.versions {
+            sqlx::query(
+                "INSERT INTO scorer_versions (scorer_id, scorer_version, serialized_scorer, creation_time) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(scorer_id)
+            .bind(version.scorer_version)
+            .bind(&version.serialized_scorer)
+            .bind(version.creation_time)
+            .execute(&mut *tx)
+            .await
+            .context(doing)?;
+        }
+        if let Some(config) = &scorer.online_config {
+            sqlx::query(
+                "INSERT OR IGNORE INTO online_scoring_configs \
+                 (online_scoring_config_id, scorer_id, experiment_id, sample_rate, filter_string) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&config.online_scoring_config_id)
+            .bind(scorer_id)
+            .bind(config.experiment_id.get())
+            .bind(config.sample_rate)
+            .bind(&config.filter_string)
+            .execute(&mut *tx)
+            .await
+            .context(doing)?;
+        }
+        tx.commit().await.context(doing)?;
+        Ok(true)
+    }
+
+    async fn imported_scorer_versions(&self, scorer_id: &str) -> Result<Option<u64>> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM scorer_versions v WHERE v.scorer_id = s.scorer_id) \
+             FROM scorers s WHERE s.scorer_id = ?",
+        )
+        .bind(scorer_id)
+        .fetch_optional(&self.read)
+        .await
+        .context(|| format!("counting the versions of scorer {scorer_id}"))?;
+        Ok(count.map(|n| n as u64))
     }
 }

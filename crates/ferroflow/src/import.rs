@@ -12,7 +12,9 @@ use anyhow::{bail, Context};
 use ferroflow_core::artifacts::ArtifactRepo;
 use ferroflow_core::entities::*;
 use ferroflow_core::ids::{ExperimentId, ModelName, RunId, TraceId};
-use ferroflow_core::store::{ImportStore, ImportedModel, ImportedRun, ImportedVersion, Store};
+use ferroflow_core::store::{
+    ImportStore, ImportedDataset, ImportedModel, ImportedRun, ImportedScorer, ImportedVersion, Store,
+};
 use ferroflow_core::time;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -110,6 +112,8 @@ pub async fn run<S: Store + ImportStore>(
         logged_models(&source, target.store).await?,
         registered_models(&source, target.store).await?,
         traces(&source, target.store).await?,
+        evaluation_datasets(&source, target.store).await?,
+        scorers(&source, target.store).await?,
     ];
     if let Some(from_artifacts) = artifacts_from {
         tallies.push(copy_artifacts(from_artifacts, target.artifacts).await?);
@@ -566,6 +570,217 @@ async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyho
     let ids: Vec<TraceId> = rows.iter().map(|r| TraceId::from_stored(r.get::<String, _>(0))).collect();
     for chunk in ids.chunks(500) {
         tally.in_target += store.get_trace_infos(chunk).await.map(|found| found.len() as u64).unwrap_or(0);
+    }
+    Ok(tally)
+}
+
+/// A JSON column of the source (text in SQLite): `None` when absent, SQL NULL or JSON `null`.
+fn json_column(text: Option<String>, what: impl FnOnce() -> String) -> anyhow::Result<Option<Value>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str::<Value>(&text).with_context(|| format!("{} is not JSON", what()))? {
+        Value::Null => Ok(None),
+        value => Ok(Some(value)),
+    }
+}
+
+fn json_object(value: Option<Value>, what: impl FnOnce() -> String) -> anyhow::Result<Option<JsonObject>> {
+    match value {
+        None => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(other) => bail!("{} is not a JSON object: {other}", what()),
+    }
+}
+
+/// The key MLflow wraps a record's outputs in (so that any JSON value, `null` included, can be
+/// stored in its JSON column).
+const WRAPPED_OUTPUTS: &str = "mlflow_wrapped";
+
+/// A record's outputs as MLflow reads them back: unwrapped; a value stored unwrapped (no
+/// schema has written one, but the column is plain JSON) is kept as it is.
+fn record_outputs(stored: Option<Value>) -> Option<Value> {
+    match stored {
+        Some(Value::Object(mut object)) if object.len() == 1 && object.contains_key(WRAPPED_OUTPUTS) => {
+            object.remove(WRAPPED_OUTPUTS).filter(|v| !v.is_null())
+        }
+        other => other,
+    }
+}
+
+/// Evaluation datasets (MLflow 3.4+) with their tags, records and the experiments they are
+/// linked to (rows of `entity_associations`).
+async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let mut tally = Tally { name: "evaluation datasets", ..Tally::default() };
+    if !has_table(source, "evaluation_datasets").await? {
+        return Ok(tally);
+    }
+    let associations = has_table(source, "entity_associations").await?;
+    let outputs = has_column(source, "evaluation_dataset_records", "outputs").await?;
+    let rows = sqlx::query(
+        "SELECT dataset_id, name, schema, profile, digest, created_time, last_update_time, created_by, \
+         last_updated_by FROM evaluation_datasets ORDER BY created_time, dataset_id",
+    )
+    .fetch_all(source)
+    .await?;
+    tally.source = rows.len() as u64;
+    let progress = bar(tally.name, tally.source);
+    for row in &rows {
+        let dataset_id: String = row.get(0);
+        let experiment_ids = if associations {
+            sqlx::query_scalar::<_, String>(
+                "SELECT destination_id FROM entity_associations WHERE source_type = 'evaluation_dataset' \
+                 AND source_id = ? AND destination_type = 'experiment' ORDER BY created_time, destination_id",
+            )
+            .bind(&dataset_id)
+            .fetch_all(source)
+            .await?
+            .iter()
+            .filter_map(|id| id.parse::<i64>().ok())
+            .map(ExperimentId::from_stored)
+            .collect()
+        } else {
+            Vec::new()
+        };
+        let record_rows = sqlx::query(&format!(
+            "SELECT dataset_record_id, inputs, {}, expectations, tags, source, created_time, last_update_time, \
+             created_by, last_updated_by FROM evaluation_dataset_records WHERE dataset_id = ? \
+             ORDER BY created_time, dataset_record_id",
+            if outputs { "outputs" } else { "NULL" }
+        ))
+        .bind(&dataset_id)
+        .fetch_all(source)
+        .await?;
+        let mut records = Vec::with_capacity(record_rows.len());
+        for r in &record_rows {
+            let record_id: String = r.get(0);
+            let what = |column: &str| format!("{column} of dataset record {record_id}");
+            let source_value = json_column(r.get(5), || what("the source"))?;
+            let record_source = match source_value.as_ref().map(ferroflow_core::evaluation::record_source) {
+                Some(Ok(parsed)) => Some(parsed),
+                Some(Err(error)) => {
+                    tracing::warn!(record = %record_id, error = %error.message, "record source not imported");
+                    None
+                }
+                None => None,
+            };
+            records.push(DatasetRecord {
+                dataset_record_id: record_id.clone(),
+                dataset_id: dataset_id.clone(),
+                inputs: json_object(json_column(r.get(1), || what("inputs"))?, || what("inputs"))?.unwrap_or_default(),
+                outputs: record_outputs(json_column(r.get(2), || what("outputs"))?),
+                expectations: json_object(json_column(r.get(3), || what("expectations"))?, || what("expectations"))?,
+                tags: json_object(json_column(r.get(4), || what("tags"))?, || what("tags"))?.unwrap_or_default(),
+                source: record_source,
+                created_time: r.get::<Option<i64>, _>(6).unwrap_or(0),
+                last_update_time: r.get::<Option<i64>, _>(7).unwrap_or(0),
+                created_by: r.get(8),
+                last_updated_by: r.get(9),
+            });
+        }
+        let dataset = ImportedDataset {
+            dataset: EvaluationDataset {
+                dataset_id: dataset_id.clone(),
+                name: row.get(1),
+                tags: pairs(source, "SELECT key, value FROM evaluation_dataset_tags WHERE dataset_id = ?", &dataset_id)
+                    .await?,
+                schema: row.get(2),
+                profile: row.get(3),
+                // Empty: the store works it out from the records.
+                digest: row.get::<Option<String>, _>(4).unwrap_or_default(),
+                created_time: row.get::<Option<i64>, _>(5).unwrap_or(0),
+                last_update_time: row.get::<Option<i64>, _>(6).unwrap_or(0),
+                created_by: row.get(7),
+                last_updated_by: row.get(8),
+                experiment_ids: Some(experiment_ids),
+            },
+            records,
+        };
+        if store.import_evaluation_dataset(&dataset).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    for row in &rows {
+        if store.get_evaluation_dataset(&row.get::<String, _>(0)).await.is_ok() {
+            tally.in_target += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// Registered scorers (MLflow 3.4+) with every version and, where the schema has them, their
+/// online scoring configs. A scorer whose versions were all deleted is copied too (MLflow
+/// keeps its row, and its id, for the next registration under that name).
+async fn scorers<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+    let mut tally = Tally { name: "scorers", ..Tally::default() };
+    if !has_table(source, "scorers").await? {
+        return Ok(tally);
+    }
+    let online_configs = has_table(source, "online_scoring_configs").await?;
+    let rows =
+        sqlx::query("SELECT scorer_id, experiment_id, scorer_name FROM scorers ORDER BY experiment_id, scorer_name")
+            .fetch_all(source)
+            .await?;
+    tally.source = rows.len() as u64;
+    let progress = bar(tally.name, tally.source);
+    let mut version_counts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let scorer_id: String = row.get(0);
+        let experiment_id = ExperimentId::from_stored(row.get(1));
+        let scorer_name: String = row.get(2);
+        let versions: Vec<ScorerVersion> = sqlx::query(
+            "SELECT scorer_version, serialized_scorer, creation_time FROM scorer_versions WHERE scorer_id = ? \
+             ORDER BY scorer_version",
+        )
+        .bind(&scorer_id)
+        .fetch_all(source)
+        .await?
+        .iter()
+        .map(|v| ScorerVersion {
+            experiment_id,
+            scorer_name: scorer_name.clone(),
+            scorer_version: v.get(0),
+            serialized_scorer: v.get(1),
+            creation_time: v.get::<Option<i64>, _>(2).unwrap_or(0),
+            scorer_id: scorer_id.clone(),
+        })
+        .collect();
+        // MLflow replaces a scorer's config on each update, so there is at most one.
+        let online_config = if online_configs {
+            sqlx::query(
+                "SELECT online_scoring_config_id, sample_rate, experiment_id, filter_string \
+                 FROM online_scoring_configs WHERE scorer_id = ? ORDER BY online_scoring_config_id LIMIT 1",
+            )
+            .bind(&scorer_id)
+            .fetch_optional(source)
+            .await?
+            .map(|c| OnlineScoringConfig {
+                online_scoring_config_id: c.get(0),
+                scorer_id: scorer_id.clone(),
+                sample_rate: c.get(1),
+                experiment_id: ExperimentId::from_stored(c.get(2)),
+                filter_string: c.get(3),
+            })
+        } else {
+            None
+        };
+        version_counts.push((scorer_id.clone(), versions.len() as u64));
+        let scorer = ImportedScorer { scorer_id, experiment_id, scorer_name, versions, online_config };
+        if store.import_scorer(&scorer).await? {
+            tally.copied += 1;
+        } else {
+            tally.skipped += 1;
+        }
+        progress.inc(1);
+    }
+    progress.finish();
+    // Counted by id and number of versions: a scorer left without versions is there too.
+    for (scorer_id, versions) in &version_counts {
+        if store.imported_scorer_versions(scorer_id).await? == Some(*versions) {
+            tally.in_target += 1;
+        }
     }
     Ok(tally)
 }

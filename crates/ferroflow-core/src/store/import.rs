@@ -8,7 +8,8 @@
 //! already idempotent upserts that keep the client's ids (`TraceStore`).
 
 use crate::entities::{
-    Experiment, LoggedModel, Metric, ModelAlias, ModelVersion, Param, RegisteredModel, RunInfo, Tag,
+    DatasetRecord, EvaluationDataset, Experiment, ExperimentId, LoggedModel, Metric, ModelAlias, ModelVersion,
+    OnlineScoringConfig, Param, RegisteredModel, RunInfo, ScorerVersion, Tag,
 };
 use crate::Result;
 
@@ -39,6 +40,26 @@ pub struct ImportedVersion {
     pub deleted: bool,
 }
 
+/// One evaluation dataset as copied: its record (tags in `dataset.tags`, the experiments it
+/// is linked to in `dataset.experiment_ids`), and every record of it. The dataset's schema,
+/// profile and digest are kept as they were; a missing digest is worked out from the records.
+#[derive(Debug, Clone)]
+pub struct ImportedDataset {
+    pub dataset: EvaluationDataset,
+    pub records: Vec<DatasetRecord>,
+}
+
+/// One registered scorer as copied: its id, experiment and name, every version (none when all
+/// were deleted but the name was kept) and its online scoring config, if it has one.
+#[derive(Debug, Clone)]
+pub struct ImportedScorer {
+    pub scorer_id: String,
+    pub experiment_id: ExperimentId,
+    pub scorer_name: String,
+    pub versions: Vec<ScorerVersion>,
+    pub online_config: Option<OnlineScoringConfig>,
+}
+
 #[async_trait::async_trait]
 pub trait ImportStore: Send + Sync {
     /// An experiment under its own id and name, with its tags. An id or a name already taken
@@ -52,4 +73,16 @@ pub trait ImportStore: Send + Sync {
     /// (`model.metrics` is not read: its metrics arrive with its run's history, in rows that
     /// name it); `deleted` keeps a deleted one deleted.
     async fn import_logged_model(&self, model: &LoggedModel, deleted: bool) -> Result<bool>;
+    /// An evaluation dataset under its own id, with its tags, records (ids, times and users
+    /// kept) and links to experiments. A link to an experiment the target does not have is
+    /// left out. An id already there is `false`.
+    async fn import_evaluation_dataset(&self, dataset: &ImportedDataset) -> Result<bool>;
+    /// A scorer under its own id with its versions (numbers and times kept) and online config,
+    /// in an experiment imported before. An id, or the experiment's name for it, already
+    /// there is `false`.
+    async fn import_scorer(&self, scorer: &ImportedScorer) -> Result<bool>;
+    /// How many versions the target holds of the scorer with this id (`None`: no such
+    /// scorer): what the import's summary counts, since a scorer without versions is not
+    /// visible through [`crate::store::EvaluationStore`].
+    async fn imported_scorer_versions(&self, scorer_id: &str) -> Result<Option<u64>>;
 }

@@ -17,7 +17,7 @@ mod tracking;
 
 pub use auth::{permission_on, Access, AuthStore};
 pub use evaluation::EvaluationStore;
-pub use import::{ImportStore, ImportedModel, ImportedRun, ImportedVersion};
+pub use import::{ImportStore, ImportedDataset, ImportedModel, ImportedRun, ImportedScorer, ImportedVersion};
 pub use issues::IssueStore;
 pub use logged_models::LoggedModelStore;
 pub use overview::OverviewStore;
