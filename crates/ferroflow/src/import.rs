@@ -40,6 +40,17 @@ struct Tally {
     in_target: u64,
 }
 
+impl Tally {
+    /// One record written (`true`) or found already there (`false`).
+    fn count(&mut self, copied: bool) {
+        if copied {
+            self.copied += 1;
+        } else {
+            self.skipped += 1;
+        }
+    }
+}
+
 /// Opens the MLflow database read-only and says which schema it has.
 async fn open_source(uri: &str) -> anyhow::Result<(SqlitePool, String)> {
     if uri.starts_with("postgresql") || uri.starts_with("mysql") {
@@ -151,11 +162,7 @@ async fn experiments<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> 
             tags: pairs(source, "SELECT key, value FROM experiment_tags WHERE experiment_id = ?", &id.to_string())
                 .await?,
         };
-        if store.import_experiment(&experiment).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_experiment(&experiment).await?);
         progress.inc(1);
     }
     progress.finish();
@@ -227,11 +234,7 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
             tags: pairs(source, "SELECT key, value FROM tags WHERE run_uuid = ?", &run_id).await?,
             metric_history,
         };
-        if store.import_run(&run).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_run(&run).await?);
         progress.inc(1);
     }
     progress.finish();
@@ -310,11 +313,7 @@ async fn logged_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -
             metrics: Vec::new(),
         };
         let deleted = stage(row.get(7)) == LifecycleStage::Deleted;
-        if store.import_logged_model(&model, deleted).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_logged_model(&model, deleted).await?);
         progress.inc(1);
     }
     progress.finish();
@@ -400,11 +399,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
             versions,
             aliases,
         };
-        if store.import_registered_model(&model).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_registered_model(&model).await?);
         progress.inc(1);
     }
     progress.finish();
@@ -694,11 +689,7 @@ async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store:
             },
             records,
         };
-        if store.import_evaluation_dataset(&dataset).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_evaluation_dataset(&dataset).await?);
         progress.inc(1);
     }
     progress.finish();
@@ -768,11 +759,7 @@ async fn scorers<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyh
         };
         version_counts.push((scorer_id.clone(), versions.len() as u64));
         let scorer = ImportedScorer { scorer_id, experiment_id, scorer_name, versions, online_config };
-        if store.import_scorer(&scorer).await? {
-            tally.copied += 1;
-        } else {
-            tally.skipped += 1;
-        }
+        tally.count(store.import_scorer(&scorer).await?);
         progress.inc(1);
     }
     progress.finish();
