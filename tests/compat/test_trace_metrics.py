@@ -400,6 +400,13 @@ def _views_query(base_ms: int) -> list[dict]:
         ("ASSESSMENTS", "assessment_value", stats, {"dimensions": ["assessment_name"]}),
         ("ASSESSMENTS", "assessment_value", [_agg("AVG")], {"filters": ["assessment.name = 'correct'"]}),
         ("ASSESSMENTS", "assessment_value", [_agg("AVG")], {"start_time_ms": base_ms, "end_time_ms": base_ms + 2 * STEP_MS}),
+        # Traces bucketed over time (read a bucket at a time on SQLite): empty buckets left out.
+        ("TRACES", "trace_count", [_agg("COUNT")], {"time_interval_seconds": 3600, **window}),
+        ("TRACES", "trace_count", [_agg("COUNT")], {"time_interval_seconds": 600, **window}),
+        ("TRACES", "latency", [_agg("AVG"), _agg("MIN"), _agg("MAX")], {"time_interval_seconds": 1800, **window}),
+        ("TRACES", "latency", [_agg("SUM")], {"time_interval_seconds": 3600, **window, "filters": ["trace.status = 'OK'"]}),
+        ("TRACES", "trace_count", [_agg("COUNT")],
+         {"time_interval_seconds": 60, "start_time_ms": base_ms + STEP_MS, "end_time_ms": base_ms + 3 * STEP_MS}),
         # Refused, with the reference's message.
         ("SPANS", "trace_count", [_agg("COUNT")], {}),
         ("ASSESSMENTS", "latency", [_agg("AVG")], {}),

@@ -197,6 +197,137 @@ fn push_aggregate(builder: &mut QueryBuilder<'_, Sqlite>, metric: TraceMetric, a
     builder.push(" AS REAL)");
 }
 
+/// The statement that groups every row of the range (a sort of all of them): for dimensions,
+/// percentiles, span and assessment views, and buckets too many to list.
+fn push_group_statement(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    query: &TraceMetricsQuery,
+    groups: &[String],
+    group_names: &[String],
+    column: &str,
+    percentiles: bool,
+    view: MetricView,
+) {
+    for name in group_names {
+        builder.push(format!("{name}, "));
+    }
+    for (index, aggregation) in query.aggregations.iter().enumerate() {
+        if index > 0 {
+            builder.push(", ");
+        }
+        push_aggregate(builder, query.metric, *aggregation, index);
+    }
+    builder.push(" FROM (SELECT ");
+    for (expr, name) in groups.iter().zip(group_names) {
+        builder.push(format!("{expr} AS {name}, "));
+    }
+    builder.push(format!("{column} AS x"));
+    if percentiles {
+        let partition = if groups.is_empty() { String::new() } else { format!("PARTITION BY {}", groups.join(", ")) };
+        builder.push(format!(", row_number() OVER ({partition} ORDER BY {column}) - 1 AS rn"));
+        // Each percentile's position among its group's sorted values, on every row.
+        for (index, aggregation) in query.aggregations.iter().enumerate() {
+            if let Aggregation::Percentile(p) = aggregation {
+                builder.push(format!(", ({p:?} / 100.0) * (count(*) OVER ({partition}) - 1) AS pos{index}"));
+            }
+        }
+    }
+    builder.push(format!(" FROM {} WHERE ", view_rows(view)));
+    push_experiments(builder, &query.experiment_ids);
+    push_time_bounds(builder, query);
+    for filter in &query.filters {
+        push_filter(builder, filter);
+    }
+    builder.push(format!(" AND {column} IS NOT NULL"));
+    for dimension in &query.dimensions {
+        builder.push(format!(" AND {} IS NOT NULL", dimension_column(*dimension)));
+    }
+    builder.push(")");
+    if !group_names.is_empty() {
+        builder.push(format!(" GROUP BY {0} ORDER BY {0}", group_names.join(", ")));
+    }
+    builder.push(" LIMIT ").push_bind(query.max_results as i64);
+}
+
+/// Buckets a statement lists at most; past this (a narrow width over a long range) the rows
+/// are grouped instead.
+const MAX_LISTED_BUCKETS: i64 = 2_000;
+
+/// One bucketed aggregate of a traces-view metric per bucket, each read as a range of the
+/// `traces_metrics` index in a subquery: no sort of every row of the range, which is what a
+/// GROUP BY over a million traces spends most of its time on. Empty buckets are left out, as
+/// the grouped statement leaves them out.
+fn push_range_statement(
+    builder: &mut QueryBuilder<'_, Sqlite>,
+    query: &TraceMetricsQuery,
+    column: &str,
+    buckets: &[i64],
+) {
+    let width = query.time_interval_ms.unwrap_or(1);
+    builder.push("g0");
+    for index in 0..query.aggregations.len() {
+        builder.push(format!(", v{index}"));
+    }
+    builder.push(" FROM (SELECT b.value AS g0");
+    for (index, aggregation) in query.aggregations.iter().enumerate() {
+        builder.push(", (SELECT ");
+        push_aggregate(builder, query.metric, *aggregation, index);
+        builder.push(format!(" FROM (SELECT {column} AS x FROM traces t INDEXED BY traces_metrics WHERE "));
+        push_experiments(builder, &query.experiment_ids);
+        builder.push(format!(" AND t.request_time >= b.value AND t.request_time < b.value + {width}"));
+        push_time_bounds(builder, query);
+        for filter in &query.filters {
+            push_filter(builder, filter);
+        }
+        builder.push(format!(" AND {column} IS NOT NULL)) AS v{index}"));
+    }
+    builder.push(" FROM json_each(");
+    builder.push_bind(serde_json::to_string(buckets).unwrap_or_else(|_| "[]".into()));
+    // An empty bucket: a count of 0, any other aggregate NULL.
+    let first_empty = match query.aggregations.first() {
+        Some(Aggregation::Count) => "v0 = 0",
+        _ => "v0 IS NULL",
+    };
+    builder.push(format!(") b) WHERE NOT ({first_empty}) ORDER BY g0 LIMIT "));
+    builder.push_bind(query.max_results as i64);
+}
+
+impl SqliteStore {
+    /// The bucket starts of a query the per-bucket statement can answer: a traces-view metric,
+    /// bucketed, without dimensions or percentiles, filtered on the traces only, over no more
+    /// than [`MAX_LISTED_BUCKETS`] buckets between its first and last trace. `None` otherwise.
+    async fn listed_buckets(&self, query: &TraceMetricsQuery, percentiles: bool) -> Result<Option<Vec<i64>>> {
+        let Some(width) = query.time_interval_ms.filter(|w| *w > 0) else {
+            return Ok(None);
+        };
+        let trace_filters = query.filters.iter().all(|f| {
+            matches!(f, TraceMetricFilter::Status(_) | TraceMetricFilter::Tag(..) | TraceMetricFilter::Metadata(..))
+        });
+        if view_of(query.metric) != MetricView::Traces
+            || !query.dimensions.is_empty()
+            || percentiles
+            || query.aggregations.is_empty()
+            || !trace_filters
+        {
+            return Ok(None);
+        }
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT min(t.request_time), max(t.request_time) FROM traces t WHERE ");
+        push_experiments(&mut builder, &query.experiment_ids);
+        push_time_bounds(&mut builder, query);
+        let row = builder.build().fetch_one(&self.read).await.context(|| "reading the time range of trace metrics")?;
+        let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(0), row.get::<Option<i64>, _>(1)) else {
+            return Ok(Some(Vec::new()));
+        };
+        let start = first.div_euclid(width) * width;
+        let count = (last.div_euclid(width) * width - start) / width + 1;
+        if count > MAX_LISTED_BUCKETS {
+            return Ok(None);
+        }
+        Ok(Some((0..count).map(|i| start + i * width).collect()))
+    }
+}
+
 #[async_trait::async_trait]
 impl TraceMetricsStore for SqliteStore {
     async fn query_trace_metrics(&self, query: &TraceMetricsQuery) -> Result<Vec<MetricRow>> {
@@ -217,46 +348,11 @@ impl TraceMetricsStore for SqliteStore {
         let percentiles = query.aggregations.iter().any(|a| matches!(a, Aggregation::Percentile(_)));
 
         let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
-        for name in &group_names {
-            builder.push(format!("{name}, "));
+        // Both statements give the same columns: the groups, then one value per aggregation.
+        match self.listed_buckets(query, percentiles).await? {
+            Some(buckets) => push_range_statement(&mut builder, query, &column, &buckets),
+            None => push_group_statement(&mut builder, query, &groups, &group_names, &column, percentiles, view),
         }
-        for (index, aggregation) in query.aggregations.iter().enumerate() {
-            if index > 0 {
-                builder.push(", ");
-            }
-            push_aggregate(&mut builder, query.metric, *aggregation, index);
-        }
-        builder.push(" FROM (SELECT ");
-        for (expr, name) in groups.iter().zip(&group_names) {
-            builder.push(format!("{expr} AS {name}, "));
-        }
-        builder.push(format!("{column} AS x"));
-        if percentiles {
-            let partition =
-                if groups.is_empty() { String::new() } else { format!("PARTITION BY {}", groups.join(", ")) };
-            builder.push(format!(", row_number() OVER ({partition} ORDER BY {column}) - 1 AS rn"));
-            // Each percentile's position among its group's sorted values, on every row.
-            for (index, aggregation) in query.aggregations.iter().enumerate() {
-                if let Aggregation::Percentile(p) = aggregation {
-                    builder.push(format!(", ({p:?} / 100.0) * (count(*) OVER ({partition}) - 1) AS pos{index}"));
-                }
-            }
-        }
-        builder.push(format!(" FROM {} WHERE ", view_rows(view)));
-        push_experiments(&mut builder, &query.experiment_ids);
-        push_time_bounds(&mut builder, query);
-        for filter in &query.filters {
-            push_filter(&mut builder, filter);
-        }
-        builder.push(format!(" AND {column} IS NOT NULL"));
-        for dimension in &query.dimensions {
-            builder.push(format!(" AND {} IS NOT NULL", dimension_column(*dimension)));
-        }
-        builder.push(")");
-        if !group_names.is_empty() {
-            builder.push(format!(" GROUP BY {0} ORDER BY {0}", group_names.join(", ")));
-        }
-        builder.push(" LIMIT ").push_bind(query.max_results as i64);
         let rows = builder.build().fetch_all(&self.read).await.context(|| "querying trace metrics")?;
         let width = group_names.len();
         let mut out = Vec::with_capacity(rows.len());
