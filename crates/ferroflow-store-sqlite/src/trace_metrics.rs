@@ -4,7 +4,8 @@
 //! (spans view: model, provider and costs are columns of migration 0018) or their valid
 //! assessments (assessments view: the value is read from the stored body); percentiles
 //! interpolate between the two neighbouring values that a window function numbers within each
-//! group.
+//! group. A bucketed traces-view metric first reads its range's first and last trace, then
+//! aggregates each bucket in a subquery of its own instead of grouping (sorting) every row.
 
 use crate::error::Context;
 use crate::traces::push_trace_clause;
