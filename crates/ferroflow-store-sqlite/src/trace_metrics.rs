@@ -250,6 +250,12 @@ fn push_group_statement(
     builder.push(" LIMIT ").push_bind(query.max_results as i64);
 }
 
+/// The buckets a per-bucket statement reads: their width and each one's start (ms).
+struct Buckets {
+    width: i64,
+    starts: Vec<i64>,
+}
+
 /// Buckets a statement lists at most; past this (a narrow width over a long range) the rows
 /// are grouped instead.
 const MAX_LISTED_BUCKETS: i64 = 2_000;
@@ -262,9 +268,9 @@ fn push_range_statement(
     builder: &mut QueryBuilder<'_, Sqlite>,
     query: &TraceMetricsQuery,
     column: &str,
-    buckets: &[i64],
+    buckets: &Buckets,
 ) {
-    let width = query.time_interval_ms.unwrap_or(1);
+    let Buckets { width, starts } = buckets;
     builder.push("g0");
     for index in 0..query.aggregations.len() {
         builder.push(format!(", v{index}"));
@@ -283,7 +289,7 @@ fn push_range_statement(
         builder.push(format!(" AND {column} IS NOT NULL)) AS v{index}"));
     }
     builder.push(" FROM json_each(");
-    builder.push_bind(serde_json::to_string(buckets).unwrap_or_else(|_| "[]".into()));
+    builder.push_bind(serde_json::to_string(starts).unwrap_or_else(|_| "[]".into()));
     // An empty bucket: a count of 0, any other aggregate NULL.
     let first_empty = match query.aggregations.first() {
         Some(Aggregation::Count) => "v0 = 0",
@@ -297,7 +303,7 @@ impl SqliteStore {
     /// The bucket starts of a query the per-bucket statement can answer: a traces-view metric,
     /// bucketed, without dimensions or percentiles, filtered on the traces only, over no more
     /// than [`MAX_LISTED_BUCKETS`] buckets between its first and last trace. `None` otherwise.
-    async fn listed_buckets(&self, query: &TraceMetricsQuery, percentiles: bool) -> Result<Option<Vec<i64>>> {
+    async fn listed_buckets(&self, query: &TraceMetricsQuery, percentiles: bool) -> Result<Option<Buckets>> {
         let Some(width) = query.time_interval_ms.filter(|w| *w > 0) else {
             return Ok(None);
         };
@@ -318,14 +324,14 @@ impl SqliteStore {
         push_time_bounds(&mut builder, query);
         let row = builder.build().fetch_one(&self.read).await.context(|| "reading the time range of trace metrics")?;
         let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(0), row.get::<Option<i64>, _>(1)) else {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Buckets { width, starts: Vec::new() }));
         };
         let start = first.div_euclid(width) * width;
         let count = (last.div_euclid(width) * width - start) / width + 1;
         if count > MAX_LISTED_BUCKETS {
             return Ok(None);
         }
-        Ok(Some((0..count).map(|i| start + i * width).collect()))
+        Ok(Some(Buckets { width, starts: (0..count).map(|i| start + i * width).collect() }))
     }
 }
 

@@ -90,11 +90,6 @@ impl Frame {
             (None, Base::None) => None,
         }
     }
-
-    /// The trace and span id a `traceparent` header names for this frame's context.
-    fn parent_ids(&self) -> Option<(u128, u64)> {
-        self.innermost_parent().map(|(trace, span_id)| (trace.trace_id, span_id))
-    }
 }
 
 thread_local! {
@@ -259,7 +254,7 @@ impl TraceContext {
 /// The `traceparent` header of the caller's current context (`None` outside any span): what
 /// an outgoing request carries so the service it calls can join the trace.
 pub fn current_traceparent() -> Option<String> {
-    with_current_frame(Frame::parent_ids).map(|(trace_id, span_id)| format!("00-{trace_id:032x}-{span_id:016x}-01"))
+    TraceContext::current().traceparent()
 }
 
 /// `version-traceid-spanid-flags`, lowercase hex; a future version may append fields.
