@@ -216,6 +216,7 @@ class Server:
         name: str = "ff",
         extra_args: tuple = (),
         artifacts_destination: str | None = None,
+        postgres_admin_url: str | None = None,
     ):
         self.binary = binary
         self.extra_args = [str(a) for a in extra_args]  # appended to the command line
@@ -230,13 +231,18 @@ class Server:
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
         self.starts = 0
-        # On PostgreSQL: a database of this server's own, made by the server on first start.
-        # The reference server keeps SQLite (its PostgreSQL driver is not in the test venv).
-        admin_url = None if Path(self.binary).name == "mlflow" else _postgres_admin_url()
+        # On PostgreSQL: a database of this server's own, made by the server on first start (made
+        # here for the reference server, which does not create one). The reference server keeps
+        # SQLite unless `postgres_admin_url` is given.
+        admin_url = postgres_admin_url or (None if self.is_reference else _postgres_admin_url())
         self.postgres_admin_url = admin_url
         self.postgres_uri = (
             f"{admin_url.rsplit('/', 1)[0]}/ff_{uuid.uuid4().hex}" if admin_url else None
         )
+
+    @property
+    def is_reference(self) -> bool:
+        return Path(self.binary).name == "mlflow"
 
     @property
     def url(self) -> str:
@@ -244,23 +250,45 @@ class Server:
 
     @property
     def backend_store_uri(self) -> str:
+        if self.postgres_uri and self.is_reference:
+            # The driver named as MLflow users write it (the test venv has psycopg2).
+            return self.postgres_uri.replace("postgresql://", "postgresql+psycopg2://", 1)
         return self.postgres_uri or f"sqlite:///{self.db_path}"
 
     def drop_database(self) -> None:
-        """Drops the server's PostgreSQL database (best effort: `psql` may be missing)."""
-        if not self.postgres_uri or not shutil.which("psql"):
+        """Drops the server's PostgreSQL database (best effort: the server may hold it still)."""
+        if not self.postgres_uri:
             return
-        name = self.postgres_uri.rsplit("/", 1)[1]
-        subprocess.run(
-            ["psql", self.postgres_admin_url, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+        self._admin(f"DROP DATABASE IF EXISTS {self.postgres_uri.rsplit('/', 1)[1]} WITH (FORCE)", check=False)
+
+    def _create_database(self) -> None:
+        self._admin(f"CREATE DATABASE {self.postgres_uri.rsplit('/', 1)[1]}")
+
+    def _admin(self, statement: str, check: bool = True) -> None:
+        """One statement on the PostgreSQL server's admin database, outside a transaction."""
+        import psycopg2
+
+        try:
+            connection = psycopg2.connect(self.postgres_admin_url)
+        except psycopg2.Error:
+            if check:
+                raise
+            return
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        except psycopg2.Error:
+            if check:
+                raise
+        finally:
+            connection.close()
 
     def start(self) -> "Server":
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_reference and self.postgres_uri and self.starts == 0:
+            self._create_database()
         self.starts += 1
         cmd = [
             self.binary,
@@ -295,7 +323,7 @@ class Server:
         return ""
 
     def _wait_healthy(self) -> None:
-        timeout = REFERENCE_HEALTH_TIMEOUT_S if Path(self.binary).name == "mlflow" else HEALTH_TIMEOUT_S
+        timeout = REFERENCE_HEALTH_TIMEOUT_S if self.is_reference else HEALTH_TIMEOUT_S
         deadline = time.monotonic() + timeout
         last_error = None
         while time.monotonic() < deadline:
@@ -450,9 +478,20 @@ def fresh_server():
     binary = _binary()
     made: list[Server] = []
 
-    def make(extra_args: tuple = (), artifacts_destination: str | None = None, binary: str = binary) -> Server:
+    def make(
+        extra_args: tuple = (),
+        artifacts_destination: str | None = None,
+        binary: str = binary,
+        postgres_admin_url: str | None = None,
+    ) -> Server:
         workdir = Path(tempfile.mkdtemp(prefix="ferroflow-fresh-"))
-        srv = Server(binary, workdir, extra_args=extra_args, artifacts_destination=artifacts_destination)
+        srv = Server(
+            binary,
+            workdir,
+            extra_args=extra_args,
+            artifacts_destination=artifacts_destination,
+            postgres_admin_url=postgres_admin_url,
+        )
         made.append(srv)
         _LIVE_SERVERS.append(srv)
         srv.start()

@@ -211,13 +211,14 @@ def _snapshot(url: str, made: dict, tmp_path: Path) -> dict:
     return out
 
 
-def _import(target: Server, source_db: Path, source_artifacts: Path) -> str:
-    """Imports into the store and artifact destination `target` serves (SQLite, or a database of
-    its own on PostgreSQL in that pass of the suite)."""
+def _import(target: Server, source: Server) -> str:
+    """Imports the reference server's database (SQLite or PostgreSQL) and artifacts into the
+    store and artifact destination `target` serves (SQLite, or a database of its own on
+    PostgreSQL in that pass of the suite)."""
     cmd = [
         target.binary, "import",
-        "--from", f"sqlite:///{source_db}",
-        "--artifacts-from", str(source_artifacts),
+        "--from", source.backend_store_uri,
+        "--artifacts-from", str(source.artifacts_dir),
         "--backend-store-uri", target.backend_store_uri,
         "--artifacts-destination", target.artifacts_destination,
     ]  # fmt: skip
@@ -237,18 +238,28 @@ def _summary(stdout: str) -> dict:
     return rows
 
 
-def test_import_of_a_reference_database_reads_back_equal(fresh_server, tmp_path):
+@pytest.mark.parametrize("source", ["sqlite", "postgresql"])
+def test_import_of_a_reference_database_reads_back_equal(fresh_server, tmp_path, source):
+    """`source`: the database the reference server writes, SQLite or PostgreSQL (on the test
+    cluster `cargo xtask test` starts, in both passes of the suite)."""
+    postgres_admin_url = None
+    if source == "postgresql":
+        postgres_admin_url = os.environ.get("FERROFLOW_TEST_POSTGRES_URL")
+        if not postgres_admin_url:
+            pytest.skip("needs FERROFLOW_TEST_POSTGRES_URL (cargo xtask test sets it)")
     # The test points the fluent API at its own servers; the suite's server comes back after.
     shared_uri = mlflow.get_tracking_uri()
     try:
-        _import_and_compare(fresh_server, tmp_path)
+        _import_and_compare(fresh_server, tmp_path, postgres_admin_url)
     finally:
         mlflow.set_tracking_uri(shared_uri)
         mlflow.set_experiment(experiment_id="0")
 
 
-def _import_and_compare(fresh_server, tmp_path):
-    reference = fresh_server(binary=REFERENCE_BIN)
+def _import_and_compare(fresh_server, tmp_path, postgres_admin_url):
+    reference = fresh_server(binary=REFERENCE_BIN, postgres_admin_url=postgres_admin_url)
+    if postgres_admin_url:
+        assert reference.backend_store_uri.startswith("postgresql+psycopg2://"), reference.backend_store_uri
     made = _populate(reference.url, tmp_path)
     before = _snapshot(reference.url, made, tmp_path)
     reference.stop()
@@ -262,7 +273,7 @@ def _import_and_compare(fresh_server, tmp_path):
 
 
 def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> None:
-    first = _summary(_import(srv, reference.db_path, reference.artifacts_dir))
+    first = _summary(_import(srv, reference))
     for table, (source, copied, skipped, there) in first.items():
         assert there == source, (table, first)
     # 2 created + Default; 3 runs; a model and a prompt; 2 traces; every file of the reference.
@@ -276,7 +287,7 @@ def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> No
     files = sorted(str(p.relative_to(reference.artifacts_dir)) for p in reference.artifacts_dir.rglob("*") if p.is_file())
     assert first["artifact files"] == (len(files),) * 2 + (0, len(files)), (first, files)
 
-    again = _summary(_import(srv, reference.db_path, reference.artifacts_dir))
+    again = _summary(_import(srv, reference))
     assert all(copied == 0 and skipped == source for source, copied, skipped, _ in again.values()), again
 
     srv.start()

@@ -1,4 +1,4 @@
-//! `ferroflow import`: copies an MLflow database (SQLite, any 3.x schema, read from its
+//! `ferroflow import`: copies an MLflow database (SQLite or PostgreSQL, any 3.x schema, read from its
 //! `alembic_version`) into ferroflow's store, and optionally its artifacts.
 //!
 //! Everything is written through the core's store traits (`ImportStore` for records that keep
@@ -18,10 +18,10 @@ use ferroflow_core::store::{
 use ferroflow_core::time;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyPool;
 use sqlx::Row;
 use std::collections::HashMap;
-use std::str::FromStr;
 
 /// The target: a store and, when artifacts are copied, the repository they go to.
 pub struct Target<'a, S: Store + ImportStore> {
@@ -51,17 +51,27 @@ impl Tally {
     }
 }
 
-/// Opens the MLflow database read-only and says which schema it has.
-async fn open_source(uri: &str) -> anyhow::Result<(SqlitePool, String)> {
-    if uri.starts_with("postgresql") || uri.starts_with("mysql") {
-        bail!("unsupported --from '{uri}': this build imports from MLflow SQLite databases (sqlite:///<path>)");
-    }
-    let path = ferroflow_store_sqlite::path_from_uri(uri).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    if !std::path::Path::new(&path).is_file() {
-        bail!("no MLflow database at {path}");
-    }
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?.read_only(true);
-    let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+/// Opens the MLflow database (SQLite, opened read-only, or PostgreSQL) and says which schema
+/// it has. Both are read through sqlx's `Any` driver with `$n` placeholders, which SQLite
+/// takes too; only the catalog probes below differ.
+async fn open_source(uri: &str) -> anyhow::Result<(AnyPool, String)> {
+    sqlx::any::install_default_drivers();
+    let url = if ferroflow_store_postgres::is_postgres_uri(uri) {
+        ferroflow_store_postgres::normalize_uri(uri).map_err(|e| anyhow::anyhow!("{}", e.message))?
+    } else if uri.starts_with("sqlite:") || !uri.contains("://") {
+        let path = ferroflow_store_sqlite::path_from_uri(uri).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        if !std::path::Path::new(&path).is_file() {
+            bail!("no MLflow database at {path}");
+        }
+        format!("sqlite://{path}?mode=ro")
+    } else {
+        bail!("unsupported --from '{uri}': MLflow databases on SQLite (sqlite:///<path>) or PostgreSQL (postgresql://…) are imported");
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .with_context(|| format!("opening the MLflow database {}", crate::Backend::redacted(uri)))?;
     let version: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
         .fetch_one(&pool)
         .await
@@ -69,21 +79,33 @@ async fn open_source(uri: &str) -> anyhow::Result<(SqlitePool, String)> {
     Ok((pool, version))
 }
 
-async fn has_table(pool: &SqlitePool, table: &str) -> anyhow::Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-        .bind(table)
-        .fetch_optional(pool)
-        .await?
-        .is_some())
+fn is_sqlite(pool: &AnyPool) -> bool {
+    pool.connect_options().database_url.scheme() == "sqlite"
 }
 
-async fn has_column(pool: &SqlitePool, table: &str, column: &str) -> anyhow::Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
-        .bind(table)
-        .bind(column)
-        .fetch_optional(pool)
-        .await?
-        .is_some())
+async fn has_table(pool: &AnyPool, table: &str) -> anyhow::Result<bool> {
+    let sql = if is_sqlite(pool) {
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1"
+    } else {
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+    };
+    Ok(sqlx::query(sql).bind(table).fetch_optional(pool).await?.is_some())
+}
+
+async fn has_column(pool: &AnyPool, table: &str, column: &str) -> anyhow::Result<bool> {
+    let sql = if is_sqlite(pool) {
+        "SELECT 1 FROM pragma_table_info($1) WHERE name = $2"
+    } else {
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 \
+         AND column_name = $2"
+    };
+    Ok(sqlx::query(sql).bind(table).bind(column).fetch_optional(pool).await?.is_some())
+}
+
+/// A boolean column, selected as `CAST(column AS INTEGER)`: PostgreSQL has the type, SQLite
+/// stores 0 or 1 under a declared type the `Any` driver does not map.
+fn flag(row: &AnyRow, at: usize) -> bool {
+    row.get::<Option<i64>, _>(at).is_some_and(|n| n != 0)
 }
 
 fn bar(name: &str, length: u64) -> ProgressBar {
@@ -97,9 +119,13 @@ fn bar(name: &str, length: u64) -> ProgressBar {
     bar
 }
 
-/// Key/value rows of one owner, grouped: `SELECT owner, key, value FROM table`.
-async fn pairs(pool: &SqlitePool, sql: &str, bind: &str) -> anyhow::Result<Vec<Tag>> {
-    let rows = sqlx::query(sql).bind(bind).fetch_all(pool).await?;
+/// Key/value rows of one owner, grouped: `SELECT key, value FROM table WHERE owner = $1`.
+/// `owner` is bound with its own type (PostgreSQL compares an integer column to no text).
+async fn pairs<'q, T>(pool: &AnyPool, sql: &'q str, owner: T) -> anyhow::Result<Vec<Tag>>
+where
+    T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'q,
+{
+    let rows = sqlx::query(sql).bind(owner).fetch_all(pool).await.with_context(|| format!("reading: {sql}"))?;
     Ok(rows
         .iter()
         .map(|r| Tag::new(r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default()))
@@ -141,7 +167,7 @@ pub async fn run<S: Store + ImportStore>(
     Ok(())
 }
 
-async fn experiments<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn experiments<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let rows = sqlx::query(
         "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time \
          FROM experiments ORDER BY experiment_id",
@@ -159,8 +185,7 @@ async fn experiments<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> 
             lifecycle_stage: stage(row.get(3)),
             creation_time: row.get::<Option<i64>, _>(4).unwrap_or(0),
             last_update_time: row.get::<Option<i64>, _>(5).unwrap_or(0),
-            tags: pairs(source, "SELECT key, value FROM experiment_tags WHERE experiment_id = ?", &id.to_string())
-                .await?,
+            tags: pairs(source, "SELECT key, value FROM experiment_tags WHERE experiment_id = $1", id).await?,
         };
         tally.count(store.import_experiment(&experiment).await?);
         progress.inc(1);
@@ -175,7 +200,7 @@ async fn experiments<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> 
     Ok(tally)
 }
 
-async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn runs<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let rows = sqlx::query(
         "SELECT run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, \
          lifecycle_stage, deleted_time FROM runs ORDER BY start_time, run_uuid",
@@ -187,10 +212,11 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
     let progress = bar(tally.name, tally.source);
     for row in &rows {
         let run_id: String = row.get(0);
-        let metrics = sqlx::query("SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ?")
-            .bind(&run_id)
-            .fetch_all(source)
-            .await?;
+        let metrics =
+            sqlx::query("SELECT key, value, timestamp, step, CAST(is_nan AS INTEGER) FROM metrics WHERE run_uuid = $1")
+                .bind(&run_id)
+                .fetch_all(source)
+                .await?;
         let of_models = if model_metrics { model_metrics_of_run(source, &run_id).await? } else { HashMap::new() };
         let metric_history = metrics
             .iter()
@@ -199,7 +225,7 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
                 let model = of_models.get(&(key.clone(), timestamp, step, stored.to_bits()));
                 Metric {
                     key,
-                    value: if m.get::<bool, _>(4) { f64::NAN } else { stored },
+                    value: if flag(m, 4) { f64::NAN } else { stored },
                     timestamp,
                     step,
                     model_id: model.map(|(id, _, _)| id.clone()),
@@ -226,12 +252,12 @@ async fn runs<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow:
                 lifecycle_stage: stage(row.get(8)),
             },
             deleted_time: row.get(9),
-            params: pairs(source, "SELECT key, value FROM params WHERE run_uuid = ?", &run_id)
+            params: pairs(source, "SELECT key, value FROM params WHERE run_uuid = $1", run_id.as_str())
                 .await?
                 .into_iter()
                 .map(|t| Param { key: t.key, value: t.value })
                 .collect(),
-            tags: pairs(source, "SELECT key, value FROM tags WHERE run_uuid = ?", &run_id).await?,
+            tags: pairs(source, "SELECT key, value FROM tags WHERE run_uuid = $1", run_id.as_str()).await?,
             metric_history,
         };
         tally.count(store.import_run(&run).await?);
@@ -253,12 +279,12 @@ type MetricKey = (String, i64, i64, u64);
 /// a second copy of the run's row): ferroflow keeps one row naming the model, so the run's
 /// history rows are matched to them and carry the model's id and dataset.
 async fn model_metrics_of_run(
-    source: &SqlitePool,
+    source: &AnyPool,
     run_id: &str,
 ) -> anyhow::Result<HashMap<MetricKey, (String, Option<String>, Option<String>)>> {
     let rows = sqlx::query(
         "SELECT metric_name, metric_timestamp_ms, metric_step, metric_value, model_id, dataset_name, dataset_digest \
-         FROM logged_model_metrics WHERE run_id = ?",
+         FROM logged_model_metrics WHERE run_id = $1",
     )
     .bind(run_id)
     .fetch_all(source)
@@ -273,7 +299,7 @@ async fn model_metrics_of_run(
 }
 
 /// MLflow 3's logged models with their params and tags (their metrics came with the runs).
-async fn logged_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn logged_models<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let mut tally = Tally { name: "logged models", ..Tally::default() };
     if !has_table(source, "logged_models").await? {
         return Ok(tally);
@@ -299,12 +325,16 @@ async fn logged_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -
             status: LoggedModelStatus::parse(&status.to_string()).unwrap_or(LoggedModelStatus::Pending),
             model_type: row.get::<Option<String>, _>(8).unwrap_or_default(),
             source_run_id: row.get::<Option<String>, _>(9).unwrap_or_default(),
-            tags: pairs(source, "SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ?", &model_id)
-                .await?,
+            tags: pairs(
+                source,
+                "SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = $1",
+                model_id.as_str(),
+            )
+            .await?,
             params: pairs(
                 source,
-                "SELECT param_key, param_value FROM logged_model_params WHERE model_id = ?",
-                &model_id,
+                "SELECT param_key, param_value FROM logged_model_params WHERE model_id = $1",
+                model_id.as_str(),
             )
             .await?
             .into_iter()
@@ -325,7 +355,7 @@ async fn logged_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -
     Ok(tally)
 }
 
-async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn registered_models<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let models = sqlx::query(
         "SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY creation_time, name",
     )
@@ -338,7 +368,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
         let name: String = row.get(0);
         let version_rows = sqlx::query(&format!(
             "SELECT version, creation_time, last_updated_time, description, current_stage, source, run_id, run_link, \
-             {} FROM model_versions WHERE name = ? ORDER BY version",
+             {} FROM model_versions WHERE name = $1 ORDER BY version",
             if storage_location { "storage_location" } else { "NULL" }
         ))
         .bind(&name)
@@ -348,7 +378,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
         for v in &version_rows {
             let number: i64 = v.get(0);
             let stage_text: Option<String> = v.get(4);
-            let tags = sqlx::query("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?")
+            let tags = sqlx::query("SELECT key, value FROM model_version_tags WHERE name = $1 AND version = $2")
                 .bind(&name)
                 .bind(number)
                 .fetch_all(source)
@@ -379,7 +409,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
                 deleted: stage_text.as_deref() == Some("Deleted_Internal"),
             });
         }
-        let aliases = sqlx::query("SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias")
+        let aliases = sqlx::query("SELECT alias, version FROM registered_model_aliases WHERE name = $1 ORDER BY alias")
             .bind(&name)
             .fetch_all(source)
             .await?
@@ -393,7 +423,8 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
                 last_updated_timestamp: row.get::<Option<i64>, _>(2).unwrap_or(0),
                 description: row.get(3),
                 latest_versions: Vec::new(),
-                tags: pairs(source, "SELECT key, value FROM registered_model_tags WHERE name = ?", &name).await?,
+                tags: pairs(source, "SELECT key, value FROM registered_model_tags WHERE name = $1", name.as_str())
+                    .await?,
                 aliases: Vec::new(),
             },
             versions,
@@ -412,7 +443,7 @@ async fn registered_models<S: Store + ImportStore>(source: &SqlitePool, store: &
 }
 
 /// An assessment row as the wire's JSON body, which the core reads as the client's.
-fn assessment_body(row: &sqlx::sqlite::SqliteRow, trace_id: &str) -> Map<String, Value> {
+fn assessment_body(row: &AnyRow, trace_id: &str) -> Map<String, Value> {
     let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str::<Value>(&t).ok());
     let mut body = Map::new();
     body.insert("assessment_id".into(), Value::String(row.get(0)));
@@ -440,14 +471,14 @@ fn assessment_body(row: &sqlx::sqlite::SqliteRow, trace_id: &str) -> Map<String,
             body.insert(column.into(), Value::String(text));
         }
     }
-    body.insert("valid".into(), Value::Bool(row.get(13)));
+    body.insert("valid".into(), Value::Bool(flag(row, 13)));
     if let Some(metadata) = parse(row.get(14)) {
         body.insert("metadata".into(), metadata);
     }
     body
 }
 
-async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn traces<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     if !has_table(source, "trace_info").await? {
         return Ok(Tally { name: "traces", ..Tally::default() });
     }
@@ -472,7 +503,7 @@ async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyho
         let trace_id = TraceId::from_stored(id.clone());
         let spans: Vec<Value> = if with_spans {
             sqlx::query_scalar::<_, String>(
-                "SELECT content FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",
+                "SELECT content FROM spans WHERE trace_id = $1 ORDER BY start_time_unix_nano",
             )
             .bind(&id)
             .fetch_all(source)
@@ -497,8 +528,8 @@ async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyho
         if with_assessments {
             let assessment_rows = sqlx::query(
                 "SELECT assessment_id, name, assessment_type, value, error, source_type, source_id, \
-                 created_timestamp, last_updated_timestamp, rationale, span_id, run_id, overrides, valid, \
-                 assessment_metadata FROM assessments WHERE trace_id = ? ORDER BY created_timestamp",
+                 created_timestamp, last_updated_timestamp, rationale, span_id, run_id, overrides, CAST(valid AS INTEGER), \
+                 assessment_metadata FROM assessments WHERE trace_id = $1 ORDER BY created_timestamp",
             )
             .bind(&id)
             .fetch_all(source)
@@ -511,13 +542,13 @@ async fn traces<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyho
         }
         let (promoted_tags, promoted_metadata) = promoted_columns(source, &columns, &id).await?;
         let mut tags: Vec<(String, String)> =
-            pairs(source, "SELECT key, value FROM trace_tags WHERE request_id = ?", &id)
+            pairs(source, "SELECT key, value FROM trace_tags WHERE request_id = $1", id.as_str())
                 .await?
                 .into_iter()
                 .map(|t| (t.key, t.value))
                 .collect();
         let mut metadata: Vec<(String, String)> =
-            pairs(source, "SELECT key, value FROM trace_request_metadata WHERE request_id = ?", &id)
+            pairs(source, "SELECT key, value FROM trace_request_metadata WHERE request_id = $1", id.as_str())
                 .await?
                 .into_iter()
                 .map(|t| (t.key, t.value))
@@ -603,7 +634,7 @@ fn record_outputs(stored: Option<Value>) -> Option<Value> {
 
 /// Evaluation datasets (MLflow 3.4+) with their tags, records and the experiments they are
 /// linked to (rows of `entity_associations`).
-async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn evaluation_datasets<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let mut tally = Tally { name: "evaluation datasets", ..Tally::default() };
     if !has_table(source, "evaluation_datasets").await? {
         return Ok(tally);
@@ -623,7 +654,7 @@ async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store:
         let experiment_ids = if associations {
             sqlx::query_scalar::<_, String>(
                 "SELECT destination_id FROM entity_associations WHERE source_type = 'evaluation_dataset' \
-                 AND source_id = ? AND destination_type = 'experiment' ORDER BY created_time, destination_id",
+                 AND source_id = $1 AND destination_type = 'experiment' ORDER BY created_time, destination_id",
             )
             .bind(&dataset_id)
             .fetch_all(source)
@@ -636,10 +667,11 @@ async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store:
             Vec::new()
         };
         let record_rows = sqlx::query(&format!(
-            "SELECT dataset_record_id, inputs, {}, expectations, tags, source, created_time, last_update_time, \
-             created_by, last_updated_by FROM evaluation_dataset_records WHERE dataset_id = ? \
-             ORDER BY created_time, dataset_record_id",
-            if outputs { "outputs" } else { "NULL" }
+            "SELECT dataset_record_id, CAST(inputs AS TEXT), {}, CAST(expectations AS TEXT), CAST(tags AS TEXT), \
+             CAST(source AS TEXT), created_time, last_update_time, created_by, last_updated_by \
+             FROM evaluation_dataset_records WHERE dataset_id = $1 ORDER BY created_time, dataset_record_id",
+            // JSON columns (PostgreSQL's `json` type) are read as their text.
+            if outputs { "CAST(outputs AS TEXT)" } else { "NULL" }
         ))
         .bind(&dataset_id)
         .fetch_all(source)
@@ -675,8 +707,12 @@ async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store:
             dataset: EvaluationDataset {
                 dataset_id: dataset_id.clone(),
                 name: row.get(1),
-                tags: pairs(source, "SELECT key, value FROM evaluation_dataset_tags WHERE dataset_id = ?", &dataset_id)
-                    .await?,
+                tags: pairs(
+                    source,
+                    "SELECT key, value FROM evaluation_dataset_tags WHERE dataset_id = $1",
+                    dataset_id.as_str(),
+                )
+                .await?,
                 schema: row.get(2),
                 profile: row.get(3),
                 // Empty: the store works it out from the records.
@@ -704,7 +740,7 @@ async fn evaluation_datasets<S: Store + ImportStore>(source: &SqlitePool, store:
 /// Registered scorers (MLflow 3.4+) with every version and, where the schema has them, their
 /// online scoring configs. A scorer whose versions were all deleted is copied too (MLflow
 /// keeps its row, and its id, for the next registration under that name).
-async fn scorers<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyhow::Result<Tally> {
+async fn scorers<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     let mut tally = Tally { name: "scorers", ..Tally::default() };
     if !has_table(source, "scorers").await? {
         return Ok(tally);
@@ -722,7 +758,7 @@ async fn scorers<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyh
         let experiment_id = ExperimentId::from_stored(row.get(1));
         let scorer_name: String = row.get(2);
         let versions: Vec<ScorerVersion> = sqlx::query(
-            "SELECT scorer_version, serialized_scorer, creation_time FROM scorer_versions WHERE scorer_id = ? \
+            "SELECT scorer_version, serialized_scorer, creation_time FROM scorer_versions WHERE scorer_id = $1 \
              ORDER BY scorer_version",
         )
         .bind(&scorer_id)
@@ -742,7 +778,7 @@ async fn scorers<S: Store + ImportStore>(source: &SqlitePool, store: &S) -> anyh
         let online_config = if online_configs {
             sqlx::query(
                 "SELECT online_scoring_config_id, sample_rate, experiment_id, filter_string \
-                 FROM online_scoring_configs WHERE scorer_id = ? ORDER BY online_scoring_config_id LIMIT 1",
+                 FROM online_scoring_configs WHERE scorer_id = $1 ORDER BY online_scoring_config_id LIMIT 1",
             )
             .bind(&scorer_id)
             .fetch_optional(source)
@@ -789,11 +825,11 @@ type Pairs = Vec<(String, String)>;
 
 /// The tag and metadata entries that `columns` (those of the promoted columns the schema has)
 /// stand for, as MLflow writes them back (token usage and cost as Python's JSON).
-async fn promoted_columns(source: &SqlitePool, columns: &[&str], trace_id: &str) -> anyhow::Result<(Pairs, Pairs)> {
+async fn promoted_columns(source: &AnyPool, columns: &[&str], trace_id: &str) -> anyhow::Result<(Pairs, Pairs)> {
     if columns.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let row = sqlx::query(&format!("SELECT {} FROM trace_info WHERE request_id = ?", columns.join(", ")))
+    let row = sqlx::query(&format!("SELECT {} FROM trace_info WHERE request_id = $1", columns.join(", ")))
         .bind(trace_id)
         .fetch_one(source)
         .await?;

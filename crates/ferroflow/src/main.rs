@@ -59,7 +59,8 @@ struct CheckArgs {
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// The MLflow backend store to copy from: sqlite:///<path> (read-only).
+    /// The MLflow backend store to copy from: sqlite:///<path> (opened read-only) or
+    /// postgresql://<user>:<password>@<host>:<port>/<db> (only read).
     #[arg(long)]
     from: String,
     /// The MLflow artifact root to copy from (a directory or s3://bucket/prefix), into
@@ -350,7 +351,8 @@ impl Backend {
         }
     }
 
-    fn redacted(uri: &str) -> String {
+    /// The URI without its credentials, for messages.
+    pub(crate) fn redacted(uri: &str) -> String {
         match uri.split_once("://").zip(uri.rfind('@')) {
             Some(((scheme, _), at)) => format!("{scheme}://…{}", &uri[at..]),
             None => uri.to_string(),
