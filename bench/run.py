@@ -47,7 +47,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from ferrobench.servers import DEFAULT_FF_BIN, QUIET_ENV, ROOT, VENV_BIN, ServerSpec, ferroflow_spec, reference_spec, stop_all
+from ferrobench.servers import (
+    DEFAULT_FF_BIN, QUIET_ENV, ROOT, VENV_BIN, Deployment, S3Emulator, ServerSpec, ferroflow_spec, reference_spec,
+    stop_all,
+)
 from ferrobench.harness import OUT_DIR, WORKLOADS, Config, Figure, all_goals, bench_server
 from ferrobench.report import git_rev, mlflow_version, render
 import ferrobench.workloads  # noqa: F401  (registers the workloads)
@@ -86,6 +89,12 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--startup-samples", type=int,
                    help="cold starts per server for the start-up figure (median; default: reference 1, ferroflow 5)")
     p.add_argument("--settle", type=float, help="minimum seconds before each RSS sample; sampling then waits for RSS to stop changing (default 3, quick 1)")
+    p.add_argument("--postgres", metavar="ADMIN_URL",
+                   help="give each server a fresh database on this PostgreSQL server (e.g. the URL "
+                        "`cargo xtask pg start` prints) instead of a SQLite file")
+    p.add_argument("--s3", action="store_true",
+                   help="give each server a fresh prefix of a bucket in an S3 emulator (moto, started here) "
+                        "instead of an artifact directory")
     p.add_argument("--out", type=Path, default=OUT_DIR / "latest.md", help="markdown output path")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temporary stores")
     p.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failing workloads")
@@ -128,12 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.settle is None:
         args.settle = 1.0 if q else 3.0
 
+    deployment = Deployment(postgres_admin_url=args.postgres)
+    if args.s3:
+        import tempfile
+
+        deployment.s3 = S3Emulator(Path(tempfile.mkdtemp(prefix="ffbench-s3-"))).start()
     specs: list[ServerSpec] = []
     ff_desc = "skipped"
     if not args.skip_reference:
         if not (VENV_BIN / "mlflow").exists():
             sys.exit(f"{VENV_BIN / 'mlflow'} not found: create the .venv first (see bench/README.md)")
-        specs.append(reference_spec())
+        specs.append(reference_spec(deployment))
     if not args.skip_ferroflow:
         if args.ferroflow_bin:
             ff_bin = args.ferroflow_bin.resolve()
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             ff_bin = build_ferroflow()
         if not ff_bin.exists():
             sys.exit(f"ferroflow binary {ff_bin} not found (use --skip-ferroflow to bench the reference only)")
-        specs.append(ferroflow_spec(ff_bin))
+        specs.append(ferroflow_spec(ff_bin, deployment))
         ff_desc = f"`{ff_bin}`"
     if not specs:
         sys.exit("nothing to run: both servers skipped")
@@ -187,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "mlflow": mlflow_version(),
         "ferroflow": ff_desc,
         "mode": "quick" if q else "full",
+        "deployment": deployment.describe(),
         "workloads": [w.name for w in selected],
         "config": asdict(cfg),
     }

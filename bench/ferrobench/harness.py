@@ -350,6 +350,11 @@ def run_client_script(ctx: Ctx, script: str, args: dict, env_extra: dict, timeou
 # --------------------------------------------------------------------------
 
 
+def spec_env(spec: ServerSpec) -> dict[str, str] | None:
+    """The server's environment: ours, plus what its deployment adds."""
+    return {**os.environ, **spec.env} if spec.env else None
+
+
 def bench_server(spec: ServerSpec, cfg: Config, selected: list[Workload], args) -> tuple[list[Figure], list[str]]:
     figs: list[Figure] = []
     checks: list[str] = []
@@ -361,7 +366,7 @@ def bench_server(spec: ServerSpec, cfg: Config, selected: list[Workload], args) 
     for k in range(1, samples):
         tmp = Path(tempfile.mkdtemp(prefix=f"ffbench-{spec.name}-start{k}-"))
         port = free_port()
-        srv = ServerProc(spec.name, spec.make_cmd(port, tmp), log_dir / f"{spec.name}-start{k}.log", tmp)
+        srv = ServerProc(spec.name, spec.make_cmd(port, tmp), log_dir / f"{spec.name}-start{k}.log", tmp, env=spec_env(spec))
         try:
             startups.append(srv.start(port, spec.start_timeout_s))
             print(f"[{spec.name}] cold start #{k}: /health after {startups[-1] * 1000:.1f} ms", flush=True)
@@ -371,7 +376,7 @@ def bench_server(spec: ServerSpec, cfg: Config, selected: list[Workload], args) 
 
     tmp = Path(tempfile.mkdtemp(prefix=f"ffbench-{spec.name}-"))
     port = free_port()
-    srv = ServerProc(spec.name, spec.make_cmd(port, tmp), log_dir / f"{spec.name}.log", tmp)
+    srv = ServerProc(spec.name, spec.make_cmd(port, tmp), log_dir / f"{spec.name}.log", tmp, env=spec_env(spec))
     print(f"[{spec.name}] starting: {' '.join(srv.cmd)}", flush=True)
     try:
         startups.append(srv.start(port, spec.start_timeout_s))

@@ -151,10 +151,10 @@ def settled_memory(root: int, min_wait: float, max_wait: float = 60.0) -> tuple[
     return hist[-1]
 
 
-def health_once(port: int, timeout: float = 0.5) -> bool:
+def health_once(port: int, timeout: float = 0.5, path: str = "/health") -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", "/health")
+        conn.request("GET", path)
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException):
         return False
@@ -179,7 +179,7 @@ class ServerProc:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, port: int, timeout_s: float, poll_s: float = 0.002) -> float:
+    def start(self, port: int, timeout_s: float, poll_s: float = 0.002, health_path: str = "/health") -> float:
         """Start the process; return seconds from spawn to first 200 from GET /health."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
@@ -198,7 +198,7 @@ class ServerProc:
         _LIVE.add(self)
         deadline = t0 + timeout_s
         while True:
-            if health_once(port):
+            if health_once(port, path=health_path):
                 return time.perf_counter() - t0
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -287,24 +287,96 @@ class ServerSpec:
     make_cmd: Callable[[int, Path], list[str]]
     start_timeout_s: float
     startup_samples: int = 1  # default cold starts for the start-up median (--startup-samples overrides)
+    env: dict[str, str] | None = None  # added to the server's environment (S3 credentials)
 
 
-def reference_spec() -> ServerSpec:
+class S3Emulator:
+    """moto's S3 server on a free loopback port with one bucket, for runs on a bucket."""
+
+    bucket = "ferrobench"
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.proc = ServerProc("s3", [str(VENV_BIN / "python"), "-m", "moto.server", "-H", "127.0.0.1",
+                                      "-p", str(self.port)], workdir / "s3.log", workdir)
+
+    @property
+    def env(self) -> dict[str, str]:
+        # An IP address as the endpoint: both servers send path-style requests to it.
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{self.port}",
+            "AWS_ACCESS_KEY_ID": "ferrobench",
+            "AWS_SECRET_ACCESS_KEY": "ferrobench-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self) -> "S3Emulator":
+        self.proc.start(self.port, 60.0, poll_s=0.1, health_path="/")
+        import boto3
+
+        env = self.env
+        boto3.client("s3", endpoint_url=env["MLFLOW_S3_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                     region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=self.bucket)
+        return self
+
+
+@dataclass
+class Deployment:
+    """Where a server keeps its data: a fresh SQLite file and artifact directory in its scratch
+    directory (the default), or a fresh database on a PostgreSQL server and a fresh prefix of a
+    bucket (`postgres_admin_url`, `s3`), as a team running MLflow at scale deploys it."""
+
+    postgres_admin_url: str | None = None
+    s3: S3Emulator | None = None
+
+    def backend_store_uri(self, name: str, tmp: Path, driver: str = "") -> str:
+        if not self.postgres_admin_url:
+            return f"sqlite:///{tmp}/{name}.db"
+        import psycopg2
+
+        database = f"ffbench_{name}_{tmp.name.replace('-', '_').lower()}"
+        connection = psycopg2.connect(self.postgres_admin_url)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {database}")
+        finally:
+            connection.close()
+        scheme = f"postgresql{driver}://"
+        return self.postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", scheme, 1) + f"/{database}"
+
+    def artifacts_destination(self, name: str, tmp: Path) -> str:
+        if self.s3 is None:
+            return str(tmp / name)
+        return f"s3://{self.s3.bucket}/{name}-{tmp.name}"
+
+    @property
+    def env(self) -> dict[str, str] | None:
+        return dict(self.s3.env) if self.s3 else None
+
+    def describe(self) -> str:
+        store = "PostgreSQL" if self.postgres_admin_url else "SQLite"
+        return f"{store} store, artifacts in {'an S3 bucket (moto)' if self.s3 else 'a local directory'}"
+
+
+def reference_spec(deployment: Deployment = Deployment()) -> ServerSpec:
     mlflow_bin = VENV_BIN / "mlflow"
 
     def cmd(port: int, tmp: Path) -> list[str]:
         return [
             str(mlflow_bin), "server",
             "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{tmp}/ref.db",
-            "--artifacts-destination", str(tmp / "art"),
+            # psycopg2: the driver the bench's venv has (MLflow's default for postgresql:// is psycopg 3).
+            "--backend-store-uri", deployment.backend_store_uri("ref", tmp, driver="+psycopg2"),
+            "--artifacts-destination", deployment.artifacts_destination("art", tmp),
             "--workers", "1",
         ]
 
-    return ServerSpec("reference", cmd, start_timeout_s=180.0)
+    return ServerSpec("reference", cmd, start_timeout_s=180.0, env=deployment.env)
 
 
-def ferroflow_spec(binary: Path) -> ServerSpec:
+def ferroflow_spec(binary: Path, deployment: Deployment = Deployment()) -> ServerSpec:
     # The server runs in its scratch directory: a relative --binary means the caller's directory.
     binary = Path(binary).resolve()
 
@@ -312,9 +384,8 @@ def ferroflow_spec(binary: Path) -> ServerSpec:
         return [
             str(binary), "server",
             "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{tmp}/ff.db",
-            "--artifacts-destination", str(tmp / "ffart"),
+            "--backend-store-uri", deployment.backend_store_uri("ff", tmp),
+            "--artifacts-destination", deployment.artifacts_destination("ffart", tmp),
         ]
 
-    return ServerSpec("ferroflow", cmd, start_timeout_s=60.0, startup_samples=5)
-
+    return ServerSpec("ferroflow", cmd, start_timeout_s=60.0, startup_samples=5, env=deployment.env)

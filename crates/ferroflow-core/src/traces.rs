@@ -25,7 +25,7 @@ pub async fn ingest_spans(
     }
     let count = spans.len();
     let traces = group_by_trace(spans);
-    store.ingest_spans(experiment_id, run_id, &traces).await?;
+    store.ingest_spans(experiment_id, run_id, traces).await?;
     Ok(count)
 }
 

@@ -661,8 +661,10 @@ impl TraceStore for PostgresStore {
         &self,
         experiment_id: ExperimentId,
         run_id: Option<&RunId>,
-        traces: &[TraceSpans],
+        traces: Vec<TraceSpans>,
     ) -> Result<()> {
+        // PostgreSQL takes concurrent writers itself: each batch commits on its own.
+        let traces = traces.as_slice();
         let run_id = run_id.map(RunId::as_str);
         let ingesting = || format!("ingesting {} traces into experiment {experiment_id}", traces.len());
         let mut tx = self.pool.begin().await.context(ingesting)?;

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod evaluation;
+mod group_commit;
 mod import;
 mod issues;
 mod logged_models;
@@ -39,6 +40,8 @@ pub struct SqliteStore {
     /// When spans were last ingested (ms since the epoch): the text indexer yields the
     /// writer to ingest while spans keep coming.
     last_span_ingest: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Span batches to the writer task, which commits concurrent ones together.
+    ingest: group_commit::IngestQueue,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -115,7 +118,8 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await
             .context(|| format!("opening the read connections to {path}"))?;
-        let store = SqliteStore { write, read, last_span_ingest: Default::default() };
+        let ingest = group_commit::IngestQueue::start(write.clone());
+        let store = SqliteStore { write, read, last_span_ingest: Default::default(), ingest };
         store.ensure_default_experiment(default_artifact_root).await?;
         tokio::spawn(checkpoint_in_background(options, store.write.clone()));
         tokio::spawn(text_index::index_in_background(

@@ -663,85 +663,92 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
     .boxed()
 }
 
+/// Writes one batch of spans on the writer connection, inside the caller's transaction (or
+/// savepoint): trace rows created or filled from their roots, tags, run links, spans, root
+/// metadata and token usage. A handful of statements per batch, however many traces it holds.
+pub(crate) async fn write_spans(
+    conn: &mut SqliteConnection,
+    experiment_id: ExperimentId,
+    run_id: Option<&str>,
+    traces: &[TraceSpans],
+) -> Result<()> {
+    let experiment_key = active_experiment(&mut *conn, experiment_id).await?;
+    let mut keys = HashMap::with_capacity(traces.len());
+    for chunk in traces.chunks(100) {
+        upsert_trace_rows(&mut *conn, experiment_key, chunk, &mut keys).await?;
+        let root_tags: Vec<(&str, &str, &str)> = chunk
+            .iter()
+            .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
+            .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
+            .collect();
+        upsert_pairs(&mut *conn, "trace_tags", &["trace_id"], &root_tags, OnConflict::Replace).await?;
+        if let Some(run_id) = run_id {
+            let mut builder: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
+            builder.push_values(chunk, |mut b, trace| {
+                b.push_bind(trace.trace_id.as_str()).push_bind(run_id);
+            });
+            builder.build().execute(&mut *conn).await.context(|| format!("linking traces to run {run_id}"))?;
+        }
+    }
+    let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
+    for trace in traces {
+        let key =
+            *keys.get(trace.trace_id.as_str()).ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
+        spans.extend(trace.spans.iter().map(|span| (key, span)));
+    }
+    insert_spans(&mut *conn, &spans).await?;
+    insert_root_metadata(&mut *conn, traces).await?;
+    // Token usage counts each span that carries it and has no ancestor that carries it
+    // (a parent's usage already covers its children's, as MLflow 3.18 counts it); a span
+    // whose parent is not stored counts as a top. Redone whenever a span with token counts
+    // arrives, before or after its root or parent.
+    let ids: Vec<&str> = traces
+        .iter()
+        .filter(|t| t.spans.iter().any(|s| s.token_usage.is_some()))
+        .map(|t| t.trace_id.as_str())
+        .collect();
+    if !ids.is_empty() {
+        sqlx::query(
+            "WITH RECURSIVE targets (trace_key, trace_id) AS ( \
+                 SELECT trace_key, trace_id FROM traces \
+                 WHERE trace_id IN (SELECT value FROM json_each(?2)) AND finalized = 0), \
+             walk (trace_key, span_id, ancestor, depth) AS ( \
+                 SELECT s.trace_key, s.span_id, s.parent_span_id, 0 FROM spans s \
+                 JOIN targets t ON t.trace_key = s.trace_key WHERE s.total_tokens IS NOT NULL \
+                 UNION ALL \
+                 SELECT w.trace_key, w.span_id, p.parent_span_id, w.depth + 1 FROM walk w \
+                 JOIN spans p ON p.trace_key = w.trace_key AND p.span_id = w.ancestor \
+                 WHERE p.total_tokens IS NULL AND w.depth < 10000), \
+             tops (trace_key, span_id) AS ( \
+                 SELECT w.trace_key, w.span_id FROM walk w WHERE w.ancestor IS NULL OR NOT EXISTS ( \
+                     SELECT 1 FROM spans p WHERE p.trace_key = w.trace_key AND p.span_id = w.ancestor)) \
+             INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
+             SELECT t.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
+                 'output_tokens', coalesce(sum(s.output_tokens), 0), 'total_tokens', coalesce(sum(s.total_tokens), 0)) \
+             FROM targets t JOIN tops USING (trace_key) \
+             JOIN spans s ON s.trace_key = tops.trace_key AND s.span_id = tops.span_id \
+             GROUP BY t.trace_id",
+        )
+        .bind(META_TOKEN_USAGE)
+        .bind(json_list(&ids))
+        .execute(&mut *conn)
+        .await
+        .context(|| format!("summing the token usage of {} traces", ids.len()))?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl TraceStore for SqliteStore {
     async fn ingest_spans(
         &self,
         experiment_id: ExperimentId,
         run_id: Option<&RunId>,
-        traces: &[TraceSpans],
+        traces: Vec<TraceSpans>,
     ) -> Result<()> {
-        let run_id = run_id.map(RunId::as_str);
         self.last_span_ingest.store(ferroflow_core::time::now_millis(), std::sync::atomic::Ordering::Relaxed);
-        let ingesting = || format!("ingesting {} traces into experiment {experiment_id}", traces.len());
-        let mut tx = self.write.begin().await.context(ingesting)?;
-        let experiment_key = active_experiment(&mut tx, experiment_id).await?;
-        // A handful of statements per batch, however many traces it holds.
-        let mut keys = HashMap::with_capacity(traces.len());
-        for chunk in traces.chunks(100) {
-            upsert_trace_rows(&mut tx, experiment_key, chunk, &mut keys).await?;
-            let root_tags: Vec<(&str, &str, &str)> = chunk
-                .iter()
-                .filter_map(|t| t.root.as_ref().map(|r| (t, r)))
-                .flat_map(|(t, r)| r.tags.iter().map(move |(k, v)| (t.trace_id.as_str(), k.as_str(), v.as_str())))
-                .collect();
-            upsert_pairs(&mut tx, "trace_tags", &["trace_id"], &root_tags, OnConflict::Replace).await?;
-            if let Some(run_id) = run_id {
-                let mut builder: QueryBuilder<Sqlite> =
-                    QueryBuilder::new("INSERT OR IGNORE INTO trace_run_links (trace_id, run_id) ");
-                builder.push_values(chunk, |mut b, trace| {
-                    b.push_bind(trace.trace_id.as_str()).push_bind(run_id);
-                });
-                builder.build().execute(&mut *tx).await.context(|| format!("linking traces to run {run_id}"))?;
-            }
-        }
-        let mut spans: Vec<(i64, &SpanRecord)> = Vec::with_capacity(traces.iter().map(|t| t.spans.len()).sum());
-        for trace in traces {
-            let key = *keys
-                .get(trace.trace_id.as_str())
-                .ok_or_else(|| Error::internal("trace row vanished during ingest"))?;
-            spans.extend(trace.spans.iter().map(|span| (key, span)));
-        }
-        insert_spans(&mut tx, &spans).await?;
-        insert_root_metadata(&mut tx, traces).await?;
-        // Token usage counts each span that carries it and has no ancestor that carries it
-        // (a parent's usage already covers its children's, as MLflow 3.18 counts it); a span
-        // whose parent is not stored counts as a top. Redone whenever a span with token counts
-        // arrives, before or after its root or parent.
-        let ids: Vec<&str> = traces
-            .iter()
-            .filter(|t| t.spans.iter().any(|s| s.token_usage.is_some()))
-            .map(|t| t.trace_id.as_str())
-            .collect();
-        if !ids.is_empty() {
-            sqlx::query(
-                "WITH RECURSIVE targets (trace_key, trace_id) AS ( \
-                     SELECT trace_key, trace_id FROM traces \
-                     WHERE trace_id IN (SELECT value FROM json_each(?2)) AND finalized = 0), \
-                 walk (trace_key, span_id, ancestor, depth) AS ( \
-                     SELECT s.trace_key, s.span_id, s.parent_span_id, 0 FROM spans s \
-                     JOIN targets t ON t.trace_key = s.trace_key WHERE s.total_tokens IS NOT NULL \
-                     UNION ALL \
-                     SELECT w.trace_key, w.span_id, p.parent_span_id, w.depth + 1 FROM walk w \
-                     JOIN spans p ON p.trace_key = w.trace_key AND p.span_id = w.ancestor \
-                     WHERE p.total_tokens IS NULL AND w.depth < 10000), \
-                 tops (trace_key, span_id) AS ( \
-                     SELECT w.trace_key, w.span_id FROM walk w WHERE w.ancestor IS NULL OR NOT EXISTS ( \
-                         SELECT 1 FROM spans p WHERE p.trace_key = w.trace_key AND p.span_id = w.ancestor)) \
-                 INSERT OR REPLACE INTO trace_metadata (trace_id, key, value) \
-                 SELECT t.trace_id, ?1, json_object('input_tokens', coalesce(sum(s.input_tokens), 0), \
-                     'output_tokens', coalesce(sum(s.output_tokens), 0), 'total_tokens', coalesce(sum(s.total_tokens), 0)) \
-                 FROM targets t JOIN tops USING (trace_key) \
-                 JOIN spans s ON s.trace_key = tops.trace_key AND s.span_id = tops.span_id \
-                 GROUP BY t.trace_id",
-            )
-            .bind(META_TOKEN_USAGE)
-            .bind(json_list(&ids))
-            .execute(&mut *tx)
-            .await
-            .context(|| format!("summing the token usage of {} traces", ids.len()))?;
-        }
-        tx.commit().await.context(ingesting)
+        self.ingest.ingest(experiment_id, run_id.cloned(), traces).await
     }
 
     async fn start_trace(&self, info: &TraceInfo) -> Result<TraceInfo> {

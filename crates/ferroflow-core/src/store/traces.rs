@@ -16,7 +16,7 @@ pub trait TraceStore: Send + Sync {
         &self,
         experiment_id: ExperimentId,
         run_id: Option<&RunId>,
-        traces: &[TraceSpans],
+        traces: Vec<TraceSpans>,
     ) -> Result<()>;
 
     /// StartTraceV3: an idempotent upsert of the trace record, merged with spans that came
