@@ -124,12 +124,12 @@ def main() -> None:
         rows.append(row)
         time.sleep(1)
     print("\n| replicas | spans/s | ratio to 1 | request p50 ms | ferroflow CPU µs/span | PostgreSQL CPU µs/span "
-          "| acknowledged = stored |")
+          "| acknowledged ≤ stored |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['replicas']} | {row['spans_per_s']:,.0f} | {row['spans_per_s'] / rows[0]['spans_per_s']:.2f} "
               f"| {row['p50_ms']:.1f} | {row['server_us_per_span']:.1f} | {row['postgres_us_per_span']:.1f} "
-              f"| {row['spans']:,} = {row['stored']:,} |")
+              f"| {row['spans']:,} ≤ {row['stored']:,} |")
 
 
 if __name__ == "__main__":
