@@ -138,7 +138,8 @@ def test_large_artifact_is_streamed_in_parts(fresh_server, s3, tmp_path):
         peak = _vm_kib(srv.proc.pid, "VmHWM")
     grown_mib = (peak - baseline) / 1024
     print(f"peak RSS grew by {grown_mib:.0f} MiB for a {size >> 20} MiB artifact")  # shown with pytest -s
-    assert grown_mib < 96, f"peak RSS grew by {grown_mib:.0f} MiB for a {size >> 20} MiB artifact"
+    # Bounded, not proportional: ~70 MiB at 160 MiB, ~100 MiB at 2 GiB (8 MiB parts, 4 in flight).
+    assert grown_mib < 128, f"peak RSS grew by {grown_mib:.0f} MiB for a {size >> 20} MiB artifact"
 
 
 @pytest.mark.parametrize("which", ["ferroflow", "reference"])
