@@ -20,7 +20,7 @@ from mlflow.entities import AssessmentSource, AssessmentSourceType
 from mlflow.genai import datasets as genai_datasets
 from mlflow.genai.scorers import RegexMatch
 
-from conftest import REFERENCE_BIN, Server, _binary
+from conftest import REFERENCE_BIN, Server, _binary, s3_emulator
 
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice@example.com")
 
@@ -218,7 +218,8 @@ def _import(target: Server, source: Server) -> str:
     cmd = [
         target.binary, "import",
         "--from", source.backend_store_uri,
-        "--artifacts-from", str(source.artifacts_dir),
+        # A directory, or the bucket prefix when the suite runs with S3 artifacts.
+        "--artifacts-from", source.artifacts_destination,
         "--backend-store-uri", target.backend_store_uri,
         "--artifacts-destination", target.artifacts_destination,
     ]  # fmt: skip
@@ -226,6 +227,17 @@ def _import(target: Server, source: Server) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=target.workdir)
     assert done.returncode == 0, f"import failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def _artifact_files(srv: Server) -> list[str]:
+    """Every artifact file the server stored, relative to its destination (a directory or a
+    bucket prefix)."""
+    destination = srv.artifacts_destination
+    if destination.startswith("s3://"):
+        prefix = destination.split("/", 3)[3].rstrip("/") + "/"
+        return sorted(key[len(prefix):] for key in s3_emulator().objects(prefix))
+    root = Path(destination)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def _summary(stdout: str) -> dict:
@@ -284,7 +296,7 @@ def _import_into(srv: Server, reference: Server, made: dict, before: dict) -> No
     assert first["traces"] == (2, 2, 0, 2), first
     assert first["evaluation datasets"] == (1, 1, 0, 1), first
     assert first["scorers"] == (1, 1, 0, 1), first
-    files = sorted(str(p.relative_to(reference.artifacts_dir)) for p in reference.artifacts_dir.rglob("*") if p.is_file())
+    files = _artifact_files(reference)
     assert first["artifact files"] == (len(files),) * 2 + (0, len(files)), (first, files)
 
     again = _summary(_import(srv, reference))

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
+import mlflow
 import pytest
 from conftest import _binary
+from mlflow import MlflowClient
 from test_sdk import _env
-from test_sdk_serve import AgentProcess
+from test_sdk_serve import AgentProcess, EchoAgent
 
 INPUT_KEY = "request uses the `input` key"
 RESPONSE = "response is a well-formed ResponsesAgentResponse"
@@ -108,3 +111,29 @@ def test_an_unknown_model_fails_with_the_reason(server):
     assert code == 1, out
     assert all(mark == "✗" for mark in marks.values()), out
     assert "cannot resolve" in out
+
+
+def test_a_python_logged_agent_has_its_yaml_mlmodel_read(server, agent):
+    # A ResponsesAgent logged by the Python client: its MLmodel is YAML. Its endpoint tag points at
+    # a served Rust agent, so every other item is checked against that one.
+    process, _ = agent()
+    name = f"python-agent-{uuid.uuid4().hex[:10]}"
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_experiment(f"sdk-check-{name}")
+    try:
+        with mlflow.start_run():
+            logged = mlflow.pyfunc.log_model(name="agent", python_model=EchoAgent())
+    finally:
+        mlflow.set_experiment(experiment_id="0")
+    client = MlflowClient(server.url)
+    location = client.get_logged_model(logged.model_id).artifact_location
+    mlmodel = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/MLmodel", tracking_uri=server.url))
+    text = mlmodel.read_text()
+    assert "\nsignature:\n" in text and not text.lstrip().startswith("{"), f"not the YAML MLflow writes:\n{text}"
+    client.set_logged_model_tags(logged.model_id, {"ferroflow.agent.endpoint": process.url})
+    version = mlflow.register_model(logged.model_uri, name)
+    client.set_registered_model_alias(name, "production", version.version)
+
+    code, marks, out = check(server.url, f"models:/{name}@production")
+    assert marks[SIGNATURE] == "✓", out
+    assert code == 0, out

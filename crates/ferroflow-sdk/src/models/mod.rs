@@ -297,8 +297,8 @@ impl Models {
         parse_logged(answer)
     }
 
-    /// The `MLmodel` of a logged model, when it is stored as JSON (as the SDK writes it);
-    /// `Ok(None)` when there is none.
+    /// The `MLmodel` of a logged model, as YAML (MLflow writes it so) or JSON (the SDK writes
+    /// it so; JSON is YAML too); `Ok(None)` when there is none.
     pub async fn get_mlmodel(&self, logged: &LoggedAgent) -> Result<Option<Value>> {
         let path = format!("{ARTIFACTS_API}/{}/MLmodel", proxied_path(&logged.artifact_uri)?);
         let url = self.http.url(&path);
@@ -316,9 +316,13 @@ impl Models {
         if !status.is_success() {
             return Err(crate::http::api_error(status, &bytes));
         }
-        serde_json::from_slice(&bytes)
+        let text = std::str::from_utf8(&bytes).map_err(|err| Error::Protocol {
+            url: url.clone(),
+            message: format!("MLmodel is not UTF-8 text: {err}"),
+        })?;
+        serde_saphyr::from_str::<Value>(text)
             .map(Some)
-            .map_err(|err| Error::Protocol { url, message: format!("MLmodel is not the JSON the SDK writes: {err}") })
+            .map_err(|err| Error::Protocol { url, message: format!("MLmodel is not YAML or JSON: {err}") })
     }
 
     /// Resolves a `models:/` URI (`name@alias`, `name/<version>`, `<model_id>`) to its logged
