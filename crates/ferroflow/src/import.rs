@@ -4,8 +4,10 @@
 //! Everything is written through the core's store traits (`ImportStore` for records that keep
 //! their ids and times, `TraceStore` for traces), so the target can be any backend. Each record
 //! is one transaction and a record already there is skipped, so an interrupted import is
-//! resumed by running the same command again, and running it twice changes nothing. The
-//! source is opened read-only. At the end a summary compares the source's counts with what the
+//! resumed by running the same command again, and running it twice changes nothing. Traces are
+//! read a chunk at a time (a query a table for their tags, metadata and assessments) and their
+//! spans written together after their records: a trace whose spans did not all arrive is done
+//! again by the next run. The source is opened read-only. At the end a summary compares the source's counts with what the
 //! target holds of them.
 
 use anyhow::{bail, Context};
@@ -21,7 +23,7 @@ use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::AnyPool;
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The target: a store and, when artifacts are copied, the repository they go to.
 pub struct Target<'a, S: Store + ImportStore> {
@@ -478,120 +480,200 @@ fn assessment_body(row: &AnyRow, trace_id: &str) -> Map<String, Value> {
     body
 }
 
+/// Traces read per chunk: their tags, metadata and assessments come in one query a table.
+const TRACE_CHUNK: usize = 200;
+
+/// Spans gathered before they are written: one transaction for many traces' spans, memory
+/// bounded whatever the traces' sizes.
+const SPAN_FLUSH: usize = 10_000;
+
+/// Rows of `sql` (a `SELECT` whose last column is the owning trace's id and which ends in
+/// `IN ({ids})`) for the traces `ids`, grouped by that id.
+async fn rows_of_traces(source: &AnyPool, sql: &str, ids: &[String]) -> anyhow::Result<HashMap<String, Vec<AnyRow>>> {
+    let placeholders = (1..=ids.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    let sql = sql.replace("{ids}", &placeholders);
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(id.as_str());
+    }
+    let mut grouped: HashMap<String, Vec<AnyRow>> = HashMap::new();
+    for row in query.fetch_all(source).await.with_context(|| format!("reading: {sql}"))? {
+        let owner: String = row.get(row.len() - 1);
+        grouped.entry(owner).or_default().push(row);
+    }
+    Ok(grouped)
+}
+
+/// Key/value rows (`key, value, owner`) of one trace as pairs.
+fn trace_pairs(rows: Option<Vec<AnyRow>>) -> Vec<(String, String)> {
+    rows.unwrap_or_default()
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1).unwrap_or_default()))
+        .collect()
+}
+
+/// Spans waiting to be written, by experiment: (experiment, the span JSON of each trace).
+#[derive(Default)]
+struct PendingSpans {
+    spans: Vec<(ExperimentId, Vec<Value>)>,
+    count: usize,
+}
+
+impl PendingSpans {
+    fn push(&mut self, experiment_id: ExperimentId, spans: Vec<Value>) {
+        self.count += spans.len();
+        self.spans.push((experiment_id, spans));
+    }
+
+    /// Writes what is gathered: one ingest a experiment.
+    async fn flush<S: Store + ImportStore>(&mut self, store: &S) -> anyhow::Result<()> {
+        let mut by_experiment: Vec<(ExperimentId, Vec<Value>)> = Vec::new();
+        for (experiment_id, spans) in self.spans.drain(..) {
+            match by_experiment.iter_mut().find(|(e, _)| *e == experiment_id) {
+                Some((_, all)) => all.extend(spans),
+                None => by_experiment.push((experiment_id, spans)),
+            }
+        }
+        self.count = 0;
+        for (experiment_id, spans) in by_experiment {
+            let document = serde_json::json!({ "spans": spans });
+            let records = ferroflow_server::convert::otlp::records_from_trace_document(&document)
+                .map_err(|e| anyhow::anyhow!("spans of experiment {experiment_id}: {}", e.message))?;
+            ferroflow_core::traces::ingest_spans(store, experiment_id, None, records)
+                .await
+                .map_err(|e| anyhow::anyhow!("spans of experiment {experiment_id}: {}", e.message))?;
+        }
+        Ok(())
+    }
+}
+
 async fn traces<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::Result<Tally> {
     if !has_table(source, "trace_info").await? {
         return Ok(Tally { name: "traces", ..Tally::default() });
     }
     let with_spans = has_table(source, "spans").await?;
     let with_assessments = has_table(source, "assessments").await?;
-    let rows = sqlx::query(
-        "SELECT request_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, \
-         request_preview, response_preview FROM trace_info ORDER BY timestamp_ms, request_id",
-    )
-    .fetch_all(source)
-    .await?;
     let mut columns = Vec::new();
     for column in PROMOTED_COLUMNS.iter().chain(TOKEN_COLUMNS).chain(COST_COLUMNS) {
         if has_column(source, "trace_info", column).await? {
             columns.push(*column);
         }
     }
+    // The promoted columns follow the eight of every schema.
+    let rows = sqlx::query(&format!(
+        "SELECT request_id, experiment_id, client_request_id, timestamp_ms, execution_time_ms, status, \
+         request_preview, response_preview{} FROM trace_info ORDER BY timestamp_ms, request_id",
+        columns.iter().map(|c| format!(", {c}")).collect::<String>()
+    ))
+    .fetch_all(source)
+    .await?;
     let mut tally = Tally { name: "traces", source: rows.len() as u64, ..Tally::default() };
     let progress = bar(tally.name, tally.source);
-    for row in &rows {
-        let id: String = row.get(0);
-        let trace_id = TraceId::from_stored(id.clone());
-        let spans: Vec<Value> = if with_spans {
-            sqlx::query_scalar::<_, String>(
-                "SELECT content FROM spans WHERE trace_id = $1 ORDER BY start_time_unix_nano",
-            )
-            .bind(&id)
-            .fetch_all(source)
-            .await?
-            .iter()
-            .map(|c| serde_json::from_str(c))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("a span of trace {id} is not JSON"))?
-        } else {
-            Vec::new()
-        };
-        // Done before (the record and all spans are there): skip.
-        if store.get_trace_info(&trace_id).await.is_ok()
-            && store.span_skeleton(&trace_id).await.map(|s| s.len()).unwrap_or(0) == spans.len()
-        {
-            tally.skipped += 1;
-            progress.inc(1);
-            continue;
-        }
-        let experiment_id = ExperimentId::from_stored(row.get(1));
-        let mut assessments = Vec::new();
-        if with_assessments {
-            let assessment_rows = sqlx::query(
+    let mut pending = PendingSpans::default();
+    for chunk in rows.chunks(TRACE_CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(|r| r.get::<String, _>(0)).collect();
+        let trace_ids: Vec<TraceId> = ids.iter().cloned().map(TraceId::from_stored).collect();
+        let there: HashSet<TraceId> = store
+            .get_trace_infos(&trace_ids)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?
+            .into_iter()
+            .map(|i| i.trace_id)
+            .collect();
+        let mut tags =
+            rows_of_traces(source, "SELECT key, value, request_id FROM trace_tags WHERE request_id IN ({ids})", &ids)
+                .await?;
+        let mut metadata = rows_of_traces(
+            source,
+            "SELECT key, value, request_id FROM trace_request_metadata WHERE request_id IN ({ids})",
+            &ids,
+        )
+        .await?;
+        let mut assessment_rows = if with_assessments {
+            rows_of_traces(
+                source,
                 "SELECT assessment_id, name, assessment_type, value, error, source_type, source_id, \
-                 created_timestamp, last_updated_timestamp, rationale, span_id, run_id, overrides, CAST(valid AS INTEGER), \
-                 assessment_metadata FROM assessments WHERE trace_id = $1 ORDER BY created_timestamp",
+                 created_timestamp, last_updated_timestamp, rationale, span_id, run_id, overrides, \
+                 CAST(valid AS INTEGER), assessment_metadata, trace_id FROM assessments WHERE trace_id IN ({ids}) \
+                 ORDER BY created_timestamp",
+                &ids,
             )
-            .bind(&id)
-            .fetch_all(source)
-            .await?;
-            for a in &assessment_rows {
-                let assessment = ferroflow_core::assessments::new_assessment(&trace_id, assessment_body(a, &id), true)
+            .await?
+        } else {
+            HashMap::new()
+        };
+        for (row, (id, trace_id)) in chunk.iter().zip(ids.iter().zip(&trace_ids)) {
+            let spans: Vec<Value> = if with_spans {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT content FROM spans WHERE trace_id = $1 ORDER BY start_time_unix_nano",
+                )
+                .bind(id.as_str())
+                .fetch_all(source)
+                .await?
+                .iter()
+                .map(|c| serde_json::from_str(c))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("a span of trace {id} is not JSON"))?
+            } else {
+                Vec::new()
+            };
+            // Done before (the record and all spans are there): skip.
+            if there.contains(trace_id)
+                && store.span_skeleton(trace_id).await.map(|s| s.len()).unwrap_or(0) == spans.len()
+            {
+                tally.skipped += 1;
+                progress.inc(1);
+                continue;
+            }
+            let experiment_id = ExperimentId::from_stored(row.get(1));
+            let mut assessments = Vec::new();
+            for a in assessment_rows.remove(id).unwrap_or_default() {
+                let assessment = ferroflow_core::assessments::new_assessment(trace_id, assessment_body(&a, id), true)
                     .map_err(|e| anyhow::anyhow!("assessment of trace {id}: {}", e.message))?;
                 assessments.push(assessment);
             }
-        }
-        let (promoted_tags, promoted_metadata) = promoted_columns(source, &columns, &id).await?;
-        let mut tags: Vec<(String, String)> =
-            pairs(source, "SELECT key, value FROM trace_tags WHERE request_id = $1", id.as_str())
-                .await?
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect();
-        let mut metadata: Vec<(String, String)> =
-            pairs(source, "SELECT key, value FROM trace_request_metadata WHERE request_id = $1", id.as_str())
-                .await?
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect();
-        for (promoted, into) in [(promoted_tags, &mut tags), (promoted_metadata, &mut metadata)] {
-            for (key, value) in promoted {
-                into.retain(|(k, _)| k != &key);
-                into.push((key, value));
+            let (promoted_tags, promoted_metadata) = promoted_columns(row, &columns, 8);
+            let mut tags = trace_pairs(tags.remove(id));
+            let mut metadata = trace_pairs(metadata.remove(id));
+            for (promoted, into) in [(promoted_tags, &mut tags), (promoted_metadata, &mut metadata)] {
+                for (key, value) in promoted {
+                    into.retain(|(k, _)| k != &key);
+                    into.push((key, value));
+                }
             }
-        }
-        let info = TraceInfo {
-            trace_id: trace_id.clone(),
-            experiment_id,
-            client_request_id: row.get(2),
-            request_time: row.get(3),
-            execution_duration: row.get(4),
-            state: TraceState::parse(&row.get::<String, _>(5)).unwrap_or(TraceState::Unspecified),
-            request_preview: row.get(6),
-            response_preview: row.get(7),
-            metadata,
-            tags,
-            assessments,
-        };
-        // The record first, then the spans: spans that arrive after StartTraceV3 never
-        // override the client's record, and a trace whose spans are not all there yet is
-        // done again by the next run.
-        if let Err(error) = store.start_trace(&info).await {
-            // A trace of a deleted experiment cannot be written (no trace can).
-            tracing::warn!(trace = %id, error = %error.message, "trace not imported");
+            let info = TraceInfo {
+                trace_id: trace_id.clone(),
+                experiment_id,
+                client_request_id: row.get(2),
+                request_time: row.get(3),
+                execution_duration: row.get(4),
+                state: TraceState::parse(&row.get::<String, _>(5)).unwrap_or(TraceState::Unspecified),
+                request_preview: row.get(6),
+                response_preview: row.get(7),
+                metadata,
+                tags,
+                assessments,
+            };
+            // The record first, then the spans (written with those of other traces, below):
+            // spans that arrive after StartTraceV3 never override the client's record, and a
+            // trace whose spans are not all there yet is done again by the next run.
+            if let Err(error) = store.start_trace(&info).await {
+                // A trace of a deleted experiment cannot be written (no trace can).
+                tracing::warn!(trace = %id, error = %error.message, "trace not imported");
+                progress.inc(1);
+                continue;
+            }
+            if !spans.is_empty() {
+                pending.push(experiment_id, spans);
+            }
+            if pending.count >= SPAN_FLUSH {
+                pending.flush(store).await?;
+            }
+            tally.copied += 1;
             progress.inc(1);
-            continue;
         }
-        if !spans.is_empty() {
-            let document = serde_json::json!({ "spans": spans });
-            let records = ferroflow_server::convert::otlp::records_from_trace_document(&document)
-                .map_err(|e| anyhow::anyhow!("spans of trace {id}: {}", e.message))?;
-            ferroflow_core::traces::ingest_spans(store, experiment_id, None, records)
-                .await
-                .map_err(|e| anyhow::anyhow!("spans of trace {id}: {}", e.message))?;
-        }
-        tally.copied += 1;
-        progress.inc(1);
     }
+    pending.flush(store).await?;
     progress.finish();
     let ids: Vec<TraceId> = rows.iter().map(|r| TraceId::from_stored(r.get::<String, _>(0))).collect();
     for chunk in ids.chunks(500) {
@@ -823,20 +905,14 @@ const COST_COLUMNS: &[&str] = &["input_cost", "output_cost", "total_cost"];
 
 type Pairs = Vec<(String, String)>;
 
-/// The tag and metadata entries that `columns` (those of the promoted columns the schema has)
-/// stand for, as MLflow writes them back (token usage and cost as Python's JSON).
-async fn promoted_columns(source: &AnyPool, columns: &[&str], trace_id: &str) -> anyhow::Result<(Pairs, Pairs)> {
-    if columns.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let row = sqlx::query(&format!("SELECT {} FROM trace_info WHERE request_id = $1", columns.join(", ")))
-        .bind(trace_id)
-        .fetch_one(source)
-        .await?;
+/// The tag and metadata entries that `columns` (those of the promoted columns the schema has,
+/// selected from `row` from column `first` on) stand for, as MLflow writes them back (token
+/// usage and cost as Python's JSON).
+fn promoted_columns(row: &AnyRow, columns: &[&str], first: usize) -> (Pairs, Pairs) {
     let (mut tags, mut metadata) = (Vec::new(), Vec::new());
     let mut tokens = Map::new();
     let mut cost = Map::new();
-    for (at, column) in columns.iter().enumerate() {
+    for (at, column) in columns.iter().enumerate().map(|(i, c)| (first + i, c)) {
         match *column {
             "trace_name" => {
                 if let Some(name) = row.get::<Option<String>, _>(at) {
@@ -866,7 +942,7 @@ async fn promoted_columns(source: &AnyPool, columns: &[&str], trace_id: &str) ->
     if !cost.is_empty() {
         metadata.push(("mlflow.trace.cost".to_string(), ferroflow_proto::encoding::python_json(&cost)));
     }
-    Ok((tags, metadata))
+    (tags, metadata)
 }
 
 /// Every file below `from`'s root, copied to the same path in `to` unless a file of the same
