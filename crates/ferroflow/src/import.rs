@@ -18,7 +18,6 @@ use ferroflow_core::store::{
     ImportStore, ImportedDataset, ImportedModel, ImportedRun, ImportedScorer, ImportedVersion, Store,
 };
 use ferroflow_core::time;
-use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -71,7 +70,7 @@ async fn open_source(uri: &str) -> anyhow::Result<(AnyPool, String)> {
         bail!("unsupported --from '{uri}': MLflow databases on SQLite (sqlite:///<path>) or PostgreSQL (postgresql://…) are imported");
     };
     let pool = AnyPoolOptions::new()
-        .max_connections(IN_FLIGHT as u32)
+        .max_connections(2)
         .connect(&url)
         .await
         .with_context(|| format!("opening the MLflow database {}", crate::Backend::redacted(uri)))?;
@@ -488,21 +487,6 @@ const TRACE_CHUNK: usize = 200;
 /// bounded whatever the traces' sizes.
 const SPAN_FLUSH: usize = 10_000;
 
-/// Traces read and written at once.
-const IN_FLIGHT: usize = 8;
-
-/// The spans of a trace as MLflow stored them (each one JSON document), in start order.
-async fn trace_spans(source: &AnyPool, id: &str) -> anyhow::Result<Vec<Value>> {
-    sqlx::query_scalar::<_, String>("SELECT content FROM spans WHERE trace_id = $1 ORDER BY start_time_unix_nano")
-        .bind(id)
-        .fetch_all(source)
-        .await?
-        .iter()
-        .map(|c| serde_json::from_str(c))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("a span of trace {id} is not JSON"))
-}
-
 /// Rows of `sql` (a `SELECT` whose last column is the owning trace's id and which ends in
 /// `IN ({ids})`) for the traces `ids`, grouped by that id.
 async fn rows_of_traces(source: &AnyPool, sql: &str, ids: &[String]) -> anyhow::Result<HashMap<String, Vec<AnyRow>>> {
@@ -618,84 +602,75 @@ async fn traces<S: Store + ImportStore>(source: &AnyPool, store: &S) -> anyhow::
         } else {
             HashMap::new()
         };
-        let traces: Vec<(&AnyRow, (&String, &TraceId))> = chunk.iter().zip(ids.iter().zip(&trace_ids)).collect();
-        for batch in traces.chunks(IN_FLIGHT) {
-            // Several traces at once: their span reads and their record writes overlap the
-            // round trips and commits that each would otherwise wait on in turn.
-            let spans: Vec<Vec<Value>> = futures::stream::iter(batch.iter().map(|(_, (id, _))| async move {
-                if with_spans {
-                    trace_spans(source, id).await
-                } else {
-                    Ok(Vec::new())
-                }
-            }))
-            .buffered(IN_FLIGHT)
-            .try_collect()
-            .await?;
-            let mut records = Vec::with_capacity(batch.len());
-            for ((row, (id, trace_id)), spans) in batch.iter().zip(spans) {
-                // Done before (the record and all spans are there): skip.
-                if there.contains(*trace_id)
-                    && store.span_skeleton(trace_id).await.map(|s| s.len()).unwrap_or(0) == spans.len()
-                {
-                    tally.skipped += 1;
-                    progress.inc(1);
-                    continue;
-                }
-                let experiment_id = ExperimentId::from_stored(row.get(1));
-                let mut assessments = Vec::new();
-                for a in assessment_rows.remove(*id).unwrap_or_default() {
-                    let assessment =
-                        ferroflow_core::assessments::new_assessment(trace_id, assessment_body(&a, id), true)
-                            .map_err(|e| anyhow::anyhow!("assessment of trace {id}: {}", e.message))?;
-                    assessments.push(assessment);
-                }
-                let (promoted_tags, promoted_metadata) = promoted_columns(row, &columns, 8);
-                let mut tags = trace_pairs(tags.remove(*id));
-                let mut metadata = trace_pairs(metadata.remove(*id));
-                for (promoted, into) in [(promoted_tags, &mut tags), (promoted_metadata, &mut metadata)] {
-                    for (key, value) in promoted {
-                        into.retain(|(k, _)| k != &key);
-                        into.push((key, value));
-                    }
-                }
-                let info = TraceInfo {
-                    trace_id: (*trace_id).clone(),
-                    experiment_id,
-                    client_request_id: row.get(2),
-                    request_time: row.get(3),
-                    execution_duration: row.get(4),
-                    state: TraceState::parse(&row.get::<String, _>(5)).unwrap_or(TraceState::Unspecified),
-                    request_preview: row.get(6),
-                    response_preview: row.get(7),
-                    metadata,
-                    tags,
-                    assessments,
-                };
-                records.push((info, spans));
+        for (row, (id, trace_id)) in chunk.iter().zip(ids.iter().zip(&trace_ids)) {
+            let spans: Vec<Value> = if with_spans {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT content FROM spans WHERE trace_id = $1 ORDER BY start_time_unix_nano",
+                )
+                .bind(id.as_str())
+                .fetch_all(source)
+                .await?
+                .iter()
+                .map(|c| serde_json::from_str(c))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("a span of trace {id} is not JSON"))?
+            } else {
+                Vec::new()
+            };
+            // Done before (the record and all spans are there): skip.
+            if there.contains(trace_id)
+                && store.span_skeleton(trace_id).await.map(|s| s.len()).unwrap_or(0) == spans.len()
+            {
+                tally.skipped += 1;
+                progress.inc(1);
+                continue;
             }
-            // The records first, then the spans (written with those of other traces, below):
+            let experiment_id = ExperimentId::from_stored(row.get(1));
+            let mut assessments = Vec::new();
+            for a in assessment_rows.remove(id).unwrap_or_default() {
+                let assessment = ferroflow_core::assessments::new_assessment(trace_id, assessment_body(&a, id), true)
+                    .map_err(|e| anyhow::anyhow!("assessment of trace {id}: {}", e.message))?;
+                assessments.push(assessment);
+            }
+            let (promoted_tags, promoted_metadata) = promoted_columns(row, &columns, 8);
+            let mut tags = trace_pairs(tags.remove(id));
+            let mut metadata = trace_pairs(metadata.remove(id));
+            for (promoted, into) in [(promoted_tags, &mut tags), (promoted_metadata, &mut metadata)] {
+                for (key, value) in promoted {
+                    into.retain(|(k, _)| k != &key);
+                    into.push((key, value));
+                }
+            }
+            let info = TraceInfo {
+                trace_id: trace_id.clone(),
+                experiment_id,
+                client_request_id: row.get(2),
+                request_time: row.get(3),
+                execution_duration: row.get(4),
+                state: TraceState::parse(&row.get::<String, _>(5)).unwrap_or(TraceState::Unspecified),
+                request_preview: row.get(6),
+                response_preview: row.get(7),
+                metadata,
+                tags,
+                assessments,
+            };
+            // The record first, then the spans (written with those of other traces, below):
             // spans that arrive after StartTraceV3 never override the client's record, and a
             // trace whose spans are not all there yet is done again by the next run.
-            let written: Vec<_> = futures::stream::iter(records.iter().map(|(info, _)| store.start_trace(info)))
-                .buffered(IN_FLIGHT)
-                .collect()
-                .await;
-            for ((info, spans), result) in records.into_iter().zip(written) {
+            if let Err(error) = store.start_trace(&info).await {
+                // A trace of a deleted experiment cannot be written (no trace can).
+                tracing::warn!(trace = %id, error = %error.message, "trace not imported");
                 progress.inc(1);
-                if let Err(error) = result {
-                    // A trace of a deleted experiment cannot be written (no trace can).
-                    tracing::warn!(trace = %info.trace_id, error = %error.message, "trace not imported");
-                    continue;
-                }
-                if !spans.is_empty() {
-                    pending.push(info.experiment_id, spans);
-                }
-                tally.copied += 1;
+                continue;
+            }
+            if !spans.is_empty() {
+                pending.push(experiment_id, spans);
             }
             if pending.count >= SPAN_FLUSH {
                 pending.flush(store).await?;
             }
+            tally.copied += 1;
+            progress.inc(1);
         }
     }
     pending.flush(store).await?;
