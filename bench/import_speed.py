@@ -167,6 +167,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="ADMIN_URL", help="the MLflow database on this PostgreSQL server")
     parser.add_argument("--target-postgres", metavar="ADMIN_URL", help="import into a database on this server")
     args = parser.parse_args()
+    args.binary = args.binary.resolve()  # the import runs in the scratch directory
     workdir = Path(tempfile.mkdtemp(prefix="ff-import-bench-"))
     try:
         source_deployment = Deployment(postgres_admin_url=args.postgres)
