@@ -326,7 +326,12 @@ def test_runs_metric_plots_eval_rows_and_compare(ui, server):
     sync_api.expect(page.locator(".artifact pre")).to_have_text("trained on <b>3</b> shards")
     image = page.locator(".artifact img")
     sync_api.expect(image).to_have_count(1)
-    page.wait_for_function("document.querySelector('.artifact img').complete")
+    # Polled from here: `wait_for_function` polls by evaluating a string inside the page, which
+    # the UI's Content-Security-Policy (no 'unsafe-eval') refuses whenever the first check fails.
+    deadline = time.monotonic() + 10
+    while not page.evaluate("document.querySelector('.artifact img').complete"):
+        assert time.monotonic() < deadline, "the image never finished loading"
+        time.sleep(0.05)
     assert page.evaluate("document.querySelector('.artifact img').naturalWidth") == 1
     assert page.get_by_role("link", name="notes/readme.txt").get_attribute("href").endswith("/notes/readme.txt")
     # The evaluation run: one row per input with the scorer's value and rationale.
