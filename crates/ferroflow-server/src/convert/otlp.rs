@@ -163,9 +163,9 @@ pub fn write_span_json(out: &mut Vec<u8>, span: &StoredSpan) -> Result<()> {
     out.extend_from_slice(b",\"kind\":");
     quoted(out, span.kind.as_str());
     out.extend_from_slice(b",\"start_time_unix_nano\":");
-    out.extend_from_slice(span.start_time_ns.max(0).to_string().as_bytes());
+    write_json(out, &span.start_time_ns.max(0));
     out.extend_from_slice(b",\"end_time_unix_nano\":");
-    out.extend_from_slice(span.end_time_ns.max(0).to_string().as_bytes());
+    write_json(out, &span.end_time_ns.max(0));
     out.extend_from_slice(b",\"attributes\":");
     encoding::write_attributes_json(out, &span.attributes).map_err(|e| broken("attributes", e))?;
     // Events and links are rare: built as JSON values, then written.
