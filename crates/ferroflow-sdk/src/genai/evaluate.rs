@@ -31,7 +31,7 @@ use ferroflow_proto::traces::{
 use ferroflow_proto::tracking::{
     CreateRun, DatasetInputWire, DatasetWire, KeyValue, LogBatch, LogInputs, MetricIn, RunKeyValue, UpdateRun,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, SinkExt, StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -50,8 +50,8 @@ const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
 const SCORER_ERROR: &str = "SCORER_ERROR";
 const SCORER_TRACE_ID: &str = "mlflow.assessment.scorerTraceId";
 const SOURCE_SCORER: &str = "mlflow.trace.sourceScorer";
-/// Assessment requests of one row in flight at once (rows themselves run `max_workers` at a time).
-const ROW_ASSESSMENTS_IN_FLIGHT: usize = 4;
+/// Assessment requests in flight at once while an evaluation logs them.
+const ASSESSMENTS_IN_FLIGHT: usize = 8;
 /// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
 pub const DEFAULT_MAX_WORKERS: usize = 10;
 
@@ -338,12 +338,17 @@ where
         .buffered(workers)
         .collect()
         .await;
-    // Assessments need their traces on the server.
-    let report = crate::flush_async().await;
-    if report.lost() > 0 {
-        tracing::warn!(target: "ferroflow_sdk::genai", "some evaluation traces were not delivered: {report:?}");
+    // Assessments need their traces on the server; judging does not, so the rows are judged
+    // while the traces are delivered, unless a scorer reads the spans back.
+    let delivered = async {
+        let report = crate::flush_async().await;
+        if report.lost() > 0 {
+            tracing::warn!(target: "ferroflow_sdk::genai", "some evaluation traces were not delivered: {report:?}");
+        }
     }
+    .shared();
     if scorers.iter().any(|scorer| scorer.needs_spans()) {
+        delivered.clone().await;
         let spans: Vec<Result<Vec<TraceSpan>>> = futures::stream::iter(predicted.iter())
             .map(|(trace, _, _)| trace_spans(&http, &trace.trace_id))
             .buffered(workers)
@@ -354,31 +359,52 @@ where
         }
     }
 
-    // Score every row and record what each scorer said and what the row expected, each row's
-    // assessments sent as soon as it is scored, while the next rows are still being judged.
+    // Score every row, `workers` at a time, and record what each scorer said and what the row
+    // expected. A row's assessments go to a logging stage of their own, so a row's place is
+    // free for the next row as soon as its scorers are done: the judges never wait on the
+    // server.
     let tracing = ScorerTracing { enabled: options.trace_scorers, run_id: Some(&run_id) };
     let digests: BTreeMap<&str, String> =
         scorers.iter().map(|scorer| (scorer.name(), scorer_digest(&**scorer))).collect();
-    let scored: Vec<Vec<RowFeedback>> = futures::stream::iter(data.iter().zip(&predicted))
-        .map(|(row, (trace, outputs, _))| {
-            let (http, digests, run_id, user) = (&http, &digests, &run_id, &user);
-            async move {
-                let feedbacks = score_row(row, trace, outputs, scorers, tracing).await;
-                let mut assessments = Vec::with_capacity(feedbacks.len() + row.expectations.len());
-                for feedback in &feedbacks {
-                    let digest = digests.get(feedback.scorer.as_str()).cloned();
-                    assessments.push(feedback_assessment(trace, feedback, Some(run_id), digest));
+    let (to_log, logged) = futures::channel::mpsc::channel::<Vec<AssessmentWire>>(workers * 4);
+    let logging = async {
+        delivered.clone().await;
+        let http = &http;
+        logged
+            .flat_map(futures::stream::iter)
+            .map(|assessment| create_assessment(http, assessment))
+            .buffer_unordered(ASSESSMENTS_IN_FLIGHT)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    };
+    let scoring = async {
+        let mut scored: Vec<(usize, Vec<RowFeedback>)> = futures::stream::iter(data.iter().zip(&predicted).enumerate())
+            .map(|(index, (row, (trace, outputs, _)))| {
+                let (digests, run_id, user, mut to_log) = (&digests, &run_id, &user, to_log.clone());
+                async move {
+                    let feedbacks = score_row(row, trace, outputs, scorers, tracing).await;
+                    let mut assessments = Vec::with_capacity(feedbacks.len() + row.expectations.len());
+                    for feedback in &feedbacks {
+                        let digest = digests.get(feedback.scorer.as_str()).cloned();
+                        assessments.push(feedback_assessment(trace, feedback, Some(run_id), digest));
+                    }
+                    for (name, value) in &row.expectations {
+                        assessments.push(expectation_assessment(trace, name, value, run_id, user));
+                    }
+                    // Fails only once logging has failed, whose error is the one returned.
+                    let _ = to_log.send(assessments).await;
+                    (index, feedbacks)
                 }
-                for (name, value) in &row.expectations {
-                    assessments.push(expectation_assessment(trace, name, value, run_id, user));
-                }
-                log_assessments(http, assessments, ROW_ASSESSMENTS_IN_FLIGHT).await?;
-                Ok::<_, Error>(feedbacks)
-            }
-        })
-        .buffered(workers)
-        .try_collect()
-        .await?;
+            })
+            .buffer_unordered(workers)
+            .collect()
+            .await;
+        drop(to_log);
+        scored.sort_unstable_by_key(|(index, _)| *index);
+        scored.into_iter().map(|(_, feedbacks)| feedbacks).collect::<Vec<_>>()
+    };
+    let (scored, logged) = futures::join!(scoring, logging);
+    logged?;
     if options.trace_scorers {
         let report = crate::flush_async().await;
         if report.lost() > 0 {
@@ -486,15 +512,16 @@ pub(crate) async fn trace_spans(http: &HttpClient, trace_id: &str) -> Result<Vec
 /// Creates the assessments, `workers` requests at a time.
 pub(super) async fn log_assessments(http: &HttpClient, assessments: Vec<AssessmentWire>, workers: usize) -> Result<()> {
     futures::stream::iter(assessments)
-        .map(|assessment| async move {
-            let path =
-                format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
-            post(http, &path, &CreateAssessment { assessment }).await
-        })
+        .map(|assessment| create_assessment(http, assessment))
         .buffer_unordered(workers.max(1))
         .try_collect::<Vec<_>>()
         .await?;
     Ok(())
+}
+
+async fn create_assessment(http: &HttpClient, assessment: AssessmentWire) -> Result<Value> {
+    let path = format!("/api/3.0/mlflow/traces/{}/assessments", assessment.trace_id.clone().unwrap_or_default());
+    post(http, &path, &CreateAssessment { assessment }).await
 }
 
 pub(super) async fn post<T: Serialize>(http: &HttpClient, path: &str, body: &T) -> Result<Value> {
