@@ -10,6 +10,7 @@ noisy machine (the wall-clock figures are then those of valgrind, ~50x slower).
 
     .venv/bin/python bench/read_probe.py --ferroflow-bin target/release/ferroflow
     .venv/bin/python bench/read_probe.py --ferroflow-bin BIN --callgrind bench/out/callgrind --reps 20
+    .venv/bin/python bench/read_probe.py --ferroflow-bin BIN --curl      # timed by curl instead
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=300)
     ap.add_argument("--callgrind", metavar="DIR", help="run the server under callgrind; profiles go to DIR")
     ap.add_argument("--only", help="comma-separated substrings of the query names to time")
+    ap.add_argument("--curl", action="store_true",
+                    help="time the calls with curl (one process, one keep-alive connection, its time_total "
+                         "per call): a client that reads a large body faster than http.client")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ff-read-probe-"))
@@ -174,7 +178,10 @@ def main() -> None:
                 raise RuntimeError(f"{name}: {got} items, expected {expected}")
             if out_dir:
                 subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
-            times = sorted(conn.call(method, path, body)[1] for _ in range(args.reps))
+            if args.curl:
+                times = sorted(curl_times(port, method, path, body, args.reps))
+            else:
+                times = sorted(conn.call(method, path, body)[1] for _ in range(args.reps))
             ir = ""
             if out_dir:
                 label = name.replace(" ", "_")
@@ -186,6 +193,20 @@ def main() -> None:
     finally:
         server.stop()
         rm_tree(tmp)
+
+
+def curl_times(port: int, method: str, path: str, body: dict | None, reps: int) -> list[float]:
+    """Each call's time_total from one curl process that makes `reps` calls on one connection."""
+    cmd = ["curl", "-s", "-X", method, "-w", "%{http_code} %{time_total}\n"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+    for _ in range(reps):
+        cmd += ["-o", "/dev/null", f"http://127.0.0.1:{port}{path}"]
+    lines = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    codes, times = lines[0::2], [float(t) for t in lines[1::2]]
+    if len(times) != reps or any(code != "200" for code in codes):
+        raise RuntimeError(f"{method} {path}: curl answered {codes[:5]}...")
+    return times
 
 
 def dumped_ir(out_dir: Path, pid: int, label: str) -> int:
