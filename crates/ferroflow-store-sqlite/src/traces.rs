@@ -613,23 +613,23 @@ const PACKED_SPANS: &str = "group_concat(concat(\
        span_id, parent_span_id, name, status, status_message, attributes, extra), '')";
 
 /// Streams a trace's spans in start order, a chunk at a time (keyset paging), each chunk
-/// read as one [`PACKED_SPANS`] value. The next chunk's statement runs while the caller
-/// works through the current one (it is spawned as soon as the current one is unpacked),
-/// so SQLite's work and the caller's overlap on a large trace.
+/// read as one [`PACKED_SPANS`] value and unpacked on a task of its own. The next chunk is
+/// read while the caller works through the current one (its task is spawned as soon as the
+/// current one is unpacked), so SQLite's work, the unpacking and the caller's overlap on a
+/// large trace.
 fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<StoredSpan>> {
-    let first = tokio::spawn(read_packed_chunk(pool.clone(), trace_id.clone(), None));
+    let first = tokio::spawn(read_chunk(pool.clone(), trace_id.clone(), None));
     futures::stream::try_unfold(Some(first), move |pending| {
         let (pool, trace_id) = (pool.clone(), trace_id.clone());
         async move {
             let Some(pending) = pending else {
                 return Ok::<_, Error>(None);
             };
-            let packed = pending.await.map_err(|e| Error::internal(e.to_string()))??;
-            let spans = unpack_spans(&packed, &trace_id)?;
+            let spans = pending.await.map_err(|e| Error::internal(e.to_string()))??;
             let next = match spans.last() {
                 Some(last) if spans.len() as i64 == SPAN_CHUNK => {
                     let after = (last.start_time_ns, last.span_id.to_string());
-                    Some(tokio::spawn(read_packed_chunk(pool, trace_id, Some(after))))
+                    Some(tokio::spawn(read_chunk(pool, trace_id, Some(after))))
                 }
                 None => return Ok(None),
                 Some(_) => None,
@@ -642,8 +642,8 @@ fn span_chunks(pool: SqlitePool, trace_id: String) -> BoxStream<'static, Result<
     .boxed()
 }
 
-/// The [`PACKED_SPANS`] value of the chunk of spans that follows `after` in keyset order.
-async fn read_packed_chunk(pool: SqlitePool, trace_id: String, after: Option<(i64, String)>) -> Result<String> {
+/// The chunk of spans that follows `after` in keyset order, read as one [`PACKED_SPANS`] value.
+async fn read_chunk(pool: SqlitePool, trace_id: String, after: Option<(i64, String)>) -> Result<Vec<StoredSpan>> {
     let (start, span_id) = after.unwrap_or((i64::MIN, String::new()));
     let packed: Option<String> = sqlx::query_scalar(&format!(
         "SELECT {PACKED_SPANS} FROM (SELECT * FROM spans \
@@ -657,7 +657,7 @@ async fn read_packed_chunk(pool: SqlitePool, trace_id: String, after: Option<(i6
     .fetch_one(&pool)
     .await
     .context(|| format!("loading spans of trace {trace_id}"))?;
-    Ok(packed.unwrap_or_default())
+    unpack_spans(packed.as_deref().unwrap_or(""), &trace_id)
 }
 
 /// A cursor over a [`PACKED_SPANS`] value; `None` wherever the text does not follow the layout.
