@@ -45,6 +45,40 @@ def verdict(text: str, body: dict) -> tuple[str, str]:
     return "yes", "the fake judge agrees"
 
 
+class FastJudge:
+    """`ferrobench.fast_judge` in a child process, with the parts of `FakeOpenAI` the bench uses."""
+
+    api_key = "sk-ferroflow-bench"
+
+    def __init__(self, delay: float):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ferrobench.fast_judge", "--port", str(self.port), "--delay", str(delay),
+             "--api-key", self.api_key],
+            cwd=Path(__file__).resolve().parent,
+        )
+        deadline = time.time() + 30
+        while True:
+            try:
+                self.chat_requests()
+                return
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the fast judge did not start")
+                time.sleep(0.1)
+
+    def chat_requests(self) -> range:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/calls", timeout=10) as response:
+            return range(json.load(response)["calls"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 def child_env(url: str, experiment: str, fake: FakeOpenAI, workers: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OTEL_", "OPENAI_"))}
     env.update(QUIET_ENV)
@@ -119,12 +153,15 @@ def main() -> None:
     parser.add_argument("--ferroflow-bin", type=Path, default=TARGET / "debug" / "ferroflow")
     parser.add_argument("--rust-bin", type=Path, default=TARGET / "debug" / "examples" / "eval_bench")
     parser.add_argument("--python-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--slow-judge", action="store_true",
+                        help="use the test suite's fake judge in this process (~600 calls/s at most) instead of "
+                             "ferrobench.fast_judge in a process of its own")
     args = parser.parse_args()
     if args.python_child:
         python_child(args.rows)
         return
 
-    fake = FakeOpenAI(responder=verdict, delay=args.delay).start()
+    fake = FakeOpenAI(responder=verdict, delay=args.delay).start() if args.slow_judge else FastJudge(args.delay)
     tmp = Path(tempfile.mkdtemp(prefix="ferroflow-evalbench-"))
     port = free_port()
     server = ServerProc("ferroflow", ferroflow_spec(args.ferroflow_bin).make_cmd(port, tmp), tmp / "server.log", tmp)

@@ -50,7 +50,8 @@ const SCORER_DIGEST: &str = "mlflow.assessment.scorerDigest";
 const SCORER_ERROR: &str = "SCORER_ERROR";
 const SCORER_TRACE_ID: &str = "mlflow.assessment.scorerTraceId";
 const SOURCE_SCORER: &str = "mlflow.trace.sourceScorer";
-/// Assessment requests in flight at once while an evaluation logs them.
+/// Assessment requests in flight at once while an evaluation logs them, at least (as many as
+/// rows in flight when that is more, so logging keeps up with the judges).
 const ASSESSMENTS_IN_FLIGHT: usize = 8;
 /// Rows in flight at once unless set otherwise (as `MLFLOW_GENAI_EVAL_MAX_WORKERS`).
 pub const DEFAULT_MAX_WORKERS: usize = 10;
@@ -373,7 +374,7 @@ where
         logged
             .flat_map(futures::stream::iter)
             .map(|assessment| create_assessment(http, assessment))
-            .buffer_unordered(ASSESSMENTS_IN_FLIGHT)
+            .buffer_unordered(ASSESSMENTS_IN_FLIGHT.max(workers))
             .try_for_each(|_| async { Ok(()) })
             .await
     };
