@@ -270,6 +270,7 @@ mod tests {
     ) -> SpanRecord {
         SpanRecord {
             trace_id: 0x48dd06a2abcf02c365ac80b6c6c01bee,
+            remote: false,
             span_id: 1,
             parent_id,
             start_unix_nano: start_end.0,

@@ -359,7 +359,8 @@ struct Worker {
 }
 
 /// Traces with spans sized but no root yet; past this the sizes are forgotten (a root that
-/// never comes must not grow the map forever), and those traces count only later spans.
+/// never comes, say a process that died mid-trace, must not grow the map forever), and those
+/// traces count only later spans. Spans under another process's root are never sized.
 const MAX_SIZED_TRACES: usize = 10_000;
 
 impl Worker {
@@ -368,6 +369,10 @@ impl Worker {
         batch
             .iter()
             .map(|(record, _)| {
+                if record.remote {
+                    // No root of this trace ends here, so nothing would ever take its sizes.
+                    return Vec::new();
+                }
                 let size = mlflow::span_json_size(record);
                 if record.parent_id.is_some() {
                     if self.trace_sizes.len() >= MAX_SIZED_TRACES && !self.trace_sizes.contains_key(&record.trace_id) {
@@ -642,6 +647,7 @@ mod tests {
     fn ended(trace_id: u128, span_id: u64, parent_id: Option<u64>, name: &'static str) -> EndedSpan {
         EndedSpan {
             trace_id,
+            remote: false,
             span_id,
             parent_id,
             start_unix_nano: 1_000_000_000,
@@ -694,5 +700,33 @@ mod tests {
         assert_eq!(info["tags"]["mlflow.traceName"], "root");
         assert_eq!(info["tags"]["mlflow.linkedPrompts"], r#"[{"name": "qa", "version": "2"}]"#);
         assert_eq!(captured.prompt_links.len(), 1);
+    }
+
+    /// Spans of traces whose root is another process's (served requests under a caller's
+    /// `traceparent`) are never sized: however many go by, a local trace still counts every
+    /// one of its spans in `mlflow.trace.sizeBytes`.
+    #[test]
+    fn spans_under_a_remote_root_never_push_a_local_trace_out_of_the_sizes() {
+        let size_bytes = |remote_traces: u128| -> Value {
+            let captured = Arc::new(Mutex::new(Captured::default()));
+            let config = Config { max_queue: 2 * MAX_SIZED_TRACES, ..Config::default() };
+            let exporter = Exporter::start(&config, Sink::Memory(captured.clone()));
+            let trace_id = 0x48dd06a2abcf02c365ac80b6c6c01bee;
+            exporter.submit(ended(trace_id, 2, Some(1), "child"));
+            for remote in 0..remote_traces {
+                let mut served = ended(remote + 1, 5, Some(4), "served");
+                served.remote = true;
+                exporter.submit(served);
+            }
+            exporter.submit(ended(trace_id, 1, None, "root"));
+            let report = exporter.flush_blocking(Duration::from_secs(30));
+            assert_eq!(report.lost(), 0);
+            let captured = captured.lock().unwrap();
+            assert_eq!(captured.trace_infos.len(), 1, "a remote trace got a record");
+            captured.trace_infos[0]["trace"]["trace_info"]["trace_metadata"]["mlflow.trace.sizeBytes"].clone()
+        };
+        let alone = size_bytes(0);
+        assert!(alone.is_string(), "{alone}");
+        assert_eq!(size_bytes(MAX_SIZED_TRACES as u128 + 1), alone);
     }
 }

@@ -232,7 +232,7 @@ impl TraceContext {
     pub fn from_traceparent(header: &str) -> Option<TraceContext> {
         let (trace_id, span_id) = parse_traceparent(header)?;
         let exporter = &crate::tracer::global()?.exporter;
-        let trace = Arc::new(TraceShared { trace_id, exporter, meta: Mutex::new(None) });
+        let trace = Arc::new(TraceShared { trace_id, remote: true, exporter, meta: Mutex::new(None) });
         Some(TraceContext { base: Base::Remote(trace, span_id) })
     }
 

@@ -18,6 +18,9 @@ use self::span::SpanInner;
 /// One trace's shared state: its id and what `update_current_trace` and the spans add to it.
 pub(crate) struct TraceShared {
     pub trace_id: u128,
+    /// The trace's root is another process's (it came in a `traceparent`): no root of it ends
+    /// here.
+    pub remote: bool,
     /// Where the trace's spans go when they end: the handle of the process's exporter (it lives
     /// in a `static` and is never dropped), so a span never looks up the global tracer.
     pub exporter: &'static Exporter,
@@ -58,7 +61,9 @@ pub(crate) fn new_span(
 ) -> Arc<SpanInner> {
     let (trace, parent_id) = match current_parent() {
         Some((trace, parent_id)) => (trace, Some(parent_id)),
-        None => (Arc::new(TraceShared { trace_id: ids::trace_id(), exporter, meta: Mutex::new(None) }), None),
+        None => {
+            (Arc::new(TraceShared { trace_id: ids::trace_id(), remote: false, exporter, meta: Mutex::new(None) }), None)
+        }
     };
     Arc::new(SpanInner::new(
         trace,

@@ -92,6 +92,7 @@ impl SpanInner {
         let meta = self.trace.span_ended(self.parent_id.is_none(), state.token_usage);
         self.trace.exporter.submit(EndedSpan {
             trace_id: self.trace.trace_id,
+            remote: self.trace.remote,
             span_id: self.span_id,
             parent_id: self.parent_id,
             start_unix_nano: self.start_unix_nano,

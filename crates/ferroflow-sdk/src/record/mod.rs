@@ -163,6 +163,8 @@ impl Serialize for Payload {
 /// recorded (scalars, argument fields), turned into a [`SpanRecord`] on the exporter thread.
 pub(crate) struct EndedSpan {
     pub trace_id: u128,
+    /// The trace's root is another process's (see `TraceShared::remote`).
+    pub remote: bool,
     pub span_id: u64,
     pub parent_id: Option<u64>,
     pub start_unix_nano: u64,
@@ -183,6 +185,7 @@ impl EndedSpan {
         let meta = self.parent_id.is_none().then(|| self.meta.map(|meta| *meta).unwrap_or_default());
         let record = SpanRecord {
             trace_id: self.trace_id,
+            remote: self.remote,
             span_id: self.span_id,
             parent_id: self.parent_id,
             start_unix_nano: self.start_unix_nano,
@@ -220,6 +223,8 @@ pub(crate) struct FinishedState {
 /// A finished span, as the exporter sends it.
 pub(crate) struct SpanRecord {
     pub trace_id: u128,
+    /// The trace's root is another process's: the exporter keeps no sizes for it.
+    pub remote: bool,
     pub span_id: u64,
     pub parent_id: Option<u64>,
     pub start_unix_nano: u64,
