@@ -349,3 +349,30 @@ def test_a_rust_callers_remote_agent_carries_its_trace_context(server, served):
     assert by_name["predict"].parent_id == by_name["client"].span_id
     assert by_name["order_status"].parent_id == by_name["predict"].span_id
     assert trace.info.state == "OK"
+
+
+def test_a_rust_agent_logged_to_a_server_that_does_not_serve_artifacts(fresh_server, tmp_path):
+    """With `--no-serve-artifacts` and a local artifact root, the SDK writes the logged model's
+    MLmodel into that directory itself (as the Python client writes its files), and the Python
+    client reads the signature back from there."""
+    root = tmp_path / "artifact-root"
+    srv = fresh_server(extra_args=("--no-serve-artifacts", "--default-artifact-root", str(root)))
+    name = f"rust-agent-{uuid.uuid4().hex[:10]}"
+    agent = AgentProcess(srv.url, "--register", name, "--alias", "production", experiment=f"sdk-local-{name}")
+    shared_uri = mlflow.get_tracking_uri()
+    try:
+        model_id = agent.lines[-1]["model_id"]
+        mlflow.set_tracking_uri(srv.url)
+        model = mlflow.get_logged_model(model_id)
+        assert model.status == LoggedModelStatus.READY
+        assert model.artifact_location.startswith((str(root), f"file://{root}")), model.artifact_location
+        written = list(root.rglob("MLmodel"))
+        assert [p.parent.name for p in written] == ["artifacts"] and model_id in str(written[0])
+        info = mlflow.models.get_model_info(f"models:/{model_id}")
+        assert info.signature is not None
+        assert info.metadata["task"] == "agent/v1/responses"
+        [response] = run_call(srv.url, f"models:/{name}@production", "Where is order 42?")
+        assert message_text(response["output"][-1]) == "Order 42 is shipped."
+    finally:
+        mlflow.set_tracking_uri(shared_uri)
+        agent.stop()

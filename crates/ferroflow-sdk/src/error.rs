@@ -102,6 +102,14 @@ pub enum Error {
     /// Any other invalid argument given to an SDK call.
     #[error("INVALID_PARAMETER_VALUE: {0}")]
     InvalidArgument(String),
+    /// A local file the SDK reads or writes itself (a logged model's files in a local artifact
+    /// root).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

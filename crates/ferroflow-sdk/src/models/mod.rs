@@ -172,20 +172,39 @@ pub fn mlmodel(agent: &AgentModel, model_id: &str, artifact_uri: &str) -> Value 
     model
 }
 
-/// The path under the artifact proxy of a `mlflow-artifacts:` URI.
-fn proxied_path(artifact_uri: &str) -> Result<String> {
-    let rest = artifact_uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "artifact location {artifact_uri:?} is not served by the tracking server (mlflow-artifacts:); \
-             run the server with artifact proxying"
-        ))
-    })?;
-    // `mlflow-artifacts:/7/models/...` or `mlflow-artifacts://host/7/models/...`.
-    let path = match rest.strip_prefix("//") {
-        Some(with_host) => with_host.split_once('/').map(|(_, p)| p).unwrap_or(""),
-        None => rest.trim_start_matches('/'),
-    };
-    Ok(path.to_string())
+/// Where a logged model's files are: behind the server's artifact proxy (`mlflow-artifacts:`),
+/// or in a local directory (a server that does not serve artifacts, with a local artifact
+/// root: the client writes there itself, as MLflow's Python client does).
+#[derive(Debug, PartialEq)]
+enum ArtifactDir {
+    /// The path under the artifact proxy.
+    Proxied(String),
+    Local(std::path::PathBuf),
+}
+
+impl ArtifactDir {
+    fn of(artifact_uri: &str) -> Result<ArtifactDir> {
+        if let Some(rest) = artifact_uri.strip_prefix("mlflow-artifacts:") {
+            // `mlflow-artifacts:/7/models/...` or `mlflow-artifacts://host/7/models/...`.
+            let path = match rest.strip_prefix("//") {
+                Some(with_host) => with_host.split_once('/').map(|(_, p)| p).unwrap_or(""),
+                None => rest.trim_start_matches('/'),
+            };
+            return Ok(ArtifactDir::Proxied(path.to_string()));
+        }
+        if artifact_uri.starts_with('/') {
+            return Ok(ArtifactDir::Local(artifact_uri.into()));
+        }
+        if artifact_uri.starts_with("file:") {
+            if let Ok(path) = reqwest::Url::parse(artifact_uri).map_err(drop).and_then(|url| url.to_file_path()) {
+                return Ok(ArtifactDir::Local(path));
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "artifact location {artifact_uri:?} is neither served by the tracking server (mlflow-artifacts:) nor a \
+             local directory, so the SDK cannot write the model's files there: run the server with artifact proxying"
+        )))
+    }
 }
 
 /// A client for logged models and registered agents of one tracking server.
@@ -243,20 +262,7 @@ impl Models {
 
         let text =
             serde_json::to_string_pretty(&mlmodel(agent, &created.model_id, &created.artifact_uri)).unwrap_or_default();
-        let path = format!("{ARTIFACTS_API}/{}/MLmodel", proxied_path(&created.artifact_uri)?);
-        let url = self.http.url(&path);
-        let response = self
-            .http
-            .request(Method::PUT, &path)
-            .body(text)
-            .send()
-            .await
-            .map_err(|source| Error::Transport { url: url.clone(), source })?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let bytes = response.bytes().await.unwrap_or_default();
-            return Err(crate::http::api_error(status, &bytes));
-        }
+        self.put_mlmodel(&created.artifact_uri, text).await?;
 
         let finalize = FinalizeLoggedModel { status: Some("LOGGED_MODEL_READY".to_string()) };
         let mut body = registry::body(&finalize);
@@ -300,7 +306,58 @@ impl Models {
     /// The `MLmodel` of a logged model, as YAML (MLflow writes it so) or JSON (the SDK writes
     /// it so; JSON is YAML too); `Ok(None)` when there is none.
     pub async fn get_mlmodel(&self, logged: &LoggedAgent) -> Result<Option<Value>> {
-        let path = format!("{ARTIFACTS_API}/{}/MLmodel", proxied_path(&logged.artifact_uri)?);
+        let Some((bytes, url)) = self.fetch_mlmodel(&logged.artifact_uri).await? else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|err| Error::Protocol {
+            url: url.clone(),
+            message: format!("MLmodel is not UTF-8 text: {err}"),
+        })?;
+        serde_saphyr::from_str::<Value>(text)
+            .map(Some)
+            .map_err(|err| Error::Protocol { url, message: format!("MLmodel is not YAML or JSON: {err}") })
+    }
+
+    /// Writes a logged model's `MLmodel` where its files go.
+    async fn put_mlmodel(&self, artifact_uri: &str, text: String) -> Result<()> {
+        let path = match ArtifactDir::of(artifact_uri)? {
+            ArtifactDir::Local(dir) => {
+                let file = dir.join("MLmodel");
+                let local = |source: std::io::Error| Error::Io { what: format!("writing {}", file.display()), source };
+                tokio::fs::create_dir_all(&dir).await.map_err(local)?;
+                return tokio::fs::write(&file, text).await.map_err(local);
+            }
+            ArtifactDir::Proxied(dir) => format!("{ARTIFACTS_API}/{dir}/MLmodel"),
+        };
+        let url = self.http.url(&path);
+        let response = self
+            .http
+            .request(Method::PUT, &path)
+            .body(text)
+            .send()
+            .await
+            .map_err(|source| Error::Transport { url: url.clone(), source })?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(crate::http::api_error(status, &bytes));
+        }
+        Ok(())
+    }
+
+    /// A logged model's `MLmodel` bytes and where they were read; `None` when there is none.
+    async fn fetch_mlmodel(&self, artifact_uri: &str) -> Result<Option<(Vec<u8>, String)>> {
+        let path = match ArtifactDir::of(artifact_uri)? {
+            ArtifactDir::Local(dir) => {
+                let file = dir.join("MLmodel");
+                return match tokio::fs::read(&file).await {
+                    Ok(bytes) => Ok(Some((bytes, file.display().to_string()))),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(Error::Io { what: format!("reading {}", file.display()), source }),
+                };
+            }
+            ArtifactDir::Proxied(dir) => format!("{ARTIFACTS_API}/{dir}/MLmodel"),
+        };
         let url = self.http.url(&path);
         let response = self
             .http
@@ -316,13 +373,7 @@ impl Models {
         if !status.is_success() {
             return Err(crate::http::api_error(status, &bytes));
         }
-        let text = std::str::from_utf8(&bytes).map_err(|err| Error::Protocol {
-            url: url.clone(),
-            message: format!("MLmodel is not UTF-8 text: {err}"),
-        })?;
-        serde_saphyr::from_str::<Value>(text)
-            .map(Some)
-            .map_err(|err| Error::Protocol { url, message: format!("MLmodel is not YAML or JSON: {err}") })
+        Ok(Some((bytes.to_vec(), url)))
     }
 
     /// Resolves a `models:/` URI (`name@alias`, `name/<version>`, `<model_id>`) to its logged
@@ -542,5 +593,30 @@ impl RemoteAgent {
             return SseEvent::Skip;
         }
         SseEvent::Event(Box::new(serde_json::from_value(value).map_err(|err| self.malformed(err.to_string()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ArtifactDir;
+
+    #[test]
+    fn artifact_locations_are_the_proxy_or_a_local_directory() {
+        let proxied = |path: &str| Some(ArtifactDir::Proxied(path.to_string()));
+        let local = |path: &str| Some(ArtifactDir::Local(path.into()));
+        for (uri, expected) in [
+            ("mlflow-artifacts:/7/models/m-1/artifacts", proxied("7/models/m-1/artifacts")),
+            ("mlflow-artifacts://host:5000/7/models/m-1/artifacts", proxied("7/models/m-1/artifacts")),
+            ("/srv/mlruns/7/models/m-1/artifacts", local("/srv/mlruns/7/models/m-1/artifacts")),
+            ("file:///srv/ml%20runs/7/models/m-1/artifacts", local("/srv/ml runs/7/models/m-1/artifacts")),
+            ("file://localhost/srv/mlruns/7", local("/srv/mlruns/7")),
+            ("s3://bucket/7/models/m-1/artifacts", None),
+            ("file://otherhost/srv/mlruns/7", None),
+            ("relative/dir", None),
+        ] {
+            assert_eq!(ArtifactDir::of(uri).ok(), expected, "{uri}");
+        }
+        let error = ArtifactDir::of("s3://bucket/7").unwrap_err().to_string();
+        assert!(error.contains("s3://bucket/7") && error.contains("artifact proxying"), "{error}");
     }
 }
