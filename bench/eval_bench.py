@@ -113,7 +113,7 @@ def run_child(cmd: list[str], env: dict) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{err[-3000:]}")
     line = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
-    return {**line, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024}
+    return {**line, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def python_child(rows: int) -> None:
@@ -193,6 +193,7 @@ def main() -> None:
         f"{'peak RSS (MiB)':28}{rust['peak_rss_mib']:12.1f}{python['peak_rss_mib']:12.1f}"
         f"{python['peak_rss_mib'] / rust['peak_rss_mib']:9.1f}x"
     )
+    print(f"{'client CPU, user + sys (s)':28}{rust['cpu_s']:12.2f}{python['cpu_s']:12.2f}{python['cpu_s'] / rust['cpu_s']:9.1f}x")
     print(f"{'judge calls':28}{rust['judge_calls']:12d}{python['judge_calls']:12d}")
     means = {k: (rust["metrics"].get(k), python["metrics"].get(k)) for k in sorted(python["metrics"])}
     print(f"metrics (Rust, Python): {means}")
