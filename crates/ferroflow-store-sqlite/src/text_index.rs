@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Spans one indexing pass reads at most.
-const BATCH_SPANS: usize = 20_000;
+/// Spans one indexing pass reads at most. A pass holds its spans' text and trigrams in
+/// memory, so this bounds the indexer's share of the server's memory during ingest.
+const BATCH_SPANS: usize = 5_000;
 /// Text one indexing pass reads at most (names and attributes), so huge spans stay cheap.
-const BATCH_BYTES: usize = 32 << 20;
+const BATCH_BYTES: usize = 8 << 20;
 /// Traces a document covers at most. Traces next to each other share most of their trigrams
 /// (keys, common words, the same ids and prompts), so a document of many traces is far
 /// smaller than theirs apart; a search then checks the pattern on a few more traces.
