@@ -28,6 +28,7 @@ Fixtures:
 * ``fresh_server`` (function): a factory, ``srv = fresh_server()``, for tests that need a server
   of their own; ``srv.restart()`` SIGKILLs it and starts it again on the same store.
   ``fresh_server(extra_args=("--otlp-grpc-port", "N"))`` adds flags to its command line,
+  ``env={...}`` variables to its environment,
   ``artifacts_destination="s3://…"`` puts its artifacts there, ``binary=REFERENCE_BIN`` starts
   the reference ``mlflow server`` instead.
 * ``s3`` (session): the S3 emulator, started on first use; ``.endpoint``, ``.bucket``, ``.env``
@@ -483,6 +484,7 @@ def fresh_server():
         artifacts_destination: str | None = None,
         binary: str = binary,
         postgres_admin_url: str | None = None,
+        env: dict | None = None,
     ) -> Server:
         workdir = Path(tempfile.mkdtemp(prefix="ferroflow-fresh-"))
         srv = Server(
@@ -492,6 +494,7 @@ def fresh_server():
             artifacts_destination=artifacts_destination,
             postgres_admin_url=postgres_admin_url,
         )
+        srv.env.update(env or {})
         made.append(srv)
         _LIVE_SERVERS.append(srv)
         srv.start()

@@ -3,11 +3,10 @@ list_scorer_versions / delete_scorer`) through the real client: versions per (ex
 name), the latest-version listing, custom `@scorer` registration, online scoring configs, and
 the server's errors.
 
-ferroflow stores scorers and never runs them, so custom `@scorer` functions register like
-built-in ones (the reference refuses them unless `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS` is set),
-and online configs are kept for any scorer (the reference accepts them only for scorers that
-use a gateway model, since it would run them). Those two tests therefore fail against the
-reference server by design.
+Custom `@scorer` functions are refused unless the server runs with
+`MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS=true` (the client runs their source when it reads them
+back), and an online config with a sample rate above 0 needs a scorer whose judge calls a
+gateway model, as on the reference.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.genai.scorers import (
     RegexMatch,
+    Safety,
     delete_scorer,
     get_scorer,
     list_scorers,
@@ -105,15 +105,31 @@ def test_serialized_scorer_is_stored_verbatim(experiment, server):
     assert got["scorer_id"] == body["scorer_id"] and got["creation_time"] == body["creation_time"]
 
 
-def test_custom_scorer_registers(experiment):
+def test_custom_scorer_registration_is_refused_by_default(experiment):
+    with pytest.raises(MlflowException) as info:
+        not_empty.register(name=unique("not_empty"), experiment_id=experiment)
+    assert_rest_error(info.value, "INVALID_PARAMETER_VALUE")
+    assert "Custom scorer registration (using @scorer decorator) is disabled by default" in str(info.value)
+    assert "MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS" in str(info.value)
+    assert store().list_scorers(experiment) == []
+
+
+def test_custom_scorer_registers_when_the_server_allows_it(fresh_server):
+    srv = fresh_server(env={"MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS": "true"})
+    client = MlflowClient(srv.url)
+    experiment = client.create_experiment(unique("custom"))
     name = unique("not_empty")
-    registered = not_empty.register(name=name, experiment_id=experiment)
-    assert registered.name == name
-    stored = store().get_scorer(experiment, name)
+    serialized = json.dumps(not_empty.model_dump())
+    r = requests.post(
+        f"{srv.url}{V3}/scorers/register",
+        json={"experiment_id": experiment, "name": name, "serialized_scorer": serialized},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    stored = client._tracking_client.store.get_scorer(experiment, name)
     data = raw_serialized(stored)
     assert data["call_source"] and "return bool(outputs)" in data["call_source"]
     assert data["original_func_name"] == "not_empty"
-    assert name in [s.scorer_name for s in store().list_scorers(experiment)]
 
 
 def test_list_scorers_returns_latest_of_each(experiment):
@@ -173,8 +189,12 @@ def test_unknown_scorer_errors(experiment):
 
 
 def test_online_configs(experiment, server):
+    if server.is_reference:
+        # The reference checks at registration that the judge's gateway endpoint exists, and
+        # ferroflow has no AI gateway to make one in.
+        pytest.skip("needs an AI gateway endpoint on the reference")
     name = unique()
-    RegexMatch(pattern="x").register(name=name, experiment_id=experiment)
+    Safety(model="gateway:/judge-chat").register(name=name, experiment_id=experiment)
     scorer_id = store().get_scorer(experiment, name).scorer_id
     # Every list/get is followed by this call; `configs` must be there even when empty.
     r = requests.get(f"{server.url}{V3}/scorers/online-configs", params={"scorer_ids": scorer_id}, timeout=10)
@@ -194,6 +214,25 @@ def test_online_configs(experiment, server):
     with pytest.raises(MlflowException) as info:
         store().upsert_online_scoring_config(experiment, "nope", 0.5)
     assert_rest_error(info.value, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_online_scoring_needs_a_gateway_judge(experiment):
+    name = unique("regex")
+    RegexMatch(pattern="x").register(name=name, experiment_id=experiment)
+    with pytest.raises(MlflowException) as info:
+        store().upsert_online_scoring_config(experiment, name, 0.5)
+    assert_rest_error(info.value, "INVALID_PARAMETER_VALUE")
+    assert str(info.value).endswith(
+        f"Scorer '{name}' does not use a gateway model. "
+        "Automatic evaluation is only supported for scorers that use gateway models."
+    )
+    judge = unique("judge")
+    Safety(model="openai:/gpt-4o-mini").register(name=judge, experiment_id=experiment)
+    with pytest.raises(MlflowException) as info:
+        store().upsert_online_scoring_config(experiment, judge, 1.0)
+    assert_rest_error(info.value, "INVALID_PARAMETER_VALUE")
+    # Sampling nothing is allowed whatever the scorer.
+    assert store().upsert_online_scoring_config(experiment, name, 0.0).sample_rate == 0.0
 
 
 def test_bad_registrations_are_400(experiment, server):

@@ -396,17 +396,73 @@ pub fn scorer_name(name: &str) -> Result<()> {
 
 pub const MAX_SCORER_NAME_LENGTH: usize = 256;
 
-/// A serialized scorer must be a JSON object; it is stored verbatim, never interpreted.
-///
-/// Custom `@scorer` functions (whose serialization carries Python source in `call_source`)
-/// are accepted like built-in ones: the reference refuses them by default because *its*
-/// server may deserialize and run them, but ferroflow never executes a scorer, so storing
-/// the text is as harmless as storing any other string.
-pub fn serialized_scorer(text: &str) -> Result<()> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(_)) => Ok(()),
-        _ => Err(Error::invalid("Invalid serialized_scorer: it must be a JSON object.")),
+/// A serialized scorer must be a JSON object; it is stored verbatim. A custom `@scorer`
+/// function (its serialization carries Python source in `call_source`, at any depth: an
+/// ensemble may hold one) is refused unless `custom_scorers` is on
+/// (`MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`), as the reference refuses it: the client runs that
+/// source when it reads the scorer back, and refuses to outside Databricks, so a stored one
+/// would break every later `list_scorers` of the experiment.
+pub fn serialized_scorer(text: &str, custom_scorers: bool) -> Result<()> {
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => return Err(Error::invalid("Invalid serialized_scorer: it must be a JSON object.")),
+    };
+    if !custom_scorers && has_call_source(&value) {
+        return Err(Error::invalid(CUSTOM_SCORERS_DISABLED));
     }
+    Ok(())
+}
+
+/// The reference's words, which tell the user the three ways out.
+const CUSTOM_SCORERS_DISABLED: &str = "Custom scorer registration (using @scorer decorator) is disabled by default \
+outside of Databricks tracking environments due to security concerns. Custom scorers require arbitrary code \
+execution during deserialization.\n\nTo use custom scorers:\n1. Configure MLflow to use a Databricks tracking URI, \
+or\n2. Manage your custom scorer code in a source code repository (e.g., GitHub) and import it directly, or\n3. On a \
+self-managed MLflow server (or local environment) that you trust to run the scorer's code, set the \
+MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS environment variable to true, or\n4. Use built-in scorers or make_judge() \
+scorers instead.";
+
+fn has_call_source(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.get("call_source").is_some_and(|source| !source.is_null()) || map.values().any(has_call_source)
+        }
+        Value::Array(items) => items.iter().any(has_call_source),
+        _ => false,
+    }
+}
+
+/// The judge model a serialized scorer names, where MLflow's serialized forms keep it.
+fn scorer_model(value: &Value) -> Option<&str> {
+    // A form's data, when the scorer is of that form (an empty object is not).
+    let data = |key: &str| value.get(key).filter(|data| data.as_object().is_some_and(|o| !o.is_empty()));
+    for key in ["instructions_judge_pydantic_data", "builtin_scorer_pydantic_data"] {
+        if let Some(data) = data(key) {
+            return data.get("model").and_then(Value::as_str);
+        }
+    }
+    if let Some(memory) = data("memory_augmented_judge_data") {
+        return memory.get("base_judge").and_then(scorer_model);
+    }
+    data("third_party_scorer_data").and_then(|data| data.get("model")).and_then(Value::as_str)
+}
+
+/// Whether a scorer may be sampled onto incoming traces (`sample_rate` above 0): only a judge
+/// calling an MLflow AI gateway model (`gateway:/…`) can be run by a server without the
+/// user's keys, so the reference refuses the rest, with its message.
+pub fn online_scoring(name: &str, latest_serialized: &str, sample_rate: f64) -> Result<()> {
+    if sample_rate <= 0.0 {
+        return Ok(());
+    }
+    let value = serde_json::from_str::<Value>(latest_serialized).unwrap_or(Value::Null);
+    let gateway = scorer_model(&value).and_then(|model| model.split_once(":/")).is_some_and(|(p, _)| p == "gateway");
+    if gateway {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "Scorer '{name}' does not use a gateway model. Automatic evaluation is only supported for scorers that use \
+         gateway models."
+    )))
 }
 
 /// `sample_rate` of an online scoring config: a fraction of traces.
@@ -602,9 +658,9 @@ mod tests {
         assert!(dataset_name("  ").is_err());
         assert!(scorer_name("s").is_ok());
         assert!(scorer_name(" ").unwrap_err().message.contains("empty"));
-        assert!(serialized_scorer(r#"{"name": "s", "call_source": "return 1"}"#).is_ok());
-        assert!(serialized_scorer("[1]").is_err());
-        assert!(serialized_scorer("{").is_err());
+        assert!(serialized_scorer(r#"{"name": "s", "call_source": null}"#, false).is_ok());
+        assert!(serialized_scorer("[1]", false).is_err());
+        assert!(serialized_scorer("{", false).is_err());
         assert!(sample_rate(0.0).is_ok() && sample_rate(1.0).is_ok());
         assert!(sample_rate(1.5).is_err() && sample_rate(f64::NAN).is_err() && sample_rate(-0.1).is_err());
     }
@@ -620,5 +676,35 @@ mod tests {
         assert!(decode_record_cursor(Some("%%%")).is_err());
         assert!(decode_record_cursor(Some(&STANDARD.encode("no-colon"))).is_err());
         assert!(decode_record_cursor(Some(&STANDARD.encode("x:dr-1"))).is_err());
+    }
+
+    #[test]
+    fn custom_scorers_are_refused_unless_turned_on() {
+        let custom = r#"{"name": "x", "call_source": "return True", "original_func_name": "x"}"#;
+        let nested = r#"{"ensemble_scorer_data": {"scorers": [{"call_source": "return 1"}]}}"#;
+        let builtin = r#"{"name": "safety", "call_source": null, "builtin_scorer_class": "Safety"}"#;
+        for text in [custom, nested] {
+            let error = serialized_scorer(text, false).unwrap_err();
+            assert!(error.message.starts_with("Custom scorer registration (using @scorer decorator)"));
+            assert!(serialized_scorer(text, true).is_ok());
+        }
+        assert!(serialized_scorer(builtin, false).is_ok());
+        assert!(serialized_scorer("[1]", true).is_err());
+    }
+
+    #[test]
+    fn online_scoring_needs_a_gateway_judge() {
+        let judge = |model: &str| json!({"builtin_scorer_pydantic_data": {"model": model}}).to_string();
+        assert!(online_scoring("s", &judge("gateway:/chat"), 0.5).is_ok());
+        assert!(online_scoring("s", &judge("openai:/gpt-4o-mini"), 0.0).is_ok());
+        let error = online_scoring("s", &judge("openai:/gpt-4o-mini"), 0.5).unwrap_err();
+        assert_eq!(
+            error.message,
+            "Scorer 's' does not use a gateway model. Automatic evaluation is only supported for scorers that use \
+             gateway models."
+        );
+        let memory = json!({"memory_augmented_judge_data": {"base_judge": {"instructions_judge_pydantic_data": {"model": "gateway:/j"}}}});
+        assert!(online_scoring("s", &memory.to_string(), 1.0).is_ok());
+        assert!(online_scoring("s", r#"{"call_source": "x"}"#, 1.0).is_err());
     }
 }

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub security: security::SecurityConfig,
     /// What keeps one client from hurting the others.
     pub limits: Limits,
+    /// Whether custom `@scorer` functions may be registered (`MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`).
+    pub custom_scorers: bool,
 }
 
 /// Connection and request limits. Body size limits are per route, beside each route's reader
@@ -79,6 +81,7 @@ impl Default for ServerConfig {
             static_prefix: None,
             security: security::SecurityConfig::default(),
             limits: Limits::default(),
+            custom_scorers: false,
         }
     }
 }

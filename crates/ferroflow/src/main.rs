@@ -144,6 +144,10 @@ struct ServerArgs {
     /// Requests handled at once; more are answered 503 with Retry-After.
     #[arg(long, env = "FERROFLOW_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     max_concurrent_requests: usize,
+    /// Accept custom `@scorer` functions in scorer registrations (refused by default, as the
+    /// reference refuses them: the client runs their source when it reads them back).
+    #[arg(long, env = "MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_custom_scorers: bool,
     /// `basic-auth` turns on authentication and permissions (MLflow's basic-auth app), set up
     /// by the ini file MLFLOW_AUTH_CONFIG_PATH names and MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD.
     #[arg(long, env = "FERROFLOW_APP_NAME")]
@@ -223,6 +227,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 args.disable_security_middleware,
             ),
             limits: Limits { max_concurrent_requests: args.max_concurrent_requests, ..Limits::default() },
+            custom_scorers: args.enable_custom_scorers,
         }),
         auth,
     };

@@ -181,7 +181,7 @@ pub async fn register_scorer(
 ) -> ApiResult<Json<RegisterScorerResponse>> {
     let (experiment_id, name) = scorer_target(&request.experiment_id, &request.name)?;
     let serialized = validation::required("serialized_scorer", request.serialized_scorer.as_deref())?;
-    rules::serialized_scorer(serialized)?;
+    rules::serialized_scorer(serialized, state.config.custom_scorers)?;
     let scorer = state.store.register_scorer(experiment_id, &name, serialized).await?;
     Ok(Json(convert::registered_scorer(scorer)))
 }
@@ -249,6 +249,12 @@ pub async fn upsert_online_scoring_config(
     if let Some(filter) = filter_string {
         // The filter selects traces, so it must be a valid trace search filter.
         trace_grammar::parse_filter(filter)?;
+    }
+    // A scorer that does not exist yet is the upsert's own error.
+    match state.store.get_scorer(experiment_id, &name, None).await {
+        Ok(latest) => rules::online_scoring(&name, &latest.serialized_scorer, sample_rate)?,
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(error.into()),
     }
     let config = state.store.upsert_online_scoring_config(experiment_id, &name, sample_rate, filter_string).await?;
     Ok(Json(OnlineScoringConfigResponse { config: convert::online_scoring_config(config) }))
