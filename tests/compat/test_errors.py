@@ -138,6 +138,24 @@ def test_not_found_is_404_json(server):
     assert _json_error(r)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_a_missing_trace_is_worded_per_route_as_the_reference_words_it(server):
+    trace_id = f"tr-{uuid.uuid4().hex}"
+    r = requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", timeout=10)
+    assert r.status_code == 404
+    assert _json_error(r) == {
+        **_json_error(r),
+        "error_code": "RESOURCE_DOES_NOT_EXIST",
+        "message": f"Trace with ID '{trace_id}' not found.",
+    }
+    r = requests.get(f"{server.url}/api/3.0/mlflow/traces/get", params={"trace_id": trace_id}, timeout=10)
+    assert r.status_code == 404
+    assert _json_error(r) == {
+        **_json_error(r),
+        "error_code": "RESOURCE_DOES_NOT_EXIST",
+        "message": f"Trace with ID {trace_id} is not found.",
+    }
+
+
 def test_already_exists_is_400_json(server):
     name = f"test-{uuid.uuid4().hex}"
     r = post(server, f"{API}/experiments/create", json={"name": name})

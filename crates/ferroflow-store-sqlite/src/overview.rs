@@ -48,7 +48,7 @@ impl OverviewStore for SqliteStore {
             .fetch_optional(&self.read)
             .await
             .context(|| format!("finding trace {trace_id}"))?;
-        let key = key.ok_or_else(|| Error::not_found(format!("Trace with ID {trace_id} not found.")))?;
+        let key = key.ok_or_else(|| Error::not_found(format!("Trace with ID '{trace_id}' not found.")))?;
         let rows = sqlx::query(
             "SELECT span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns, total_tokens \
              FROM spans WHERE trace_key = ? ORDER BY start_time_ns, span_id",

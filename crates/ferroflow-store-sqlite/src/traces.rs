@@ -28,7 +28,7 @@ use std::collections::HashMap;
 const SPAN_CHUNK: i64 = 2000;
 
 fn trace_not_found(trace_id: &str) -> Error {
-    Error::not_found(format!("Trace with ID {trace_id} not found."))
+    Error::not_found(format!("Trace with ID '{trace_id}' not found."))
 }
 
 /// One trace record as JSON text, for a `traces` row in scope as `t`: its scalar fields, then

@@ -199,7 +199,11 @@ async fn json_body(mut parts: BoxStream<'static, Result<Bytes, Error>>) -> Resul
 
 pub async fn get_trace(State(state): State<AppState>, Rpc(request): Rpc<TraceRef>) -> ApiResult<Response> {
     let trace_id = trace_id_of(None, &request)?;
-    let info = state.store.get_trace_info(&trace_id).await?;
+    // The reference words this route's miss apart from the trace info routes'.
+    let info = state.store.get_trace_info(&trace_id).await.map_err(|error| match error.is_not_found() {
+        true => Error::not_found(format!("Trace with ID {trace_id} is not found.")),
+        false => error,
+    })?;
     let parts = stream::once(async { Ok(Bytes::from_static(b"{\"trace\":")) })
         .chain(trace_json(state.store.clone(), info))
         .chain(stream::once(async { Ok(Bytes::from_static(b"}")) }))
