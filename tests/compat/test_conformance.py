@@ -531,3 +531,20 @@ def test_v2_end_of_unknown_trace_is_404(server):
                        timeout=10)  # fmt: skip
     assert r.status_code == 404
     assert _error(r)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_experiments_name_their_workspace(server, client, experiment):
+    """Every experiment the server returns names its workspace (`default` without workspaces)."""
+    name = client.get_experiment(experiment).name
+    got = requests.get(f"{server.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": experiment}, timeout=10)
+    assert got.json()["experiment"]["workspace"] == "default"
+    by_name = requests.get(
+        f"{server.url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name}, timeout=10
+    )
+    assert by_name.json()["experiment"]["workspace"] == "default"
+    found = requests.post(
+        f"{server.url}/api/2.0/mlflow/experiments/search",
+        json={"max_results": 1000, "filter": f"name = '{name}'"},
+        timeout=10,
+    ).json()["experiments"]
+    assert [e["workspace"] for e in found] == ["default"]

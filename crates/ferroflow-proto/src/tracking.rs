@@ -269,6 +269,9 @@ pub struct Experiment {
     pub creation_time: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<KeyValue>,
+    /// The workspace the experiment is in: always `default` (one workspace, as MLflow without
+    /// workspaces enabled, which still names it).
+    pub workspace: &'static str,
 }
 
 #[derive(Debug, Serialize)]

@@ -26,6 +26,7 @@ pub fn experiment(e: domain::Experiment) -> wire::Experiment {
         last_update_time: e.last_update_time,
         creation_time: e.creation_time,
         tags: e.tags.iter().map(key_value).collect(),
+        workspace: ferroflow_core::roles::DEFAULT_WORKSPACE,
     }
 }
 
