@@ -548,3 +548,14 @@ def test_experiments_name_their_workspace(server, client, experiment):
         timeout=10,
     ).json()["experiments"]
     assert [e["workspace"] for e in found] == ["default"]
+
+
+def test_an_otlp_trace_lasts_from_its_start_millisecond_to_its_end_millisecond(server):
+    """A trace made by OTLP alone: request time and duration in whole milliseconds of its
+    root's ends (a 0.752 ms root across a millisecond boundary lasted 1 ms)."""
+    experiment = _new_experiment(server.url)
+    trace_id, start = os.urandom(16), 1_700_000_000_000_600_000
+    body = _request(_span(trace_id, os.urandom(8), "root", start_ns=start, end_ns=start + 752_000)).SerializeToString()
+    assert _post_otlp(server.url, experiment, body).status_code == 200
+    info = MlflowClient(server.url).get_trace(f"tr-{trace_id.hex()}").info
+    assert (info.request_time, info.execution_duration) == (1_700_000_000_000, 1)

@@ -80,7 +80,10 @@ pub fn root_summary(root: &SpanRecord) -> RootSummary {
     }
     RootSummary {
         request_time: root.start_time_ns / 1_000_000,
-        execution_duration: (root.end_time_ns - root.start_time_ns).max(0) / 1_000_000,
+        // Both ends in whole milliseconds first, as the reference does: a 0.7 ms root that
+        // crosses a millisecond boundary lasted 1 ms, as the request time plus the duration
+        // must give the end's millisecond.
+        execution_duration: (root.end_time_ns / 1_000_000 - root.start_time_ns / 1_000_000).max(0),
         state,
         request_preview: preview(&root.inputs_text),
         response_preview: preview(&root.outputs_text),
@@ -220,6 +223,9 @@ mod tests {
         assert_eq!(summary.request_preview.as_deref(), Some(r#"{"q": "x"}"#));
         assert_eq!(summary.response_preview, Some("y".repeat(PREVIEW_MAX_CHARS)));
         assert_eq!(summary.tags, vec![("env".to_string(), "prod".to_string())]);
+        // 0.752 ms across a millisecond boundary: 1 ms, both ends floored first.
+        (root.start_time_ns, root.end_time_ns) = (2_000_600_000, 2_001_352_000);
+        assert_eq!((root_summary(&root).request_time, root_summary(&root).execution_duration), (2000, 1));
         assert_eq!(summary.metadata, vec![(META_TRACE_SESSION.to_string(), "s1".to_string())]);
     }
 
