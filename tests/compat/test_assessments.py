@@ -365,6 +365,7 @@ def test_assessments_via_client(experiment):
     assert [a.assessment_id for a in got.info.assessments] == [fb.assessment_id]
     assert got.info.assessments[0].value == 1.0
     assert got.info.assessments[0].rationale == "r"
-    page = client.search_traces(locations=[experiment], filter_string="feedback.c = 1", max_results=5)
+    # `=` on a feedback takes its JSON value as a quoted string (the reference refuses `= 1`).
+    page = client.search_traces(locations=[experiment], filter_string="feedback.c = '1.0'", max_results=5)
     assert [t.info.trace_id for t in page] == [trace_id]
     assert [a.assessment_id for a in page[0].info.assessments] == [fb.assessment_id]

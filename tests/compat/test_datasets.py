@@ -326,6 +326,8 @@ def test_unknown_dataset_errors(server):
 
 def test_bad_requests_are_400(dataset, server, experiment):
     # The reference answers 500 to unreadable `records`; a client error is a 400 here.
+    if getattr(server, "is_reference", False):
+        pytest.skip("ferroflow answers 400 where the reference fails with a 500 (unreadable `records`)")
     url = f"{server.url}{V3}/datasets"
     cases = [
         ("post", f"{url}/{dataset.dataset_id}/records", {"records": "not json"}),

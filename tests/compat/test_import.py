@@ -22,6 +22,12 @@ from mlflow.genai.scorers import RegexMatch
 
 from conftest import REFERENCE_BIN, Server, _binary, s3_emulator
 
+# ferroflow-only: nothing here exists on the reference server (FERROFLOW_BIN=.venv/bin/mlflow).
+pytestmark = pytest.mark.skipif(
+    Path(os.environ.get("FERROFLOW_BIN", "")).name == "mlflow",
+    reason="`ferroflow import` (the reference has no such command)",
+)
+
 HUMAN = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="alice@example.com")
 
 

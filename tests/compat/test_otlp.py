@@ -17,7 +17,10 @@ import mlflow
 import pytest
 import requests
 from mlflow import MlflowClient
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from opentelemetry.sdk.resources import Resource
@@ -196,7 +199,9 @@ def test_stock_http_exporter_gzip(server):
     _check_standard_trace(server.url, eid, trace_id)
 
 
-def test_stock_grpc_exporter(fresh_server):
+def test_stock_grpc_exporter(fresh_server, server):
+    if getattr(server, "is_reference", False):
+        pytest.skip("ferroflow's OTLP/gRPC receiver (--otlp-grpc-port); the reference has none")
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -343,8 +348,12 @@ def test_raw_otlp_json(server):
         timeout=60,
     )
     assert r.status_code == 200, r.text
-    # An empty ExportTraceServiceResponse: nothing rejected.
-    assert not r.json().get("partialSuccess", {}).get("rejectedSpans")
+    # An empty ExportTraceServiceResponse: nothing rejected. ferroflow answers a JSON request in
+    # JSON; the reference answers it in protobuf (an empty body).
+    if r.headers.get("content-type", "").startswith("application/x-protobuf"):
+        assert not ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans
+    else:
+        assert not r.json().get("partialSuccess", {}).get("rejectedSpans")
     trace_id = f"tr-{trace_hex}"
     full = _get_full(server.url, trace_id)
     info = full["trace_info"]
@@ -526,6 +535,11 @@ ORDERS = {
 
 @pytest.mark.parametrize("order", list(ORDERS))
 def test_start_trace_and_otlp_in_any_order(server, order):
+    if getattr(server, "is_reference", False):
+        pytest.skip(
+            "ferroflow merges StartTraceV3 with OTLP batches of the same trace in any order and on retries; "
+            "the reference 3.17.2 refuses these sequences (404 'no longer exists', 500 INVALID_STATE)"
+        )
     url = server.url
     eid = _new_experiment(url)
     tid, root, a, b = os.urandom(16), os.urandom(8), os.urandom(8), os.urandom(8)
@@ -599,6 +613,11 @@ def test_start_trace_and_otlp_in_any_order(server, order):
 
 
 def test_start_trace_retries_do_not_duplicate(server):
+    if getattr(server, "is_reference", False):
+        pytest.skip(
+            "ferroflow merges StartTraceV3 with OTLP batches of the same trace in any order and on retries; "
+            "the reference 3.17.2 refuses these sequences (404 'no longer exists', 500 INVALID_STATE)"
+        )
     url = server.url
     eid = _new_experiment(url)
     tid = os.urandom(16)

@@ -451,7 +451,9 @@ def test_tag_value_at_the_limit_is_kept(client):
         "name = 'unterminated",
     ],
 )
-def test_error_bad_registered_model_filter(client, filter_string):
+def test_error_bad_registered_model_filter(client, server, filter_string):
+    if "IS NULL" in filter_string and getattr(server, "is_reference", False):
+        pytest.skip("ferroflow answers 400 where the reference 3.17 server fails with a 500 (`IS NULL`)")
     with pytest.raises(MlflowException) as e:
         client.search_registered_models(filter_string=filter_string)
     expect_error(e, "INVALID_PARAMETER_VALUE")
@@ -460,7 +462,9 @@ def test_error_bad_registered_model_filter(client, filter_string):
 # `IS NULL` is refused with 400 as ../shared/spec/mlflow-rest.md §16.4–16.5 says; the reference 3.17 server
 # answers 500 there.
 @pytest.mark.parametrize("filter_string", ["stage = 'Production'", "version_number = 2.5", "run_id IS NULL"])
-def test_error_bad_model_version_filter(client, filter_string):
+def test_error_bad_model_version_filter(client, server, filter_string):
+    if "IS NULL" in filter_string and getattr(server, "is_reference", False):
+        pytest.skip("ferroflow answers 400 where the reference 3.17 server fails with a 500 (`IS NULL`)")
     with pytest.raises(MlflowException) as e:
         client.search_model_versions(filter_string)
     expect_error(e, "INVALID_PARAMETER_VALUE")
