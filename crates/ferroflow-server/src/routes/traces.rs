@@ -405,6 +405,12 @@ pub async fn delete_assessment(
     Path((trace_id, assessment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Empty>> {
     let trace_id = TraceId::parse(&trace_id)?;
-    state.store.delete_assessment(&trace_id, &assessment_id).await?;
+    // Deleting is idempotent, as on the reference: an assessment (or trace) that is not
+    // there is already deleted.
+    match state.store.delete_assessment(&trace_id, &assessment_id).await {
+        Ok(()) => {}
+        Err(error) if error.is_not_found() => {}
+        Err(error) => return Err(error.into()),
+    }
     Ok(Json(Empty {}))
 }
