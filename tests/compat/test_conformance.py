@@ -559,3 +559,22 @@ def test_an_otlp_trace_lasts_from_its_start_millisecond_to_its_end_millisecond(s
     assert _post_otlp(server.url, experiment, body).status_code == 200
     info = MlflowClient(server.url).get_trace(f"tr-{trace_id.hex()}").info
     assert (info.request_time, info.execution_duration) == (1_700_000_000_000, 1)
+
+
+def test_whole_second_timestamps_have_no_fraction(server):
+    """Timestamps in protobuf's canonical JSON: `…:00Z` for a whole second, `.021Z` otherwise."""
+    experiment = _new_experiment(server.url)
+    for stamp in ("2026-12-06T05:00:00Z", "2026-12-06T05:00:00.021Z"):
+        trace_id = f"tr-{uuid.uuid4().hex}"
+        info = {
+            "trace_id": trace_id,
+            "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment}},
+            "request_time": stamp,
+            "execution_duration": "1s",
+            "state": "OK",
+        }
+        r = requests.post(f"{server.url}/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["trace"]["trace_info"]["request_time"] == stamp
+        got = requests.get(f"{server.url}/api/3.0/mlflow/traces/{trace_id}", timeout=30)
+        assert got.json()["trace"]["trace_info"]["request_time"] == stamp

@@ -10,14 +10,18 @@ pub fn now_millis() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// RFC 3339 in UTC with millisecond precision, as the reference server prints it.
+/// RFC 3339 in UTC with millisecond precision, in protobuf's canonical JSON form as the
+/// reference server prints it: whole seconds bare (`…T05:00:00Z`), else three fractional
+/// digits (`…T05:00:00.021Z`).
 pub fn millis_to_rfc3339(ms: i64) -> String {
     let dt = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let base =
         dt.replace_nanosecond(0).unwrap_or(dt).format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
-    // base ends with 'Z'; insert the milliseconds before it.
-    let stem = base.trim_end_matches('Z');
-    format!("{stem}.{:03}Z", ms.rem_euclid(1000))
+    match ms.rem_euclid(1000) {
+        0 => base,
+        // base ends with 'Z'; the milliseconds go before it.
+        millis => format!("{}.{millis:03}Z", base.trim_end_matches('Z')),
+    }
 }
 
 /// Parses an RFC 3339 timestamp (any offset, 0–9 fractional digits) to epoch milliseconds.
@@ -58,6 +62,8 @@ mod tests {
     fn timestamps_round_trip_with_millis() {
         let text = millis_to_rfc3339(1_795_779_355_021);
         assert_eq!(text, "2026-11-27T11:35:55.021Z");
+        assert_eq!(millis_to_rfc3339(1_795_779_355_000), "2026-11-27T11:35:55Z");
+        assert_eq!(rfc3339_to_millis("2026-11-27T11:35:55Z").unwrap(), 1_795_779_355_000);
         assert_eq!(rfc3339_to_millis(&text).unwrap(), 1_795_779_355_021);
         assert_eq!(rfc3339_to_millis("2026-11-27T11:35:55Z").unwrap(), 1_795_779_355_000);
         assert_eq!(rfc3339_to_millis("2026-11-27T11:35:55.021123456+00:00").unwrap(), 1_795_779_355_021);
