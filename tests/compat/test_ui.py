@@ -528,7 +528,7 @@ def test_ui_under_a_static_prefix(ui, fresh_server):
 
 def test_datasets_with_records_and_scorers_with_sampling(ui, server):
     from mlflow.genai import datasets as genai_datasets
-    from mlflow.genai.scorers import RegexMatch
+    from mlflow.genai.scorers import Safety
 
     experiment_id = mlflow.set_experiment(f"ui-eval-{uuid.uuid4().hex[:8]}").experiment_id
     name = f"qa_{uuid.uuid4().hex[:6]}"
@@ -537,7 +537,8 @@ def test_datasets_with_records_and_scorers_with_sampling(ui, server):
         {"inputs": {"question": "What is MLflow?"}, "expectations": {"expected_response": "A platform"}},
         {"inputs": {"question": "What is Rust?"}, "expectations": {"expected_response": "A language"}},
     ])
-    RegexMatch(pattern="^Answer").register(name="starts_with_answer", experiment_id=experiment_id)
+    # Sampling traces needs a judge on a gateway model.
+    Safety(model="gateway:/judge-chat").register(name="starts_with_answer", experiment_id=experiment_id)
     mlflow.MlflowClient()._tracking_client.store.upsert_online_scoring_config(experiment_id, "starts_with_answer", 0.25, "trace.status = 'OK'")
     page = ui.page
     page.goto(f"{server.url}/experiments/{experiment_id}/datasets")

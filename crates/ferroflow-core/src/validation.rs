@@ -166,11 +166,13 @@ pub fn run_batch(batch: &RunBatch) -> Result<()> {
     Ok(())
 }
 
-/// Artifact paths: relative, `/`-separated, no `..`, no backslashes, no NUL.
+/// Artifact paths: relative, `/`-separated, no `..`, no backslashes, no control characters
+/// (a line break in a key is stored by some S3 servers but not listed back readably, which
+/// would break every listing of its directory).
 pub fn artifact_path(path: &str) -> Result<()> {
     let bad = path.starts_with('/')
         || path.contains('\\')
-        || path.contains('\0')
+        || path.chars().any(char::is_control)
         || path.contains('#')
         || path.split('/').any(|segment| segment == "..")
         || path.contains("://");
@@ -609,6 +611,8 @@ mod tests {
         assert!(artifact_path("../etc/passwd").is_err());
         assert!(artifact_path("/etc/passwd").is_err());
         assert!(artifact_path("a\\b").is_err());
+        assert!(artifact_path("c\u{b0}\nx").is_err() && artifact_path("tab\there").is_err());
+        assert!(artifact_path("caf\u{e9}/\u{c5}.txt").is_ok());
     }
 }
 
