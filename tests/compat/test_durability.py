@@ -24,7 +24,9 @@ ACKS_PER_PHASE = 12
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Protobuf's canonical JSON timestamp, as servers print it: no fraction on a whole second."""
+    text = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
 
 
 def _batch(seq: int) -> tuple[bytes, dict[str, set[str]]]:

@@ -92,7 +92,9 @@ def _post_otlp(url: str, eid: str | None, body: bytes, headers: dict | None = No
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Protobuf's canonical JSON timestamp, as servers print it: no fraction on a whole second."""
+    text = datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
 
 
 def _get_full(url: str, trace_id: str) -> dict:
